@@ -1,0 +1,57 @@
+import type { Redis } from 'ioredis';
+import type { Keys } from '../redis/keys.js';
+
+export interface DeadLetter {
+  id: string;
+  /** Why it was dead-lettered: the handler's last error, "ack timeout", "oversize", … */
+  reason: string;
+  attempts: number;
+  /** Epoch milliseconds (Redis server clock). */
+  deadLetteredAt: number;
+  body: Buffer;
+}
+
+const PURGE_CHUNK = 1_000;
+
+/** Oldest first. */
+export async function listDeadLetters(redis: Redis, keys: Keys, limit: number): Promise<DeadLetter[]> {
+  const entries = await redis.zrange(keys.dlq, 0, limit - 1, 'WITHSCORES');
+  const ids: { id: string; at: number }[] = [];
+  for (let i = 0; i + 1 < entries.length; i += 2) ids.push({ id: entries[i] ?? '', at: Number(entries[i + 1]) });
+  if (ids.length === 0) return [];
+  const names = ids.map((entry) => entry.id);
+  const [bodies, reasons, attempts] = await Promise.all([
+    redis.hmgetBuffer(keys.body, ...names),
+    redis.hmget(keys.errors, ...names),
+    redis.hmget(keys.attempts, ...names),
+  ]);
+  return ids.map(({ id, at }, index) => ({
+    id,
+    reason: reasons[index] ?? '',
+    attempts: Number(attempts[index] ?? 0),
+    deadLetteredAt: at,
+    body: bodies[index] ?? Buffer.alloc(0),
+  }));
+}
+
+/** Sends dead letters back to routing with a fresh attempt count; `'all'` replays every one. */
+export async function replayDeadLetters(redis: Redis, keys: Keys, ids: readonly string[] | 'all'): Promise<number> {
+  const dlqKeys = [keys.dlq, keys.attempts, keys.errors, keys.backlog, keys.totals] as const;
+  if (ids !== 'all') return redis.rdDlqReplay(...dlqKeys, '', 0, ...ids);
+  let total = 0;
+  for (;;) {
+    const replayed = await redis.rdDlqReplay(...dlqKeys, '*', PURGE_CHUNK);
+    total += replayed;
+    if (replayed < PURGE_CHUNK) return total;
+  }
+}
+
+/** Deletes every dead letter and its body, in bounded chunks. */
+export async function purgeDeadLetters(redis: Redis, keys: Keys): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const purged = await redis.rdDlqPurge(keys.dlq, keys.body, keys.attempts, keys.errors, PURGE_CHUNK);
+    total += purged;
+    if (purged < PURGE_CHUNK) return total;
+  }
+}

@@ -1,0 +1,110 @@
+import type { Redis } from 'ioredis';
+import type { Keys } from '../redis/keys.js';
+
+export interface LeaderInfo {
+  id: string;
+  host: string;
+  pid: number;
+  epoch: number;
+  /** Epoch milliseconds (Redis server clock) when this leader was elected. */
+  since: number;
+}
+
+export interface WorkerStats {
+  id: string;
+  /** Messages waiting in the worker's own queue. */
+  queued: number;
+  /** Messages the worker has claimed and not yet settled. */
+  inflight: number;
+  /** Milliseconds since the last heartbeat (Redis server clock). */
+  heartbeatAgeMs: number;
+}
+
+export interface Totals {
+  accepted: number;
+  dispatched: number;
+  acked: number;
+  nacked: number;
+  redelivered: number;
+  deadLettered: number;
+  replayed: number;
+}
+
+/** The `stats --json` document. Field names are a contract: extend, never rename. */
+export interface Stats {
+  mode: 'lists' | 'streams';
+  prefix: string;
+  leader: LeaderInfo | null;
+  epoch: number;
+  workers: WorkerStats[];
+  inflight: number;
+  delayed: number;
+  backlog: number;
+  deadLetters: number;
+  totals: Totals;
+}
+
+const TOTAL_FIELDS = ['accepted', 'dispatched', 'acked', 'nacked', 'redelivered', 'deadLettered', 'replayed'] as const;
+
+/** Reads the whole cluster's state in two pipelined round trips. Read-only. */
+export async function readStats(redis: Redis, keys: Keys, prefix: string): Promise<Stats> {
+  const first = await redis
+    .multi()
+    .time()
+    .hgetall(keys.leader)
+    .get(keys.epoch)
+    .zrange(keys.workers, 0, -1, 'WITHSCORES')
+    .zcard(keys.inflight)
+    .zcard(keys.delayed)
+    .llen(keys.backlog)
+    .zcard(keys.dlq)
+    .hgetall(keys.totals)
+    .exec();
+  if (!first) throw new Error('stats transaction aborted');
+  const value = <T>(index: number): T => {
+    const entry = first[index];
+    if (!entry || entry[0]) throw entry?.[0] ?? new Error('missing reply');
+    return entry[1] as T;
+  };
+  const [seconds, micros] = value<[string, string]>(0);
+  const nowMs = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+  const leaderHash = value<Record<string, string>>(1);
+  const workerPairs = value<string[]>(3);
+  const totalsHash = value<Record<string, string>>(8);
+
+  const workerIds: { id: string; beat: number }[] = [];
+  for (let i = 0; i + 1 < workerPairs.length; i += 2) {
+    workerIds.push({ id: workerPairs[i] ?? '', beat: Number(workerPairs[i + 1]) });
+  }
+  const perWorker = redis.pipeline();
+  for (const { id } of workerIds) perWorker.llen(keys.queue(id)).scard(keys.held(id));
+  const replies = workerIds.length > 0 ? ((await perWorker.exec()) ?? []) : [];
+  const workers = workerIds.map(({ id, beat }, index) => ({
+    id,
+    queued: Number(replies[index * 2]?.[1] ?? 0),
+    inflight: Number(replies[index * 2 + 1]?.[1] ?? 0),
+    heartbeatAgeMs: Math.max(0, nowMs - beat),
+  }));
+
+  const totals = Object.fromEntries(TOTAL_FIELDS.map((field) => [field, Number(totalsHash[field] ?? 0)])) as unknown as Totals;
+  return {
+    mode: 'lists',
+    prefix,
+    leader: leaderHash.id
+      ? {
+          id: leaderHash.id,
+          host: leaderHash.host ?? '',
+          pid: Number(leaderHash.pid),
+          epoch: Number(leaderHash.epoch),
+          since: Number(leaderHash.since),
+        }
+      : null,
+    epoch: Number(value<string | null>(2) ?? 0),
+    workers,
+    inflight: value<number>(4),
+    delayed: value<number>(5),
+    backlog: value<number>(6),
+    deadLetters: value<number>(7),
+    totals,
+  };
+}

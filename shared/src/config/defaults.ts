@@ -1,0 +1,24 @@
+/** Named defaults, with units in the name. Every one is overridable by a REDISPATCH_* variable and a flag. */
+export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+export const DEFAULT_CHANNEL = 'redispatch';
+export const DEFAULT_PREFIX = 'rd';
+/** Leader lease. Kubernetes' own election uses 15 s; a 3 s lease fails over in ~3-4 s. */
+export const DEFAULT_LEASE_MS = 3_000;
+/** Visibility timeout: a claimed message not acked within this is redelivered. BullMQ's lock is 30 s. */
+export const DEFAULT_ACK_TIMEOUT_MS = 10_000;
+export const DEFAULT_MAX_ATTEMPTS = 5;
+export const DEFAULT_CONCURRENCY = 16;
+export const DEFAULT_METRICS_PORT = 9477;
+export const DEFAULT_HEARTBEAT_MS = 1_000;
+/** A worker silent this long is dead: its queue and its in-flight messages are reassigned. */
+export const DEFAULT_WORKER_TTL_MS = 5_000;
+export const DEFAULT_BATCH_SIZE = 512;
+/** Backpressure: a worker queue holding this many messages is skipped; overflow waits in the backlog. */
+export const DEFAULT_QUEUE_HIGH_WATER = 1_000;
+export const DEFAULT_BACKOFF_BASE_MS = 200;
+export const DEFAULT_BACKOFF_MAX_MS = 60_000;
+export const DEFAULT_REAP_INTERVAL_MS = 200;
+export const DEFAULT_MAX_PAYLOAD_BYTES = 1_048_576;
+export const DEFAULT_DRAIN_TIMEOUT_MS = 10_000;
+/** Per-command timeout on request-path connections: an unanswered write fails instead of hanging. */
+export const DEFAULT_COMMAND_TIMEOUT_MS = 2_000;

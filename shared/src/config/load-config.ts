@@ -1,0 +1,71 @@
+import type { z } from 'zod';
+import { ConfigError } from '../errors.js';
+import { defaultInstanceId, OPTIONS, type OptionKey } from './options.js';
+
+type Parsed<K extends OptionKey> = z.output<(typeof OPTIONS)[K]['schema']>;
+type HasDefault<K extends OptionKey> = (typeof OPTIONS)[K]['default'] extends string ? K : never;
+
+/** The validated, frozen configuration every process runs on. Durations are `…Ms` numbers. */
+export type Config = Readonly<
+  { [K in OptionKey as HasDefault<K>]: Parsed<K> } & {
+    [K in Exclude<OptionKey, HasDefault<OptionKey>>]: K extends 'lockUrls' | 'instanceId'
+      ? Parsed<K>
+      : Parsed<K> | undefined;
+  }
+>;
+
+/** Raw overrides from CLI flags, keyed like the config; `undefined` means "not given". */
+export type ConfigFlags = Partial<Record<OptionKey, string | undefined>>;
+
+/**
+ * Reads every setting from flags (highest precedence), then the environment, then the defaults,
+ * validates them all, and throws one ConfigError listing every problem, each naming its variable.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: ConfigFlags = {}): Config {
+  const problems: string[] = [];
+  const values: Record<string, unknown> = {};
+  for (const key of Object.keys(OPTIONS) as OptionKey[]) {
+    const spec = OPTIONS[key];
+    const raw = flags[key] ?? env[spec.env] ?? spec.default;
+    if (raw === undefined || raw === '') {
+      values[key] = undefined;
+      continue;
+    }
+    const result = (spec.schema as z.ZodType).safeParse(raw);
+    if (result.success) {
+      values[key] = result.data;
+    } else {
+      const message = result.error.issues.map((issue) => issue.message).join(', ');
+      const shown = key.toLowerCase().includes('url') ? '' : ` (got "${raw}")`;
+      problems.push(`${spec.env} (${spec.flag.split(' ')[0]}) ${message}${shown}`);
+    }
+  }
+
+  if (values.lockUrls === undefined || (values.lockUrls as string[]).length === 0) {
+    values.lockUrls = values.redisUrl === undefined ? [] : [values.redisUrl];
+  }
+  values.instanceId ??= defaultInstanceId();
+
+  const num = (key: OptionKey) => values[key] as number | undefined;
+  const heartbeat = num('heartbeatMs');
+  const ttl = num('workerTtlMs');
+  if (heartbeat !== undefined && ttl !== undefined && ttl < 2 * heartbeat) {
+    problems.push(
+      `REDISPATCH_WORKER_TTL_MS must be at least twice REDISPATCH_HEARTBEAT_MS (${ttl} < 2 x ${heartbeat}), or a live worker is declared dead`,
+    );
+  }
+  const base = num('backoffBaseMs');
+  const max = num('backoffMaxMs');
+  if (base !== undefined && max !== undefined && base > max) {
+    problems.push(`REDISPATCH_BACKOFF_BASE_MS (${base}) must not exceed REDISPATCH_BACKOFF_MAX_MS (${max})`);
+  }
+  const lockCount = (values.lockUrls as string[]).length;
+  if (lockCount % 2 === 0 && lockCount > 0) {
+    problems.push(
+      `REDISPATCH_LOCK_URLS has ${lockCount} masters; use an odd number (1, 3, 5) so a quorum is a strict majority`,
+    );
+  }
+
+  if (problems.length > 0) throw new ConfigError(problems);
+  return Object.freeze(values) as Config;
+}

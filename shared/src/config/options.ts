@@ -1,0 +1,101 @@
+import { hostname } from 'node:os';
+import { z } from 'zod';
+import * as d from './defaults.js';
+import { parseRedisUrl } from './redis-url.js';
+
+/**
+ * The single table of settings. Each entry yields a REDISPATCH_* variable, a CLI flag and a README
+ * row; `loadConfig` validates them all at once. Adding a setting means adding one entry here.
+ */
+export interface OptionSpec<T> {
+  env: string;
+  flag: string;
+  description: string;
+  schema: z.ZodType<T>;
+  default: string | undefined;
+}
+
+const redisUrl = z.string().superRefine((value, ctx) => {
+  try {
+    parseRedisUrl(value);
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: (error as Error).message });
+  }
+});
+const redisUrlList = z
+  .string()
+  .transform((value) => value.split(',').map((part) => part.trim()).filter((part) => part !== ''))
+  .superRefine((urls, ctx) => {
+    urls.forEach((value, index) => {
+      try {
+        parseRedisUrl(value);
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', message: `entry ${index + 1} ${(error as Error).message}` });
+      }
+    });
+  });
+const intAtLeast = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z
+    .string()
+    .trim()
+    .regex(/^-?\d+$/, 'expected a whole number')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+const bool = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .refine((v) => ['1', '0', 'true', 'false', 'yes', 'no', 'on', 'off'].includes(v), 'expected true or false')
+  .transform((v) => ['1', 'true', 'yes', 'on'].includes(v));
+const name = z
+  .string()
+  .trim()
+  .min(1, 'must not be empty')
+  .regex(/^[A-Za-z0-9._:-]+$/, 'may contain only letters, digits and . _ : -');
+
+function option<T, D extends string | undefined = undefined>(
+  env: string,
+  flag: string,
+  description: string,
+  schema: z.ZodType<T, string>,
+  defaultValue?: D,
+): OptionSpec<T> & { default: D } {
+  return { env: `REDISPATCH_${env}`, flag, description, schema, default: defaultValue as D };
+}
+
+export const OPTIONS = {
+  redisUrl: option('REDIS_URL', '--redis-url <url>', 'Data Redis (redis://, rediss:// for TLS)', redisUrl, d.DEFAULT_REDIS_URL),
+  lockUrls: option('LOCK_URLS', '--lock-urls <urls>', 'Comma-separated Redlock masters (default: the data Redis)', redisUrlList),
+  mode: option('MODE', '--mode <mode>', 'Routing mode: lists or streams', z.enum(['lists', 'streams']), 'lists'),
+  channel: option('CHANNEL', '--channel <name>', 'Pub/sub channel publishers PUBLISH to', name, d.DEFAULT_CHANNEL),
+  prefix: option('PREFIX', '--prefix <name>', 'Key namespace; keys are {prefix}:…, so several deployments share one Redis', name, d.DEFAULT_PREFIX),
+  leaseMs: option('LEASE_MS', '--lease-ms <ms>', 'Leader lease; renewed every lease/3, retried every lease/4', intAtLeast(300), String(d.DEFAULT_LEASE_MS)),
+  ackTimeoutMs: option('ACK_TIMEOUT_MS', '--ack-timeout-ms <ms>', 'Visibility timeout: a claimed message not acked in time is redelivered', intAtLeast(100), String(d.DEFAULT_ACK_TIMEOUT_MS)),
+  maxAttempts: option('MAX_ATTEMPTS', '--max-attempts <n>', 'Deliveries before a message is dead-lettered', intAtLeast(1, 1000), String(d.DEFAULT_MAX_ATTEMPTS)),
+  concurrency: option('CONCURRENCY', '--concurrency <n>', 'Handlers a worker runs at once', intAtLeast(1, 10_000), String(d.DEFAULT_CONCURRENCY)),
+  metricsPort: option('METRICS_PORT', '--metrics-port <port>', 'Port for /metrics, /healthz, /readyz (0 picks a free port; -1 disables)', intAtLeast(-1, 65535), String(d.DEFAULT_METRICS_PORT)),
+  metricsHost: option('METRICS_HOST', '--metrics-host <host>', 'Address the metrics server binds', z.string().min(1), '0.0.0.0'),
+  logLevel: option('LOG_LEVEL', '--log-level <level>', 'pino level', z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']), 'info'),
+  heartbeatMs: option('HEARTBEAT_MS', '--heartbeat-ms <ms>', 'Worker heartbeat interval', intAtLeast(50), String(d.DEFAULT_HEARTBEAT_MS)),
+  workerTtlMs: option('WORKER_TTL_MS', '--worker-ttl-ms <ms>', 'A worker silent this long is dead; its messages are reassigned', intAtLeast(150), String(d.DEFAULT_WORKER_TTL_MS)),
+  batchSize: option('BATCH_SIZE', '--batch-size <n>', 'Most messages the leader writes in one script call', intAtLeast(1, 100_000), String(d.DEFAULT_BATCH_SIZE)),
+  queueHighWater: option('QUEUE_HIGH_WATER', '--queue-high-water <n>', 'A worker queue this long is skipped (backpressure); overflow waits in the backlog', intAtLeast(1), String(d.DEFAULT_QUEUE_HIGH_WATER)),
+  prefetch: option('PREFETCH', '--prefetch <n>', 'Messages a worker claims beyond its free handler slots (default 0)', intAtLeast(0, 100_000), '0'),
+  backoffBaseMs: option('BACKOFF_BASE_MS', '--backoff-base-ms <ms>', 'First retry delay after a nack; doubles per attempt', intAtLeast(0), String(d.DEFAULT_BACKOFF_BASE_MS)),
+  backoffMaxMs: option('BACKOFF_MAX_MS', '--backoff-max-ms <ms>', 'Cap on the retry delay', intAtLeast(0), String(d.DEFAULT_BACKOFF_MAX_MS)),
+  reapIntervalMs: option('REAP_INTERVAL_MS', '--reap-interval-ms <ms>', 'How often the leader reaps expired deadlines, dead workers and due delays', intAtLeast(10), String(d.DEFAULT_REAP_INTERVAL_MS)),
+  maxPayloadBytes: option('MAX_PAYLOAD_BYTES', '--max-payload-bytes <n>', 'Larger payloads are dead-lettered with reason "oversize"', intAtLeast(1), String(d.DEFAULT_MAX_PAYLOAD_BYTES)),
+  drainTimeoutMs: option('DRAIN_TIMEOUT_MS', '--drain-timeout-ms <ms>', 'Grace period for a worker to finish in-flight work on SIGTERM', intAtLeast(0), String(d.DEFAULT_DRAIN_TIMEOUT_MS)),
+  commandTimeoutMs: option('COMMAND_TIMEOUT_MS', '--command-timeout-ms <ms>', 'Timeout for each Redis command on request connections', intAtLeast(50), String(d.DEFAULT_COMMAND_TIMEOUT_MS)),
+  instanceId: option('INSTANCE_ID', '--instance-id <id>', 'Stable id of this process (default: host-pid-random)', name),
+  tlsCaFile: option('TLS_CA_FILE', '--tls-ca-file <path>', 'CA bundle for rediss:// (default: system CAs)', z.string().min(1)),
+  tlsCertFile: option('TLS_CERT_FILE', '--tls-cert-file <path>', 'Client certificate for rediss:// (optional)', z.string().min(1)),
+  tlsKeyFile: option('TLS_KEY_FILE', '--tls-key-file <path>', 'Client key for rediss:// (optional)', z.string().min(1)),
+  tlsInsecure: option('TLS_INSECURE', '--tls-insecure <bool>', 'Disable certificate verification (logged loudly; never in production)', bool, 'false'),
+} as const;
+
+export type OptionKey = keyof typeof OPTIONS;
+
+export function defaultInstanceId(): string {
+  return `${hostname()}-${process.pid}-${Math.random().toString(36).slice(2, 6)}`;
+}

@@ -1,0 +1,125 @@
+import { performance } from 'node:perf_hooks';
+import { ExecutionError, type Lock, Redlock, ResourceLockedError } from '@sesamecare-oss/redlock';
+import type { Redis } from 'ioredis';
+import type { TlsSettings } from '../config/redis-url.js';
+import { LeadershipLostError, LeaseContendedError, RedisUnavailableError } from '../errors.js';
+import { closeQuietly, createConnection } from '../redis/connection.js';
+
+/** Clock drift allowance, as Redlock's paper: a fraction of the lease plus Redis's 1 ms expiry precision. */
+const DRIFT_FACTOR = 0.01;
+
+export interface LeaderLeaseOptions {
+  lockUrls: readonly string[];
+  tls: TlsSettings;
+  resource: string;
+  leaseMs: number;
+  name: string;
+}
+
+/**
+ * The leader lease: a Redlock lock over K independent masters, behind our own interface so nothing
+ * else sees Redlock's types (see DESIGN.md "One writer"). Validity is tracked on the monotonic clock:
+ * `validForMs()` turns negative when the lease may have expired, whatever the wall clock says, so a
+ * process resumed after SIGSTOP knows before writing that it may no longer lead.
+ */
+export class LeaderLease {
+  private readonly clients: Redis[];
+  private readonly redlock: Redlock;
+  private lock: Lock | undefined;
+  private validUntil = 0;
+
+  constructor(private readonly options: LeaderLeaseOptions) {
+    // Each lock call must fail well inside one renewal period, so a dead master cannot eat the lease.
+    const timeout = Math.max(50, Math.floor(options.leaseMs / 6));
+    this.clients = options.lockUrls.map((url, index) =>
+      createConnection('lock', { url, tls: options.tls, commandTimeoutMs: timeout, name: `${options.name}:lock${index}` }),
+    );
+    for (const client of this.clients) client.connect().catch(() => {});
+    this.redlock = new Redlock(this.clients, { driftFactor: DRIFT_FACTOR, retryCount: 0 });
+    // Redlock re-emits per-client errors; they are already reflected in each call's outcome.
+    this.redlock.on('error', () => {});
+  }
+
+  get held(): boolean {
+    return this.lock !== undefined && this.validForMs() > 0;
+  }
+
+  /** Milliseconds of guaranteed validity left (monotonic clock); <= 0 means the lease may be gone. */
+  validForMs(): number {
+    return this.validUntil - performance.now();
+  }
+
+  /**
+   * One acquisition attempt. Resolves when this process now holds the lease; rejects with
+   * LeaseContendedError when another holder has it, RedisUnavailableError when no quorum answered.
+   */
+  async acquire(): Promise<void> {
+    const started = performance.now();
+    try {
+      this.lock = await this.redlock.acquire([this.options.resource], this.options.leaseMs);
+      this.validUntil = started + this.options.leaseMs - this.drift();
+    } catch (error) {
+      throw await this.classify(error, 'acquire');
+    }
+  }
+
+  /** Extends the lease by a full period; on failure the lease is treated as lost at once. */
+  async renew(): Promise<void> {
+    const lock = this.lock;
+    if (!lock || this.validForMs() <= 0) {
+      this.lock = undefined;
+      throw new LeadershipLostError('lease expired before it could be renewed');
+    }
+    const started = performance.now();
+    try {
+      this.lock = await lock.extend(this.options.leaseMs);
+      const validUntil = started + this.options.leaseMs - this.drift();
+      this.validUntil = validUntil;
+    } catch (error) {
+      this.lock = undefined;
+      this.validUntil = 0;
+      const cause = await this.classify(error, 'renew');
+      throw new LeadershipLostError(`lease renewal failed: ${cause.message}`, { cause });
+    }
+  }
+
+  /** Gives the lease up so a standby can take it now rather than after expiry. Never throws. */
+  async release(): Promise<void> {
+    const lock = this.lock;
+    this.lock = undefined;
+    this.validUntil = 0;
+    if (!lock) return;
+    try {
+      await lock.release();
+    } catch {
+      // Unreleased locks expire on their own after leaseMs.
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.release();
+    await Promise.all(this.clients.map((client) => closeQuietly(client)));
+  }
+
+  private drift(): number {
+    return Math.round(DRIFT_FACTOR * this.options.leaseMs) + 2;
+  }
+
+  private async classify(error: unknown, operation: string): Promise<Error> {
+    if (error instanceof ExecutionError) {
+      const stats = await Promise.all(error.attempts).catch(() => []);
+      const against = stats.flatMap((s) => [...s.votesAgainst.values()]);
+      const quorum = stats[0]?.quorumSize ?? Math.floor(this.clients.length / 2) + 1;
+      const locked = against.filter((e) => e instanceof ResourceLockedError).length;
+      if (locked > 0 && locked >= this.clients.length - quorum + 1) {
+        return new LeaseContendedError(`lease ${operation}: held by another dispatcher`, { cause: error });
+      }
+      const reasons = [...new Set(against.map((e) => e.message))].join('; ');
+      if (locked > 0) {
+        return new LeaseContendedError(`lease ${operation}: no quorum (${reasons})`, { cause: error });
+      }
+      return new RedisUnavailableError(`lease ${operation}: no quorum of lock masters (${reasons})`, { cause: error });
+    }
+    return error instanceof Error ? error : new Error(String(error));
+  }
+}

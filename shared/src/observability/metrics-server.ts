@@ -1,0 +1,98 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+import { collectDefaultMetrics, Registry } from 'prom-client';
+
+/** What `/readyz` reports: ready or not, and why, for people reading probes. */
+export interface Readiness {
+  ready: boolean;
+  state: string;
+}
+
+export interface MetricsServerOptions {
+  port: number;
+  host: string;
+  registry: Registry;
+  readiness: () => Readiness;
+}
+
+/** A process's registry, with Node's default process metrics (CPU, memory, event loop, GC). */
+export function createRegistry(role: string): Registry {
+  const registry = new Registry();
+  registry.setDefaultLabels({ role });
+  collectDefaultMetrics({ register: registry });
+  return registry;
+}
+
+/** `/healthz` fails when the event loop has been stuck this long: the process is alive but not turning. */
+const STALL_LIMIT_MS = 5_000;
+
+/**
+ * Serves `/metrics`, `/healthz` (alive: the event loop turns) and `/readyz` (ready for traffic).
+ * Port 0 picks a free port; read `port` after `listen()`.
+ */
+export class MetricsServer {
+  private readonly server: Server;
+  private lastTick = Date.now();
+  private readonly ticker: NodeJS.Timeout;
+
+  constructor(private readonly options: MetricsServerOptions) {
+    this.ticker = setInterval(() => {
+      this.lastTick = Date.now();
+    }, 500);
+    this.ticker.unref();
+    this.server = createServer((request, response) => {
+      const path = (request.url ?? '/').split('?')[0];
+      if (path === '/metrics') {
+        this.options.registry
+          .metrics()
+          .then((body) => {
+            response.writeHead(200, { 'content-type': this.options.registry.contentType });
+            response.end(body);
+          })
+          .catch((error: Error) => {
+            response.writeHead(500, { 'content-type': 'text/plain' });
+            response.end(error.message);
+          });
+        return;
+      }
+      if (path === '/healthz') {
+        const stalledMs = Date.now() - this.lastTick;
+        const alive = stalledMs < STALL_LIMIT_MS;
+        response.writeHead(alive ? 200 : 503, { 'content-type': 'application/json' });
+        response.end(JSON.stringify({ alive, stalledMs }));
+        return;
+      }
+      if (path === '/readyz') {
+        const readiness = this.options.readiness();
+        response.writeHead(readiness.ready ? 200 : 503, { 'content-type': 'application/json' });
+        response.end(JSON.stringify(readiness));
+        return;
+      }
+      response.writeHead(404, { 'content-type': 'text/plain' });
+      response.end('not found: try /metrics, /healthz or /readyz\n');
+    });
+  }
+
+  get port(): number {
+    const address = this.server.address() as AddressInfo | null;
+    return address?.port ?? -1;
+  }
+
+  async listen(): Promise<number> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.options.port, this.options.host, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    return this.port;
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.ticker);
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}

@@ -1,0 +1,52 @@
+/**
+ * Every key name of one deployment, built on one prefix wrapped in a hash tag (`{rd}:…`), so every
+ * multi-key script touches one slot and the same code runs on a single Redis or a Redis Cluster.
+ * No other module spells a key.
+ */
+export interface Keys {
+  /** `{prefix}`, the hash-tagged namespace; scripts derive per-worker keys from it. */
+  readonly tag: string;
+  readonly epoch: string;
+  readonly leader: string;
+  readonly workers: string;
+  readonly body: string;
+  readonly attempts: string;
+  readonly owner: string;
+  readonly errors: string;
+  readonly inflight: string;
+  readonly delayed: string;
+  readonly backlog: string;
+  readonly dlq: string;
+  readonly totals: string;
+  readonly progress: string;
+  /** The Redlock resource on the lock masters. */
+  readonly leaseLock: string;
+  /** Pub/sub channel on which a resigning leader tells standbys to run for election now. */
+  readonly controlChannel: string;
+  queue(workerId: string): string;
+  held(workerId: string): string;
+}
+
+export function createKeys(prefix: string): Keys {
+  const tag = `{${prefix}}`;
+  return Object.freeze({
+    tag,
+    epoch: `${tag}:epoch`,
+    leader: `${tag}:leader`,
+    workers: `${tag}:workers`,
+    body: `${tag}:body`,
+    attempts: `${tag}:attempts`,
+    owner: `${tag}:owner`,
+    errors: `${tag}:errors`,
+    inflight: `${tag}:inflight`,
+    delayed: `${tag}:delayed`,
+    backlog: `${tag}:backlog`,
+    dlq: `${tag}:dlq`,
+    totals: `${tag}:totals`,
+    progress: `${tag}:progress`,
+    leaseLock: `${tag}:lease`,
+    controlChannel: `${prefix}:control`,
+    queue: (workerId: string) => `${tag}:q:${workerId}`,
+    held: (workerId: string) => `${tag}:held:${workerId}`,
+  });
+}

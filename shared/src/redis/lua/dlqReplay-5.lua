@@ -1,0 +1,32 @@
+--[[
+  Moves dead letters back into routing with a fresh attempt count.
+
+  KEYS[1] dlq       zset  dead-lettered id -> time
+  KEYS[2] attempts  hash  id -> deliveries so far
+  KEYS[3] errors    hash  id -> last error
+  KEYS[4] backlog   list  ids waiting for routing
+  KEYS[5] totals    hash  counters
+
+  ARGV[1] '*' to replay up to ARGV[2] of the oldest, or '' to replay the ids in ARGV[3..]
+  ARGV[2] limit for '*'
+
+  Returns: the number of messages replayed (ids not in the DLQ are skipped).
+]]
+local rcall = redis.call
+local ids = {}
+if ARGV[1] == '*' then
+  ids = rcall('ZRANGE', KEYS[1], 0, tonumber(ARGV[2]) - 1)
+else
+  for i = 3, #ARGV do ids[#ids + 1] = ARGV[i] end
+end
+local replayed = 0
+for _, id in ipairs(ids) do
+  if rcall('ZREM', KEYS[1], id) == 1 then
+    rcall('HDEL', KEYS[2], id)
+    rcall('HDEL', KEYS[3], id)
+    rcall('RPUSH', KEYS[4], id)
+    replayed = replayed + 1
+  end
+end
+if replayed > 0 then rcall('HINCRBY', KEYS[5], 'replayed', replayed) end
+return replayed

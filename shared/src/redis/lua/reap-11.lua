@@ -1,0 +1,91 @@
+--[[
+  The leader's reaper, one fenced call per tick: reassigns the queue and in-flight messages of
+  workers whose heartbeat stopped, redelivers claims whose deadline passed, promotes due delayed
+  messages into the backlog, and reports the live workers for routing.
+
+  KEYS[1]  epoch     string  fencing epoch
+  KEYS[2]  workers   zset    worker id -> last heartbeat (server ms)
+  KEYS[3]  inflight  zset    claimed id -> ack deadline (server ms)
+  KEYS[4]  delayed   zset    id -> due time (server ms)
+  KEYS[5]  backlog   list    ids waiting for routing
+  KEYS[6]  owner     hash    claimed id -> worker id
+  KEYS[7]  attempts  hash    id -> deliveries so far
+  KEYS[8]  errors    hash    id -> last error
+  KEYS[9]  dlq       zset    dead-lettered id -> time
+  KEYS[10] totals    hash    cluster-wide counters
+  KEYS[11] body      hash    id -> payload
+
+  ARGV[1] epoch        the caller's epoch
+  ARGV[2] workerTtlMs  heartbeat age after which a worker is dead
+  ARGV[3] maxAttempts  deliveries before dead-lettering
+  ARGV[4] limit        most entries of each kind handled per call (bounds the script's run time)
+  ARGV[5] tag          key prefix with hash tag, e.g. "{rd}"; per-worker keys are tag..":q:"..id and
+                       tag..":held:"..id (same slot as every KEYS entry)
+
+  Returns: {deadWorkers, timedOut, workerLost, deadLettered, promoted, backlog, inflight, delayed,
+            liveWorkerId...}
+  Errors:  {-1} when the epoch is stale.
+]]
+--- @include now
+--- @include push-chunked
+--- @include requeue-or-dead-letter
+local rcall = redis.call
+if rcall('GET', KEYS[1]) ~= ARGV[1] then
+  return {-1}
+end
+local keys = { backlog = KEYS[5], attempts = KEYS[7], errors = KEYS[8], dlq = KEYS[9], totals = KEYS[10],
+  body = KEYS[11] }
+local now = nowMs()
+local ttl = tonumber(ARGV[2])
+local maxAttempts = tonumber(ARGV[3])
+local limit = tonumber(ARGV[4])
+local tag = ARGV[5]
+local deadWorkers, timedOut, workerLost, deadLettered, promoted = 0, 0, 0, 0, 0
+
+local dead = rcall('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. (now - ttl), 'LIMIT', 0, limit)
+for _, worker in ipairs(dead) do
+  local queue = tag .. ':q:' .. worker
+  local held = tag .. ':held:' .. worker
+  -- Queued but never claimed: back to routing as they are (no attempt was used).
+  local queued = rcall('LRANGE', queue, 0, -1)
+  if #queued > 0 then
+    for i = #queued, 1, -1 do rcall('LPUSH', KEYS[5], queued[i]) end
+    rcall('DEL', queue)
+  end
+  -- Claimed: the attempt counts, since the handler may have been what killed the worker.
+  for _, id in ipairs(rcall('SMEMBERS', held)) do
+    rcall('ZREM', KEYS[3], id)
+    rcall('HDEL', KEYS[6], id)
+    local outcome = requeueOrDeadLetter(keys, id, maxAttempts, 'worker ' .. worker .. ' lost', now)
+    if outcome == 1 then deadLettered = deadLettered + 1 elseif outcome == 0 then workerLost = workerLost + 1 end
+  end
+  rcall('DEL', held)
+  rcall('ZREM', KEYS[2], worker)
+  deadWorkers = deadWorkers + 1
+end
+
+local expired = rcall('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, limit)
+for _, id in ipairs(expired) do
+  rcall('ZREM', KEYS[3], id)
+  local worker = rcall('HGET', KEYS[6], id)
+  if worker then
+    rcall('SREM', tag .. ':held:' .. worker, id)
+    rcall('HDEL', KEYS[6], id)
+  end
+  local outcome = requeueOrDeadLetter(keys, id, maxAttempts, 'ack timeout', now)
+  if outcome == 1 then deadLettered = deadLettered + 1 elseif outcome == 0 then timedOut = timedOut + 1 end
+end
+
+local due = rcall('ZRANGEBYSCORE', KEYS[4], '-inf', now, 'LIMIT', 0, limit)
+if #due > 0 then
+  pushChunked('ZREM', KEYS[4], due)
+  pushChunked('RPUSH', KEYS[5], due)
+  promoted = #due
+end
+
+local result = {deadWorkers, timedOut, workerLost, deadLettered, promoted,
+  rcall('LLEN', KEYS[5]), rcall('ZCARD', KEYS[3]), rcall('ZCARD', KEYS[4])}
+for _, worker in ipairs(rcall('ZRANGEBYSCORE', KEYS[2], now - ttl, '+inf')) do
+  result[#result + 1] = worker
+end
+return result

@@ -1,0 +1,57 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Cluster, Redis, Result } from 'ioredis';
+import { FencedError } from '../errors.js';
+
+const LUA_DIR = join(dirname(fileURLToPath(import.meta.url)), 'lua');
+const INCLUDE = /^--- @include ([a-z-]+)\s*$/gm;
+
+type Arg = string | number | Buffer;
+
+/** Lua scripts registered with `defineCommand`; ioredis handles EVALSHA and the NOSCRIPT retry. */
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    rdElect(epoch: string, leader: string, id: string, host: string, pid: number, leaseMs: number): Result<number, Context>;
+    rdResign(epoch: string, leader: string, leaderEpoch: number): Result<number, Context>;
+    /** numKeys first: the queue keys vary with the live workers. */
+    rdDispatchBatch(numKeys: number, ...keysThenArgs: Arg[]): Result<number[], Context>;
+    rdReap(...keysThenArgs: Arg[]): Result<(number | string)[], Context>;
+    rdClaim(...keysThenArgs: Arg[]): Result<(number | string | Buffer)[], Context>;
+    rdClaimBuffer(...keysThenArgs: Arg[]): Result<(number | Buffer)[], Context>;
+    rdSettle(...keysThenArgs: Arg[]): Result<number[], Context>;
+    rdHeartbeat(workers: string, workerId: string, action: 'beat' | 'leave'): Result<number, Context>;
+    rdDlqReplay(...keysThenArgs: Arg[]): Result<number, Context>;
+    rdDlqPurge(...keysThenArgs: Arg[]): Result<number, Context>;
+  }
+}
+
+/** Domain outcomes scripts return as a leading negative integer, mapped to errors in one place. */
+export enum ScriptCode {
+  Fenced = -1,
+  NotRegistered = -2,
+}
+
+function loadLua(file: string): string {
+  const source = readFileSync(join(LUA_DIR, file), 'utf8');
+  return source.replace(INCLUDE, (_line, name: string) =>
+    readFileSync(join(LUA_DIR, 'includes', `${name}.lua`), 'utf8'),
+  );
+}
+
+/** Registers every `lua/<camelName>-<numKeys>[+].lua` as `rd<CamelName>`; `+` means a variable key count. */
+export function defineScripts(client: Redis | Cluster): void {
+  for (const file of readdirSync(LUA_DIR)) {
+    const match = /^([a-zA-Z]+)-(\d+)(\+?)\.lua$/.exec(file);
+    if (!match) continue;
+    const [, camel = '', keys = '0', variable] = match;
+    const name = `rd${camel.charAt(0).toUpperCase()}${camel.slice(1)}`;
+    const lua = loadLua(file);
+    client.defineCommand(name, variable ? { lua } : { lua, numberOfKeys: Number(keys) });
+  }
+}
+
+/** Throws the typed error for a script's domain code, if its reply carries one. */
+export function assertNotFenced(reply: readonly unknown[], epoch: number): void {
+  if (reply[0] === ScriptCode.Fenced) throw new FencedError(epoch);
+}

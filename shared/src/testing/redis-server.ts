@@ -1,0 +1,110 @@
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { freePort } from './free-port.js';
+
+/** A Redis the tests started; whichever backend started it, tests drive it through this. */
+export interface RedisHandle {
+  readonly host: string;
+  readonly port: number;
+  /** `redis://127.0.0.1:<port>` */
+  readonly url: string;
+  readonly backend: 'process' | 'container';
+  /** Sends a signal to the server (SIGKILL, SIGSTOP, SIGCONT); process backend only. */
+  signal(signal: NodeJS.Signals): void;
+  /** Starts the server again on the same port with the same data directory (after a kill or stop). */
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface RedisServerOptions {
+  /** Extra redis-server arguments, e.g. ['--appendonly', 'yes']. */
+  args?: string[];
+  port?: number;
+}
+
+export function hasRedisServerBinary(): boolean {
+  return spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
+}
+
+/** Polls PING until the server answers, or fails with what the server printed. */
+export async function waitForRedis(url: string, timeoutMs: number, describe: () => string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError = '';
+  while (Date.now() < deadline) {
+    const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 500 });
+    client.on('error', () => {});
+    try {
+      await client.connect();
+      if ((await client.ping()) === 'PONG') {
+        client.disconnect();
+        return;
+      }
+    } catch (error) {
+      lastError = (error as Error).message;
+    }
+    client.disconnect();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`redis at ${url} not ready after ${timeoutMs} ms (${lastError})\n${describe()}`);
+}
+
+/** Starts `redis-server` from PATH on a free loopback port, nothing persisted unless args say so. */
+export async function startRedisProcess(options: RedisServerOptions = {}): Promise<RedisHandle> {
+  const port = options.port ?? (await freePort());
+  const dir = mkdtempSync(join(tmpdir(), 'redispatch-redis-'));
+  const args = [
+    '--port', String(port),
+    '--bind', '127.0.0.1',
+    '--save', '',
+    '--appendonly', 'no',
+    '--dir', dir,
+    '--protected-mode', 'no',
+    // Benchmarks and fault tests push the leader's subscriber hard; see README "pub/sub buffers".
+    '--client-output-buffer-limit', 'pubsub', '256mb', '64mb', '60',
+    ...(options.args ?? []),
+  ];
+  let child: ChildProcess;
+  let output = '';
+  const launch = async () => {
+    output = '';
+    child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout?.on('data', (chunk: Buffer) => {
+      output = (output + chunk.toString()).slice(-4000);
+    });
+    child.stderr?.on('data', (chunk: Buffer) => {
+      output = (output + chunk.toString()).slice(-4000);
+    });
+    await waitForRedis(`redis://127.0.0.1:${port}`, 10_000, () => output);
+  };
+  await launch();
+  let stopped = false;
+  return {
+    host: '127.0.0.1',
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    backend: 'process',
+    signal: (signal) => {
+      child.kill(signal);
+    },
+    restart: async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGKILL');
+        await new Promise((resolve) => child.once('exit', resolve));
+      }
+      await launch();
+    },
+    stop: async () => {
+      if (stopped) return;
+      stopped = true;
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGCONT');
+        child.kill('SIGKILL');
+        await new Promise((resolve) => child.once('exit', resolve));
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
