@@ -87,6 +87,7 @@ export const OPTIONS = {
   maxPayloadBytes: option('MAX_PAYLOAD_BYTES', '--max-payload-bytes <n>', 'Larger payloads are dead-lettered with reason "oversize"', intAtLeast(1), String(d.DEFAULT_MAX_PAYLOAD_BYTES)),
   drainTimeoutMs: option('DRAIN_TIMEOUT_MS', '--drain-timeout-ms <ms>', 'Grace period for a worker to finish in-flight work on SIGTERM', intAtLeast(0), String(d.DEFAULT_DRAIN_TIMEOUT_MS)),
   commandTimeoutMs: option('COMMAND_TIMEOUT_MS', '--command-timeout-ms <ms>', 'Timeout for each Redis command on request connections', intAtLeast(50), String(d.DEFAULT_COMMAND_TIMEOUT_MS)),
+  handler: option('HANDLER', '--handler <module>', 'Worker handler module: its default export is async (msg) => unknown', z.string().min(1)),
   instanceId: option('INSTANCE_ID', '--instance-id <id>', 'Stable id of this process (default: host-pid-random)', name),
   tlsCaFile: option('TLS_CA_FILE', '--tls-ca-file <path>', 'CA bundle for rediss:// (default: system CAs)', z.string().min(1)),
   tlsCertFile: option('TLS_CERT_FILE', '--tls-cert-file <path>', 'Client certificate for rediss:// (optional)', z.string().min(1)),

@@ -23,7 +23,7 @@
                        tag..":held:"..id (same slot as every KEYS entry)
 
   Returns: {deadWorkers, timedOut, workerLost, deadLettered, promoted, backlog, inflight, delayed,
-            liveWorkerId...}
+            deadLetters, nowMs, earliestDeadline (-1 if none), (liveWorkerId, queueLength)...}
   Errors:  {-1} when the epoch is stale.
 ]]
 --- @include now
@@ -83,9 +83,12 @@ if #due > 0 then
   promoted = #due
 end
 
+local earliest = rcall('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
 local result = {deadWorkers, timedOut, workerLost, deadLettered, promoted,
-  rcall('LLEN', KEYS[5]), rcall('ZCARD', KEYS[3]), rcall('ZCARD', KEYS[4])}
+  rcall('LLEN', KEYS[5]), rcall('ZCARD', KEYS[3]), rcall('ZCARD', KEYS[4]), rcall('ZCARD', KEYS[9]), now,
+  tonumber(earliest[2] or '-1')}
 for _, worker in ipairs(rcall('ZRANGEBYSCORE', KEYS[2], now - ttl, '+inf')) do
   result[#result + 1] = worker
+  result[#result + 1] = rcall('LLEN', tag .. ':q:' .. worker)
 end
 return result

@@ -1,0 +1,126 @@
+/**
+ * Gathers what arrives during one event-loop turn into one batch, with at most one write in
+ * flight. An idle loop flushes on the next turn (no timer), so latency at low rates is one round
+ * trip; under load, messages pile up while a write is in flight and go out together in the next.
+ * A failed write keeps its batch (same ids) and retries it with backoff: the write is idempotent.
+ */
+export interface Batch {
+  ids: string[];
+  payloads: Buffer[];
+}
+
+export interface BatcherOptions {
+  maxBatch: number;
+  /** Writes one batch; throws to have it retried (FencedError is passed to `onFatal` instead). */
+  write: (batch: Batch) => Promise<void>;
+  nextId: () => string;
+  /** An error after which the batcher stops (e.g. fenced); it keeps what it holds. */
+  isFatal: (error: unknown) => boolean;
+  onFatal: (error: unknown) => void;
+  onRetry: (error: unknown, delayMs: number) => void;
+}
+
+const RETRY_MIN_MS = 20;
+const RETRY_MAX_MS = 1_000;
+
+export class Batcher {
+  private pending: Buffer[] = [];
+  private retrying: Batch | undefined;
+  private writing = false;
+  private scheduled = false;
+  private stopped = false;
+  private kicked = false;
+  private retryDelay = RETRY_MIN_MS;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(private readonly options: BatcherOptions) {}
+
+  get pendingCount(): number {
+    return this.pending.length + (this.retrying?.ids.length ?? 0);
+  }
+
+  add(payload: Buffer): void {
+    this.pending.push(payload);
+    this.schedule();
+  }
+
+  /** Asks for a write even with nothing new (drains the backlog into freed room). */
+  kick(): void {
+    this.kicked = true;
+    this.schedule();
+  }
+
+  /** Resolves when nothing is pending or in flight (or the batcher stopped). */
+  async drain(): Promise<void> {
+    if (this.isIdle()) return;
+    await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Stops writing; returns what was never written. */
+  stop(): Buffer[] {
+    this.stopped = true;
+    const left = [...(this.retrying?.payloads ?? []), ...this.pending];
+    this.pending = [];
+    this.retrying = undefined;
+    this.notifyIdle();
+    return left;
+  }
+
+  private isIdle(): boolean {
+    return this.stopped || (!this.writing && this.pendingCount === 0 && !this.kicked);
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.writing || this.stopped) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.flush();
+    });
+  }
+
+  private takeBatch(): Batch {
+    if (this.retrying) return this.retrying;
+    const payloads = this.pending.length <= this.options.maxBatch ? this.pending : this.pending.slice(0, this.options.maxBatch);
+    this.pending = payloads === this.pending ? [] : this.pending.slice(this.options.maxBatch);
+    return { ids: payloads.map(() => this.options.nextId()), payloads };
+  }
+
+  private async flush(): Promise<void> {
+    if (this.writing || this.stopped) return;
+    if (this.pendingCount === 0 && !this.kicked) {
+      this.notifyIdle();
+      return;
+    }
+    this.kicked = false;
+    const batch = this.takeBatch();
+    this.writing = true;
+    try {
+      await this.options.write(batch);
+      this.retrying = undefined;
+      this.retryDelay = RETRY_MIN_MS;
+    } catch (error) {
+      if (this.options.isFatal(error)) {
+        this.retrying = batch;
+        this.writing = false;
+        this.options.onFatal(error);
+        return;
+      }
+      this.retrying = batch;
+      const delay = this.retryDelay;
+      this.retryDelay = Math.min(this.retryDelay * 2, RETRY_MAX_MS);
+      this.options.onRetry(error, delay);
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    } finally {
+      this.writing = false;
+    }
+    if (this.pendingCount > 0 || this.kicked) this.schedule();
+    else this.notifyIdle();
+  }
+
+  private notifyIdle(): void {
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+}

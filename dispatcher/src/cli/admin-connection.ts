@@ -1,0 +1,23 @@
+import { closeQuietly, type Config, connectOrThrow, createConnection } from '@redispatch/shared';
+import type { Redis } from 'ioredis';
+
+/** A short-lived command connection for admin commands (stats, dlq, publish). */
+export async function withAdminConnection<T>(config: Config, use: (redis: Redis) => Promise<T>): Promise<T> {
+  const redis = createConnection('command', {
+    url: config.redisUrl,
+    tls: {
+      caFile: config.tlsCaFile,
+      certFile: config.tlsCertFile,
+      keyFile: config.tlsKeyFile,
+      insecure: config.tlsInsecure,
+    },
+    commandTimeoutMs: Math.max(config.commandTimeoutMs, 5_000),
+    name: 'rd-admin',
+  });
+  await connectOrThrow(redis, config.redisUrl, 'REDISPATCH_REDIS_URL', config.commandTimeoutMs * 5);
+  try {
+    return await use(redis);
+  } finally {
+    await closeQuietly(redis);
+  }
+}

@@ -1,0 +1,45 @@
+import { ConfigError, tlsSettingsFrom } from '@redispatch/shared';
+import { loadHandler, Worker } from '@redispatch/worker';
+import type { Command } from 'commander';
+import { configFrom, exitWithError } from './config-flags.js';
+import { serveProcess } from './serve-process.js';
+
+export function registerWorkerCommand(program: Command): void {
+  program
+    .command('worker')
+    .description('Run a worker: register, take messages from its queue, run the handler, ack in batches')
+    .action(async (_options, command: Command) => {
+      try {
+        const config = configFrom(command);
+        if (!config.handler) {
+          throw new ConfigError(['REDISPATCH_HANDLER (--handler) is required: the module whose default export handles a message']);
+        }
+        const handler = await loadHandler(config.handler);
+        await serveProcess(
+          'worker',
+          config,
+          ({ logger, registry }) =>
+            new Worker({
+              redisUrl: config.redisUrl,
+              handler,
+              prefix: config.prefix,
+              id: config.instanceId,
+              concurrency: config.concurrency,
+              prefetch: config.prefetch,
+              ackTimeoutMs: config.ackTimeoutMs,
+              heartbeatMs: config.heartbeatMs,
+              maxAttempts: config.maxAttempts,
+              backoffBaseMs: config.backoffBaseMs,
+              backoffMaxMs: config.backoffMaxMs,
+              drainTimeoutMs: config.drainTimeoutMs,
+              commandTimeoutMs: config.commandTimeoutMs,
+              tls: tlsSettingsFrom(config),
+              logger,
+              registry,
+            }),
+        );
+      } catch (error) {
+        exitWithError(error);
+      }
+    });
+}

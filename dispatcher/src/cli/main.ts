@@ -1,0 +1,31 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { registerDispatcherCommand } from './command-dispatcher.js';
+import { registerDlqCommand } from './command-dlq.js';
+import { registerPublishCommand } from './command-publish.js';
+import { registerStatsCommand } from './command-stats.js';
+import { registerUpCommand } from './command-up.js';
+import { registerWorkerCommand } from './command-worker.js';
+import { addConfigFlags } from './config-flags.js';
+
+const program = new Command('redispatch')
+  .description('A highly available dispatcher cluster on Redis')
+  .version('0.1.0')
+  .showHelpAfterError()
+  .configureOutput({ writeErr: (text) => process.stderr.write(text) });
+addConfigFlags(program);
+registerDispatcherCommand(program);
+registerWorkerCommand(program);
+registerPublishCommand(program);
+registerStatsCommand(program);
+registerDlqCommand(program);
+registerUpCommand(program);
+// Settings are accepted before or after the subcommand (`redispatch worker --handler x`).
+const withSettings = (command: Command): void => {
+  for (const sub of command.commands) {
+    if (sub.commands.length > 0) withSettings(sub);
+    else addConfigFlags(sub);
+  }
+};
+withSettings(program);
+await program.parseAsync(process.argv);

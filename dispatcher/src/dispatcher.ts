@@ -1,0 +1,317 @@
+import { hostname } from 'node:os';
+import {
+  closeQuietly,
+  type Config,
+  connectOrThrow,
+  createConnection,
+  createKeys,
+  FencedError,
+  type Keys,
+  LeaderLease,
+  LeadershipLostError,
+  type Logger,
+  type Readiness,
+  tlsSettingsFrom,
+} from '@redispatch/shared';
+import type { Redis } from 'ioredis';
+import type { Registry } from 'prom-client';
+import { BatchWriter } from './batch-writer.js';
+import { Batcher } from './batcher.js';
+import { createDispatcherMetrics, type DispatcherMetrics } from './metrics.js';
+import { Reaper } from './reaper.js';
+
+/**
+ * Lifecycle:
+ * - `starting`: connecting; nothing is subscribed yet.
+ * - `standby`: connected, campaigning for the lease every lease/4 (with jitter).
+ * - `leading`: holds the lease and a fresh epoch; subscribed to the channel, writing batches, reaping.
+ * - `stopping`: close() was called: intake stopped, the batch in hand is being flushed, the lease released.
+ * - `stopped`: everything closed.
+ * - `failed`: start() failed (e.g. Redis unreachable); close() still cleans up.
+ */
+export type DispatcherState = 'starting' | 'standby' | 'leading' | 'stopping' | 'stopped' | 'failed';
+
+export type StepDownReason = 'fenced' | 'renewal_failed' | 'lease_expired' | 'shutdown' | 'error';
+
+const CONTROL_RESIGNED = 'resigned';
+
+export interface DispatcherOptions {
+  config: Config;
+  logger: Logger;
+  registry: Registry;
+}
+
+export class Dispatcher {
+  state: DispatcherState = 'starting';
+  epoch = 0;
+  readonly id: string;
+  private readonly config: Config;
+  private readonly keys: Keys;
+  private readonly log: Logger;
+  private readonly metrics: DispatcherMetrics;
+  private readonly redis: Redis;
+  private readonly subscriber: Redis;
+  private readonly lease: LeaderLease;
+  private batcher: Batcher | undefined;
+  private writer: BatchWriter | undefined;
+  private reaper: Reaper | undefined;
+  private renewTimer: NodeJS.Timeout | undefined;
+  private reapTimer: NodeJS.Timeout | undefined;
+  private campaignTimer: NodeJS.Timeout | undefined;
+  private sequence = 0;
+  private closing: Promise<void> | undefined;
+  private readonly listeners = new Set<(state: DispatcherState) => void>();
+
+  constructor(options: DispatcherOptions) {
+    this.config = options.config;
+    this.id = options.config.instanceId;
+    this.keys = createKeys(this.config.prefix);
+    this.log = options.logger.child({ component: 'dispatcher', instanceId: this.id });
+    this.metrics = createDispatcherMetrics(options.registry);
+    const tls = tlsSettingsFrom(this.config);
+    const base = { url: this.config.redisUrl, tls, commandTimeoutMs: this.config.commandTimeoutMs };
+    this.redis = createConnection('command', { ...base, name: `rd-dispatcher-${this.id}` });
+    this.subscriber = createConnection('subscriber', { ...base, name: `rd-dispatcher-sub-${this.id}` });
+    this.lease = new LeaderLease({
+      lockUrls: this.config.lockUrls,
+      tls,
+      resource: this.keys.leaseLock,
+      leaseMs: this.config.leaseMs,
+      name: `rd-dispatcher-${this.id}`,
+    });
+    if (this.config.tlsInsecure) {
+      this.log.warn('TLS certificate verification is DISABLED (REDISPATCH_TLS_INSECURE=true); never use this in production');
+    }
+  }
+
+  /** Readiness for /readyz: leading, or a connected standby ready to take over. */
+  readiness(): Readiness {
+    const connected = this.redis.status === 'ready' && this.subscriber.status === 'ready';
+    const ready = connected && (this.state === 'leading' || this.state === 'standby');
+    return { ready, state: this.state };
+  }
+
+  onStateChange(listener: (state: DispatcherState) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async start(): Promise<void> {
+    try {
+      await connectOrThrow(this.redis, this.config.redisUrl, 'REDISPATCH_REDIS_URL', this.config.commandTimeoutMs * 5);
+      await connectOrThrow(this.subscriber, this.config.redisUrl, 'REDISPATCH_REDIS_URL', this.config.commandTimeoutMs * 5);
+    } catch (error) {
+      this.setState('failed');
+      throw error;
+    }
+    this.subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => this.onMessage(channel, message));
+    await this.subscriber.subscribe(this.keys.controlChannel);
+    this.setState('standby');
+    this.log.info({ channel: this.config.channel, prefix: this.config.prefix, locks: this.config.lockUrls.length }, 'standby');
+    this.scheduleCampaign(0);
+  }
+
+  /** Stops intake, flushes the batch in hand, releases the lease so a standby takes over at once. */
+  close(): Promise<void> {
+    this.closing ??= this.doClose();
+    return this.closing;
+  }
+
+  private async doClose(): Promise<void> {
+    const wasLeading = this.state === 'leading';
+    this.setState('stopping');
+    clearTimeout(this.campaignTimer);
+    const steps: [string, () => Promise<unknown>][] = [
+      ['stop intake', () => this.subscriber.unsubscribe(this.config.channel)],
+      ['flush batch', () => this.batcher?.drain() ?? Promise.resolve()],
+      ['step down', () => this.stepDown('shutdown')],
+      [
+        'tell standbys',
+        () => (wasLeading ? this.redis.publish(this.keys.controlChannel, CONTROL_RESIGNED) : Promise.resolve()),
+      ],
+      ['close lease', () => this.lease.close()],
+      ['quit redis', () => Promise.all([closeQuietly(this.redis), closeQuietly(this.subscriber)])],
+    ];
+    for (const [name, step] of steps) {
+      try {
+        await step();
+      } catch (error) {
+        this.log.warn({ err: error, step: name }, 'shutdown step failed; continuing');
+      }
+    }
+    this.setState('stopped');
+  }
+
+  private setState(state: DispatcherState): void {
+    if (this.state === state) return;
+    this.state = state;
+    for (const listener of this.listeners) listener(state);
+  }
+
+  private onMessage(channel: Buffer, message: Buffer): void {
+    if (channel.toString() === this.keys.controlChannel) {
+      if (message.toString() === CONTROL_RESIGNED && this.state === 'standby') this.scheduleCampaign(0);
+      return;
+    }
+    if (this.state !== 'leading' || !this.batcher) return;
+    this.metrics.received.inc();
+    this.batcher.add(message);
+    this.metrics.pending.set(this.batcher.pendingCount);
+  }
+
+  private scheduleCampaign(delayMs: number): void {
+    clearTimeout(this.campaignTimer);
+    this.campaignTimer = setTimeout(() => void this.campaign(), delayMs);
+  }
+
+  private async campaign(): Promise<void> {
+    if (this.state !== 'standby') return;
+    try {
+      await this.lease.acquire();
+    } catch (error) {
+      if (this.state === 'standby') {
+        const name = (error as Error).name;
+        if (name !== 'LeaseContendedError') this.log.warn({ err: error }, 'lease acquisition failed');
+        // lease/4 with ±25% jitter so standbys do not stampede the lock masters together.
+        const base = this.config.leaseMs / 4;
+        this.scheduleCampaign(base * (0.75 + Math.random() * 0.5));
+      }
+      return;
+    }
+    if (this.state !== 'standby') {
+      await this.lease.release();
+      return;
+    }
+    try {
+      await this.becomeLeader();
+    } catch (error) {
+      this.log.error({ err: error }, 'election write failed; stepping down');
+      await this.stepDown('error');
+    }
+  }
+
+  private async becomeLeader(): Promise<void> {
+    this.epoch = await this.redis.rdElect(
+      this.keys.epoch,
+      this.keys.leader,
+      this.id,
+      hostname(),
+      process.pid,
+      this.config.leaseMs,
+    );
+    this.sequence = 0;
+    this.writer = new BatchWriter({
+      redis: this.redis,
+      keys: this.keys,
+      epoch: this.epoch,
+      highWater: this.config.queueHighWater,
+      maxPayloadBytes: this.config.maxPayloadBytes,
+      metrics: this.metrics,
+    });
+    const writer = this.writer;
+    this.batcher = new Batcher({
+      maxBatch: this.config.batchSize,
+      write: (batch) => this.guardLease(() => writer.write(batch)),
+      nextId: () => this.nextId(),
+      isFatal: (error) => error instanceof FencedError || error instanceof LeadershipLostError,
+      onFatal: (error) => void this.stepDown(error instanceof FencedError ? 'fenced' : 'lease_expired'),
+      onRetry: (error, delayMs) => {
+        this.metrics.writeErrors.inc();
+        this.log.warn({ err: error, delayMs }, 'batch write failed; retrying the same batch');
+      },
+    });
+    this.reaper = new Reaper(this.redis, this.keys, this.config, this.epoch, this.metrics);
+    this.setState('leading');
+    this.metrics.leader.set(1);
+    this.metrics.leaderEpoch.set(this.epoch);
+    this.metrics.elections.inc();
+    this.log.info({ epoch: this.epoch }, 'elected leader');
+    this.scheduleRenew();
+    // Learn the live workers before the first message arrives, then take the channel.
+    await this.reapOnce();
+    if (this.state !== 'leading') return;
+    await this.subscriber.subscribe(this.config.channel);
+  }
+
+  private nextId(): string {
+    this.sequence += 1;
+    return `${this.epoch.toString(36)}-${this.sequence.toString(36)}`;
+  }
+
+  /** Refuses to write once the lease may have run out on the monotonic clock (e.g. after SIGSTOP). */
+  private async guardLease<T>(write: () => Promise<T>): Promise<T> {
+    if (this.lease.validForMs() <= 0) throw new LeadershipLostError('lease validity ran out before the write');
+    return write();
+  }
+
+  private scheduleRenew(): void {
+    this.renewTimer = setTimeout(async () => {
+      if (this.state !== 'leading') return;
+      try {
+        await this.lease.renew();
+        if (this.state === 'leading') this.scheduleRenew();
+      } catch (error) {
+        this.log.error({ err: error }, 'lease renewal failed; stepping down');
+        await this.stepDown('renewal_failed');
+      }
+    }, this.config.leaseMs / 3);
+  }
+
+  private async reapOnce(): Promise<void> {
+    const reaper = this.reaper;
+    const writer = this.writer;
+    if (!reaper || !writer || this.state !== 'leading') return;
+    clearTimeout(this.reapTimer);
+    let more = false;
+    try {
+      const result = await this.guardLease(() => reaper.reap());
+      writer.setLiveWorkers(result.liveWorkers.map((w) => w.id));
+      if (result.backlog > 0 && result.liveWorkers.length > 0) this.batcher?.kick();
+      more = result.more;
+    } catch (error) {
+      if (error instanceof FencedError || error instanceof LeadershipLostError) {
+        await this.stepDown(error instanceof FencedError ? 'fenced' : 'lease_expired');
+        return;
+      }
+      this.log.warn({ err: error }, 'reap failed; will retry');
+    }
+    if (this.state === 'leading') {
+      this.reapTimer = setTimeout(() => void this.reapOnce(), more ? 0 : this.config.reapIntervalMs);
+    }
+  }
+
+  /** Stops leading at once. Messages received but unwritten are counted as abandoned. */
+  private async stepDown(reason: StepDownReason): Promise<void> {
+    const wasLeading = this.batcher !== undefined;
+    clearTimeout(this.renewTimer);
+    clearTimeout(this.reapTimer);
+    if (wasLeading) {
+      const left = this.batcher?.stop() ?? [];
+      this.batcher = undefined;
+      this.writer = undefined;
+      if (left.length > 0) {
+        this.metrics.abandoned.inc(left.length);
+        this.log.warn({ count: left.length, reason }, 'unwritten messages left behind at step-down');
+      }
+      this.reaper?.clearGauges();
+      this.reaper = undefined;
+      this.metrics.leader.set(0);
+      this.metrics.leaderEpoch.set(0);
+      this.metrics.stepdowns.inc({ reason });
+      this.metrics.pending.set(0);
+      this.log.warn({ reason, epoch: this.epoch }, 'stepped down');
+      try {
+        if (reason !== 'shutdown') await this.subscriber.unsubscribe(this.config.channel);
+        await this.redis.rdResign(this.keys.epoch, this.keys.leader, this.epoch);
+      } catch {
+        // The next leader overwrites the record; nothing depends on this write.
+      }
+    }
+    await this.lease.release();
+    if (this.state === 'leading') {
+      this.setState('standby');
+      // Let a healthier candidate win before competing again.
+      this.scheduleCampaign(this.config.leaseMs);
+    }
+  }
+}

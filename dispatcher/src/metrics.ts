@@ -1,0 +1,95 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+/**
+ * The dispatcher's metric families. Names are a contract (dashboards and alerts use them).
+ * Cluster-wide gauges are set by the leader only and reset to 0 on step-down, so a sum over
+ * dispatchers is not double counted.
+ */
+export function createDispatcherMetrics(registry: Registry) {
+  const registers = [registry];
+  return {
+    leader: new Gauge({ name: 'redispatch_leader', help: '1 while this dispatcher leads', registers }),
+    leaderEpoch: new Gauge({ name: 'redispatch_leader_epoch', help: 'Fencing epoch of this leader (0 when standby)', registers }),
+    elections: new Counter({ name: 'redispatch_elections_total', help: 'Times this dispatcher became leader', registers }),
+    stepdowns: new Counter({
+      name: 'redispatch_stepdowns_total',
+      help: 'Times this dispatcher stopped leading, by reason',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    received: new Counter({ name: 'redispatch_messages_received_total', help: 'Messages received from ingress by the leader', registers }),
+    dispatched: new Counter({ name: 'redispatch_messages_dispatched_total', help: 'Messages written into worker queues', registers }),
+    accepted: new Counter({ name: 'redispatch_messages_accepted_total', help: 'Messages accepted (durably written) by the leader', registers }),
+    duplicates: new Counter({
+      name: 'redispatch_messages_duplicate_total',
+      help: 'Messages not written because their id was already stored (retried batch or replay)',
+      registers,
+    }),
+    redelivered: new Counter({
+      name: 'redispatch_messages_redelivered_total',
+      help: 'Messages sent back to routing, by reason (timeout, worker_lost)',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    deadLettered: new Counter({
+      name: 'redispatch_messages_dead_lettered_total',
+      help: 'Messages dead-lettered by the leader (oversize, malformed, attempts exhausted by timeout or worker loss)',
+      registers,
+    }),
+    batchSize: new Histogram({
+      name: 'redispatch_dispatch_batch_size',
+      help: 'Messages per batch write',
+      buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000],
+      registers,
+    }),
+    dispatchDuration: new Histogram({
+      name: 'redispatch_dispatch_duration_seconds',
+      help: 'Duration of one batch write (one script call)',
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers,
+    }),
+    writeErrors: new Counter({
+      name: 'redispatch_dispatch_errors_total',
+      help: 'Batch writes that failed and were retried',
+      registers,
+    }),
+    backlog: new Gauge({ name: 'redispatch_backlog_messages', help: 'Accepted messages waiting for a worker with room', registers }),
+    delayed: new Gauge({ name: 'redispatch_delayed_messages', help: 'Messages waiting in the delayed set', registers }),
+    inflight: new Gauge({ name: 'redispatch_inflight_messages', help: 'Messages claimed by workers and not yet settled', registers }),
+    deadLetters: new Gauge({ name: 'redispatch_dead_letter_messages', help: 'Messages in the dead-letter queue', registers }),
+    oldestInflightAge: new Gauge({
+      name: 'redispatch_oldest_inflight_age_seconds',
+      help: 'Age of the oldest claimed, unsettled message',
+      registers,
+    }),
+    workerQueue: new Gauge({
+      name: 'redispatch_worker_queue_messages',
+      help: "Messages waiting in each live worker's queue",
+      labelNames: ['worker'] as const,
+      registers,
+    }),
+    liveWorkers: new Gauge({ name: 'redispatch_live_workers', help: 'Workers with a fresh heartbeat', registers }),
+    pending: new Gauge({
+      name: 'redispatch_ingress_pending_messages',
+      help: 'Messages received by the leader and not yet written',
+      registers,
+    }),
+    standbyBuffer: new Gauge({
+      name: 'redispatch_standby_buffer_messages',
+      help: 'Messages held in the standby replay buffer',
+      registers,
+    }),
+    replayed: new Counter({
+      name: 'redispatch_failover_replayed_total',
+      help: 'Messages a new leader replayed from its standby buffer',
+      registers,
+    }),
+    abandoned: new Counter({
+      name: 'redispatch_messages_abandoned_total',
+      help: 'Messages received but unwritten when this dispatcher stopped leading (covered by standby replay)',
+      registers,
+    }),
+  };
+}
+
+export type DispatcherMetrics = ReturnType<typeof createDispatcherMetrics>;

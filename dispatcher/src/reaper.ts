@@ -1,0 +1,71 @@
+import { assertNotFenced, type Config, type Keys } from '@redispatch/shared';
+import type { Redis } from 'ioredis';
+import type { DispatcherMetrics } from './metrics.js';
+
+/** Most entries of each kind one reap call handles, so one call never blocks Redis for long. */
+const REAP_LIMIT = 1_000;
+
+export interface ReapResult {
+  liveWorkers: { id: string; queued: number }[];
+  backlog: number;
+  /** True when a limit was hit and another pass should follow at once. */
+  more: boolean;
+}
+
+/**
+ * The leader's reaper: one fenced script call per tick reassigns dead workers' messages, redelivers
+ * expired claims, promotes due delayed messages, and reports live workers and cluster gauges.
+ */
+export class Reaper {
+  private knownQueueLabels = new Set<string>();
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+    private readonly config: Config,
+    private readonly epoch: number,
+    private readonly metrics: DispatcherMetrics,
+  ) {}
+
+  async reap(): Promise<ReapResult> {
+    const k = this.keys;
+    const reply = await this.redis.rdReap(
+      k.epoch, k.workers, k.inflight, k.delayed, k.backlog, k.owner, k.attempts, k.errors, k.dlq, k.totals, k.body,
+      String(this.epoch), this.config.workerTtlMs, this.config.maxAttempts, REAP_LIMIT, k.tag,
+    );
+    assertNotFenced(reply, this.epoch);
+    const n = (index: number) => Number(reply[index] ?? 0);
+    const [deadWorkers, timedOut, workerLost, deadLettered, promoted] = [n(0), n(1), n(2), n(3), n(4)];
+    const [backlog, inflight, delayed, deadLetters, nowMs, earliestDeadline] = [n(5), n(6), n(7), n(8), n(9), n(10)];
+    const liveWorkers: { id: string; queued: number }[] = [];
+    for (let i = 11; i + 1 < reply.length; i += 2) {
+      liveWorkers.push({ id: String(reply[i]), queued: Number(reply[i + 1]) });
+    }
+    const m = this.metrics;
+    m.redelivered.inc({ reason: 'timeout' }, timedOut);
+    m.redelivered.inc({ reason: 'worker_lost' }, workerLost);
+    m.deadLettered.inc(deadLettered);
+    m.backlog.set(backlog);
+    m.inflight.set(inflight);
+    m.delayed.set(delayed);
+    m.deadLetters.set(deadLetters);
+    m.liveWorkers.set(liveWorkers.length);
+    m.oldestInflightAge.set(
+      earliestDeadline < 0 ? 0 : Math.max(0, (nowMs - (earliestDeadline - this.config.ackTimeoutMs)) / 1000),
+    );
+    const labels = new Set(liveWorkers.map((w) => w.id));
+    for (const gone of this.knownQueueLabels) if (!labels.has(gone)) m.workerQueue.remove({ worker: gone });
+    for (const worker of liveWorkers) m.workerQueue.set({ worker: worker.id }, worker.queued);
+    this.knownQueueLabels = labels;
+    const more = Math.max(deadWorkers, timedOut + workerLost + deadLettered, promoted) >= REAP_LIMIT;
+    return { liveWorkers, backlog, more };
+  }
+
+  /** Zeroes the cluster-wide gauges when this process stops leading (only the leader exports them). */
+  clearGauges(): void {
+    const m = this.metrics;
+    for (const gauge of [m.backlog, m.inflight, m.delayed, m.deadLetters, m.liveWorkers, m.oldestInflightAge]) gauge.set(0);
+    m.workerQueue.reset();
+    this.knownQueueLabels.clear();
+  }
+}

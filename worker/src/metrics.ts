@@ -1,0 +1,51 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+export function createWorkerMetrics(registry: Registry) {
+  const registers = [registry];
+  return {
+    acked: new Counter({ name: 'redispatch_messages_acked_total', help: 'Messages this worker acked', registers }),
+    nacked: new Counter({
+      name: 'redispatch_messages_nacked_total',
+      help: 'Messages this worker nacked (handler threw), retried or dead-lettered',
+      registers,
+    }),
+    deadLettered: new Counter({
+      name: 'redispatch_worker_dead_lettered_total',
+      help: 'Nacks that exhausted max attempts and went to the dead-letter queue',
+      registers,
+    }),
+    stale: new Counter({
+      name: 'redispatch_worker_stale_settles_total',
+      help: 'Acks/nacks refused because the claim had expired and the message was redelivered',
+      registers,
+    }),
+    timeouts: new Counter({
+      name: 'redispatch_handler_timeouts_total',
+      help: 'Handlers still running at the ack deadline (the message is redelivered by the leader)',
+      registers,
+    }),
+    handlerDuration: new Histogram({
+      name: 'redispatch_handler_duration_seconds',
+      help: 'Handler run time',
+      labelNames: ['outcome'] as const,
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    endToEnd: new Histogram({
+      name: 'redispatch_end_to_end_latency_seconds',
+      help: 'Publish to ack, for messages whose envelope carries a publish timestamp',
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    inflight: new Gauge({ name: 'redispatch_worker_inflight', help: 'Handlers running now', registers }),
+    lastProgress: new Gauge({
+      name: 'redispatch_worker_last_progress_timestamp_seconds',
+      help: 'Unix time of the last message this worker settled',
+      registers,
+    }),
+  };
+}
+
+export type WorkerMetrics = ReturnType<typeof createWorkerMetrics>;

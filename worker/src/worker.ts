@@ -1,0 +1,323 @@
+import { performance } from 'node:perf_hooks';
+import {
+  closeQuietly,
+  connectOrThrow,
+  createConnection,
+  createKeys,
+  createLogger,
+  DEFAULT_ACK_TIMEOUT_MS,
+  DEFAULT_BACKOFF_BASE_MS,
+  DEFAULT_BACKOFF_MAX_MS,
+  DEFAULT_COMMAND_TIMEOUT_MS,
+  DEFAULT_CONCURRENCY,
+  DEFAULT_DRAIN_TIMEOUT_MS,
+  DEFAULT_HEARTBEAT_MS,
+  DEFAULT_MAX_ATTEMPTS,
+  DEFAULT_PREFIX,
+  defaultInstanceId,
+  HandlerTimeoutError,
+  type Keys,
+  type Logger,
+  type Readiness,
+  ScriptCode,
+  type TlsSettings,
+} from '@redispatch/shared';
+import type { Redis } from 'ioredis';
+import { Registry } from 'prom-client';
+import type { Handler, Message } from './message.js';
+import { createWorkerMetrics, type WorkerMetrics } from './metrics.js';
+import { Settler } from './settler.js';
+
+/** Options for the library; the CLI fills them from the validated config. */
+export interface WorkerOptions {
+  redisUrl: string;
+  handler: Handler;
+  /** @default DEFAULT_PREFIX ("rd") */
+  prefix?: string;
+  /** Stable identity; a restarted worker with the same id resumes its queue. @default host-pid-random */
+  id?: string;
+  /** @default 16 */
+  concurrency?: number;
+  /** Claims beyond free handler slots (keeps the pipe full for very short handlers). @default 0 */
+  prefetch?: number;
+  /** @default 10_000 */
+  ackTimeoutMs?: number;
+  /** @default 1_000 */
+  heartbeatMs?: number;
+  /** @default 5 */
+  maxAttempts?: number;
+  /** @default 200 */
+  backoffBaseMs?: number;
+  /** @default 60_000 */
+  backoffMaxMs?: number;
+  /** @default 10_000 */
+  drainTimeoutMs?: number;
+  /** @default 2_000 */
+  commandTimeoutMs?: number;
+  tls?: TlsSettings;
+  logger?: Logger;
+  registry?: Registry;
+}
+
+/**
+ * Lifecycle:
+ * - `idle`: constructed, not started.
+ * - `running`: registered, taking and handling messages.
+ * - `draining`: close() called: takes nothing new, finishes what it holds within the grace period.
+ * - `stopped`: deregistered and disconnected.
+ * - `failed`: start() failed; close() still cleans up.
+ */
+export type WorkerState = 'idle' | 'running' | 'draining' | 'stopped' | 'failed';
+
+/** How long one BLMOVE wake-up blocks before the loop checks its state again. */
+const BLOCK_SECONDS = 1;
+
+export class Worker {
+  state: WorkerState = 'idle';
+  readonly id: string;
+  private readonly options: Required<Omit<WorkerOptions, 'tls' | 'logger' | 'registry'>> & { tls: TlsSettings };
+  private readonly keys: Keys;
+  private readonly log: Logger;
+  private readonly metrics: WorkerMetrics;
+  readonly registry: Registry;
+  private readonly redis: Redis;
+  private readonly blocking: Redis;
+  private readonly settler: Settler;
+  private active = 0;
+  private slotWaiter: (() => void) | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private loop: Promise<void> | undefined;
+  private closing: Promise<void> | undefined;
+  private readonly running = new Map<string, AbortController>();
+
+  constructor(options: WorkerOptions) {
+    this.options = {
+      prefix: DEFAULT_PREFIX,
+      id: defaultInstanceId(),
+      concurrency: DEFAULT_CONCURRENCY,
+      prefetch: 0,
+      ackTimeoutMs: DEFAULT_ACK_TIMEOUT_MS,
+      heartbeatMs: DEFAULT_HEARTBEAT_MS,
+      maxAttempts: DEFAULT_MAX_ATTEMPTS,
+      backoffBaseMs: DEFAULT_BACKOFF_BASE_MS,
+      backoffMaxMs: DEFAULT_BACKOFF_MAX_MS,
+      drainTimeoutMs: DEFAULT_DRAIN_TIMEOUT_MS,
+      commandTimeoutMs: DEFAULT_COMMAND_TIMEOUT_MS,
+      tls: { insecure: false },
+      ...Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)),
+    } as Worker['options'];
+    this.id = this.options.id;
+    this.keys = createKeys(this.options.prefix);
+    this.log = (options.logger ?? createLogger('info')).child({ component: 'worker', instanceId: this.id });
+    this.registry = options.registry ?? new Registry();
+    this.metrics = createWorkerMetrics(this.registry);
+    const base = { url: this.options.redisUrl, tls: this.options.tls, commandTimeoutMs: this.options.commandTimeoutMs };
+    this.redis = createConnection('command', { ...base, name: `rd-worker-${this.id}` });
+    this.blocking = createConnection('blocking', { ...base, name: `rd-worker-block-${this.id}` });
+    this.settler = new Settler(this.redis, this.keys, this.id, this.options.maxAttempts, this.metrics, (error) =>
+      this.log.warn({ err: error }, 'settle failed; retrying'),
+    );
+  }
+
+  readiness(): Readiness {
+    return { ready: this.state === 'running' && this.redis.status === 'ready', state: this.state };
+  }
+
+  async start(): Promise<void> {
+    if (this.state !== 'idle') throw new Error(`worker ${this.id} cannot start from state ${this.state}`);
+    try {
+      await connectOrThrow(this.redis, this.options.redisUrl, 'REDISPATCH_REDIS_URL', this.options.commandTimeoutMs * 5);
+      await connectOrThrow(this.blocking, this.options.redisUrl, 'REDISPATCH_REDIS_URL', this.options.commandTimeoutMs * 5);
+      await this.redis.rdHeartbeat(this.keys.workers, this.id, 'beat');
+    } catch (error) {
+      this.state = 'failed';
+      throw error;
+    }
+    this.state = 'running';
+    this.scheduleHeartbeat();
+    this.loop = this.takeLoop();
+    this.log.info({ concurrency: this.options.concurrency, prefix: this.options.prefix }, 'worker registered');
+  }
+
+  /** Stops taking, finishes in-flight work within the grace period, settles, deregisters. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= this.doClose();
+    return this.closing;
+  }
+
+  private async doClose(): Promise<void> {
+    const wasRunning = this.state === 'running';
+    this.state = this.state === 'failed' ? 'failed' : 'draining';
+    // Interrupt a blocked BLMOVE: nothing is taken by it (it only rotates), so nothing is lost.
+    this.blocking.disconnect();
+    this.slotWaiter?.();
+    const steps: [string, () => Promise<unknown>][] = [
+      ['take loop', () => this.loop ?? Promise.resolve()],
+      ['finish in-flight', () => this.waitForHandlers(this.options.drainTimeoutMs)],
+      ['settle', () => this.settler.drain(this.options.commandTimeoutMs * 2)],
+      // 'leave' marks us dead now: the leader reassigns our queue (and anything unfinished) on its next reap.
+      ['deregister', () => (wasRunning ? this.redis.rdHeartbeat(this.keys.workers, this.id, 'leave') : Promise.resolve())],
+      ['quit', () => Promise.all([closeQuietly(this.redis), closeQuietly(this.blocking)])],
+    ];
+    clearTimeout(this.heartbeatTimer);
+    for (const [name, step] of steps) {
+      try {
+        await step();
+      } catch (error) {
+        this.log.warn({ err: error, step: name }, 'shutdown step failed; continuing');
+      }
+    }
+    for (const controller of this.running.values()) controller.abort(new Error('worker stopped'));
+    if (this.state !== 'failed') this.state = 'stopped';
+    this.log.info({ unfinished: this.running.size }, 'worker stopped');
+  }
+
+  private scheduleHeartbeat(): void {
+    this.heartbeatTimer = setTimeout(async () => {
+      if (this.state !== 'running' && this.state !== 'draining') return;
+      try {
+        const known = await this.redis.rdHeartbeat(this.keys.workers, this.id, 'beat');
+        if (known === 0) this.log.warn('re-registered: the leader had declared this worker dead (its claims were redelivered)');
+      } catch (error) {
+        this.log.warn({ err: error }, 'heartbeat failed');
+      }
+      if (this.state === 'running' || this.state === 'draining') this.scheduleHeartbeat();
+    }, this.options.heartbeatMs);
+  }
+
+  private async takeLoop(): Promise<void> {
+    let rotated = '';
+    let failures = 0;
+    while (this.state === 'running') {
+      const free = this.options.concurrency - this.active;
+      if (free <= 0) {
+        await new Promise<void>((resolve) => {
+          this.slotWaiter = resolve;
+        });
+        this.slotWaiter = undefined;
+        continue;
+      }
+      try {
+        const claimed = await this.claim(free + this.options.prefetch, rotated);
+        rotated = '';
+        failures = 0;
+        if (claimed === 0 && this.state === 'running') {
+          // Non-destructive wait: BLMOVE q q RIGHT LEFT rotates one id when something arrives; the
+          // next claim puts it back in order. Nothing leaves the queue outside the claim script.
+          const id = await this.blocking.blmove(
+            this.keys.queue(this.id),
+            this.keys.queue(this.id),
+            'RIGHT',
+            'LEFT',
+            BLOCK_SECONDS,
+          );
+          rotated = id ?? '';
+        }
+      } catch (error) {
+        if (this.state !== 'running') break;
+        failures += 1;
+        const delay = Math.min(50 * 2 ** failures, 2_000);
+        this.log.warn({ err: error, delayMs: delay }, 'take failed; retrying');
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
+  }
+
+  /** Claims up to `count` messages and starts their handlers; returns how many it got. */
+  private async claim(count: number, rotated: string): Promise<number> {
+    const k = this.keys;
+    const reply = await this.redis.rdClaimBuffer(
+      k.queue(this.id), k.inflight, k.owner, k.held(this.id), k.attempts, k.body, k.workers,
+      this.id, count, this.options.ackTimeoutMs, rotated,
+    );
+    if (reply[0] === ScriptCode.NotRegistered) {
+      await this.redis.rdHeartbeat(this.keys.workers, this.id, 'beat');
+      this.log.warn('re-registered before claiming: the leader had declared this worker dead');
+      return 0;
+    }
+    const claimedAt = Date.now();
+    for (let i = 0; i + 2 < reply.length; i += 3) {
+      const id = (reply[i] as Buffer).toString();
+      const attempt = Number(reply[i + 1]);
+      const body = reply[i + 2] as Buffer;
+      this.run(id, body, attempt, claimedAt);
+    }
+    return reply.length / 3;
+  }
+
+  private run(id: string, body: Buffer, attempt: number, claimedAt: number): void {
+    const controller = new AbortController();
+    const message: Message = { id, body, attempt, signal: controller.signal, claimedAt };
+    this.running.set(id, controller);
+    this.active += 1;
+    this.metrics.inflight.set(this.active);
+    const started = performance.now();
+    let finished = false;
+    // At the deadline the leader redelivers; free the slot so a hung handler cannot starve the worker.
+    const deadline = setTimeout(() => {
+      if (finished) return;
+      finished = true;
+      controller.abort(new HandlerTimeoutError(this.options.ackTimeoutMs));
+      this.metrics.timeouts.inc();
+      this.metrics.handlerDuration.observe({ outcome: 'timeout' }, (performance.now() - started) / 1000);
+      this.log.warn({ id, attempt, timeoutMs: this.options.ackTimeoutMs }, 'handler passed the ack deadline; leaving it to redelivery');
+      this.release(id);
+    }, this.options.ackTimeoutMs);
+    const settle = (error: unknown) => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(deadline);
+      const seconds = (performance.now() - started) / 1000;
+      if (error === undefined) {
+        this.metrics.handlerDuration.observe({ outcome: 'ack' }, seconds);
+        this.settler.ack(id);
+      } else {
+        this.metrics.handlerDuration.observe({ outcome: 'nack' }, seconds);
+        const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+        this.settler.nack(id, this.backoff(attempt), text.slice(0, 1_000));
+      }
+      this.release(id);
+    };
+    try {
+      Promise.resolve(this.options.handler(message)).then(
+        () => settle(undefined),
+        (error: unknown) => settle(error ?? new Error('handler rejected')),
+      );
+    } catch (error) {
+      settle(error ?? new Error('handler threw'));
+    }
+  }
+
+  private release(id: string): void {
+    this.running.delete(id);
+    this.active -= 1;
+    this.metrics.inflight.set(this.active);
+    this.slotWaiter?.();
+    if (this.active === 0) this.drainWaiter?.();
+  }
+
+  private drainWaiter: (() => void) | undefined;
+
+  private async waitForHandlers(timeoutMs: number): Promise<void> {
+    if (this.active === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      new Promise<void>((resolve) => {
+        this.drainWaiter = resolve;
+      }),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          this.log.warn({ unfinished: this.active }, 'drain timeout: leaving unfinished messages to redelivery');
+          resolve();
+        }, timeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
+  }
+
+  /** Exponential backoff with full jitter in the upper half, so retries of a burst spread out. */
+  private backoff(attempt: number): number {
+    const ceiling = Math.min(this.options.backoffMaxMs, this.options.backoffBaseMs * 2 ** (attempt - 1));
+    return Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
+  }
+}
