@@ -10,6 +10,7 @@ export interface BatchWriterOptions {
   epoch: number;
   highWater: number;
   maxPayloadBytes: number;
+  workerTtlMs: number;
   metrics: DispatcherMetrics;
 }
 
@@ -39,7 +40,7 @@ export class BatchWriter {
   }
 
   async write(batch: Batch): Promise<void> {
-    const { keys, epoch, highWater, maxPayloadBytes, metrics, redis } = this.options;
+    const { keys, epoch, highWater, maxPayloadBytes, workerTtlMs, metrics, redis } = this.options;
     const args: (string | number | Buffer)[] = [];
     const dead: (string | Buffer)[] = [];
     let newCount = 0;
@@ -53,7 +54,7 @@ export class BatchWriter {
         newCount++;
       }
     }
-    const fixedKeys = [keys.epoch, keys.body, keys.backlog, keys.totals, keys.dlq, keys.errors, keys.progress];
+    const fixedKeys = [keys.epoch, keys.body, keys.backlog, keys.totals, keys.dlq, keys.errors, keys.progress, keys.workers];
     const started = performance.now();
     const reply = await redis.rdDispatchBatch(
       fixedKeys.length + this.queueKeys.length,
@@ -65,6 +66,8 @@ export class BatchWriter {
       newCount,
       dead.length / 3,
       batch.ids.at(-1) ?? '',
+      workerTtlMs,
+      ...this.liveWorkers,
       ...args,
       ...dead,
     );

@@ -206,6 +206,7 @@ export class Dispatcher {
       epoch: this.epoch,
       highWater: this.config.queueHighWater,
       maxPayloadBytes: this.config.maxPayloadBytes,
+      workerTtlMs: this.config.workerTtlMs,
       metrics: this.metrics,
     });
     const writer = this.writer;

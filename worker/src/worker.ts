@@ -227,7 +227,7 @@ export class Worker {
   private async claim(count: number, rotated: string): Promise<number> {
     const k = this.keys;
     const reply = await this.redis.rdClaimBuffer(
-      k.queue(this.id), k.inflight, k.owner, k.held(this.id), k.attempts, k.body, k.workers,
+      k.queue(this.id), k.inflight, k.owner, k.held(this.id), k.attempts, k.body, k.workers, k.backlog,
       this.id, count, this.options.ackTimeoutMs, rotated,
     );
     if (reply[0] === ScriptCode.NotRegistered) {

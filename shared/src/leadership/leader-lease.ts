@@ -27,6 +27,7 @@ export class LeaderLease {
   private readonly redlock: Redlock;
   private lock: Lock | undefined;
   private validUntil = 0;
+  private readonly connecting: Promise<void>;
 
   constructor(private readonly options: LeaderLeaseOptions) {
     // Each lock call must fail well inside one renewal period, so a dead master cannot eat the lease.
@@ -34,7 +35,13 @@ export class LeaderLease {
     this.clients = options.lockUrls.map((url, index) =>
       createConnection('lock', { url, tls: options.tls, commandTimeoutMs: timeout, name: `${options.name}:lock${index}` }),
     );
-    for (const client of this.clients) client.connect().catch(() => {});
+    // The first acquire waits (bounded) for the initial connections, so it is not refused merely
+    // because the sockets were still opening; a master that is down stays down and votes against.
+    const settleLimit = new Promise((resolve) => setTimeout(resolve, options.leaseMs).unref());
+    this.connecting = Promise.race([
+      Promise.allSettled(this.clients.map((client) => client.connect())),
+      settleLimit,
+    ]).then(() => undefined);
     this.redlock = new Redlock(this.clients, { driftFactor: DRIFT_FACTOR, retryCount: 0 });
     // Redlock re-emits per-client errors; they are already reflected in each call's outcome.
     this.redlock.on('error', () => {});
@@ -54,6 +61,7 @@ export class LeaderLease {
    * LeaseContendedError when another holder has it, RedisUnavailableError when no quorum answered.
    */
   async acquire(): Promise<void> {
+    await this.connecting;
     const started = performance.now();
     try {
       this.lock = await this.redlock.acquire([this.options.resource], this.options.leaseMs);

@@ -169,6 +169,7 @@ export async function startRedisContainer(options: RedisServerOptions = {}): Pro
   installExitHook();
   liveContainers.add(started.getId());
   let port = hostNetwork ? hostPort : started.getMappedPort(REDIS_PORT);
+  // The log stream ends when the container first stops: after a restart, `docker logs <id>` has the rest.
   const describe = () => `container ${started.getId().slice(0, 12)} (${image}) output:\n${logs}`;
   try {
     await waitForRedis(`redis://127.0.0.1:${port}`, 10_000, describe);

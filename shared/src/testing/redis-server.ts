@@ -34,7 +34,12 @@ export async function waitForRedis(url: string, timeoutMs: number, describe: () 
   const deadline = Date.now() + timeoutMs;
   let lastError = '';
   while (Date.now() < deadline) {
-    const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 500 });
+    const client = new Redis(url, {
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+      connectTimeout: 500,
+    });
     client.on('error', () => {});
     try {
       await client.connect();
@@ -56,14 +61,24 @@ export async function startRedisProcess(options: RedisServerOptions = {}): Promi
   const port = options.port ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), 'redispatch-redis-'));
   const args = [
-    '--port', String(port),
-    '--bind', '127.0.0.1',
-    '--save', '',
-    '--appendonly', 'no',
-    '--dir', dir,
-    '--protected-mode', 'no',
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--dir',
+    dir,
+    '--protected-mode',
+    'no',
     // Benchmarks and fault tests push the leader's subscriber hard; see README "pub/sub buffers".
-    '--client-output-buffer-limit', 'pubsub', '256mb', '64mb', '60',
+    '--client-output-buffer-limit',
+    'pubsub',
+    '256mb',
+    '64mb',
+    '60',
     ...(options.args ?? []),
   ];
   let child: ChildProcess;

@@ -1,4 +1,9 @@
-import { hasRedisServerBinary, type RedisHandle, type RedisServerOptions, startRedisProcess } from './redis-server.js';
+import {
+  hasRedisServerBinary,
+  type RedisHandle,
+  type RedisServerOptions,
+  startRedisProcess,
+} from './redis-server.js';
 
 /**
  * The one entry point tests use to get a Redis. Backend: `REDISPATCH_TEST_BACKEND=process` (the

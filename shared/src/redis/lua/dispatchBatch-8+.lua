@@ -10,7 +10,10 @@
   KEYS[5]   dlq       zset    dead-lettered id -> time (ms)
   KEYS[6]   errors    hash    id -> last error / dead-letter reason
   KEYS[7]   progress  string  the leader's last-written marker, for failover replay
-  KEYS[8..] queues    list    one per live worker, in the leader's round-robin order
+  KEYS[8]   workers   zset    worker id -> last heartbeat; a queue whose worker was reaped (absent) or
+                              is silent past the TTL gets nothing, so a batch sent before the leader
+                              learned of a death cannot strand messages in an orphaned queue
+  KEYS[9..] queues    list    one per worker the leader believes live, in round-robin order
 
   ARGV[1] epoch        the caller's epoch; rejected unless it equals KEYS[1]
   ARGV[2] highWater    a queue this long is skipped (backpressure)
@@ -18,7 +21,9 @@
   ARGV[4] newCount     number of (id, payload) pairs that follow
   ARGV[5] deadCount    number of (id, payload, reason) triples after them (rejected before routing)
   ARGV[6] progress     marker to store in KEYS[7] ('' = leave as is)
-  ARGV[7..]            newCount x (id, payload), then deadCount x (id, payload, reason)
+  ARGV[7] workerTtlMs  heartbeat age after which a worker counts as dead
+  ARGV[8..]            one worker id per queue key (same order), then newCount x (id, payload),
+                       then deadCount x (id, payload, reason)
 
   Returns: {routed, backlogged, rrNext, accepted, duplicates, deadLettered}
   Errors:  {-1} when the epoch is stale (the caller must step down).
@@ -33,13 +38,18 @@ local highWater = tonumber(ARGV[2])
 local rr = tonumber(ARGV[3])
 local newCount = tonumber(ARGV[4])
 local deadCount = tonumber(ARGV[5])
-local queueCount = #KEYS - 7
+local queueCount = #KEYS - 8
+local liveSince = nowMs() - tonumber(ARGV[7])
 
 local room = {}
 local totalRoom = 0
 for q = 1, queueCount do
-  local free = highWater - rcall('LLEN', KEYS[7 + q])
-  if free < 0 then free = 0 end
+  local beat = rcall('ZSCORE', KEYS[8], ARGV[7 + q])
+  local free = 0
+  if beat and tonumber(beat) >= liveSince then
+    free = highWater - rcall('LLEN', KEYS[8 + q])
+    if free < 0 then free = 0 end
+  end
   room[q] = free
   totalRoom = totalRoom + free
 end
@@ -54,7 +64,7 @@ if totalRoom > 0 then
 end
 
 local accepted, duplicates = 0, 0
-local base = 7
+local base = 8 + queueCount
 for i = 1, newCount do
   local id = ARGV[base]
   if rcall('HSETNX', KEYS[2], id, ARGV[base + 1]) == 1 then
@@ -88,7 +98,7 @@ end
 local routed = 0
 for q = 1, queueCount do
   if #assigned[q] > 0 then
-    pushChunked('RPUSH', KEYS[7 + q], assigned[q])
+    pushChunked('RPUSH', KEYS[8 + q], assigned[q])
     routed = routed + #assigned[q]
   end
 end

@@ -10,6 +10,8 @@
   KEYS[5] attempts  hash  id -> deliveries so far
   KEYS[6] body      hash  id -> payload
   KEYS[7] workers   zset  worker id -> last heartbeat
+  KEYS[8] backlog   list  accepted ids no queue had room for; a worker whose own queue ran dry takes
+                          from it directly, so overflow drains at the workers' pace, not the reaper's
 
   ARGV[1] workerId
   ARGV[2] count         most messages to claim
@@ -29,8 +31,15 @@ end
 if not rcall('ZSCORE', KEYS[7], ARGV[1]) then
   return {-2}
 end
-local ids = rcall('LPOP', KEYS[1], tonumber(ARGV[2]))
-if not ids then
+local want = tonumber(ARGV[2])
+local ids = rcall('LPOP', KEYS[1], want) or {}
+if #ids < want then
+  local extra = rcall('LPOP', KEYS[8], want - #ids)
+  if extra then
+    for i = 1, #extra do ids[#ids + 1] = extra[i] end
+  end
+end
+if #ids == 0 then
   return {}
 end
 local deadline = nowMs() + tonumber(ARGV[3])

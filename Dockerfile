@@ -1,0 +1,92 @@
+# syntax=docker/dockerfile:1
+#
+# One image for every role:
+#   docker run IMAGE dispatcher
+#   docker run IMAGE worker --handler /app/handlers/handler.js
+#   docker run IMAGE relay
+# Configuration comes only from REDISPATCH_* environment variables (see deploy/README.md).
+#
+# PID 1 is tini (static build), which runs node as its child:
+#   - it forwards SIGTERM/SIGINT to node, whose own handlers drain a worker / release a leader's
+#     lease; if a handler were ever missing, node would still die of the default action instead of
+#     ignoring the signal, which is what the kernel does for a PID 1 without a handler;
+#   - it reaps zombies, should a handler module ever spawn child processes.
+# `docker run --init` is not needed (and harmless). Kubernetes sends SIGTERM to PID 1 = tini.
+#
+# Runs as UID/GID 10001 and writes nothing outside /tmp, so it works with a read-only root
+# filesystem (mount an emptyDir at /tmp in Kubernetes).
+
+ARG BASE_IMAGE=node:20-bookworm-slim
+
+# ---- build: all dependencies, compile TypeScript, copy the Lua scripts beside the JS ----------
+FROM ${BASE_IMAGE} AS build
+WORKDIR /app
+ENV NPM_CONFIG_UPDATE_NOTIFIER=false NPM_CONFIG_FUND=false NPM_CONFIG_AUDIT=false
+# tini-static has no library dependencies, so it can be copied into the runtime stage as is.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends tini \
+ && rm -rf /var/lib/apt/lists/*
+COPY package.json package-lock.json .npmrc ./
+COPY shared/package.json shared/
+COPY worker/package.json worker/
+COPY dispatcher/package.json dispatcher/
+COPY dispatcher/bin dispatcher/bin
+RUN npm ci --ignore-scripts
+COPY tsconfig.base.json tsconfig.json ./
+COPY scripts scripts
+COPY shared shared
+COPY worker worker
+COPY dispatcher dispatcher
+RUN npm run build \
+ # Test helpers (they spawn redis-server) and type declarations are not needed at run time.
+ && rm -rf shared/dist/testing \
+ && find shared/dist worker/dist dispatcher/dist \( -name '*.d.ts' -o -name '*.d.ts.map' -o -name '*.tsbuildinfo' \) -delete \
+ && test -n "$(find shared/dist/redis/lua -name '*.lua' -print -quit)" \
+ && test -f dispatcher/dist/cli/main.js
+
+# ---- deps: production dependencies only (workspace packages are symlinks into /app) -----------
+FROM ${BASE_IMAGE} AS deps
+WORKDIR /app
+ENV NPM_CONFIG_UPDATE_NOTIFIER=false NPM_CONFIG_FUND=false NPM_CONFIG_AUDIT=false
+COPY package.json package-lock.json .npmrc ./
+COPY shared/package.json shared/
+COPY worker/package.json worker/
+COPY dispatcher/package.json dispatcher/
+COPY dispatcher/bin dispatcher/bin
+# --omit=dev drops the root devDependencies (typescript, vitest, testcontainers, ...) for every
+# workspace; --ignore-scripts because no production dependency needs an install script.
+RUN npm ci --omit=dev --ignore-scripts \
+ && npm cache clean --force \
+ && rm -rf /root/.npm
+
+# ---- runtime --------------------------------------------------------------------------------
+FROM ${BASE_IMAGE} AS runtime
+ARG UID=10001
+ARG GID=10001
+# A passwd entry, so os.userInfo() and friends work; no home directory, no login shell.
+RUN groupadd --system --gid ${GID} redispatch \
+ && useradd --system --uid ${UID} --gid ${GID} --no-create-home --home-dir /nonexistent \
+      --shell /usr/sbin/nologin redispatch \
+ # npm and corepack are not used at run time: less to patch, less to scan.
+ && rm -rf /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/corepack \
+      /usr/local/bin/npm /usr/local/bin/npx /usr/local/bin/corepack /opt/yarn-* \
+      /usr/local/bin/yarn /usr/local/bin/yarnpkg
+COPY --from=build /usr/bin/tini-static /usr/bin/tini
+WORKDIR /app
+COPY --from=deps /app ./
+COPY --from=build /app/shared/dist shared/dist
+COPY --from=build /app/worker/dist worker/dist
+COPY --from=build /app/dispatcher/dist dispatcher/dist
+# Handler modules for `redispatch worker --handler` go here (derived image or a volume).
+RUN mkdir -p /app/handlers
+ENV NODE_ENV=production \
+    HOME=/tmp \
+    REDISPATCH_METRICS_PORT=9477 \
+    REDISPATCH_METRICS_HOST=0.0.0.0
+USER ${UID}:${GID}
+EXPOSE 9477
+# Docker / Compose only; Kubernetes uses the probes in deploy/.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.REDISPATCH_METRICS_PORT||9477)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+ENTRYPOINT ["/usr/bin/tini", "--", "node", "/app/dispatcher/bin/redispatch.js"]
+CMD ["--help"]

@@ -1,0 +1,50 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export interface CheckResult {
+  expected: number;
+  handled: number;
+  lost: number;
+  duplicates: number;
+  /** Handled count per recording process (file). */
+  perProcess: Map<string, number>;
+}
+
+/** Counts, for every published `runId:seq`, how often a handler saw it (from checker-handler.mjs files). */
+export function checkRun(dir: string, runId: string, count: number): CheckResult {
+  const seen = new Map<number, number>();
+  const perProcess = new Map<string, number>();
+  for (const file of readdirSync(dir)) {
+    const lines = readFileSync(join(dir, file), 'utf8').split('\n');
+    let mine = 0;
+    for (const line of lines) {
+      if (!line.startsWith(`${runId}:`)) continue;
+      const seq = Number(line.slice(runId.length + 1));
+      seen.set(seq, (seen.get(seq) ?? 0) + 1);
+      mine += 1;
+    }
+    perProcess.set(file, mine);
+  }
+  return summarize(seen, count, perProcess);
+}
+
+/** The same count for in-process handlers that record into a map. */
+export function summarize(seen: Map<number, number>, count: number, perProcess = new Map<string, number>()): CheckResult {
+  let lost = 0;
+  let duplicates = 0;
+  let handled = 0;
+  for (let seq = 0; seq < count; seq++) {
+    const times = seen.get(seq) ?? 0;
+    if (times === 0) lost += 1;
+    else duplicates += times - 1;
+    handled += times;
+  }
+  return { expected: count, handled, lost, duplicates, perProcess };
+}
+
+/** Parses the `<runId>:<seq>:` head that `redispatch publish` and `loadPayload` write. */
+export function seqOf(body: Buffer, runId: string): number | undefined {
+  const text = body.toString('latin1', 0, Math.min(body.length, 64));
+  if (!text.startsWith(`${runId}:`)) return undefined;
+  return Number(text.slice(runId.length + 1, text.indexOf(':', runId.length + 1)));
+}
