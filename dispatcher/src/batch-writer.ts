@@ -33,7 +33,8 @@ export class BatchWriter {
   /** Replaces the routing set (sorted, so round-robin order is stable across calls). */
   setLiveWorkers(ids: readonly string[]): void {
     const sorted = [...ids].sort();
-    if (sorted.length === this.liveWorkers.length && sorted.every((id, i) => id === this.liveWorkers[i])) return;
+    if (sorted.length === this.liveWorkers.length && sorted.every((id, i) => id === this.liveWorkers[i]))
+      return;
     this.liveWorkers = sorted;
     this.queueKeys = sorted.map((id) => this.options.keys.queue(id));
     this.roundRobin = sorted.length === 0 ? 1 : ((this.roundRobin - 1) % sorted.length) + 1;
@@ -48,13 +49,26 @@ export class BatchWriter {
       const id = batch.ids[i] as string;
       const payload = batch.payloads[i] as Buffer;
       if (payload.length > maxPayloadBytes) {
-        dead.push(id, payload, `oversize: ${payload.length} bytes exceeds REDISPATCH_MAX_PAYLOAD_BYTES=${maxPayloadBytes}`);
+        dead.push(
+          id,
+          payload,
+          `oversize: ${payload.length} bytes exceeds REDISPATCH_MAX_PAYLOAD_BYTES=${maxPayloadBytes}`,
+        );
       } else {
         args.push(id, payload);
         newCount++;
       }
     }
-    const fixedKeys = [keys.epoch, keys.body, keys.backlog, keys.totals, keys.dlq, keys.errors, keys.progress, keys.workers];
+    const fixedKeys = [
+      keys.epoch,
+      keys.body,
+      keys.backlog,
+      keys.totals,
+      keys.dlq,
+      keys.errors,
+      keys.progress,
+      keys.workers,
+    ];
     const started = performance.now();
     const reply = await redis.rdDispatchBatch(
       fixedKeys.length + this.queueKeys.length,

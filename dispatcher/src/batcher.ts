@@ -81,7 +81,10 @@ export class Batcher {
 
   private takeBatch(): Batch {
     if (this.retrying) return this.retrying;
-    const payloads = this.pending.length <= this.options.maxBatch ? this.pending : this.pending.slice(0, this.options.maxBatch);
+    const payloads =
+      this.pending.length <= this.options.maxBatch
+        ? this.pending
+        : this.pending.slice(0, this.options.maxBatch);
     this.pending = payloads === this.pending ? [] : this.pending.slice(this.options.maxBatch);
     return { ids: payloads.map(() => this.options.nextId()), payloads };
   }

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import {
-  closeQuietly,
   type Config,
+  closeQuietly,
   connectOrThrow,
   createConnection,
   createKeys,
@@ -80,7 +80,9 @@ export class Dispatcher {
       name: `rd-dispatcher-${this.id}`,
     });
     if (this.config.tlsInsecure) {
-      this.log.warn('TLS certificate verification is DISABLED (REDISPATCH_TLS_INSECURE=true); never use this in production');
+      this.log.warn(
+        'TLS certificate verification is DISABLED (REDISPATCH_TLS_INSECURE=true); never use this in production',
+      );
     }
   }
 
@@ -98,16 +100,31 @@ export class Dispatcher {
 
   async start(): Promise<void> {
     try {
-      await connectOrThrow(this.redis, this.config.redisUrl, 'REDISPATCH_REDIS_URL', this.config.commandTimeoutMs * 5);
-      await connectOrThrow(this.subscriber, this.config.redisUrl, 'REDISPATCH_REDIS_URL', this.config.commandTimeoutMs * 5);
+      await connectOrThrow(
+        this.redis,
+        this.config.redisUrl,
+        'REDISPATCH_REDIS_URL',
+        this.config.commandTimeoutMs * 5,
+      );
+      await connectOrThrow(
+        this.subscriber,
+        this.config.redisUrl,
+        'REDISPATCH_REDIS_URL',
+        this.config.commandTimeoutMs * 5,
+      );
     } catch (error) {
       this.setState('failed');
       throw error;
     }
-    this.subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => this.onMessage(channel, message));
+    this.subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) =>
+      this.onMessage(channel, message),
+    );
     await this.subscriber.subscribe(this.keys.controlChannel);
     this.setState('standby');
-    this.log.info({ channel: this.config.channel, prefix: this.config.prefix, locks: this.config.lockUrls.length }, 'standby');
+    this.log.info(
+      { channel: this.config.channel, prefix: this.config.prefix, locks: this.config.lockUrls.length },
+      'standby',
+    );
     this.scheduleCampaign(0);
   }
 
@@ -127,7 +144,8 @@ export class Dispatcher {
       ['step down', () => this.stepDown('shutdown')],
       [
         'tell standbys',
-        () => (wasLeading ? this.redis.publish(this.keys.controlChannel, CONTROL_RESIGNED) : Promise.resolve()),
+        () =>
+          wasLeading ? this.redis.publish(this.keys.controlChannel, CONTROL_RESIGNED) : Promise.resolve(),
       ],
       ['close lease', () => this.lease.close()],
       ['quit redis', () => Promise.all([closeQuietly(this.redis), closeQuietly(this.subscriber)])],
@@ -241,7 +259,8 @@ export class Dispatcher {
 
   /** Refuses to write once the lease may have run out on the monotonic clock (e.g. after SIGSTOP). */
   private async guardLease<T>(write: () => Promise<T>): Promise<T> {
-    if (this.lease.validForMs() <= 0) throw new LeadershipLostError('lease validity ran out before the write');
+    if (this.lease.validForMs() <= 0)
+      throw new LeadershipLostError('lease validity ran out before the write');
     return write();
   }
 

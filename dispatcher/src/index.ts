@@ -1,5 +1,10 @@
-export { type Batch, Batcher, type BatcherOptions } from './batcher.js';
 export { BatchWriter } from './batch-writer.js';
-export { Dispatcher, type DispatcherOptions, type DispatcherState, type StepDownReason } from './dispatcher.js';
+export { type Batch, Batcher, type BatcherOptions } from './batcher.js';
+export {
+  Dispatcher,
+  type DispatcherOptions,
+  type DispatcherState,
+  type StepDownReason,
+} from './dispatcher.js';
 export { createDispatcherMetrics, type DispatcherMetrics } from './metrics.js';
 export { Reaper } from './reaper.js';

@@ -9,17 +9,37 @@ export function createDispatcherMetrics(registry: Registry) {
   const registers = [registry];
   return {
     leader: new Gauge({ name: 'redispatch_leader', help: '1 while this dispatcher leads', registers }),
-    leaderEpoch: new Gauge({ name: 'redispatch_leader_epoch', help: 'Fencing epoch of this leader (0 when standby)', registers }),
-    elections: new Counter({ name: 'redispatch_elections_total', help: 'Times this dispatcher became leader', registers }),
+    leaderEpoch: new Gauge({
+      name: 'redispatch_leader_epoch',
+      help: 'Fencing epoch of this leader (0 when standby)',
+      registers,
+    }),
+    elections: new Counter({
+      name: 'redispatch_elections_total',
+      help: 'Times this dispatcher became leader',
+      registers,
+    }),
     stepdowns: new Counter({
       name: 'redispatch_stepdowns_total',
       help: 'Times this dispatcher stopped leading, by reason',
       labelNames: ['reason'] as const,
       registers,
     }),
-    received: new Counter({ name: 'redispatch_messages_received_total', help: 'Messages received from ingress by the leader', registers }),
-    dispatched: new Counter({ name: 'redispatch_messages_dispatched_total', help: 'Messages written into worker queues', registers }),
-    accepted: new Counter({ name: 'redispatch_messages_accepted_total', help: 'Messages accepted (durably written) by the leader', registers }),
+    received: new Counter({
+      name: 'redispatch_messages_received_total',
+      help: 'Messages received from ingress by the leader',
+      registers,
+    }),
+    dispatched: new Counter({
+      name: 'redispatch_messages_dispatched_total',
+      help: 'Messages written into worker queues',
+      registers,
+    }),
+    accepted: new Counter({
+      name: 'redispatch_messages_accepted_total',
+      help: 'Messages accepted (durably written) by the leader',
+      registers,
+    }),
     duplicates: new Counter({
       name: 'redispatch_messages_duplicate_total',
       help: 'Messages not written because their id was already stored (retried batch or replay)',
@@ -53,10 +73,26 @@ export function createDispatcherMetrics(registry: Registry) {
       help: 'Batch writes that failed and were retried',
       registers,
     }),
-    backlog: new Gauge({ name: 'redispatch_backlog_messages', help: 'Accepted messages waiting for a worker with room', registers }),
-    delayed: new Gauge({ name: 'redispatch_delayed_messages', help: 'Messages waiting in the delayed set', registers }),
-    inflight: new Gauge({ name: 'redispatch_inflight_messages', help: 'Messages claimed by workers and not yet settled', registers }),
-    deadLetters: new Gauge({ name: 'redispatch_dead_letter_messages', help: 'Messages in the dead-letter queue', registers }),
+    backlog: new Gauge({
+      name: 'redispatch_backlog_messages',
+      help: 'Accepted messages waiting for a worker with room',
+      registers,
+    }),
+    delayed: new Gauge({
+      name: 'redispatch_delayed_messages',
+      help: 'Messages waiting in the delayed set',
+      registers,
+    }),
+    inflight: new Gauge({
+      name: 'redispatch_inflight_messages',
+      help: 'Messages claimed by workers and not yet settled',
+      registers,
+    }),
+    deadLetters: new Gauge({
+      name: 'redispatch_dead_letter_messages',
+      help: 'Messages in the dead-letter queue',
+      registers,
+    }),
     oldestInflightAge: new Gauge({
       name: 'redispatch_oldest_inflight_age_seconds',
       help: 'Age of the oldest claimed, unsettled message',
@@ -68,7 +104,11 @@ export function createDispatcherMetrics(registry: Registry) {
       labelNames: ['worker'] as const,
       registers,
     }),
-    liveWorkers: new Gauge({ name: 'redispatch_live_workers', help: 'Workers with a fresh heartbeat', registers }),
+    liveWorkers: new Gauge({
+      name: 'redispatch_live_workers',
+      help: 'Workers with a fresh heartbeat',
+      registers,
+    }),
     pending: new Gauge({
       name: 'redispatch_ingress_pending_messages',
       help: 'Messages received by the leader and not yet written',

@@ -30,13 +30,34 @@ export class Reaper {
   async reap(): Promise<ReapResult> {
     const k = this.keys;
     const reply = await this.redis.rdReap(
-      k.epoch, k.workers, k.inflight, k.delayed, k.backlog, k.owner, k.attempts, k.errors, k.dlq, k.totals, k.body,
-      String(this.epoch), this.config.workerTtlMs, this.config.maxAttempts, REAP_LIMIT, k.tag,
+      k.epoch,
+      k.workers,
+      k.inflight,
+      k.delayed,
+      k.backlog,
+      k.owner,
+      k.attempts,
+      k.errors,
+      k.dlq,
+      k.totals,
+      k.body,
+      String(this.epoch),
+      this.config.workerTtlMs,
+      this.config.maxAttempts,
+      REAP_LIMIT,
+      k.tag,
     );
     assertNotFenced(reply, this.epoch);
     const n = (index: number) => Number(reply[index] ?? 0);
     const [deadWorkers, timedOut, workerLost, deadLettered, promoted] = [n(0), n(1), n(2), n(3), n(4)];
-    const [backlog, inflight, delayed, deadLetters, nowMs, earliestDeadline] = [n(5), n(6), n(7), n(8), n(9), n(10)];
+    const [backlog, inflight, delayed, deadLetters, nowMs, earliestDeadline] = [
+      n(5),
+      n(6),
+      n(7),
+      n(8),
+      n(9),
+      n(10),
+    ];
     const liveWorkers: { id: string; queued: number }[] = [];
     for (let i = 11; i + 1 < reply.length; i += 2) {
       liveWorkers.push({ id: String(reply[i]), queued: Number(reply[i + 1]) });
@@ -64,7 +85,8 @@ export class Reaper {
   /** Zeroes the cluster-wide gauges when this process stops leading (only the leader exports them). */
   clearGauges(): void {
     const m = this.metrics;
-    for (const gauge of [m.backlog, m.inflight, m.delayed, m.deadLetters, m.liveWorkers, m.oldestInflightAge]) gauge.set(0);
+    for (const gauge of [m.backlog, m.inflight, m.delayed, m.deadLetters, m.liveWorkers, m.oldestInflightAge])
+      gauge.set(0);
     m.workerQueue.reset();
     this.knownQueueLabels.clear();
   }

@@ -5,8 +5,8 @@ import { createConnection, createKeys } from '@redispatch/shared';
 import { type RedisHandle, startRedis } from '@redispatch/shared/testing';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CHECKER_HANDLER, type CliProcess, runCli, spawnCli } from './helpers/cli-process.js';
 import { checkRun } from './helpers/checker.js';
+import { CHECKER_HANDLER, type CliProcess, runCli, spawnCli } from './helpers/cli-process.js';
 import { testEnv, uniquePrefix } from './helpers/in-process.js';
 
 let server: RedisHandle;
@@ -16,7 +16,12 @@ const dirs: string[] = [];
 
 beforeAll(async () => {
   server = await startRedis();
-  admin = createConnection('command', { url: server.url, tls: { insecure: false }, commandTimeoutMs: 5_000, name: 'admin' });
+  admin = createConnection('command', {
+    url: server.url,
+    tls: { insecure: false },
+    commandTimeoutMs: 5_000,
+    name: 'admin',
+  });
   await admin.connect();
 });
 afterAll(async () => {
@@ -59,7 +64,9 @@ describe('the redispatch CLI as real processes', () => {
     const termAt = performance.now();
     leader?.kill('SIGTERM');
     expect((await leader?.exited())?.code).toBe(0);
-    await expect.poll(async () => Number(await admin.hget(keys.leader, 'epoch')), { timeout: 5_000, interval: 20 }).toBeGreaterThan(firstEpoch);
+    await expect
+      .poll(async () => Number(await admin.hget(keys.leader, 'epoch')), { timeout: 5_000, interval: 20 })
+      .toBeGreaterThan(firstEpoch);
     const termHandover = performance.now() - termAt;
     // Immediate: the resigning leader releases the lease and tells standbys, no waiting for expiry (lease 1000 ms).
     expect(termHandover).toBeLessThan(1_000);
@@ -68,10 +75,14 @@ describe('the redispatch CLI as real processes', () => {
     const secondEpoch = Number(await admin.hget(keys.leader, 'epoch'));
     const killAt = performance.now();
     dispatchers.find((d) => d.pid === second)?.kill('SIGKILL');
-    await expect.poll(async () => Number(await admin.hget(keys.leader, 'epoch')), { timeout: 10_000, interval: 20 }).toBeGreaterThan(secondEpoch);
+    await expect
+      .poll(async () => Number(await admin.hget(keys.leader, 'epoch')), { timeout: 10_000, interval: 20 })
+      .toBeGreaterThan(secondEpoch);
     const killHandover = performance.now() - killAt;
     expect(killHandover).toBeLessThan(2 * 1_000 + 500);
-    console.info(`handover: SIGTERM ${termHandover.toFixed(0)} ms, SIGKILL ${killHandover.toFixed(0)} ms (lease 1000 ms)`);
+    console.info(
+      `handover: SIGTERM ${termHandover.toFixed(0)} ms, SIGKILL ${killHandover.toFixed(0)} ms (lease 1000 ms)`,
+    );
   });
 
   it('redelivers everything a SIGKILLed worker held: every message handled, duplicates counted', async () => {
@@ -81,7 +92,12 @@ describe('the redispatch CLI as real processes', () => {
     const victim = start(['worker', '--handler', CHECKER_HANDLER, '--concurrency', '8'], env);
     start(['worker', '--handler', CHECKER_HANDLER, '--concurrency', '8'], env);
     await victim.waitForLog(/worker registered/);
-    await expect.poll(async () => Number(((await admin.pubsub('NUMSUB', env.REDISPATCH_CHANNEL)) as [string, number])[1]), { timeout: 10_000 }).toBe(1);
+    await expect
+      .poll(
+        async () => Number(((await admin.pubsub('NUMSUB', env.REDISPATCH_CHANNEL)) as [string, number])[1]),
+        { timeout: 10_000 },
+      )
+      .toBe(1);
     await new Promise((resolve) => setTimeout(resolve, 300));
     const count = 2_000;
     const publish = runCli(['publish', '--count', String(count), '--rate', '2000', '--run-id', 'wk'], env);
@@ -104,21 +120,33 @@ describe('the redispatch CLI as real processes', () => {
     const env = testEnv(server.url, uniquePrefix('bad'));
     const badConfig = await runCli(['dispatcher'], { ...env, REDISPATCH_ACK_TIMEOUT_MS: 'soon' });
     expect(badConfig.code).toBe(2);
-    expect(badConfig.lines).toEqual(['redispatch: REDISPATCH_ACK_TIMEOUT_MS (--ack-timeout-ms) expected a whole number (got "soon")']);
+    expect(badConfig.lines).toEqual([
+      'redispatch: REDISPATCH_ACK_TIMEOUT_MS (--ack-timeout-ms) expected a whole number (got "soon")',
+    ]);
 
     const missing = await runCli(['worker', '--handler', './does-not-exist.mjs'], env);
     expect(missing.code).toBe(1);
     expect(missing.lines).toHaveLength(1);
-    expect(missing.lines[0]).toMatch(/^redispatch: REDISPATCH_HANDLER \(--handler\): cannot load "\.\/does-not-exist\.mjs": /);
+    expect(missing.lines[0]).toMatch(
+      /^redispatch: REDISPATCH_HANDLER \(--handler\): cannot load "\.\/does-not-exist\.mjs": /,
+    );
 
-    const noDefault = await runCli(['worker', '--handler', join(import.meta.dirname, 'fixtures/bad-export.mjs')], env);
+    const noDefault = await runCli(
+      ['worker', '--handler', join(import.meta.dirname, 'fixtures/bad-export.mjs')],
+      env,
+    );
     expect(noDefault.lines).toHaveLength(1);
     expect(noDefault.lines[0]).toMatch(/must have a default export that is a function/);
 
-    const unreachable = await runCli(['stats'], { ...env, REDISPATCH_REDIS_URL: 'redis://:hunter2@127.0.0.1:1' });
+    const unreachable = await runCli(['stats'], {
+      ...env,
+      REDISPATCH_REDIS_URL: 'redis://:hunter2@127.0.0.1:1',
+    });
     expect(unreachable.code).toBe(1);
     expect(unreachable.lines).toHaveLength(1);
-    expect(unreachable.lines[0]).toMatch(/^redispatch: REDISPATCH_REDIS_URL: cannot connect to redis:\/\/:\*\*\*@127\.0\.0\.1:1/);
+    expect(unreachable.lines[0]).toMatch(
+      /^redispatch: REDISPATCH_REDIS_URL: cannot connect to redis:\/\/:\*\*\*@127\.0\.0\.1:1/,
+    );
     expect(unreachable.output).not.toContain('hunter2');
   });
 
@@ -126,22 +154,49 @@ describe('the redispatch CLI as real processes', () => {
     const prefix = uniquePrefix('dlqcli');
     const keys = createKeys(prefix);
     const dir = checkDir();
-    const env = { ...testEnv(server.url, prefix, { REDISPATCH_MAX_ATTEMPTS: '1', REDISPATCH_MAX_PAYLOAD_BYTES: '20' }), CHECK_DIR: dir };
+    const env = {
+      ...testEnv(server.url, prefix, { REDISPATCH_MAX_ATTEMPTS: '1', REDISPATCH_MAX_PAYLOAD_BYTES: '20' }),
+      CHECK_DIR: dir,
+    };
     start(['dispatcher'], env);
     const worker = start(['worker', '--handler', CHECKER_HANDLER], env);
     await worker.waitForLog(/worker registered/);
-    await expect.poll(async () => Number(((await admin.pubsub('NUMSUB', env.REDISPATCH_CHANNEL)) as [string, number])[1]), { timeout: 10_000 }).toBe(1);
+    await expect
+      .poll(
+        async () => Number(((await admin.pubsub('NUMSUB', env.REDISPATCH_CHANNEL)) as [string, number])[1]),
+        { timeout: 10_000 },
+      )
+      .toBe(1);
     // Oversize: dead-lettered by the leader.
     await runCli(['publish', '--count', '3', '--size', '40', '--run-id', 'big'], env);
     await expect.poll(() => admin.zcard(keys.dlq), { timeout: 5_000 }).toBe(3);
 
     const stats = await runCli(['stats', '--json'], env);
     const json = JSON.parse(stats.output) as Record<string, unknown>;
-    expect(Object.keys(json)).toEqual(expect.arrayContaining(['mode', 'leader', 'workers', 'inflight', 'delayed', 'backlog', 'deadLetters', 'totals']));
+    expect(Object.keys(json)).toEqual(
+      expect.arrayContaining([
+        'mode',
+        'leader',
+        'workers',
+        'inflight',
+        'delayed',
+        'backlog',
+        'deadLetters',
+        'totals',
+      ]),
+    );
     expect(json.mode).toBe('lists');
     expect(json.deadLetters).toBe(3);
-    expect(json.leader).toMatchObject({ id: expect.any(String), host: expect.any(String), pid: expect.any(Number), epoch: expect.any(Number) });
-    expect((json.workers as { id: string; queued: number; inflight: number }[])[0]).toMatchObject({ queued: 0, inflight: 0 });
+    expect(json.leader).toMatchObject({
+      id: expect.any(String),
+      host: expect.any(String),
+      pid: expect.any(Number),
+      epoch: expect.any(Number),
+    });
+    expect((json.workers as { id: string; queued: number; inflight: number }[])[0]).toMatchObject({
+      queued: 0,
+      inflight: 0,
+    });
     expect(json.totals).toMatchObject({ accepted: 3, acked: 0, redelivered: 0, deadLettered: 3 });
 
     const list = await runCli(['dlq', 'list', '--limit', '2'], env);

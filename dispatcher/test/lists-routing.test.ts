@@ -13,7 +13,12 @@ let current: Fleet | undefined;
 
 beforeAll(async () => {
   server = await startRedis();
-  admin = createConnection('command', { url: server.url, tls: { insecure: false }, commandTimeoutMs: 5_000, name: 'admin' });
+  admin = createConnection('command', {
+    url: server.url,
+    tls: { insecure: false },
+    commandTimeoutMs: 5_000,
+    name: 'admin',
+  });
   await admin.connect();
 });
 afterEach(async () => {
@@ -50,7 +55,11 @@ async function waitForLeader(f: Fleet) {
 }
 
 async function waitForSubscriber(channel: string) {
-  await expect.poll(async () => Number(((await admin.pubsub('NUMSUB', channel)) as [string, number])[1]), { timeout: 10_000 }).toBeGreaterThan(0);
+  await expect
+    .poll(async () => Number(((await admin.pubsub('NUMSUB', channel)) as [string, number])[1]), {
+      timeout: 10_000,
+    })
+    .toBeGreaterThan(0);
 }
 
 describe('lists mode routing (in-process dispatchers and workers, real Redis)', () => {
@@ -149,18 +158,24 @@ describe('lists mode routing (in-process dispatchers and workers, real Redis)', 
     const { f, config } = setup('hang', { REDISPATCH_ACK_TIMEOUT_MS: '700' });
     const handledBy: string[] = [];
     await f.startDispatcher();
-    await f.startWorker(async (msg) => {
-      handledBy.push(`hanger:${msg.attempt}`);
-      await new Promise(() => {});
-    }, { id: 'hanger' });
+    await f.startWorker(
+      async (msg) => {
+        handledBy.push(`hanger:${msg.attempt}`);
+        await new Promise(() => {});
+      },
+      { id: 'hanger' },
+    );
     await waitForLeader(f);
     await waitForSubscriber(config.channel);
     await new Promise((resolve) => setTimeout(resolve, 300));
     await admin.publish(config.channel, 'slow-one');
     await expect.poll(() => handledBy.length, { timeout: 5_000 }).toBe(1);
-    await f.startWorker(async (msg) => {
-      handledBy.push(`rescuer:${msg.attempt}`);
-    }, { id: 'rescuer' });
+    await f.startWorker(
+      async (msg) => {
+        handledBy.push(`rescuer:${msg.attempt}`);
+      },
+      { id: 'rescuer' },
+    );
     // Hanger's claim expires after 700 ms; the reaper redelivers (attempt 2) round-robin to either worker.
     await expect.poll(() => handledBy.some((h) => h.startsWith('rescuer:')), { timeout: 15_000 }).toBe(true);
     expect(handledBy[0]).toBe('hanger:1');
@@ -184,7 +199,9 @@ describe('lists mode routing (in-process dispatchers and workers, real Redis)', 
     await new Promise((resolve) => setTimeout(resolve, 300));
     const count = 20;
     await publishLoad(admin, config.channel, { count, rate: 0, size: 20, runId });
-    await expect.poll(async () => (await readStats(admin, keys, 'drain')).inflight, { timeout: 5_000 }).toBe(2);
+    await expect
+      .poll(async () => (await readStats(admin, keys, 'drain')).inflight, { timeout: 5_000 })
+      .toBe(2);
     await f.startWorker(rec.handler('other'), { id: 'other' });
     await drainer.close();
     expect(drainer.state).toBe('stopped');
@@ -214,7 +231,9 @@ describe('lists mode routing (in-process dispatchers and workers, real Redis)', 
     await expect.poll(() => rec.seen.size, { timeout: 5_000 }).toBe(2);
     await expect.poll(() => admin.zcard(keys.dlq), { timeout: 5_000 }).toBe(1);
     const [id] = await admin.zrange(keys.dlq, 0, -1);
-    expect(await admin.hget(keys.errors, id ?? '')).toMatch(/^oversize: 100 bytes exceeds REDISPATCH_MAX_PAYLOAD_BYTES=64/);
+    expect(await admin.hget(keys.errors, id ?? '')).toMatch(
+      /^oversize: 100 bytes exceeds REDISPATCH_MAX_PAYLOAD_BYTES=64/,
+    );
   });
 
   it('keeps accepted messages in the backlog while no worker is live, and delivers them when one registers', async () => {

@@ -1,14 +1,30 @@
-export { type DeadLetter, listDeadLetters, purgeDeadLetters, replayDeadLetters } from './admin/dead-letters.js';
+export {
+  type DeadLetter,
+  listDeadLetters,
+  purgeDeadLetters,
+  replayDeadLetters,
+} from './admin/dead-letters.js';
 export { type LeaderInfo, readStats, type Stats, type Totals, type WorkerStats } from './admin/stats.js';
 export * from './config/defaults.js';
 export { type Config, type ConfigFlags, loadConfig } from './config/load-config.js';
 export { defaultInstanceId, OPTIONS, type OptionKey, type OptionSpec } from './config/options.js';
 export { parseRedisUrl, type RedisEndpoint, redactRedisUrl, type TlsSettings } from './config/redis-url.js';
+export { tlsSettingsFrom } from './config/tls-settings.js';
 export * from './errors.js';
 export { LeaderLease, type LeaderLeaseOptions } from './leadership/leader-lease.js';
 export { createLogger, type Logger } from './logger.js';
-export { createRegistry, MetricsServer, type MetricsServerOptions, type Readiness } from './observability/metrics-server.js';
-export { closeQuietly, connectOrThrow, type ConnectionRole, type ConnectionSettings, createConnection } from './redis/connection.js';
+export {
+  createRegistry,
+  MetricsServer,
+  type MetricsServerOptions,
+  type Readiness,
+} from './observability/metrics-server.js';
+export {
+  type ConnectionRole,
+  type ConnectionSettings,
+  closeQuietly,
+  connectOrThrow,
+  createConnection,
+} from './redis/connection.js';
 export { createKeys, type Keys } from './redis/keys.js';
 export { assertNotFenced, defineScripts, ScriptCode } from './redis/scripts.js';
-export { tlsSettingsFrom } from './config/tls-settings.js';

@@ -1,4 +1,9 @@
-import { LeaderLease, LeadershipLostError, LeaseContendedError, RedisUnavailableError } from '@redispatch/shared';
+import {
+  LeaderLease,
+  LeadershipLostError,
+  LeaseContendedError,
+  RedisUnavailableError,
+} from '@redispatch/shared';
 import { type RedisHandle, startRedis } from '@redispatch/shared/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
@@ -16,8 +21,18 @@ afterEach(async () => {
   await Promise.all(leases.splice(0).map((lease) => lease.close()));
 });
 
-function lease(leaseMs = 1_000, urls = masters.map((m) => m.url), resource = `lease-${resourceCounter}`): LeaderLease {
-  const created = new LeaderLease({ lockUrls: urls, tls: { insecure: false }, resource, leaseMs, name: 'test' });
+function lease(
+  leaseMs = 1_000,
+  urls = masters.map((m) => m.url),
+  resource = `lease-${resourceCounter}`,
+): LeaderLease {
+  const created = new LeaderLease({
+    lockUrls: urls,
+    tls: { insecure: false },
+    resource,
+    leaseMs,
+    name: 'test',
+  });
   leases.push(created);
   return created;
 }
@@ -64,7 +79,16 @@ describe('LeaderLease over three real masters', () => {
       await expect(b.acquire()).rejects.toBeInstanceOf(RedisUnavailableError);
       expect(b.held).toBe(false);
       m2.signal('SIGCONT');
-      await expect.poll(async () => b.acquire().then(() => true, () => false), { timeout: 5_000 }).toBe(true);
+      await expect
+        .poll(
+          async () =>
+            b.acquire().then(
+              () => true,
+              () => false,
+            ),
+          { timeout: 5_000 },
+        )
+        .toBe(true);
     } finally {
       m1.signal('SIGCONT');
       m2.signal('SIGCONT');

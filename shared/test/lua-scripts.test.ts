@@ -27,7 +27,16 @@ beforeEach(() => {
   keys = createKeys(`lua${prefixCounter}`);
 });
 
-const fixed = () => [keys.epoch, keys.body, keys.backlog, keys.totals, keys.dlq, keys.errors, keys.progress, keys.workers];
+const fixed = () => [
+  keys.epoch,
+  keys.body,
+  keys.backlog,
+  keys.totals,
+  keys.dlq,
+  keys.errors,
+  keys.progress,
+  keys.workers,
+];
 
 async function elect(): Promise<number> {
   return redis.rdElect(keys.epoch, keys.leader, 'd1', 'host', 1, 3000);
@@ -201,7 +210,21 @@ describe('dispatchBatch', () => {
     const epoch = await elect();
     await redis.zadd(keys.workers, Date.now() + 60_000, 'a');
     const payload = Buffer.from([0, 255, 10, 13, 0xc3, 0x28]);
-    await redis.rdDispatchBatch(9, ...fixed(), keys.queue('a'), String(epoch), 10, 1, 1, 0, '', 5000, 'a', 'bin', payload);
+    await redis.rdDispatchBatch(
+      9,
+      ...fixed(),
+      keys.queue('a'),
+      String(epoch),
+      10,
+      1,
+      1,
+      0,
+      '',
+      5000,
+      'a',
+      'bin',
+      payload,
+    );
     expect(await redis.hgetBuffer(keys.body, 'bin')).toEqual(payload);
     expect(await redis.lrange(keys.queue('a'), 0, -1)).toEqual(['bin']);
   });
@@ -212,8 +235,25 @@ describe('dispatchBatch', () => {
     await redis.zadd(keys.workers, 1, 'silent');
     const queueKeys = [keys.queue('reaped'), keys.queue('silent'), keys.queue('live')];
     const reply = await redis.rdDispatchBatch(
-      8 + queueKeys.length, ...fixed(), ...queueKeys,
-      String(epoch), 100, 1, 3, 0, '', 5_000, 'reaped', 'silent', 'live', 'a', 'A', 'b', 'B', 'c', 'C',
+      8 + queueKeys.length,
+      ...fixed(),
+      ...queueKeys,
+      String(epoch),
+      100,
+      1,
+      3,
+      0,
+      '',
+      5_000,
+      'reaped',
+      'silent',
+      'live',
+      'a',
+      'A',
+      'b',
+      'B',
+      'c',
+      'C',
     );
     expect(reply.slice(0, 2)).toEqual([3, 0]);
     expect(await redis.lrange(keys.queue('live'), 0, -1)).toEqual(['a', 'b', 'c']);

@@ -15,7 +15,9 @@ export async function loadHandler(specifier: string): Promise<Handler> {
     module = (await import(target)) as { default?: unknown };
   } catch (error) {
     const reason = (error as Error).message.split('\n')[0];
-    throw new HandlerLoadError(`REDISPATCH_HANDLER (--handler): cannot load "${specifier}": ${reason}`, { cause: error });
+    throw new HandlerLoadError(`REDISPATCH_HANDLER (--handler): cannot load "${specifier}": ${reason}`, {
+      cause: error,
+    });
   }
   const handler = module.default;
   if (typeof handler !== 'function') {

@@ -5,7 +5,11 @@ const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0
 export function createWorkerMetrics(registry: Registry) {
   const registers = [registry];
   return {
-    acked: new Counter({ name: 'redispatch_messages_acked_total', help: 'Messages this worker acked', registers }),
+    acked: new Counter({
+      name: 'redispatch_messages_acked_total',
+      help: 'Messages this worker acked',
+      registers,
+    }),
     nacked: new Counter({
       name: 'redispatch_messages_nacked_total',
       help: 'Messages this worker nacked (handler threw), retried or dead-lettered',

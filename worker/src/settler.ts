@@ -77,9 +77,21 @@ export class Settler {
     const k = this.keys;
     try {
       const [acked = 0, retried = 0, deadLettered = 0, stale = 0] = await this.redis.rdSettle(
-        k.inflight, k.owner, k.held(this.workerId), k.attempts, k.body, k.errors, k.delayed, k.dlq, k.totals,
-        this.workerId, this.maxAttempts, acks.length, nacks.length,
-        ...acks, ...nacks.flatMap((n) => [n.id, n.delayMs, n.error]),
+        k.inflight,
+        k.owner,
+        k.held(this.workerId),
+        k.attempts,
+        k.body,
+        k.errors,
+        k.delayed,
+        k.dlq,
+        k.totals,
+        this.workerId,
+        this.maxAttempts,
+        acks.length,
+        nacks.length,
+        ...acks,
+        ...nacks.flatMap((n) => [n.id, n.delayMs, n.error]),
       );
       this.metrics.acked.inc(acked);
       this.metrics.nacked.inc(retried + deadLettered);

@@ -75,7 +75,9 @@ const BLOCK_SECONDS = 1;
 export class Worker {
   state: WorkerState = 'idle';
   readonly id: string;
-  private readonly options: Required<Omit<WorkerOptions, 'tls' | 'logger' | 'registry'>> & { tls: TlsSettings };
+  private readonly options: Required<Omit<WorkerOptions, 'tls' | 'logger' | 'registry'>> & {
+    tls: TlsSettings;
+  };
   private readonly keys: Keys;
   private readonly log: Logger;
   private readonly metrics: WorkerMetrics;
@@ -111,11 +113,20 @@ export class Worker {
     this.log = (options.logger ?? createLogger('info')).child({ component: 'worker', instanceId: this.id });
     this.registry = options.registry ?? new Registry();
     this.metrics = createWorkerMetrics(this.registry);
-    const base = { url: this.options.redisUrl, tls: this.options.tls, commandTimeoutMs: this.options.commandTimeoutMs };
+    const base = {
+      url: this.options.redisUrl,
+      tls: this.options.tls,
+      commandTimeoutMs: this.options.commandTimeoutMs,
+    };
     this.redis = createConnection('command', { ...base, name: `rd-worker-${this.id}` });
     this.blocking = createConnection('blocking', { ...base, name: `rd-worker-block-${this.id}` });
-    this.settler = new Settler(this.redis, this.keys, this.id, this.options.maxAttempts, this.metrics, (error) =>
-      this.log.warn({ err: error }, 'settle failed; retrying'),
+    this.settler = new Settler(
+      this.redis,
+      this.keys,
+      this.id,
+      this.options.maxAttempts,
+      this.metrics,
+      (error) => this.log.warn({ err: error }, 'settle failed; retrying'),
     );
   }
 
@@ -126,8 +137,18 @@ export class Worker {
   async start(): Promise<void> {
     if (this.state !== 'idle') throw new Error(`worker ${this.id} cannot start from state ${this.state}`);
     try {
-      await connectOrThrow(this.redis, this.options.redisUrl, 'REDISPATCH_REDIS_URL', this.options.commandTimeoutMs * 5);
-      await connectOrThrow(this.blocking, this.options.redisUrl, 'REDISPATCH_REDIS_URL', this.options.commandTimeoutMs * 5);
+      await connectOrThrow(
+        this.redis,
+        this.options.redisUrl,
+        'REDISPATCH_REDIS_URL',
+        this.options.commandTimeoutMs * 5,
+      );
+      await connectOrThrow(
+        this.blocking,
+        this.options.redisUrl,
+        'REDISPATCH_REDIS_URL',
+        this.options.commandTimeoutMs * 5,
+      );
       await this.redis.rdHeartbeat(this.keys.workers, this.id, 'beat');
     } catch (error) {
       this.state = 'failed';
@@ -136,7 +157,10 @@ export class Worker {
     this.state = 'running';
     this.scheduleHeartbeat();
     this.loop = this.takeLoop();
-    this.log.info({ concurrency: this.options.concurrency, prefix: this.options.prefix }, 'worker registered');
+    this.log.info(
+      { concurrency: this.options.concurrency, prefix: this.options.prefix },
+      'worker registered',
+    );
   }
 
   /** Stops taking, finishes in-flight work within the grace period, settles, deregisters. Idempotent. */
@@ -156,7 +180,10 @@ export class Worker {
       ['finish in-flight', () => this.waitForHandlers(this.options.drainTimeoutMs)],
       ['settle', () => this.settler.drain(this.options.commandTimeoutMs * 2)],
       // 'leave' marks us dead now: the leader reassigns our queue (and anything unfinished) on its next reap.
-      ['deregister', () => (wasRunning ? this.redis.rdHeartbeat(this.keys.workers, this.id, 'leave') : Promise.resolve())],
+      [
+        'deregister',
+        () => (wasRunning ? this.redis.rdHeartbeat(this.keys.workers, this.id, 'leave') : Promise.resolve()),
+      ],
       ['quit', () => Promise.all([closeQuietly(this.redis), closeQuietly(this.blocking)])],
     ];
     clearTimeout(this.heartbeatTimer);
@@ -177,7 +204,10 @@ export class Worker {
       if (this.state !== 'running' && this.state !== 'draining') return;
       try {
         const known = await this.redis.rdHeartbeat(this.keys.workers, this.id, 'beat');
-        if (known === 0) this.log.warn('re-registered: the leader had declared this worker dead (its claims were redelivered)');
+        if (known === 0)
+          this.log.warn(
+            're-registered: the leader had declared this worker dead (its claims were redelivered)',
+          );
       } catch (error) {
         this.log.warn({ err: error }, 'heartbeat failed');
       }
@@ -227,8 +257,18 @@ export class Worker {
   private async claim(count: number, rotated: string): Promise<number> {
     const k = this.keys;
     const reply = await this.redis.rdClaimBuffer(
-      k.queue(this.id), k.inflight, k.owner, k.held(this.id), k.attempts, k.body, k.workers, k.backlog,
-      this.id, count, this.options.ackTimeoutMs, rotated,
+      k.queue(this.id),
+      k.inflight,
+      k.owner,
+      k.held(this.id),
+      k.attempts,
+      k.body,
+      k.workers,
+      k.backlog,
+      this.id,
+      count,
+      this.options.ackTimeoutMs,
+      rotated,
     );
     if (reply[0] === ScriptCode.NotRegistered) {
       await this.redis.rdHeartbeat(this.keys.workers, this.id, 'beat');
@@ -260,7 +300,10 @@ export class Worker {
       controller.abort(new HandlerTimeoutError(this.options.ackTimeoutMs));
       this.metrics.timeouts.inc();
       this.metrics.handlerDuration.observe({ outcome: 'timeout' }, (performance.now() - started) / 1000);
-      this.log.warn({ id, attempt, timeoutMs: this.options.ackTimeoutMs }, 'handler passed the ack deadline; leaving it to redelivery');
+      this.log.warn(
+        { id, attempt, timeoutMs: this.options.ackTimeoutMs },
+        'handler passed the ack deadline; leaving it to redelivery',
+      );
       this.release(id);
     }, this.options.ackTimeoutMs);
     const settle = (error: unknown) => {
@@ -307,7 +350,10 @@ export class Worker {
       }),
       new Promise<void>((resolve) => {
         timer = setTimeout(() => {
-          this.log.warn({ unfinished: this.active }, 'drain timeout: leaving unfinished messages to redelivery');
+          this.log.warn(
+            { unfinished: this.active },
+            'drain timeout: leaving unfinished messages to redelivery',
+          );
           resolve();
         }, timeoutMs);
       }),

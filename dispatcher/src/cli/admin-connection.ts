@@ -1,4 +1,4 @@
-import { closeQuietly, type Config, connectOrThrow, createConnection } from '@redispatch/shared';
+import { type Config, closeQuietly, connectOrThrow, createConnection } from '@redispatch/shared';
 import type { Redis } from 'ioredis';
 
 /** A short-lived command connection for admin commands (stats, dlq, publish). */

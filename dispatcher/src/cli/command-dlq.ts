@@ -15,16 +15,21 @@ export function registerDlqCommand(program: Command): void {
     .action(async (options: { limit: string; json?: boolean }, command: Command) => {
       try {
         const limit = Number(options.limit);
-        if (!Number.isInteger(limit) || limit < 1) throw new Error(`--limit expects a whole number >= 1 (got "${options.limit}")`);
+        if (!Number.isInteger(limit) || limit < 1)
+          throw new Error(`--limit expects a whole number >= 1 (got "${options.limit}")`);
         const config = configFrom(command);
-        const letters = await withAdminConnection(config, (redis) => listDeadLetters(redis, createKeys(config.prefix), limit));
+        const letters = await withAdminConnection(config, (redis) =>
+          listDeadLetters(redis, createKeys(config.prefix), limit),
+        );
         for (const letter of letters) {
           if (options.json) {
             process.stdout.write(`${JSON.stringify({ ...letter, body: letter.body.toString('base64') })}\n`);
           } else {
             const preview = JSON.stringify(letter.body.subarray(0, PREVIEW_BYTES).toString('utf8'));
             const when = new Date(letter.deadLetteredAt).toISOString();
-            process.stdout.write(`${letter.id}  ${when}  attempts=${letter.attempts}  reason=${JSON.stringify(letter.reason)}  body=${preview}\n`);
+            process.stdout.write(
+              `${letter.id}  ${when}  attempts=${letter.attempts}  reason=${JSON.stringify(letter.reason)}  body=${preview}\n`,
+            );
           }
         }
         if (!options.json) process.stdout.write(`${letters.length} dead letter(s) shown\n`);
@@ -56,7 +61,9 @@ export function registerDlqCommand(program: Command): void {
     .action(async (_options, command: Command) => {
       try {
         const config = configFrom(command);
-        const count = await withAdminConnection(config, (redis) => purgeDeadLetters(redis, createKeys(config.prefix)));
+        const count = await withAdminConnection(config, (redis) =>
+          purgeDeadLetters(redis, createKeys(config.prefix)),
+        );
         process.stdout.write(`purged ${count} dead letter(s)\n`);
       } catch (error) {
         exitWithError(error);

@@ -24,13 +24,31 @@ const TICK_MS = 5;
  */
 export function loadPayload(runId: string, seq: number, size: number): Buffer {
   const head = `${runId}:${seq}:`;
-  return Buffer.from(head.length >= size ? head : head.padEnd(size, 'x'));
+  if (head.length >= size) return Buffer.from(head);
+  const payload = Buffer.allocUnsafe(size);
+  payload.fill(0x78, payload.write(head, 'latin1'));
+  return payload;
 }
+
+/** Pipelines in flight at once at full speed: hides the round trip without unbounded buffering. */
+const MAX_IN_FLIGHT = 4;
 
 /** Publishes `count` numbered messages at `rate`; resolves with the seconds it took. */
 export async function publishLoad(redis: Redis, channel: string, options: PublishOptions): Promise<number> {
   const started = performance.now();
   let sent = 0;
+  const inFlight = new Set<Promise<void>>();
+  const send = (from: number, upTo: number) => {
+    const pipeline = redis.pipeline();
+    for (let seq = from; seq < upTo; seq++) pipeline.publish(channel, loadPayload(options.runId, seq, options.size));
+    const done = pipeline.exec().then((replies) => {
+      const failed = (replies ?? []).find(([error]) => error);
+      if (failed?.[0]) throw failed[0];
+      options.onProgress?.(upTo);
+    });
+    const tracked = done.finally(() => inFlight.delete(tracked));
+    inFlight.add(tracked);
+  };
   while (sent < options.count) {
     let target = options.count;
     if (options.rate > 0) {
@@ -43,7 +61,8 @@ export async function publishLoad(redis: Redis, channel: string, options: Publis
     }
     const upTo = Math.min(target, sent + CHUNK);
     const pipeline = redis.pipeline();
-    for (let seq = sent; seq < upTo; seq++) pipeline.publish(channel, loadPayload(options.runId, seq, options.size));
+    for (let seq = sent; seq < upTo; seq++)
+      pipeline.publish(channel, loadPayload(options.runId, seq, options.size));
     const replies = (await pipeline.exec()) ?? [];
     const failed = replies.find(([error]) => error);
     if (failed?.[0]) throw failed[0];
@@ -55,7 +74,8 @@ export async function publishLoad(redis: Redis, channel: string, options: Publis
 
 function positiveInt(name: string, raw: string, min: number): number {
   const value = Number(raw);
-  if (!Number.isInteger(value) || value < min) throw new Error(`${name} expects a whole number >= ${min} (got "${raw}")`);
+  if (!Number.isInteger(value) || value < min)
+    throw new Error(`${name} expects a whole number >= ${min} (got "${raw}")`);
   return value;
 }
 
@@ -68,22 +88,50 @@ export function registerPublishCommand(program: Command): void {
     .option('--size <bytes>', 'payload size in bytes', '100')
     .option('--run-id <id>', 'prefix of every payload (for checkers)', `run${Date.now().toString(36)}`)
     .option('--json', 'print a JSON summary')
-    .action(async (options: { count: string; rate: string; size: string; runId: string; json?: boolean }, command: Command) => {
-      try {
-        const count = positiveInt('--count', options.count, 1);
-        const rate = positiveInt('--rate', options.rate, 0);
-        const size = positiveInt('--size', options.size, 1);
-        const config = configFrom(command);
-        const bar = process.stderr.isTTY && !options.json ? new SingleBar({ stream: process.stderr, etaBuffer: 50, format: 'publish [{bar}] {percentage}% | {value}/{total} | {eta}s left' }) : undefined;
-        bar?.start(count, 0);
-        const seconds = await withAdminConnection(config, (redis) =>
-          publishLoad(redis, config.channel, { count, rate, size, runId: options.runId, onProgress: (sent) => bar?.update(sent) }),
-        );
-        bar?.stop();
-        const summary = { count, seconds: Number(seconds.toFixed(3)), rate: Math.round(count / seconds), runId: options.runId, channel: config.channel };
-        process.stdout.write(options.json ? `${JSON.stringify(summary)}\n` : `published ${count} messages in ${summary.seconds}s (${summary.rate} msg/s) to "${config.channel}"\n`);
-      } catch (error) {
-        exitWithError(error);
-      }
-    });
+    .action(
+      async (
+        options: { count: string; rate: string; size: string; runId: string; json?: boolean },
+        command: Command,
+      ) => {
+        try {
+          const count = positiveInt('--count', options.count, 1);
+          const rate = positiveInt('--rate', options.rate, 0);
+          const size = positiveInt('--size', options.size, 1);
+          const config = configFrom(command);
+          const bar =
+            process.stderr.isTTY && !options.json
+              ? new SingleBar({
+                  stream: process.stderr,
+                  etaBuffer: 50,
+                  format: 'publish [{bar}] {percentage}% | {value}/{total} | {eta}s left',
+                })
+              : undefined;
+          bar?.start(count, 0);
+          const seconds = await withAdminConnection(config, (redis) =>
+            publishLoad(redis, config.channel, {
+              count,
+              rate,
+              size,
+              runId: options.runId,
+              onProgress: (sent) => bar?.update(sent),
+            }),
+          );
+          bar?.stop();
+          const summary = {
+            count,
+            seconds: Number(seconds.toFixed(3)),
+            rate: Math.round(count / seconds),
+            runId: options.runId,
+            channel: config.channel,
+          };
+          process.stdout.write(
+            options.json
+              ? `${JSON.stringify(summary)}\n`
+              : `published ${count} messages in ${summary.seconds}s (${summary.rate} msg/s) to "${config.channel}"\n`,
+          );
+        } catch (error) {
+          exitWithError(error);
+        }
+      },
+    );
 }

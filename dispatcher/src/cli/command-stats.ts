@@ -18,9 +18,15 @@ export function formatStats(stats: Stats): string {
   );
   lines.push('');
   const header = ['worker', 'queued', 'inflight', 'heartbeat'];
-  const rows = stats.workers.map((w) => [w.id, String(w.queued), String(w.inflight), `${(w.heartbeatAgeMs / 1000).toFixed(1)}s ago`]);
+  const rows = stats.workers.map((w) => [
+    w.id,
+    String(w.queued),
+    String(w.inflight),
+    `${(w.heartbeatAgeMs / 1000).toFixed(1)}s ago`,
+  ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const format = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
+  const format = (cells: string[]) =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
   lines.push(format(header));
   for (const row of rows) lines.push(format(row));
   if (rows.length === 0) lines.push('(no workers registered)');
@@ -31,18 +37,24 @@ export function registerStatsCommand(program: Command): void {
   program
     .command('stats')
     .description('Show the leader, workers, queue depths and totals')
-    .option('--json', 'print JSON (fields: mode, leader, workers, inflight, delayed, backlog, deadLetters, totals)')
+    .option(
+      '--json',
+      'print JSON (fields: mode, leader, workers, inflight, delayed, backlog, deadLetters, totals)',
+    )
     .option('--watch <seconds>', 'refresh every N seconds until Ctrl-C')
     .action(async (options: { json?: boolean; watch?: string }, command: Command) => {
       try {
         const config = configFrom(command);
         const keys = createKeys(config.prefix);
         const interval = options.watch === undefined ? 0 : Number(options.watch);
-        if (options.watch !== undefined && !(interval > 0)) throw new Error(`--watch expects seconds > 0 (got "${options.watch}")`);
+        if (options.watch !== undefined && !(interval > 0))
+          throw new Error(`--watch expects seconds > 0 (got "${options.watch}")`);
         await withAdminConnection(config, async (redis) => {
           for (;;) {
             const stats = await readStats(redis, keys, config.prefix);
-            const text = options.json ? JSON.stringify(stats, null, interval > 0 ? 0 : 2) : formatStats(stats);
+            const text = options.json
+              ? JSON.stringify(stats, null, interval > 0 ? 0 : 2)
+              : formatStats(stats);
             if (interval > 0 && !options.json && process.stdout.isTTY) process.stdout.write('\x1b[2J\x1b[H');
             process.stdout.write(`${text}\n`);
             if (interval <= 0) return;

@@ -11,6 +11,7 @@ import { configFrom, exitWithError } from './config-flags.js';
 
 const CLI_MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
 const DEMO_HANDLER = fileURLToPath(new URL('./demo-handler.js', import.meta.url));
+const NOOP_HANDLER = fileURLToPath(new URL('./noop-handler.js', import.meta.url));
 
 interface EmbeddedRedis {
   url: string;
@@ -32,93 +33,113 @@ async function startEmbeddedRedis(): Promise<EmbeddedRedis> {
 
 function count(raw: string, name: string, min: number): number {
   const value = Number(raw);
-  if (!Number.isInteger(value) || value < min) throw new Error(`${name} expects a whole number >= ${min} (got "${raw}")`);
+  if (!Number.isInteger(value) || value < min)
+    throw new Error(`${name} expects a whole number >= ${min} (got "${raw}")`);
   return value;
 }
 
 export function registerUpCommand(program: Command): void {
   program
     .command('up')
-    .description('Run the whole system locally: Redis (embedded unless REDISPATCH_REDIS_URL is set), 3 dispatchers, workers, a demo publisher, live stats')
+    .description(
+      'Run the whole system locally: Redis (embedded unless REDISPATCH_REDIS_URL is set), 3 dispatchers, workers, a demo publisher, live stats',
+    )
     .option('--dispatchers <n>', 'dispatcher processes', '3')
     .option('--workers <n>', 'worker processes', '3')
     .option('--publish-rate <r>', 'demo publisher messages per second (0 = no publisher)', '200')
-    .option('--handler <module>', 'worker handler module (default: a demo handler)')
-    .action(async (options: { dispatchers: string; workers: string; publishRate: string; handler?: string }, command: Command) => {
-      const children: ChildProcess[] = [];
-      let redis: EmbeddedRedis | undefined;
-      let stopping = false;
-      const stopAll = async () => {
-        if (stopping) return;
-        stopping = true;
-        process.stdout.write('\nstopping…\n');
-        await Promise.all(
-          children.map(
-            (child) =>
-              new Promise<void>((resolve) => {
-                if (child.exitCode !== null || child.signalCode !== null) return resolve();
-                child.once('exit', () => resolve());
-                child.kill('SIGTERM');
-                setTimeout(() => child.kill('SIGKILL'), 15_000).unref();
-              }),
-          ),
-        );
-        await redis?.stop();
-        process.exit(0);
-      };
-      try {
-        const dispatchers = count(options.dispatchers, '--dispatchers', 1);
-        const workers = count(options.workers, '--workers', 1);
-        const publishRate = count(options.publishRate, '--publish-rate', 0);
-        const globals = command.optsWithGlobals() as Record<string, string | undefined>;
-        const redisUrl = globals.redisUrl ?? process.env.REDISPATCH_REDIS_URL;
-        if (!redisUrl) {
-          redis = await startEmbeddedRedis();
-          process.stdout.write(`started an embedded Redis at ${redis.url}\n`);
-        }
-        const env = { ...process.env, ...(redis ? { REDISPATCH_REDIS_URL: redis.url } : {}) };
-        const config = configFrom(command);
-        const effective = redis ? { ...config, redisUrl: redis.url, lockUrls: [redis.url] } : config;
-        const logDir = mkdtempSync(join(tmpdir(), 'redispatch-up-'));
-        const basePort = config.metricsPort;
-        let nextPort = basePort;
-        const spawnRole = (name: string, args: string[]) => {
-          const port = basePort > 0 ? nextPort++ : basePort;
-          const log = createWriteStream(join(logDir, `${name}.log`));
-          const child = spawn(process.execPath, [CLI_MAIN, ...args], {
-            env: { ...env, REDISPATCH_METRICS_PORT: String(port), REDISPATCH_INSTANCE_ID: `${name}-${process.pid}` },
-            stdio: ['ignore', 'pipe', 'pipe'],
-          });
-          child.stdout?.pipe(log);
-          child.stderr?.pipe(log);
-          child.once('exit', (code, signal) => {
-            if (!stopping) process.stderr.write(`${name} exited (code ${code}, signal ${signal}); see ${join(logDir, `${name}.log`)}\n`);
-          });
-          children.push(child);
+    .option('--handler <module>', 'worker handler module; "demo" (default: simulated work, 1% transient failures) or "noop"', 'demo')
+    .action(
+      async (
+        options: { dispatchers: string; workers: string; publishRate: string; handler: string },
+        command: Command,
+      ) => {
+        const children: ChildProcess[] = [];
+        let redis: EmbeddedRedis | undefined;
+        let stopping = false;
+        const stopAll = async () => {
+          if (stopping) return;
+          stopping = true;
+          process.stdout.write('\nstopping…\n');
+          await Promise.all(
+            children.map(
+              (child) =>
+                new Promise<void>((resolve) => {
+                  if (child.exitCode !== null || child.signalCode !== null) return resolve();
+                  child.once('exit', () => resolve());
+                  child.kill('SIGTERM');
+                  setTimeout(() => child.kill('SIGKILL'), 15_000).unref();
+                }),
+            ),
+          );
+          await redis?.stop();
+          process.exit(0);
         };
-        const passthrough = process.argv.slice(2).filter((arg) => arg !== 'up');
-        for (let i = 1; i <= dispatchers; i++) spawnRole(`dispatcher-${i}`, ['dispatcher']);
-        for (let i = 1; i <= workers; i++) spawnRole(`worker-${i}`, ['worker', '--handler', options.handler ?? DEMO_HANDLER]);
-        if (publishRate > 0) spawnRole('publisher', ['publish', '--count', '1000000000', '--rate', String(publishRate)]);
-        process.stdout.write(
-          `logs in ${logDir}; metrics on ports ${basePort > 0 ? `${basePort}-${nextPort - 1}` : '(random)'}; Ctrl-C stops everything\n`,
-        );
-        if (passthrough.length > 0 && process.env.REDISPATCH_UP_DEBUG) process.stdout.write(`args: ${passthrough.join(' ')}\n`);
-        process.on('SIGINT', () => void stopAll());
-        process.on('SIGTERM', () => void stopAll());
-        const keys = createKeys(config.prefix);
-        await withAdminConnection(effective, async (admin) => {
-          while (!stopping) {
-            const stats = await readStats(admin, keys, config.prefix);
-            if (process.stdout.isTTY) process.stdout.write('\x1b[2J\x1b[H');
-            process.stdout.write(`${formatStats(stats)}\n\n(Ctrl-C to stop; logs in ${logDir})\n`);
-            await new Promise((resolve) => setTimeout(resolve, 1_000));
+        try {
+          const dispatchers = count(options.dispatchers, '--dispatchers', 1);
+          const workers = count(options.workers, '--workers', 1);
+          const publishRate = count(options.publishRate, '--publish-rate', 0);
+          const globals = command.optsWithGlobals() as Record<string, string | undefined>;
+        // `--handler` is also a global setting; whichever parser took it, honour what the user typed.
+        const handlerChoice = options.handler !== 'demo' ? options.handler : (globals.handler ?? 'demo');
+          const redisUrl = globals.redisUrl ?? process.env.REDISPATCH_REDIS_URL;
+          if (!redisUrl) {
+            redis = await startEmbeddedRedis();
+            process.stdout.write(`started an embedded Redis at ${redis.url}\n`);
           }
-        });
-      } catch (error) {
-        for (const child of children) child.kill('SIGKILL');
-        await redis?.stop();
-        exitWithError(error);
-      }
-    });
+          const env = { ...process.env, ...(redis ? { REDISPATCH_REDIS_URL: redis.url } : {}) };
+          const config = configFrom(command);
+          const effective = redis ? { ...config, redisUrl: redis.url, lockUrls: [redis.url] } : config;
+          const logDir = mkdtempSync(join(tmpdir(), 'redispatch-up-'));
+          const basePort = config.metricsPort;
+          let nextPort = basePort;
+          const spawnRole = (name: string, args: string[]) => {
+            const port = basePort > 0 ? nextPort++ : basePort;
+            const log = createWriteStream(join(logDir, `${name}.log`));
+            const child = spawn(process.execPath, [CLI_MAIN, ...args], {
+              env: {
+                ...env,
+                REDISPATCH_METRICS_PORT: String(port),
+                REDISPATCH_INSTANCE_ID: `${name}-${process.pid}`,
+              },
+              stdio: ['ignore', 'pipe', 'pipe'],
+            });
+            child.stdout?.pipe(log);
+            child.stderr?.pipe(log);
+            child.once('exit', (code, signal) => {
+              if (!stopping)
+                process.stderr.write(
+                  `${name} exited (code ${code}, signal ${signal}); see ${join(logDir, `${name}.log`)}\n`,
+                );
+            });
+            children.push(child);
+          };
+          const passthrough = process.argv.slice(2).filter((arg) => arg !== 'up');
+          for (let i = 1; i <= dispatchers; i++) spawnRole(`dispatcher-${i}`, ['dispatcher']);
+          for (let i = 1; i <= workers; i++)
+            spawnRole(`worker-${i}`, ['worker', '--handler', handlerChoice === 'demo' ? DEMO_HANDLER : handlerChoice === 'noop' ? NOOP_HANDLER : handlerChoice]);
+          if (publishRate > 0)
+            spawnRole('publisher', ['publish', '--count', '1000000000', '--rate', String(publishRate)]);
+          process.stdout.write(
+            `logs in ${logDir}; metrics on ports ${basePort > 0 ? `${basePort}-${nextPort - 1}` : '(random)'}; Ctrl-C stops everything\n`,
+          );
+          if (passthrough.length > 0 && process.env.REDISPATCH_UP_DEBUG)
+            process.stdout.write(`args: ${passthrough.join(' ')}\n`);
+          process.on('SIGINT', () => void stopAll());
+          process.on('SIGTERM', () => void stopAll());
+          const keys = createKeys(config.prefix);
+          await withAdminConnection(effective, async (admin) => {
+            while (!stopping) {
+              const stats = await readStats(admin, keys, config.prefix);
+              if (process.stdout.isTTY) process.stdout.write('\x1b[2J\x1b[H');
+              process.stdout.write(`${formatStats(stats)}\n\n(Ctrl-C to stop; logs in ${logDir})\n`);
+              await new Promise((resolve) => setTimeout(resolve, 1_000));
+            }
+          });
+        } catch (error) {
+          for (const child of children) child.kill('SIGKILL');
+          await redis?.stop();
+          exitWithError(error);
+        }
+      },
+    );
 }

@@ -12,7 +12,9 @@ export function registerWorkerCommand(program: Command): void {
       try {
         const config = configFrom(command);
         if (!config.handler) {
-          throw new ConfigError(['REDISPATCH_HANDLER (--handler) is required: the module whose default export handles a message']);
+          throw new ConfigError([
+            'REDISPATCH_HANDLER (--handler) is required: the module whose default export handles a message',
+          ]);
         }
         const handler = await loadHandler(config.handler);
         await serveProcess(

@@ -1,4 +1,11 @@
-import { type Config, ConfigError, type ConfigFlags, loadConfig, OPTIONS, type OptionKey } from '@redispatch/shared';
+import {
+  type Config,
+  ConfigError,
+  type ConfigFlags,
+  loadConfig,
+  OPTIONS,
+  type OptionKey,
+} from '@redispatch/shared';
 import type { Command } from 'commander';
 
 /** Adds one flag per setting in the shared table, so every REDISPATCH_* variable has its flag. */
@@ -6,7 +13,10 @@ export function addConfigFlags(command: Command): Command {
   for (const spec of Object.values(OPTIONS)) {
     const long = spec.flag.split(' ')[0];
     if (command.options.some((existing) => existing.long === long)) continue;
-    command.option(spec.flag, `${spec.description} [${spec.env}${spec.default === undefined ? '' : `, default ${spec.default}`}]`);
+    command.option(
+      spec.flag,
+      `${spec.description} [${spec.env}${spec.default === undefined ? '' : `, default ${spec.default}`}]`,
+    );
   }
   return command;
 }

@@ -1,5 +1,5 @@
-import { createLogger, createRegistry, type Logger, MetricsServer, type Readiness } from '@redispatch/shared';
 import type { Config } from '@redispatch/shared';
+import { createLogger, createRegistry, type Logger, MetricsServer, type Readiness } from '@redispatch/shared';
 import type { Registry } from 'prom-client';
 
 export interface Service {

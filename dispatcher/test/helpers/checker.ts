@@ -29,7 +29,11 @@ export function checkRun(dir: string, runId: string, count: number): CheckResult
 }
 
 /** The same count for in-process handlers that record into a map. */
-export function summarize(seen: Map<number, number>, count: number, perProcess = new Map<string, number>()): CheckResult {
+export function summarize(
+  seen: Map<number, number>,
+  count: number,
+  perProcess = new Map<string, number>(),
+): CheckResult {
   let lost = 0;
   let duplicates = 0;
   let handled = 0;

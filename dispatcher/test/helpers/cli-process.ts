@@ -18,7 +18,12 @@ export interface CliProcess {
 export function spawnCli(args: string[], env: Record<string, string>): CliProcess {
   const child = spawn(process.execPath, [CLI, ...args], {
     // Tests wait on log lines, so CLI processes always log at info (CLI_LOG_LEVEL overrides).
-    env: { ...process.env, REDISPATCH_METRICS_PORT: '-1', ...env, REDISPATCH_LOG_LEVEL: env.CLI_LOG_LEVEL ?? 'info' },
+    env: {
+      ...process.env,
+      REDISPATCH_METRICS_PORT: '-1',
+      ...env,
+      REDISPATCH_LOG_LEVEL: env.CLI_LOG_LEVEL ?? 'info',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

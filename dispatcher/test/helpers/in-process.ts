@@ -12,7 +12,11 @@ export function uniquePrefix(name: string): string {
 }
 
 /** Fast timings so failure tests finish in seconds. */
-export function testEnv(redisUrl: string, prefix: string, extra: Record<string, string> = {}): Record<string, string> {
+export function testEnv(
+  redisUrl: string,
+  prefix: string,
+  extra: Record<string, string> = {},
+): Record<string, string> {
   return {
     REDISPATCH_REDIS_URL: redisUrl,
     REDISPATCH_PREFIX: prefix,

@@ -17,7 +17,8 @@ const PURGE_CHUNK = 1_000;
 export async function listDeadLetters(redis: Redis, keys: Keys, limit: number): Promise<DeadLetter[]> {
   const entries = await redis.zrange(keys.dlq, 0, limit - 1, 'WITHSCORES');
   const ids: { id: string; at: number }[] = [];
-  for (let i = 0; i + 1 < entries.length; i += 2) ids.push({ id: entries[i] ?? '', at: Number(entries[i + 1]) });
+  for (let i = 0; i + 1 < entries.length; i += 2)
+    ids.push({ id: entries[i] ?? '', at: Number(entries[i + 1]) });
   if (ids.length === 0) return [];
   const names = ids.map((entry) => entry.id);
   const [bodies, reasons, attempts] = await Promise.all([
@@ -35,7 +36,11 @@ export async function listDeadLetters(redis: Redis, keys: Keys, limit: number): 
 }
 
 /** Sends dead letters back to routing with a fresh attempt count; `'all'` replays every one. */
-export async function replayDeadLetters(redis: Redis, keys: Keys, ids: readonly string[] | 'all'): Promise<number> {
+export async function replayDeadLetters(
+  redis: Redis,
+  keys: Keys,
+  ids: readonly string[] | 'all',
+): Promise<number> {
   const dlqKeys = [keys.dlq, keys.attempts, keys.errors, keys.backlog, keys.totals] as const;
   if (ids !== 'all') return redis.rdDlqReplay(...dlqKeys, '', 0, ...ids);
   let total = 0;

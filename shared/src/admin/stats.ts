@@ -44,7 +44,15 @@ export interface Stats {
   totals: Totals;
 }
 
-const TOTAL_FIELDS = ['accepted', 'dispatched', 'acked', 'nacked', 'redelivered', 'deadLettered', 'replayed'] as const;
+const TOTAL_FIELDS = [
+  'accepted',
+  'dispatched',
+  'acked',
+  'nacked',
+  'redelivered',
+  'deadLettered',
+  'replayed',
+] as const;
 
 /** Reads the whole cluster's state in two pipelined round trips. Read-only. */
 export async function readStats(redis: Redis, keys: Keys, prefix: string): Promise<Stats> {
@@ -86,7 +94,9 @@ export async function readStats(redis: Redis, keys: Keys, prefix: string): Promi
     heartbeatAgeMs: Math.max(0, nowMs - beat),
   }));
 
-  const totals = Object.fromEntries(TOTAL_FIELDS.map((field) => [field, Number(totalsHash[field] ?? 0)])) as unknown as Totals;
+  const totals = Object.fromEntries(
+    TOTAL_FIELDS.map((field) => [field, Number(totalsHash[field] ?? 0)]),
+  ) as unknown as Totals;
   return {
     mode: 'lists',
     prefix,

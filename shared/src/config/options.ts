@@ -24,7 +24,12 @@ const redisUrl = z.string().superRefine((value, ctx) => {
 });
 const redisUrlList = z
   .string()
-  .transform((value) => value.split(',').map((part) => part.trim()).filter((part) => part !== ''))
+  .transform((value) =>
+    value
+      .split(',')
+      .map((part) => part.trim())
+      .filter((part) => part !== ''),
+  )
   .superRefine((urls, ctx) => {
     urls.forEach((value, index) => {
       try {
@@ -64,35 +69,203 @@ function option<T, D extends string | undefined = undefined>(
 }
 
 export const OPTIONS = {
-  redisUrl: option('REDIS_URL', '--redis-url <url>', 'Data Redis (redis://, rediss:// for TLS)', redisUrl, d.DEFAULT_REDIS_URL),
-  lockUrls: option('LOCK_URLS', '--lock-urls <urls>', 'Comma-separated Redlock masters (default: the data Redis)', redisUrlList),
-  mode: option('MODE', '--mode <mode>', 'Routing mode: lists or streams', z.enum(['lists', 'streams']), 'lists'),
-  channel: option('CHANNEL', '--channel <name>', 'Pub/sub channel publishers PUBLISH to', name, d.DEFAULT_CHANNEL),
-  prefix: option('PREFIX', '--prefix <name>', 'Key namespace; keys are {prefix}:…, so several deployments share one Redis', name, d.DEFAULT_PREFIX),
-  leaseMs: option('LEASE_MS', '--lease-ms <ms>', 'Leader lease; renewed every lease/3, retried every lease/4', intAtLeast(300), String(d.DEFAULT_LEASE_MS)),
-  ackTimeoutMs: option('ACK_TIMEOUT_MS', '--ack-timeout-ms <ms>', 'Visibility timeout: a claimed message not acked in time is redelivered', intAtLeast(100), String(d.DEFAULT_ACK_TIMEOUT_MS)),
-  maxAttempts: option('MAX_ATTEMPTS', '--max-attempts <n>', 'Deliveries before a message is dead-lettered', intAtLeast(1, 1000), String(d.DEFAULT_MAX_ATTEMPTS)),
-  concurrency: option('CONCURRENCY', '--concurrency <n>', 'Handlers a worker runs at once', intAtLeast(1, 10_000), String(d.DEFAULT_CONCURRENCY)),
-  metricsPort: option('METRICS_PORT', '--metrics-port <port>', 'Port for /metrics, /healthz, /readyz (0 picks a free port; -1 disables)', intAtLeast(-1, 65535), String(d.DEFAULT_METRICS_PORT)),
-  metricsHost: option('METRICS_HOST', '--metrics-host <host>', 'Address the metrics server binds', z.string().min(1), '0.0.0.0'),
-  logLevel: option('LOG_LEVEL', '--log-level <level>', 'pino level', z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']), 'info'),
-  heartbeatMs: option('HEARTBEAT_MS', '--heartbeat-ms <ms>', 'Worker heartbeat interval', intAtLeast(50), String(d.DEFAULT_HEARTBEAT_MS)),
-  workerTtlMs: option('WORKER_TTL_MS', '--worker-ttl-ms <ms>', 'A worker silent this long is dead; its messages are reassigned', intAtLeast(150), String(d.DEFAULT_WORKER_TTL_MS)),
-  batchSize: option('BATCH_SIZE', '--batch-size <n>', 'Most messages the leader writes in one script call', intAtLeast(1, 100_000), String(d.DEFAULT_BATCH_SIZE)),
-  queueHighWater: option('QUEUE_HIGH_WATER', '--queue-high-water <n>', 'A worker queue this long is skipped (backpressure); overflow waits in the backlog', intAtLeast(1), String(d.DEFAULT_QUEUE_HIGH_WATER)),
-  prefetch: option('PREFETCH', '--prefetch <n>', 'Messages a worker claims beyond its free handler slots (default 0)', intAtLeast(0, 100_000), '0'),
-  backoffBaseMs: option('BACKOFF_BASE_MS', '--backoff-base-ms <ms>', 'First retry delay after a nack; doubles per attempt', intAtLeast(0), String(d.DEFAULT_BACKOFF_BASE_MS)),
-  backoffMaxMs: option('BACKOFF_MAX_MS', '--backoff-max-ms <ms>', 'Cap on the retry delay', intAtLeast(0), String(d.DEFAULT_BACKOFF_MAX_MS)),
-  reapIntervalMs: option('REAP_INTERVAL_MS', '--reap-interval-ms <ms>', 'How often the leader reaps expired deadlines, dead workers and due delays', intAtLeast(10), String(d.DEFAULT_REAP_INTERVAL_MS)),
-  maxPayloadBytes: option('MAX_PAYLOAD_BYTES', '--max-payload-bytes <n>', 'Larger payloads are dead-lettered with reason "oversize"', intAtLeast(1), String(d.DEFAULT_MAX_PAYLOAD_BYTES)),
-  drainTimeoutMs: option('DRAIN_TIMEOUT_MS', '--drain-timeout-ms <ms>', 'Grace period for a worker to finish in-flight work on SIGTERM', intAtLeast(0), String(d.DEFAULT_DRAIN_TIMEOUT_MS)),
-  commandTimeoutMs: option('COMMAND_TIMEOUT_MS', '--command-timeout-ms <ms>', 'Timeout for each Redis command on request connections', intAtLeast(50), String(d.DEFAULT_COMMAND_TIMEOUT_MS)),
-  handler: option('HANDLER', '--handler <module>', 'Worker handler module: its default export is async (msg) => unknown', z.string().min(1)),
-  instanceId: option('INSTANCE_ID', '--instance-id <id>', 'Stable id of this process (default: host-pid-random)', name),
-  tlsCaFile: option('TLS_CA_FILE', '--tls-ca-file <path>', 'CA bundle for rediss:// (default: system CAs)', z.string().min(1)),
-  tlsCertFile: option('TLS_CERT_FILE', '--tls-cert-file <path>', 'Client certificate for rediss:// (optional)', z.string().min(1)),
-  tlsKeyFile: option('TLS_KEY_FILE', '--tls-key-file <path>', 'Client key for rediss:// (optional)', z.string().min(1)),
-  tlsInsecure: option('TLS_INSECURE', '--tls-insecure <bool>', 'Disable certificate verification (logged loudly; never in production)', bool, 'false'),
+  redisUrl: option(
+    'REDIS_URL',
+    '--redis-url <url>',
+    'Data Redis (redis://, rediss:// for TLS)',
+    redisUrl,
+    d.DEFAULT_REDIS_URL,
+  ),
+  lockUrls: option(
+    'LOCK_URLS',
+    '--lock-urls <urls>',
+    'Comma-separated Redlock masters (default: the data Redis)',
+    redisUrlList,
+  ),
+  mode: option(
+    'MODE',
+    '--mode <mode>',
+    'Routing mode: lists or streams',
+    z.enum(['lists', 'streams']),
+    'lists',
+  ),
+  channel: option(
+    'CHANNEL',
+    '--channel <name>',
+    'Pub/sub channel publishers PUBLISH to',
+    name,
+    d.DEFAULT_CHANNEL,
+  ),
+  prefix: option(
+    'PREFIX',
+    '--prefix <name>',
+    'Key namespace; keys are {prefix}:…, so several deployments share one Redis',
+    name,
+    d.DEFAULT_PREFIX,
+  ),
+  leaseMs: option(
+    'LEASE_MS',
+    '--lease-ms <ms>',
+    'Leader lease; renewed every lease/3, retried every lease/4',
+    intAtLeast(300),
+    String(d.DEFAULT_LEASE_MS),
+  ),
+  ackTimeoutMs: option(
+    'ACK_TIMEOUT_MS',
+    '--ack-timeout-ms <ms>',
+    'Visibility timeout: a claimed message not acked in time is redelivered',
+    intAtLeast(100),
+    String(d.DEFAULT_ACK_TIMEOUT_MS),
+  ),
+  maxAttempts: option(
+    'MAX_ATTEMPTS',
+    '--max-attempts <n>',
+    'Deliveries before a message is dead-lettered',
+    intAtLeast(1, 1000),
+    String(d.DEFAULT_MAX_ATTEMPTS),
+  ),
+  concurrency: option(
+    'CONCURRENCY',
+    '--concurrency <n>',
+    'Handlers a worker runs at once',
+    intAtLeast(1, 10_000),
+    String(d.DEFAULT_CONCURRENCY),
+  ),
+  metricsPort: option(
+    'METRICS_PORT',
+    '--metrics-port <port>',
+    'Port for /metrics, /healthz, /readyz (0 picks a free port; -1 disables)',
+    intAtLeast(-1, 65535),
+    String(d.DEFAULT_METRICS_PORT),
+  ),
+  metricsHost: option(
+    'METRICS_HOST',
+    '--metrics-host <host>',
+    'Address the metrics server binds',
+    z.string().min(1),
+    '0.0.0.0',
+  ),
+  logLevel: option(
+    'LOG_LEVEL',
+    '--log-level <level>',
+    'pino level',
+    z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),
+    'info',
+  ),
+  heartbeatMs: option(
+    'HEARTBEAT_MS',
+    '--heartbeat-ms <ms>',
+    'Worker heartbeat interval',
+    intAtLeast(50),
+    String(d.DEFAULT_HEARTBEAT_MS),
+  ),
+  workerTtlMs: option(
+    'WORKER_TTL_MS',
+    '--worker-ttl-ms <ms>',
+    'A worker silent this long is dead; its messages are reassigned',
+    intAtLeast(150),
+    String(d.DEFAULT_WORKER_TTL_MS),
+  ),
+  batchSize: option(
+    'BATCH_SIZE',
+    '--batch-size <n>',
+    'Most messages the leader writes in one script call',
+    intAtLeast(1, 100_000),
+    String(d.DEFAULT_BATCH_SIZE),
+  ),
+  queueHighWater: option(
+    'QUEUE_HIGH_WATER',
+    '--queue-high-water <n>',
+    'A worker queue this long is skipped (backpressure); overflow waits in the backlog',
+    intAtLeast(1),
+    String(d.DEFAULT_QUEUE_HIGH_WATER),
+  ),
+  prefetch: option(
+    'PREFETCH',
+    '--prefetch <n>',
+    'Messages a worker claims beyond its free handler slots (default 0)',
+    intAtLeast(0, 100_000),
+    '0',
+  ),
+  backoffBaseMs: option(
+    'BACKOFF_BASE_MS',
+    '--backoff-base-ms <ms>',
+    'First retry delay after a nack; doubles per attempt',
+    intAtLeast(0),
+    String(d.DEFAULT_BACKOFF_BASE_MS),
+  ),
+  backoffMaxMs: option(
+    'BACKOFF_MAX_MS',
+    '--backoff-max-ms <ms>',
+    'Cap on the retry delay',
+    intAtLeast(0),
+    String(d.DEFAULT_BACKOFF_MAX_MS),
+  ),
+  reapIntervalMs: option(
+    'REAP_INTERVAL_MS',
+    '--reap-interval-ms <ms>',
+    'How often the leader reaps expired deadlines, dead workers and due delays',
+    intAtLeast(10),
+    String(d.DEFAULT_REAP_INTERVAL_MS),
+  ),
+  maxPayloadBytes: option(
+    'MAX_PAYLOAD_BYTES',
+    '--max-payload-bytes <n>',
+    'Larger payloads are dead-lettered with reason "oversize"',
+    intAtLeast(1),
+    String(d.DEFAULT_MAX_PAYLOAD_BYTES),
+  ),
+  drainTimeoutMs: option(
+    'DRAIN_TIMEOUT_MS',
+    '--drain-timeout-ms <ms>',
+    'Grace period for a worker to finish in-flight work on SIGTERM',
+    intAtLeast(0),
+    String(d.DEFAULT_DRAIN_TIMEOUT_MS),
+  ),
+  commandTimeoutMs: option(
+    'COMMAND_TIMEOUT_MS',
+    '--command-timeout-ms <ms>',
+    'Timeout for each Redis command on request connections',
+    intAtLeast(50),
+    String(d.DEFAULT_COMMAND_TIMEOUT_MS),
+  ),
+  handler: option(
+    'HANDLER',
+    '--handler <module>',
+    'Worker handler module: its default export is async (msg) => unknown',
+    z.string().min(1),
+  ),
+  instanceId: option(
+    'INSTANCE_ID',
+    '--instance-id <id>',
+    'Stable id of this process (default: host-pid-random)',
+    name,
+  ),
+  tlsCaFile: option(
+    'TLS_CA_FILE',
+    '--tls-ca-file <path>',
+    'CA bundle for rediss:// (default: system CAs)',
+    z.string().min(1),
+  ),
+  tlsCertFile: option(
+    'TLS_CERT_FILE',
+    '--tls-cert-file <path>',
+    'Client certificate for rediss:// (optional)',
+    z.string().min(1),
+  ),
+  tlsKeyFile: option(
+    'TLS_KEY_FILE',
+    '--tls-key-file <path>',
+    'Client key for rediss:// (optional)',
+    z.string().min(1),
+  ),
+  tlsInsecure: option(
+    'TLS_INSECURE',
+    '--tls-insecure <bool>',
+    'Disable certificate verification (logged loudly; never in production)',
+    bool,
+    'false',
+  ),
 } as const;
 
 export type OptionKey = keyof typeof OPTIONS;

@@ -30,10 +30,17 @@ export class LeaderLease {
   private readonly connecting: Promise<void>;
 
   constructor(private readonly options: LeaderLeaseOptions) {
-    // Each lock call must fail well inside one renewal period, so a dead master cannot eat the lease.
-    const timeout = Math.max(50, Math.floor(options.leaseMs / 6));
+    // A renewal starts lease/3 after the last one succeeded and may take up to lease/3 before it is
+    // abandoned, so it always completes (or fails) before 2/3 of the lease: a slow or dead master can
+    // delay a renewal but never let the lease lapse unnoticed.
+    const timeout = Math.max(50, Math.floor(options.leaseMs / 3));
     this.clients = options.lockUrls.map((url, index) =>
-      createConnection('lock', { url, tls: options.tls, commandTimeoutMs: timeout, name: `${options.name}:lock${index}` }),
+      createConnection('lock', {
+        url,
+        tls: options.tls,
+        commandTimeoutMs: timeout,
+        name: `${options.name}:lock${index}`,
+      }),
     );
     // The first acquire waits (bounded) for the initial connections, so it is not refused merely
     // because the sockets were still opening; a master that is down stays down and votes against.
@@ -126,7 +133,9 @@ export class LeaderLease {
       if (locked > 0) {
         return new LeaseContendedError(`lease ${operation}: no quorum (${reasons})`, { cause: error });
       }
-      return new RedisUnavailableError(`lease ${operation}: no quorum of lock masters (${reasons})`, { cause: error });
+      return new RedisUnavailableError(`lease ${operation}: no quorum of lock masters (${reasons})`, {
+        cause: error,
+      });
     }
     return error instanceof Error ? error : new Error(String(error));
   }

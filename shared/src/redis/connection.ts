@@ -36,7 +36,12 @@ function roleOptions(role: ConnectionRole, commandTimeoutMs: number): RedisOptio
         autoResendUnfulfilledCommands: false,
       };
     case 'blocking':
-      return { ...reconnect, enableOfflineQueue: false, maxRetriesPerRequest: null, autoResendUnfulfilledCommands: false };
+      return {
+        ...reconnect,
+        enableOfflineQueue: false,
+        maxRetriesPerRequest: null,
+        autoResendUnfulfilledCommands: false,
+      };
     case 'subscriber':
       return { ...reconnect, maxRetriesPerRequest: null, autoResubscribe: true };
     case 'lock':
@@ -68,7 +73,12 @@ export function createConnection(role: ConnectionRole, settings: ConnectionSetti
  * Connects, waiting at most `timeoutMs`. The error names the setting and the redacted URL, so a
  * typo in REDISPATCH_REDIS_URL is one readable line, not a reconnect loop.
  */
-export async function connectOrThrow(client: Redis, url: string, setting: string, timeoutMs: number): Promise<void> {
+export async function connectOrThrow(
+  client: Redis,
+  url: string,
+  setting: string,
+  timeoutMs: number,
+): Promise<void> {
   let lastError: Error | undefined;
   const onError = (error: Error) => {
     lastError = error;

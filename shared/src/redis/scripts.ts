@@ -12,7 +12,14 @@ type Arg = string | number | Buffer;
 /** Lua scripts registered with `defineCommand`; ioredis handles EVALSHA and the NOSCRIPT retry. */
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    rdElect(epoch: string, leader: string, id: string, host: string, pid: number, leaseMs: number): Result<number, Context>;
+    rdElect(
+      epoch: string,
+      leader: string,
+      id: string,
+      host: string,
+      pid: number,
+      leaseMs: number,
+    ): Result<number, Context>;
     rdResign(epoch: string, leader: string, leaderEpoch: number): Result<number, Context>;
     /** numKeys first: the queue keys vary with the live workers. */
     rdDispatchBatch(numKeys: number, ...keysThenArgs: Arg[]): Result<number[], Context>;

@@ -1,0 +1,354 @@
+import { describe, expect, it } from 'vitest';
+import {
+  byName,
+  envValue,
+  type K8sObject,
+  OVERLAYS,
+  ofKind,
+  render,
+  secretValues,
+  selects,
+  TARGETS,
+  workloads,
+} from './helpers.js';
+
+// biome-ignore lint/suspicious/noExplicitAny: rendered manifests
+type Any = any;
+
+/** Product defaults (shared/src/config/defaults.ts) for settings an overlay may leave out. */
+const DEFAULT_METRICS_PORT = '9477';
+const DEFAULT_DRAIN_TIMEOUT_MS = '10000';
+
+const isProject = (container: Any) => String(container.image).includes('redispatch');
+const isRedis = (container: Any) => /(^|\/)redis:/.test(String(container.image));
+
+interface PodContainer {
+  workload: K8sObject;
+  pod: Any;
+  container: Any;
+  where: string;
+}
+
+function containers(objects: K8sObject[]): PodContainer[] {
+  return workloads(objects).flatMap((workload) => {
+    const pod = workload.spec.template.spec;
+    return [...(pod.initContainers ?? []), ...pod.containers].map((container: Any) => ({
+      workload,
+      pod,
+      container,
+      where: `${workload.kind}/${workload.metadata.name} container ${container.name}`,
+    }));
+  });
+}
+
+/** The effective value of a security setting: the container's, else the pod's. */
+function effective(pod: Any, container: Any, key: string): unknown {
+  return container.securityContext?.[key] ?? pod.securityContext?.[key];
+}
+
+function securityProblems({ pod, container, where }: PodContainer): string[] {
+  const problems: string[] = [];
+  const sc = container.securityContext ?? {};
+  if (effective(pod, container, 'runAsNonRoot') !== true) problems.push(`${where}: runAsNonRoot`);
+  const uid = effective(pod, container, 'runAsUser');
+  if (uid === 0) problems.push(`${where}: runAsUser 0`);
+  if (sc.readOnlyRootFilesystem !== true) problems.push(`${where}: readOnlyRootFilesystem`);
+  if (sc.allowPrivilegeEscalation !== false) problems.push(`${where}: allowPrivilegeEscalation`);
+  if (sc.privileged === true) problems.push(`${where}: privileged`);
+  if (!(sc.capabilities?.drop ?? []).includes('ALL')) problems.push(`${where}: capabilities.drop ALL`);
+  if ((sc.capabilities?.add ?? []).length > 0) problems.push(`${where}: capabilities.add`);
+  const seccomp = (effective(pod, container, 'seccompProfile') as Any)?.type;
+  if (seccomp !== 'RuntimeDefault') problems.push(`${where}: seccompProfile RuntimeDefault`);
+  return problems;
+}
+
+function resourceProblems({ container, where }: PodContainer): string[] {
+  const r = container.resources ?? {};
+  const problems: string[] = [];
+  if (!r.requests?.cpu) problems.push(`${where}: requests.cpu`);
+  if (!r.requests?.memory) problems.push(`${where}: requests.memory`);
+  if (!r.limits?.memory) problems.push(`${where}: limits.memory`);
+  return problems;
+}
+
+/** The container port a probe targets, as a number (named ports resolved). */
+function probePort(container: Any, port: string | number | undefined): number | undefined {
+  if (typeof port === 'number') return port;
+  const named = (container.ports ?? []).find((p: Any) => p.name === port);
+  return named?.containerPort;
+}
+
+/** Passwords inside a value that is a URL or a comma-separated list of URLs. */
+function urlPasswords(value: string): string[] {
+  return value.split(',').flatMap((part) => {
+    try {
+      const password = new URL(part.trim()).password;
+      return password ? [password, decodeURIComponent(password)] : [];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/** Kubernetes quantities (Mi, Gi, k, M, G) in bytes, enough to compare requests with limits. */
+function bytes(quantity: string): number {
+  const match = /^(\d+(?:\.\d+)?)([KMGT]i?|k)?$/.exec(quantity);
+  if (!match) throw new Error(`unsupported quantity ${quantity}`);
+  const units: Record<string, number> = {
+    '': 1,
+    k: 1e3,
+    K: 1e3,
+    M: 1e6,
+    G: 1e9,
+    T: 1e12,
+    Ki: 2 ** 10,
+    Mi: 2 ** 20,
+    Gi: 2 ** 30,
+    Ti: 2 ** 40,
+  };
+  return Number(match[1]) * (units[match[2] ?? ''] ?? Number.NaN);
+}
+
+describe.each(TARGETS)('policy: deploy/%s', (target) => {
+  const objects = () => render(target);
+
+  it('hardens every container (non-root, read-only root fs, no privilege escalation, no capabilities, RuntimeDefault seccomp)', () => {
+    expect(containers(objects()).flatMap(securityProblems)).toEqual([]);
+  });
+
+  it('gives every container CPU and memory requests and a memory limit no lower than its request', () => {
+    const all = containers(objects());
+    expect(all.flatMap(resourceProblems)).toEqual([]);
+    for (const { container, where } of all) {
+      expect(bytes(container.resources.limits.memory), where).toBeGreaterThanOrEqual(
+        bytes(container.resources.requests.memory),
+      );
+    }
+  });
+
+  it('probes every long-running container; Redis with redis-cli ping', () => {
+    for (const item of containers(objects())) {
+      if (item.workload.kind === 'Job') continue; // run-to-completion: nothing to probe
+      const { container, where } = item;
+      expect(container.readinessProbe, `${where}: readinessProbe`).toBeDefined();
+      expect(container.livenessProbe, `${where}: livenessProbe`).toBeDefined();
+      if (isRedis(container)) {
+        for (const probe of [container.readinessProbe, container.livenessProbe]) {
+          expect(probe.exec?.command?.join(' '), where).toMatch(/redis-cli .*ping/);
+        }
+      }
+    }
+  });
+
+  it('runs redispatch containers with /readyz and /healthz on REDISPATCH_METRICS_PORT', () => {
+    const project = containers(objects()).filter((c) => isProject(c.container));
+    expect(project.length).toBeGreaterThanOrEqual(2);
+    for (const { container, where } of project) {
+      const port = Number(envValue(container, objects(), 'REDISPATCH_METRICS_PORT') ?? DEFAULT_METRICS_PORT);
+      const metricsPort = (container.ports ?? []).find((p: Any) => p.name === 'metrics');
+      expect(metricsPort?.containerPort, `${where}: port "metrics" = REDISPATCH_METRICS_PORT`).toBe(port);
+      const readiness = container.readinessProbe?.httpGet;
+      const liveness = container.livenessProbe?.httpGet;
+      expect(readiness?.path, `${where}: readiness path`).toBe('/readyz');
+      expect(liveness?.path, `${where}: liveness path`).toBe('/healthz');
+      expect(probePort(container, readiness?.port), `${where}: readiness port`).toBe(port);
+      expect(probePort(container, liveness?.port), `${where}: liveness port`).toBe(port);
+      const host = envValue(container, objects(), 'REDISPATCH_METRICS_HOST');
+      if (host !== undefined) expect(['0.0.0.0', '::'], `${where}: metrics must listen beyond loopback`).toContain(host);
+    }
+  });
+
+  it('gives redispatch pods a writable /tmp, no API token, and a grace period above the drain timeout', () => {
+    for (const { workload, pod, container, where } of containers(objects())) {
+      if (!isProject(container)) continue;
+      const tmp = (container.volumeMounts ?? []).find((m: Any) => m.mountPath === '/tmp');
+      expect(tmp, `${where}: /tmp mount`).toBeDefined();
+      const volume = (pod.volumes ?? []).find((v: Any) => v.name === tmp.name);
+      expect(volume?.emptyDir, `${where}: /tmp is an emptyDir`).toBeDefined();
+      expect(pod.automountServiceAccountToken, where).toBe(false);
+      const drainMs = Number(envValue(container, objects(), 'REDISPATCH_DRAIN_TIMEOUT_MS') ?? DEFAULT_DRAIN_TIMEOUT_MS);
+      const graceSeconds = pod.terminationGracePeriodSeconds ?? 30;
+      expect(graceSeconds * 1000, `${workload.metadata.name}: grace > drain`).toBeGreaterThan(drainMs);
+    }
+  });
+
+  it('takes Redis URLs only from Secrets, never from a ConfigMap or a literal', () => {
+    const problems: string[] = [];
+    for (const { container, where } of containers(objects())) {
+      for (const env of container.env ?? []) {
+        if (/URL/.test(env.name) && env.value !== undefined) problems.push(`${where}: ${env.name} is a literal`);
+      }
+    }
+    for (const cm of ofKind(objects(), 'ConfigMap')) {
+      for (const key of Object.keys(cm.data ?? {})) {
+        if (/URLS?$|PASSWORD|TOKEN|SECRET/.test(key)) problems.push(`ConfigMap/${cm.metadata.name}: key ${key}`);
+      }
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('puts no Secret value and no credential into a ConfigMap', () => {
+    const secrets = secretValues(objects());
+    const problems: string[] = [];
+    for (const cm of ofKind(objects(), 'ConfigMap')) {
+      for (const [key, value] of Object.entries<string>({ ...(cm.data ?? {}), ...(cm.binaryData ?? {}) })) {
+        for (const secret of secrets) {
+          // The whole value, and the password inside each URL of a URL list.
+          const pieces = [secret.value, ...urlPasswords(secret.value)].filter((p) => p.length >= 6);
+          for (const piece of pieces) {
+            if (value.includes(piece)) problems.push(`ConfigMap/${cm.metadata.name}.${key} holds ${secret.secret}.${secret.key}`);
+          }
+        }
+        if (/rediss?:\/\/[^/\s@]*:[^/\s@]+@/.test(value)) {
+          problems.push(`ConfigMap/${cm.metadata.name}.${key} holds a URL with a password`);
+        }
+        if (/^\s*(requirepass|masterauth)\s+\S/m.test(value)) {
+          problems.push(`ConfigMap/${cm.metadata.name}.${key} sets a Redis password`);
+        }
+      }
+    }
+    expect([...new Set(problems)]).toEqual([]);
+  });
+
+  it('keeps Redis reachable only from redispatch pods (NetworkPolicy)', () => {
+    const policies = ofKind(objects(), 'NetworkPolicy');
+    for (const workload of workloads(objects())) {
+      const labels = workload.spec.template.metadata.labels;
+      if (!workload.spec.template.spec.containers.some(isRedis) || workload.kind === 'Job') continue;
+      const applying = policies.filter((p) => selects(p.spec.podSelector, labels));
+      expect(applying.length, `${workload.metadata.name}: selected by a NetworkPolicy`).toBeGreaterThan(0);
+      for (const policy of applying) {
+        expect(policy.spec.policyTypes).toContain('Ingress');
+        for (const rule of policy.spec.ingress ?? []) {
+          expect(rule.from?.length, `${policy.metadata.name}: an ingress rule without "from" admits everyone`).toBeGreaterThan(0);
+          for (const peer of rule.from) {
+            expect(peer.ipBlock, `${policy.metadata.name}: no ipBlock peers`).toBeUndefined();
+            if (peer.namespaceSelector) {
+              // Only a named namespace's named pods (the KEDA operator), never a whole namespace.
+              expect(peer.podSelector?.matchLabels, `${policy.metadata.name}: namespace peers need a podSelector`).toBeTruthy();
+              expect(peer.namespaceSelector.matchLabels?.['kubernetes.io/metadata.name']).toBeTruthy();
+            } else {
+              const own = peer.podSelector?.matchLabels ?? {};
+              expect(
+                own['app.kubernetes.io/part-of'] === 'redispatch' || own['app.kubernetes.io/name'] === 'redis',
+                `${policy.metadata.name}: peer ${JSON.stringify(peer)}`,
+              ).toBe(true);
+            }
+          }
+        }
+      }
+    }
+  });
+
+  it('lets only Prometheus reach the metrics port of redispatch pods (NetworkPolicy)', () => {
+    const policies = ofKind(objects(), 'NetworkPolicy');
+    for (const workload of workloads(objects())) {
+      if (!workload.spec.template.spec.containers.some(isProject)) continue;
+      const labels = workload.spec.template.metadata.labels;
+      const applying = policies.filter((p) => selects(p.spec.podSelector, labels));
+      expect(applying.length, `${workload.metadata.name}: selected by a NetworkPolicy`).toBeGreaterThan(0);
+      for (const policy of applying) {
+        for (const rule of policy.spec.ingress ?? []) {
+          expect(rule.ports?.map((p: Any) => p.port)).toEqual(['metrics']);
+          for (const peer of rule.from ?? []) {
+            expect(peer.namespaceSelector?.matchLabels, `${policy.metadata.name}: Prometheus namespace`).toBeTruthy();
+            expect(peer.podSelector?.matchLabels?.['app.kubernetes.io/name']).toBe('prometheus');
+          }
+          expect(rule.from?.length).toBeGreaterThan(0);
+        }
+      }
+    }
+  });
+
+  it('runs three dispatchers on different nodes, guarded by a PodDisruptionBudget of 2', () => {
+    const dispatcher = byName(objects(), 'Deployment', 'redispatch-dispatcher');
+    expect(dispatcher).toBeDefined();
+    expect(dispatcher?.spec.replicas).toBe(3);
+    const labels = dispatcher?.spec.template.metadata.labels;
+    const anti = dispatcher?.spec.template.spec.affinity?.podAntiAffinity ?? {};
+    const terms = [
+      ...(anti.requiredDuringSchedulingIgnoredDuringExecution ?? []),
+      ...(anti.preferredDuringSchedulingIgnoredDuringExecution ?? []).map((t: Any) => t.podAffinityTerm),
+    ];
+    expect(
+      terms.some((t: Any) => t.topologyKey === 'kubernetes.io/hostname' && selects(t.labelSelector, labels)),
+      'podAntiAffinity across kubernetes.io/hostname',
+    ).toBe(true);
+    if (target === 'overlays/dev') {
+      expect(anti.requiredDuringSchedulingIgnoredDuringExecution, 'dev must fit on one node').toBeUndefined();
+    } else {
+      expect(anti.requiredDuringSchedulingIgnoredDuringExecution?.length, 'required outside dev').toBeGreaterThan(0);
+    }
+
+    const budgets = ofKind(objects(), 'PodDisruptionBudget').filter((p) => selects(p.spec.selector, labels));
+    expect(budgets).toHaveLength(1);
+    expect(budgets[0]?.spec.minAvailable).toBe(2);
+    // The budget covers dispatchers only, not workers or Redis.
+    for (const workload of workloads(objects())) {
+      if (workload === dispatcher) continue;
+      expect(selects(budgets[0]?.spec.selector, workload.spec.template.metadata.labels), workload.metadata.name).toBe(
+        false,
+      );
+    }
+    // A rolling update never leaves fewer than two dispatchers.
+    const rolling = dispatcher?.spec.strategy?.rollingUpdate ?? {};
+    expect(3 - Number(rolling.maxUnavailable ?? 1)).toBeGreaterThanOrEqual(2);
+  });
+
+  it('scales workers with exactly one autoscaler and lets it own the replica count', () => {
+    const worker = byName(objects(), 'Deployment', 'redispatch-worker');
+    expect(worker).toBeDefined();
+    expect(worker?.spec.replicas, 'replicas belongs to the autoscaler').toBeUndefined();
+    const scalers = [...ofKind(objects(), 'HorizontalPodAutoscaler'), ...ofKind(objects(), 'ScaledObject')].filter(
+      (s) => s.spec.scaleTargetRef.name === 'redispatch-worker',
+    );
+    expect(scalers).toHaveLength(1);
+    const hpa = scalers[0];
+    if (hpa?.kind === 'HorizontalPodAutoscaler') {
+      expect(hpa.spec.metrics.some((m: Any) => m.resource?.name === 'cpu')).toBe(true);
+    }
+  });
+});
+
+describe.each(OVERLAYS)('overlay deploy/%s', (overlay) => {
+  it('puts everything in one namespace that enforces the restricted Pod Security Standard', () => {
+    const objects = render(overlay);
+    const namespaces = ofKind(objects, 'Namespace');
+    expect(namespaces).toHaveLength(1);
+    const name = namespaces[0]?.metadata.name;
+    expect(namespaces[0]?.metadata.labels?.['pod-security.kubernetes.io/enforce']).toBe('restricted');
+    for (const object of objects) {
+      if (object.kind === 'Namespace') continue;
+      expect(object.metadata.namespace, `${object.kind}/${object.metadata.name}`).toBe(name);
+    }
+  });
+
+  it('ships only clearly marked placeholder credentials', () => {
+    for (const { secret, key, value } of secretValues(render(overlay))) {
+      expect(value, `${secret}.${key}`).toMatch(/CHANGE-ME|dev-only/);
+    }
+  });
+
+  it('connects redispatch to the Redis servers the overlay runs', () => {
+    const objects = render(overlay);
+    const dispatcher = byName(objects, 'Deployment', 'redispatch-dispatcher')?.spec.template.spec.containers[0];
+    const redisUrl = envValue(dispatcher, objects, 'REDISPATCH_REDIS_URL') ?? '';
+    const lockUrls = envValue(dispatcher, objects, 'REDISPATCH_LOCK_URLS');
+    const password = secretValues(objects).find((s) => s.key === 'REDIS_PASSWORD')?.value;
+    expect(password).toBeTruthy();
+    const services = ofKind(objects, 'Service').map((s) => s.metadata.name);
+    const host = (url: string) => new URL(url).hostname;
+    const serviceOf = (hostname: string) => hostname.split('.').pop() === hostname ? hostname : hostname.split('.')[1];
+
+    expect(decodeURIComponent(new URL(redisUrl).password)).toBe(password);
+    expect(services).toContain(serviceOf(host(redisUrl)));
+    if (overlay === 'overlays/dev') {
+      expect(lockUrls, 'dev: the data Redis is the lock master').toBeUndefined();
+    } else {
+      const locks = (lockUrls ?? '').split(',');
+      expect(locks).toHaveLength(3);
+      expect(locks.map(host).sort()).toEqual([0, 1, 2].map((i) => `redis-lock-${i}.redis-lock`));
+      for (const url of locks) expect(decodeURIComponent(new URL(url).password)).toBe(password);
+    }
+  });
+});
