@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { render } from './helpers.js';
-import { readDeployFile } from './helpers.js';
+import { readDeployFile, render } from './helpers.js';
 import { DISPATCHER_METRICS, isAllowedMetric, metricNames, WORKER_METRICS } from './metrics.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: Grafana's JSON model
@@ -72,7 +71,10 @@ describe('deploy/grafana/redispatch-dashboard.json', () => {
     ]) {
       expect(text).toMatch(new RegExp(`rate\\(${counter}`));
     }
-    for (const histogram of ['redispatch_end_to_end_latency_seconds', 'redispatch_handler_duration_seconds']) {
+    for (const histogram of [
+      'redispatch_end_to_end_latency_seconds',
+      'redispatch_handler_duration_seconds',
+    ]) {
       for (const q of ['0.5', '0.9', '0.99']) {
         expect(
           all.some((e) => e.includes(`histogram_quantile(${q},`) && e.includes(`${histogram}_bucket`)),
@@ -122,9 +124,8 @@ describe('metricNames()', () => {
         'histogram_quantile(0.99, sum by (le, pod) (rate(a_bucket{namespace=~"$namespace", x="y"}[$__rate_interval]))) > 1e3 and on (pod) b offset 5m',
       ).sort(),
     ).toEqual(['a_bucket', 'b']);
-    expect(metricNames('time() - max by (pod) (c{ns="x"}) > 300 or absent(d) unless vector(0)').sort()).toEqual([
-      'c',
-      'd',
-    ]);
+    expect(
+      metricNames('time() - max by (pod) (c{ns="x"}) > 300 or absent(d) unless vector(0)').sort(),
+    ).toEqual(['c', 'd']);
   });
 });

@@ -10,7 +10,12 @@ export const REPO_DIR = join(DEPLOY_DIR, '..');
 
 /** A rendered Kubernetes object, loosely typed: tests read fields defensively. */
 // biome-ignore lint/suspicious/noExplicitAny: manifests are arbitrary YAML; tests assert on shape.
-export type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; [k: string]: any }; [k: string]: any };
+export type K8sObject = {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; [k: string]: any };
+  [k: string]: any;
+};
 
 /**
  * Every kustomization that must render: the base, the overlays, and test-only fixtures that apply

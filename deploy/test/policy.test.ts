@@ -154,7 +154,8 @@ describe.each(TARGETS)('policy: deploy/%s', (target) => {
       expect(probePort(container, readiness?.port), `${where}: readiness port`).toBe(port);
       expect(probePort(container, liveness?.port), `${where}: liveness port`).toBe(port);
       const host = envValue(container, objects(), 'REDISPATCH_METRICS_HOST');
-      if (host !== undefined) expect(['0.0.0.0', '::'], `${where}: metrics must listen beyond loopback`).toContain(host);
+      if (host !== undefined)
+        expect(['0.0.0.0', '::'], `${where}: metrics must listen beyond loopback`).toContain(host);
     }
   });
 
@@ -166,7 +167,9 @@ describe.each(TARGETS)('policy: deploy/%s', (target) => {
       const volume = (pod.volumes ?? []).find((v: Any) => v.name === tmp.name);
       expect(volume?.emptyDir, `${where}: /tmp is an emptyDir`).toBeDefined();
       expect(pod.automountServiceAccountToken, where).toBe(false);
-      const drainMs = Number(envValue(container, objects(), 'REDISPATCH_DRAIN_TIMEOUT_MS') ?? DEFAULT_DRAIN_TIMEOUT_MS);
+      const drainMs = Number(
+        envValue(container, objects(), 'REDISPATCH_DRAIN_TIMEOUT_MS') ?? DEFAULT_DRAIN_TIMEOUT_MS,
+      );
       const graceSeconds = pod.terminationGracePeriodSeconds ?? 30;
       expect(graceSeconds * 1000, `${workload.metadata.name}: grace > drain`).toBeGreaterThan(drainMs);
     }
@@ -176,12 +179,14 @@ describe.each(TARGETS)('policy: deploy/%s', (target) => {
     const problems: string[] = [];
     for (const { container, where } of containers(objects())) {
       for (const env of container.env ?? []) {
-        if (/URL/.test(env.name) && env.value !== undefined) problems.push(`${where}: ${env.name} is a literal`);
+        if (/URL/.test(env.name) && env.value !== undefined)
+          problems.push(`${where}: ${env.name} is a literal`);
       }
     }
     for (const cm of ofKind(objects(), 'ConfigMap')) {
       for (const key of Object.keys(cm.data ?? {})) {
-        if (/URLS?$|PASSWORD|TOKEN|SECRET/.test(key)) problems.push(`ConfigMap/${cm.metadata.name}: key ${key}`);
+        if (/URLS?$|PASSWORD|TOKEN|SECRET/.test(key))
+          problems.push(`ConfigMap/${cm.metadata.name}: key ${key}`);
       }
     }
     expect(problems).toEqual([]);
@@ -196,7 +201,8 @@ describe.each(TARGETS)('policy: deploy/%s', (target) => {
           // The whole value, and the password inside each URL of a URL list.
           const pieces = [secret.value, ...urlPasswords(secret.value)].filter((p) => p.length >= 6);
           for (const piece of pieces) {
-            if (value.includes(piece)) problems.push(`ConfigMap/${cm.metadata.name}.${key} holds ${secret.secret}.${secret.key}`);
+            if (value.includes(piece))
+              problems.push(`ConfigMap/${cm.metadata.name}.${key} holds ${secret.secret}.${secret.key}`);
           }
         }
         if (/rediss?:\/\/[^/\s@]*:[^/\s@]+@/.test(value)) {
@@ -220,17 +226,24 @@ describe.each(TARGETS)('policy: deploy/%s', (target) => {
       for (const policy of applying) {
         expect(policy.spec.policyTypes).toContain('Ingress');
         for (const rule of policy.spec.ingress ?? []) {
-          expect(rule.from?.length, `${policy.metadata.name}: an ingress rule without "from" admits everyone`).toBeGreaterThan(0);
+          expect(
+            rule.from?.length,
+            `${policy.metadata.name}: an ingress rule without "from" admits everyone`,
+          ).toBeGreaterThan(0);
           for (const peer of rule.from) {
             expect(peer.ipBlock, `${policy.metadata.name}: no ipBlock peers`).toBeUndefined();
             if (peer.namespaceSelector) {
               // Only a named namespace's named pods (the KEDA operator), never a whole namespace.
-              expect(peer.podSelector?.matchLabels, `${policy.metadata.name}: namespace peers need a podSelector`).toBeTruthy();
+              expect(
+                peer.podSelector?.matchLabels,
+                `${policy.metadata.name}: namespace peers need a podSelector`,
+              ).toBeTruthy();
               expect(peer.namespaceSelector.matchLabels?.['kubernetes.io/metadata.name']).toBeTruthy();
             } else {
               const own = peer.podSelector?.matchLabels ?? {};
               expect(
-                own['app.kubernetes.io/part-of'] === 'redispatch' || own['app.kubernetes.io/name'] === 'redis',
+                own['app.kubernetes.io/part-of'] === 'redispatch' ||
+                  own['app.kubernetes.io/name'] === 'redis',
                 `${policy.metadata.name}: peer ${JSON.stringify(peer)}`,
               ).toBe(true);
             }
@@ -251,7 +264,10 @@ describe.each(TARGETS)('policy: deploy/%s', (target) => {
         for (const rule of policy.spec.ingress ?? []) {
           expect(rule.ports?.map((p: Any) => p.port)).toEqual(['metrics']);
           for (const peer of rule.from ?? []) {
-            expect(peer.namespaceSelector?.matchLabels, `${policy.metadata.name}: Prometheus namespace`).toBeTruthy();
+            expect(
+              peer.namespaceSelector?.matchLabels,
+              `${policy.metadata.name}: Prometheus namespace`,
+            ).toBeTruthy();
             expect(peer.podSelector?.matchLabels?.['app.kubernetes.io/name']).toBe('prometheus');
           }
           expect(rule.from?.length).toBeGreaterThan(0);
@@ -277,7 +293,10 @@ describe.each(TARGETS)('policy: deploy/%s', (target) => {
     if (target === 'overlays/dev') {
       expect(anti.requiredDuringSchedulingIgnoredDuringExecution, 'dev must fit on one node').toBeUndefined();
     } else {
-      expect(anti.requiredDuringSchedulingIgnoredDuringExecution?.length, 'required outside dev').toBeGreaterThan(0);
+      expect(
+        anti.requiredDuringSchedulingIgnoredDuringExecution?.length,
+        'required outside dev',
+      ).toBeGreaterThan(0);
     }
 
     const budgets = ofKind(objects(), 'PodDisruptionBudget').filter((p) => selects(p.spec.selector, labels));
@@ -286,9 +305,10 @@ describe.each(TARGETS)('policy: deploy/%s', (target) => {
     // The budget covers dispatchers only, not workers or Redis.
     for (const workload of workloads(objects())) {
       if (workload === dispatcher) continue;
-      expect(selects(budgets[0]?.spec.selector, workload.spec.template.metadata.labels), workload.metadata.name).toBe(
-        false,
-      );
+      expect(
+        selects(budgets[0]?.spec.selector, workload.spec.template.metadata.labels),
+        workload.metadata.name,
+      ).toBe(false);
     }
     // A rolling update never leaves fewer than two dispatchers.
     const rolling = dispatcher?.spec.strategy?.rollingUpdate ?? {};
@@ -299,9 +319,10 @@ describe.each(TARGETS)('policy: deploy/%s', (target) => {
     const worker = byName(objects(), 'Deployment', 'redispatch-worker');
     expect(worker).toBeDefined();
     expect(worker?.spec.replicas, 'replicas belongs to the autoscaler').toBeUndefined();
-    const scalers = [...ofKind(objects(), 'HorizontalPodAutoscaler'), ...ofKind(objects(), 'ScaledObject')].filter(
-      (s) => s.spec.scaleTargetRef.name === 'redispatch-worker',
-    );
+    const scalers = [
+      ...ofKind(objects(), 'HorizontalPodAutoscaler'),
+      ...ofKind(objects(), 'ScaledObject'),
+    ].filter((s) => s.spec.scaleTargetRef.name === 'redispatch-worker');
     expect(scalers).toHaveLength(1);
     const hpa = scalers[0];
     if (hpa?.kind === 'HorizontalPodAutoscaler') {
@@ -331,14 +352,16 @@ describe.each(OVERLAYS)('overlay deploy/%s', (overlay) => {
 
   it('connects redispatch to the Redis servers the overlay runs', () => {
     const objects = render(overlay);
-    const dispatcher = byName(objects, 'Deployment', 'redispatch-dispatcher')?.spec.template.spec.containers[0];
+    const dispatcher = byName(objects, 'Deployment', 'redispatch-dispatcher')?.spec.template.spec
+      .containers[0];
     const redisUrl = envValue(dispatcher, objects, 'REDISPATCH_REDIS_URL') ?? '';
     const lockUrls = envValue(dispatcher, objects, 'REDISPATCH_LOCK_URLS');
     const password = secretValues(objects).find((s) => s.key === 'REDIS_PASSWORD')?.value;
     expect(password).toBeTruthy();
     const services = ofKind(objects, 'Service').map((s) => s.metadata.name);
     const host = (url: string) => new URL(url).hostname;
-    const serviceOf = (hostname: string) => hostname.split('.').pop() === hostname ? hostname : hostname.split('.')[1];
+    const serviceOf = (hostname: string) =>
+      hostname.split('.').pop() === hostname ? hostname : hostname.split('.')[1];
 
     expect(decodeURIComponent(new URL(redisUrl).password)).toBe(password);
     expect(services).toContain(serviceOf(host(redisUrl)));

@@ -62,11 +62,15 @@ describe('deploy/prometheus', () => {
   });
 
   it('unit-tests at least NoLeader, MultipleLeaders, DeadLettersGrowing and BacklogGrowing', () => {
-    const tests = (parse(readDeployFile('prometheus/alerts.test.yml')) as {
-      tests: { alert_rule_test?: { alertname: string; exp_alerts: unknown[] }[] }[];
-    }).tests;
+    const tests = (
+      parse(readDeployFile('prometheus/alerts.test.yml')) as {
+        tests: { alert_rule_test?: { alertname: string; exp_alerts: unknown[] }[] }[];
+      }
+    ).tests;
     const firing = new Set(
-      tests.flatMap((t) => (t.alert_rule_test ?? []).filter((a) => a.exp_alerts.length > 0).map((a) => a.alertname)),
+      tests.flatMap((t) =>
+        (t.alert_rule_test ?? []).filter((a) => a.exp_alerts.length > 0).map((a) => a.alertname),
+      ),
     );
     for (const name of [
       'RedispatchNoLeader',

@@ -27,12 +27,16 @@ type Model = new (data: unknown) => { validate(): void };
 /** The kubernetes-models class for an apiVersion/kind, e.g. apps/v1 Deployment. */
 async function modelFor(apiVersion: string, kind: string): Promise<Model> {
   const [group, version] = apiVersion.includes('/') ? apiVersion.split('/') : ['', apiVersion];
-  const path = group ? `kubernetes-models/${group}/${version}/${kind}` : `kubernetes-models/${version}/${kind}`;
+  const path = group
+    ? `kubernetes-models/${group}/${version}/${kind}`
+    : `kubernetes-models/${version}/${kind}`;
   let module: Record<string, unknown>;
   try {
     module = (await import(path)) as Record<string, unknown>;
   } catch {
-    throw new Error(`no Kubernetes schema for ${apiVersion} ${kind} (${path}): a typo, or a CRD to add to CRD_KINDS`);
+    throw new Error(
+      `no Kubernetes schema for ${apiVersion} ${kind} (${path}): a typo, or a CRD to add to CRD_KINDS`,
+    );
   }
   const model = module[kind];
   if (typeof model !== 'function') throw new Error(`${path} exports no ${kind}`);
@@ -82,7 +86,9 @@ describe.each(TARGETS)('deploy/%s', (target) => {
       } catch (error) {
         const details = (error as { errors?: { instancePath: string; message: string }[] }).errors ?? [];
         const listed = details.map((d) => `${d.instancePath} ${d.message}`).join('; ');
-        problems.push(`${describeObject(object)}: ${(error as Error).message}${listed ? ` (${listed})` : ''}`);
+        problems.push(
+          `${describeObject(object)}: ${(error as Error).message}${listed ? ` (${listed})` : ''}`,
+        );
       }
     }
     expect(problems).toEqual([]);
@@ -145,7 +151,8 @@ describe.each(TARGETS)('deploy/%s', (target) => {
       expect(spec.triggers?.length, 'ScaledObject without triggers').toBeGreaterThan(0);
       for (const trigger of spec.triggers) {
         const meta = trigger.metadata ?? {};
-        for (const value of Object.values(meta)) expect(typeof value, 'KEDA metadata values are strings').toBe('string');
+        for (const value of Object.values(meta))
+          expect(typeof value, 'KEDA metadata values are strings').toBe('string');
         if (trigger.type === 'prometheus') {
           expect(meta.serverAddress).toMatch(/^https?:\/\//);
           expect(meta.query).toBeTruthy();
@@ -175,12 +182,16 @@ describe.each(TARGETS)('deploy/%s', (target) => {
 
     for (const monitor of ofKind(objects, 'PodMonitor')) {
       const selected = pods.filter((p) => selects(monitor.spec.selector, p.template.metadata.labels));
-      const components = selected.map((p) => p.template.metadata.labels['app.kubernetes.io/component']).sort();
+      const components = selected
+        .map((p) => p.template.metadata.labels['app.kubernetes.io/component'])
+        .sort();
       expect(components, 'the PodMonitor scrapes dispatchers and workers').toEqual(['dispatcher', 'worker']);
       for (const endpoint of monitor.spec.podMetricsEndpoints) {
         expect(endpoint.path ?? '/metrics').toBe('/metrics');
         for (const { template } of selected) {
-          const ports = template.spec.containers.flatMap((c: { ports?: { name?: string }[] }) => c.ports ?? []);
+          const ports = template.spec.containers.flatMap(
+            (c: { ports?: { name?: string }[] }) => c.ports ?? [],
+          );
           expect(
             ports.some((p: { name?: string }) => p.name === endpoint.port),
             `port ${endpoint.port}`,
@@ -204,8 +215,11 @@ describe('coverage of deploy/', () => {
     expect(OVERLAYS.map((o) => o.slice('overlays/'.length)).sort()).toEqual(subdirectories('overlays'));
     const used = new Set<string>();
     for (const target of TARGETS) {
-      const kustomization = parse(readDeployFile(`${target}/kustomization.yaml`)) as { components?: string[] };
-      for (const component of kustomization.components ?? []) used.add(component.split('/').pop() ?? component);
+      const kustomization = parse(readDeployFile(`${target}/kustomization.yaml`)) as {
+        components?: string[];
+      };
+      for (const component of kustomization.components ?? [])
+        used.add(component.split('/').pop() ?? component);
     }
     expect([...used].sort()).toEqual(subdirectories('components'));
   });

@@ -4,6 +4,11 @@
 // REDISPATCH_MAX_ATTEMPTS). Honour `signal`: it aborts at the ack deadline or on shutdown.
 export default async function handle(message) {
   console.log(
-    JSON.stringify({ msg: 'example handler', id: message.id, attempt: message.attempt, bytes: message.body.length }),
+    JSON.stringify({
+      msg: 'example handler',
+      id: message.id,
+      attempt: message.attempt,
+      bytes: message.body.length,
+    }),
   );
 }

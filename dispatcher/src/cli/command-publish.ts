@@ -40,7 +40,8 @@ export async function publishLoad(redis: Redis, channel: string, options: Publis
   const inFlight = new Set<Promise<void>>();
   const send = (from: number, upTo: number) => {
     const pipeline = redis.pipeline();
-    for (let seq = from; seq < upTo; seq++) pipeline.publish(channel, loadPayload(options.runId, seq, options.size));
+    for (let seq = from; seq < upTo; seq++)
+      pipeline.publish(channel, loadPayload(options.runId, seq, options.size));
     const done = pipeline.exec().then((replies) => {
       const failed = (replies ?? []).find(([error]) => error);
       if (failed?.[0]) throw failed[0];

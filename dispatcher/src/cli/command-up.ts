@@ -47,7 +47,11 @@ export function registerUpCommand(program: Command): void {
     .option('--dispatchers <n>', 'dispatcher processes', '3')
     .option('--workers <n>', 'worker processes', '3')
     .option('--publish-rate <r>', 'demo publisher messages per second (0 = no publisher)', '200')
-    .option('--handler <module>', 'worker handler module; "demo" (default: simulated work, 1% transient failures) or "noop"', 'demo')
+    .option(
+      '--handler <module>',
+      'worker handler module; "demo" (default: simulated work, 1% transient failures) or "noop"',
+      'demo',
+    )
     .action(
       async (
         options: { dispatchers: string; workers: string; publishRate: string; handler: string },
@@ -79,8 +83,8 @@ export function registerUpCommand(program: Command): void {
           const workers = count(options.workers, '--workers', 1);
           const publishRate = count(options.publishRate, '--publish-rate', 0);
           const globals = command.optsWithGlobals() as Record<string, string | undefined>;
-        // `--handler` is also a global setting; whichever parser took it, honour what the user typed.
-        const handlerChoice = options.handler !== 'demo' ? options.handler : (globals.handler ?? 'demo');
+          // `--handler` is also a global setting; whichever parser took it, honour what the user typed.
+          const handlerChoice = options.handler !== 'demo' ? options.handler : (globals.handler ?? 'demo');
           const redisUrl = globals.redisUrl ?? process.env.REDISPATCH_REDIS_URL;
           if (!redisUrl) {
             redis = await startEmbeddedRedis();
@@ -116,7 +120,15 @@ export function registerUpCommand(program: Command): void {
           const passthrough = process.argv.slice(2).filter((arg) => arg !== 'up');
           for (let i = 1; i <= dispatchers; i++) spawnRole(`dispatcher-${i}`, ['dispatcher']);
           for (let i = 1; i <= workers; i++)
-            spawnRole(`worker-${i}`, ['worker', '--handler', handlerChoice === 'demo' ? DEMO_HANDLER : handlerChoice === 'noop' ? NOOP_HANDLER : handlerChoice]);
+            spawnRole(`worker-${i}`, [
+              'worker',
+              '--handler',
+              handlerChoice === 'demo'
+                ? DEMO_HANDLER
+                : handlerChoice === 'noop'
+                  ? NOOP_HANDLER
+                  : handlerChoice,
+            ]);
           if (publishRate > 0)
             spawnRole('publisher', ['publish', '--count', '1000000000', '--rate', String(publishRate)]);
           process.stdout.write(

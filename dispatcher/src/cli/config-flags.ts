@@ -28,7 +28,14 @@ export function configFrom(command: Command): Config {
   for (const key of Object.keys(OPTIONS) as OptionKey[]) {
     if (opts[key] !== undefined) flags[key] = String(opts[key]);
   }
-  return loadConfig(process.env, flags);
+  const config = loadConfig(process.env, flags);
+  if (config.mode === 'streams') {
+    // The setting is part of the contract; refusing it loudly beats silently running lists mode.
+    throw new ConfigError([
+      'REDISPATCH_MODE (--mode) "streams" is not available in this build yet (Redis Cluster streams mode is in progress); use "lists"',
+    ]);
+  }
+  return config;
 }
 
 /** Prints an error as one line per problem and exits: 2 for bad configuration, 1 otherwise. */
