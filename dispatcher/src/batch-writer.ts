@@ -79,7 +79,7 @@ export class BatchWriter {
       this.roundRobin,
       newCount,
       dead.length / 3,
-      batch.ids.at(-1) ?? '',
+      batch.markers.at(-1) ?? '',
       workerTtlMs,
       ...this.liveWorkers,
       ...args,

@@ -4,9 +4,13 @@
  * trip; under load, messages pile up while a write is in flight and go out together in the next.
  * A failed write keeps its batch (same ids) and retries it with backoff: the write is idempotent.
  */
+import type { Received } from './replay-buffer.js';
+
 export interface Batch {
   ids: string[];
   payloads: Buffer[];
+  /** Replay markers, one per payload; the last one is stored as the leader's progress. */
+  markers: string[];
 }
 
 export interface BatcherOptions {
@@ -24,7 +28,7 @@ const RETRY_MIN_MS = 20;
 const RETRY_MAX_MS = 1_000;
 
 export class Batcher {
-  private pending: Buffer[] = [];
+  private pending: Received[] = [];
   private retrying: Batch | undefined;
   private writing = false;
   private scheduled = false;
@@ -39,8 +43,8 @@ export class Batcher {
     return this.pending.length + (this.retrying?.ids.length ?? 0);
   }
 
-  add(payload: Buffer): void {
-    this.pending.push(payload);
+  add(received: Received): void {
+    this.pending.push(received);
     this.schedule();
   }
 
@@ -56,10 +60,12 @@ export class Batcher {
     await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
   }
 
-  /** Stops writing; returns what was never written. */
-  stop(): Buffer[] {
+  /** Stops writing; returns what was never written, in arrival order. */
+  stop(): Received[] {
     this.stopped = true;
-    const left = [...(this.retrying?.payloads ?? []), ...this.pending];
+    const retrying = this.retrying;
+    const unwritten = retrying ? retrying.payloads.map((payload, i) => ({ payload, marker: retrying.markers[i] ?? '' })) : [];
+    const left = [...unwritten, ...this.pending];
     this.pending = [];
     this.retrying = undefined;
     this.notifyIdle();
@@ -81,12 +87,14 @@ export class Batcher {
 
   private takeBatch(): Batch {
     if (this.retrying) return this.retrying;
-    const payloads =
-      this.pending.length <= this.options.maxBatch
-        ? this.pending
-        : this.pending.slice(0, this.options.maxBatch);
-    this.pending = payloads === this.pending ? [] : this.pending.slice(this.options.maxBatch);
-    return { ids: payloads.map(() => this.options.nextId()), payloads };
+    const taken =
+      this.pending.length <= this.options.maxBatch ? this.pending : this.pending.slice(0, this.options.maxBatch);
+    this.pending = taken === this.pending ? [] : this.pending.slice(this.options.maxBatch);
+    return {
+      ids: taken.map(() => this.options.nextId()),
+      payloads: taken.map((r) => r.payload),
+      markers: taken.map((r) => r.marker),
+    };
   }
 
   private async flush(): Promise<void> {

@@ -19,6 +19,7 @@ import { BatchWriter } from './batch-writer.js';
 import { Batcher } from './batcher.js';
 import { createDispatcherMetrics, type DispatcherMetrics } from './metrics.js';
 import { Reaper } from './reaper.js';
+import { ReplayBuffer } from './replay-buffer.js';
 
 /**
  * Lifecycle:
@@ -58,6 +59,10 @@ export class Dispatcher {
   private renewTimer: NodeJS.Timeout | undefined;
   private reapTimer: NodeJS.Timeout | undefined;
   private campaignTimer: NodeJS.Timeout | undefined;
+  private standbyTimer: NodeJS.Timeout | undefined;
+  private readonly buffer: ReplayBuffer;
+  /** True between winning the lease and taking over intake (renewals must already run). */
+  private electing = false;
   private sequence = 0;
   private closing: Promise<void> | undefined;
   private readonly listeners = new Set<(state: DispatcherState) => void>();
@@ -72,6 +77,11 @@ export class Dispatcher {
     const base = { url: this.config.redisUrl, tls, commandTimeoutMs: this.config.commandTimeoutMs };
     this.redis = createConnection('command', { ...base, name: `rd-dispatcher-${this.id}` });
     this.subscriber = createConnection('subscriber', { ...base, name: `rd-dispatcher-sub-${this.id}` });
+    this.buffer = new ReplayBuffer({
+      maxMessages: this.config.standbyBufferMax,
+      maxBytes: this.config.standbyBufferBytes,
+      maxAgeMs: this.config.standbyBufferAgeMs,
+    });
     this.lease = new LeaderLease({
       lockUrls: this.config.lockUrls,
       tls,
@@ -119,8 +129,10 @@ export class Dispatcher {
     this.subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) =>
       this.onMessage(channel, message),
     );
-    await this.subscriber.subscribe(this.keys.controlChannel);
+    // Standbys subscribe too: what they receive is buffered and replayed if the leader dies with it unwritten.
+    await this.subscriber.subscribe(this.keys.controlChannel, this.config.channel);
     this.setState('standby');
+    this.scheduleStandbyPoll();
     this.log.info(
       { channel: this.config.channel, prefix: this.config.prefix, locks: this.config.lockUrls.length },
       'standby',
@@ -138,6 +150,7 @@ export class Dispatcher {
     const wasLeading = this.state === 'leading';
     this.setState('stopping');
     clearTimeout(this.campaignTimer);
+    clearTimeout(this.standbyTimer);
     const steps: [string, () => Promise<unknown>][] = [
       ['stop intake', () => this.subscriber.unsubscribe(this.config.channel)],
       ['flush batch', () => this.batcher?.drain() ?? Promise.resolve()],
@@ -171,11 +184,38 @@ export class Dispatcher {
       if (message.toString() === CONTROL_RESIGNED && this.state === 'standby') this.scheduleCampaign(0);
       return;
     }
-    if (this.state !== 'leading' || !this.batcher) return;
-    this.metrics.received.inc();
-    this.batcher.add(message);
-    this.metrics.pending.set(this.batcher.pendingCount);
+    if (this.state === 'stopping' || this.state === 'stopped') return;
+    const received = this.buffer.mark(message);
+    if (this.state === 'leading' && this.batcher) {
+      this.metrics.received.inc();
+      this.batcher.add(received);
+      this.metrics.pending.set(this.batcher.pendingCount);
+    } else {
+      this.buffer.push(received);
+      this.metrics.standbyBuffer.set(this.buffer.size);
+    }
   }
+
+  /** A standby drops what the leader's progress marker proves written, and ages out the rest. */
+  private scheduleStandbyPoll(): void {
+    this.standbyTimer = setTimeout(async () => {
+      if (this.state === 'standby' && !this.electing) {
+        try {
+          const marker = await this.redis.get(this.keys.progress);
+          if (this.state === 'standby' && !this.electing && marker) this.buffer.trimThrough(marker);
+        } catch {
+          // Keep everything: the buffer's own limits still bound it.
+        }
+        this.buffer.enforceLimits();
+        this.metrics.standbyBuffer.set(this.buffer.size);
+        this.metrics.standbyEvicted.inc(this.buffer.evicted - this.reportedEvictions);
+        this.reportedEvictions = this.buffer.evicted;
+      }
+      if (this.state !== 'stopping' && this.state !== 'stopped') this.scheduleStandbyPoll();
+    }, this.config.standbyPollMs);
+  }
+
+  private reportedEvictions = 0;
 
   private scheduleCampaign(delayMs: number): void {
     clearTimeout(this.campaignTimer);
@@ -183,7 +223,7 @@ export class Dispatcher {
   }
 
   private async campaign(): Promise<void> {
-    if (this.state !== 'standby') return;
+    if (this.state !== 'standby' || this.electing) return;
     try {
       await this.lease.acquire();
     } catch (error) {
@@ -200,15 +240,24 @@ export class Dispatcher {
       await this.lease.release();
       return;
     }
+    this.electing = true;
     try {
       await this.becomeLeader();
     } catch (error) {
-      this.log.error({ err: error }, 'election write failed; stepping down');
-      await this.stepDown('error');
+      this.log.error({ err: error }, 'taking over failed; stepping down');
+      await this.stepDown(error instanceof FencedError ? 'fenced' : 'error');
+    } finally {
+      this.electing = false;
     }
   }
 
+  /**
+   * Takes over: raise the epoch (fencing out any older leader), learn the live workers, read the old
+   * leader's progress marker, then — synchronously, so no message slips between — replay from the
+   * standby buffer what the marker does not prove written and switch intake to the batcher.
+   */
   private async becomeLeader(): Promise<void> {
+    this.scheduleRenew();
     this.epoch = await this.redis.rdElect(
       this.keys.epoch,
       this.keys.leader,
@@ -218,7 +267,7 @@ export class Dispatcher {
       this.config.leaseMs,
     );
     this.sequence = 0;
-    this.writer = new BatchWriter({
+    const writer = new BatchWriter({
       redis: this.redis,
       keys: this.keys,
       epoch: this.epoch,
@@ -227,8 +276,14 @@ export class Dispatcher {
       workerTtlMs: this.config.workerTtlMs,
       metrics: this.metrics,
     });
-    const writer = this.writer;
-    this.batcher = new Batcher({
+    const reaper = new Reaper(this.redis, this.keys, this.config, this.epoch, this.metrics);
+    const firstReap = await this.guardLease(() => reaper.reap());
+    writer.setLiveWorkers(firstReap.liveWorkers.map((w) => w.id));
+    // Read after the epoch was raised: no older leader can move the marker any more.
+    const marker = (await this.redis.get(this.keys.progress)) ?? '';
+    if (this.state !== 'standby') return;
+
+    const batcher = new Batcher({
       maxBatch: this.config.batchSize,
       write: (batch) => this.guardLease(() => writer.write(batch)),
       nextId: () => this.nextId(),
@@ -239,17 +294,23 @@ export class Dispatcher {
         this.log.warn({ err: error, delayMs }, 'batch write failed; retrying the same batch');
       },
     });
-    this.reaper = new Reaper(this.redis, this.keys, this.config, this.epoch, this.metrics);
+    const { replay, matched } = this.buffer.takeUnwritten(marker);
+    for (const received of replay) batcher.add(received);
+    this.writer = writer;
+    this.reaper = reaper;
+    this.batcher = batcher;
     this.setState('leading');
+    this.metrics.standbyBuffer.set(0);
     this.metrics.leader.set(1);
     this.metrics.leaderEpoch.set(this.epoch);
     this.metrics.elections.inc();
-    this.log.info({ epoch: this.epoch }, 'elected leader');
-    this.scheduleRenew();
-    // Learn the live workers before the first message arrives, then take the channel.
-    await this.reapOnce();
-    if (this.state !== 'leading') return;
-    await this.subscriber.subscribe(this.config.channel);
+    this.metrics.replayed.inc(replay.length);
+    if (!matched && replay.length > 0) this.metrics.replayUnmatched.inc();
+    if (replay.length > 0) {
+      this.redis.hincrby(this.keys.totals, 'failoverReplayed', replay.length).catch(() => {});
+    }
+    this.log.info({ epoch: this.epoch, replayed: replay.length, markerMatched: matched }, 'elected leader');
+    this.reapTimer = setTimeout(() => void this.reapOnce(), this.config.reapIntervalMs);
   }
 
   private nextId(): string {
@@ -266,10 +327,10 @@ export class Dispatcher {
 
   private scheduleRenew(): void {
     this.renewTimer = setTimeout(async () => {
-      if (this.state !== 'leading') return;
+      if (this.state !== 'leading' && !this.electing) return;
       try {
         await this.lease.renew();
-        if (this.state === 'leading') this.scheduleRenew();
+        if (this.state === 'leading' || this.electing) this.scheduleRenew();
       } catch (error) {
         this.log.error({ err: error }, 'lease renewal failed; stepping down');
         await this.stepDown('renewal_failed');
@@ -310,8 +371,10 @@ export class Dispatcher {
       this.batcher = undefined;
       this.writer = undefined;
       if (left.length > 0) {
+        // Keep them: if this process leads again, the marker check replays whatever nobody wrote.
+        this.buffer.unshift(left);
         this.metrics.abandoned.inc(left.length);
-        this.log.warn({ count: left.length, reason }, 'unwritten messages left behind at step-down');
+        this.log.warn({ count: left.length, reason }, 'unwritten messages kept in the standby buffer at step-down');
       }
       this.reaper?.clearGauges();
       this.reaper = undefined;
@@ -321,7 +384,6 @@ export class Dispatcher {
       this.metrics.pending.set(0);
       this.log.warn({ reason, epoch: this.epoch }, 'stepped down');
       try {
-        if (reason !== 'shutdown') await this.subscriber.unsubscribe(this.config.channel);
         await this.redis.rdResign(this.keys.epoch, this.keys.leader, this.epoch);
       } catch {
         // The next leader overwrites the record; nothing depends on this write.

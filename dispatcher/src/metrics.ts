@@ -124,6 +124,16 @@ export function createDispatcherMetrics(registry: Registry) {
       help: 'Messages a new leader replayed from its standby buffer',
       registers,
     }),
+    standbyEvicted: new Counter({
+      name: 'redispatch_standby_buffer_evicted_total',
+      help: 'Messages dropped from the standby buffer by its count, byte or age limit (a replay could miss them)',
+      registers,
+    }),
+    replayUnmatched: new Counter({
+      name: 'redispatch_failover_replay_unmatched_total',
+      help: "Takeovers whose buffer held no match for the old leader's progress marker (the whole buffer was replayed; duplicates possible)",
+      registers,
+    }),
     abandoned: new Counter({
       name: 'redispatch_messages_abandoned_total',
       help: 'Messages received but unwritten when this dispatcher stopped leading (covered by standby replay)',

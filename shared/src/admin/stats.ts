@@ -28,6 +28,8 @@ export interface Totals {
   redelivered: number;
   deadLettered: number;
   replayed: number;
+  /** Messages new leaders replayed from their standby buffers (failover duplicates are at most these). */
+  failoverReplayed: number;
 }
 
 /** The `stats --json` document. Field names are a contract: extend, never rename. */

@@ -59,6 +59,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: ConfigFl
   if (base !== undefined && max !== undefined && base > max) {
     problems.push(`REDISPATCH_BACKOFF_BASE_MS (${base}) must not exceed REDISPATCH_BACKOFF_MAX_MS (${max})`);
   }
+  const lease = num('leaseMs');
+  const bufferAge = num('standbyBufferAgeMs');
+  if (lease !== undefined && bufferAge !== undefined && bufferAge > 0 && bufferAge < 3 * lease) {
+    problems.push(
+      `REDISPATCH_STANDBY_BUFFER_AGE_MS (${bufferAge}) must be at least 3 x REDISPATCH_LEASE_MS (${lease}): a failover takes up to about two leases, and the buffer must still hold the gap`,
+    );
+  }
   const lockCount = (values.lockUrls as string[]).length;
   if (lockCount % 2 === 0 && lockCount > 0) {
     problems.push(

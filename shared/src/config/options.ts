@@ -229,6 +229,10 @@ export const OPTIONS = {
     intAtLeast(50),
     String(d.DEFAULT_COMMAND_TIMEOUT_MS),
   ),
+  standbyBufferMax: option('STANDBY_BUFFER_MAX', '--standby-buffer-max <n>', 'Messages a standby keeps for failover replay', intAtLeast(0), '100000'),
+  standbyBufferBytes: option('STANDBY_BUFFER_BYTES', '--standby-buffer-bytes <n>', 'Bytes a standby keeps for failover replay', intAtLeast(0), String(64 * 1024 * 1024)),
+  standbyBufferAgeMs: option('STANDBY_BUFFER_AGE_MS', '--standby-buffer-age-ms <ms>', 'Oldest message a standby keeps for failover replay', intAtLeast(0), '30000'),
+  standbyPollMs: option('STANDBY_POLL_MS', '--standby-poll-ms <ms>', "How often a standby reads the leader's progress marker to drop what is proven written", intAtLeast(10), '250'),
   handler: option(
     'HANDLER',
     '--handler <module>',
