@@ -64,7 +64,9 @@ export class Batcher {
   stop(): Received[] {
     this.stopped = true;
     const retrying = this.retrying;
-    const unwritten = retrying ? retrying.payloads.map((payload, i) => ({ payload, marker: retrying.markers[i] ?? '' })) : [];
+    const unwritten = retrying
+      ? retrying.payloads.map((payload, i) => ({ payload, marker: retrying.markers[i] ?? '' }))
+      : [];
     const left = [...unwritten, ...this.pending];
     this.pending = [];
     this.retrying = undefined;
@@ -88,7 +90,9 @@ export class Batcher {
   private takeBatch(): Batch {
     if (this.retrying) return this.retrying;
     const taken =
-      this.pending.length <= this.options.maxBatch ? this.pending : this.pending.slice(0, this.options.maxBatch);
+      this.pending.length <= this.options.maxBatch
+        ? this.pending
+        : this.pending.slice(0, this.options.maxBatch);
     this.pending = taken === this.pending ? [] : this.pending.slice(this.options.maxBatch);
     return {
       ids: taken.map(() => this.options.nextId()),

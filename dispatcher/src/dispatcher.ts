@@ -63,6 +63,13 @@ export class Dispatcher {
   private readonly buffer: ReplayBuffer;
   /** True between winning the lease and taking over intake (renewals must already run). */
   private electing = false;
+  /**
+   * A standby is caught up once its buffer provably holds everything after the leader's progress
+   * marker (or nothing was ever written). Only caught-up standbys campaign at full speed, so a
+   * freshly started dispatcher, which missed what was published before it subscribed, does not win
+   * a takeover it cannot replay.
+   */
+  private caughtUp = false;
   private sequence = 0;
   private closing: Promise<void> | undefined;
   private readonly listeners = new Set<(state: DispatcherState) => void>();
@@ -132,12 +139,13 @@ export class Dispatcher {
     // Standbys subscribe too: what they receive is buffered and replayed if the leader dies with it unwritten.
     await this.subscriber.subscribe(this.keys.controlChannel, this.config.channel);
     this.setState('standby');
+    await this.pollProgress();
     this.scheduleStandbyPoll();
     this.log.info(
       { channel: this.config.channel, prefix: this.config.prefix, locks: this.config.lockUrls.length },
       'standby',
     );
-    this.scheduleCampaign(0);
+    this.scheduleCampaign(this.caughtUp ? 0 : this.slowCampaignDelay());
   }
 
   /** Stops intake, flushes the batch in hand, releases the lease so a standby takes over at once. */
@@ -181,7 +189,8 @@ export class Dispatcher {
 
   private onMessage(channel: Buffer, message: Buffer): void {
     if (channel.toString() === this.keys.controlChannel) {
-      if (message.toString() === CONTROL_RESIGNED && this.state === 'standby') this.scheduleCampaign(0);
+      if (message.toString() === CONTROL_RESIGNED && this.state === 'standby' && this.caughtUp)
+        this.scheduleCampaign(0);
       return;
     }
     if (this.state === 'stopping' || this.state === 'stopped') return;
@@ -199,20 +208,33 @@ export class Dispatcher {
   /** A standby drops what the leader's progress marker proves written, and ages out the rest. */
   private scheduleStandbyPoll(): void {
     this.standbyTimer = setTimeout(async () => {
-      if (this.state === 'standby' && !this.electing) {
-        try {
-          const marker = await this.redis.get(this.keys.progress);
-          if (this.state === 'standby' && !this.electing && marker) this.buffer.trimThrough(marker);
-        } catch {
-          // Keep everything: the buffer's own limits still bound it.
-        }
-        this.buffer.enforceLimits();
-        this.metrics.standbyBuffer.set(this.buffer.size);
-        this.metrics.standbyEvicted.inc(this.buffer.evicted - this.reportedEvictions);
-        this.reportedEvictions = this.buffer.evicted;
-      }
+      if (this.state === 'standby' && !this.electing) await this.pollProgress();
       if (this.state !== 'stopping' && this.state !== 'stopped') this.scheduleStandbyPoll();
     }, this.config.standbyPollMs);
+  }
+
+  private async pollProgress(): Promise<void> {
+    try {
+      const marker = await this.redis.get(this.keys.progress);
+      if (this.state !== 'standby' || this.electing) return;
+      if (!marker) {
+        this.caughtUp = true;
+      } else if (this.buffer.trimThrough(marker) > 0 || this.buffer.trimmedThrough(marker)) {
+        this.caughtUp = true;
+      }
+    } catch {
+      // Keep everything: the buffer's own limits still bound it.
+    }
+    this.buffer.enforceLimits();
+    this.metrics.standbyBuffer.set(this.buffer.size);
+    this.metrics.standbyCaughtUp.set(this.caughtUp ? 1 : 0);
+    this.metrics.standbyEvicted.inc(this.buffer.evicted - this.reportedEvictions);
+    this.reportedEvictions = this.buffer.evicted;
+  }
+
+  /** A standby that is not caught up still campaigns (someone must lead), but only after others had ample time. */
+  private slowCampaignDelay(): number {
+    return this.config.leaseMs * (2 + Math.random());
   }
 
   private reportedEvictions = 0;
@@ -232,7 +254,7 @@ export class Dispatcher {
         if (name !== 'LeaseContendedError') this.log.warn({ err: error }, 'lease acquisition failed');
         // lease/4 with ±25% jitter so standbys do not stampede the lock masters together.
         const base = this.config.leaseMs / 4;
-        this.scheduleCampaign(base * (0.75 + Math.random() * 0.5));
+        this.scheduleCampaign(this.caughtUp ? base * (0.75 + Math.random() * 0.5) : this.slowCampaignDelay());
       }
       return;
     }
@@ -374,7 +396,10 @@ export class Dispatcher {
         // Keep them: if this process leads again, the marker check replays whatever nobody wrote.
         this.buffer.unshift(left);
         this.metrics.abandoned.inc(left.length);
-        this.log.warn({ count: left.length, reason }, 'unwritten messages kept in the standby buffer at step-down');
+        this.log.warn(
+          { count: left.length, reason },
+          'unwritten messages kept in the standby buffer at step-down',
+        );
       }
       this.reaper?.clearGauges();
       this.reaper = undefined;

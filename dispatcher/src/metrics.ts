@@ -124,6 +124,11 @@ export function createDispatcherMetrics(registry: Registry) {
       help: 'Messages a new leader replayed from its standby buffer',
       registers,
     }),
+    standbyCaughtUp: new Gauge({
+      name: 'redispatch_standby_caught_up',
+      help: "1 when this standby's buffer provably covers everything after the leader's progress marker",
+      registers,
+    }),
     standbyEvicted: new Counter({
       name: 'redispatch_standby_buffer_evicted_total',
       help: 'Messages dropped from the standby buffer by its count, byte or age limit (a replay could miss them)',

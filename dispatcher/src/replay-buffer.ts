@@ -71,6 +71,11 @@ export class ReplayBuffer {
     this.enforceLimits();
   }
 
+  /** True when `marker` is the one this buffer last trimmed through (so it holds everything after it). */
+  trimmedThrough(marker: string): boolean {
+    return marker !== '' && marker === this.trimmedMarker;
+  }
+
   /** Drops everything up to and including the first message with `marker` (proven written). */
   trimThrough(marker: string): number {
     if (!marker) return 0;
@@ -101,7 +106,8 @@ export class ReplayBuffer {
   }
 
   private indexOf(marker: string): number {
-    for (let i = this.head; i < this.entries.length; i++) if ((this.entries[i] as Entry).marker === marker) return i;
+    for (let i = this.head; i < this.entries.length; i++)
+      if ((this.entries[i] as Entry).marker === marker) return i;
     return -1;
   }
 
@@ -110,7 +116,12 @@ export class ReplayBuffer {
     const oldestAllowed = performance.now() - this.limits.maxAgeMs;
     while (this.size > 0) {
       const first = this.entries[this.head] as Entry;
-      if (this.size <= this.limits.maxMessages && this.bytes <= this.limits.maxBytes && first.at >= oldestAllowed) break;
+      if (
+        this.size <= this.limits.maxMessages &&
+        this.bytes <= this.limits.maxBytes &&
+        first.at >= oldestAllowed
+      )
+        break;
       this.bytes -= first.payload.length;
       this.head += 1;
       this.evicted += 1;

@@ -10,6 +10,7 @@ export { type Config, type ConfigFlags, loadConfig } from './config/load-config.
 export { defaultInstanceId, OPTIONS, type OptionKey, type OptionSpec } from './config/options.js';
 export { parseRedisUrl, type RedisEndpoint, redactRedisUrl, type TlsSettings } from './config/redis-url.js';
 export { tlsSettingsFrom } from './config/tls-settings.js';
+export * from './envelope/index.js';
 export * from './errors.js';
 export { LeaderLease, type LeaderLeaseOptions } from './leadership/leader-lease.js';
 export { createLogger, type Logger } from './logger.js';

@@ -61,15 +61,11 @@ export async function publishLoad(redis: Redis, channel: string, options: Publis
       }
     }
     const upTo = Math.min(target, sent + CHUNK);
-    const pipeline = redis.pipeline();
-    for (let seq = sent; seq < upTo; seq++)
-      pipeline.publish(channel, loadPayload(options.runId, seq, options.size));
-    const replies = (await pipeline.exec()) ?? [];
-    const failed = replies.find(([error]) => error);
-    if (failed?.[0]) throw failed[0];
+    send(sent, upTo);
     sent = upTo;
-    options.onProgress?.(sent);
+    if (inFlight.size >= MAX_IN_FLIGHT) await Promise.race(inFlight);
   }
+  await Promise.all(inFlight);
   return (performance.now() - started) / 1000;
 }
 

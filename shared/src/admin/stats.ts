@@ -54,6 +54,7 @@ const TOTAL_FIELDS = [
   'redelivered',
   'deadLettered',
   'replayed',
+  'failoverReplayed',
 ] as const;
 
 /** Reads the whole cluster's state in two pipelined round trips. Read-only. */

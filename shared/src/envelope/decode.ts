@@ -1,0 +1,191 @@
+import { isUtf8 } from 'node:buffer';
+import {
+  type DecodedEnvelope,
+  type DecodedHeader,
+  ENVELOPE_FIXED_BYTES,
+  ENVELOPE_KNOWN_FLAGS,
+  ENVELOPE_MARKER,
+  ENVELOPE_VERSION,
+  EnvelopeFlag,
+} from './format.js';
+
+const TWO_POW_32 = 2 ** 32;
+/** Largest high u32 half of a u64 that stays within 2^53-1. */
+const MAX_SAFE_HIGH = 0x1f_ffff;
+const hex = (byte: number): string => `0x${byte.toString(16).padStart(2, '0')}`;
+
+/**
+ * Where the fields of the last scanned header are. One module-level instance, overwritten by every
+ * scan: JavaScript is single-threaded and nothing between a scan and its read yields, so this costs
+ * no allocation per message. String fields are kept as byte ranges (end 0 = absent).
+ */
+const scratch = {
+  flags: 0,
+  idStart: 0,
+  idEnd: 0,
+  delayMs: 0,
+  dueAt: 0,
+  affinityStart: 0,
+  affinityEnd: 0,
+  replyStart: 0,
+  replyEnd: 0,
+  timestamp: 0,
+  headerLength: 0,
+};
+
+/** Valid UTF-8? ASCII (the usual case) is checked in place; only other bytes pay for a view. */
+function utf8(payload: Buffer, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) {
+    if (payload[i]! >= 0x80) return isUtf8(payload.subarray(start, end));
+  }
+  return true;
+}
+
+/** Checks a u8-length string at `offset`; returns its end offset, or a reason. */
+function stringField(payload: Buffer, offset: number, name: string): number | string {
+  if (offset >= payload.length) return `truncated: ${name} length byte missing at offset ${offset}`;
+  const length = payload[offset]!;
+  if (length === 0)
+    return `${name} has length 0 at offset ${offset}; an absent field must clear its flag instead`;
+  const start = offset + 1;
+  const end = start + length;
+  if (end > payload.length) {
+    return `truncated: ${name} declares ${length} bytes at offset ${start} but only ${payload.length - start} remain`;
+  }
+  if (!utf8(payload, start, end)) return `${name} (bytes ${start}..${end - 1}) is not valid UTF-8`;
+  return end;
+}
+
+function fixedMissing(payload: Buffer, offset: number, size: number, name: string): string | undefined {
+  const remaining = payload.length - offset;
+  return remaining < size
+    ? `truncated: ${name} needs ${size} bytes at offset ${offset} but only ${remaining} remain`
+    : undefined;
+}
+
+/** Reads a u64 that must fit 2^53-1; returns the value, or a reason. */
+function u53(payload: Buffer, offset: number, name: string): number | string {
+  const high = payload.readUInt32BE(offset);
+  if (high > MAX_SAFE_HIGH) {
+    return `${name} ${payload.readBigUInt64BE(offset)} at offset ${offset} exceeds 2^53-1 (Number.MAX_SAFE_INTEGER)`;
+  }
+  return high * TWO_POW_32 + payload.readUInt32BE(offset + 4);
+}
+
+/**
+ * Validates the header of a payload that starts with the marker and fills `scratch`. Returns
+ * `undefined` when the header is valid, else the reason it is malformed.
+ */
+function scan(payload: Buffer): string | undefined {
+  const length = payload.length;
+  if (length < 2) return 'truncated: payload is the 0xFE envelope marker alone (no version byte)';
+  const version = payload[1]!;
+  if (version !== ENVELOPE_VERSION) {
+    return (
+      `unsupported envelope version ${version} (this decoder reads version ${ENVELOPE_VERSION}); ` +
+      'a payload starting with byte 0xFE is always an envelope — wrap raw binary in an empty envelope (FE 01 00)'
+    );
+  }
+  if (length < ENVELOPE_FIXED_BYTES) return 'truncated: flags byte missing at offset 2';
+  const flags = payload[2]!;
+  if ((flags & ~ENVELOPE_KNOWN_FLAGS) !== 0) {
+    return `unknown flag bits ${hex(flags & ~ENVELOPE_KNOWN_FLAGS)} set (flags byte ${hex(flags)}); version 1 defines ${hex(ENVELOPE_KNOWN_FLAGS)} only`;
+  }
+  if ((flags & EnvelopeFlag.delayMs) !== 0 && (flags & EnvelopeFlag.dueAt) !== 0) {
+    return `both delayMs (flag 0x02) and dueAt (flag 0x04) are set (flags byte ${hex(flags)}); they are mutually exclusive`;
+  }
+  const s = scratch;
+  s.flags = flags;
+  s.idEnd = 0;
+  s.affinityEnd = 0;
+  s.replyEnd = 0;
+  let offset = ENVELOPE_FIXED_BYTES;
+  if ((flags & EnvelopeFlag.id) !== 0) {
+    const end = stringField(payload, offset, 'id');
+    if (typeof end === 'string') return end;
+    s.idStart = offset + 1;
+    s.idEnd = end;
+    offset = end;
+  }
+  if ((flags & EnvelopeFlag.delayMs) !== 0) {
+    const missing = fixedMissing(payload, offset, 4, 'delayMs');
+    if (missing !== undefined) return missing;
+    s.delayMs = payload.readUInt32BE(offset);
+    offset += 4;
+  }
+  if ((flags & EnvelopeFlag.dueAt) !== 0) {
+    const missing = fixedMissing(payload, offset, 8, 'dueAt');
+    if (missing !== undefined) return missing;
+    const value = u53(payload, offset, 'dueAt');
+    if (typeof value === 'string') return value;
+    s.dueAt = value;
+    offset += 8;
+  }
+  if ((flags & EnvelopeFlag.affinityKey) !== 0) {
+    const end = stringField(payload, offset, 'affinityKey');
+    if (typeof end === 'string') return end;
+    s.affinityStart = offset + 1;
+    s.affinityEnd = end;
+    offset = end;
+  }
+  if ((flags & EnvelopeFlag.replyTo) !== 0) {
+    const end = stringField(payload, offset, 'replyTo');
+    if (typeof end === 'string') return end;
+    s.replyStart = offset + 1;
+    s.replyEnd = end;
+    offset = end;
+  }
+  if ((flags & EnvelopeFlag.timestamp) !== 0) {
+    const missing = fixedMissing(payload, offset, 8, 'timestamp');
+    if (missing !== undefined) return missing;
+    const value = u53(payload, offset, 'timestamp');
+    if (typeof value === 'string') return value;
+    s.timestamp = value;
+    offset += 8;
+  }
+  s.headerLength = offset;
+  return undefined;
+}
+
+/** Does the payload start with the envelope marker? One byte compare; says nothing about validity. */
+export function hasEnvelopeMarker(payload: Buffer): boolean {
+  return payload.length > 0 && payload[0] === ENVELOPE_MARKER;
+}
+
+/**
+ * Hot-path verdict without building strings or objects: `0` for a plain payload, the header length
+ * (≥ 3, the offset where the body starts) for a valid envelope, `-1` for a malformed one (call
+ * `decodeEnvelope` for the reason). Always agrees with `decodeEnvelope`; validates just as much.
+ */
+export function envelopeHeaderLength(payload: Buffer): number {
+  if (payload.length === 0 || payload[0] !== ENVELOPE_MARKER) return 0;
+  return scan(payload) === undefined ? scratch.headerLength : -1;
+}
+
+/**
+ * Splits a pub/sub payload into header and body. Never throws and never copies the body: a plain
+ * payload's body is the payload itself, an envelope's body is a `subarray` view of it. Every rule of
+ * the wire format is checked; a violation gives `{ kind: 'malformed', reason }`, one human-readable line.
+ */
+export function decodeEnvelope(payload: Buffer): DecodedEnvelope {
+  if (payload.length === 0 || payload[0] !== ENVELOPE_MARKER) return { kind: 'plain', body: payload };
+  const reason = scan(payload);
+  if (reason !== undefined) return { kind: 'malformed', reason };
+  const s = scratch;
+  const flags = s.flags;
+  const header: DecodedHeader = {
+    id: s.idEnd === 0 ? undefined : payload.toString('utf8', s.idStart, s.idEnd),
+    delayMs: (flags & EnvelopeFlag.delayMs) === 0 ? undefined : s.delayMs,
+    dueAt: (flags & EnvelopeFlag.dueAt) === 0 ? undefined : s.dueAt,
+    affinityKey: s.affinityEnd === 0 ? undefined : payload.toString('utf8', s.affinityStart, s.affinityEnd),
+    replyTo: s.replyEnd === 0 ? undefined : payload.toString('utf8', s.replyStart, s.replyEnd),
+    timestamp: (flags & EnvelopeFlag.timestamp) === 0 ? undefined : s.timestamp,
+  };
+  return {
+    kind: 'envelope',
+    version: ENVELOPE_VERSION,
+    header,
+    body: payload.subarray(s.headerLength),
+    headerLength: s.headerLength,
+  };
+}

@@ -1,0 +1,128 @@
+import {
+  ENVELOPE_FIXED_BYTES,
+  ENVELOPE_MARKER,
+  ENVELOPE_VERSION,
+  EnvelopeFlag,
+  type EnvelopeHeader,
+  MAX_ENVELOPE_DELAY_MS,
+  MAX_ENVELOPE_EPOCH_MS,
+  MAX_ENVELOPE_STRING_BYTES,
+} from './format.js';
+
+/** In unicode mode a surrogate pair is one code point, so this matches only lone surrogates. */
+const LONE_SURROGATE = /\p{Cs}/u;
+const TWO_POW_32 = 2 ** 32;
+
+function stringBytes(name: string, value: unknown): number {
+  if (typeof value !== 'string')
+    throw new TypeError(`envelope ${name} must be a string, got ${typeof value}`);
+  if (LONE_SURROGATE.test(value)) {
+    throw new RangeError(`envelope ${name} contains a lone surrogate; it has no exact UTF-8 encoding`);
+  }
+  const bytes = Buffer.byteLength(value, 'utf8');
+  if (bytes === 0) throw new RangeError(`envelope ${name} is empty; leave it undefined instead`);
+  if (bytes > MAX_ENVELOPE_STRING_BYTES) {
+    throw new RangeError(
+      `envelope ${name} is ${bytes} UTF-8 bytes; the limit is ${MAX_ENVELOPE_STRING_BYTES}`,
+    );
+  }
+  return bytes;
+}
+
+function checkInteger(name: string, value: unknown, max: number): void {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > max) {
+    throw new RangeError(`envelope ${name} must be an integer from 0 to ${max}, got ${String(value)}`);
+  }
+}
+
+/** Writes a non-negative safe integer as u64 big-endian (two u32 halves: no BigInt). */
+function writeU64(out: Buffer, value: number, offset: number): void {
+  const high = Math.floor(value / TWO_POW_32);
+  out.writeUInt32BE(high, offset);
+  out.writeUInt32BE(value - high * TWO_POW_32, offset + 4);
+}
+
+/**
+ * Encodes `header` and `body` into one payload: the envelope header (wire format version 1, see
+ * `format.ts` / WIRE-FORMAT.md) followed by the body bytes. An empty header gives the 3-byte empty
+ * envelope, which is how a binary body starting with 0xFE is protected from being misread.
+ *
+ * Throws `TypeError`/`RangeError` when a field is out of range (strings must be 1..255 bytes of
+ * well-formed UTF-8, `delayMs` an integer 0..2^32-1, `dueAt`/`timestamp` integers 0..2^53-1, not both
+ * `delayMs` and `dueAt`). Undefined fields are omitted.
+ */
+export function encodeEnvelope(header: EnvelopeHeader, body: Buffer | Uint8Array | string): Buffer {
+  const { id, delayMs, dueAt, affinityKey, replyTo, timestamp } = header;
+  let flags = 0;
+  let size = ENVELOPE_FIXED_BYTES;
+  let idBytes = 0;
+  let affinityBytes = 0;
+  let replyBytes = 0;
+  if (id !== undefined) {
+    idBytes = stringBytes('id', id);
+    flags |= EnvelopeFlag.id;
+    size += 1 + idBytes;
+  }
+  if (delayMs !== undefined) {
+    checkInteger('delayMs', delayMs, MAX_ENVELOPE_DELAY_MS);
+    flags |= EnvelopeFlag.delayMs;
+    size += 4;
+  }
+  if (dueAt !== undefined) {
+    if (delayMs !== undefined)
+      throw new RangeError('envelope delayMs and dueAt are mutually exclusive; set one');
+    checkInteger('dueAt', dueAt, MAX_ENVELOPE_EPOCH_MS);
+    flags |= EnvelopeFlag.dueAt;
+    size += 8;
+  }
+  if (affinityKey !== undefined) {
+    affinityBytes = stringBytes('affinityKey', affinityKey);
+    flags |= EnvelopeFlag.affinityKey;
+    size += 1 + affinityBytes;
+  }
+  if (replyTo !== undefined) {
+    replyBytes = stringBytes('replyTo', replyTo);
+    flags |= EnvelopeFlag.replyTo;
+    size += 1 + replyBytes;
+  }
+  if (timestamp !== undefined) {
+    checkInteger('timestamp', timestamp, MAX_ENVELOPE_EPOCH_MS);
+    flags |= EnvelopeFlag.timestamp;
+    size += 8;
+  }
+
+  const bodyBytes = typeof body === 'string' ? Buffer.byteLength(body, 'utf8') : body.byteLength;
+  // Every byte is written below, so the uninitialised allocation never leaks old memory.
+  const out = Buffer.allocUnsafe(size + bodyBytes);
+  out[0] = ENVELOPE_MARKER;
+  out[1] = ENVELOPE_VERSION;
+  out[2] = flags;
+  let offset = ENVELOPE_FIXED_BYTES;
+  if (id !== undefined) {
+    out[offset] = idBytes;
+    offset += 1 + out.write(id, offset + 1, idBytes, 'utf8');
+  }
+  if (delayMs !== undefined) {
+    out.writeUInt32BE(delayMs, offset);
+    offset += 4;
+  }
+  if (dueAt !== undefined) {
+    writeU64(out, dueAt, offset);
+    offset += 8;
+  }
+  if (affinityKey !== undefined) {
+    out[offset] = affinityBytes;
+    offset += 1 + out.write(affinityKey, offset + 1, affinityBytes, 'utf8');
+  }
+  if (replyTo !== undefined) {
+    out[offset] = replyBytes;
+    offset += 1 + out.write(replyTo, offset + 1, replyBytes, 'utf8');
+  }
+  if (timestamp !== undefined) {
+    writeU64(out, timestamp, offset);
+    offset += 8;
+  }
+  if (typeof body === 'string') out.write(body, offset, bodyBytes, 'utf8');
+  else out.set(body, offset);
+  return out;
+}

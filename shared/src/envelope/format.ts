@@ -1,0 +1,119 @@
+/**
+ * The redispatch envelope, wire format version 1.
+ *
+ * A pub/sub payload either is a *plain* payload (opaque bytes, delivered as-is) or starts with a
+ * small binary header followed by the body. The dispatcher tells the two apart by the first byte
+ * alone and never parses the body.
+ *
+ * ```text
+ * offset  size  field
+ * 0       1     marker   0xFE
+ * 1       1     version  0x01
+ * 2       1     flags    which optional fields follow (bit set = present); bits 6 and 7 must be 0
+ * 3       ...   optional fields, each present only if its flag bit is set, in this fixed order:
+ *   bit 0 (0x01) id           u8 length (1..255) + that many bytes of UTF-8   publisher message id (dedupe)
+ *   bit 1 (0x02) delayMs      u32 big-endian (0..4294967295)                 deliver after this many ms
+ *   bit 2 (0x04) dueAt        u64 big-endian (0..2^53-1)                     deliver at this epoch ms
+ *   bit 3 (0x08) affinityKey  u8 length (1..255) + UTF-8                     same key, same worker
+ *   bit 4 (0x10) replyTo      u8 length (1..255) + UTF-8                     reply address
+ *   bit 5 (0x20) timestamp    u64 big-endian (0..2^53-1)                     publish time, epoch ms
+ * then    rest  body     every remaining byte, unframed (the pub/sub message delimits it)
+ * ```
+ *
+ * Rules (a decoder reports a violation as `malformed` with a reason; an encoder refuses to write one):
+ * - Strings are 1..255 bytes of well-formed UTF-8. A zero length is malformed: leave the flag clear
+ *   instead, so every header has exactly one encoding.
+ * - `delayMs` and `dueAt` are mutually exclusive (both flags set is malformed).
+ * - u64 values above 2^53-1 (`Number.MAX_SAFE_INTEGER`) are malformed: they cannot be represented
+ *   exactly in JavaScript and no real epoch-ms value comes near them.
+ * - A version other than 1 is malformed (unsupported); a future version may change everything after
+ *   the version byte. Unknown flag bits are malformed, not ignored, because an unknown field's length
+ *   cannot be skipped.
+ * - The header is self-delimiting; the body has no length. Any prefix of a header is malformed, but a
+ *   cut inside the body cannot be detected (Redis pub/sub delivers whole messages, so it does not happen).
+ *
+ * Why 0xFE: it never occurs anywhere in valid UTF-8, so no text payload (JSON, XML, CSV, plain strings,
+ * any UTF-8 with or without a BOM) can start with it. It is also a reserved, ill-formed initial byte in
+ * CBOR and would carry the invalid wire type 6 as a protobuf tag, so those binary formats never start
+ * with it either. (0x00 was rejected: it is valid UTF-8 and starts many length-prefixed binary formats.)
+ *
+ * A payload whose first byte is 0xFE is *always* read as an envelope — or reported as malformed. So a
+ * publisher of arbitrary binary bodies (raw bytes, MessagePack, which encodes the integer -2 as 0xFE,
+ * UTF-16 with a big-endian BOM) must wrap any body starting with 0xFE in an empty envelope: the three
+ * bytes `FE 01 00` followed by the body. `Publisher` does this automatically.
+ */
+
+/** First byte of every enveloped payload. Never a byte of valid UTF-8. */
+export const ENVELOPE_MARKER = 0xfe;
+
+/** The only wire-format version this code reads and writes. */
+export const ENVELOPE_VERSION = 1;
+
+/** Marker, version and flags: the smallest possible envelope header (an empty envelope). */
+export const ENVELOPE_FIXED_BYTES = 3;
+
+/** Flag bits in the third byte; fields appear on the wire in ascending bit order. */
+export const EnvelopeFlag = {
+  id: 0x01,
+  delayMs: 0x02,
+  dueAt: 0x04,
+  affinityKey: 0x08,
+  replyTo: 0x10,
+  timestamp: 0x20,
+} as const;
+export type EnvelopeFlag = (typeof EnvelopeFlag)[keyof typeof EnvelopeFlag];
+
+/** Every flag bit version 1 defines; any other bit set is malformed. */
+export const ENVELOPE_KNOWN_FLAGS = 0x3f;
+
+/** Longest string field, in UTF-8 bytes (one length byte). */
+export const MAX_ENVELOPE_STRING_BYTES = 255;
+
+/** Largest `delayMs` (u32, about 49.7 days). */
+export const MAX_ENVELOPE_DELAY_MS = 0xffff_ffff;
+
+/** Largest `dueAt` / `timestamp` (u64 on the wire, limited to what a JavaScript number holds exactly). */
+export const MAX_ENVELOPE_EPOCH_MS = Number.MAX_SAFE_INTEGER;
+
+/** The optional header fields. Absent (`undefined`) fields are not written. */
+export interface EnvelopeHeader {
+  /** Publisher message id, for deduplication: 1..255 UTF-8 bytes. */
+  id?: string | undefined;
+  /** Deliver no earlier than this many ms after the dispatcher receives it: integer 0..2^32-1. */
+  delayMs?: number | undefined;
+  /** Deliver no earlier than this absolute time, epoch ms: integer 0..2^53-1. Exclusive with `delayMs`. */
+  dueAt?: number | undefined;
+  /** Messages with the same key go to the same worker: 1..255 UTF-8 bytes. */
+  affinityKey?: string | undefined;
+  /** Where a reply should be sent: 1..255 UTF-8 bytes. */
+  replyTo?: string | undefined;
+  /** Publish time, epoch ms (end-to-end latency): integer 0..2^53-1. */
+  timestamp?: number | undefined;
+}
+
+/**
+ * A decoded header. Every key is always present (`undefined` when its field is absent), so every
+ * decoded header has the same object shape — cheaper for a hot loop than a varying set of keys.
+ */
+export interface DecodedHeader {
+  readonly id: string | undefined;
+  readonly delayMs: number | undefined;
+  readonly dueAt: number | undefined;
+  readonly affinityKey: string | undefined;
+  readonly replyTo: string | undefined;
+  readonly timestamp: number | undefined;
+}
+
+/** What `decodeEnvelope` finds in a payload. */
+export type DecodedEnvelope =
+  | { readonly kind: 'plain'; readonly body: Buffer }
+  | {
+      readonly kind: 'envelope';
+      readonly version: number;
+      readonly header: DecodedHeader;
+      /** The body, a view into the payload (not a copy). */
+      readonly body: Buffer;
+      /** Bytes of header before the body (at least 3). */
+      readonly headerLength: number;
+    }
+  | { readonly kind: 'malformed'; readonly reason: string };

@@ -1,0 +1,23 @@
+export { decodeEnvelope, envelopeHeaderLength, hasEnvelopeMarker } from './decode.js';
+export { encodeEnvelope } from './encode.js';
+export {
+  type DecodedEnvelope,
+  type DecodedHeader,
+  ENVELOPE_FIXED_BYTES,
+  ENVELOPE_KNOWN_FLAGS,
+  ENVELOPE_MARKER,
+  ENVELOPE_VERSION,
+  EnvelopeFlag,
+  type EnvelopeHeader,
+  MAX_ENVELOPE_DELAY_MS,
+  MAX_ENVELOPE_EPOCH_MS,
+  MAX_ENVELOPE_STRING_BYTES,
+} from './format.js';
+export {
+  framePayload,
+  PublishBatchError,
+  Publisher,
+  type PublisherOptions,
+  type PublishItem,
+  type PublishOptions,
+} from './publisher.js';

@@ -1,0 +1,124 @@
+import type { Cluster, Redis } from 'ioredis';
+import { encodeEnvelope } from './encode.js';
+import { ENVELOPE_MARKER, type EnvelopeHeader } from './format.js';
+
+/** Header fields for one message, plus whether to stamp the publish time. */
+export interface PublishOptions extends EnvelopeHeader {
+  /**
+   * Set `timestamp` to `Date.now()` when it is not given. Defaults to the publisher's `stampTime`.
+   * Note that a stamped message always carries a header (11 bytes for the timestamp alone).
+   */
+  stampTime?: boolean | undefined;
+}
+
+export interface PublisherOptions {
+  /** A connected ioredis client (not one in subscriber mode). The publisher never closes it. */
+  redis: Redis | Cluster;
+  /** The pub/sub channel the dispatchers subscribe to. */
+  channel: string;
+  /** Default for `PublishOptions.stampTime` (default `false`). */
+  stampTime?: boolean | undefined;
+}
+
+export interface PublishItem {
+  body: Buffer | Uint8Array | string;
+  options?: PublishOptions | undefined;
+}
+
+/** Some PUBLISH commands of a batch failed; `results` holds, per item, its receiver count or its error. */
+export class PublishBatchError extends Error {
+  override readonly name = 'PublishBatchError';
+  constructor(readonly results: readonly (number | Error)[]) {
+    const failed = results.filter((r): r is Error => r instanceof Error);
+    super(
+      `${failed.length} of ${results.length} publishes failed; first: ${failed[0]?.message ?? 'unknown'}`,
+      {
+        cause: failed[0],
+      },
+    );
+  }
+}
+
+/**
+ * The payload to publish for `body` with `options`: the body as-is when there are no header fields
+ * (a string, or a Buffer not starting with 0xFE — a UTF-8 string never does), else an envelope. A
+ * headerless binary body starting with 0xFE is wrapped in the 3-byte empty envelope so no dispatcher
+ * misreads it. Throws `TypeError`/`RangeError` for an invalid field, like `encodeEnvelope`.
+ */
+export function framePayload(
+  body: Buffer | Uint8Array | string,
+  options: PublishOptions = {},
+  defaultStampTime = false,
+): Buffer | string {
+  const { id, delayMs, dueAt, affinityKey, replyTo } = options;
+  let timestamp = options.timestamp;
+  if (timestamp === undefined && (options.stampTime ?? defaultStampTime)) timestamp = Date.now();
+  if (
+    id === undefined &&
+    delayMs === undefined &&
+    dueAt === undefined &&
+    affinityKey === undefined &&
+    replyTo === undefined &&
+    timestamp === undefined
+  ) {
+    if (typeof body === 'string') return body;
+    if (body.byteLength > 0 && body[0] === ENVELOPE_MARKER) return encodeEnvelope({}, body);
+    return Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  }
+  return encodeEnvelope({ id, delayMs, dueAt, affinityKey, replyTo, timestamp }, body);
+}
+
+/**
+ * Publishes messages to the redispatch channel with plain `PUBLISH`, adding an envelope header only
+ * when a message has header fields (or must be protected from being misread, see `framePayload`).
+ *
+ * ```ts
+ * const publisher = new Publisher({ redis, channel: 'redispatch', stampTime: true });
+ * await publisher.publish(JSON.stringify(job), { id: job.id, affinityKey: job.account, delayMs: 5_000 });
+ * ```
+ */
+export class Publisher {
+  private readonly redis: Redis | Cluster;
+  readonly channel: string;
+  private readonly stampTime: boolean;
+
+  constructor(options: PublisherOptions) {
+    this.redis = options.redis;
+    this.channel = options.channel;
+    this.stampTime = options.stampTime ?? false;
+  }
+
+  /**
+   * Publishes one message; resolves to the number of subscribers that received it (PUBLISH's reply —
+   * 0 means no dispatcher was subscribed and the message is gone). Rejects without sending when a
+   * header field is invalid.
+   */
+  async publish(body: Buffer | Uint8Array | string, options?: PublishOptions): Promise<number> {
+    const payload = framePayload(body, options, this.stampTime);
+    return this.redis.publish(this.channel, payload);
+  }
+
+  /**
+   * Publishes many messages in one pipeline (one round trip), in order; resolves to each message's
+   * receiver count. Every item is framed before anything is sent, so an invalid item rejects the whole
+   * batch unsent. If some PUBLISH commands fail, rejects with `PublishBatchError` (the others were sent).
+   */
+  async publishBatch(items: readonly PublishItem[]): Promise<number[]> {
+    if (items.length === 0) return [];
+    const payloads = items.map((item) => framePayload(item.body, item.options, this.stampTime));
+    const pipeline = this.redis.pipeline();
+    for (const payload of payloads) pipeline.publish(this.channel, payload);
+    const replies = await pipeline.exec();
+    if (replies === null) throw new Error('publish pipeline was discarded');
+    let failed = false;
+    const results = replies.map(([error, count]): number | Error => {
+      if (error) {
+        failed = true;
+        return error;
+      }
+      return Number(count);
+    });
+    if (failed) throw new PublishBatchError(results);
+    return results as number[];
+  }
+}
