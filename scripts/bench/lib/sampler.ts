@@ -56,7 +56,8 @@ export class CounterSampler {
     for (let k = 0; k < count; k++) {
       while (i < this.values.length && (this.values[i] as number) - base < k + 1) i++;
       if (i >= this.values.length) break;
-      const at = i > 0 ? ((this.times[i - 1] as number) + (this.times[i] as number)) / 2 : (this.times[i] as number);
+      const at =
+        i > 0 ? ((this.times[i - 1] as number) + (this.times[i] as number)) / 2 : (this.times[i] as number);
       record(histogram, at - scheduledUs(k));
       recorded++;
     }
