@@ -31,7 +31,10 @@ COPY shared/package.json shared/
 COPY worker/package.json worker/
 COPY dispatcher/package.json dispatcher/
 COPY dispatcher/bin dispatcher/bin
-RUN npm ci --ignore-scripts
+# `npm ci` refuses a lock file without entries for some platform-specific optional packages
+# (@biomejs/cli-*, @rollup/rollup-*: registry mirrors that lack them leave no lock entries); fall
+# back to `npm install`, which keeps every locked version it can resolve. Same as .ci/run.
+RUN npm ci --ignore-scripts || npm install --ignore-scripts
 COPY tsconfig.base.json tsconfig.json ./
 COPY scripts scripts
 COPY shared shared
@@ -55,7 +58,7 @@ COPY dispatcher/package.json dispatcher/
 COPY dispatcher/bin dispatcher/bin
 # --omit=dev drops the root devDependencies (typescript, vitest, testcontainers, ...) for every
 # workspace; --ignore-scripts because no production dependency needs an install script.
-RUN npm ci --omit=dev --ignore-scripts \
+RUN (npm ci --omit=dev --ignore-scripts || npm install --omit=dev --ignore-scripts) \
  && npm cache clean --force \
  && rm -rf /root/.npm
 

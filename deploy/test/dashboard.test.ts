@@ -1,9 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { readDeployFile, render } from './helpers.js';
+import { type Loose, readDeployFile, render } from './helpers.js';
 import { DISPATCHER_METRICS, isAllowedMetric, metricNames, WORKER_METRICS } from './metrics.js';
 
-// biome-ignore lint/suspicious/noExplicitAny: Grafana's JSON model
-type Any = any;
+type Any = Loose;
 
 const dashboard = (): Any => JSON.parse(readDeployFile('grafana/redispatch-dashboard.json'));
 
@@ -18,7 +17,8 @@ function expressions(d: Any): { panel: string; expr: string }[] {
   );
 }
 
-const DATASOURCE_REFS = ['${datasource}', '$datasource', '${DS_PROMETHEUS}'];
+/** Grafana variable references (plain strings, not template literals). */
+const DATASOURCE_REFS = ['$datasource', `\${datasource}`, `\${DS_PROMETHEUS}`];
 
 describe('deploy/grafana/redispatch-dashboard.json', () => {
   it('parses and has a title, a uid and unique panel ids', () => {

@@ -8,13 +8,16 @@ import { parseAllDocuments } from 'yaml';
 export const DEPLOY_DIR = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const REPO_DIR = join(DEPLOY_DIR, '..');
 
-/** A rendered Kubernetes object, loosely typed: tests read fields defensively. */
+/** Any field of a rendered manifest: arbitrary YAML, on which the tests assert shape. */
 // biome-ignore lint/suspicious/noExplicitAny: manifests are arbitrary YAML; tests assert on shape.
+export type Loose = any;
+
+/** A rendered Kubernetes object, loosely typed: tests read fields defensively. */
 export type K8sObject = {
   apiVersion: string;
   kind: string;
-  metadata: { name: string; [k: string]: any };
-  [k: string]: any;
+  metadata: { name: string; [k: string]: Loose };
+  [k: string]: Loose;
 };
 
 /**
@@ -110,11 +113,7 @@ export function workloads(objects: K8sObject[]): K8sObject[] {
 }
 
 /** Whether a label selector ({matchLabels, matchExpressions}) selects these labels. */
-export function selects(
-  // biome-ignore lint/suspicious/noExplicitAny: a LabelSelector as rendered
-  selector: any,
-  labels: Record<string, string> | undefined,
-): boolean {
+export function selects(selector: Loose, labels: Record<string, string> | undefined): boolean {
   if (!selector) return false;
   const have = labels ?? {};
   for (const [key, value] of Object.entries(selector.matchLabels ?? {})) {
@@ -146,12 +145,7 @@ export function selects(
  * The value a container sees for an environment variable: its own `env` first (later entries
  * win, like Kubernetes), then `envFrom` ConfigMaps / Secrets of the same render.
  */
-export function envValue(
-  // biome-ignore lint/suspicious/noExplicitAny: a rendered container
-  container: any,
-  objects: K8sObject[],
-  name: string,
-): string | undefined {
+export function envValue(container: Loose, objects: K8sObject[], name: string): string | undefined {
   const direct = (container.env ?? []).filter((e: { name: string }) => e.name === name).pop();
   // An `env` entry wins over envFrom even when it is a valueFrom this helper cannot resolve.
   if (direct) return typeof direct.value === 'string' ? direct.value : undefined;

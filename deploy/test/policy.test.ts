@@ -3,6 +3,7 @@ import {
   byName,
   envValue,
   type K8sObject,
+  type Loose,
   OVERLAYS,
   ofKind,
   render,
@@ -12,8 +13,7 @@ import {
   workloads,
 } from './helpers.js';
 
-// biome-ignore lint/suspicious/noExplicitAny: rendered manifests
-type Any = any;
+type Any = Loose;
 
 /** Product defaults (shared/src/config/defaults.ts) for settings an overlay may leave out. */
 const DEFAULT_METRICS_PORT = '9477';

@@ -49,7 +49,7 @@ describe('end to end through the CLI', () => {
         async () => Number(((await admin.pubsub('NUMSUB', env.REDISPATCH_CHANNEL)) as [string, number])[1]),
         { timeout: 10_000 },
       )
-      .toBe(1);
+      .toBe(3);
     // Let the leader's reaper see every worker before the load starts.
     await expect
       .poll(async () => (await readStats(admin, keys, prefix)).workers.length, { timeout: 5_000 })

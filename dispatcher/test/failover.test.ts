@@ -110,5 +110,5 @@ describe('failover with hot standbys (Redis pub/sub ingress)', () => {
     expect(result.lost).toBe(0);
     // A duplicate can only come from a replay (or a worker redelivery, none here): bounded by what was replayed.
     expect(result.duplicates).toBeLessThanOrEqual(stats.totals.failoverReplayed);
-  });
+  }, 180_000);
 });

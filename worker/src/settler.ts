@@ -2,18 +2,30 @@ import type { Keys } from '@redispatch/shared';
 import type { Redis } from 'ioredis';
 import type { WorkerMetrics } from './metrics.js';
 
-interface Nack {
+export interface Nack {
   id: string;
   delayMs: number;
   error: string;
 }
 
+/** Settlements taken out of the buffer for one script call. */
+export interface Settlements {
+  acks: string[];
+  nacks: Nack[];
+}
+
 const RETRY_MS = 100;
 
+/** Flattens settlements into the scripts' ARGV tail: ack ids, then (id, delayMs, error) triples. */
+export function settlementArgs(taken: Settlements): (string | number)[] {
+  return [...taken.acks, ...taken.nacks.flatMap((n) => [n.id, n.delayMs, n.error])];
+}
+
 /**
- * Collects acks and nacks during one event-loop turn and settles them with one script call, one
- * call in flight at a time. A failed call is retried (settling is idempotent: a second ack of the
- * same id is "stale" and changes nothing).
+ * Collects acks and nacks. Usually the worker's take loop carries them in its next claim call
+ * (settle + claim in one round trip); when the loop is blocked waiting for work, they are flushed
+ * on their own within one event-loop turn, one call in flight at a time. A failed call is retried:
+ * settling is idempotent (a second ack of the same id is "stale" and changes nothing).
  */
 export class Settler {
   private acks: string[] = [];
@@ -45,9 +57,35 @@ export class Settler {
     return this.acks.length + this.nacks.length;
   }
 
+  /** Removes everything pending, for a caller that settles it in its own script call. */
+  take(): Settlements {
+    const taken = { acks: this.acks, nacks: this.nacks };
+    this.acks = [];
+    this.nacks = [];
+    return taken;
+  }
+
+  /** Puts back what a failed call could not settle (front of the line, order kept). */
+  restore(taken: Settlements): void {
+    this.acks.unshift(...taken.acks);
+    this.nacks.unshift(...taken.nacks);
+    this.schedule();
+  }
+
+  /** Accounts for a settle reply: [acked, retried, deadLettered, stale]. */
+  record(acked: number, retried: number, deadLettered: number, stale: number): void {
+    this.metrics.acked.inc(acked);
+    this.metrics.nacked.inc(retried + deadLettered);
+    this.metrics.deadLettered.inc(deadLettered);
+    this.metrics.stale.inc(stale);
+    if (acked + retried + deadLettered > 0) this.metrics.lastProgress.set(Date.now() / 1000);
+    if (this.pending === 0 && !this.flushing) this.notifyIdle();
+  }
+
   /** Resolves once everything handed in so far is settled (or `timeoutMs` passed). */
   async drain(timeoutMs: number): Promise<void> {
     if (this.pending === 0 && !this.flushing) return;
+    this.schedule();
     await Promise.race([
       new Promise<void>((resolve) => this.idle.push(resolve)),
       new Promise<void>((resolve) => setTimeout(resolve, timeoutMs).unref()),
@@ -66,13 +104,10 @@ export class Settler {
   private async flush(): Promise<void> {
     if (this.flushing) return;
     if (this.pending === 0) {
-      for (const resolve of this.idle.splice(0)) resolve();
+      this.notifyIdle();
       return;
     }
-    const acks = this.acks;
-    const nacks = this.nacks;
-    this.acks = [];
-    this.nacks = [];
+    const taken = this.take();
     this.flushing = true;
     const k = this.keys;
     try {
@@ -88,26 +123,24 @@ export class Settler {
         k.totals,
         this.workerId,
         this.maxAttempts,
-        acks.length,
-        nacks.length,
-        ...acks,
-        ...nacks.flatMap((n) => [n.id, n.delayMs, n.error]),
+        taken.acks.length,
+        taken.nacks.length,
+        ...settlementArgs(taken),
       );
-      this.metrics.acked.inc(acked);
-      this.metrics.nacked.inc(retried + deadLettered);
-      this.metrics.deadLettered.inc(deadLettered);
-      this.metrics.stale.inc(stale);
-      this.metrics.lastProgress.set(Date.now() / 1000);
+      this.flushing = false;
+      this.record(acked, retried, deadLettered, stale);
     } catch (error) {
-      // Keep them and try again shortly; the claim deadline bounds how long this can matter.
-      this.acks.unshift(...acks);
-      this.nacks.unshift(...nacks);
+      this.flushing = false;
+      this.acks.unshift(...taken.acks);
+      this.nacks.unshift(...taken.nacks);
       this.onError(error);
       await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
-    } finally {
-      this.flushing = false;
     }
     if (this.pending > 0) this.schedule();
-    else for (const resolve of this.idle.splice(0)) resolve();
+    else this.notifyIdle();
+  }
+
+  private notifyIdle(): void {
+    for (const resolve of this.idle.splice(0)) resolve();
   }
 }

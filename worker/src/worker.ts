@@ -19,14 +19,13 @@ import {
   type Keys,
   type Logger,
   type Readiness,
-  ScriptCode,
   type TlsSettings,
 } from '@redispatch/shared';
 import type { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import type { Handler, Message } from './message.js';
 import { createWorkerMetrics, type WorkerMetrics } from './metrics.js';
-import { Settler } from './settler.js';
+import { Settler, settlementArgs } from './settler.js';
 
 /** Options for the library; the CLI fills them from the validated config. */
 export interface WorkerOptions {
@@ -253,36 +252,56 @@ export class Worker {
     }
   }
 
-  /** Claims up to `count` messages and starts their handlers; returns how many it got. */
+  /**
+   * Settles what finished since the last call and claims up to `count` more, in ONE script call;
+   * starts the claimed handlers and returns how many it got.
+   */
   private async claim(count: number, rotated: string): Promise<number> {
     const k = this.keys;
-    const reply = await this.redis.rdClaimBuffer(
-      k.queue(this.id),
-      k.inflight,
-      k.owner,
-      k.held(this.id),
-      k.attempts,
-      k.body,
-      k.workers,
-      k.backlog,
-      this.id,
-      count,
-      this.options.ackTimeoutMs,
-      rotated,
-    );
-    if (reply[0] === ScriptCode.NotRegistered) {
+    const taken = this.settler.take();
+    let reply: (number | Buffer)[];
+    try {
+      reply = await this.redis.rdSettleClaimBuffer(
+        k.queue(this.id),
+        k.inflight,
+        k.owner,
+        k.held(this.id),
+        k.attempts,
+        k.body,
+        k.workers,
+        k.backlog,
+        k.errors,
+        k.delayed,
+        k.dlq,
+        k.totals,
+        this.id,
+        count,
+        this.options.ackTimeoutMs,
+        rotated,
+        this.options.maxAttempts,
+        taken.acks.length,
+        taken.nacks.length,
+        ...settlementArgs(taken),
+      );
+    } catch (error) {
+      this.settler.restore(taken);
+      throw error;
+    }
+    const [acked = 0, retried = 0, deadLettered = 0, stale = 0, registered = 0] = reply as number[];
+    this.settler.record(acked, retried, deadLettered, stale);
+    if (registered === 0) {
       await this.redis.rdHeartbeat(this.keys.workers, this.id, 'beat');
       this.log.warn('re-registered before claiming: the leader had declared this worker dead');
       return 0;
     }
     const claimedAt = Date.now();
-    for (let i = 0; i + 2 < reply.length; i += 3) {
+    for (let i = 5; i + 2 < reply.length; i += 3) {
       const id = (reply[i] as Buffer).toString();
       const attempt = Number(reply[i + 1]);
       const body = reply[i + 2] as Buffer;
       this.run(id, body, attempt, claimedAt);
     }
-    return reply.length / 3;
+    return (reply.length - 5) / 3;
   }
 
   private run(id: string, body: Buffer, attempt: number, claimedAt: number): void {

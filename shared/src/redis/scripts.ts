@@ -27,6 +27,8 @@ declare module 'ioredis' {
     rdClaim(...keysThenArgs: Arg[]): Result<(number | string | Buffer)[], Context>;
     rdClaimBuffer(...keysThenArgs: Arg[]): Result<(number | Buffer)[], Context>;
     rdSettle(...keysThenArgs: Arg[]): Result<number[], Context>;
+    rdSettleClaim(...keysThenArgs: Arg[]): Result<(number | string | Buffer)[], Context>;
+    rdSettleClaimBuffer(...keysThenArgs: Arg[]): Result<(number | Buffer)[], Context>;
     rdHeartbeat(workers: string, workerId: string, action: 'beat' | 'leave'): Result<number, Context>;
     rdDlqReplay(...keysThenArgs: Arg[]): Result<number, Context>;
     rdDlqPurge(...keysThenArgs: Arg[]): Result<number, Context>;

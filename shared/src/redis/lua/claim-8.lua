@@ -23,37 +23,11 @@
   Errors:  {-2} when the worker is not registered (it was declared dead and must re-register).
 ]]
 --- @include now
-local rcall = redis.call
-if ARGV[4] ~= '' and rcall('LINDEX', KEYS[1], 0) == ARGV[4] then
-  rcall('LPOP', KEYS[1])
-  rcall('RPUSH', KEYS[1], ARGV[4])
-end
-if not rcall('ZSCORE', KEYS[7], ARGV[1]) then
+--- @include claim-messages
+local k = { queue = KEYS[1], inflight = KEYS[2], owner = KEYS[3], held = KEYS[4], attempts = KEYS[5],
+  body = KEYS[6], workers = KEYS[7], backlog = KEYS[8] }
+local out = claimMessages(k, ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], nowMs())
+if out == nil then
   return {-2}
-end
-local want = tonumber(ARGV[2])
-local ids = rcall('LPOP', KEYS[1], want) or {}
-if #ids < want then
-  local extra = rcall('LPOP', KEYS[8], want - #ids)
-  if extra then
-    for i = 1, #extra do ids[#ids + 1] = extra[i] end
-  end
-end
-if #ids == 0 then
-  return {}
-end
-local deadline = nowMs() + tonumber(ARGV[3])
-local out = {}
-for _, id in ipairs(ids) do
-  local payload = rcall('HGET', KEYS[6], id)
-  -- A message purged from the DLQ or acked by a previous owner may leave a stale id behind.
-  if payload then
-    rcall('ZADD', KEYS[2], deadline, id)
-    rcall('HSET', KEYS[3], id, ARGV[1])
-    rcall('SADD', KEYS[4], id)
-    out[#out + 1] = id
-    out[#out + 1] = rcall('HINCRBY', KEYS[5], id, 1)
-    out[#out + 1] = payload
-  end
 end
 return out

@@ -22,55 +22,9 @@
   Returns: {acked, retried, deadLettered, stale}
 ]]
 --- @include now
-local rcall = redis.call
-local worker = ARGV[1]
-local maxAttempts = tonumber(ARGV[2])
-local ackCount = tonumber(ARGV[3])
-local nackCount = tonumber(ARGV[4])
-local acked, retried, deadLettered, stale = 0, 0, 0, 0
-local now = nowMs()
-
-local function release(id)
-  if rcall('HGET', KEYS[2], id) ~= worker then
-    stale = stale + 1
-    return false
-  end
-  rcall('ZREM', KEYS[1], id)
-  rcall('HDEL', KEYS[2], id)
-  rcall('SREM', KEYS[3], id)
-  return true
-end
-
-local base = 5
-for i = 1, ackCount do
-  local id = ARGV[base]
-  if release(id) then
-    rcall('HDEL', KEYS[5], id)
-    rcall('HDEL', KEYS[4], id)
-    rcall('HDEL', KEYS[6], id)
-    acked = acked + 1
-  end
-  base = base + 1
-end
-
-for i = 1, nackCount do
-  local id, delay, err = ARGV[base], tonumber(ARGV[base + 1]), ARGV[base + 2]
-  if release(id) then
-    local attempts = tonumber(rcall('HGET', KEYS[4], id) or '0')
-    if attempts >= maxAttempts then
-      rcall('HSET', KEYS[6], id, err .. ' (attempt ' .. attempts .. ' of ' .. maxAttempts .. ')')
-      rcall('ZADD', KEYS[8], now, id)
-      deadLettered = deadLettered + 1
-    else
-      rcall('HSET', KEYS[6], id, err)
-      rcall('ZADD', KEYS[7], now + delay, id)
-      retried = retried + 1
-    end
-  end
-  base = base + 3
-end
-
-if acked > 0 then rcall('HINCRBY', KEYS[9], 'acked', acked) end
-if retried + deadLettered > 0 then rcall('HINCRBY', KEYS[9], 'nacked', retried + deadLettered) end
-if deadLettered > 0 then rcall('HINCRBY', KEYS[9], 'deadLettered', deadLettered) end
+--- @include settle-messages
+local k = { inflight = KEYS[1], owner = KEYS[2], held = KEYS[3], attempts = KEYS[4], body = KEYS[5],
+  errors = KEYS[6], delayed = KEYS[7], dlq = KEYS[8], totals = KEYS[9] }
+local acked, retried, deadLettered, stale = settleMessages(k, ARGV[1], tonumber(ARGV[2]), ARGV, 5,
+  tonumber(ARGV[3]), tonumber(ARGV[4]), nowMs())
 return {acked, retried, deadLettered, stale}

@@ -1,0 +1,48 @@
+-- Acks and nacks for one worker. Only the current owner may settle: a late ack or nack from a worker
+-- whose claim expired (frozen, or declared dead) is counted as stale and changes nothing.
+-- k: {inflight, owner, held, attempts, body, errors, delayed, dlq, totals}
+-- args[base..]: ackCount ids, then nackCount x (id, delayMs, error).
+-- Returns acked, retried, deadLettered, stale.
+local function settleMessages(k, worker, maxAttempts, args, base, ackCount, nackCount, now)
+  local acked, retried, deadLettered, stale = 0, 0, 0, 0
+  local function release(id)
+    if redis.call('HGET', k.owner, id) ~= worker then
+      stale = stale + 1
+      return false
+    end
+    redis.call('ZREM', k.inflight, id)
+    redis.call('HDEL', k.owner, id)
+    redis.call('SREM', k.held, id)
+    return true
+  end
+  for _ = 1, ackCount do
+    local id = args[base]
+    if release(id) then
+      redis.call('HDEL', k.body, id)
+      redis.call('HDEL', k.attempts, id)
+      redis.call('HDEL', k.errors, id)
+      acked = acked + 1
+    end
+    base = base + 1
+  end
+  for _ = 1, nackCount do
+    local id, delay, err = args[base], tonumber(args[base + 1]), args[base + 2]
+    if release(id) then
+      local attempts = tonumber(redis.call('HGET', k.attempts, id) or '0')
+      if attempts >= maxAttempts then
+        redis.call('HSET', k.errors, id, err .. ' (attempt ' .. attempts .. ' of ' .. maxAttempts .. ')')
+        redis.call('ZADD', k.dlq, now, id)
+        deadLettered = deadLettered + 1
+      else
+        redis.call('HSET', k.errors, id, err)
+        redis.call('ZADD', k.delayed, now + delay, id)
+        retried = retried + 1
+      end
+    end
+    base = base + 3
+  end
+  if acked > 0 then redis.call('HINCRBY', k.totals, 'acked', acked) end
+  if retried + deadLettered > 0 then redis.call('HINCRBY', k.totals, 'nacked', retried + deadLettered) end
+  if deadLettered > 0 then redis.call('HINCRBY', k.totals, 'deadLettered', deadLettered) end
+  return acked, retried, deadLettered, stale
+end
