@@ -1,5 +1,3 @@
-# syntax=docker/dockerfile:1
-#
 # One image for every role:
 #   docker run IMAGE dispatcher
 #   docker run IMAGE worker --handler /app/handlers/handler.js

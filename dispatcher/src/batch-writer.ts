@@ -1,6 +1,14 @@
 import { performance } from 'node:perf_hooks';
-import { assertNotFenced, type Keys } from '@redispatch/shared';
+import {
+  assertNotFenced,
+  type DecodedHeader,
+  decodeEnvelope,
+  envelopeHeaderLength,
+  hasEnvelopeMarker,
+  type Keys,
+} from '@redispatch/shared';
 import type { Redis } from 'ioredis';
+import { rendezvousIndex } from './affinity.js';
 import type { Batch } from './batcher.js';
 import type { DispatcherMetrics } from './metrics.js';
 
@@ -11,6 +19,8 @@ export interface BatchWriterOptions {
   highWater: number;
   maxPayloadBytes: number;
   workerTtlMs: number;
+  routing: 'round-robin' | 'least-loaded' | 'affinity';
+  dedupeWindowMs: number;
   metrics: DispatcherMetrics;
 }
 
@@ -54,10 +64,25 @@ export class BatchWriter {
           payload,
           `oversize: ${payload.length} bytes exceeds REDISPATCH_MAX_PAYLOAD_BYTES=${maxPayloadBytes}`,
         );
-      } else {
-        args.push(id, payload);
-        newCount++;
+        continue;
       }
+      // The first byte tells plain from enveloped; only the header is ever read, never the body.
+      const headerLength = hasEnvelopeMarker(payload) ? envelopeHeaderLength(payload) : 0;
+      if (headerLength === 0) {
+        args.push(id, payload, '', '');
+      } else {
+        const decoded = decodeEnvelope(payload);
+        if (decoded.kind !== 'envelope') {
+          dead.push(
+            id,
+            payload,
+            `malformed envelope: ${decoded.kind === 'malformed' ? decoded.reason : 'no header'}`,
+          );
+          continue;
+        }
+        args.push(id, payload, decoded.header.id ?? '', this.placement(decoded.header));
+      }
+      newCount++;
     }
     const fixedKeys = [
       keys.epoch,
@@ -68,6 +93,7 @@ export class BatchWriter {
       keys.errors,
       keys.progress,
       keys.workers,
+      keys.delayed,
     ];
     const started = performance.now();
     const reply = await redis.rdDispatchBatch(
@@ -81,18 +107,34 @@ export class BatchWriter {
       dead.length / 3,
       batch.markers.at(-1) ?? '',
       workerTtlMs,
+      this.options.routing === 'least-loaded' ? 'least-loaded' : 'round-robin',
+      this.options.dedupeWindowMs,
+      keys.tag,
       ...this.liveWorkers,
       ...args,
       ...dead,
     );
     assertNotFenced(reply, epoch);
     metrics.dispatchDuration.observe((performance.now() - started) / 1000);
-    const [routed = 0, , rrNext = 1, accepted = 0, duplicates = 0, deadLettered = 0] = reply;
+    const [routed = 0, , rrNext = 1, accepted = 0, duplicates = 0, deadLettered = 0, , deduplicated = 0] =
+      reply;
     this.roundRobin = rrNext;
     if (batch.ids.length > 0) metrics.batchSize.observe(batch.ids.length);
     metrics.dispatched.inc(routed);
     metrics.accepted.inc(accepted + deadLettered);
     metrics.duplicates.inc(duplicates);
+    metrics.deduplicated.inc(deduplicated);
     metrics.deadLettered.inc(deadLettered);
+  }
+
+  /** Where an enveloped message goes: the delayed set, its affinity worker, or normal routing. */
+  private placement(header: DecodedHeader): string {
+    if (header.delayMs !== undefined && header.delayMs > 0) return `d${header.delayMs}`;
+    if (header.dueAt !== undefined) return `D${header.dueAt}`;
+    if (this.options.routing === 'affinity' && header.affinityKey !== undefined) {
+      const index = rendezvousIndex(header.affinityKey, this.liveWorkers);
+      if (index >= 0) return `q${index + 1}`;
+    }
+    return '';
   }
 }

@@ -296,6 +296,8 @@ export class Dispatcher {
       highWater: this.config.queueHighWater,
       maxPayloadBytes: this.config.maxPayloadBytes,
       workerTtlMs: this.config.workerTtlMs,
+      routing: this.config.routing,
+      dedupeWindowMs: this.config.dedupeWindowMs,
       metrics: this.metrics,
     });
     const reaper = new Reaper(this.redis, this.keys, this.config, this.epoch, this.metrics);

@@ -45,6 +45,11 @@ export function createDispatcherMetrics(registry: Registry) {
       help: 'Messages not written because their id was already stored (retried batch or replay)',
       registers,
     }),
+    deduplicated: new Counter({
+      name: 'redispatch_messages_deduplicated_total',
+      help: 'Messages not routed because their publisher id was seen within REDISPATCH_DEDUPE_WINDOW_MS',
+      registers,
+    }),
     redelivered: new Counter({
       name: 'redispatch_messages_redelivered_total',
       help: 'Messages sent back to routing, by reason (timeout, worker_lost)',

@@ -12,7 +12,8 @@
  *     acked) and moves ≤100 ids q -> proc returning their payloads; the no-op handler runs on
  *     each; when the queue is empty, BLMOVE q proc (1 s) wakes it.
  *
- * IPC: the worker answers {type:'dump', runId} with its records; both report 'ready'.
+ * IPC: the worker answers {type:'dump', runId} with its records; the leader takes
+ * {type:'workers', count} between runs; both report 'ready'.
  */
 import { Redis } from 'ioredis';
 import { parsePayload } from './lib/payload.js';
@@ -42,7 +43,16 @@ return out
 const MAX_BATCH = 512;
 const MOVE_MAX = 100;
 
-async function leader(url: string, channel: string, workers: number): Promise<void> {
+async function leader(url: string, channel: string, initialWorkers: number): Promise<void> {
+  let workers = initialWorkers;
+  // The orchestrator resizes the worker set between runs (when idle): {type:'workers', count}.
+  process.on('message', (m: Msg) => {
+    if (m.type === 'workers') {
+      workers = m.count as number;
+      rr = 0;
+      process.send?.({ type: 'workers-set' });
+    }
+  });
   const sub = new Redis(url);
   const cmd = new Redis(url, { enableAutoPipelining: false });
   let pending: Buffer[] = [];

@@ -52,7 +52,7 @@ const only = new Set((value('only') ?? PHASES.join(',')).split(','));
 const workerCounts = (value('workers') ?? '1,2,4').split(',').map(Number);
 const options = {
   quick,
-  reps: Number(value('reps') ?? (quick ? 1 : 3)),
+  reps: only.has('throughput') ? Number(value('reps') ?? (quick ? 1 : 3)) : 1,
   workerCounts,
   /** Peers are measured at these worker counts (quick: only the latency configuration). */
   peerWorkerCounts: quick ? [2] : workerCounts,
@@ -145,7 +145,7 @@ async function throughputRun(system: System, size: number, round_: number): Prom
   const seconds = (tEnd - t0) / 1e6;
   const result: ThroughputResult = {
     system: system.name,
-    workers: system.options.workers,
+    workers: system.workerCount,
     size,
     round: round_,
     count: n,
@@ -163,29 +163,6 @@ async function throughputRun(system: System, size: number, round_: number): Prom
     `  ${system.name} w=${result.workers} ${size}B: ${result.msgPerSec} msg/s (${result.seconds}s), redis ${result.redisCpuUsPerMsg} µs/msg, cpu% ${JSON.stringify(result.cpuPercent)}, lost ${delivery.lost} dup ${delivery.duplicates}`,
   );
   return result;
-}
-
-async function throughputPhase(report: Report): Promise<void> {
-  for (let r = 1; r <= options.reps; r++) {
-    for (const workers of options.workerCounts) {
-      const names: SystemName[] = options.peerWorkerCounts.includes(workers)
-        ? ['redispatch', 'raw', 'bullmq']
-        : ['redispatch'];
-      for (const name of names) {
-        log(`throughput round ${r}/${options.reps}: ${name}, ${workers} worker process(es)`);
-        const system = await startSystem(name, startOptions(`t${r}-${name}-w${workers}`, workers));
-        try {
-          await warmup(system);
-          for (const size of options.sizes) report.throughput.push(await throughputRun(system, size, r));
-        } catch (error) {
-          log(`  FAILED: ${errorText(error)}`);
-          report.errors.push(`throughput ${name} w=${workers} round ${r}: ${errorText(error)}`);
-        } finally {
-          await system.stop();
-        }
-      }
-    }
-  }
 }
 
 // ------------------------------------------------------------------------------------ 2. latency
@@ -222,7 +199,7 @@ async function latencyRun(
   );
   const result: LatencyResult = {
     system: system.name,
-    workers: system.options.workers,
+    workers: system.workerCount,
     label,
     offeredRate: rate,
     seconds,
@@ -316,7 +293,7 @@ async function rssPhase(system: Redispatch, report: Report): Promise<void> {
   await sleep(1_000);
   const after = await sample();
   const result: RssResult = {
-    workers: system.options.workers,
+    workers: system.workerCount,
     steadyRate: options.steadyRate,
     burstRate,
     burstSeconds: options.burstSeconds,
@@ -420,45 +397,53 @@ async function failoverPhase(system: Redispatch, report: Report): Promise<void> 
   );
 }
 
-// ------------------------------------------------------------------------------------ latency phase
+// ------------------------------------------------------------------------------------ rounds
 
-async function latencyPhase(report: Report): Promise<void> {
-  const workers = options.latencyWorkers;
-  log(`latency: redispatch, ${workers} workers, 3 dispatchers`);
-  const system = await Redispatch.start(startOptions('lat-redispatch', workers));
-  let rates: { rate: number; label: string }[] = [];
-  try {
-    await warmup(system);
-    rates = await latencyRates(report, system);
-    if (only.has('latency')) {
-      await latencyRun(system, 2_000, 0.5, 'warm-up');
-      for (const { rate, label } of rates)
-        report.latency.push(await latencyRun(system, rate, options.latencySeconds, label));
-    }
-    if (only.has('rss')) await rssPhase(system, report);
-    if (only.has('failover')) await failoverPhase(system, report);
-  } catch (error) {
-    log(`  FAILED: ${errorText(error)}`);
-    report.errors.push(`latency/rss/failover redispatch: ${errorText(error)}`);
-  } finally {
-    await system.stop();
-  }
-  if (!only.has('latency')) return;
-  for (const name of ['raw', 'bullmq'] as const) {
-    log(`latency: ${name}, ${workers} workers`);
-    const peer = await startSystem(name, startOptions(`lat-${name}`, workers));
+/**
+ * One round: each system in turn (redispatch, raw loop, BullMQ), each on a fresh redis-server.
+ * Within a system the worker processes are scaled up between runs (1 -> 2 -> 4, warm-up after
+ * each step), so dispatchers and Redis start once per system and round. In the last round the
+ * system then goes back to the latency configuration for the latency runs (and, for redispatch,
+ * RSS and failover).
+ */
+async function round_(r: number, report: Report): Promise<void> {
+  const last = r === options.reps;
+  const doThroughput = only.has('throughput');
+  const doLatency = last && only.has('latency');
+  const names: SystemName[] = ['redispatch', 'raw', 'bullmq'];
+  for (const name of names) {
+    const ours = name === 'redispatch';
+    const counts = doThroughput ? (ours ? options.workerCounts : options.peerWorkerCounts) : [];
+    const needsLatencyCluster = doLatency || (ours && last && (only.has('rss') || only.has('failover')));
+    if (counts.length === 0 && !needsLatencyCluster) continue;
+    const first = counts[0] ?? options.latencyWorkers;
+    log(`round ${r}/${options.reps}: ${name}`);
+    const system = await startSystem(name, startOptions(`r${r}-${name}`, first));
     try {
-      await warmup(peer);
-      await latencyRun(peer, 2_000, 0.5, 'warm-up');
-      for (const { rate, label } of rates) {
-        if (!options.peerLatencyAllRates && label !== 'fixed') continue;
-        report.latency.push(await latencyRun(peer, rate, options.latencySeconds, label));
+      for (const workers of counts) {
+        if (system.workerCount !== workers) await system.setWorkers(workers);
+        await warmup(system);
+        for (const size of options.sizes) report.throughput.push(await throughputRun(system, size, r));
+      }
+      if (needsLatencyCluster) {
+        if (system.workerCount !== options.latencyWorkers) await system.setWorkers(options.latencyWorkers);
+        if (counts.length === 0) await warmup(system);
+        if (ours) report.latencyRates = await latencyRates(report, system as Redispatch);
+        if (doLatency) {
+          await latencyRun(system, 2_000, 0.5, 'warm-up');
+          for (const { rate, label } of report.latencyRates) {
+            if (!ours && !options.peerLatencyAllRates && label !== 'fixed') continue;
+            report.latency.push(await latencyRun(system, rate, options.latencySeconds, label));
+          }
+        }
+        if (ours && only.has('rss')) await rssPhase(system as Redispatch, report);
+        if (ours && only.has('failover')) await failoverPhase(system as Redispatch, report);
       }
     } catch (error) {
       log(`  FAILED: ${errorText(error)}`);
-      report.errors.push(`latency ${name}: ${errorText(error)}`);
+      report.errors.push(`round ${r} ${name}: ${errorText(error)}`);
     } finally {
-      await peer.stop();
+      await system.stop();
     }
   }
 }
@@ -469,36 +454,38 @@ async function memoryPhase(report: Report): Promise<void> {
   const n = options.memoryCount;
   const systems: SystemName[] = options.memoryPeers ? ['redispatch', 'raw', 'bullmq'] : ['redispatch'];
   for (const name of systems) {
-    for (const size of options.sizes) {
-      log(`memory: ${name}, ${n} parked messages of ${size} B`);
-      const tag = `mem-${name}-${size}`;
-      const system =
-        name === 'redispatch'
-          ? await Redispatch.start(startOptions(tag, 0, { dispatchers: 1 }))
-          : name === 'raw'
-            ? await RawLoop.start(startOptions(tag, 1), false)
-            : await BullMQ.start(startOptions(tag, 1), false);
-      try {
-        const admin = system.redis.admin;
-        await sleep(200);
+    log(`memory: ${name}, ${n} parked messages per payload size, no workers`);
+    const tag = `mem-${name}`;
+    const system =
+      name === 'redispatch'
+        ? await Redispatch.start(startOptions(tag, 0, { dispatchers: 1 }))
+        : name === 'raw'
+          ? await RawLoop.start(startOptions(tag, 1), false)
+          : await BullMQ.start(startOptions(tag, 1), false);
+    const admin = system.redis.admin;
+    // How many messages are parked: accepted by the leader / stored by the raw leader / BullMQ waiting.
+    const parked = async () =>
+      name === 'redispatch'
+        ? Number((await admin.hget('{rd}:totals', 'accepted')) ?? 0)
+        : name === 'raw'
+          ? await admin.hlen('raw:body')
+          : await admin.llen('bull:bench:wait');
+    try {
+      await sleep(200);
+      for (const size of options.sizes) {
+        const start = await parked();
         const before = await usedMemory(admin);
         await system.publishFull(runId('m'), n, size);
         await system.loadDone(120_000);
-        const parked = async () =>
-          name === 'redispatch'
-            ? Number((await admin.hget('{rd}:totals', 'accepted')) ?? 0)
-            : name === 'raw'
-              ? await admin.hlen('raw:body')
-              : await admin.llen('bull:bench:wait');
         const deadline = Date.now() + 60_000;
-        while ((await parked()) < n && Date.now() < deadline) await sleep(20);
+        while ((await parked()) < start + n && Date.now() < deadline) await sleep(20);
         await sleep(300);
         const after = await usedMemory(admin);
         const result: MemoryResult = {
           system: name,
           size,
           count: n,
-          parked: await parked(),
+          parked: (await parked()) - start,
           usedMemoryBefore: before,
           usedMemoryAfter: after,
           bytesPerMessage: round((after - before) / n, 1),
@@ -506,14 +493,14 @@ async function memoryPhase(report: Report): Promise<void> {
         };
         report.memory.push(result);
         log(
-          `  ${result.bytesPerMessage} B/msg (${result.overheadPerMessage} B over the payload), parked ${result.parked}`,
+          `  ${size} B: ${result.bytesPerMessage} B/msg (${result.overheadPerMessage} B over the payload), parked ${result.parked}`,
         );
-      } catch (error) {
-        log(`  FAILED: ${errorText(error)}`);
-        report.errors.push(`memory ${name} ${size}: ${errorText(error)}`);
-      } finally {
-        await system.stop();
       }
+    } catch (error) {
+      log(`  FAILED: ${errorText(error)}`);
+      report.errors.push(`memory ${name}: ${errorText(error)}`);
+    } finally {
+      await system.stop();
     }
   }
 }
@@ -569,6 +556,7 @@ async function main(): Promise<void> {
     throughput: [],
     latency: [],
     latencyMax: Number.NaN,
+    latencyRates: [],
     rss: null,
     failover: null,
     memory: [],
@@ -577,8 +565,8 @@ async function main(): Promise<void> {
     elapsedSeconds: 0,
   };
   log(`redispatch bench ${quick ? '(quick)' : '(full)'}; process logs in ${logDir}`);
-  if (only.has('throughput')) await throughputPhase(report);
-  if (only.has('latency') || only.has('rss') || only.has('failover')) await latencyPhase(report);
+  const rounds = only.has('throughput') ? options.reps : 1;
+  for (let r = 1; r <= rounds; r++) await round_(r, report);
   if (only.has('memory')) await memoryPhase(report);
   report.elapsedSeconds = round((Date.now() - startedAt) / 1000, 1);
 

@@ -36,6 +36,7 @@ const fixed = () => [
   keys.errors,
   keys.progress,
   keys.workers,
+  keys.delayed,
 ];
 
 async function elect(): Promise<number> {
@@ -45,25 +46,36 @@ async function elect(): Promise<number> {
 async function dispatch(
   epoch: number,
   workers: string[],
-  messages: [string, string][],
-  opts: { highWater?: number; rr?: number; dead?: [string, string, string][]; ttlMs?: number } = {},
+  messages: [string, string][] | [string, string, string, string][],
+  opts: {
+    highWater?: number;
+    rr?: number;
+    dead?: [string, string, string][];
+    ttlMs?: number;
+    routing?: 'round-robin' | 'least-loaded';
+    dedupeWindowMs?: number;
+  } = {},
 ): Promise<number[]> {
   // Tests name workers without registering them unless they need to: register here so they count as live.
   for (const worker of workers) await redis.zadd(keys.workers, 'NX', Date.now() + 60_000, worker);
   const queueKeys = workers.map((w) => keys.queue(w));
+  const tuples = messages.map((m) => (m.length === 4 ? m : [m[0], m[1], '', '']));
   return redis.rdDispatchBatch(
-    8 + queueKeys.length,
+    9 + queueKeys.length,
     ...fixed(),
     ...queueKeys,
     String(epoch),
     opts.highWater ?? 1000,
     opts.rr ?? 1,
-    messages.length,
+    tuples.length,
     opts.dead?.length ?? 0,
-    messages.at(-1)?.[0] ?? '',
+    tuples.at(-1)?.[0] ?? '',
     opts.ttlMs ?? 5_000,
+    opts.routing ?? 'round-robin',
+    opts.dedupeWindowMs ?? 60_000,
+    keys.tag,
     ...workers,
-    ...messages.flat(),
+    ...tuples.flat(),
     ...(opts.dead ?? []).flat(),
   );
 }
@@ -208,10 +220,9 @@ describe('dispatchBatch', () => {
 
   it('stays binary-safe', async () => {
     const epoch = await elect();
-    await redis.zadd(keys.workers, Date.now() + 60_000, 'a');
     const payload = Buffer.from([0, 255, 10, 13, 0xc3, 0x28]);
     await redis.rdDispatchBatch(
-      9,
+      10,
       ...fixed(),
       keys.queue('a'),
       String(epoch),
@@ -221,12 +232,40 @@ describe('dispatchBatch', () => {
       0,
       '',
       5000,
+      'round-robin',
+      1000,
+      keys.tag,
       'a',
       'bin',
       payload,
+      '',
+      '',
+    );
+    await redis.zadd(keys.workers, Date.now() + 60_000, 'a');
+    await redis.rdDispatchBatch(
+      10,
+      ...fixed(),
+      keys.queue('a'),
+      String(epoch),
+      10,
+      1,
+      1,
+      0,
+      '',
+      5000,
+      'round-robin',
+      1000,
+      keys.tag,
+      'a',
+      'bin2',
+      payload,
+      '',
+      '',
     );
     expect(await redis.hgetBuffer(keys.body, 'bin')).toEqual(payload);
-    expect(await redis.lrange(keys.queue('a'), 0, -1)).toEqual(['bin']);
+    expect(await redis.hgetBuffer(keys.body, 'bin2')).toEqual(payload);
+    // 'a' was not registered for the first call: that message waited in the backlog, then went first.
+    expect(await redis.lrange(keys.queue('a'), 0, -1)).toEqual(['bin', 'bin2']);
   });
 
   it('sends nothing to a queue whose worker was reaped or went silent (a batch racing the reaper)', async () => {
@@ -235,7 +274,7 @@ describe('dispatchBatch', () => {
     await redis.zadd(keys.workers, 1, 'silent');
     const queueKeys = [keys.queue('reaped'), keys.queue('silent'), keys.queue('live')];
     const reply = await redis.rdDispatchBatch(
-      8 + queueKeys.length,
+      9 + queueKeys.length,
       ...fixed(),
       ...queueKeys,
       String(epoch),
@@ -245,19 +284,86 @@ describe('dispatchBatch', () => {
       0,
       '',
       5_000,
+      'round-robin',
+      1000,
+      keys.tag,
       'reaped',
       'silent',
       'live',
       'a',
       'A',
+      '',
+      '',
       'b',
       'B',
+      '',
+      '',
       'c',
       'C',
+      '',
+      '',
     );
     expect(reply.slice(0, 2)).toEqual([3, 0]);
     expect(await redis.lrange(keys.queue('live'), 0, -1)).toEqual(['a', 'b', 'c']);
     expect(await redis.exists(keys.queue('reaped'), keys.queue('silent'))).toBe(0);
+  });
+
+  it('parks delayed messages in the delayed set (relative and absolute due times)', async () => {
+    const epoch = await elect();
+    const [seconds] = await redis.time();
+    const now = Number(seconds) * 1000;
+    const reply = await dispatch(
+      epoch,
+      ['a'],
+      [
+        ['soon', 'S', '', 'd5000'],
+        ['at', 'T', '', `D${now + 90_000}`],
+        ['now', 'N', '', ''],
+      ],
+    );
+    expect(reply[6]).toBe(2);
+    expect(await redis.lrange(keys.queue('a'), 0, -1)).toEqual(['now']);
+    expect(Number(await redis.zscore(keys.delayed, 'soon'))).toBeGreaterThanOrEqual(now + 4_000);
+    expect(Number(await redis.zscore(keys.delayed, 'at'))).toBe(now + 90_000);
+  });
+
+  it('routes a publisher id once within the dedupe window, and a retried batch stays idempotent', async () => {
+    const epoch = await elect();
+    await dispatch(epoch, ['a'], [['m1', 'x', 'pub-1', '']]);
+    const again = await dispatch(
+      epoch,
+      ['a'],
+      [
+        ['m2', 'x', 'pub-1', ''],
+        ['m1', 'x', 'pub-1', ''],
+      ],
+    );
+    expect(again[7]).toBe(1);
+    expect(again[4]).toBe(1);
+    expect(await redis.lrange(keys.queue('a'), 0, -1)).toEqual(['m1']);
+    expect(await redis.hget(keys.totals, 'deduplicated')).toBe('1');
+    const short = await dispatch(epoch, ['a'], [['m3', 'y', 'pub-2', '']], { dedupeWindowMs: 1 });
+    expect(short[3]).toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    const later = await dispatch(epoch, ['a'], [['m4', 'y', 'pub-2', '']], { dedupeWindowMs: 1 });
+    expect(later[3]).toBe(1);
+  });
+
+  it('sends affinity messages to their worker even past the high-water mark; least-loaded fills the emptiest', async () => {
+    const epoch = await elect();
+    await dispatch(
+      epoch,
+      ['a', 'b'],
+      [
+        ['k1', 'x', '', 'q2'],
+        ['k2', 'x', '', 'q2'],
+        ['k3', 'x', '', 'q2'],
+      ],
+      { highWater: 2 },
+    );
+    expect(await redis.lrange(keys.queue('b'), 0, -1)).toEqual(['k1', 'k2', 'k3']);
+    await dispatch(epoch, ['a', 'b'], msgs(4), { routing: 'least-loaded', highWater: 10 });
+    expect(await redis.llen(keys.queue('a'))).toBe(4);
   });
 });
 

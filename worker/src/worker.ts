@@ -14,8 +14,10 @@ import {
   DEFAULT_HEARTBEAT_MS,
   DEFAULT_MAX_ATTEMPTS,
   DEFAULT_PREFIX,
+  decodeEnvelope,
   defaultInstanceId,
   HandlerTimeoutError,
+  hasEnvelopeMarker,
   type Keys,
   type Logger,
   type Readiness,
@@ -304,9 +306,20 @@ export class Worker {
     return (reply.length - 5) / 3;
   }
 
-  private run(id: string, body: Buffer, attempt: number, claimedAt: number): void {
+  private run(id: string, payload: Buffer, attempt: number, claimedAt: number): void {
     const controller = new AbortController();
-    const message: Message = { id, body, attempt, signal: controller.signal, claimedAt };
+    // The leader dead-letters malformed envelopes, so a marked payload here decodes; be safe anyway.
+    const decoded = hasEnvelopeMarker(payload) ? decodeEnvelope(payload) : undefined;
+    const envelope = decoded?.kind === 'envelope' ? decoded : undefined;
+    const message: Message = {
+      id,
+      body: envelope ? envelope.body : payload,
+      header: envelope?.header,
+      attempt,
+      signal: controller.signal,
+      claimedAt,
+    };
+    const publishedAt = envelope?.header.timestamp;
     this.running.set(id, controller);
     this.active += 1;
     this.metrics.inflight.set(this.active);
@@ -332,6 +345,9 @@ export class Worker {
       const seconds = (performance.now() - started) / 1000;
       if (error === undefined) {
         this.metrics.handlerDuration.observe({ outcome: 'ack' }, seconds);
+        // Publish to handled-and-acked (the ack itself flushes within this event-loop turn).
+        if (publishedAt !== undefined)
+          this.metrics.endToEnd.observe(Math.max(0, Date.now() - publishedAt) / 1000);
         this.settler.ack(id);
       } else {
         this.metrics.handlerDuration.observe({ outcome: 'nack' }, seconds);

@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks';
+import { framePayload } from '@redispatch/shared';
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import type { Redis } from 'ioredis';
@@ -11,6 +12,10 @@ export interface PublishOptions {
   rate: number;
   size: number;
   runId: string;
+  /** Envelope delay for every message (parks it in the delayed set). */
+  delayMs?: number;
+  /** Stamp the publish time in an envelope header (feeds the end-to-end latency histogram). */
+  timestamp?: boolean;
   onProgress?: (sent: number) => void;
 }
 
@@ -40,8 +45,16 @@ export async function publishLoad(redis: Redis, channel: string, options: Publis
   const inFlight = new Set<Promise<void>>();
   const send = (from: number, upTo: number) => {
     const pipeline = redis.pipeline();
-    for (let seq = from; seq < upTo; seq++)
-      pipeline.publish(channel, loadPayload(options.runId, seq, options.size));
+    const framed = options.delayMs !== undefined || options.timestamp === true;
+    for (let seq = from; seq < upTo; seq++) {
+      const body = loadPayload(options.runId, seq, options.size);
+      pipeline.publish(
+        channel,
+        framed
+          ? framePayload(body, { delayMs: options.delayMs, stampTime: options.timestamp === true })
+          : body,
+      );
+    }
     const done = pipeline.exec().then((replies) => {
       const failed = (replies ?? []).find(([error]) => error);
       if (failed?.[0]) throw failed[0];
@@ -84,16 +97,27 @@ export function registerPublishCommand(program: Command): void {
     .option('--rate <r>', 'messages per second (0 = full speed)', '0')
     .option('--size <bytes>', 'payload size in bytes', '100')
     .option('--run-id <id>', 'prefix of every payload (for checkers)', `run${Date.now().toString(36)}`)
+    .option('--delay <ms>', 'deliver each message this many ms after publishing (envelope delay)')
+    .option('--no-timestamp', 'publish plain payloads without the envelope publish timestamp')
     .option('--json', 'print a JSON summary')
     .action(
       async (
-        options: { count: string; rate: string; size: string; runId: string; json?: boolean },
+        options: {
+          count: string;
+          rate: string;
+          size: string;
+          runId: string;
+          json?: boolean;
+          delay?: string;
+          timestamp: boolean;
+        },
         command: Command,
       ) => {
         try {
           const count = positiveInt('--count', options.count, 1);
           const rate = positiveInt('--rate', options.rate, 0);
           const size = positiveInt('--size', options.size, 1);
+          const delayMs = options.delay === undefined ? undefined : positiveInt('--delay', options.delay, 0);
           const config = configFrom(command);
           const bar =
             process.stderr.isTTY && !options.json
@@ -110,6 +134,8 @@ export function registerPublishCommand(program: Command): void {
               rate,
               size,
               runId: options.runId,
+              delayMs,
+              timestamp: options.timestamp,
               onProgress: (sent) => bar?.update(sent),
             }),
           );

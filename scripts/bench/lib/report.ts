@@ -90,6 +90,7 @@ export interface Report {
   throughput: ThroughputResult[];
   latency: LatencyResult[];
   latencyMax: number;
+  latencyRates: { rate: number; label: string }[];
   rss: RssResult | null;
   failover: FailoverResult | null;
   memory: MemoryResult[];

@@ -49,6 +49,9 @@ export abstract class System {
   abstract waitAcked(target: number, timeoutMs: number): Promise<number>;
   abstract dump(runId: string): Promise<RunDump[]>;
   abstract stopProcesses(): Promise<void>;
+  /** Grows or shrinks the set of worker processes (between runs, when idle). */
+  abstract setWorkers(count: number): Promise<void>;
+  abstract get workerCount(): number;
 
   /** Starts a full-speed publish; resolves with the µs of the first publish. */
   async publishFull(runId: string, count: number, size: number): Promise<number> {
@@ -121,15 +124,28 @@ export class Redispatch extends System {
   readonly dispatchers: Child[] = [];
   readonly workers: Child[] = [];
   private spawned = 0;
+  private spawnedWorkers = 0;
 
   static async start(options: StartOptions): Promise<Redispatch> {
     const redis = await startBenchRedis();
     const system = new Redispatch(redis, startLoad(options), options);
     for (let i = 0; i < (options.dispatchers ?? 3); i++) system.spawnDispatcher();
-    for (let i = 0; i < options.workers; i++) system.spawnWorker(i);
+    for (let i = 0; i < options.workers; i++) system.spawnWorker();
     await system.load.next('ready', 20_000);
     await system.waitReady(30_000);
     return system;
+  }
+
+  get workerCount(): number {
+    return this.workers.length;
+  }
+
+  async setWorkers(count: number): Promise<void> {
+    while (this.workers.length < count) this.spawnWorker();
+    const leaving = this.workers.splice(count);
+    // SIGTERM: the worker drains, settles and deregisters; the leader stops routing to it.
+    await Promise.all(leaving.map((w) => w.stop(10_000)));
+    await this.waitReady(30_000);
   }
 
   private env(): Record<string, string> {
@@ -159,9 +175,10 @@ export class Redispatch extends System {
     return child;
   }
 
-  private spawnWorker(index: number): Child {
+  private spawnWorker(): Child {
+    this.spawnedWorkers += 1;
     const child = spawnNode({
-      name: `${this.options.tag}-worker-${index + 1}`,
+      name: `${this.options.tag}-worker-${this.spawnedWorkers}`,
       script: REDISPATCH_BIN,
       args: ['worker', '--handler', BENCH_HANDLER],
       env: this.env(),
@@ -181,9 +198,11 @@ export class Redispatch extends System {
   async waitReady(timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
-      for (const c of [...this.dispatchers, ...this.workers]) {
+      for (const c of this.workers) {
         if (!c.running) throw new Error(`${c.name} exited during start-up (see its log)`);
       }
+      if (!this.dispatchers.some((d) => d.running))
+        throw new Error('every dispatcher exited (see their logs)');
       const leader = await this.leader();
       const registered = await this.redis.admin.zcard('{rd}:workers');
       if (leader && registered === this.workers.length) {
@@ -238,34 +257,48 @@ export class RawLoop extends System {
   private leaderChild: Child | undefined;
   private readonly workerChildren: Child[] = [];
 
+  private spawnedWorkers = 0;
+
   static async start(options: StartOptions, withWorkers = true): Promise<RawLoop> {
     const redis = await startBenchRedis();
     const system = new RawLoop(redis, startLoad(options), options);
-    const script = join(BENCH_DIST, 'raw.js');
     system.leaderChild = spawnNode({
       name: `${options.tag}-raw-leader`,
-      script,
-      args: ['leader', redis.url, CHANNEL, String(options.workers)],
+      script: join(BENCH_DIST, 'raw.js'),
+      args: ['leader', redis.url, CHANNEL, String(Math.max(1, options.workers))],
       logDir: options.logDir,
       ipc: true,
     });
-    if (withWorkers) {
-      for (let i = 0; i < options.workers; i++) {
-        system.workerChildren.push(
-          spawnNode({
-            name: `${options.tag}-raw-worker-${i + 1}`,
-            script,
-            args: ['worker', redis.url, String(i)],
-            logDir: options.logDir,
-            ipc: true,
-          }),
-        );
-      }
-    }
-    await Promise.all(
-      [system.load, system.leaderChild, ...system.workerChildren].map((c) => c.next('ready', 20_000)),
-    );
+    await Promise.all([system.load, system.leaderChild].map((c) => c.next('ready', 20_000)));
+    if (withWorkers) await system.setWorkers(options.workers);
     return system;
+  }
+
+  get workerCount(): number {
+    return this.workerChildren.length;
+  }
+
+  async setWorkers(count: number): Promise<void> {
+    const started: Child[] = [];
+    while (this.workerChildren.length < count) {
+      const index = this.workerChildren.length;
+      this.spawnedWorkers += 1;
+      const child = spawnNode({
+        name: `${this.options.tag}-raw-worker-${this.spawnedWorkers}`,
+        script: join(BENCH_DIST, 'raw.js'),
+        args: ['worker', this.redis.url, String(index)],
+        logDir: this.options.logDir,
+        ipc: true,
+      });
+      this.workerChildren.push(child);
+      started.push(child);
+    }
+    await Promise.all(this.workerChildren.splice(count).map((w) => w.stop(2_000)));
+    await Promise.all(started.map((c) => c.next('ready', 20_000)));
+    if (this.leaderChild) {
+      this.leaderChild.send({ type: 'workers', count });
+      await this.leaderChild.next('workers-set', 5_000);
+    }
   }
 
   async roles(): Promise<Role[]> {
@@ -308,28 +341,42 @@ export class BullMQ extends System {
   private readonly progress = new Map<number, { completed: number; lastUs: number }>();
   private progressWaiter: (() => void) | undefined;
 
+  private spawnedWorkers = 0;
+
   static async start(options: StartOptions, withWorkers = true): Promise<BullMQ> {
     const redis = await startBenchRedis();
     const system = new BullMQ(redis, startLoad(options), options);
-    if (withWorkers) {
-      for (let i = 0; i < options.workers; i++) {
-        const child = spawnNode({
-          name: `${options.tag}-bullmq-worker-${i + 1}`,
-          script: join(BENCH_DIST, 'bullmq-worker.js'),
-          args: [String(redis.port), BULL_QUEUE, String(options.concurrency)],
-          logDir: options.logDir,
-          ipc: true,
-        });
-        child.onMessage((m) => {
-          if (m.type !== 'progress') return;
-          system.progress.set(child.pid, { completed: m.completed, lastUs: m.lastUs });
-          system.progressWaiter?.();
-        });
-        system.workerChildren.push(child);
-      }
-    }
-    await Promise.all([system.load, ...system.workerChildren].map((c) => c.next('ready', 20_000)));
+    await system.load.next('ready', 20_000);
+    if (withWorkers) await system.setWorkers(options.workers);
     return system;
+  }
+
+  get workerCount(): number {
+    return this.workerChildren.length;
+  }
+
+  async setWorkers(count: number): Promise<void> {
+    const started: Child[] = [];
+    while (this.workerChildren.length < count) {
+      this.spawnedWorkers += 1;
+      const child = spawnNode({
+        name: `${this.options.tag}-bullmq-worker-${this.spawnedWorkers}`,
+        script: join(BENCH_DIST, 'bullmq-worker.js'),
+        args: [String(this.redis.port), BULL_QUEUE, String(this.options.concurrency)],
+        logDir: this.options.logDir,
+        ipc: true,
+      });
+      child.onMessage((m) => {
+        if (m.type !== 'progress') return;
+        this.progress.set(child.pid, { completed: m.completed, lastUs: m.lastUs });
+        this.progressWaiter?.();
+      });
+      this.workerChildren.push(child);
+      started.push(child);
+    }
+    // A stopped worker's completions stay counted (acked() is cumulative).
+    await Promise.all(this.workerChildren.splice(count).map((w) => w.stop(3_000)));
+    await Promise.all(started.map((c) => c.next('ready', 20_000)));
   }
 
   async roles(): Promise<Role[]> {

@@ -30,6 +30,8 @@ export interface Totals {
   replayed: number;
   /** Messages new leaders replayed from their standby buffers (failover duplicates are at most these). */
   failoverReplayed: number;
+  /** Messages dropped as repeats of a publisher message id within the dedupe window. */
+  deduplicated: number;
 }
 
 /** The `stats --json` document. Field names are a contract: extend, never rename. */
@@ -55,6 +57,7 @@ const TOTAL_FIELDS = [
   'deadLettered',
   'replayed',
   'failoverReplayed',
+  'deduplicated',
 ] as const;
 
 /** Reads the whole cluster's state in two pipelined round trips. Read-only. */

@@ -229,6 +229,20 @@ export const OPTIONS = {
     intAtLeast(50),
     String(d.DEFAULT_COMMAND_TIMEOUT_MS),
   ),
+  routing: option(
+    'ROUTING',
+    '--routing <strategy>',
+    'round-robin, least-loaded, or affinity (envelope affinity keys stick to one worker)',
+    z.enum(['round-robin', 'least-loaded', 'affinity']),
+    'round-robin',
+  ),
+  dedupeWindowMs: option(
+    'DEDUPE_WINDOW_MS',
+    '--dedupe-window-ms <ms>',
+    'How long a publisher message id (envelope) is remembered; a repeat within it is routed once',
+    intAtLeast(1),
+    '600000',
+  ),
   standbyBufferMax: option(
     'STANDBY_BUFFER_MAX',
     '--standby-buffer-max <n>',
