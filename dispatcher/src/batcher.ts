@@ -11,6 +11,8 @@ export interface Batch {
   payloads: Buffer[];
   /** Replay markers, one per payload; the last one is stored as the leader's progress. */
   markers: string[];
+  /** Transport acks (JetStream), called after the batch is written. */
+  acks: ((() => void) | undefined)[];
 }
 
 export interface BatcherOptions {
@@ -65,7 +67,11 @@ export class Batcher {
     this.stopped = true;
     const retrying = this.retrying;
     const unwritten = retrying
-      ? retrying.payloads.map((payload, i) => ({ payload, marker: retrying.markers[i] ?? '' }))
+      ? retrying.payloads.map((payload, i) => ({
+          payload,
+          marker: retrying.markers[i] ?? '',
+          ack: retrying.acks[i],
+        }))
       : [];
     const left = [...unwritten, ...this.pending];
     this.pending = [];
@@ -98,6 +104,7 @@ export class Batcher {
       ids: taken.map(() => this.options.nextId()),
       payloads: taken.map((r) => r.payload),
       markers: taken.map((r) => r.marker),
+      acks: taken.map((r) => r.ack),
     };
   }
 

@@ -17,9 +17,11 @@ import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import { BatchWriter } from './batch-writer.js';
 import { Batcher } from './batcher.js';
+import { createIngress } from './ingress/create-ingress.js';
+import type { Deliver, Ingress } from './ingress/ingress.js';
 import { createDispatcherMetrics, type DispatcherMetrics } from './metrics.js';
 import { Reaper } from './reaper.js';
-import { ReplayBuffer } from './replay-buffer.js';
+import { type Received, ReplayBuffer } from './replay-buffer.js';
 
 /**
  * Lifecycle:
@@ -61,6 +63,7 @@ export class Dispatcher {
   private campaignTimer: NodeJS.Timeout | undefined;
   private standbyTimer: NodeJS.Timeout | undefined;
   private readonly buffer: ReplayBuffer;
+  private readonly ingress: Ingress;
   /** True between winning the lease and taking over intake (renewals must already run). */
   private electing = false;
   /**
@@ -89,6 +92,7 @@ export class Dispatcher {
       maxBytes: this.config.standbyBufferBytes,
       maxAgeMs: this.config.standbyBufferAgeMs,
     });
+    this.ingress = createIngress(this.config, this.subscriber, this.id);
     this.lease = new LeaderLease({
       lockUrls: this.config.lockUrls,
       tls,
@@ -105,7 +109,8 @@ export class Dispatcher {
 
   /** Readiness for /readyz: leading, or a connected standby ready to take over. */
   readiness(): Readiness {
-    const connected = this.redis.status === 'ready' && this.subscriber.status === 'ready';
+    const connected =
+      this.redis.status === 'ready' && this.subscriber.status === 'ready' && this.ingress.connected();
     const ready = connected && (this.state === 'leading' || this.state === 'standby');
     return { ready, state: this.state };
   }
@@ -134,10 +139,18 @@ export class Dispatcher {
       throw error;
     }
     this.subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) =>
-      this.onMessage(channel, message),
+      this.onControl(channel, message),
     );
-    // Standbys subscribe too: what they receive is buffered and replayed if the leader dies with it unwritten.
-    await this.subscriber.subscribe(this.keys.controlChannel, this.config.channel);
+    try {
+      await this.ingress.connect();
+    } catch (error) {
+      this.setState('failed');
+      throw error;
+    }
+    await this.subscriber.subscribe(this.keys.controlChannel);
+    // At-most-once transports: standbys consume too; what they receive is buffered and replayed if
+    // the leader dies with it unwritten. JetStream: only the leader consumes (it starts on election).
+    if (this.ingress.consumers === 'all') await this.ingress.consume(this.deliver);
     this.setState('standby');
     await this.pollProgress();
     this.scheduleStandbyPoll();
@@ -160,7 +173,7 @@ export class Dispatcher {
     clearTimeout(this.campaignTimer);
     clearTimeout(this.standbyTimer);
     const steps: [string, () => Promise<unknown>][] = [
-      ['stop intake', () => this.subscriber.unsubscribe(this.config.channel)],
+      ['stop intake', () => this.ingress.pause()],
       ['flush batch', () => this.batcher?.drain() ?? Promise.resolve()],
       ['step down', () => this.stepDown('shutdown')],
       [
@@ -169,6 +182,7 @@ export class Dispatcher {
           wasLeading ? this.redis.publish(this.keys.controlChannel, CONTROL_RESIGNED) : Promise.resolve(),
       ],
       ['close lease', () => this.lease.close()],
+      ['close ingress', () => this.ingress.close()],
       ['quit redis', () => Promise.all([closeQuietly(this.redis), closeQuietly(this.subscriber)])],
     ];
     for (const [name, step] of steps) {
@@ -187,14 +201,17 @@ export class Dispatcher {
     for (const listener of this.listeners) listener(state);
   }
 
-  private onMessage(channel: Buffer, message: Buffer): void {
-    if (channel.toString() === this.keys.controlChannel) {
-      if (message.toString() === CONTROL_RESIGNED && this.state === 'standby' && this.caughtUp)
-        this.scheduleCampaign(0);
-      return;
-    }
+  private onControl(channel: Buffer, message: Buffer): void {
+    if (channel.toString() !== this.keys.controlChannel) return;
+    if (message.toString() === CONTROL_RESIGNED && this.state === 'standby' && this.caughtUp)
+      this.scheduleCampaign(0);
+  }
+
+  /** Every message from the ingress: the leader batches it; a standby buffers it for failover replay. */
+  private readonly deliver: Deliver = (message, ack) => {
     if (this.state === 'stopping' || this.state === 'stopped') return;
-    const received = this.buffer.mark(message);
+    const received: Received = this.buffer.mark(message);
+    if (ack) received.ack = ack;
     if (this.state === 'leading' && this.batcher) {
       this.metrics.received.inc();
       this.batcher.add(received);
@@ -203,7 +220,7 @@ export class Dispatcher {
       this.buffer.push(received);
       this.metrics.standbyBuffer.set(this.buffer.size);
     }
-  }
+  };
 
   /** A standby drops what the leader's progress marker proves written, and ages out the rest. */
   private scheduleStandbyPoll(): void {
@@ -217,7 +234,8 @@ export class Dispatcher {
     try {
       const marker = await this.redis.get(this.keys.progress);
       if (this.state !== 'standby' || this.electing) return;
-      if (!marker) {
+      // JetStream keeps what no leader took, so any standby can take over without a buffer.
+      if (!marker || this.ingress.consumers === 'leader') {
         this.caughtUp = true;
       } else if (this.buffer.trimThrough(marker) > 0 || this.buffer.trimmedThrough(marker)) {
         this.caughtUp = true;
@@ -309,7 +327,11 @@ export class Dispatcher {
 
     const batcher = new Batcher({
       maxBatch: this.config.batchSize,
-      write: (batch) => this.guardLease(() => writer.write(batch)),
+      write: async (batch) => {
+        await this.guardLease(() => writer.write(batch));
+        // JetStream: acknowledge only what is now durably in Redis.
+        for (const ack of batch.acks) ack?.();
+      },
       nextId: () => this.nextId(),
       isFatal: (error) => error instanceof FencedError || error instanceof LeadershipLostError,
       onFatal: (error) => void this.stepDown(error instanceof FencedError ? 'fenced' : 'lease_expired'),
@@ -324,6 +346,7 @@ export class Dispatcher {
     this.reaper = reaper;
     this.batcher = batcher;
     this.setState('leading');
+    if (this.ingress.consumers === 'leader') await this.ingress.consume(this.deliver);
     this.metrics.standbyBuffer.set(0);
     this.metrics.leader.set(1);
     this.metrics.leaderEpoch.set(this.epoch);
@@ -394,9 +417,14 @@ export class Dispatcher {
       const left = this.batcher?.stop() ?? [];
       this.batcher = undefined;
       this.writer = undefined;
-      if (left.length > 0) {
+      if (this.ingress.consumers === 'leader') {
+        // JetStream redelivers whatever was not acked to the next leader; keep nothing here.
+        await this.ingress.pause().catch(() => {});
+      } else if (left.length > 0) {
         // Keep them: if this process leads again, the marker check replays whatever nobody wrote.
         this.buffer.unshift(left);
+      }
+      if (left.length > 0) {
         this.metrics.abandoned.inc(left.length);
         this.log.warn(
           { count: left.length, reason },

@@ -6,6 +6,8 @@ export interface Received {
   payload: Buffer;
   /** Fingerprint of this message and the two before it, as this process received them. */
   marker: string;
+  /** Acknowledges the message to its transport once written (JetStream); absent for pub/sub. */
+  ack?: () => void;
 }
 
 interface Entry extends Received {

@@ -3,6 +3,8 @@ import { framePayload } from '@redispatch/shared';
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import type { Redis } from 'ioredis';
+import type { NatsConnection } from 'nats';
+import { connectNats } from '../ingress/nats-connection.js';
 import { withAdminConnection } from './admin-connection.js';
 import { configFrom, exitWithError } from './config-flags.js';
 
@@ -89,6 +91,46 @@ function positiveInt(name: string, raw: string, min: number): number {
   return value;
 }
 
+/** Publishes the same load to a NATS subject (core) or a JetStream stream (awaiting each ack window). */
+export async function publishLoadNats(
+  connection: NatsConnection,
+  subject: string,
+  jetstream: boolean,
+  options: PublishOptions,
+): Promise<number> {
+  const started = performance.now();
+  const js = jetstream ? connection.jetstream() : undefined;
+  let sent = 0;
+  while (sent < options.count) {
+    let target = options.count;
+    if (options.rate > 0) {
+      const elapsed = (performance.now() - started) / 1000;
+      target = Math.min(options.count, Math.floor(elapsed * options.rate) + 1);
+      if (target <= sent) {
+        await new Promise((resolve) => setTimeout(resolve, TICK_MS));
+        continue;
+      }
+    }
+    const upTo = Math.min(target, sent + CHUNK);
+    const acks: Promise<unknown>[] = [];
+    for (let seq = sent; seq < upTo; seq++) {
+      const body = loadPayload(options.runId, seq, options.size);
+      const framed = options.delayMs !== undefined || options.timestamp === true;
+      const payload = framed
+        ? framePayload(body, { delayMs: options.delayMs, stampTime: options.timestamp === true })
+        : body;
+      const data = typeof payload === 'string' ? Buffer.from(payload) : payload;
+      if (js) acks.push(js.publish(subject, data));
+      else connection.publish(subject, data);
+    }
+    if (js) await Promise.all(acks);
+    else await connection.flush();
+    sent = upTo;
+    options.onProgress?.(sent);
+  }
+  return (performance.now() - started) / 1000;
+}
+
 export function registerPublishCommand(program: Command): void {
   program
     .command('publish')
@@ -128,17 +170,38 @@ export function registerPublishCommand(program: Command): void {
                 })
               : undefined;
           bar?.start(count, 0);
-          const seconds = await withAdminConnection(config, (redis) =>
-            publishLoad(redis, config.channel, {
-              count,
-              rate,
-              size,
-              runId: options.runId,
-              delayMs,
-              timestamp: options.timestamp,
-              onProgress: (sent) => bar?.update(sent),
-            }),
-          );
+          const load = {
+            count,
+            rate,
+            size,
+            runId: options.runId,
+            delayMs,
+            timestamp: options.timestamp,
+            onProgress: (sent: number) => bar?.update(sent),
+          };
+          const natsSeconds =
+            config.ingress === 'redis'
+              ? undefined
+              : await (async () => {
+                  const connection = await connectNats({
+                    urls: config.natsUrl,
+                    tlsCaFile: config.natsTlsCaFile,
+                    name: 'redispatch-publish',
+                  });
+                  try {
+                    return await publishLoadNats(
+                      connection,
+                      config.natsSubject ?? config.channel,
+                      config.ingress === 'jetstream',
+                      load,
+                    );
+                  } finally {
+                    await connection.drain();
+                  }
+                })();
+          const seconds =
+            natsSeconds ??
+            (await withAdminConnection(config, (redis) => publishLoad(redis, config.channel, load)));
           bar?.stop();
           const summary = {
             count,

@@ -39,6 +39,35 @@ const redisUrlList = z
       }
     });
   });
+const natsUrlList = z
+  .string()
+  .transform((value) =>
+    value
+      .split(',')
+      .map((part) => part.trim())
+      .filter((part) => part !== ''),
+  )
+  .superRefine((urls, ctx) => {
+    if (urls.length === 0) ctx.addIssue({ code: 'custom', message: 'must name at least one server' });
+    urls.forEach((value, index) => {
+      let url: URL;
+      try {
+        url = new URL(value);
+      } catch {
+        ctx.addIssue({
+          code: 'custom',
+          message: `entry ${index + 1} is not a URL (expected nats://host:port)`,
+        });
+        return;
+      }
+      if (!['nats:', 'tls:'].includes(url.protocol)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `entry ${index + 1} has scheme "${url.protocol.replace(/:$/, '')}" (expected nats or tls)`,
+        });
+      }
+    });
+  });
 const intAtLeast = (min: number, max = Number.MAX_SAFE_INTEGER) =>
   z
     .string()
@@ -228,6 +257,50 @@ export const OPTIONS = {
     'Timeout for each Redis command on request connections',
     intAtLeast(50),
     String(d.DEFAULT_COMMAND_TIMEOUT_MS),
+  ),
+  ingress: option(
+    'INGRESS',
+    '--ingress <kind>',
+    'Where messages come from: redis (pub/sub), nats (core subject), jetstream (durable, lossless)',
+    z.enum(['redis', 'nats', 'jetstream']),
+    'redis',
+  ),
+  natsUrl: option(
+    'NATS_URL',
+    '--nats-url <url>',
+    'NATS server(s), comma-separated: nats://[user:pass@|token@]host:port (tls:// for TLS)',
+    natsUrlList,
+    'nats://127.0.0.1:4222',
+  ),
+  natsSubject: option(
+    'NATS_SUBJECT',
+    '--nats-subject <subject>',
+    'NATS subject to consume (default: the channel name)',
+    z
+      .string()
+      .trim()
+      .min(1)
+      .regex(/^[^\s]+$/, 'must not contain spaces'),
+  ),
+  natsStream: option(
+    'NATS_STREAM',
+    '--nats-stream <name>',
+    'JetStream stream (created on the subject if missing)',
+    name,
+    'REDISPATCH',
+  ),
+  natsConsumer: option(
+    'NATS_CONSUMER',
+    '--nats-consumer <name>',
+    'JetStream durable consumer name',
+    name,
+    'redispatch',
+  ),
+  natsTlsCaFile: option(
+    'NATS_TLS_CA_FILE',
+    '--nats-tls-ca-file <path>',
+    'CA bundle for NATS TLS',
+    z.string().min(1),
   ),
   routing: option(
     'ROUTING',
