@@ -123,11 +123,39 @@ async function exitWithin(proc: CliProcess, ms: number, label: string) {
   }
 }
 
+/**
+ * Polls `read` until `ok` holds (usable in hooks, where expect.poll is not); the error shows the last
+ * value and `context()`.
+ */
+async function waitFor<T>(
+  what: string,
+  read: () => Promise<T>,
+  ok: (value: T) => boolean,
+  context: () => string,
+  timeoutMs = 15_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T | undefined;
+  for (;;) {
+    last = await read();
+    if (ok(last)) return last;
+    if (Date.now() > deadline) {
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}; last value: ${String(last)}\n${context()}`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 /** Polls a process's /readyz until it reports `expected` ("<status> <state>"). */
 async function untilReady(port: number, expected: string, proc: CliProcess, label: string, timeout = 15_000) {
-  await explained(
-    () => expect.poll(() => readyz(port), { timeout, interval: 50 }).toBe(expected),
+  await waitFor(
+    `${label} /readyz to answer "${expected}"`,
+    () => readyz(port),
+    (answer) => answer === expected,
     () => tail(label, proc),
+    timeout,
   );
 }
 
@@ -179,9 +207,12 @@ describe('metrics, health and readiness of a live cluster (leader, standby, work
     await untilReady(ports.standby, '200 standby', procs.standby, 'standby');
     await untilReady(ports.worker, '200 running', procs.worker, 'worker');
     // The leader's reaper must see the worker before load, or messages wait in the backlog.
-    await explained(
-      () => expect.poll(() => metric(ports.leader, 'redispatch_live_workers'), { timeout: 10_000 }).toBe(1),
+    await waitFor(
+      'the leader to see 1 live worker',
+      () => metric(ports.leader, 'redispatch_live_workers'),
+      (n) => n === 1,
       context,
+      10_000,
     );
 
     const publish = await runCli(
@@ -189,15 +220,20 @@ describe('metrics, health and readiness of a live cluster (leader, standby, work
       testEnv(server.url, prefix),
     );
     expect(publish.code, publish.output).toBe(0);
-    await explained(async () => {
-      await expect
-        .poll(() => metric(ports.worker, 'redispatch_messages_acked_total'), { timeout: 15_000 })
-        .toBeGreaterThanOrEqual(published);
-      // Settled and reaped: the leader's in-flight gauge is back to 0.
-      await expect
-        .poll(() => metric(ports.leader, 'redispatch_inflight_messages'), { timeout: 10_000 })
-        .toBe(0);
-    }, context);
+    await waitFor(
+      `the worker to ack ${published} messages`,
+      () => metric(ports.worker, 'redispatch_messages_acked_total'),
+      (n) => (n ?? 0) >= published,
+      context,
+    );
+    // Settled and reaped: the leader's in-flight gauge is back to 0.
+    await waitFor(
+      "the leader's in-flight gauge to return to 0",
+      () => metric(ports.leader, 'redispatch_inflight_messages'),
+      (n) => n === 0,
+      context,
+      10_000,
+    );
   }, 45_000);
 
   it('answers /readyz, /healthz and unknown paths on the leader, the standby and a worker', async () => {
