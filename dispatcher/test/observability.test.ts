@@ -389,6 +389,16 @@ describe('metrics, health and readiness of a live cluster (leader, standby, work
         `${value(standby, 'redispatch_standby_buffer_messages')}`,
     );
   });
+
+  // KNOWN DEFECT (dispatcher/src/dispatcher.ts, the ingress handler): redispatch_ingress_pending_messages
+  // is set only right after a message is added to the batcher (so always >= 1) and at step-down; it is
+  // never updated after a batch write, so an idle leader reports its last arrival-time count forever.
+  // `it.fails` passes while the defect exists; when it is fixed this turns red: make it a plain `it`.
+  it.fails('drops redispatch_ingress_pending_messages back to 0 once everything received is written', async () => {
+    await expect
+      .poll(() => metric(ports.leader, 'redispatch_ingress_pending_messages'), { timeout: 2_000 })
+      .toBe(0);
+  });
 });
 
 describe('readiness through shutdown', () => {
@@ -428,69 +438,96 @@ describe('readiness through shutdown', () => {
   }, 40_000);
 
   it('reports 503 "draining" while a worker finishes its in-flight handler, then exits 0 having acked it', async () => {
-    const prefix = uniquePrefix('draining');
-    const dir = tempDir();
-    const dispatcherPort = await freePort();
-    const workerPort = await freePort();
-    // The handler blocks 2 s; the ack timeout is well above it so nothing is redelivered meanwhile.
-    const extra = { REDISPATCH_ACK_TIMEOUT_MS: '15000', REDISPATCH_DRAIN_TIMEOUT_MS: '10000' };
-    const dispatcher = start(['dispatcher'], envWithMetrics(server.url, prefix, dispatcherPort, extra));
-    const worker = start(
-      ['worker', '--handler', CHECKER_HANDLER],
-      envWithMetrics(server.url, prefix, workerPort, { ...extra, CHECK_DIR: dir, CHECK_DELAY_MS: '2000' }),
-    );
-    const context = () => `${tail('dispatcher', dispatcher)}\n${tail('worker', worker)}`;
-    await untilReady(dispatcherPort, '200 leading', dispatcher, 'dispatcher');
-    await untilReady(workerPort, '200 running', worker, 'worker');
-    await explained(
-      () => expect.poll(() => metric(dispatcherPort, 'redispatch_live_workers'), { timeout: 10_000 }).toBe(1),
-      context,
-    );
+    // Worker TTL at its default (5 s), above the 2 s drain.
+    await drainScenario(5_000);
+  }, 40_000);
 
-    const publish = await runCli(
-      ['publish', '--count', '1', '--run-id', 'drain'],
-      testEnv(server.url, prefix),
-    );
-    expect(publish.code, publish.output).toBe(0);
-    await explained(
-      () =>
-        expect
-          .poll(() => metric(workerPort, 'redispatch_worker_inflight'), { timeout: 5_000, interval: 25 })
-          .toBe(1),
-      context,
-    );
-
-    const termAt = performance.now();
-    worker.kill('SIGTERM');
-    await untilReady(workerPort, '503 draining', worker, 'worker', 5_000);
-    const seenAfter = performance.now() - termAt;
-    expect((await probe(workerPort, '/readyz')).json).toEqual({ ready: false, state: 'draining' });
-    expect((await probe(workerPort, '/healthz')).status, '/healthz while draining').toBe(200);
-    // Still draining a moment later: it waits for the handler, it does not drop it.
-    expect(await metric(workerPort, 'redispatch_worker_inflight')).toBe(1);
-
-    const { code } = await exitWithin(worker, 15_000, 'worker');
-    const drainedAfter = performance.now() - termAt;
-    expect(code, tail('worker', worker)).toBe(0);
-    expect(checkRun(dir, 'drain', 1)).toMatchObject({ handled: 1, lost: 0, duplicates: 0 });
-    // Acked before exit: the leader sees nothing in flight and redelivers nothing.
-    await explained(
-      () =>
-        expect.poll(() => metric(dispatcherPort, 'redispatch_inflight_messages'), { timeout: 5_000 }).toBe(0),
-      context,
-    );
-    expect(
-      await metric(dispatcherPort, 'redispatch_messages_redelivered_total', { reason: 'worker_lost' }),
-    ).toBe(0);
-    expect(await metric(dispatcherPort, 'redispatch_messages_redelivered_total', { reason: 'timeout' })).toBe(
-      0,
-    );
-    console.info(
-      `worker drain: /readyz 503 "draining" ${seenAfter.toFixed(0)} ms after SIGTERM, ` +
-        `exit 0 after ${drainedAfter.toFixed(0)} ms (handler blocks 2000 ms)`,
-    );
+  // KNOWN DEFECT (worker/src/worker.ts, doClose): the heartbeat timer is cleared when draining starts,
+  // so a drain longer than REDISPATCH_WORKER_TTL_MS (default 5 s < default drain timeout 10 s) gets the
+  // worker declared dead mid-drain: the leader redelivers its in-flight message (worker_lost), the
+  // worker's ack is refused as stale, and the message is handled again by another worker.
+  // `it.fails` passes while the defect exists; when it is fixed this turns red: make it a plain `it`.
+  it.fails('keeps a worker alive while it drains for longer than the worker TTL (no worker_lost redelivery)', async () => {
+    await drainScenario(1_000);
   }, 40_000);
 });
+
+/**
+ * One dispatcher, one worker whose handler blocks 2 s; one message; SIGTERM the worker mid-handler.
+ * Checks /readyz 503 "draining" and /healthz 200 during the drain, exit 0, and that the message was
+ * acked by that worker: nothing in flight, nothing redelivered, nothing back in the backlog.
+ */
+async function drainScenario(workerTtlMs: number): Promise<void> {
+  const prefix = uniquePrefix('draining');
+  const dir = tempDir();
+  const dispatcherPort = await freePort();
+  const workerPort = await freePort();
+  // The ack timeout is well above the handler's 2 s, so only a lost worker could cause a redelivery.
+  const extra = {
+    REDISPATCH_ACK_TIMEOUT_MS: '15000',
+    REDISPATCH_DRAIN_TIMEOUT_MS: '10000',
+    REDISPATCH_WORKER_TTL_MS: String(workerTtlMs),
+  };
+  const dispatcher = start(['dispatcher'], envWithMetrics(server.url, prefix, dispatcherPort, extra));
+  const worker = start(
+    ['worker', '--handler', CHECKER_HANDLER],
+    envWithMetrics(server.url, prefix, workerPort, { ...extra, CHECK_DIR: dir, CHECK_DELAY_MS: '2000' }),
+  );
+  const context = () => `${tail('dispatcher', dispatcher)}\n${tail('worker', worker)}`;
+  await untilReady(dispatcherPort, '200 leading', dispatcher, 'dispatcher');
+  await untilReady(workerPort, '200 running', worker, 'worker');
+  await explained(
+    () => expect.poll(() => metric(dispatcherPort, 'redispatch_live_workers'), { timeout: 10_000 }).toBe(1),
+    context,
+  );
+
+  const publish = await runCli(['publish', '--count', '1', '--run-id', 'drain'], testEnv(server.url, prefix));
+  expect(publish.code, publish.output).toBe(0);
+  await explained(
+    () =>
+      expect
+        .poll(() => metric(workerPort, 'redispatch_worker_inflight'), { timeout: 5_000, interval: 25 })
+        .toBe(1),
+    context,
+  );
+
+  const termAt = performance.now();
+  worker.kill('SIGTERM');
+  await untilReady(workerPort, '503 draining', worker, 'worker', 5_000);
+  const seenAfter = performance.now() - termAt;
+  expect((await probe(workerPort, '/readyz')).json).toEqual({ ready: false, state: 'draining' });
+  expect((await probe(workerPort, '/healthz')).status, '/healthz while draining').toBe(200);
+  // Still draining a moment later: it waits for the handler, it does not drop it.
+  expect(await metric(workerPort, 'redispatch_worker_inflight')).toBe(1);
+
+  const { code } = await exitWithin(worker, 15_000, 'worker');
+  const drainedAfter = performance.now() - termAt;
+  expect(code, tail('worker', worker)).toBe(0);
+  expect(checkRun(dir, 'drain', 1)).toMatchObject({ handled: 1, lost: 0, duplicates: 0 });
+  // Acked before exit: after the leader's next reaps nothing is in flight, redelivered or waiting.
+  await explained(
+    () =>
+      expect.poll(() => metric(dispatcherPort, 'redispatch_inflight_messages'), { timeout: 5_000 }).toBe(0),
+    context,
+  );
+  const leader = (await scrape(dispatcherPort)).families;
+  expect(
+    {
+      worker_lost: sampleValue(leader, 'redispatch_messages_redelivered_total', { reason: 'worker_lost' }),
+      timeout: sampleValue(leader, 'redispatch_messages_redelivered_total', { reason: 'timeout' }),
+      backlog: sampleValue(leader, 'redispatch_backlog_messages'),
+    },
+    `redeliveries and backlog after a ${(drainedAfter / 1000).toFixed(1)} s drain with worker TTL ${workerTtlMs} ms`,
+  ).toEqual({
+    worker_lost: 0,
+    timeout: 0,
+    backlog: 0,
+  });
+  console.info(
+    `worker drain (TTL ${workerTtlMs} ms): /readyz 503 "draining" ${seenAfter.toFixed(0)} ms after SIGTERM, ` +
+      `exit 0 after ${drainedAfter.toFixed(0)} ms (handler blocks 2000 ms)`,
+  );
+}
 
 describe('with a real Prometheus', () => {
   it('scrapes both roles, sees traffic, and raises RedispatchNoLeader when the only dispatcher dies', async () => {
