@@ -289,6 +289,8 @@ export class Dispatcher {
     } finally {
       this.electing = false;
     }
+    // A takeover that failed before it started leading must not leave this standby idle for good.
+    if (this.state === 'standby') this.scheduleCampaign(this.config.leaseMs);
   }
 
   /**
@@ -324,6 +326,8 @@ export class Dispatcher {
     // Read after the epoch was raised: no older leader can move the marker any more.
     const marker = (await this.redis.get(this.keys.progress)) ?? '';
     if (this.state !== 'standby') return;
+    // A renewal may have failed while we awaited; never start leading without the lease.
+    if (!this.lease.held) throw new LeadershipLostError('lease lost while taking over');
 
     const batcher = new Batcher({
       maxBatch: this.config.batchSize,

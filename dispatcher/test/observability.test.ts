@@ -297,8 +297,8 @@ describe('metrics, health and readiness of a live cluster (leader, standby, work
         .map(([name, type]) => `${name} (want # TYPE ${type}, got ${families.get(name)?.type ?? 'nothing'})`);
     const foreign = (families: Map<string, Family>, contract: Record<string, string>) =>
       Object.keys(contract).filter((name) => families.has(name));
-    // Families with a label whose values appear only once something happened (no step-down yet, no
-    // worker seen by a standby) may have no series yet; every other family must have samples.
+    // Labelled families get series only once something happened (no step-down yet; a standby neither
+    // reaps nor sees workers), so those may have none yet; every other family must have samples.
     const withoutSamples = (
       families: Map<string, Family>,
       contract: Record<string, string>,
@@ -317,6 +317,8 @@ describe('metrics, health and readiness of a live cluster (leader, standby, work
     expect(
       withoutSamples(standby, DISPATCHER_FAMILIES, [
         'redispatch_stepdowns_total',
+        // Its {reason} series are created by the leader's reaper; a standby never reaped.
+        'redispatch_messages_redelivered_total',
         'redispatch_worker_queue_messages',
       ]),
       'standby families without samples',
@@ -430,7 +432,7 @@ describe('readiness through shutdown', () => {
       expect(code, tail('dispatcher', proc)).toBe(0);
       console.info(
         `dispatcher shutdown: /readyz 503 "stopping" ${seenAfter.toFixed(0)} ms after SIGTERM, ` +
-          `exit 0 ${(performance.now() - termAt).toFixed(0)} ms after SIGTERM (Redis paused meanwhile)`,
+          `exit 0 ${(performance.now() - termAt).toFixed(0)} ms after SIGTERM (Redis paused until the probes were done)`,
       );
     } finally {
       if (!resumed) redis.signal('SIGCONT');
