@@ -58,10 +58,10 @@ const options = {
   peerWorkerCounts: quick ? [2] : workerCounts,
   sizes: [100, 4096],
   concurrency: Number(value('concurrency') ?? 100),
-  count: (size: number) => (quick ? (size > 1000 ? 4_000 : 8_000) : size > 1000 ? 20_000 : 50_000),
+  count: (size: number) => (quick ? (size > 1000 ? 3_000 : 6_000) : size > 1000 ? 20_000 : 50_000),
   warmup: quick ? 1_000 : 3_000,
   latencyWorkers: 2,
-  latencySeconds: quick ? 1.5 : 8,
+  latencySeconds: quick ? 1 : 8,
   peerLatencyAllRates: !quick,
   steadyRate: 2_000,
   steadySeconds: quick ? 1.5 : 5,
@@ -154,13 +154,16 @@ async function throughputRun(system: System, size: number, round_: number): Prom
     publishPerSec: done.t1 ? round(n / ((done.t1 - done.t0) / 1e6)) : Number.NaN,
     redisCpuUsPerMsg: round(((redisCpu1 - redisCpu0) * 1e6) / n, 1),
     cpuPercent: cpuPercent(cpu0, cpu1, (wall1 - wall0) / 1e6),
+    cpuUsPerMsg: Object.fromEntries(
+      Object.entries(cpu1).map(([role, cpu]) => [role, round(((cpu - (cpu0[role] ?? 0)) * 1e6) / n, 1)]),
+    ),
     delivery,
     commandStats: commandStatsDelta(stats0, stats1)
       .slice(0, 10)
       .map((c) => ({ ...c, usecPerMsg: round(c.usec / n, 2), callsPerMsg: round(c.calls / n, 3) })),
   };
   log(
-    `  ${system.name} w=${result.workers} ${size}B: ${result.msgPerSec} msg/s (${result.seconds}s), redis ${result.redisCpuUsPerMsg} µs/msg, cpu% ${JSON.stringify(result.cpuPercent)}, lost ${delivery.lost} dup ${delivery.duplicates}`,
+    `  ${system.name} w=${result.workers} ${size}B: ${result.msgPerSec} msg/s (${result.seconds}s), redis ${result.redisCpuUsPerMsg} µs/msg, cpu% ${JSON.stringify(result.cpuPercent)}, cpu µs/msg ${JSON.stringify(result.cpuUsPerMsg)}, lost ${delivery.lost} dup ${delivery.duplicates}`,
   );
   return result;
 }
@@ -326,7 +329,7 @@ async function failoverPhase(system: Redispatch, report: Report): Promise<void> 
       (await admin.pipeline().hget('{rd}:leader', 'epoch').hget('{rd}:totals', 'dispatched').exec()) ?? [];
     return { epoch: Number(r[0]?.[1] ?? 0), dispatched: Number(r[1]?.[1] ?? 0), at: nowUs() };
   };
-  await sleep(1_500);
+  await sleep(1_000);
   for (let k = 0; k < options.failoverKills; k++) {
     const leader = await system.leader();
     if (!leader) {
@@ -430,7 +433,7 @@ async function round_(r: number, report: Report): Promise<void> {
         if (counts.length === 0) await warmup(system);
         if (ours) report.latencyRates = await latencyRates(report, system as Redispatch);
         if (doLatency) {
-          await latencyRun(system, 2_000, 0.5, 'warm-up');
+          await latencyRun(system, 2_000, quick ? 0.3 : 1, 'warm-up');
           for (const { rate, label } of report.latencyRates) {
             if (!ours && !options.peerLatencyAllRates && label !== 'fixed') continue;
             report.latency.push(await latencyRun(system, rate, options.latencySeconds, label));

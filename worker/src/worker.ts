@@ -91,7 +91,12 @@ export class Worker {
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private loop: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
-  private readonly running = new Map<string, AbortController>();
+  /** Handlers in progress, with their local ack deadline (monotonic clock). */
+  private readonly running = new Map<
+    string,
+    { controller: AbortController; expireAt: number; expire: () => void }
+  >();
+  private sweepTimer: NodeJS.Timeout | undefined;
 
   constructor(options: WorkerOptions) {
     this.options = {
@@ -157,6 +162,11 @@ export class Worker {
     }
     this.state = 'running';
     this.scheduleHeartbeat();
+    this.sweepTimer = setInterval(
+      () => this.sweepDeadlines(),
+      Math.max(10, Math.min(250, this.options.ackTimeoutMs / 10)),
+    );
+    this.sweepTimer.unref();
     this.loop = this.takeLoop();
     this.log.info(
       { concurrency: this.options.concurrency, prefix: this.options.prefix },
@@ -195,7 +205,8 @@ export class Worker {
         this.log.warn({ err: error, step: name }, 'shutdown step failed; continuing');
       }
     }
-    for (const controller of this.running.values()) controller.abort(new Error('worker stopped'));
+    clearInterval(this.sweepTimer);
+    for (const { controller } of this.running.values()) controller.abort(new Error('worker stopped'));
     if (this.state !== 'failed') this.state = 'stopped';
     this.log.info({ unfinished: this.running.size }, 'worker stopped');
   }
@@ -320,13 +331,13 @@ export class Worker {
       claimedAt,
     };
     const publishedAt = envelope?.header.timestamp;
-    this.running.set(id, controller);
     this.active += 1;
     this.metrics.inflight.set(this.active);
     const started = performance.now();
     let finished = false;
     // At the deadline the leader redelivers; free the slot so a hung handler cannot starve the worker.
-    const deadline = setTimeout(() => {
+    // One sweep timer checks every running handler, instead of one timer per message.
+    const expire = () => {
       if (finished) return;
       finished = true;
       controller.abort(new HandlerTimeoutError(this.options.ackTimeoutMs));
@@ -337,11 +348,11 @@ export class Worker {
         'handler passed the ack deadline; leaving it to redelivery',
       );
       this.release(id);
-    }, this.options.ackTimeoutMs);
+    };
+    this.running.set(id, { controller, expireAt: started + this.options.ackTimeoutMs, expire });
     const settle = (error: unknown) => {
       if (finished) return;
       finished = true;
-      clearTimeout(deadline);
       const seconds = (performance.now() - started) / 1000;
       if (error === undefined) {
         this.metrics.handlerDuration.observe({ outcome: 'ack' }, seconds);
@@ -364,6 +375,11 @@ export class Worker {
     } catch (error) {
       settle(error ?? new Error('handler threw'));
     }
+  }
+
+  private sweepDeadlines(): void {
+    const now = performance.now();
+    for (const entry of [...this.running.values()]) if (entry.expireAt <= now) entry.expire();
   }
 
   private release(id: string): void {
