@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import type { RedisOptions } from 'ioredis';
 
 /** TLS material for `rediss://` connections. Verification is on unless `insecure` is set explicitly. */
@@ -73,7 +74,8 @@ export function endpointToOptions(endpoint: RedisEndpoint, tls: TlsSettings): Re
   };
   if (endpoint.tls) {
     options.tls = {
-      servername: endpoint.host,
+      // SNI must be a host name (RFC 6066); for an IP address the certificate's IP SAN is checked instead.
+      servername: isIP(endpoint.host) ? undefined : endpoint.host,
       rejectUnauthorized: !tls.insecure,
       ca: tls.caFile ? readFileSync(tls.caFile) : undefined,
       cert: tls.certFile ? readFileSync(tls.certFile) : undefined,

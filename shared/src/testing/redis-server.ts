@@ -1,8 +1,8 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { freePort } from './free-port.js';
 
 /** A Redis the tests started; whichever backend started it, tests drive it through this. */
@@ -29,28 +29,44 @@ export function hasRedisServerBinary(): boolean {
   return spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
 }
 
+/** One PING over a raw socket: "+PONG" (or "-NOAUTH" from a server with requirepass) means it is up. */
+function pingOnce(host: string, port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, host);
+    let reply = '';
+    let settled = false;
+    const done = (error?: Error) => {
+      if (settled) return;
+      settled = true;
+      socket.destroy();
+      if (error) reject(error);
+      else resolve(reply);
+    };
+    socket.setTimeout(500, () => done(new Error('no answer within 500 ms')));
+    socket.once('error', (error) => done(error));
+    // Docker's port proxy accepts and then closes while the server inside is still starting.
+    socket.once('close', () => done(new Error('connection closed before a reply')));
+    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.on('data', (chunk) => {
+      reply += chunk.toString();
+      if (reply.includes('\r\n')) done();
+    });
+  });
+}
+
 /** Polls PING until the server answers, or fails with what the server printed. */
 export async function waitForRedis(url: string, timeoutMs: number, describe: () => string): Promise<void> {
+  const { hostname, port } = new URL(url);
   const deadline = Date.now() + timeoutMs;
   let lastError = '';
   while (Date.now() < deadline) {
-    const client = new Redis(url, {
-      lazyConnect: true,
-      maxRetriesPerRequest: 0,
-      retryStrategy: () => null,
-      connectTimeout: 500,
-    });
-    client.on('error', () => {});
     try {
-      await client.connect();
-      if ((await client.ping()) === 'PONG') {
-        client.disconnect();
-        return;
-      }
+      const reply = await pingOnce(hostname.replace(/^\[(.*)\]$/, '$1'), Number(port || 6379));
+      if (reply.startsWith('+PONG') || reply.startsWith('-NOAUTH')) return;
+      lastError = reply.trim();
     } catch (error) {
       lastError = (error as Error).message;
     }
-    client.disconnect();
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   throw new Error(`redis at ${url} not ready after ${timeoutMs} ms (${lastError})\n${describe()}`);
