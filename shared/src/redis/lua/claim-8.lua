@@ -23,6 +23,7 @@
   Errors:  {-2} when the worker is not registered (it was declared dead and must re-register).
 ]]
 --- @include now
+--- @include push-chunked
 --- @include claim-messages
 local k = { queue = KEYS[1], inflight = KEYS[2], owner = KEYS[3], held = KEYS[4], attempts = KEYS[5],
   body = KEYS[6], workers = KEYS[7], backlog = KEYS[8] }

@@ -22,6 +22,7 @@
   Returns: {acked, retried, deadLettered, stale}
 ]]
 --- @include now
+--- @include push-chunked
 --- @include settle-messages
 local k = { inflight = KEYS[1], owner = KEYS[2], held = KEYS[3], attempts = KEYS[4], body = KEYS[5],
   errors = KEYS[6], delayed = KEYS[7], dlq = KEYS[8], totals = KEYS[9] }

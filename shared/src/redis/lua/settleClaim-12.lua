@@ -29,6 +29,7 @@
            registered = 0 means the worker was declared dead: nothing was claimed, it must re-register.
 ]]
 --- @include now
+--- @include push-chunked
 --- @include settle-messages
 --- @include claim-messages
 local now = nowMs()

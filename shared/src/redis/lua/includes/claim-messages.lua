@@ -1,6 +1,7 @@
 -- A worker takes up to `want` messages from its own queue (then from the backlog when its queue ran
 -- dry) and claims each: ack deadline, owner, held set, one more attempt — atomically, so no message is
--- ever outside the queue / in-flight sets between taking and claiming.
+-- ever outside the queue / in-flight sets between taking and claiming. A handful of variadic commands
+-- per batch, not per message. Needs the push-chunked include.
 -- k: {queue, inflight, owner, held, attempts, body, workers, backlog}
 -- rotated: id a BLMOVE wake-up moved from the tail to the head ('' = none); put back at the tail.
 -- Returns a flat list of (id, attempt, payload), or nil when the worker is not registered.
@@ -23,18 +24,34 @@ local function claimMessages(k, worker, want, ackTimeoutMs, rotated, now)
       for i = 1, #extra do ids[#ids + 1] = extra[i] end
     end
   end
+  if #ids == 0 then
+    return out
+  end
+  local payloads = hmgetChunked(k.body, ids)
+  local previous = hmgetChunked(k.attempts, ids)
   local deadline = now + ackTimeoutMs
-  for _, id in ipairs(ids) do
-    local payload = redis.call('HGET', k.body, id)
+  local claimed, scored, owners, attempts = {}, {}, {}, {}
+  for i, id in ipairs(ids) do
     -- A message purged from the DLQ or acked by a previous owner may leave a stale id behind.
-    if payload then
-      redis.call('ZADD', k.inflight, deadline, id)
-      redis.call('HSET', k.owner, id, worker)
-      redis.call('SADD', k.held, id)
+    if payloads[i] then
+      local attempt = tonumber(previous[i] or '0') + 1
+      claimed[#claimed + 1] = id
+      scored[#scored + 1] = deadline
+      scored[#scored + 1] = id
+      owners[#owners + 1] = id
+      owners[#owners + 1] = worker
+      attempts[#attempts + 1] = id
+      attempts[#attempts + 1] = attempt
       out[#out + 1] = id
-      out[#out + 1] = redis.call('HINCRBY', k.attempts, id, 1)
-      out[#out + 1] = payload
+      out[#out + 1] = attempt
+      out[#out + 1] = payloads[i]
     end
+  end
+  if #claimed > 0 then
+    pushChunked('ZADD', k.inflight, scored)
+    pushChunked('HSET', k.owner, owners)
+    pushChunked('SADD', k.held, claimed)
+    pushChunked('HSET', k.attempts, attempts)
   end
   return out
 end

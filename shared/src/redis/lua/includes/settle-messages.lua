@@ -1,4 +1,4 @@
--- Acks and nacks for one worker. Only the current owner may settle: a late ack or nack from a worker
+-- Acks and nacks for one worker (needs the push-chunked include). Only the current owner may settle: a late ack or nack from a worker
 -- whose claim expired (frozen, or declared dead) is counted as stale and changes nothing.
 -- k: {inflight, owner, held, attempts, body, errors, delayed, dlq, totals}
 -- args[base..]: ackCount ids, then nackCount x (id, delayMs, error).
@@ -15,15 +15,30 @@ local function settleMessages(k, worker, maxAttempts, args, base, ackCount, nack
     redis.call('SREM', k.held, id)
     return true
   end
-  for _ = 1, ackCount do
-    local id = args[base]
-    if release(id) then
-      redis.call('HDEL', k.body, id)
-      redis.call('HDEL', k.attempts, id)
-      redis.call('HDEL', k.errors, id)
-      acked = acked + 1
+  -- Acks in bulk: one ownership read, then one variadic delete per structure.
+  if ackCount > 0 then
+    local ids = {}
+    for i = 0, ackCount - 1 do ids[#ids + 1] = args[base + i] end
+    base = base + ackCount
+    local owners = hmgetChunked(k.owner, ids)
+    local owned, seen = {}, {}
+    for i, id in ipairs(ids) do
+      if owners[i] == worker and not seen[id] then
+        seen[id] = true
+        owned[#owned + 1] = id
+      else
+        stale = stale + 1
+      end
     end
-    base = base + 1
+    if #owned > 0 then
+      pushChunked('ZREM', k.inflight, owned)
+      pushChunked('HDEL', k.owner, owned)
+      pushChunked('SREM', k.held, owned)
+      pushChunked('HDEL', k.body, owned)
+      pushChunked('HDEL', k.attempts, owned)
+      pushChunked('HDEL', k.errors, owned)
+      acked = #owned
+    end
   end
   for _ = 1, nackCount do
     local id, delay, err = args[base], tonumber(args[base + 1]), args[base + 2]
