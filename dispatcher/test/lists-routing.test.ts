@@ -215,6 +215,32 @@ describe('lists mode routing (in-process dispatchers and workers, real Redis)', 
     expect(stats.workers.map((w) => w.id)).toEqual(['other']);
   });
 
+  it('never runs more handlers than --concurrency, even with prefetched messages waiting', async () => {
+    const { f, config } = setup('prefetch');
+    const runId = 'pf';
+    const rec = recorder(runId);
+    let running = 0;
+    let maxRunning = 0;
+    await f.startDispatcher();
+    await f.startWorker(
+      async (msg) => {
+        running += 1;
+        maxRunning = Math.max(maxRunning, running);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        running -= 1;
+        await rec.handler('w')(msg);
+      },
+      { concurrency: 2, prefetch: 6 },
+    );
+    await waitForLeader(f);
+    await waitForSubscriber(config.channel);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await publishLoad(admin, config.channel, { count: 100, rate: 0, size: 20, runId });
+    await expect.poll(() => summarize(rec.seen, 100).lost, { timeout: 10_000 }).toBe(0);
+    expect(maxRunning).toBe(2);
+    expect(summarize(rec.seen, 100).duplicates).toBe(0);
+  });
+
   it('dead-letters oversize payloads with the reason and routes the rest of the batch', async () => {
     const { f, config, keys } = setup('oversize', { REDISPATCH_MAX_PAYLOAD_BYTES: '64' });
     const runId = 'ovr';

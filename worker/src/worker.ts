@@ -97,6 +97,8 @@ export class Worker {
     { controller: AbortController; expireAt: number; expire: () => void }
   >();
   private sweepTimer: NodeJS.Timeout | undefined;
+  /** Claimed (prefetched) messages waiting for a handler slot, oldest first. */
+  private ready: { id: string; body: Buffer; attempt: number; claimedAt: number; expireAt: number }[] = [];
 
   constructor(options: WorkerOptions) {
     this.options = {
@@ -231,7 +233,8 @@ export class Worker {
     let rotated = '';
     let failures = 0;
     while (this.state === 'running') {
-      const free = this.options.concurrency - this.active;
+      // Room for prefetched messages too: they wait in `ready` for a handler slot.
+      const free = this.options.concurrency + this.options.prefetch - this.active - this.ready.length;
       if (free <= 0) {
         await new Promise<void>((resolve) => {
           this.slotWaiter = resolve;
@@ -312,7 +315,8 @@ export class Worker {
       const id = (reply[i] as Buffer).toString();
       const attempt = Number(reply[i + 1]);
       const body = reply[i + 2] as Buffer;
-      this.run(id, body, attempt, claimedAt);
+      if (this.active < this.options.concurrency) this.run(id, body, attempt, claimedAt);
+      else this.ready.push({ id, body, attempt, claimedAt, expireAt: performance.now() + this.options.ackTimeoutMs });
     }
     return (reply.length - 5) / 3;
   }
@@ -379,21 +383,33 @@ export class Worker {
 
   private sweepDeadlines(): void {
     const now = performance.now();
+    // Prefetched messages whose claim expired are left to the leader's redelivery.
+    if (this.ready.length > 0 && (this.ready[0]?.expireAt ?? Infinity) <= now) {
+      const before = this.ready.length;
+      this.ready = this.ready.filter((entry) => entry.expireAt > now);
+      this.metrics.timeouts.inc(before - this.ready.length);
+    }
     for (const entry of [...this.running.values()]) if (entry.expireAt <= now) entry.expire();
   }
 
   private release(id: string): void {
     this.running.delete(id);
     this.active -= 1;
+    // A prefetched message takes the freed slot first (also while draining: it is already claimed).
+    const now = performance.now();
+    while (this.ready.length > 0 && this.active < this.options.concurrency) {
+      const next = this.ready.shift();
+      if (next && next.expireAt > now) this.run(next.id, next.body, next.attempt, next.claimedAt);
+    }
     this.metrics.inflight.set(this.active);
     this.slotWaiter?.();
-    if (this.active === 0) this.drainWaiter?.();
+    if (this.active === 0 && this.ready.length === 0) this.drainWaiter?.();
   }
 
   private drainWaiter: (() => void) | undefined;
 
   private async waitForHandlers(timeoutMs: number): Promise<void> {
-    if (this.active === 0) return;
+    if (this.active === 0 && this.ready.length === 0) return;
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       new Promise<void>((resolve) => {
