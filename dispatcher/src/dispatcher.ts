@@ -333,6 +333,7 @@ export class Dispatcher {
       maxBatch: this.config.batchSize,
       write: async (batch) => {
         await this.guardLease(() => writer.write(batch));
+        this.metrics.pending.set(batcher.pendingCount);
         // JetStream: acknowledge only what is now durably in Redis.
         for (const ack of batch.acks) ack?.();
       },

@@ -1,5 +1,9 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
+/** Labelled counters start at 0 for every known label, so `increase()` sees the first event too. */
+const STEPDOWN_REASONS = ['fenced', 'renewal_failed', 'lease_expired', 'shutdown', 'error'] as const;
+const REDELIVERY_REASONS = ['timeout', 'worker_lost'] as const;
+
 /**
  * The dispatcher's metric families. Names are a contract (dashboards and alerts use them).
  * Cluster-wide gauges are set by the leader only and reset to 0 on step-down, so a sum over
@@ -7,7 +11,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
  */
 export function createDispatcherMetrics(registry: Registry) {
   const registers = [registry];
-  return {
+  const metrics = {
     leader: new Gauge({ name: 'redispatch_leader', help: '1 while this dispatcher leads', registers }),
     leaderEpoch: new Gauge({
       name: 'redispatch_leader_epoch',
@@ -150,6 +154,9 @@ export function createDispatcherMetrics(registry: Registry) {
       registers,
     }),
   };
+  for (const reason of STEPDOWN_REASONS) metrics.stepdowns.inc({ reason }, 0);
+  for (const reason of REDELIVERY_REASONS) metrics.redelivered.inc({ reason }, 0);
+  return metrics;
 }
 
 export type DispatcherMetrics = ReturnType<typeof createDispatcherMetrics>;

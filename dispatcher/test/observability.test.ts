@@ -395,8 +395,7 @@ describe('metrics, health and readiness of a live cluster (leader, standby, work
   // KNOWN DEFECT (dispatcher/src/dispatcher.ts, the ingress handler): redispatch_ingress_pending_messages
   // is set only right after a message is added to the batcher (so always >= 1) and at step-down; it is
   // never updated after a batch write, so an idle leader reports its last arrival-time count forever.
-  // `it.fails` passes while the defect exists; when it is fixed this turns red: make it a plain `it`.
-  it.fails('drops redispatch_ingress_pending_messages back to 0 once everything received is written', async () => {
+  it('drops redispatch_ingress_pending_messages back to 0 once everything received is written', async () => {
     await expect
       .poll(() => metric(ports.leader, 'redispatch_ingress_pending_messages'), { timeout: 2_000 })
       .toBe(0);
@@ -448,8 +447,7 @@ describe('readiness through shutdown', () => {
   // so a drain longer than REDISPATCH_WORKER_TTL_MS (default 5 s < default drain timeout 10 s) gets the
   // worker declared dead mid-drain: the leader redelivers its in-flight message (worker_lost), the
   // worker's ack is refused as stale, and the message is handled again by another worker.
-  // `it.fails` passes while the defect exists; when it is fixed this turns red: make it a plain `it`.
-  it.fails('keeps a worker alive while it drains for longer than the worker TTL (no worker_lost redelivery)', async () => {
+  it('keeps a worker alive while it drains for longer than the worker TTL (no worker_lost redelivery)', async () => {
     await drainScenario(1_000);
   }, 40_000);
 });

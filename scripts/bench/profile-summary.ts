@@ -1,5 +1,6 @@
 /**
- * `node scripts/bench/dist/profile-summary.js <file.cpuprofile>…` — where a process spent its CPU:
+ * `node scripts/bench/dist/profile-summary.js [--skip S] <file.cpuprofile>…` — where a process spent its CPU
+ * (ignoring the first S seconds, e.g. module loading at start-up):
  * self time grouped by module (ioredis, pino, redispatch worker/dispatcher/shared, node internals,
  * GC, idle) and the top functions. Profiles come from `npm run bench -- --cpu-prof`.
  */
@@ -27,12 +28,19 @@ function moduleOf(url: string, fn: string): string {
   return url;
 }
 
-for (const file of process.argv.slice(2)) {
+const args = process.argv.slice(2);
+const skipIndex = args.indexOf('--skip');
+const skipUs = skipIndex >= 0 ? Number(args.splice(skipIndex, 2)[1]) * 1e6 : 0;
+
+for (const file of args) {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile;
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const selfUs = new Map<number, number>();
+  let elapsed = 0;
   profile.samples.forEach((id, i) => {
-    selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
+    const delta = profile.timeDeltas[i] ?? 0;
+    elapsed += delta;
+    if (elapsed >= skipUs) selfUs.set(id, (selfUs.get(id) ?? 0) + delta);
   });
   const modules = new Map<string, number>();
   const functions = new Map<string, number>();

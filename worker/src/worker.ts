@@ -192,6 +192,9 @@ export class Worker {
       ['take loop', () => this.loop ?? Promise.resolve()],
       ['finish in-flight', () => this.waitForHandlers(this.options.drainTimeoutMs)],
       ['settle', () => this.settler.drain(this.options.commandTimeoutMs * 2)],
+      // Heartbeats go on through the drain (a drain longer than the worker TTL must not get us declared
+      // dead and our in-flight work redelivered); they stop only now.
+      ['stop heartbeats', async () => clearTimeout(this.heartbeatTimer)],
       // 'leave' marks us dead now: the leader reassigns our queue (and anything unfinished) on its next reap.
       [
         'deregister',
@@ -199,7 +202,6 @@ export class Worker {
       ],
       ['quit', () => Promise.all([closeQuietly(this.redis), closeQuietly(this.blocking)])],
     ];
-    clearTimeout(this.heartbeatTimer);
     for (const [name, step] of steps) {
       try {
         await step();
@@ -316,7 +318,14 @@ export class Worker {
       const attempt = Number(reply[i + 1]);
       const body = reply[i + 2] as Buffer;
       if (this.active < this.options.concurrency) this.run(id, body, attempt, claimedAt);
-      else this.ready.push({ id, body, attempt, claimedAt, expireAt: performance.now() + this.options.ackTimeoutMs });
+      else
+        this.ready.push({
+          id,
+          body,
+          attempt,
+          claimedAt,
+          expireAt: performance.now() + this.options.ackTimeoutMs,
+        });
     }
     return (reply.length - 5) / 3;
   }

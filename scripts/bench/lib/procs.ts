@@ -12,6 +12,8 @@ import { sleep } from './util.js';
 export type Msg = { type: string; [key: string]: any };
 
 const live = new Set<Child>();
+/** Every process started, for mapping CPU profiles (named by pid) back to roles. */
+export const spawnedProcesses: { name: string; pid: number }[] = [];
 
 export class Child {
   readonly exited: Promise<number | null>;
@@ -122,6 +124,7 @@ export function spawnNode(options: SpawnOptions): Child {
     },
   );
   closeSync(log);
+  spawnedProcesses.push({ name: options.name, pid: child.pid ?? -1 });
   return new Child(options.name, child);
 }
 
