@@ -58,9 +58,13 @@ export class ReplayBuffer {
 
   /** Keeps a received message (standby), evicting the oldest beyond the count, byte and age limits. */
   push(received: Received): void {
-    this.entries.push({ ...received, at: performance.now() });
+    // Mutate rather than copy: this runs for every message on every standby.
+    const entry = received as Entry;
+    entry.at = performance.now();
+    this.entries.push(entry);
     this.bytes += received.payload.length;
-    this.enforceLimits();
+    // Count and bytes are checked per message; age is applied by the periodic enforceLimits().
+    if (this.size > this.limits.maxMessages || this.bytes > this.limits.maxBytes) this.enforceLimits();
   }
 
   /** Puts messages back at the front, in order (a leader stepping down with unwritten messages). */

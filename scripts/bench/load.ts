@@ -12,6 +12,7 @@
 import { pathToFileURL } from 'node:url';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
+import { encodeHistogram, newHistogram, record } from './lib/hist.js';
 import { PUBLISH_MODULE } from './lib/paths.js';
 import { fullPayload, ratePayload } from './lib/payload.js';
 import type { Msg } from './lib/procs.js';
@@ -56,11 +57,14 @@ async function runSchedule(options: RateOptions): Promise<Record<string, unknown
   let inFlight = 0;
   let maxLagUs = 0;
   let errors = 0;
+  // How late each message left this process: the publisher's own share of the latency.
+  const sendLag = newHistogram();
   while (sent < options.count && !stopRequested) {
     const now = nowUs();
     const due = Math.min(options.count, Math.floor((now - t0) / interval) + 1);
     if (due > sent) {
       maxLagUs = Math.max(maxLagUs, now - scheduled(sent));
+      for (let seq = sent; seq < due; seq++) record(sendLag, now - scheduled(seq));
       inFlight += 1;
       options.send(sent, due, scheduled).then(
         () => {
@@ -78,7 +82,7 @@ async function runSchedule(options: RateOptions): Promise<Record<string, unknown
     await sleep(1);
   }
   while (inFlight > 0) await sleep(1);
-  return { type: 'done', t0, t1: nowUs(), sent, maxLagUs, errors };
+  return { type: 'done', t0, t1: nowUs(), sent, maxLagUs, errors, sendLagHist: encodeHistogram(sendLag) };
 }
 
 async function handle(m: Msg): Promise<Record<string, unknown>> {

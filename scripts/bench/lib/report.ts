@@ -30,6 +30,8 @@ export interface LatencyResult {
   count: number;
   achievedRate: number;
   publisherMaxLagMs: number;
+  /** How late the publisher sent each message after its scheduled time (part of both latencies). */
+  publisherSendLag: LatencySummary | null;
   handler: LatencySummary | null;
   ack: LatencySummary | null;
   ackMethod: string;
@@ -316,6 +318,7 @@ export function tables(report: Report): Table[] {
         'publish → handler p50 / p90 / p99 / p99.9 ms',
         'publish → ack p50 / p90 / p99 / p99.9 ms',
         'max ms (handler / ack)',
+        'publisher send lag p50 / p99 ms',
         'lost / dup',
       ],
       rows: report.latency.map((l) => [
@@ -325,10 +328,12 @@ export function tables(report: Report): Table[] {
         pct(l.handler),
         pct(l.ack),
         `${ms(l.handler?.max)} / ${ms(l.ack?.max)}`,
+        `${ms(l.publisherSendLag?.p50)} / ${ms(l.publisherSendLag?.p99)}`,
         `${l.delivery.lost} / ${l.delivery.duplicates}`,
       ]),
       notes: [
-        'Latency is measured from the *scheduled* send time embedded in each payload (coordinated omission corrected).',
+        'Latency is measured from the *scheduled* send time embedded in each payload (coordinated omission corrected);',
+        'it includes the publisher send lag (its 1 ms tick and any stall), shown separately.',
         'publish → ack: redispatch and raw loop by count matching on the acked counter polled every ~1 ms (see README);',
         'BullMQ from its per-job completed event.',
         ...report.latencySkipped.map(
@@ -405,7 +410,7 @@ export function tables(report: Report): Table[] {
       ],
     });
   }
-  return out;
+  return out.sort((a, b) => a.title.localeCompare(b.title, 'en', { numeric: true }));
 }
 
 function renderText(table: Table): string {
@@ -463,6 +468,16 @@ export function renderMarkdown(report: Report): string {
 const COLORS: Record<string, string> = { redispatch: '#2b6cb0', raw: '#9c9c9c', bullmq: '#dd6b20' };
 const escapeXml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
 
+/** Round tick values (1, 2, 5 × 10^k steps) from 0 up to `top`. */
+function niceTicks(top: number): number[] {
+  const raw = top / 4;
+  const magnitude = 10 ** Math.floor(Math.log10(raw));
+  const step = ([1, 2, 5, 10].find((m) => m * magnitude >= raw) ?? 10) * magnitude;
+  const ticks: number[] = [];
+  for (let t = step; t <= top; t += step) ticks.push(t);
+  return ticks;
+}
+
 function barPanel(
   x0: number,
   y0: number,
@@ -495,7 +510,7 @@ function barPanel(
     ? Array.from({ length: 8 }, (_, i) => 10 ** (Math.floor(Math.log10(bottom)) + i)).filter(
         (t) => t >= bottom && t <= top,
       )
-    : [0.25, 0.5, 0.75, 1].map((f) => round(top * f, -Math.floor(Math.log10(top)) + 1));
+    : niceTicks(top);
   for (const t of ticks) {
     const y = baseY - scale(t);
     parts.push(`<line x1="${x0 + 40}" y1="${y}" x2="${x0 + width}" y2="${y}" stroke="#ddd"/>`);
@@ -579,6 +594,14 @@ export function renderSvg(report: Report): string {
           unit: 'ms',
         },
       ),
+    );
+    panels.push(
+      ['p50', 'p99', 'p99.9']
+        .map(
+          (p, i) =>
+            `<rect x="${560 + i * 80}" y="${y + 4}" width="12" height="12" fill="${['#90cdf4', '#3182ce', '#1a365d'][i]}"/><text x="${576 + i * 80}" y="${y + 15}" font-size="12">${p}</text>`,
+        )
+        .join('\n'),
     );
     y += 320;
   }
