@@ -40,31 +40,27 @@ export function loadPayload(runId: string, seq: number, size: number): Buffer {
 /** Pipelines in flight at once at full speed: hides the round trip without unbounded buffering. */
 const MAX_IN_FLIGHT = 4;
 
-/** Publishes `count` numbered messages at `rate`; resolves with the seconds it took. */
-export async function publishLoad(redis: Redis, channel: string, options: PublishOptions): Promise<number> {
+/** The body of message `seq`, in an envelope when a delay or a publish timestamp is asked for. */
+function framedPayload(options: PublishOptions, seq: number): Buffer {
+  const body = loadPayload(options.runId, seq, options.size);
+  if (options.delayMs === undefined && options.timestamp !== true) return body;
+  const framed = framePayload(body, { delayMs: options.delayMs, stampTime: options.timestamp === true });
+  return typeof framed === 'string' ? Buffer.from(framed) : framed;
+}
+
+/**
+ * Drives any transport at `rate` (0 = full speed): hands out [from, upTo) chunks of sequence numbers
+ * on schedule, keeps at most `maxInFlight` sends outstanding, and reports progress as sends complete.
+ * Resolves with the seconds it took.
+ */
+async function pacedLoad(
+  options: PublishOptions,
+  maxInFlight: number,
+  sendChunk: (from: number, upTo: number) => Promise<void>,
+): Promise<number> {
   const started = performance.now();
   let sent = 0;
   const inFlight = new Set<Promise<void>>();
-  const send = (from: number, upTo: number) => {
-    const pipeline = redis.pipeline();
-    const framed = options.delayMs !== undefined || options.timestamp === true;
-    for (let seq = from; seq < upTo; seq++) {
-      const body = loadPayload(options.runId, seq, options.size);
-      pipeline.publish(
-        channel,
-        framed
-          ? framePayload(body, { delayMs: options.delayMs, stampTime: options.timestamp === true })
-          : body,
-      );
-    }
-    const done = pipeline.exec().then((replies) => {
-      const failed = (replies ?? []).find(([error]) => error);
-      if (failed?.[0]) throw failed[0];
-      options.onProgress?.(upTo);
-    });
-    const tracked = done.finally(() => inFlight.delete(tracked));
-    inFlight.add(tracked);
-  };
   while (sent < options.count) {
     let target = options.count;
     if (options.rate > 0) {
@@ -76,12 +72,25 @@ export async function publishLoad(redis: Redis, channel: string, options: Publis
       }
     }
     const upTo = Math.min(target, sent + CHUNK);
-    send(sent, upTo);
+    const tracked: Promise<void> = sendChunk(sent, upTo)
+      .then(() => options.onProgress?.(upTo))
+      .finally(() => inFlight.delete(tracked));
+    inFlight.add(tracked);
     sent = upTo;
-    if (inFlight.size >= MAX_IN_FLIGHT) await Promise.race(inFlight);
+    if (inFlight.size >= maxInFlight) await Promise.race(inFlight);
   }
   await Promise.all(inFlight);
   return (performance.now() - started) / 1000;
+}
+
+/** Publishes `count` numbered messages at `rate` with pipelined PUBLISH; resolves with the seconds it took. */
+export function publishLoad(redis: Redis, channel: string, options: PublishOptions): Promise<number> {
+  return pacedLoad(options, MAX_IN_FLIGHT, async (from, upTo) => {
+    const pipeline = redis.pipeline();
+    for (let seq = from; seq < upTo; seq++) pipeline.publish(channel, framedPayload(options, seq));
+    const failed = ((await pipeline.exec()) ?? []).find(([error]) => error);
+    if (failed?.[0]) throw failed[0];
+  });
 }
 
 function positiveInt(name: string, raw: string, min: number): number {
@@ -91,44 +100,24 @@ function positiveInt(name: string, raw: string, min: number): number {
   return value;
 }
 
-/** Publishes the same load to a NATS subject (core) or a JetStream stream (awaiting each ack window). */
-export async function publishLoadNats(
+/** Publishes the same load to a NATS subject (core, flushed per chunk) or a JetStream stream (acks awaited). */
+export function publishLoadNats(
   connection: NatsConnection,
   subject: string,
   jetstream: boolean,
   options: PublishOptions,
 ): Promise<number> {
-  const started = performance.now();
   const js = jetstream ? connection.jetstream() : undefined;
-  let sent = 0;
-  while (sent < options.count) {
-    let target = options.count;
-    if (options.rate > 0) {
-      const elapsed = (performance.now() - started) / 1000;
-      target = Math.min(options.count, Math.floor(elapsed * options.rate) + 1);
-      if (target <= sent) {
-        await new Promise((resolve) => setTimeout(resolve, TICK_MS));
-        continue;
-      }
-    }
-    const upTo = Math.min(target, sent + CHUNK);
+  return pacedLoad(options, 1, async (from, upTo) => {
     const acks: Promise<unknown>[] = [];
-    for (let seq = sent; seq < upTo; seq++) {
-      const body = loadPayload(options.runId, seq, options.size);
-      const framed = options.delayMs !== undefined || options.timestamp === true;
-      const payload = framed
-        ? framePayload(body, { delayMs: options.delayMs, stampTime: options.timestamp === true })
-        : body;
-      const data = typeof payload === 'string' ? Buffer.from(payload) : payload;
+    for (let seq = from; seq < upTo; seq++) {
+      const data = framedPayload(options, seq);
       if (js) acks.push(js.publish(subject, data));
       else connection.publish(subject, data);
     }
     if (js) await Promise.all(acks);
     else await connection.flush();
-    sent = upTo;
-    options.onProgress?.(sent);
-  }
-  return (performance.now() - started) / 1000;
+  });
 }
 
 export function registerPublishCommand(program: Command): void {
