@@ -1,51 +1,23 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createConnection, createKeys } from '@redispatch/shared';
-import { type RedisHandle, startRedis } from '@redispatch/shared/testing';
-import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createKeys } from '@redispatch/shared';
+import { describe, expect, it } from 'vitest';
 import { checkRun } from './helpers/checker.js';
-import { CHECKER_HANDLER, type CliProcess, runCli, spawnCli } from './helpers/cli-process.js';
+import { CHECKER_HANDLER, type CliProcess, runCli } from './helpers/cli-process.js';
 import { testEnv, uniquePrefix } from './helpers/in-process.js';
+import { useProcessFixture } from './helpers/process-fixture.js';
 
-let server: RedisHandle;
-let admin: Redis;
-const started: CliProcess[] = [];
-const dirs: string[] = [];
-
-beforeAll(async () => {
-  server = await startRedis();
-  admin = createConnection('command', {
-    url: server.url,
-    tls: { insecure: false },
-    commandTimeoutMs: 5_000,
-    name: 'admin',
-  });
-  await admin.connect();
-});
-afterAll(async () => {
-  for (const proc of started) proc.kill('SIGKILL');
-  await Promise.all(started.map((proc) => proc.exited()));
-  admin.disconnect();
-  await server.stop();
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
+const fx = useProcessFixture();
 
 function start(args: string[], env: Record<string, string>): CliProcess {
-  const proc = spawnCli(args, env);
-  started.push(proc);
-  return proc;
+  return fx.spawn(args, env);
 }
 
 function checkDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'redispatch-check-'));
-  dirs.push(dir);
-  return dir;
+  return fx.tempDir('check');
 }
 
 async function leaderPid(keys: ReturnType<typeof createKeys>): Promise<number | undefined> {
-  const pid = await admin.hget(keys.leader, 'pid');
+  const pid = await fx.admin.hget(keys.leader, 'pid');
   return pid ? Number(pid) : undefined;
 }
 
@@ -53,11 +25,11 @@ describe('the redispatch CLI as real processes', () => {
   it('hands leadership over at once on SIGTERM and within 2x the lease on SIGKILL', async () => {
     const prefix = uniquePrefix('handover');
     const keys = createKeys(prefix);
-    const env = testEnv(server.url, prefix, { REDISPATCH_LOG_LEVEL: 'info' });
+    const env = testEnv(fx.redis.url, prefix, { REDISPATCH_LOG_LEVEL: 'info' });
     const dispatchers = [1, 2, 3].map(() => start(['dispatcher'], env));
     await expect.poll(() => leaderPid(keys), { timeout: 15_000 }).toBeDefined();
     const first = await leaderPid(keys);
-    const firstEpoch = Number(await admin.hget(keys.leader, 'epoch'));
+    const firstEpoch = Number(await fx.admin.hget(keys.leader, 'epoch'));
     const leader = dispatchers.find((d) => d.pid === first);
     expect(leader).toBeDefined();
 
@@ -65,18 +37,18 @@ describe('the redispatch CLI as real processes', () => {
     leader?.kill('SIGTERM');
     expect((await leader?.exited())?.code).toBe(0);
     await expect
-      .poll(async () => Number(await admin.hget(keys.leader, 'epoch')), { timeout: 5_000, interval: 20 })
+      .poll(async () => Number(await fx.admin.hget(keys.leader, 'epoch')), { timeout: 5_000, interval: 20 })
       .toBeGreaterThan(firstEpoch);
     const termHandover = performance.now() - termAt;
     // Immediate: the resigning leader releases the lease and tells standbys, no waiting for expiry (lease 1000 ms).
     expect(termHandover).toBeLessThan(1_000);
 
     const second = await leaderPid(keys);
-    const secondEpoch = Number(await admin.hget(keys.leader, 'epoch'));
+    const secondEpoch = Number(await fx.admin.hget(keys.leader, 'epoch'));
     const killAt = performance.now();
     dispatchers.find((d) => d.pid === second)?.kill('SIGKILL');
     await expect
-      .poll(async () => Number(await admin.hget(keys.leader, 'epoch')), { timeout: 10_000, interval: 20 })
+      .poll(async () => Number(await fx.admin.hget(keys.leader, 'epoch')), { timeout: 10_000, interval: 20 })
       .toBeGreaterThan(secondEpoch);
     const killHandover = performance.now() - killAt;
     expect(killHandover).toBeLessThan(2 * 1_000 + 500);
@@ -87,17 +59,12 @@ describe('the redispatch CLI as real processes', () => {
 
   it('redelivers everything a SIGKILLed worker held: every message handled, duplicates counted', async () => {
     const prefix = uniquePrefix('wkill');
-    const env = { ...testEnv(server.url, prefix), CHECK_DIR: checkDir(), CHECK_DELAY_MS: '5' };
+    const env = { ...testEnv(fx.redis.url, prefix), CHECK_DIR: checkDir(), CHECK_DELAY_MS: '5' };
     start(['dispatcher'], env);
     const victim = start(['worker', '--handler', CHECKER_HANDLER, '--concurrency', '8'], env);
     start(['worker', '--handler', CHECKER_HANDLER, '--concurrency', '8'], env);
     await victim.waitForLog(/worker registered/);
-    await expect
-      .poll(
-        async () => Number(((await admin.pubsub('NUMSUB', env.REDISPATCH_CHANNEL)) as [string, number])[1]),
-        { timeout: 10_000 },
-      )
-      .toBe(1);
+    await expect.poll(async () => fx.subscribers(env.REDISPATCH_CHANNEL), { timeout: 10_000 }).toBe(1);
     await new Promise((resolve) => setTimeout(resolve, 300));
     const count = 2_000;
     const publish = runCli(['publish', '--count', String(count), '--rate', '2000', '--run-id', 'wk'], env);
@@ -117,7 +84,7 @@ describe('the redispatch CLI as real processes', () => {
   });
 
   it('prints one clear line for a bad setting and for a bad handler, and exits non-zero', async () => {
-    const env = testEnv(server.url, uniquePrefix('bad'));
+    const env = testEnv(fx.redis.url, uniquePrefix('bad'));
     const badConfig = await runCli(['dispatcher'], { ...env, REDISPATCH_ACK_TIMEOUT_MS: 'soon' });
     expect(badConfig.code).toBe(2);
     expect(badConfig.lines).toEqual([
@@ -155,21 +122,16 @@ describe('the redispatch CLI as real processes', () => {
     const keys = createKeys(prefix);
     const dir = checkDir();
     const env = {
-      ...testEnv(server.url, prefix, { REDISPATCH_MAX_ATTEMPTS: '1', REDISPATCH_MAX_PAYLOAD_BYTES: '20' }),
+      ...testEnv(fx.redis.url, prefix, { REDISPATCH_MAX_ATTEMPTS: '1', REDISPATCH_MAX_PAYLOAD_BYTES: '20' }),
       CHECK_DIR: dir,
     };
     start(['dispatcher'], env);
     const worker = start(['worker', '--handler', CHECKER_HANDLER], env);
     await worker.waitForLog(/worker registered/);
-    await expect
-      .poll(
-        async () => Number(((await admin.pubsub('NUMSUB', env.REDISPATCH_CHANNEL)) as [string, number])[1]),
-        { timeout: 10_000 },
-      )
-      .toBe(1);
+    await expect.poll(async () => fx.subscribers(env.REDISPATCH_CHANNEL), { timeout: 10_000 }).toBe(1);
     // Oversize: dead-lettered by the leader.
     await runCli(['publish', '--count', '3', '--size', '40', '--run-id', 'big'], env);
-    await expect.poll(() => admin.zcard(keys.dlq), { timeout: 5_000 }).toBe(3);
+    await expect.poll(() => fx.admin.zcard(keys.dlq), { timeout: 5_000 }).toBe(3);
 
     const stats = await runCli(['stats', '--json'], env);
     const json = JSON.parse(stats.output) as Record<string, unknown>;
@@ -213,10 +175,10 @@ describe('the redispatch CLI as real processes', () => {
     await expect.poll(() => checkRun(dir, 'big', 3).lost, { timeout: 10_000 }).toBe(0);
 
     await runCli(['publish', '--count', '2', '--size', '40', '--run-id', 'again'], env);
-    await expect.poll(() => admin.zcard(keys.dlq), { timeout: 5_000 }).toBe(2);
+    await expect.poll(() => fx.admin.zcard(keys.dlq), { timeout: 5_000 }).toBe(2);
     const purge = await runCli(['dlq', 'purge'], env);
     expect(purge.lines).toEqual(['purged 2 dead letter(s)']);
-    expect(await admin.zcard(keys.dlq)).toBe(0);
-    expect(await admin.hlen(keys.body)).toBe(0);
+    expect(await fx.admin.zcard(keys.dlq)).toBe(0);
+    expect(await fx.admin.hlen(keys.body)).toBe(0);
   });
 });

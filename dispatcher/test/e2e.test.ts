@@ -1,58 +1,30 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createConnection, createKeys, readStats } from '@redispatch/shared';
-import { type RedisHandle, startRedis } from '@redispatch/shared/testing';
-import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createKeys, readStats } from '@redispatch/shared';
+import { describe, expect, it } from 'vitest';
 import { checkRun } from './helpers/checker.js';
-import { CHECKER_HANDLER, type CliProcess, runCli, spawnCli } from './helpers/cli-process.js';
+import { CHECKER_HANDLER, runCli } from './helpers/cli-process.js';
 import { testEnv, uniquePrefix } from './helpers/in-process.js';
+import { useProcessFixture } from './helpers/process-fixture.js';
 
-let server: RedisHandle;
-let admin: Redis;
-const processes: CliProcess[] = [];
-let dir = '';
-
-beforeAll(async () => {
-  server = await startRedis();
-  admin = createConnection('command', {
-    url: server.url,
-    tls: { insecure: false },
-    commandTimeoutMs: 5_000,
-    name: 'admin',
-  });
-  await admin.connect();
-  dir = mkdtempSync(join(tmpdir(), 'redispatch-e2e-'));
-});
-afterAll(async () => {
-  for (const proc of processes) proc.kill('SIGKILL');
-  await Promise.all(processes.map((proc) => proc.exited()));
-  admin.disconnect();
-  await server.stop();
-  rmSync(dir, { recursive: true, force: true });
-});
+const fx = useProcessFixture();
 
 describe('end to end through the CLI', () => {
   it('3 dispatchers, 3 workers, 20,000 messages, one worker SIGKILLed mid-run: zero lost', async () => {
     const prefix = uniquePrefix('e2e');
     const keys = createKeys(prefix);
-    const env = { ...testEnv(server.url, prefix), CHECK_DIR: dir };
-    for (let i = 0; i < 3; i++) processes.push(spawnCli(['dispatcher'], env));
+    const dir = fx.tempDir('e2e');
+    const env = { ...testEnv(fx.redis.url, prefix), CHECK_DIR: dir };
+    for (let i = 0; i < 3; i++) fx.spawn(['dispatcher'], env);
     const workers = [0, 1, 2].map(() =>
-      spawnCli(['worker', '--handler', CHECKER_HANDLER, '--concurrency', '32'], env),
+      fx.spawn(['worker', '--handler', CHECKER_HANDLER, '--concurrency', '32'], env),
     );
-    processes.push(...workers);
     await Promise.all(workers.map((w) => w.waitForLog(/worker registered/)));
     await expect
-      .poll(
-        async () => Number(((await admin.pubsub('NUMSUB', env.REDISPATCH_CHANNEL)) as [string, number])[1]),
-        { timeout: 10_000 },
-      )
+      // Every dispatcher subscribes: the leader routes, the standbys buffer for failover replay.
+      .poll(() => fx.subscribers(env.REDISPATCH_CHANNEL), { timeout: 10_000 })
       .toBe(3);
     // Let the leader's reaper see every worker before the load starts.
     await expect
-      .poll(async () => (await readStats(admin, keys, prefix)).workers.length, { timeout: 5_000 })
+      .poll(async () => (await readStats(fx.admin, keys, prefix)).workers.length, { timeout: 5_000 })
       .toBe(3);
 
     const count = 20_000;
@@ -70,7 +42,7 @@ describe('end to end through the CLI', () => {
     await expect.poll(() => checkRun(dir, 'e2e', count).lost, { timeout: 30_000, interval: 200 }).toBe(0);
     const seconds = (performance.now() - started) / 1000;
     const result = checkRun(dir, 'e2e', count);
-    const stats = await readStats(admin, keys, prefix);
+    const stats = await readStats(fx.admin, keys, prefix);
     console.info(
       `e2e: ${count} messages, lost ${result.lost}, duplicates ${result.duplicates}, ${seconds.toFixed(1)} s, ` +
         `redelivered ${stats.totals.redelivered}, accepted ${stats.totals.accepted}`,
@@ -82,7 +54,7 @@ describe('end to end through the CLI', () => {
     await expect
       .poll(
         async () => {
-          const s = await readStats(admin, keys, prefix);
+          const s = await readStats(fx.admin, keys, prefix);
           return (
             s.inflight +
             s.backlog +

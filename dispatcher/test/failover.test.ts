@@ -1,39 +1,11 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createConnection, createKeys, readStats } from '@redispatch/shared';
-import { type NatsHandle, type RedisHandle, startNatsServer, startRedis } from '@redispatch/shared/testing';
-import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createKeys, readStats } from '@redispatch/shared';
+import { describe, expect, it } from 'vitest';
 import { checkRun } from './helpers/checker.js';
-import { CHECKER_HANDLER, type CliProcess, runCli, spawnCli } from './helpers/cli-process.js';
+import { CHECKER_HANDLER, type CliProcess, runCli } from './helpers/cli-process.js';
 import { testEnv, uniquePrefix } from './helpers/in-process.js';
+import { useProcessFixture } from './helpers/process-fixture.js';
 
-let server: RedisHandle;
-let nats: NatsHandle;
-let admin: Redis;
-const processes: CliProcess[] = [];
-const dirs: string[] = [];
-
-beforeAll(async () => {
-  server = await startRedis();
-  nats = await startNatsServer({ jetstream: true });
-  admin = createConnection('command', {
-    url: server.url,
-    tls: { insecure: false },
-    commandTimeoutMs: 5_000,
-    name: 'admin',
-  });
-  await admin.connect();
-});
-afterAll(async () => {
-  for (const proc of processes) proc.kill('SIGKILL');
-  await Promise.all(processes.map((proc) => proc.exited()));
-  admin.disconnect();
-  await server.stop();
-  await nats.stop();
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
+const fx = useProcessFixture({ nats: { jetstream: true } });
 
 // The same case for every ingress: Redis pub/sub and NATS core (every dispatcher consumes, standbys
 // buffer and replay) and JetStream (only the leader consumes; unacked messages are redelivered).
@@ -43,33 +15,30 @@ describe.each(['redis', 'nats', 'jetstream'] as const)(
     it('loses nothing across 10 leader SIGKILLs in a row at a steady rate; duplicates bounded and counted', async () => {
       const prefix = uniquePrefix(`failover-${ingress}`);
       const keys = createKeys(prefix);
-      const dir = mkdtempSync(join(tmpdir(), 'redispatch-failover-'));
-      dirs.push(dir);
+      const dir = fx.tempDir('failover');
       const env = {
-        ...testEnv(server.url, prefix),
+        ...testEnv(fx.redis.url, prefix),
         CHECK_DIR: dir,
         REDISPATCH_INGRESS: ingress,
-        REDISPATCH_NATS_URL: nats.url,
+        REDISPATCH_NATS_URL: fx.nats.url,
         REDISPATCH_NATS_SUBJECT: `${prefix}.in`,
         REDISPATCH_NATS_STREAM: `S-${prefix}`,
       };
       const dispatchers = new Map<number, CliProcess>();
       const startDispatcher = () => {
-        const proc = spawnCli(['dispatcher'], env);
-        processes.push(proc);
+        const proc = fx.spawn(['dispatcher'], env);
         dispatchers.set(proc.pid, proc);
         return proc;
       };
       const first = [0, 1, 2].map(() => startDispatcher());
       for (let i = 0; i < 2; i++) {
-        const worker = spawnCli(['worker', '--handler', CHECKER_HANDLER, '--concurrency', '32'], env);
-        processes.push(worker);
+        const worker = fx.spawn(['worker', '--handler', CHECKER_HANDLER, '--concurrency', '32'], env);
         await worker.waitForLog(/worker registered/);
       }
       // Every dispatcher (leader and standbys) is consuming once it logs "standby".
       await Promise.all(first.map((d) => d.waitForLog(/"msg":"standby"/)));
       await expect
-        .poll(async () => (await readStats(admin, keys, prefix)).leader?.pid, { timeout: 10_000 })
+        .poll(async () => (await readStats(fx.admin, keys, prefix)).leader?.pid, { timeout: 10_000 })
         .toBeDefined();
 
       const rate = 2_000;
@@ -83,7 +52,7 @@ describe.each(['redis', 'nats', 'jetstream'] as const)(
       const takeovers: number[] = [];
       for (let k = 0; k < kills; k++) {
         await new Promise((resolve) => setTimeout(resolve, 500));
-        const before = await readStats(admin, keys, prefix);
+        const before = await readStats(fx.admin, keys, prefix);
         const victim = before.leader ? dispatchers.get(before.leader.pid) : undefined;
         expect(victim, `leader pid ${before.leader?.pid} is one of ours`).toBeDefined();
         const killedAt = performance.now();
@@ -91,7 +60,7 @@ describe.each(['redis', 'nats', 'jetstream'] as const)(
         dispatchers.delete(victim?.pid ?? -1);
         await startDispatcher().waitForLog(/"msg":"standby"/);
         await expect
-          .poll(async () => (await readStats(admin, keys, prefix)).leader?.epoch ?? 0, {
+          .poll(async () => (await readStats(fx.admin, keys, prefix)).leader?.epoch ?? 0, {
             timeout: 10_000,
             interval: 25,
           })
@@ -102,7 +71,7 @@ describe.each(['redis', 'nats', 'jetstream'] as const)(
       try {
         await expect.poll(() => checkRun(dir, 'fo', count).lost, { timeout: 30_000, interval: 250 }).toBe(0);
       } catch (error) {
-        const stats = await readStats(admin, keys, prefix);
+        const stats = await readStats(fx.admin, keys, prefix);
         const missing = [];
         const result = checkRun(dir, 'fo', count);
         throw new Error(
@@ -110,7 +79,7 @@ describe.each(['redis', 'nats', 'jetstream'] as const)(
         );
       }
       const result = checkRun(dir, 'fo', count);
-      const stats = await readStats(admin, keys, prefix);
+      const stats = await readStats(fx.admin, keys, prefix);
       const sorted = [...takeovers].sort((a, b) => a - b);
       console.info(
         `failover x${kills} (${ingress}): ${count} published at ${rate}/s, lost ${result.lost}, duplicates ${result.duplicates}, ` +

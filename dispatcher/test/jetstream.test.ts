@@ -1,65 +1,32 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createConnection, createKeys, readStats } from '@redispatch/shared';
-import { type NatsHandle, type RedisHandle, startNatsServer, startRedis } from '@redispatch/shared/testing';
-import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createKeys, readStats } from '@redispatch/shared';
+import { describe, expect, it } from 'vitest';
 import { checkRun } from './helpers/checker.js';
-import { CHECKER_HANDLER, type CliProcess, runCli, spawnCli } from './helpers/cli-process.js';
+import { CHECKER_HANDLER, runCli } from './helpers/cli-process.js';
 import { testEnv, uniquePrefix } from './helpers/in-process.js';
+import { useProcessFixture } from './helpers/process-fixture.js';
 
-let server: RedisHandle;
-let nats: NatsHandle;
-let admin: Redis;
-const processes: CliProcess[] = [];
-const dirs: string[] = [];
-
-beforeAll(async () => {
-  [server, nats] = await Promise.all([startRedis(), startNatsServer({ jetstream: true })]);
-  admin = createConnection('command', {
-    url: server.url,
-    tls: { insecure: false },
-    commandTimeoutMs: 5_000,
-    name: 'admin',
-  });
-  await admin.connect();
-});
-afterAll(async () => {
-  for (const proc of processes) proc.kill('SIGKILL');
-  await Promise.all(processes.map((proc) => proc.exited()));
-  admin.disconnect();
-  await Promise.all([server.stop(), nats.stop()]);
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
+const fx = useProcessFixture({ nats: { jetstream: true } });
 
 describe('JetStream ingress', () => {
   it('loses nothing when every dispatcher is killed for seconds while publishing continues', async () => {
     const prefix = uniquePrefix('jetstream');
     const keys = createKeys(prefix);
-    const dir = mkdtempSync(join(tmpdir(), 'redispatch-js-'));
-    dirs.push(dir);
+    const dir = fx.tempDir('js');
     const env = {
-      ...testEnv(server.url, prefix),
+      ...testEnv(fx.redis.url, prefix),
       CHECK_DIR: dir,
       REDISPATCH_INGRESS: 'jetstream',
-      REDISPATCH_NATS_URL: nats.url,
+      REDISPATCH_NATS_URL: fx.nats.url,
       REDISPATCH_NATS_SUBJECT: `${prefix}.in`,
       REDISPATCH_NATS_STREAM: `S-${prefix}`,
     };
-    const startDispatchers = () =>
-      [0, 1, 2].map(() => {
-        const proc = spawnCli(['dispatcher'], env);
-        processes.push(proc);
-        return proc;
-      });
+    const startDispatchers = () => [0, 1, 2].map(() => fx.spawn(['dispatcher'], env));
     let dispatchers = startDispatchers();
     await Promise.all(dispatchers.map((d) => d.waitForLog(/"msg":"standby"/)));
-    const worker = spawnCli(['worker', '--handler', CHECKER_HANDLER, '--concurrency', '32'], env);
-    processes.push(worker);
+    const worker = fx.spawn(['worker', '--handler', CHECKER_HANDLER, '--concurrency', '32'], env);
     await worker.waitForLog(/worker registered/);
     await expect
-      .poll(async () => (await readStats(admin, keys, prefix)).leader?.pid, { timeout: 10_000 })
+      .poll(async () => (await readStats(fx.admin, keys, prefix)).leader?.pid, { timeout: 10_000 })
       .toBeDefined();
 
     const count = 12_000;
