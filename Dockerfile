@@ -13,17 +13,30 @@
 #
 # Runs as UID/GID 10001 and writes nothing outside /tmp, so it works with a read-only root
 # filesystem (mount an emptyDir at /tmp in Kubernetes).
+#
+# BASE_IMAGE: any Node 20 image with a POSIX shell; tini comes from it when it ships
+# /usr/bin/tini-static, otherwise from apt-get (Debian). CI builds on redispatch/node-base:20
+# (.ci/build-node-base-image.sh: host node + npm + busybox + tini, no registry needed).
+#
+# BUILD_EXTRA_CA_PEM (build stages only): PEM certificates npm trusts in addition to Node's built-in
+# roots, for a registry reached through a TLS-intercepting proxy; verification stays on. Handed to
+# npm via NODE_EXTRA_CA_CERTS in a file that lives for one RUN; the runtime stage never declares it,
+# so it is neither in the shipped image's layers nor in its history. deploy/docker/build-image.sh
+# sets it from the host's trust store.
 
 ARG BASE_IMAGE=node:20-bookworm-slim
 
 # ---- build: all dependencies, compile TypeScript, copy the Lua scripts beside the JS ----------
 FROM ${BASE_IMAGE} AS build
+ARG BUILD_EXTRA_CA_PEM=""
 WORKDIR /app
 ENV NPM_CONFIG_UPDATE_NOTIFIER=false NPM_CONFIG_FUND=false NPM_CONFIG_AUDIT=false
 # tini-static has no library dependencies, so it can be copied into the runtime stage as is.
-RUN apt-get update \
- && apt-get install -y --no-install-recommends tini \
- && rm -rf /var/lib/apt/lists/*
+RUN [ -x /usr/bin/tini-static ] || { \
+      apt-get update \
+      && apt-get install -y --no-install-recommends tini \
+      && rm -rf /var/lib/apt/lists/*; \
+    }
 COPY package.json package-lock.json .npmrc ./
 COPY shared/package.json shared/
 COPY worker/package.json worker/
@@ -32,7 +45,12 @@ COPY dispatcher/bin dispatcher/bin
 # `npm ci` refuses a lock file without entries for some platform-specific optional packages
 # (@biomejs/cli-*, @rollup/rollup-*: registry mirrors that lack them leave no lock entries); fall
 # back to `npm install`, which keeps every locked version it can resolve. Same as .ci/run.
-RUN npm ci --ignore-scripts || npm install --ignore-scripts
+RUN if [ -n "$BUILD_EXTRA_CA_PEM" ]; then \
+      printf '%s\n' "$BUILD_EXTRA_CA_PEM" >/tmp/build-extra-ca.pem \
+      && export NODE_EXTRA_CA_CERTS=/tmp/build-extra-ca.pem; \
+    fi \
+ && { npm ci --ignore-scripts || npm install --ignore-scripts; } \
+ && rm -f /tmp/build-extra-ca.pem
 COPY tsconfig.base.json tsconfig.json ./
 COPY scripts scripts
 COPY shared shared
@@ -41,12 +59,13 @@ COPY dispatcher dispatcher
 RUN npm run build \
  # Test helpers (they spawn redis-server) and type declarations are not needed at run time.
  && rm -rf shared/dist/testing \
- && find shared/dist worker/dist dispatcher/dist \( -name '*.d.ts' -o -name '*.d.ts.map' -o -name '*.tsbuildinfo' \) -delete \
+ && find shared/dist worker/dist dispatcher/dist \( -name '*.d.ts' -o -name '*.d.ts.map' -o -name '*.tsbuildinfo' \) -exec rm -f {} + \
  && test -n "$(find shared/dist/redis/lua -name '*.lua' -print -quit)" \
  && test -f dispatcher/dist/cli/main.js
 
 # ---- deps: production dependencies only (workspace packages are symlinks into /app) -----------
 FROM ${BASE_IMAGE} AS deps
+ARG BUILD_EXTRA_CA_PEM=""
 WORKDIR /app
 ENV NPM_CONFIG_UPDATE_NOTIFIER=false NPM_CONFIG_FUND=false NPM_CONFIG_AUDIT=false
 COPY package.json package-lock.json .npmrc ./
@@ -56,7 +75,12 @@ COPY dispatcher/package.json dispatcher/
 COPY dispatcher/bin dispatcher/bin
 # --omit=dev drops the root devDependencies (typescript, vitest, testcontainers, ...) for every
 # workspace; --ignore-scripts because no production dependency needs an install script.
-RUN (npm ci --omit=dev --ignore-scripts || npm install --omit=dev --ignore-scripts) \
+RUN if [ -n "$BUILD_EXTRA_CA_PEM" ]; then \
+      printf '%s\n' "$BUILD_EXTRA_CA_PEM" >/tmp/build-extra-ca.pem \
+      && export NODE_EXTRA_CA_CERTS=/tmp/build-extra-ca.pem; \
+    fi \
+ && { npm ci --omit=dev --ignore-scripts || npm install --omit=dev --ignore-scripts; } \
+ && rm -f /tmp/build-extra-ca.pem \
  && npm cache clean --force \
  && rm -rf /root/.npm
 
@@ -64,10 +88,10 @@ RUN (npm ci --omit=dev --ignore-scripts || npm install --omit=dev --ignore-scrip
 FROM ${BASE_IMAGE} AS runtime
 ARG UID=10001
 ARG GID=10001
-# A passwd entry, so os.userInfo() and friends work; no home directory, no login shell.
-RUN groupadd --system --gid ${GID} redispatch \
- && useradd --system --uid ${UID} --gid ${GID} --no-create-home --home-dir /nonexistent \
-      --shell /usr/sbin/nologin redispatch \
+# A passwd entry, so os.userInfo() and friends work; no home directory, no login shell. Written
+# directly rather than with groupadd/useradd, which minimal bases (busybox) do not have.
+RUN echo "redispatch:x:${GID}:" >>/etc/group \
+ && echo "redispatch:x:${UID}:${GID}:redispatch:/nonexistent:/usr/sbin/nologin" >>/etc/passwd \
  # npm and corepack are not used at run time: less to patch, less to scan.
  && rm -rf /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/corepack \
       /usr/local/bin/npm /usr/local/bin/npx /usr/local/bin/corepack /opt/yarn-* \
