@@ -5,6 +5,11 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['{shared,worker,dispatcher,deploy,scripts}/test/**/*.test.ts'],
+    // The fault-injection suite runs with `npm run test:faults` (REDISPATCH_FAULTS=1) until it has
+    // proven stable in CI; see README "Reliability".
+    exclude: process.env.REDISPATCH_FAULTS
+      ? ['**/node_modules/**']
+      : ['**/node_modules/**', 'dispatcher/test/faults/**'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     // Two cores: more forks only add scheduling noise to timing-sensitive fault tests.

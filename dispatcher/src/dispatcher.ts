@@ -34,7 +34,13 @@ import { type Received, ReplayBuffer } from './replay-buffer.js';
  */
 export type DispatcherState = 'starting' | 'standby' | 'leading' | 'stopping' | 'stopped' | 'failed';
 
-export type StepDownReason = 'fenced' | 'renewal_failed' | 'lease_expired' | 'shutdown' | 'error';
+export type StepDownReason =
+  | 'fenced'
+  | 'renewal_failed'
+  | 'lease_expired'
+  | 'shutdown'
+  | 'error'
+  | 'ingress_lost';
 
 const CONTROL_RESIGNED = 'resigned';
 
@@ -141,6 +147,11 @@ export class Dispatcher {
     this.subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) =>
       this.onControl(channel, message),
     );
+    // Pub/sub keeps nothing for a disconnected subscriber: a leader whose subscription dropped has a
+    // gap it cannot fill, but a standby that stayed connected can. Hand over so it replays the gap.
+    this.subscriber.on('close', () => {
+      if (this.config.ingress === 'redis') this.onIngressLost();
+    });
     try {
       await this.ingress.connect();
     } catch (error) {
@@ -199,6 +210,18 @@ export class Dispatcher {
     if (this.state === state) return;
     this.state = state;
     for (const listener of this.listeners) listener(state);
+  }
+
+  private onIngressLost(): void {
+    // This process's own buffer now has a gap too: it must not win the next takeover before it has
+    // seen the leader's marker again.
+    this.caughtUp = false;
+    if (this.state === 'leading') {
+      this.log.warn(
+        'subscription to the channel dropped: stepping down so a connected standby replays the gap',
+      );
+      void this.stepDown('ingress_lost');
+    }
   }
 
   private onControl(channel: Buffer, message: Buffer): void {

@@ -1,7 +1,14 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 /** Labelled counters start at 0 for every known label, so `increase()` sees the first event too. */
-const STEPDOWN_REASONS = ['fenced', 'renewal_failed', 'lease_expired', 'shutdown', 'error'] as const;
+const STEPDOWN_REASONS = [
+  'fenced',
+  'renewal_failed',
+  'lease_expired',
+  'shutdown',
+  'error',
+  'ingress_lost',
+] as const;
 const REDELIVERY_REASONS = ['timeout', 'worker_lost'] as const;
 
 /**

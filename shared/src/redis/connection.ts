@@ -12,6 +12,9 @@ import { defineScripts } from './scripts.js';
  * - `subscriber`: SUBSCRIBE; reconnects and resubscribes by itself.
  * - `lock`: a Redlock master; a down master must answer "no" quickly rather than stall the quorum.
  */
+/** Longest block a blocking read asks for (the worker's BLMOVE wait); see the blocking role. */
+export const BLOCKING_READ_MAX_MS = 1_000;
+
 export type ConnectionRole = 'command' | 'blocking' | 'subscriber' | 'lock';
 
 export interface ConnectionSettings {
@@ -36,11 +39,15 @@ function roleOptions(role: ConnectionRole, commandTimeoutMs: number): RedisOptio
         autoResendUnfulfilledCommands: false,
       };
     case 'blocking':
+      // The only blocking command is a non-destructive BLMOVE rotation, so re-sending it after a
+      // reconnect is harmless; and a timeout longer than any block means a reply lost with a dead
+      // server rejects instead of leaving the take loop waiting forever (seen after a Redis restart).
       return {
         ...reconnect,
         enableOfflineQueue: false,
         maxRetriesPerRequest: null,
-        autoResendUnfulfilledCommands: false,
+        autoResendUnfulfilledCommands: true,
+        commandTimeout: commandTimeoutMs + BLOCKING_READ_MAX_MS,
       };
     case 'subscriber':
       return { ...reconnect, maxRetriesPerRequest: null, autoResubscribe: true };

@@ -1,0 +1,370 @@
+// Fault injection (issue 8), data Redis side: a crash with AOF, a faulty link (TCP proxy), maxmemory.
+// Real processes (CLI dispatchers and checker workers), Redis pub/sub ingress, lists mode.
+import { performance } from 'node:perf_hooks';
+import { readStats } from '@redispatch/shared';
+import { type RedisHandle, startRedis, startRedisProcess } from '@redispatch/shared/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  adminConnection,
+  FaultCluster,
+  type FaultClusterOptions,
+  killEverything,
+  logLines,
+  publishWithRetry,
+  sleep,
+} from '../helpers/fault-cluster.js';
+import { printFaultTable, recordFault } from '../helpers/fault-table.js';
+import { TcpProxy } from '../helpers/tcp-proxy.js';
+
+let server: RedisHandle;
+const extraServers: RedisHandle[] = [];
+const proxies: TcpProxy[] = [];
+
+beforeAll(async () => {
+  server = await startRedis();
+});
+afterAll(async () => {
+  await killEverything();
+  await Promise.all(proxies.map((p) => p.close()));
+  await Promise.all([server, ...extraServers].map((s) => s?.stop()));
+  printFaultTable('redis');
+});
+
+const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+
+async function redisProcess(args: string[] = []): Promise<RedisHandle> {
+  const handle = await startRedisProcess({ args });
+  extraServers.push(handle);
+  return handle;
+}
+
+/** Polls `read` until it returns more than `than`; resolves with the milliseconds since `since`. */
+async function grows(read: () => Promise<number>, than: number, since: number, timeoutMs = 15_000) {
+  await expect
+    .poll(async () => read().catch(() => -1), { timeout: timeoutMs, interval: 25 })
+    .toBeGreaterThan(than);
+  return performance.now() - since;
+}
+
+describe('fault injection: the data Redis', () => {
+  // 4. The data Redis SIGKILLed mid-stream and restarted on the same port and directory (AOF reload).
+  // Metrics, exactly:
+  // - accepted lost = max(0, acceptedAtKill - acceptedAfterReload): `acceptedAtKill` is the last
+  //   totals.accepted Redis answered before the kill (the counter moves in the same script call as the
+  //   messages, so every acceptance it counts was acknowledged to the leader); `acceptedAfterReload` is
+  //   the first read after the AOF reload, before any dispatcher wrote again.
+  // - missing = accepted - acked - dead letters - (queued + in flight + delayed + backlog), once settled:
+  //   an accepted id that vanished from every structure.
+  // - end to end: the publisher resends every PUBLISH that failed or reached no subscriber, so each
+  //   numbered message was heard by a subscribed dispatcher; `lost` counts those never handled. Those
+  //   still waiting in Redis (a wedged worker's queue, see 4c) are not gone: lost ≤ outstanding.
+  // A SIGKILL of redis-server cannot show the everysec fsync window: Redis write(2)s the AOF before it
+  // replies, and only an OS crash loses what the page cache had not synced. The everysec row says so.
+  it.each(['always', 'everysec'] as const)(
+    '4. data Redis SIGKILL + restart with AOF appendfsync %s: nothing accepted is lost',
+    async (fsync) => {
+      const data = await redisProcess(['--appendonly', 'yes', '--appendfsync', fsync]);
+      await FaultCluster.run({ name: `f4-${fsync}`, redisUrl: data.url }, async (cluster) => {
+        const runId = `f4${fsync}`;
+        const count = 7_000;
+        const publishing = publishWithRetry({
+          url: data.url,
+          channel: cluster.env.REDISPATCH_CHANNEL as string,
+          runId,
+          count,
+          rate: 1_000,
+        });
+        let acceptedAtKill = 0;
+        let sampling = true;
+        const sampler = (async () => {
+          while (sampling) {
+            const value = await cluster.accepted().catch(() => undefined);
+            if (value !== undefined) acceptedAtKill = value;
+            await sleep(5);
+          }
+        })();
+        await cluster.waitAccepted(2_500);
+        sampling = false;
+        await sampler;
+        data.signal('SIGKILL');
+        await sleep(1_000);
+        await data.restart();
+        const restartedAt = performance.now();
+        const fresh = adminConnection(data.url);
+        await fresh.connect();
+        const acceptedAfterReload = Number((await fresh.hget(cluster.keys.totals, 'accepted')) ?? 0);
+        fresh.disconnect();
+        const flowMs = await grows(() => cluster.accepted(), acceptedAfterReload, restartedAt);
+        const published = await publishing;
+        const result = await cluster.waitHandled(runId, count, 15_000);
+        const inventory = await cluster.settledInventory();
+        const stats = await cluster.stats();
+        const wedged = stats.workers.filter(
+          (w) => w.queued > 0 && w.inflight === 0 && w.heartbeatAgeMs < 1_000,
+        );
+        const acceptedLost = Math.max(0, acceptedAtKill - acceptedAfterReload);
+        recordFault({
+          scenario: `4. data Redis SIGKILL+restart, AOF ${fsync}`,
+          lost: acceptedLost + inventory.missing,
+          duplicates: result.duplicates,
+          recover: `accepting again ${seconds(flowMs)} after restart (down 1 s)`,
+          notes:
+            `accepted at kill ≥ ${acceptedAtKill}, after AOF reload ${acceptedAfterReload}; end to end ${result.lost} of ${count} unhandled, ` +
+            `${inventory.outstanding} still in Redis (${wedged.length} worker(s) wedged, see 4c); publisher resent ${published.retries}` +
+            (fsync === 'everysec'
+              ? '; fsync window not observable with a process kill (AOF written before replies)'
+              : ''),
+        });
+        expect(acceptedAfterReload).toBeGreaterThanOrEqual(acceptedAtKill);
+        expect(inventory.missing).toBe(0);
+        // Whatever was not handled is still in Redis: nothing heard by a dispatcher was dropped.
+        expect(result.lost).toBeLessThanOrEqual(inventory.outstanding);
+        // Every extra handling needs a cause: a failover replay, a redelivery, or a PUBLISH resent after an
+        // error whose first copy got through.
+        expect(result.duplicates).toBeLessThanOrEqual(
+          stats.totals.failoverReplayed + stats.totals.redelivered + published.retries,
+        );
+      });
+    },
+    90_000,
+  );
+
+  // 4c. Was a product defect (fixed: the blocking connection re-sends its BLMOVE and times out): a worker blocked in BLMOVE when its connection drops
+  // never takes again. The 'blocking' connection role (shared/src/redis/connection.ts) has
+  // maxRetriesPerRequest: null with autoResendUnfulfilledCommands: false, so ioredis neither rejects the
+  // in-flight BLMOVE on close nor resends it on reconnect: the promise never settles and the worker's
+  // take loop (worker/src/worker.ts) awaits it forever, while its heartbeat keeps it "live" and the
+  // leader keeps routing to its queue (up to the high-water mark).
+  it('4c. idle workers keep consuming after a data Redis restart', async () => {
+    const data = await redisProcess(['--appendonly', 'yes', '--appendfsync', 'always']);
+    await FaultCluster.run({ name: 'f4c-idle', redisUrl: data.url }, async (cluster) => {
+      await sleep(500);
+      data.signal('SIGKILL');
+      await sleep(500);
+      await data.restart();
+      const restartedAt = performance.now();
+      await publishWithRetry({
+        url: data.url,
+        channel: cluster.env.REDISPATCH_CHANNEL as string,
+        runId: 'f4c',
+        count: 200,
+        rate: 1_000,
+      });
+      // Precondition (not the defect): a new leader accepted and routed all of them.
+      await expect.poll(() => cluster.accepted().catch(() => 0), { timeout: 15_000 }).toBe(200);
+      const result = await cluster.waitHandled('f4c', 200, 8_000);
+      const stats = await cluster.stats();
+      recordFault({
+        scenario: '4c. idle workers across a data Redis restart',
+        lost: result.lost,
+        duplicates: result.duplicates,
+        recover:
+          result.lost === 0
+            ? `all handled ${seconds(performance.now() - restartedAt)} after restart`
+            : 'never (wedged)',
+        notes:
+          `DEFECT: accepted ${stats.totals.accepted}, queued ${stats.workers.map((w) => w.queued).join('/')}, ` +
+          `backlog ${stats.backlog}; workers alive (heartbeat age ${stats.workers.map((w) => w.heartbeatAgeMs).join('/')} ms) ` +
+          `but never claim: acked ${stats.totals.acked}`,
+      });
+      expect(result.lost).toBe(0);
+    });
+  }, 60_000);
+
+  // 5. A TCP proxy between each dispatcher and the data Redis (its lease lives there too, the default);
+  // faults hit the current leader's link. Workers and the publisher connect directly.
+  it('5. leader link through a TCP proxy: latency, one-way stall past the lease (late writes fenced), cut, stall+drop: 0 lost', async () => {
+    const links = await Promise.all([0, 1, 2].map(() => new TcpProxy(server.port).start()));
+    proxies.push(...links);
+    const options = {
+      name: 'f5-proxy',
+      redisUrl: server.url,
+      dispatcherRedisUrl: (index: number) => (links[index] as TcpProxy).url,
+    };
+    await FaultCluster.run(options, async (cluster) => {
+      const count = 16_000;
+      const publishing = cluster.publish('f5', count, 1_500);
+      const linkOf = (pid: number) => links[cluster.dispatcherIndex.get(pid) ?? -1] as TcpProxy;
+      const phases: string[] = [];
+      await cluster.waitAccepted(1_500);
+
+      // a) 60 ms each way (120 ms per round trip) for 2 s: slower, but the lease holds.
+      const a = await cluster.leader();
+      linkOf(a.proc.pid).setLatency(60);
+      await sleep(2_000);
+      linkOf(a.proc.pid).setLatency(0);
+      const afterLatency = await cluster.stats();
+      phases.push(`latency: ${afterLatency.epoch === a.epoch ? 'same leader' : 'leader changed'}`);
+
+      // b) stall what the leader sends for 1.6 s (past the 1 s lease; it still receives), then deliver it
+      // late. The writes it had sent meanwhile (a batch, a reap) reach Redis after the new leader raised
+      // the epoch: the scripts must answer them with the fenced reply {-1}, counted on the way back.
+      const b = await cluster.leader();
+      let at = performance.now();
+      linkOf(b.proc.pid).stall('up');
+      const afterStall = await cluster.newLeader(b.epoch, at);
+      await sleep(Math.max(0, 1_600 - (performance.now() - at)));
+      linkOf(b.proc.pid).watchReplies(Buffer.from('*1\r\n:-1\r\n'));
+      linkOf(b.proc.pid).resume();
+      await sleep(1_000);
+      const fenced = linkOf(b.proc.pid).watchedReplies;
+      phases.push(`one-way stall: takeover ${seconds(afterStall.ms)}`);
+
+      // c) cut: reset every connection, refuse new ones for 1.5 s.
+      const c = await cluster.leader();
+      at = performance.now();
+      linkOf(c.proc.pid).cut(1_500);
+      const afterCut = await cluster.newLeader(c.epoch, at);
+      phases.push(`cut: takeover ${seconds(afterCut.ms)}`);
+      await sleep(1_000);
+
+      // d) stall both ways 1.2 s, then drop what was held (reset, refuse 0.5 s).
+      const d = await cluster.leader();
+      at = performance.now();
+      linkOf(d.proc.pid).stall();
+      await sleep(1_200);
+      linkOf(d.proc.pid).cut(500);
+      const afterDrop = await cluster.newLeader(d.epoch, at);
+      phases.push(`stall+drop: takeover ${seconds(afterDrop.ms)}`);
+
+      expect((await publishing).code).toBe(0);
+      const result = await cluster.waitHandled('f5', count);
+      const stats = await cluster.waitIdle();
+      const inventory = FaultCluster.inventory(stats);
+      const reasons = cluster.stepDowns().map((s) => s.reason);
+      recordFault({
+        scenario: '5a. TCP proxy on leader link (lease via proxy)',
+        lost: result.lost,
+        duplicates: result.duplicates,
+        recover: phases.join('; '),
+        notes: `${count} msgs @1.5k/s; late writes fenced after the stall ${fenced}; step-downs ${reasons.join(',')}; replayed ${stats.totals.failoverReplayed}; missing ${inventory.missing}`,
+      });
+      // One writer: what the stalled ex-leader had sent reached Redis late and was refused by the fence.
+      expect(fenced).toBeGreaterThan(0);
+      expect(result.lost).toBe(0);
+      expect(result.duplicates).toBeLessThanOrEqual(stats.totals.failoverReplayed);
+      expect(inventory.missing).toBe(0);
+    });
+  }, 90_000);
+
+  // 5b. Was a product defect (fixed: a leader whose subscription drops steps down for a connected standby). The partition a deployment with separate lock masters
+  // can have: the leader loses its data Redis link, its pub/sub subscription included, but still
+  // reaches the lock masters, so it keeps the lease. Standbys heard every message published meanwhile
+  // (DESIGN guarantee 2 / README guarantee 2: accepted). What happens: nobody takes over (the lease
+  // holds), the leader resubscribes when the link is back and never sees the gap, and the standbys trim
+  // the gap from their buffers as soon as the leader's progress marker (a 3-message fingerprint) lines up
+  // again: every message published during the cut is lost.
+  it('5b. leader data link cut 1.5 s while its lease (separate lock master) holds: 0 lost', async () => {
+    const lock = await redisProcess();
+    const links = await Promise.all([0, 1, 2].map(() => new TcpProxy(server.port).start()));
+    proxies.push(...links);
+    const options = {
+      name: 'f5b-partition',
+      redisUrl: server.url,
+      dispatcherRedisUrl: (index: number) => (links[index] as TcpProxy).url,
+      env: { REDISPATCH_LOCK_URLS: lock.url },
+    };
+    await FaultCluster.run(options, async (cluster) => {
+      const count = 5_000;
+      const publishing = cluster.publish('f5b', count, 1_000);
+      await cluster.waitAccepted(1_000);
+      const leader = await cluster.leader();
+      const link = links[cluster.dispatcherIndex.get(leader.proc.pid) ?? -1] as TcpProxy;
+      const cutAt = performance.now();
+      link.cut(1_500);
+      const acceptedBefore = await cluster.accepted();
+      const flowMs = await grows(() => cluster.accepted(), acceptedBefore + 100, cutAt);
+      expect((await publishing).code).toBe(0);
+      const result = await cluster.waitHandled('f5b', count, 6_000);
+      const stats = await cluster.stats();
+      const inventory = FaultCluster.inventory(stats);
+      const sameLeader = stats.leader?.epoch === leader.epoch;
+      recordFault({
+        scenario: '5b. leader data link cut 1.5 s, lease elsewhere',
+        lost: result.lost,
+        duplicates: result.duplicates,
+        recover: `accepting again ${seconds(flowMs)} after the cut`,
+        notes:
+          `DEFECT: ${sameLeader ? 'same leader kept the lease' : 'leader changed'}, step-downs ${cluster.stepDowns().length}, ` +
+          `never handled: seq ${cluster.missingRanges('f5b', count)} (the cut window); missing ${inventory.missing}`,
+      });
+      expect(result.lost).toBe(0);
+    });
+  }, 60_000);
+
+  // 8. maxmemory with noeviction: every script whose first write would grow memory is refused ("OOM
+  // command not allowed"). Variant 1: a separate lock master, so the lease is unaffected and the leader
+  // must hold its batch and retry it. Variant 2 (the default deployment): the lease lives on the data
+  // Redis too, so renewals are refused and the leader steps down; standbys buffer until it is back.
+  it.each([
+    ['separate lock master', true],
+    ['lease on the data Redis', false],
+  ] as const)(
+    '8. data Redis at maxmemory (noeviction), %s: no crash, flows again, 0 lost',
+    async (label, separateLock) => {
+      const data = await redisProcess();
+      const lock = separateLock ? await redisProcess() : undefined;
+      const options: FaultClusterOptions = {
+        name: separateLock ? 'f8-oom' : 'f8-oom-lease',
+        redisUrl: data.url,
+        env: lock ? { REDISPATCH_LOCK_URLS: lock.url } : {},
+      };
+      await FaultCluster.run(options, async (cluster) => {
+        const runId = separateLock ? 'f8' : 'f8l';
+        const count = 7_000;
+        const publishing = cluster.publish(runId, count, 1_000);
+        await cluster.waitAccepted(1_500);
+        const before = await cluster.leader();
+        await cluster.admin.config('SET', 'maxmemory-policy', 'noeviction');
+        await cluster.admin.config('SET', 'maxmemory', '1');
+        const oomAt = performance.now();
+        const acceptedAtOom = await cluster.accepted();
+        await sleep(1_000);
+        // `redispatch stats` reads in MULTI, which Redis refuses as a whole at maxmemory.
+        const statsDuringOom = await readStats(cluster.admin, cluster.keys, cluster.prefix).then(
+          () => 'ok',
+          (error: Error) => error.message.slice(0, 40),
+        );
+        await sleep(2_000);
+        const acceptedDuring = await cluster.accepted();
+        const alive = cluster.allDispatchers.filter((p) => p.child.exitCode === null).length;
+        await cluster.admin.config('SET', 'maxmemory', '0');
+        const restoredAt = performance.now();
+        const flowMs = await grows(() => cluster.accepted(), acceptedDuring, restoredAt);
+        expect((await publishing).code).toBe(0);
+        const result = await cluster.waitHandled(runId, count);
+        const stats = await cluster.waitIdle();
+        const inventory = FaultCluster.inventory(stats);
+        const refused = logLines(before.proc).filter(
+          (l) => l.msg === 'batch write failed; retrying the same batch' && /OOM/.test(JSON.stringify(l.err)),
+        ).length;
+        const stepDowns = cluster.stepDowns();
+        const workerExits = cluster.allWorkers.filter((w) => w.child.exitCode !== null).length;
+        const reRegistered = cluster.allWorkers.filter((w) => /re-registered/.test(w.output())).length;
+        recordFault({
+          scenario: `8. maxmemory 3 s, ${label}`,
+          lost: result.lost + inventory.missing,
+          duplicates: result.duplicates,
+          recover: `accepting again ${seconds(flowMs)} after maxmemory 0`,
+          notes:
+            `accepted during OOM ${acceptedDuring - acceptedAtOom}; leader batch retries on OOM ${refused}; ` +
+            `step-downs ${stepDowns.map((s) => s.reason).join(',') || 'none'}; workers re-registered ${reRegistered}; ` +
+            `redelivered ${stats.totals.redelivered}; stats during OOM: ${statsDuringOom}; OOM ${seconds(restoredAt - oomAt)}`,
+        });
+        expect(alive).toBe(3);
+        expect(workerExits).toBe(0);
+        expect(result.lost).toBe(0);
+        expect(inventory.missing).toBe(0);
+        expect(result.duplicates).toBeLessThanOrEqual(
+          stats.totals.failoverReplayed + stats.totals.redelivered,
+        );
+        if (separateLock) {
+          // The leader kept its lease and retried its batch until Redis took writes again.
+          expect(refused).toBeGreaterThan(0);
+          expect(stepDowns.length).toBe(0);
+        }
+      });
+    },
+    90_000,
+  );
+});

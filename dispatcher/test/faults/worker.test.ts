@@ -1,0 +1,364 @@
+// Fault injection (issue 8), worker side: SIGKILL and SIGSTOP of workers, clock skew, a poison message
+// that kills the worker process, and a burst far above the drain rate.
+// Real processes (CLI dispatchers and workers), Redis pub/sub ingress, lists mode.
+
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { listDeadLetters } from '@redispatch/shared';
+import { freePort, type RedisHandle, startRedis, startRedisProcess } from '@redispatch/shared/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CliProcess } from '../helpers/cli-process.js';
+import {
+  FaultCluster,
+  faketimeLibrary,
+  killEverything,
+  logLines,
+  rssMb,
+  sleep,
+} from '../helpers/fault-cluster.js';
+import { printFaultTable, recordFault } from '../helpers/fault-table.js';
+import { sampleValue, scrape } from '../helpers/metrics-probe.js';
+
+const POISON_HANDLER = fileURLToPath(new URL('../helpers/poison-handler.mjs', import.meta.url));
+
+let server: RedisHandle;
+const extraServers: RedisHandle[] = [];
+
+beforeAll(async () => {
+  server = await startRedis();
+});
+afterAll(async () => {
+  await killEverything();
+  await Promise.all([server, ...extraServers].map((s) => s?.stop()));
+  printFaultTable('worker');
+});
+
+const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+
+describe('fault injection: workers', () => {
+  it('6a. worker SIGKILL holding a full batch (concurrency 16, slow handler): 0 lost, duplicates ≤ 16', async () => {
+    const concurrency = 16;
+    const options = {
+      name: 'f6-kill',
+      redisUrl: server.url,
+      concurrency,
+      env: { CHECK_DELAY_MS: '50' },
+    };
+    await FaultCluster.run(options, async (cluster) => {
+      // Two workers drain ~2 x 16 / 50 ms = 640/s at most; 600/s keeps their slots full.
+      const count = 3_000;
+      const publishing = cluster.publish('f6', count, 600);
+      await cluster.waitAccepted(1_200);
+      const victim = [...cluster.workers.values()][0] as CliProcess;
+      const victimId = `${cluster.prefix}-w0`;
+      const killedAt = performance.now();
+      victim.kill('SIGKILL');
+      // Its claims stay in Redis until the leader declares it dead (worker TTL): exactly what it held.
+      const held = (await cluster.stats()).workers.find((w) => w.id === victimId)?.inflight ?? 0;
+      // A supervisor would start a replacement; the leader reassigns the dead worker's claims after its TTL.
+      const replacement = cluster.startWorker();
+      await expect
+        .poll(async () => (await cluster.stats()).workers.some((w) => w.id === victimId), {
+          timeout: 10_000,
+          interval: 25,
+        })
+        .toBe(false);
+      const reassignedMs = performance.now() - killedAt;
+      await replacement;
+      expect((await publishing).code).toBe(0);
+      const result = await cluster.waitHandled('f6', count);
+      const stats = await cluster.waitIdle();
+      const inventory = FaultCluster.inventory(stats);
+      recordFault({
+        scenario: '6a. worker SIGKILL holding a full batch',
+        lost: result.lost,
+        duplicates: result.duplicates,
+        recover: `claims reassigned ${seconds(reassignedMs)} after the kill (worker TTL 1 s)`,
+        notes: `held ${held} of ${concurrency} at the kill; redelivered ${stats.totals.redelivered}; bound dup ≤ ${concurrency}; missing ${inventory.missing}`,
+      });
+      expect(held).toBeGreaterThan(0);
+      expect(result.lost).toBe(0);
+      expect(result.duplicates).toBeLessThanOrEqual(concurrency);
+      expect(inventory.missing).toBe(0);
+    });
+  }, 90_000);
+
+  it('6b. worker frozen (SIGSTOP) past the ack timeout, then resumed: late acks stale, state consistent, 0 lost', async () => {
+    const concurrency = 16;
+    const options = {
+      name: 'f6-freeze',
+      redisUrl: server.url,
+      workers: 1,
+      concurrency,
+      env: { CHECK_DELAY_MS: '100' },
+    };
+    await FaultCluster.run(options, async (cluster) => {
+      const metricsPort = await freePort();
+      const frozen = await cluster.startWorker({ REDISPATCH_METRICS_PORT: String(metricsPort) });
+      const frozenId = `${cluster.prefix}-w1`;
+      await expect.poll(async () => (await cluster.stats()).workers.length, { timeout: 10_000 }).toBe(2);
+      const count = 1_500;
+      const publishing = cluster.publish('f6b', count, 250);
+      await cluster.waitAccepted(375);
+      const frozenAt = performance.now();
+      frozen.kill('SIGSTOP');
+      // A frozen worker's claims cannot change until the leader declares it dead: exactly what it held.
+      const held = (await cluster.stats()).workers.find((w) => w.id === frozenId)?.inflight ?? 0;
+      // Past the ack timeout (2 s) and the worker TTL (1 s): the leader must have taken its claims back.
+      await expect
+        .poll(async () => (await cluster.stats()).workers.some((w) => w.id === frozenId), {
+          timeout: 10_000,
+          interval: 25,
+        })
+        .toBe(false);
+      const reassignedMs = performance.now() - frozenAt;
+      await sleep(Math.max(0, 3_500 - (performance.now() - frozenAt)));
+      frozen.kill('SIGCONT');
+      await frozen.waitForLog(/re-registered/, 10_000);
+      expect((await publishing).code).toBe(0);
+      const result = await cluster.waitHandled('f6b', count);
+      const stats = await cluster.waitIdle();
+      const inventory = FaultCluster.inventory(stats);
+      const { families } = await scrape(metricsPort);
+      const stale = sampleValue(families, 'redispatch_worker_stale_settles_total') ?? 0;
+      const timedOut = sampleValue(families, 'redispatch_handler_timeouts_total') ?? 0;
+      recordFault({
+        scenario: '6b. worker SIGSTOP 3.5 s (ack timeout 2 s), SIGCONT',
+        lost: result.lost,
+        duplicates: result.duplicates,
+        recover: `claims reassigned ${seconds(reassignedMs)} after the freeze`,
+        notes:
+          `held ${held} at freeze; after resume: ${stale} late acks counted stale, ${timedOut} handlers past deadline dropped; ` +
+          `redelivered ${stats.totals.redelivered}; acked ${stats.totals.acked} = accepted ${stats.totals.accepted}; inflight ${stats.inflight}`,
+      });
+      expect(held).toBeGreaterThan(0);
+      expect(result.lost).toBe(0);
+      expect(result.duplicates).toBeLessThanOrEqual(concurrency);
+      // Every claim the frozen worker held was settled by someone else; its own late settles changed nothing.
+      expect(stats.totals.redelivered).toBeGreaterThanOrEqual(held);
+      expect(stale + timedOut).toBeGreaterThanOrEqual(held);
+      expect(stats.totals.acked).toBe(stats.totals.accepted);
+      expect(stats.inflight).toBe(0);
+      expect(inventory.missing).toBe(0);
+    });
+  }, 90_000);
+
+  // 7. Every deadline (ack deadline, heartbeat, delayed due time) is computed on the Redis server's clock
+  // inside the scripts. With libfaketime, processes run with wall clocks an hour fast or slow (their
+  // monotonic clocks are left alone, as NTP would); without it, only the server-time check runs.
+  it('7. clock skew: processes an hour fast or slow; deadlines and heartbeats on the server clock', async () => {
+    const library = faketimeLibrary();
+    // Every dispatcher is skewed, so whichever leads is; the two workers go opposite ways.
+    const skews = ['+1h', '-1h', '+1h'];
+    const skewEnv = (skew: string): Record<string, string> =>
+      library ? { LD_PRELOAD: library, FAKETIME: skew, FAKETIME_DONT_FAKE_MONOTONIC: '1' } : {};
+    const options = {
+      name: 'f7-skew',
+      redisUrl: server.url,
+      concurrency: 8,
+      env: { CHECK_DELAY_MS: '20' },
+      dispatcherEnv: (index: number) => skewEnv(skews[index % 3] as string),
+      workerEnv: (index: number) => skewEnv(skews[index % 2] as string),
+    };
+    await FaultCluster.run(options, async (cluster) => {
+      const count = 2_000;
+      const publishing = cluster.publish('f7', count, 500);
+      const offsets: number[] = [];
+      let heartbeatAgeMax = 0;
+      let publishDone = false;
+      void publishing.finally(() => {
+        publishDone = true;
+      });
+      // Sample while messages flow (the publisher's start-up alone can take seconds on a loaded box).
+      while (!publishDone) {
+        const replies = (await cluster.admin
+          .multi()
+          .time()
+          .zrange(cluster.keys.inflight, 0, -1, 'WITHSCORES')
+          .exec()) as [Error | null, unknown][];
+        const [secs, micros] = (replies[0]?.[1] ?? ['0', '0']) as [string, string];
+        const entries = (replies[1]?.[1] ?? []) as string[];
+        const now = Number(secs) * 1000 + Math.floor(Number(micros) / 1000);
+        for (let i = 1; i < entries.length; i += 2) offsets.push(Number(entries[i]) - now);
+        const stats = await cluster.stats();
+        heartbeatAgeMax = Math.max(heartbeatAgeMax, ...stats.workers.map((w) => w.heartbeatAgeMs));
+        await sleep(100);
+      }
+      expect((await publishing).code).toBe(0);
+      const result = await cluster.waitHandled('f7', count);
+      const stats = await cluster.waitIdle();
+      const leaderIndex = Number(stats.leader?.id.split('-d').at(-1));
+      const min = Math.min(...offsets);
+      const max = Math.max(...offsets);
+      const perWorker = [...result.perProcess.values()];
+      // The skew really was in effect: each worker's own log timestamps, against this process's clock.
+      const hoursOff = cluster.allWorkers.map((w) =>
+        Math.round((Number(logLines(w)[0]?.time) - Date.now()) / 3_600_000),
+      );
+      recordFault({
+        scenario: `7. clock skew ${library ? '±1 h (faketime)' : '(no faketime)'}`,
+        lost: result.lost,
+        duplicates: result.duplicates,
+        recover: 'n/a',
+        notes:
+          (library
+            ? `leader skew ${skews[leaderIndex % 3]}, worker clocks ${hoursOff.map((h) => `${h >= 0 ? '+' : ''}${h}h`).join('/')}; `
+            : 'faketime not installed: server-clock deadlines checked only; ') +
+          `${offsets.length} in-flight deadlines at server now +${min}..+${max} ms (ack timeout 2000); ` +
+          `heartbeat age ≤ ${heartbeatAgeMax} ms; redelivered ${stats.totals.redelivered}; handled per worker ${perWorker.join('/')}`,
+      });
+      if (library) expect(hoursOff).toEqual([1, -1]);
+      expect(offsets.length).toBeGreaterThan(0);
+      // Deadline = claim time + ack timeout on the server clock: never an hour off.
+      expect(min).toBeGreaterThanOrEqual(-500);
+      expect(max).toBeLessThanOrEqual(2_000 + 100);
+      expect(heartbeatAgeMax).toBeLessThan(1_000);
+      expect(stats.totals.redelivered).toBe(0);
+      expect(result.lost).toBe(0);
+      expect(result.duplicates).toBe(0);
+      expect(perWorker.filter((n) => n > 0).length).toBe(2);
+    });
+  }, 90_000);
+
+  it('9. poison message that kills the worker process: dead-lettered after 3 attempts ("worker … lost"), fleet keeps working', async () => {
+    const concurrency = 8;
+    const options = {
+      name: 'f9-poison',
+      redisUrl: server.url,
+      workers: 3,
+      concurrency,
+      handler: POISON_HANDLER,
+      env: { REDISPATCH_MAX_ATTEMPTS: '3' },
+    };
+    await FaultCluster.run(options, async (cluster) => {
+      // A supervisor: every worker that exits is replaced by a fresh one.
+      let supervising = true;
+      const crashes: { pid: number; code: number | null }[] = [];
+      const supervise = (proc: CliProcess) => {
+        void proc.exited().then(({ code }) => {
+          if (!supervising) return;
+          crashes.push({ pid: proc.pid, code });
+          void cluster
+            .startWorker()
+            .then(supervise)
+            .catch(() => {});
+        });
+      };
+      for (const worker of cluster.workers.values()) supervise(worker);
+      const count = 1_500;
+      const publishing = cluster.publish('f9', count, 300);
+      await cluster.waitAccepted(300);
+      const poisonedAt = performance.now();
+      await cluster.admin.publish(cluster.env.REDISPATCH_CHANNEL as string, 'f9p:0:POISON');
+      let poison: Awaited<ReturnType<typeof listDeadLetters>>[number] | undefined;
+      await expect
+        .poll(
+          async () => {
+            const letters = await listDeadLetters(cluster.admin, cluster.keys, 100);
+            poison = letters.find((l) => l.body.includes('POISON'));
+            return poison !== undefined;
+          },
+          { timeout: 20_000, interval: 100 },
+        )
+        .toBe(true);
+      const deadLetteredMs = performance.now() - poisonedAt;
+      expect((await publishing).code).toBe(0);
+      const result = await cluster.waitHandled('f9', count);
+      const stats = await cluster.waitIdle();
+      supervising = false;
+      const letters = await listDeadLetters(cluster.admin, cluster.keys, 100);
+      const collateral = letters.filter((l) => !l.body.includes('POISON')).length;
+      recordFault({
+        scenario: '9. poison message kills the worker (max attempts 3)',
+        lost: Math.max(0, result.lost - collateral),
+        duplicates: result.duplicates,
+        recover: `poison dead-lettered ${seconds(deadLetteredMs)} after publish`,
+        notes:
+          `reason "${poison?.reason}", attempts ${poison?.attempts}; worker crashes ${crashes.length} (restarted); ` +
+          `other messages dead-lettered with it ${collateral}; bound dup ≤ crashes x ${concurrency}`,
+      });
+      expect(poison?.reason).toMatch(/^worker .+ lost/);
+      expect(poison?.attempts).toBe(3);
+      expect(crashes.length).toBe(3);
+      expect(crashes.every((c) => c.code === 1)).toBe(true);
+      // Everything else was handled (a message that shared all three crashes may be dead-lettered too).
+      // A co-held message may have run before a crash and still be dead-lettered: unhandled ≤ collateral.
+      expect(result.lost).toBeLessThanOrEqual(collateral);
+      expect(result.duplicates).toBeLessThanOrEqual(crashes.length * concurrency);
+      expect(stats.deadLetters).toBe(1 + collateral);
+      expect(FaultCluster.inventory(stats).missing).toBe(0);
+    });
+  }, 90_000);
+
+  it('10. slow consumer and a burst 10x its drain rate: Redis memory and RSS bounded, backlog drains, 0 lost', async () => {
+    const data = await startRedisProcess();
+    extraServers.push(data);
+    const options = {
+      name: 'f10-burst',
+      redisUrl: data.url,
+      dispatchers: 2,
+      workers: 1,
+      concurrency: 4,
+      env: { CHECK_DELAY_MS: '10', REDISPATCH_QUEUE_HIGH_WATER: '200' },
+    };
+    await FaultCluster.run(options, async (cluster) => {
+      const memory = async () => {
+        const info = await cluster.admin.info('memory');
+        return Number(/used_memory:(\d+)/.exec(info)?.[1] ?? 0) / 1024 / 1024;
+      };
+      const leader = await cluster.leader();
+      const standby = [...cluster.dispatchers.values()].find((d) => d !== leader.proc) as CliProcess;
+      const worker = [...cluster.workers.values()][0] as CliProcess;
+      const base = {
+        redis: await memory(),
+        leader: rssMb(leader.proc.pid),
+        standby: rssMb(standby.pid),
+        worker: rssMb(worker.pid),
+      };
+      const peak = { ...base, backlog: 0 };
+      let sampling = true;
+      const sampler = (async () => {
+        while (sampling) {
+          const stats = await cluster.tryStats();
+          peak.backlog = Math.max(peak.backlog, stats?.backlog ?? 0);
+          peak.redis = Math.max(peak.redis, await memory().catch(() => 0));
+          peak.leader = Math.max(peak.leader, rssMb(leader.proc.pid));
+          peak.standby = Math.max(peak.standby, rssMb(standby.pid));
+          peak.worker = Math.max(peak.worker, rssMb(worker.pid));
+          await sleep(100);
+        }
+      })();
+      // The worker drains at most 4 / 10 ms = 400/s; the burst comes at 4,000/s.
+      const count = 4_000;
+      const burstAt = performance.now();
+      const published = await cluster.publish('f10', count, 4_000);
+      expect(published.code).toBe(0);
+      // "published N messages in S s (R msg/s)": the publisher's own rate, without its start-up time.
+      const burstRate = Number(/\((\d+) msg\/s\)/.exec(published.output)?.[1] ?? Number.NaN);
+      const result = await cluster.waitHandled('f10', count, 45_000);
+      const drainedMs = performance.now() - burstAt;
+      sampling = false;
+      await sampler;
+      const stats = await cluster.waitIdle();
+      const drainRate = count / (drainedMs / 1000);
+      const mb = (n: number) => `${n.toFixed(0)}`;
+      recordFault({
+        scenario: '10. burst 10x the drain rate, 1 slow worker',
+        lost: result.lost,
+        duplicates: result.duplicates,
+        recover: `backlog drained ${seconds(drainedMs)} after the burst began`,
+        notes:
+          `burst ${burstRate}/s vs drain ${drainRate.toFixed(0)}/s; peak backlog ${peak.backlog}; ` +
+          `Redis used ${base.redis.toFixed(1)}→${peak.redis.toFixed(1)} MB; RSS MB leader ${mb(base.leader)}→${mb(peak.leader)}, ` +
+          `standby ${mb(base.standby)}→${mb(peak.standby)}, worker ${mb(base.worker)}→${mb(peak.worker)}`,
+      });
+      expect(result.lost).toBe(0);
+      expect(FaultCluster.inventory(stats).missing).toBe(0);
+      expect(peak.backlog).toBeGreaterThan(0);
+      // 4,000 x 64 B of payload: Redis grows by a few MB at most, and no process balloons.
+      expect(peak.redis - base.redis).toBeLessThan(32);
+      for (const role of ['leader', 'standby', 'worker'] as const)
+        expect(peak[role] - base[role]).toBeLessThan(100);
+    });
+  }, 90_000);
+});

@@ -1,0 +1,502 @@
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { createConnection, createKeys, type Keys, readStats, type Stats } from '@redispatch/shared';
+import { Redis } from 'ioredis';
+import { expect } from 'vitest';
+import { loadPayload } from '../../src/cli/command-publish.js';
+import { type CheckResult, checkRun } from './checker.js';
+import { CHECKER_HANDLER, type CliProcess, runCli, spawnCli } from './cli-process.js';
+import { testEnv, uniquePrefix } from './in-process.js';
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export interface FaultClusterOptions {
+  name: string;
+  /** The data Redis as the admin, the workers and the publisher reach it. */
+  redisUrl: string;
+  /** The data Redis URL dispatcher `index` (0-based) uses (e.g. through its own proxy); default `redisUrl`. */
+  dispatcherRedisUrl?: (index: number) => string;
+  dispatchers?: number;
+  workers?: number;
+  concurrency?: number;
+  handler?: string;
+  /** Extra environment for every process (REDISPATCH_*, CHECK_DELAY_MS…). */
+  env?: Record<string, string>;
+  /** Extra environment for dispatcher `index` only. */
+  dispatcherEnv?: (index: number) => Record<string, string>;
+  /** Extra environment for worker `index` only (replacements get the next indexes). */
+  workerEnv?: (index: number) => Record<string, string>;
+}
+
+/** Everything a fault test started, so a failed test still cleans up in afterAll. */
+const everything: CliProcess[] = [];
+const dirs: string[] = [];
+
+/** Kills every process any FaultCluster started (SIGCONT first, in case a test left one frozen). */
+export async function killEverything(): Promise<void> {
+  for (const proc of everything) {
+    proc.kill('SIGCONT');
+    proc.kill('SIGKILL');
+  }
+  await Promise.all(everything.map((proc) => proc.exited()));
+  everything.length = 0;
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+}
+
+/** An admin connection that fails fast while the server is down and reconnects quickly after. */
+export function adminConnection(url: string): Redis {
+  const admin = createConnection('command', {
+    url,
+    tls: { insecure: false },
+    commandTimeoutMs: 5_000,
+    name: 'fault-admin',
+  });
+  return admin;
+}
+
+/** Reads the JSON log lines a process printed so far. */
+export function logLines(proc: CliProcess): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  for (const line of proc.output().split('\n')) {
+    if (!line.startsWith('{')) continue;
+    try {
+      out.push(JSON.parse(line) as Record<string, unknown>);
+    } catch {
+      // a partial last line
+    }
+  }
+  return out;
+}
+
+/** Resident set size of a live process in MB (Linux /proc), or NaN. */
+export function rssMb(pid: number): number {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = /VmRSS:\s+(\d+)/.exec(status)?.[1];
+    return kb ? Number(kb) / 1024 : Number.NaN;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/**
+ * Three dispatchers and some checker workers as real CLI processes on one prefix, plus the probes a
+ * fault test needs: who leads, stats, the checker's lost/duplicate count, the inventory.
+ */
+export class FaultCluster {
+  readonly prefix: string;
+  readonly keys: Keys;
+  readonly env: Record<string, string>;
+  readonly dir: string;
+  readonly admin: Redis;
+  /** Live dispatchers by pid. */
+  readonly dispatchers = new Map<number, CliProcess>();
+  /** Every dispatcher ever started here (also the dead ones, for their logs). */
+  readonly allDispatchers: CliProcess[] = [];
+  /** Dispatcher index (as passed to `dispatcherRedisUrl`) by pid. */
+  readonly dispatcherIndex = new Map<number, number>();
+  /** Live workers by pid. */
+  readonly workers = new Map<number, CliProcess>();
+  /** Every worker ever started here. */
+  readonly allWorkers: CliProcess[] = [];
+  private dispatcherCount = 0;
+  private workerCount = 0;
+
+  private constructor(readonly options: FaultClusterOptions) {
+    this.prefix = uniquePrefix(options.name);
+    this.keys = createKeys(this.prefix);
+    this.dir = mkdtempSync(join(tmpdir(), `redispatch-fault-${options.name}-`));
+    dirs.push(this.dir);
+    this.env = { ...testEnv(options.redisUrl, this.prefix), CHECK_DIR: this.dir, ...options.env };
+    this.admin = adminConnection(options.redisUrl);
+  }
+
+  /** Starts a cluster, runs `test` with it and always closes it. */
+  static async run<T>(options: FaultClusterOptions, test: (cluster: FaultCluster) => Promise<T>): Promise<T> {
+    const cluster = await FaultCluster.start(options);
+    try {
+      return await test(cluster);
+    } finally {
+      await cluster.close();
+    }
+  }
+
+  /** Starts the processes and waits until a leader routes to every worker. */
+  static async start(options: FaultClusterOptions): Promise<FaultCluster> {
+    const cluster = new FaultCluster(options);
+    try {
+      await cluster.admin.connect();
+      const dispatchers = Array.from({ length: options.dispatchers ?? 3 }, () => cluster.startDispatcher());
+      await Promise.all(Array.from({ length: options.workers ?? 2 }, () => cluster.startWorker()));
+      await Promise.all(dispatchers.map((d) => d.waitForLog(/"msg":"standby"/, 20_000)));
+      await cluster.leader();
+      await expect
+        .poll(async () => (await cluster.stats()).workers.length, { timeout: 10_000 })
+        .toBe(options.workers ?? 2);
+    } catch (error) {
+      await cluster.close();
+      throw error;
+    }
+    return cluster;
+  }
+
+  startDispatcher(extra: Record<string, string> = {}): CliProcess {
+    const index = this.dispatcherCount++;
+    const proc = spawnCli(['dispatcher'], {
+      ...this.env,
+      REDISPATCH_REDIS_URL: this.options.dispatcherRedisUrl?.(index) ?? this.options.redisUrl,
+      REDISPATCH_INSTANCE_ID: `${this.prefix}-d${index}`,
+      ...this.options.dispatcherEnv?.(index),
+      ...extra,
+    });
+    everything.push(proc);
+    this.allDispatchers.push(proc);
+    this.dispatcherIndex.set(proc.pid, index);
+    this.dispatchers.set(proc.pid, proc);
+    void proc.exited().then(() => this.dispatchers.delete(proc.pid));
+    return proc;
+  }
+
+  /** Starts a checker worker (fresh instance id) and waits until it registered. */
+  async startWorker(extra: Record<string, string> = {}): Promise<CliProcess> {
+    const index = this.workerCount++;
+    const proc = spawnCli(
+      [
+        'worker',
+        '--handler',
+        this.options.handler ?? CHECKER_HANDLER,
+        '--concurrency',
+        String(this.options.concurrency ?? 32),
+      ],
+      {
+        ...this.env,
+        REDISPATCH_INSTANCE_ID: `${this.prefix}-w${index}`,
+        ...this.options.workerEnv?.(index),
+        ...extra,
+      },
+    );
+    everything.push(proc);
+    this.allWorkers.push(proc);
+    this.workers.set(proc.pid, proc);
+    void proc.exited().then(() => this.workers.delete(proc.pid));
+    await proc.waitForLog(/worker registered/, 20_000);
+    return proc;
+  }
+
+  async stats(): Promise<Stats> {
+    return readStats(this.admin, this.keys, this.prefix);
+  }
+
+  /** Stats, or undefined while the data Redis cannot answer. */
+  async tryStats(): Promise<Stats | undefined> {
+    try {
+      return await this.stats();
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** The live dispatcher the leader record names (waits for one). */
+  async leader(timeoutMs = 15_000): Promise<{ proc: CliProcess; epoch: number }> {
+    let found: { proc: CliProcess; epoch: number } | undefined;
+    await expect
+      .poll(
+        async () => {
+          const leader = (await this.tryStats())?.leader;
+          const proc = leader ? this.dispatchers.get(leader.pid) : undefined;
+          found = proc && leader ? { proc, epoch: leader.epoch } : undefined;
+          return found !== undefined;
+        },
+        { timeout: timeoutMs, interval: 25 },
+      )
+      .toBe(true);
+    return found as { proc: CliProcess; epoch: number };
+  }
+
+  /** Waits for a leader with an epoch above `epoch`; `ms` is measured from `since` (performance.now()). */
+  async newLeader(
+    epoch: number,
+    since: number,
+    timeoutMs = 15_000,
+  ): Promise<{ proc: CliProcess; epoch: number; ms: number }> {
+    let found: { proc: CliProcess; epoch: number } | undefined;
+    await expect
+      .poll(
+        async () => {
+          const leader = (await this.tryStats())?.leader;
+          const proc = leader && leader.epoch > epoch ? this.dispatchers.get(leader.pid) : undefined;
+          found = proc && leader ? { proc, epoch: leader.epoch } : undefined;
+          return found !== undefined;
+        },
+        { timeout: timeoutMs, interval: 20 },
+      )
+      .toBe(true);
+    const leader = found as { proc: CliProcess; epoch: number };
+    return { ...leader, ms: performance.now() - since };
+  }
+
+  /** `redispatch publish` as a real process (Redis pub/sub, plain numbered payloads). */
+  publish(runId: string, count: number, rate: number) {
+    return runCli(
+      ['publish', '--count', String(count), '--rate', String(rate), '--run-id', runId, '--no-timestamp'],
+      this.env,
+      120_000,
+    );
+  }
+
+  check(runId: string, count: number): CheckResult {
+    return checkRun(this.dir, runId, count);
+  }
+
+  /** The never-handled sequence numbers of a run as compact ranges ("120-1630, 4000"), for notes. */
+  missingRanges(runId: string, count: number, limit = 5): string {
+    const seen = new Set<number>();
+    for (const file of readdirSync(this.dir)) {
+      for (const line of readFileSync(join(this.dir, file), 'utf8').split('\n')) {
+        if (line.startsWith(`${runId}:`)) seen.add(Number(line.slice(runId.length + 1)));
+      }
+    }
+    const ranges: string[] = [];
+    let start = -1;
+    for (let seq = 0; seq <= count; seq++) {
+      const missing = seq < count && !seen.has(seq);
+      if (missing && start < 0) start = seq;
+      if (!missing && start >= 0) {
+        ranges.push(start === seq - 1 ? String(start) : `${start}-${seq - 1}`);
+        start = -1;
+      }
+    }
+    return ranges.length <= limit
+      ? ranges.join(', ')
+      : `${ranges.slice(0, limit).join(', ')} … (${ranges.length} ranges)`;
+  }
+
+  /**
+   * Polls until every message of the run was handled, the timeout passes, or nothing new was handled
+   * for `stallMs` (something is stuck: no point waiting out the timeout). Returns the last count.
+   */
+  async waitHandled(runId: string, count: number, timeoutMs = 30_000, stallMs = 5_000): Promise<CheckResult> {
+    const deadline = performance.now() + timeoutMs;
+    let result = this.check(runId, count);
+    let progressAt = performance.now();
+    while (result.lost > 0 && performance.now() < deadline && performance.now() - progressAt < stallMs) {
+      await sleep(200);
+      const next = this.check(runId, count);
+      if (next.handled !== result.handled) progressAt = performance.now();
+      result = next;
+    }
+    return result;
+  }
+
+  /**
+   * Where every accepted message is at the moment: once idle, every accepted id must be acked or
+   * dead-lettered; `missing` > 0 means an accepted id vanished from every structure (lost after acceptance).
+   */
+  static inventory(stats: Stats) {
+    const queued = stats.workers.reduce((sum, w) => sum + w.queued, 0);
+    const outstanding = stats.inflight + stats.backlog + stats.delayed + queued;
+    return {
+      outstanding,
+      accepted: stats.totals.accepted,
+      acked: stats.totals.acked,
+      deadLetters: stats.deadLetters,
+      missing: stats.totals.accepted - stats.totals.acked - stats.deadLetters - outstanding,
+    };
+  }
+
+  /** Waits until nothing is queued, in flight, delayed or backlogged; returns the final stats. */
+  async waitIdle(timeoutMs = 20_000): Promise<Stats> {
+    try {
+      await expect
+        .poll(async () => FaultCluster.inventory(await this.stats()).outstanding, {
+          timeout: timeoutMs,
+          interval: 100,
+        })
+        .toBe(0);
+    } catch (error) {
+      throw new Error(`${(error as Error).message}\n${await this.diagnose()}`);
+    }
+    return this.stats();
+  }
+
+  /**
+   * The inventory once it stopped moving (two reads 400 ms apart agree): exact even while something is
+   * stuck, unlike waitIdle.
+   */
+  async settledInventory(timeoutMs = 10_000): Promise<ReturnType<typeof FaultCluster.inventory>> {
+    const deadline = performance.now() + timeoutMs;
+    let last = FaultCluster.inventory(await this.stats());
+    for (;;) {
+      await sleep(400);
+      const next = FaultCluster.inventory(await this.stats());
+      if (JSON.stringify(next) === JSON.stringify(last) || performance.now() > deadline) return next;
+      last = next;
+    }
+  }
+
+  /**
+   * Waits until at least `count` messages were accepted: faults are injected mid-stream, whenever the
+   * publisher process actually got going (its start-up alone can take seconds on a loaded box).
+   */
+  async waitAccepted(count: number, timeoutMs = 20_000): Promise<void> {
+    await expect
+      .poll(() => this.accepted().catch(() => 0), { timeout: timeoutMs, interval: 20 })
+      .toBeGreaterThanOrEqual(count);
+  }
+
+  /** totals.accepted by a plain HGET (works where MULTI does not, e.g. at maxmemory). */
+  async accepted(): Promise<number> {
+    return Number((await this.admin.hget(this.keys.totals, 'accepted')) ?? 0);
+  }
+
+  /** Stats and the last log lines of every process, for a failure message. */
+  async diagnose(lines = 12): Promise<string> {
+    const stats = await this.tryStats();
+    const tail = (proc: CliProcess, role: string) => {
+      const kept = logLines(proc)
+        .filter((l) => l.msg !== 'lease acquisition failed')
+        .slice(-lines)
+        .map((l) => `    ${JSON.stringify({ ...l, hostname: undefined, pid: undefined, role: undefined })}`);
+      const exit = proc.child.exitCode ?? proc.child.signalCode;
+      return `  ${role} pid ${proc.pid}${exit === null ? '' : ` (exited ${exit})`}:\n${kept.join('\n')}`;
+    };
+    return [
+      `stats: ${JSON.stringify(stats)}`,
+      ...this.allDispatchers.map((p) => tail(p, 'dispatcher')),
+      ...this.allWorkers.map((p) => tail(p, 'worker')),
+    ].join('\n');
+  }
+
+  /** The "elected leader" log lines of every dispatcher (epoch, replayed, markerMatched). */
+  elections(): { pid: number; epoch: number; replayed: number; markerMatched: boolean }[] {
+    return this.allDispatchers.flatMap((proc) =>
+      logLines(proc)
+        .filter((l) => l.msg === 'elected leader')
+        .map((l) => ({
+          pid: proc.pid,
+          epoch: Number(l.epoch),
+          replayed: Number(l.replayed),
+          markerMatched: l.markerMatched === true,
+        })),
+    );
+  }
+
+  /** "stepped down" log lines of every dispatcher. */
+  stepDowns(): { pid: number; reason: string; epoch: number; time: number }[] {
+    return this.allDispatchers.flatMap((proc) =>
+      logLines(proc)
+        .filter((l) => l.msg === 'stepped down')
+        .map((l) => ({
+          pid: proc.pid,
+          reason: String(l.reason),
+          epoch: Number(l.epoch),
+          time: Number(l.time),
+        })),
+    );
+  }
+
+  async close(): Promise<void> {
+    const procs = [...this.dispatchers.values(), ...this.workers.values()];
+    for (const proc of procs) {
+      proc.kill('SIGCONT');
+      proc.kill('SIGKILL');
+    }
+    await Promise.all(procs.map((proc) => proc.exited()));
+    this.admin.disconnect();
+  }
+}
+
+export interface RetryPublishOptions {
+  url: string;
+  channel: string;
+  runId: string;
+  count: number;
+  /** Messages per second. */
+  rate: number;
+  /** A PUBLISH that reached fewer subscribers than this is sent again (default 1: some dispatcher heard it). */
+  minReceivers?: number;
+  size?: number;
+  timeoutMs?: number;
+}
+
+export interface RetryPublishResult {
+  /** PUBLISH calls that failed (error, or too few receivers) and were sent again. */
+  retries: number;
+  seconds: number;
+}
+
+/**
+ * A publisher that never gives up on a message: every PUBLISH that errs (Redis down) or reaches fewer
+ * than `minReceivers` subscribers (no dispatcher listening yet) is sent again until it is heard. So
+ * every numbered message was, at least once, delivered to a subscribed dispatcher.
+ */
+export async function publishWithRetry(options: RetryPublishOptions): Promise<RetryPublishResult> {
+  const minReceivers = options.minReceivers ?? 1;
+  const size = options.size ?? 64;
+  const client = new Redis(options.url, {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    commandTimeout: 1_000,
+    autoResendUnfulfilledCommands: false,
+    retryStrategy: () => 50,
+    connectionName: 'fault-publisher',
+  });
+  client.on('error', () => {});
+  await client.connect().catch(() => {});
+  const started = performance.now();
+  const deadline = started + (options.timeoutMs ?? 60_000);
+  let next = 0;
+  let retries = 0;
+  const again: number[] = [];
+  try {
+    while (next < options.count || again.length > 0) {
+      if (performance.now() > deadline) {
+        throw new Error(`publisher: ${options.count - next + again.length} messages unsent at the deadline`);
+      }
+      const target = Math.min(
+        options.count,
+        Math.floor(((performance.now() - started) / 1000) * options.rate) + 1,
+      );
+      const batch = again.splice(0, 200);
+      while (next < target && batch.length < 400) batch.push(next++);
+      if (batch.length === 0) {
+        await sleep(5);
+        continue;
+      }
+      if (client.status !== 'ready') {
+        again.unshift(...batch);
+        await sleep(20);
+        continue;
+      }
+      const pipeline = client.pipeline();
+      for (const seq of batch) pipeline.publish(options.channel, loadPayload(options.runId, seq, size));
+      const replies = await pipeline.exec().catch(() => null);
+      let failed = 0;
+      batch.forEach((seq, i) => {
+        const [error, receivers] = replies?.[i] ?? [new Error('no reply'), 0];
+        if (error || Number(receivers) < minReceivers) {
+          again.push(seq);
+          failed += 1;
+        }
+      });
+      retries += failed;
+      await sleep(failed > 0 ? 20 : 5);
+    }
+  } finally {
+    client.disconnect();
+  }
+  return { retries, seconds: (performance.now() - started) / 1000 };
+}
+
+/** libfaketime's preload library, if installed (Debian: `apt-get install faketime`). */
+export function faketimeLibrary(): string | undefined {
+  const arch = process.arch === 'arm64' ? 'aarch64' : 'x86_64';
+  return [
+    `/usr/lib/${arch}-linux-gnu/faketime/libfaketime.so.1`,
+    '/usr/lib/faketime/libfaketime.so.1',
+    '/usr/local/lib/faketime/libfaketime.so.1',
+  ].find((path) => existsSync(path));
+}
