@@ -58,6 +58,13 @@ describe('fault injection: the data Redis', () => {
   // - end to end: the publisher resends every PUBLISH that failed or reached no subscriber, so each
   //   numbered message was heard by a subscribed dispatcher; `lost` counts those never handled. Those
   //   still waiting in Redis (a wedged worker's queue, see 4c) are not gone: lost ≤ outstanding.
+  // OPEN (this test and 4c fail intermittently, ~1 run in 6, after a6de858): messages PUBLISHed to a
+  // subscribed dispatcher around the restart are never accepted. Every dispatcher's subscription drops;
+  // the ex-leader campaigns again after one lease whatever its buffer holds (stepDown schedules it,
+  // campaign() does not check caughtUp), and pollProgress sets caughtUp back to true for any standby
+  // when no marker exists or the unchanged pre-kill marker is the one it trimmed through, although its
+  // buffer now has a gap. A dispatcher that resubscribed late can win; what only the others heard is
+  // lost. Seen in 4c: old leader re-elected with replayed=12, markerMatched=false; 188 of 200 lost.
   // A SIGKILL of redis-server cannot show the everysec fsync window: Redis write(2)s the AOF before it
   // replies, and only an OS crash loses what the page cache had not synced. The everysec row says so.
   it.each(['always', 'everysec'] as const)(
@@ -109,7 +116,9 @@ describe('fault injection: the data Redis', () => {
           duplicates: result.duplicates,
           recover: `accepting again ${seconds(flowMs)} after restart (down 1 s)`,
           notes:
-            `accepted at kill ≥ ${acceptedAtKill}, after AOF reload ${acceptedAfterReload}; end to end ${result.lost} of ${count} unhandled, ` +
+            `accepted at kill ≥ ${acceptedAtKill}, after AOF reload ${acceptedAfterReload}; end to end ${result.lost} of ${count} unhandled` +
+            (result.lost > 0 ? ` (seq ${cluster.missingRanges(runId, count)})` : '') +
+            ', ' +
             `${inventory.outstanding} still in Redis (${wedged.length} worker(s) wedged, see 4c); publisher resent ${published.retries}` +
             (fsync === 'everysec'
               ? '; fsync window not observable with a process kill (AOF written before replies)'
@@ -129,12 +138,12 @@ describe('fault injection: the data Redis', () => {
     90_000,
   );
 
-  // 4c. Was a product defect (fixed: the blocking connection re-sends its BLMOVE and times out): a worker blocked in BLMOVE when its connection drops
-  // never takes again. The 'blocking' connection role (shared/src/redis/connection.ts) has
-  // maxRetriesPerRequest: null with autoResendUnfulfilledCommands: false, so ioredis neither rejects the
-  // in-flight BLMOVE on close nor resends it on reconnect: the promise never settles and the worker's
-  // take loop (worker/src/worker.ts) awaits it forever, while its heartbeat keeps it "live" and the
-  // leader keeps routing to its queue (up to the high-water mark).
+  // 4c. Regression test for a defect this suite found (fixed in a6de858: the blocking connection
+  // re-sends its BLMOVE and times out): a worker blocked in BLMOVE when its connection dropped never
+  // took again. The 'blocking' role had maxRetriesPerRequest: null with autoResendUnfulfilledCommands:
+  // false, so ioredis neither rejected the in-flight BLMOVE on close nor re-sent it on reconnect; the
+  // take loop awaited it forever while the heartbeat kept the worker "live" and the leader kept routing
+  // to its queue. Deterministic: idle workers are always blocked in BLMOVE.
   it('4c. idle workers keep consuming after a data Redis restart', async () => {
     const data = await redisProcess(['--appendonly', 'yes', '--appendfsync', 'always']);
     await FaultCluster.run({ name: 'f4c-idle', redisUrl: data.url }, async (cluster) => {
@@ -150,8 +159,11 @@ describe('fault injection: the data Redis', () => {
         count: 200,
         rate: 1_000,
       });
-      // Precondition (not the defect): a new leader accepted and routed all of them.
-      await expect.poll(() => cluster.accepted().catch(() => 0), { timeout: 15_000 }).toBe(200);
+      // Every one of them reached a subscribed dispatcher, so a new leader must accept all 200 (the open
+      // residual of scenario 4 shows up here as fewer); then the workers must take them.
+      const acceptDeadline = performance.now() + 15_000;
+      while ((await cluster.accepted().catch(() => 0)) < 200 && performance.now() < acceptDeadline)
+        await sleep(50);
       const result = await cluster.waitHandled('f4c', 200, 8_000);
       const stats = await cluster.stats();
       recordFault({
@@ -161,12 +173,16 @@ describe('fault injection: the data Redis', () => {
         recover:
           result.lost === 0
             ? `all handled ${seconds(performance.now() - restartedAt)} after restart`
-            : 'never (wedged)',
+            : 'never',
         notes:
-          `DEFECT: accepted ${stats.totals.accepted}, queued ${stats.workers.map((w) => w.queued).join('/')}, ` +
-          `backlog ${stats.backlog}; workers alive (heartbeat age ${stats.workers.map((w) => w.heartbeatAgeMs).join('/')} ms) ` +
-          `but never claim: acked ${stats.totals.acked}`,
+          `${result.lost === 0 ? 'regression check (was: workers wedged in BLMOVE)' : stats.totals.accepted < 200 ? 'NOT ACCEPTED (open, see 4)' : 'WEDGED'}: accepted ${stats.totals.accepted}, ` +
+          `queued ${stats.workers.map((w) => w.queued).join('/')}, backlog ${stats.backlog}, acked ${stats.totals.acked}; ` +
+          `heartbeat age ${stats.workers.map((w) => w.heartbeatAgeMs).join('/')} ms`,
       });
+      const why = stats.totals.accepted < 200 ? `\n${await cluster.diagnose(8)}` : '';
+      expect(stats.totals.accepted, `published to a subscribed dispatcher but never accepted${why}`).toBe(
+        200,
+      );
       expect(result.lost).toBe(0);
     });
   }, 60_000);
@@ -247,13 +263,13 @@ describe('fault injection: the data Redis', () => {
     });
   }, 90_000);
 
-  // 5b. Was a product defect (fixed: a leader whose subscription drops steps down for a connected standby). The partition a deployment with separate lock masters
-  // can have: the leader loses its data Redis link, its pub/sub subscription included, but still
-  // reaches the lock masters, so it keeps the lease. Standbys heard every message published meanwhile
-  // (DESIGN guarantee 2 / README guarantee 2: accepted). What happens: nobody takes over (the lease
-  // holds), the leader resubscribes when the link is back and never sees the gap, and the standbys trim
-  // the gap from their buffers as soon as the leader's progress marker (a 3-message fingerprint) lines up
-  // again: every message published during the cut is lost.
+  // 5b. Regression test for a defect this suite found (fixed in a6de858: a leader whose subscription
+  // drops steps down so a connected standby replays the gap). The partition a deployment with separate
+  // lock masters can have: the leader loses its data Redis link, its pub/sub subscription included, but
+  // still reaches the lock masters, so it keeps the lease. Standbys heard every message published
+  // meanwhile (DESIGN guarantee 2: accepted). Before the fix nobody took over, the leader resubscribed
+  // without noticing the gap, and the standbys trimmed the gap as soon as the leader's 3-message marker
+  // lined up again: every message published during the cut (~1,500) was lost.
   it('5b. leader data link cut 1.5 s while its lease (separate lock master) holds: 0 lost', async () => {
     const lock = await redisProcess();
     const links = await Promise.all([0, 1, 2].map(() => new TcpProxy(server.port).start()));
@@ -285,8 +301,13 @@ describe('fault injection: the data Redis', () => {
         duplicates: result.duplicates,
         recover: `accepting again ${seconds(flowMs)} after the cut`,
         notes:
-          `DEFECT: ${sameLeader ? 'same leader kept the lease' : 'leader changed'}, step-downs ${cluster.stepDowns().length}, ` +
-          `never handled: seq ${cluster.missingRanges('f5b', count)} (the cut window); missing ${inventory.missing}`,
+          `${sameLeader ? 'same leader kept the lease' : 'leader changed'}; step-downs ${
+            cluster
+              .stepDowns()
+              .map((d) => d.reason)
+              .join(',') || 'none'
+          }; ` +
+          `never handled: ${cluster.missingRanges('f5b', count) || 'none'}; missing ${inventory.missing}`,
       });
       expect(result.lost).toBe(0);
     });
