@@ -79,6 +79,12 @@ export class Dispatcher {
    * a takeover it cannot replay.
    */
   private caughtUp = false;
+  /**
+   * Set when this process's subscription dropped: its buffer has a hole, so "no marker yet" or "the
+   * marker I trimmed through before" no longer prove anything. Only a marker found in the buffer
+   * after resubscribing (a leader wrote something this process also heard) makes it caught up again.
+   */
+  private subscriptionGap = false;
   private sequence = 0;
   private closing: Promise<void> | undefined;
   private readonly listeners = new Set<(state: DispatcherState) => void>();
@@ -216,6 +222,7 @@ export class Dispatcher {
     // This process's own buffer now has a gap too: it must not win the next takeover before it has
     // seen the leader's marker again.
     this.caughtUp = false;
+    this.subscriptionGap = true;
     if (this.state === 'leading') {
       this.log.warn(
         'subscription to the channel dropped: stepping down so a connected standby replays the gap',
@@ -258,9 +265,14 @@ export class Dispatcher {
       const marker = await this.redis.get(this.keys.progress);
       if (this.state !== 'standby' || this.electing) return;
       // JetStream keeps what no leader took, so any standby can take over without a buffer.
-      if (!marker || this.ingress.consumers === 'leader') {
+      if (this.ingress.consumers === 'leader') {
         this.caughtUp = true;
-      } else if (this.buffer.trimThrough(marker) > 0 || this.buffer.trimmedThrough(marker)) {
+      } else if (this.subscriptionGap) {
+        if (marker && this.buffer.trimThrough(marker) > 0) {
+          this.caughtUp = true;
+          this.subscriptionGap = false;
+        }
+      } else if (!marker || this.buffer.trimThrough(marker) > 0 || this.buffer.trimmedThrough(marker)) {
         this.caughtUp = true;
       }
     } catch {

@@ -62,8 +62,10 @@ const TOTAL_FIELDS = [
 
 /** Reads the whole cluster's state in two pipelined round trips. Read-only. */
 export async function readStats(redis: Redis, keys: Keys, prefix: string): Promise<Stats> {
+  // A pipeline, not MULTI: Redis refuses a whole transaction at maxmemory (EXECABORT), and stats
+  // must keep working exactly when something is wrong.
   const first = await redis
-    .multi()
+    .pipeline()
     .time()
     .hgetall(keys.leader)
     .get(keys.epoch)
@@ -74,7 +76,7 @@ export async function readStats(redis: Redis, keys: Keys, prefix: string): Promi
     .zcard(keys.dlq)
     .hgetall(keys.totals)
     .exec();
-  if (!first) throw new Error('stats transaction aborted');
+  if (!first) throw new Error('stats pipeline returned nothing');
   const value = <T>(index: number): T => {
     const entry = first[index];
     if (!entry || entry[0]) throw entry?.[0] ?? new Error('missing reply');
