@@ -58,3 +58,15 @@ export class HandlerTimeoutError extends Error {
 export class RejectedMessageError extends Error {
   override readonly name = 'RejectedMessageError';
 }
+
+/** Fewer replicas than REDISPATCH_WAIT_REPLICAS acknowledged a batch in time; the batch is retried. */
+export class ReplicaWaitError extends Error {
+  override readonly name = 'ReplicaWaitError';
+  constructor(
+    readonly key: string,
+    readonly acknowledged: number,
+    readonly wanted: number,
+  ) {
+    super(`${acknowledged} of ${wanted} replicas acknowledged the write to ${key} in time`);
+  }
+}

@@ -43,6 +43,11 @@ export function createWorkerMetrics(registry: Registry) {
       buckets: LATENCY_BUCKETS,
       registers,
     }),
+    reclaimed: new Counter({
+      name: 'redispatch_worker_reclaimed_total',
+      help: 'Streams mode: entries this worker took over with XAUTOCLAIM after they sat unacknowledged past the ack timeout',
+      registers,
+    }),
     inflight: new Gauge({ name: 'redispatch_worker_inflight', help: 'Handlers running now', registers }),
     lastProgress: new Gauge({
       name: 'redispatch_worker_last_progress_timestamp_seconds',

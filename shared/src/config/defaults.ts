@@ -22,3 +22,5 @@ export const DEFAULT_MAX_PAYLOAD_BYTES = 1_048_576;
 export const DEFAULT_DRAIN_TIMEOUT_MS = 10_000;
 /** Per-command timeout on request-path connections: an unanswered write fails instead of hanging. */
 export const DEFAULT_COMMAND_TIMEOUT_MS = 2_000;
+/** Streams mode: stream partitions; 6 spreads two per master on a 3-master cluster. */
+export const DEFAULT_PARTITIONS = 6;
