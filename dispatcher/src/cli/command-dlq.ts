@@ -13,7 +13,7 @@ import type { Command } from 'commander';
 import { type AdminScope, withAdminScope } from './admin-connection.js';
 
 /** Dead-letter operations for the configured mode. */
-function deadLetters(config: Config, { client, keys, partitions }: AdminScope) {
+export function deadLetterOps(config: Config, { client, keys, partitions }: AdminScope) {
   if (config.mode === 'streams') {
     return {
       list: (limit: number): Promise<DeadLetter[]> => listStreamDeadLetters(client, partitions, limit),
@@ -46,7 +46,7 @@ export function registerDlqCommand(program: Command): void {
         if (!Number.isInteger(limit) || limit < 1)
           throw new Error(`--limit expects a whole number >= 1 (got "${options.limit}")`);
         const config = configFrom(command);
-        const letters = await withAdminScope(config, (scope) => deadLetters(config, scope).list(limit));
+        const letters = await withAdminScope(config, (scope) => deadLetterOps(config, scope).list(limit));
         for (const letter of letters) {
           if (options.json) {
             process.stdout.write(`${JSON.stringify({ ...letter, body: letter.body.toString('base64') })}\n`);
@@ -74,7 +74,7 @@ export function registerDlqCommand(program: Command): void {
         if (options.all && ids.length > 0) throw new Error('dlq replay takes either ids or --all, not both');
         const config = configFrom(command);
         const count = await withAdminScope(config, (scope) =>
-          deadLetters(config, scope).replay(options.all ? 'all' : ids),
+          deadLetterOps(config, scope).replay(options.all ? 'all' : ids),
         );
         process.stdout.write(`replayed ${count} dead letter(s)\n`);
       } catch (error) {
@@ -87,7 +87,7 @@ export function registerDlqCommand(program: Command): void {
     .action(async (_options, command: Command) => {
       try {
         const config = configFrom(command);
-        const count = await withAdminScope(config, (scope) => deadLetters(config, scope).purge());
+        const count = await withAdminScope(config, (scope) => deadLetterOps(config, scope).purge());
         process.stdout.write(`purged ${count} dead letter(s)\n`);
       } catch (error) {
         exitWithError(error);

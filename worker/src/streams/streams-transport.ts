@@ -143,16 +143,23 @@ export class StreamsTransport implements Transport {
   interrupt(): void {}
 
   async close(): Promise<void> {
-    clearInterval(this.reclaimTimer);
+    clearTimeout(this.reclaimTimer);
     await Promise.all([closeQuietly(this.client), ...this.readers.map((reader) => closeQuietly(reader))]);
   }
 
   async run(host: TransportHost): Promise<void> {
     const interval = Math.max(50, Math.min(1_000, Math.floor(this.options.ackTimeoutMs / 4)));
-    this.reclaimTimer = setInterval(() => void this.reclaim(host), interval);
-    this.reclaimTimer.unref();
+    // Jittered, so the consumer that timed out on an entry does not win every reclaim race by phase.
+    const tick = () => {
+      this.reclaimTimer = setTimeout(
+        () => void this.reclaim(host).finally(() => host.taking() && tick()),
+        interval * (0.5 + Math.random()),
+      );
+      this.reclaimTimer.unref();
+    };
+    tick();
     await Promise.all(this.partitions.map((p, i) => this.readLoop(host, p, this.readers[i] as DataClient)));
-    clearInterval(this.reclaimTimer);
+    clearTimeout(this.reclaimTimer);
   }
 
   private parse(receipt: string): [number, string] {
