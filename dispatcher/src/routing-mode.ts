@@ -33,7 +33,7 @@ export interface RoutingMode {
   takeOver(epoch: number): Promise<LeaderRouting>;
 }
 
-/** A partition fence is ahead of the epoch just taken (the epoch key was lost in a cluster failover). */
+/** A partition fence is at or ahead of the epoch just taken (the epoch key lost writes in a cluster failover). */
 export class EpochBehindError extends Error {
   override readonly name = 'EpochBehindError';
   constructor(

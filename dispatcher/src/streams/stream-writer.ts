@@ -86,6 +86,7 @@ export class StreamWriter {
       target.entries.push(id, payload, header.id ?? '', delayPlacement(header));
       target.newCount++;
     }
+    // Epochs only grow (fences are strict), so epoch and sequence name a batch for good.
     const tag = `${epoch}:${slot.seq}`;
     const marker = batch.markers.at(-1);
     const progress = marker ? `${epoch} ${slot.seq} ${marker}` : '';

@@ -4,6 +4,7 @@ import {
   type Keys,
   loadPartitions,
   type PartitionKeys,
+  waitForReplicas,
 } from '@redispatch/shared';
 import type { DispatcherMetrics } from '../metrics.js';
 import { EpochBehindError, type LeaderRouting, type RoutingMode } from '../routing-mode.js';
@@ -52,6 +53,10 @@ export class StreamsMode implements RoutingMode {
   }
 
   async takeOver(epoch: number): Promise<LeaderRouting> {
+    if (this.config.waitReplicas > 0) {
+      // The epoch must survive a failover of its own master, or a later leader could draw it again.
+      await waitForReplicas(this.client, this.keys.epoch, this.config.waitReplicas, this.config.waitTimeoutMs);
+    }
     const replies = await Promise.all(
       this.partitions.map((p) =>
         this.client.rdStreamFence(p.fence, p.stream, epoch, this.config.consumerGroup),

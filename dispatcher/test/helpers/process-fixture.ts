@@ -115,11 +115,30 @@ export function useProcessFixture(
       return dir;
     },
     async subscribers(channel) {
-      const nodes = clusterAdmin ? clusterAdmin.nodes('all') : [required(admin, 'admin connection')];
-      const replies = await Promise.all(
-        nodes.map(async (node) => Number(((await node.pubsub('NUMSUB', channel)) as [string, number])[1])),
-      );
-      return replies.reduce((a, b) => a + b, 0);
+      if (cluster) {
+        // Every node, replicas included (a cluster subscriber may pick any), asked directly.
+        const counts = await Promise.all(
+          cluster.nodes.map(async (node) => {
+            const client = createConnection('command', {
+              url: node.url,
+              tls: { insecure: false },
+              commandTimeoutMs: 2_000,
+              name: 'admin-numsub',
+            });
+            try {
+              await client.connect();
+              return Number(((await client.pubsub('NUMSUB', channel)) as [string, number])[1]);
+            } catch {
+              return 0;
+            } finally {
+              client.disconnect();
+            }
+          }),
+        );
+        return counts.reduce((a, b) => a + b, 0);
+      }
+      const reply = (await required(admin, 'admin connection').pubsub('NUMSUB', channel)) as [string, number];
+      return Number(reply[1]);
     },
   };
 }

@@ -7,12 +7,14 @@
   ARGV[1] epoch   the new leader's epoch
   ARGV[2] group   consumer group name
 
-  Returns: {epoch} when raised (or already equal); {-1, current} when a newer epoch holds the fence.
+  Returns: {epoch} when raised; {-1, current} when the fence already holds this epoch or a newer one.
+  Strictly greater only: after a cluster failover that lost the epoch key's last INCR, a new leader
+  can draw an epoch an old leader still holds; equal must not pass, or both would write.
 ]]
 local rcall = redis.call
 local current = tonumber(rcall('GET', KEYS[1]) or '0')
 local epoch = tonumber(ARGV[1])
-if current > epoch then
+if current >= epoch then
   return {-1, current}
 end
 rcall('SET', KEYS[1], ARGV[1])
