@@ -29,3 +29,13 @@ export {
 } from './redis/connection.js';
 export { createKeys, type Keys } from './redis/keys.js';
 export { assertNotFenced, defineScripts, ScriptCode } from './redis/scripts.js';
+export {
+  ACL_ROLES,
+  type AclOptions,
+  type AclRole,
+  aclFileLine,
+  aclPasswordHash,
+  aclRules,
+  aclSetUserArgs,
+  aclUserName,
+} from './security/acl.js';
