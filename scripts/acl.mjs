@@ -12,10 +12,18 @@ const USAGE =
 
 /** Quotes an argument for redis-cli when it holds characters the shell or redis-cli would split on. */
 function quote(arg) {
-  return /^[\w~&#%+|:{}.*@,=-]+$/.test(arg) ? arg : `"${arg.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`;
+  return /^[\w~&#%+|:{}.*@,=-]+$/.test(arg)
+    ? arg
+    : `"${arg.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`;
 }
 
-export function aclOutput({ prefix = 'rd', channel = 'redispatch', format = 'commands', target = 'data', env }) {
+export function aclOutput({
+  prefix = 'rd',
+  channel = 'redispatch',
+  format = 'commands',
+  target = 'data',
+  env,
+}) {
   const roles = target === 'lock' ? ['lock'] : ['dispatcher', 'worker', 'admin', 'publisher'];
   const missing = roles.map((role) => `ACL_PASSWORD_${role.toUpperCase()}`).filter((name) => !env[name]);
   if (missing.length > 0) throw new Error(`set ${missing.join(', ')} (the users' passwords)`);
@@ -32,7 +40,12 @@ export function aclOutput({ prefix = 'rd', channel = 'redispatch', format = 'com
 if (import.meta.url === `file://${process.argv[1]}`) {
   const args = process.argv.slice(2);
   const options = { env: process.env };
-  const allowed = { '--prefix': 'prefix', '--channel': 'channel', '--format': 'format', '--target': 'target' };
+  const allowed = {
+    '--prefix': 'prefix',
+    '--channel': 'channel',
+    '--format': 'format',
+    '--target': 'target',
+  };
   for (let i = 0; i < args.length; i += 2) {
     const key = allowed[args[i]];
     const value = args[i + 1];
@@ -42,7 +55,10 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     }
     options[key] = value;
   }
-  if (!['commands', 'acl-file'].includes(options.format ?? 'commands') || !['data', 'lock'].includes(options.target ?? 'data')) {
+  if (
+    !['commands', 'acl-file'].includes(options.format ?? 'commands') ||
+    !['data', 'lock'].includes(options.target ?? 'data')
+  ) {
     process.stderr.write(`acl: --format is commands or acl-file, --target is data or lock\n${USAGE}\n`);
     process.exit(2);
   }

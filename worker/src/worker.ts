@@ -128,6 +128,11 @@ export class Worker {
     };
     this.redis = createConnection('command', { ...base, name: `rd-worker-${this.id}` });
     this.blocking = createConnection('blocking', { ...base, name: `rd-worker-block-${this.id}` });
+    if (this.options.tls.insecure) {
+      this.log.warn(
+        'TLS certificate verification is DISABLED (REDISPATCH_TLS_INSECURE=true); never use this in production',
+      );
+    }
     this.settler = new Settler(
       this.redis,
       this.keys,

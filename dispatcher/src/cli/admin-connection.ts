@@ -14,6 +14,10 @@ export async function withAdminConnection<T>(config: Config, use: (redis: Redis)
     commandTimeoutMs: Math.max(config.commandTimeoutMs, 5_000),
     name: 'rd-admin',
   });
+  if (config.tlsInsecure)
+    process.stderr.write(
+      'redispatch: WARNING: TLS certificate verification is DISABLED (REDISPATCH_TLS_INSECURE=true); never use this in production\n',
+    );
   await connectOrThrow(redis, config.redisUrl, 'REDISPATCH_REDIS_URL', config.commandTimeoutMs * 5);
   try {
     return await use(redis);

@@ -110,9 +110,18 @@ function workerKeys(prefix: string): string[] {
   return [
     `~${k.tag}:q:*`,
     `~${k.tag}:held:*`,
-    ...[k.inflight, k.owner, k.attempts, k.body, k.workers, k.backlog, k.errors, k.delayed, k.dlq, k.totals].map(
-      (key) => `~${key}`,
-    ),
+    ...[
+      k.inflight,
+      k.owner,
+      k.attempts,
+      k.body,
+      k.workers,
+      k.backlog,
+      k.errors,
+      k.delayed,
+      k.dlq,
+      k.totals,
+    ].map((key) => `~${key}`),
   ];
 }
 
