@@ -177,7 +177,7 @@ describe('least-privilege ACL users (scripts/acl.mjs)', () => {
       ],
       [
         'raise the epoch from a script',
-        () => worker.eval("return redis.call('INCR', '" + keys.epoch + "')", 0),
+        () => worker.eval(`return redis.call('INCR', '${keys.epoch}')`, 0),
       ],
       ['write a dedupe key', () => worker.hset(`${keys.tag}:dedupe:x`, 'a', '1')],
       ['PUBLISH on the control channel', () => worker.publish(keys.controlChannel, 'resigned')],
