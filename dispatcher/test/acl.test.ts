@@ -175,10 +175,7 @@ describe('least-privilege ACL users (scripts/acl.mjs)', () => {
         'write the leader record from a script',
         () => worker.eval("return redis.call('HSET', KEYS[1], 'id', 'evil')", 1, keys.leader),
       ],
-      [
-        'raise the epoch from a script',
-        () => worker.eval(`return redis.call('INCR', '${keys.epoch}')`, 0),
-      ],
+      ['raise the epoch from a script', () => worker.eval(`return redis.call('INCR', '${keys.epoch}')`, 0)],
       ['write a dedupe key', () => worker.hset(`${keys.tag}:dedupe:x`, 'a', '1')],
       ['PUBLISH on the control channel', () => worker.publish(keys.controlChannel, 'resigned')],
       ['PUBLISH into the ingress channel', () => worker.publish(CHANNEL, 'forged')],
