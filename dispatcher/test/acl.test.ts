@@ -111,8 +111,12 @@ describe('least-privilege ACL users (scripts/acl.mjs)', () => {
     const worker = spawnCli(['worker', '--handler', CHECKER_HANDLER], as('ACL_PASSWORD_WORKER'));
     processes.push(...dispatchers, worker);
     await worker.waitForLog(/worker registered/);
-    await Promise.race(dispatchers.map((d) => d.waitForLog(/"msg":"elected leader"/)));
     await Promise.all(dispatchers.map((d) => d.waitForLog(/"msg":"standby"/)));
+    await expect
+      .poll(() => dispatchers.filter((d) => /"msg":"elected leader"/.test(d.output())).length, {
+        timeout: 15_000,
+      })
+      .toBe(1);
 
     const publisher = as('ACL_PASSWORD_PUBLISHER');
     const publish = await runCli(['publish', '--count', '300', '--size', '50', '--run-id', 'acl'], publisher);
