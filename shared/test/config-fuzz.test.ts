@@ -81,7 +81,7 @@ describe('loadConfig under hostile input (fast-check)', () => {
   it('returns a frozen valid config or a ConfigError of one-line problems naming variables, never a secret', () => {
     fc.assert(
       fc.property(envArb, flagsArb, (env, flags) => check(env, flags)),
-      { numRuns: 1_500 },
+      { numRuns: 1_000 },
     );
   });
 
@@ -90,7 +90,7 @@ describe('loadConfig under hostile input (fast-check)', () => {
       fc.property(fc.constantFrom(...URL_KEYS), urlValue, fc.boolean(), (key, value, asFlag) =>
         asFlag ? check({}, { [key]: value }) : check({ [OPTIONS[key].env]: value }, {}),
       ),
-      { numRuns: 2_000 },
+      { numRuns: 1_000 },
     );
   });
 

@@ -37,7 +37,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: ConfigFl
     // An empty value means "not set" at every level, so `REDISPATCH_REDIS_URL=` falls back to the
     // default instead of leaving a setting that has one undefined.
     const raw = given(flags[key]) ?? given(env[spec.env]) ?? spec.default;
-    if (raw === undefined || raw === '') {
+    if (raw === undefined) {
       values[key] = undefined;
       continue;
     }
