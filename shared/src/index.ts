@@ -53,5 +53,15 @@ export {
 } from './redis/data-connection.js';
 export { createKeys, type Keys } from './redis/keys.js';
 export { assertNotFenced, defineScripts, ScriptCode } from './redis/scripts.js';
+export {
+  ACL_ROLES,
+  type AclOptions,
+  type AclRole,
+  aclFileLine,
+  aclPasswordHash,
+  aclRules,
+  aclSetUserArgs,
+  aclUserName,
+} from './security/acl.js';
 export { type PartitionKeys, partitionKeys } from './streams/partition-keys.js';
 export { loadPartitions, planPartitionTags } from './streams/partition-table.js';

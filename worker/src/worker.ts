@@ -150,6 +150,11 @@ export class Worker {
             group: o.consumerGroup,
           })
         : new ListsTransport(common);
+    if (this.options.tls.insecure) {
+      this.log.warn(
+        'TLS certificate verification is DISABLED (REDISPATCH_TLS_INSECURE=true); never use this in production',
+      );
+    }
   }
 
   readiness(): Readiness {

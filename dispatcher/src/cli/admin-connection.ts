@@ -28,6 +28,10 @@ export async function withAdminConnection<T>(
     commandTimeoutMs: Math.max(config.commandTimeoutMs, 5_000),
     name: 'rd-admin',
   });
+  if (config.tlsInsecure)
+    process.stderr.write(
+      'redispatch: WARNING: TLS certificate verification is DISABLED (REDISPATCH_TLS_INSECURE=true); never use this in production\n',
+    );
   await connectOrThrow(client, dataTarget(settings), dataSetting(settings), config.commandTimeoutMs * 5);
   try {
     return await use(client);

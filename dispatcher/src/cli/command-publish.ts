@@ -119,7 +119,16 @@ export function publishLoadNats(
       if (js) acks.push(js.publish(subject, data));
       else connection.publish(subject, data);
     }
-    if (js) await Promise.all(acks);
+    if (js)
+      await Promise.all(acks).catch((error: unknown) => {
+        // JetStream answers 503 (no responders) when no stream captures the subject yet.
+        if ((error as Error).message === '503')
+          throw new Error(
+            `REDISPATCH_NATS_STREAM: no JetStream stream captures subject "${subject}" (a dispatcher creates it when it starts)`,
+            { cause: error },
+          );
+        throw error;
+      });
     else await connection.flush();
   });
 }

@@ -11,8 +11,19 @@ import { addConfigFlags } from './config-flags.js';
 const program = new Command('redispatch')
   .description('A highly available dispatcher cluster on Redis')
   .version('0.1.0')
-  .showHelpAfterError()
-  .configureOutput({ writeErr: (text) => process.stderr.write(text) });
+  .configureOutput({
+    writeErr: (text) => process.stderr.write(text),
+    // A usage error is one line, like a bad setting; the help is one `--help` away.
+    outputError: (text, write) =>
+      write(
+        `redispatch: ${text
+          .replace(/^error: /, '')
+          .replace(/\s+/g, ' ')
+          .trim()} (see --help)\n`,
+      ),
+  })
+  // Usage errors exit 2, like configuration errors; --help and --version exit 0. Subcommands inherit this.
+  .exitOverride((error) => process.exit(error.exitCode === 0 ? 0 : 2));
 addConfigFlags(program);
 registerDispatcherCommand(program);
 registerWorkerCommand(program);

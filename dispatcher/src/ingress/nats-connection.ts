@@ -36,11 +36,22 @@ export async function connectNats(settings: NatsSettings): Promise<NatsConnectio
   try {
     return await connect(options);
   } catch (error) {
+    // nats.js quotes the server's -ERR text; keep it one line and free of anything but the reason.
+    const reason = (error as Error).message.replace(/\s+/g, ' ').trim();
     throw new Error(
-      `REDISPATCH_NATS_URL: cannot connect to ${servers.join(',')}: ${(error as Error).message}`,
+      `REDISPATCH_NATS_URL: cannot connect to ${servers.join(',')}: ${reason}${natsHint(reason)}`,
       {
         cause: error,
       },
     );
   }
+}
+
+/** Which setting a NATS connection failure points at. */
+function natsHint(reason: string): string {
+  if (/authorization violation|authentication/i.test(reason))
+    return ' (check the user:password@ or token@ in REDISPATCH_NATS_URL)';
+  if (/certificate|self.signed|unable to verify/i.test(reason))
+    return ' (the server certificate is not trusted: set REDISPATCH_NATS_TLS_CA_FILE to the CA that signed it)';
+  return '';
 }

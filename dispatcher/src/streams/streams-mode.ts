@@ -55,7 +55,12 @@ export class StreamsMode implements RoutingMode {
   async takeOver(epoch: number): Promise<LeaderRouting> {
     if (this.config.waitReplicas > 0) {
       // The epoch must survive a failover of its own master, or a later leader could draw it again.
-      await waitForReplicas(this.client, this.keys.epoch, this.config.waitReplicas, this.config.waitTimeoutMs);
+      await waitForReplicas(
+        this.client,
+        this.keys.epoch,
+        this.config.waitReplicas,
+        this.config.waitTimeoutMs,
+      );
     }
     const replies = await Promise.all(
       this.partitions.map((p) =>

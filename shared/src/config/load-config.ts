@@ -17,6 +17,14 @@ export type Config = Readonly<
 /** Raw overrides from CLI flags, keyed like the config; `undefined` means "not given". */
 export type ConfigFlags = Partial<Record<OptionKey, string | undefined>>;
 
+const given = (value: string | undefined): string | undefined => (value === '' ? undefined : value);
+
+const SHOWN_VALUE_MAX = 60;
+
+function quoteValue(raw: string): string {
+  return JSON.stringify(raw.length > SHOWN_VALUE_MAX ? `${raw.slice(0, SHOWN_VALUE_MAX)}…` : raw);
+}
+
 /**
  * Reads every setting from flags (highest precedence), then the environment, then the defaults,
  * validates them all, and throws one ConfigError listing every problem, each naming its variable.
@@ -26,8 +34,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: ConfigFl
   const values: Record<string, unknown> = {};
   for (const key of Object.keys(OPTIONS) as OptionKey[]) {
     const spec = OPTIONS[key];
-    const raw = flags[key] ?? env[spec.env] ?? spec.default;
-    if (raw === undefined || raw === '') {
+    // An empty value means "not set" at every level, so `REDISPATCH_REDIS_URL=` falls back to the
+    // default instead of leaving a setting that has one undefined.
+    const raw = given(flags[key]) ?? given(env[spec.env]) ?? spec.default;
+    if (raw === undefined) {
       values[key] = undefined;
       continue;
     }
@@ -36,7 +46,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: ConfigFl
       values[key] = result.data;
     } else {
       const message = result.error.issues.map((issue) => issue.message).join(', ');
-      const shown = key.toLowerCase().includes('url') ? '' : ` (got "${raw}")`;
+      // URLs may carry passwords: never echoed. Other values are quoted (JSON escapes newlines and
+      // control characters, so one problem stays one line) and cut short.
+      const shown = key.toLowerCase().includes('url') ? '' : ` (got ${quoteValue(raw)})`;
       problems.push(`${spec.env} (${spec.flag.split(' ')[0]}) ${message}${shown}`);
     }
   }

@@ -92,7 +92,7 @@ const clusterNodeList = z
       if (!match || port < 1 || port > 65535) {
         ctx.addIssue({
           code: 'custom',
-          message: `entry ${index + 1} ("${value}") is not host:port or a redis:// URL`,
+          message: `entry ${index + 1} is not host:port or a redis:// URL`,
         });
       }
     });

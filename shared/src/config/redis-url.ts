@@ -40,7 +40,11 @@ export function parseRedisUrl(raw: string): RedisEndpoint {
   const port = url.port ? Number(url.port) : DEFAULT_REDIS_PORT;
   const dbPath = url.pathname.replace(/^\//, '');
   const db = dbPath === '' ? 0 : Number(dbPath);
-  if (!Number.isInteger(db) || db < 0) throw new Error(`has database "${dbPath}" (expected a number >= 0)`);
+  // The path is not echoed: a mistyped URL can put a password there (e.g. two URLs run together).
+  if (!/^\d+$/.test(dbPath === '' ? '0' : dbPath) || !Number.isSafeInteger(db))
+    throw new Error('has a database path that is not a number >= 0 (expected redis://host:port/db)');
+  if (url.hostname.includes(','))
+    throw new Error('has a comma in its host (one URL here; a list belongs in REDISPATCH_LOCK_URLS)');
   return {
     // URL keeps IPv6 literals in brackets; the socket API wants them bare.
     host: url.hostname.replace(/^\[(.*)\]$/, '$1'),

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { ExecutionError, type Lock, Redlock, ResourceLockedError } from '@sesamecare-oss/redlock';
 import type { Cluster, Redis } from 'ioredis';
-import type { TlsSettings } from '../config/redis-url.js';
+import { redactRedisUrl, type TlsSettings } from '../config/redis-url.js';
 import { LeadershipLostError, LeaseContendedError, RedisUnavailableError } from '../errors.js';
 import { closeQuietly, createConnection } from '../redis/connection.js';
 import { createDataConnection, type DataConnectionSettings } from '../redis/data-connection.js';
@@ -34,6 +34,8 @@ export class LeaderLease {
   private lock: Lock | undefined;
   private validUntil = 0;
   private readonly connecting: Promise<void>;
+  /** Last connection error per master: Redlock only sees "stream isn't writeable", not why (WRONGPASS, refused). */
+  private readonly lastErrors: (string | undefined)[];
 
   constructor(private readonly options: LeaderLeaseOptions) {
     // A renewal starts lease/3 after the last one succeeded and may take up to lease/3 before it is
@@ -57,6 +59,15 @@ export class LeaderLease {
               name: `${options.name}:lock${index}`,
             }),
           );
+    this.lastErrors = this.clients.map(() => undefined);
+    this.clients.forEach((client, index) => {
+      client.on('error', (error: Error) => {
+        this.lastErrors[index] = error.message.replace(/\s+/g, ' ').trim();
+      });
+      client.on('ready', () => {
+        this.lastErrors[index] = undefined;
+      });
+    });
     // The first acquire waits (bounded) for the initial connections, so it is not refused merely
     // because the sockets were still opening; a master that is down stays down and votes against.
     const settleLimit = new Promise((resolve) => setTimeout(resolve, options.leaseMs).unref());
@@ -131,6 +142,19 @@ export class LeaderLease {
     await Promise.all(this.clients.map((client) => closeQuietly(client)));
   }
 
+  /** Masters not connected, as `REDISPATCH_LOCK_URLS entry N <redacted url>: <last error>`. */
+  private unreachable(): string[] {
+    return this.clients.flatMap((client, index) =>
+      client.status === 'ready'
+        ? []
+        : [
+            this.options.lockUrls.length === 0
+              ? `REDISPATCH_CLUSTER_NODES (the lease is kept on the cluster): ${this.lastErrors[index] ?? client.status}`
+              : `REDISPATCH_LOCK_URLS entry ${index + 1} ${redactRedisUrl(this.options.lockUrls[index] ?? '')}: ${this.lastErrors[index] ?? client.status}`,
+          ],
+    );
+  }
+
   private drift(): number {
     return Math.round(DRIFT_FACTOR * this.options.leaseMs) + 2;
   }
@@ -144,7 +168,7 @@ export class LeaderLease {
       if (locked > 0 && locked >= this.clients.length - quorum + 1) {
         return new LeaseContendedError(`lease ${operation}: held by another dispatcher`, { cause: error });
       }
-      const reasons = [...new Set(against.map((e) => e.message))].join('; ');
+      const reasons = [...new Set([...against.map((e) => e.message), ...this.unreachable()])].join('; ');
       if (locked > 0) {
         return new LeaseContendedError(`lease ${operation}: no quorum (${reasons})`, { cause: error });
       }

@@ -76,6 +76,22 @@ export function createConnection(role: ConnectionRole, settings: ConnectionSetti
   return client;
 }
 
+const CERT_VERIFY_FAILURE = /certificate|self.signed|unable to verify|UNABLE_TO_GET_ISSUER/i;
+const HANDSHAKE_DROPPED = /ECONNRESET|EPIPE|socket hang up|alert|Connection is closed/i;
+
+/**
+ * What a TLS failure usually means, naming the setting to look at: a server that drops the
+ * handshake (`--tls-auth-clients yes`) reports nothing better than a reset connection.
+ */
+function tlsHint(reason: string, tls: RedisOptions['tls']): string {
+  if (!tls) return '';
+  if (CERT_VERIFY_FAILURE.test(reason) && !/alert/i.test(reason))
+    return ' (the server certificate is not trusted: set REDISPATCH_TLS_CA_FILE to the CA that signed it)';
+  if (HANDSHAKE_DROPPED.test(reason) && !tls.cert)
+    return ' (the server may require a client certificate: set REDISPATCH_TLS_CERT_FILE and REDISPATCH_TLS_KEY_FILE)';
+  return '';
+}
+
 /**
  * Connects, waiting at most `timeoutMs`. The error names the setting and the redacted URL, so a
  * typo in REDISPATCH_REDIS_URL is one readable line, not a reconnect loop.
@@ -104,11 +120,16 @@ export async function connectOrThrow(
     ]);
   } catch (error) {
     client.disconnect();
-    const reason = (lastError ?? (error as Error)).message;
+    // OpenSSL's messages end in a newline; the error must stay one line (the CLI prints only the first).
+    const reason = (lastError ?? (error as Error)).message.replace(/\s+/g, ' ').trim();
     const shown = /^rediss?:/.test(url) ? redactRedisUrl(url) : url;
-    throw new RedisUnavailableError(`${setting}: cannot connect to ${shown}: ${reason}`, {
-      cause: error,
-    });
+    const tls = client instanceof Redis ? client.options.tls : client.options.redisOptions?.tls;
+    throw new RedisUnavailableError(
+      `${setting}: cannot connect to ${shown}: ${reason}${tlsHint(reason, tls)}`,
+      {
+        cause: error,
+      },
+    );
   } finally {
     clearTimeout(timer);
     client.off('error', onError);

@@ -1,3 +1,4 @@
+export { makeSelfSignedCert, makeTestPki, requireOpenssl, type TestPki } from './certs.js';
 export { freePort } from './free-port.js';
 export { type NatsHandle, type NatsServerOptions, startNatsServer } from './nats-server.js';
 export {

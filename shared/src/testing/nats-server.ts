@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,8 +17,13 @@ export interface NatsHandle {
 export interface NatsServerOptions {
   /** Enable JetStream with a file store in a temp dir. */
   jetstream?: boolean;
-  /** Extra nats-server arguments (e.g. ['--user', 'u', '--pass', 'p']). */
+  /** Extra nats-server arguments (e.g. ['--user', 'u', '--pass', 'p'], ['--auth', token]). */
   args?: string[];
+  /**
+   * A nats-server configuration file's text (auth blocks, `tls { … }`, accounts), written to the
+   * server's temp dir and passed with `-c`. Host, port and JetStream flags still come from the harness.
+   */
+  config?: string;
 }
 
 async function waitForPort(port: number, timeoutMs: number, describe: () => string): Promise<void> {
@@ -42,7 +47,14 @@ async function waitForPort(port: number, timeoutMs: number, describe: () => stri
 export async function startNatsServer(options: NatsServerOptions = {}): Promise<NatsHandle> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'redispatch-nats-'));
+  const configArgs: string[] = [];
+  if (options.config !== undefined) {
+    const file = join(dir, 'nats-server.conf');
+    writeFileSync(file, options.config);
+    configArgs.push('-c', file);
+  }
   const args = [
+    ...configArgs,
     '-a',
     '127.0.0.1',
     '-p',
@@ -52,13 +64,19 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   ];
   let output = '';
   const child: ChildProcess = spawn('nats-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // A missing binary would otherwise surface only as a port that never opens.
+  const spawnFailed = new Promise<never>((_, reject) =>
+    child.once('error', (error) =>
+      reject(new Error(`cannot start nats-server (apt-get install nats-server): ${error.message}`)),
+    ),
+  );
   const collect = (chunk: Buffer) => {
     output = (output + chunk.toString()).slice(-4000);
   };
   child.stdout?.on('data', collect);
   child.stderr?.on('data', collect);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  await waitForPort(port, 10_000, () => output);
+  await Promise.race([waitForPort(port, 10_000, () => output), spawnFailed]);
   let stopped = false;
   return {
     port,

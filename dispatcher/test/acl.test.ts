@@ -1,0 +1,235 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createKeys } from '@redispatch/shared';
+import { type RedisHandle, startRedisProcess } from '@redispatch/shared/testing';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkRun } from './helpers/checker.js';
+import { CHECKER_HANDLER, type CliProcess, runCli, spawnCli } from './helpers/cli-process.js';
+import { testEnv } from './helpers/in-process.js';
+
+// The ACL users come from the shipped generator (scripts/acl.mjs), loaded by redis-server as an ACL
+// file with the default user disabled; every role then runs under its own user.
+const ACL_SCRIPT = fileURLToPath(new URL('../../scripts/acl.mjs', import.meta.url));
+const PREFIX = `acl${process.pid}`;
+const OTHER = `other${process.pid}`;
+const CHANNEL = `${PREFIX}-in`;
+const secret = (role: string) => `${role}-${Math.random().toString(36).slice(2)}`;
+const PASSWORDS = {
+  ACL_PASSWORD_DISPATCHER: secret('d'),
+  ACL_PASSWORD_WORKER: secret('w'),
+  ACL_PASSWORD_ADMIN: secret('a'),
+  ACL_PASSWORD_PUBLISHER: secret('p'),
+  ACL_PASSWORD_LOCK: secret('l'),
+};
+const OPS_PASSWORD = secret('ops');
+const keys = createKeys(PREFIX);
+const other = createKeys(OTHER);
+
+let dir = '';
+let data: RedisHandle;
+let lock: RedisHandle;
+const processes: CliProcess[] = [];
+const clients: Redis[] = [];
+
+function generate(args: string[]): string {
+  const result = spawnSync(process.execPath, [ACL_SCRIPT, ...args], {
+    env: { ...process.env, ...PASSWORDS },
+    encoding: 'utf8',
+  });
+  if (result.status !== 0) throw new Error(`scripts/acl.mjs failed: ${result.stderr}`);
+  return result.stdout;
+}
+
+/** An ACL file of the generated users, the default user off, and an `ops` superuser for the checks. */
+function aclFile(name: string, generated: string): string {
+  const file = join(dir, `${name}.acl`);
+  writeFileSync(file, `${generated}user default off\nuser ops on >${OPS_PASSWORD} ~* &* +@all\n`);
+  return file;
+}
+
+function url(handle: RedisHandle, user: string, password: string): string {
+  return `redis://${user}:${password}@127.0.0.1:${handle.port}`;
+}
+
+function client(handle: RedisHandle, user: string, password: string): Redis {
+  const redis = new Redis({
+    host: '127.0.0.1',
+    port: handle.port,
+    username: user,
+    password,
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+  });
+  redis.on('error', () => {});
+  clients.push(redis);
+  return redis;
+}
+
+const NOPERM = /NOPERM|can't (run|access)/;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'redispatch-acl-'));
+  const dataUsers = generate(['--prefix', PREFIX, '--channel', CHANNEL, '--format', 'acl-file']);
+  const lockUsers = generate(['--prefix', PREFIX, '--target', 'lock', '--format', 'acl-file']);
+  // The generated file carries only SHA-256 hashes of the passwords.
+  for (const password of Object.values(PASSWORDS)) expect(dataUsers + lockUsers).not.toContain(password);
+  [data, lock] = await Promise.all([
+    startRedisProcess({ args: ['--aclfile', aclFile('data', dataUsers)] }),
+    startRedisProcess({ args: ['--aclfile', aclFile('lock', lockUsers)] }),
+  ]);
+});
+afterAll(async () => {
+  for (const proc of processes) proc.kill('SIGKILL');
+  await Promise.all(processes.map((proc) => proc.exited()));
+  for (const redis of clients) redis.disconnect();
+  await Promise.all([data?.stop(), lock?.stop()]);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('least-privilege ACL users (scripts/acl.mjs)', () => {
+  it('runs dispatchers, a worker, publish, stats and dlq each under its own user, with no ACL denial', async () => {
+    const base = testEnv(url(data, 'unused', 'unused'), PREFIX, {
+      REDISPATCH_CHANNEL: CHANNEL,
+      REDISPATCH_MAX_PAYLOAD_BYTES: '200',
+    });
+    const checkDir = mkdtempSync(join(dir, 'check-'));
+    const as = (role: keyof typeof PASSWORDS, extra: Record<string, string> = {}) => ({
+      ...base,
+      CHECK_DIR: checkDir,
+      REDISPATCH_REDIS_URL: url(data, `${PREFIX}-${role.slice(13).toLowerCase()}`, PASSWORDS[role]),
+      ...extra,
+    });
+    const dispatcherEnv = as('ACL_PASSWORD_DISPATCHER', {
+      REDISPATCH_LOCK_URLS: url(lock, `${PREFIX}-lock`, PASSWORDS.ACL_PASSWORD_LOCK),
+    });
+    const dispatchers = [spawnCli(['dispatcher'], dispatcherEnv), spawnCli(['dispatcher'], dispatcherEnv)];
+    const worker = spawnCli(['worker', '--handler', CHECKER_HANDLER], as('ACL_PASSWORD_WORKER'));
+    processes.push(...dispatchers, worker);
+    await worker.waitForLog(/worker registered/);
+    await Promise.all(dispatchers.map((d) => d.waitForLog(/"msg":"standby"/)));
+    await expect
+      .poll(() => dispatchers.filter((d) => /"msg":"elected leader"/.test(d.output())).length, {
+        timeout: 15_000,
+      })
+      .toBe(1);
+
+    const publisher = as('ACL_PASSWORD_PUBLISHER');
+    const publish = await runCli(['publish', '--count', '300', '--size', '50', '--run-id', 'acl'], publisher);
+    expect(publish.code, publish.output).toBe(0);
+    const big = await runCli(['publish', '--count', '2', '--size', '300', '--run-id', 'big'], publisher);
+    expect(big.code, big.output).toBe(0);
+    await expect.poll(() => checkRun(checkDir, 'acl', 300).lost, { timeout: 15_000 }).toBe(0);
+
+    const admin = as('ACL_PASSWORD_ADMIN');
+    await expect
+      .poll(async () => JSON.parse((await runCli(['stats', '--json'], admin)).output).deadLetters, {
+        timeout: 5_000,
+      })
+      .toBe(2);
+    const stats = JSON.parse((await runCli(['stats', '--json'], admin)).output);
+    expect(stats.totals).toMatchObject({ accepted: 302, acked: 300, deadLettered: 2 });
+    expect(stats.leader).toMatchObject({ epoch: expect.any(Number) });
+    const list = await runCli(['dlq', 'list'], admin);
+    expect(list.code).toBe(0);
+    expect(list.lines.filter((line) => line.includes('reason="oversize'))).toHaveLength(2);
+    expect((await runCli(['dlq', 'purge'], admin)).lines).toEqual(['purged 2 dead letter(s)']);
+
+    // A failover under these users: the standby takes the lease on the lock master and the epoch.
+    const leaderPid = stats.leader.pid as number;
+    const leader = dispatchers.find((d) => d.pid === leaderPid);
+    const standby = dispatchers.find((d) => d.pid !== leaderPid);
+    leader?.kill('SIGTERM');
+    await standby?.waitForLog(/"msg":"elected leader"/);
+    const more = await runCli(['publish', '--count', '50', '--run-id', 'after'], publisher);
+    expect(more.code).toBe(0);
+    await expect.poll(() => checkRun(checkDir, 'after', 50).lost, { timeout: 15_000 }).toBe(0);
+
+    // Nothing any role did was refused: the rules cover every command the code sends.
+    const ops = client(data, 'ops', OPS_PASSWORD);
+    await ops.connect();
+    const denials = (await ops.call('ACL', 'LOG')) as unknown[];
+    expect(denials).toEqual([]);
+    const lockOps = client(lock, 'ops', OPS_PASSWORD);
+    await lockOps.connect();
+    expect(await lockOps.call('ACL', 'LOG')).toEqual([]);
+    for (const proc of [...dispatchers, worker]) {
+      expect(proc.output()).not.toMatch(/NOPERM/);
+      for (const password of Object.values(PASSWORDS)) expect(proc.output()).not.toContain(password);
+    }
+  });
+
+  it('refuses the worker user everything only a dispatcher or an operator may do', async () => {
+    const worker = client(data, `${PREFIX}-worker`, PASSWORDS.ACL_PASSWORD_WORKER);
+    await worker.connect();
+    // What a worker needs still works (so the refusals below are about the rule, not the login).
+    expect(await worker.hget(keys.body, 'nothing')).toBeNull();
+    expect(await worker.call('TIME')).toHaveLength(2);
+    const refused: [string, () => Promise<unknown>][] = [
+      ['SET the epoch', () => worker.set(keys.epoch, '999')],
+      ['INCR the epoch', () => worker.incr(keys.epoch)],
+      ['read the progress marker', () => worker.get(keys.progress)],
+      ['write the leader record', () => worker.hset(keys.leader, 'id', 'evil')],
+      ['take the lease', () => worker.hset(keys.leaseLock, 'x', '1')],
+      [
+        'write the leader record from a script',
+        () => worker.eval("return redis.call('HSET', KEYS[1], 'id', 'evil')", 1, keys.leader),
+      ],
+      ['raise the epoch from a script', () => worker.eval(`return redis.call('INCR', '${keys.epoch}')`, 0)],
+      ['write a dedupe key', () => worker.hset(`${keys.tag}:dedupe:x`, 'a', '1')],
+      ['PUBLISH on the control channel', () => worker.publish(keys.controlChannel, 'resigned')],
+      ['PUBLISH into the ingress channel', () => worker.publish(CHANNEL, 'forged')],
+      ['touch another prefix', () => worker.lpop(other.queue('w1'))],
+      ['FLUSHALL', () => worker.flushall()],
+      ['CONFIG GET', () => worker.config('GET', 'requirepass')],
+      ['KEYS', () => worker.keys('*')],
+      ['SCRIPT FLUSH', () => worker.script('FLUSH')],
+      ['ACL LIST', () => worker.call('ACL', 'LIST')],
+      ['DEL', () => worker.del(keys.body)],
+    ];
+    for (const [what, attempt] of refused) {
+      await expect(attempt(), what).rejects.toThrow(NOPERM);
+    }
+    const subscriber = client(data, `${PREFIX}-worker`, PASSWORDS.ACL_PASSWORD_WORKER);
+    await subscriber.connect();
+    await expect(subscriber.subscribe(CHANNEL), 'SUBSCRIBE to the ingress').rejects.toThrow(NOPERM);
+  });
+
+  it('keeps the dispatcher, admin and publisher users inside their prefix and channels', async () => {
+    const dispatcher = client(data, `${PREFIX}-dispatcher`, PASSWORDS.ACL_PASSWORD_DISPATCHER);
+    const admin = client(data, `${PREFIX}-admin`, PASSWORDS.ACL_PASSWORD_ADMIN);
+    const publisher = client(data, `${PREFIX}-publisher`, PASSWORDS.ACL_PASSWORD_PUBLISHER);
+    await Promise.all([dispatcher.connect(), admin.connect(), publisher.connect()]);
+    expect(Number(await dispatcher.get(keys.epoch))).toBeGreaterThan(0);
+    expect(await publisher.publish(CHANNEL, 'allowed')).toBeGreaterThanOrEqual(0);
+    const refused: [string, () => Promise<unknown>][] = [
+      ['dispatcher: read another prefix', () => dispatcher.get(other.epoch)],
+      ['dispatcher: write another prefix', () => dispatcher.set(other.epoch, '1')],
+      [
+        'dispatcher: another prefix from a script',
+        () => dispatcher.eval("return redis.call('INCR', KEYS[1])", 1, other.epoch),
+      ],
+      ['dispatcher: PUBLISH into the ingress channel', () => dispatcher.publish(CHANNEL, 'forged')],
+      [
+        "dispatcher: another deployment's control channel",
+        () => dispatcher.publish(other.controlChannel, 'x'),
+      ],
+      ['dispatcher: FLUSHALL', () => dispatcher.flushall()],
+      ['dispatcher: SCRIPT FLUSH', () => dispatcher.script('FLUSH')],
+      ['dispatcher: CONFIG SET', () => dispatcher.config('SET', 'maxmemory', '1')],
+      ['dispatcher: KEYS', () => dispatcher.keys('*')],
+      ['admin: raise the epoch', () => admin.incr(keys.epoch)],
+      ['admin: PUBLISH', () => admin.publish(keys.controlChannel, 'resigned')],
+      ['admin: another prefix', () => admin.zcard(other.dlq)],
+      ['publisher: read a key', () => publisher.get(keys.epoch)],
+      ['publisher: the control channel', () => publisher.publish(keys.controlChannel, 'resigned')],
+    ];
+    for (const [what, attempt] of refused) {
+      await expect(attempt(), what).rejects.toThrow(NOPERM);
+    }
+  });
+});

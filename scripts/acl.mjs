@@ -1,0 +1,71 @@
+// Prints least-privilege Redis ACL users for one deployment (rules: shared/src/security/acl.ts).
+// Usage (after npm run build):
+//   ACL_PASSWORD_DISPATCHER=… ACL_PASSWORD_WORKER=… ACL_PASSWORD_ADMIN=… ACL_PASSWORD_PUBLISHER=… \
+//     node scripts/acl.mjs [--prefix rd] [--channel redispatch] [--format commands|acl-file] [--target data|lock]
+// --target data (default): the data Redis (dispatcher, worker, admin, publisher users).
+// --target lock: a dedicated Redlock master (one lock user; ACL_PASSWORD_LOCK).
+// Passwords are read from the environment and printed only as SHA-256 hashes (#…), never in clear.
+import { aclFileLine, aclRules, aclSetUserArgs, aclUserName } from '@redispatch/shared';
+
+const USAGE =
+  'usage: node scripts/acl.mjs [--prefix rd] [--channel redispatch] [--format commands|acl-file] [--target data|lock]';
+
+/** Quotes an argument for redis-cli when it holds characters the shell or redis-cli would split on. */
+function quote(arg) {
+  return /^[\w~&#%+|:{}.*@,=-]+$/.test(arg)
+    ? arg
+    : `"${arg.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`;
+}
+
+export function aclOutput({
+  prefix = 'rd',
+  channel = 'redispatch',
+  format = 'commands',
+  target = 'data',
+  env,
+}) {
+  const roles = target === 'lock' ? ['lock'] : ['dispatcher', 'worker', 'admin', 'publisher'];
+  const missing = roles.map((role) => `ACL_PASSWORD_${role.toUpperCase()}`).filter((name) => !env[name]);
+  if (missing.length > 0) throw new Error(`set ${missing.join(', ')} (the users' passwords)`);
+  return roles.map((role) => {
+    const user = aclUserName(role, prefix);
+    const password = env[`ACL_PASSWORD_${role.toUpperCase()}`];
+    const rules = aclRules(role, { prefix, channel });
+    return format === 'acl-file'
+      ? aclFileLine(user, password, rules)
+      : `ACL SETUSER ${aclSetUserArgs(user, password, rules).map(quote).join(' ')}`;
+  });
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const args = process.argv.slice(2);
+  const options = { env: process.env };
+  const allowed = {
+    '--prefix': 'prefix',
+    '--channel': 'channel',
+    '--format': 'format',
+    '--target': 'target',
+  };
+  for (let i = 0; i < args.length; i += 2) {
+    const key = allowed[args[i]];
+    const value = args[i + 1];
+    if (!key || value === undefined) {
+      process.stderr.write(`acl: unexpected argument "${args[i]}"\n${USAGE}\n`);
+      process.exit(2);
+    }
+    options[key] = value;
+  }
+  if (
+    !['commands', 'acl-file'].includes(options.format ?? 'commands') ||
+    !['data', 'lock'].includes(options.target ?? 'data')
+  ) {
+    process.stderr.write(`acl: --format is commands or acl-file, --target is data or lock\n${USAGE}\n`);
+    process.exit(2);
+  }
+  try {
+    process.stdout.write(`${aclOutput(options).join('\n')}\n`);
+  } catch (error) {
+    process.stderr.write(`acl: ${error.message}\n`);
+    process.exit(2);
+  }
+}
