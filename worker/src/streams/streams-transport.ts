@@ -176,8 +176,10 @@ export class StreamsTransport implements Transport {
         await host.waitForSlot();
         continue;
       }
-      // At least one entry per reader, so a reader blocked on a quiet partition never starves the rest.
-      const count = Math.max(1, Math.min(READ_MAX, free - this.reserved));
+      // Each reader may ask for its fair share of the free slots even while the others' blocked reads
+      // hold theirs (so a quiet partition never starves a busy one), and for whatever is unreserved.
+      const share = Math.ceil(free / this.partitions.length);
+      const count = Math.max(1, Math.min(READ_MAX, Math.max(share, free - this.reserved)));
       this.reserved += count;
       try {
         const reply = (await reader.callBuffer(
