@@ -14,7 +14,21 @@ const NOOP_HANDLER = fileURLToPath(new URL('./noop-handler.js', import.meta.url)
 
 interface EmbeddedRedis {
   url: string;
+  /** Streams mode: the embedded cluster's seeds (REDISPATCH_CLUSTER_NODES). */
+  seeds?: string;
   stop(): Promise<void>;
+}
+
+/** Streams mode: a 3-master Redis Cluster from redis-server on PATH (redis-cli joins it). */
+async function startEmbeddedCluster(): Promise<EmbeddedRedis> {
+  const testing = await import('@redispatch/shared/testing');
+  if (!testing.hasRedisServerBinary())
+    throw new Error(
+      'REDISPATCH_CLUSTER_NODES is unset and no embedded cluster could start: it needs redis-server and redis-cli on PATH (apt-get install redis-server redis-tools); or point REDISPATCH_CLUSTER_NODES at a cluster',
+    );
+  const cluster = await testing.startRedisCluster({ masters: 3 });
+  const first = cluster.nodes[0];
+  return { url: `redis://${first?.host}:${first?.port}`, seeds: cluster.seeds, stop: () => cluster.stop() };
 }
 
 /** Starts redis-server from PATH, or through testcontainers when only Docker is there. */
@@ -84,14 +98,26 @@ export function registerUpCommand(program: Command): void {
           const globals = command.optsWithGlobals() as Record<string, string | undefined>;
           // `--handler` is also a global setting; whichever parser took it, honour what the user typed.
           const handlerChoice = options.handler !== 'demo' ? options.handler : (globals.handler ?? 'demo');
+          const config = configFrom(command);
+          const streams = config.mode === 'streams';
           const redisUrl = globals.redisUrl ?? process.env.REDISPATCH_REDIS_URL;
-          if (!redisUrl) {
+          if (streams && !config.clusterNodes?.length) {
+            redis = await startEmbeddedCluster();
+            process.stdout.write(`started an embedded 3-master Redis Cluster at ${redis.seeds}\n`);
+          } else if (!streams && !redisUrl) {
             redis = await startEmbeddedRedis();
             process.stdout.write(`started an embedded Redis at ${redis.url}\n`);
           }
-          const env = { ...process.env, ...(redis ? { REDISPATCH_REDIS_URL: redis.url } : {}) };
-          const config = configFrom(command);
-          const effective = redis ? { ...config, redisUrl: redis.url, lockUrls: [redis.url] } : config;
+          const env = {
+            ...process.env,
+            ...(redis ? { REDISPATCH_REDIS_URL: redis.url } : {}),
+            ...(redis?.seeds ? { REDISPATCH_CLUSTER_NODES: redis.seeds, REDISPATCH_MODE: 'streams' } : {}),
+          };
+          const effective = redis?.seeds
+            ? { ...config, redisUrl: redis.url, clusterNodes: redis.seeds.split(','), lockUrls: [] }
+            : redis
+              ? { ...config, redisUrl: redis.url, lockUrls: [redis.url] }
+              : config;
           const logDir = mkdtempSync(join(tmpdir(), 'redispatch-up-'));
           const basePort = config.metricsPort;
           let nextPort = basePort;
