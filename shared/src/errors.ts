@@ -58,3 +58,11 @@ export class HandlerTimeoutError extends Error {
 export class RejectedMessageError extends Error {
   override readonly name = 'RejectedMessageError';
 }
+
+/** `msg.reply()` was called after the handler had settled (acked, nacked or timed out): it cannot be sent. */
+export class ReplyAfterSettleError extends Error {
+  override readonly name = 'ReplyAfterSettleError';
+  constructor(readonly messageId: string) {
+    super(`message ${messageId}: reply() after the handler settled; replies are written with the ack`);
+  }
+}

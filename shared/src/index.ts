@@ -12,6 +12,7 @@ export { parseRedisUrl, type RedisEndpoint, redactRedisUrl, type TlsSettings } f
 export { tlsSettingsFrom } from './config/tls-settings.js';
 export * from './envelope/index.js';
 export * from './errors.js';
+export * from './outbound/index.js';
 export { LeaderLease, type LeaderLeaseOptions } from './leadership/leader-lease.js';
 export { createLogger, type Logger } from './logger.js';
 export {

@@ -43,6 +43,12 @@ export function createWorkerMetrics(registry: Registry) {
       buckets: LATENCY_BUCKETS,
       registers,
     }),
+    replies: new Counter({
+      name: 'redispatch_worker_replies_total',
+      help: 'Handler replies: queued for delivery, dead-lettered (outbound full, unknown relay), unaddressed (no reply address redispatch delivers to)',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
     inflight: new Gauge({ name: 'redispatch_worker_inflight', help: 'Handlers running now', registers }),
     lastProgress: new Gauge({
       name: 'redispatch_worker_last_progress_timestamp_seconds',

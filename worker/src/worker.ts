@@ -13,6 +13,7 @@ import {
   DEFAULT_DRAIN_TIMEOUT_MS,
   DEFAULT_HEARTBEAT_MS,
   DEFAULT_MAX_ATTEMPTS,
+  DEFAULT_OUTBOUND_MAX,
   DEFAULT_PREFIX,
   decodeEnvelope,
   defaultInstanceId,
@@ -20,14 +21,20 @@ import {
   hasEnvelopeMarker,
   type Keys,
   type Logger,
+  outboundRoute,
+  parseReplyAddress,
   type Readiness,
+  ReplyAfterSettleError,
+  type ReplyBytes,
+  replyBytes,
+  encodeOutboundTail,
   type TlsSettings,
 } from '@redispatch/shared';
 import type { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import type { Handler, Message } from './message.js';
 import { createWorkerMetrics, type WorkerMetrics } from './metrics.js';
-import { Settler, settlementArgs } from './settler.js';
+import { type PendingReply, Settler, settlementArgs } from './settler.js';
 
 /** Options for the library; the CLI fills them from the validated config. */
 export interface WorkerOptions {
@@ -55,6 +62,8 @@ export interface WorkerOptions {
   drainTimeoutMs?: number;
   /** @default 2_000 */
   commandTimeoutMs?: number;
+  /** Most replies one outbound queue holds; past it a reply is dead-lettered. @default 10_000 */
+  outboundMax?: number;
   tls?: TlsSettings;
   logger?: Logger;
   registry?: Registry;
@@ -69,6 +78,9 @@ export interface WorkerOptions {
  * - `failed`: start() failed; close() still cleans up.
  */
 export type WorkerState = 'idle' | 'running' | 'draining' | 'stopped' | 'failed';
+
+/** settleClaim's reply: 7 counts (acked … repliesDeadLettered), then the claimed triples. */
+const CLAIMED_FROM = 7;
 
 /** How long one BLMOVE wake-up blocks before the loop checks its state again. */
 const BLOCK_SECONDS = 1;
@@ -113,6 +125,7 @@ export class Worker {
       backoffMaxMs: DEFAULT_BACKOFF_MAX_MS,
       drainTimeoutMs: DEFAULT_DRAIN_TIMEOUT_MS,
       commandTimeoutMs: DEFAULT_COMMAND_TIMEOUT_MS,
+      outboundMax: DEFAULT_OUTBOUND_MAX,
       tls: { insecure: false },
       ...Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)),
     } as Worker['options'];
@@ -133,6 +146,7 @@ export class Worker {
       this.keys,
       this.id,
       this.options.maxAttempts,
+      { max: this.options.outboundMax, tag: this.keys.tag },
       this.metrics,
       (error) => this.log.warn({ err: error }, 'settle failed; retrying'),
     );
@@ -299,21 +313,22 @@ export class Worker {
         this.options.maxAttempts,
         taken.acks.length,
         taken.nacks.length,
-        ...settlementArgs(taken),
+        ...settlementArgs(taken, { max: this.options.outboundMax, tag: k.tag }),
       );
     } catch (error) {
       this.settler.restore(taken);
       throw error;
     }
-    const [acked = 0, retried = 0, deadLettered = 0, stale = 0, registered = 0] = reply as number[];
-    this.settler.record(acked, retried, deadLettered, stale);
+    const [acked = 0, retried = 0, deadLettered = 0, stale = 0, registered = 0, replied = 0, repliesDead = 0] =
+      reply as number[];
+    this.settler.record(acked, retried, deadLettered, stale, replied, repliesDead);
     if (registered === 0) {
       await this.redis.rdHeartbeat(this.keys.workers, this.id, 'beat');
       this.log.warn('re-registered before claiming: the leader had declared this worker dead');
       return 0;
     }
     const claimedAt = Date.now();
-    for (let i = 5; i + 2 < reply.length; i += 3) {
+    for (let i = CLAIMED_FROM; i + 2 < reply.length; i += 3) {
       const id = (reply[i] as Buffer).toString();
       const attempt = Number(reply[i + 1]);
       const body = reply[i + 2] as Buffer;
@@ -327,7 +342,7 @@ export class Worker {
           expireAt: performance.now() + this.options.ackTimeoutMs,
         });
     }
-    return (reply.length - 5) / 3;
+    return (reply.length - CLAIMED_FROM) / 3;
   }
 
   private run(id: string, payload: Buffer, attempt: number, claimedAt: number): void {
@@ -340,6 +355,8 @@ export class Worker {
     // The leader dead-letters malformed envelopes, so a marked payload here decodes; be safe anyway.
     const decoded = hasEnvelopeMarker(payload) ? decodeEnvelope(payload) : undefined;
     const envelope = decoded?.kind === 'envelope' ? decoded : undefined;
+    const replyTo = envelope?.header.replyTo;
+    let replies: ReplyBytes[] | undefined;
     const message: Message = {
       id,
       body: envelope ? envelope.body : payload,
@@ -349,6 +366,11 @@ export class Worker {
         return signalOf();
       },
       claimedAt,
+      reply(data: unknown) {
+        if (finished) throw new ReplyAfterSettleError(id);
+        const bytes = replyBytes(data);
+        if (bytes) (replies ??= []).push(bytes);
+      },
     };
     const publishedAt = envelope?.header.timestamp;
     this.active += 1;
@@ -374,8 +396,17 @@ export class Worker {
       expireAt: started + this.options.ackTimeoutMs,
       expire,
     });
-    const settle = (error: unknown) => {
+    const settle = (error: unknown, value?: unknown) => {
       if (finished) return;
+      let pending: PendingReply[] | undefined;
+      if (error === undefined) {
+        try {
+          pending = this.pendingReplies(id, replyTo, replies ?? (value == null ? [] : [replyBytes(value)]));
+        } catch (replyError) {
+          // A resolved value that cannot be encoded is the handler's bug: nack it with the reason.
+          error = replyError;
+        }
+      }
       finished = true;
       const seconds = (performance.now() - started) / 1000;
       if (error === undefined) {
@@ -383,7 +414,7 @@ export class Worker {
         // Publish to handled-and-acked (the ack itself flushes within this event-loop turn).
         if (publishedAt !== undefined)
           this.metrics.endToEnd.observe(Math.max(0, Date.now() - publishedAt) / 1000);
-        this.settler.ack(id);
+        this.settler.ack(id, pending);
       } else {
         this.metrics.handlerDuration.observe({ outcome: 'nack' }, seconds);
         const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
@@ -393,12 +424,33 @@ export class Worker {
     };
     try {
       Promise.resolve(this.options.handler(message)).then(
-        () => settle(undefined),
+        (value: unknown) => settle(undefined, value),
         (error: unknown) => settle(error ?? new Error('handler rejected')),
       );
     } catch (error) {
       settle(error ?? new Error('handler threw'));
     }
+  }
+
+  /** The outbound writes for a message's replies, or undefined when there are none to send. */
+  private pendingReplies(
+    id: string,
+    replyTo: string | undefined,
+    replies: readonly (ReplyBytes | undefined)[],
+  ): PendingReply[] | undefined {
+    const present = replies.filter((r): r is ReplyBytes => r !== undefined);
+    if (present.length === 0) return undefined;
+    const address = parseReplyAddress(replyTo);
+    if (address === undefined || replyTo === undefined) {
+      this.metrics.replies.inc({ outcome: 'unaddressed' }, present.length);
+      return undefined;
+    }
+    const route = outboundRoute(address);
+    return present.map((r) => ({
+      id,
+      route,
+      tail: encodeOutboundTail({ messageId: id, replyTo, payload: r.payload, text: r.text }),
+    }));
   }
 
   private sweepDeadlines(): void {

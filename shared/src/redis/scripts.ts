@@ -32,6 +32,16 @@ declare module 'ioredis' {
     rdHeartbeat(workers: string, workerId: string, action: 'beat' | 'leave'): Result<number, Context>;
     rdDlqReplay(...keysThenArgs: Arg[]): Result<number, Context>;
     rdDlqPurge(...keysThenArgs: Arg[]): Result<number, Context>;
+    rdOutboundTakeBuffer(source: string, processing: string, count: number): Result<(number | Buffer)[], Context>;
+    rdOutboundSettle(processing: string, dead: string, ...args: Arg[]): Result<number[], Context>;
+    rdOutboundReturn(processing: string, source: string): Result<number, Context>;
+    rdRelaySweep(
+      relays: string,
+      dead: string,
+      retentionMs: number,
+      tag: string,
+      limit: number,
+    ): Result<number[], Context>;
   }
 }
 
