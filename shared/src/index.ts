@@ -12,7 +12,6 @@ export { parseRedisUrl, type RedisEndpoint, redactRedisUrl, type TlsSettings } f
 export { tlsSettingsFrom } from './config/tls-settings.js';
 export * from './envelope/index.js';
 export * from './errors.js';
-export * from './outbound/index.js';
 export { LeaderLease, type LeaderLeaseOptions } from './leadership/leader-lease.js';
 export { createLogger, type Logger } from './logger.js';
 export {
@@ -21,6 +20,7 @@ export {
   type MetricsServerOptions,
   type Readiness,
 } from './observability/metrics-server.js';
+export * from './outbound/index.js';
 export {
   type ConnectionRole,
   type ConnectionSettings,

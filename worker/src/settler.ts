@@ -105,7 +105,14 @@ export class Settler {
   }
 
   /** Accounts for a settle reply: [acked, retried, deadLettered, stale, replied, repliesDeadLettered]. */
-  record(acked: number, retried: number, deadLettered: number, stale: number, replied = 0, repliesDead = 0): void {
+  record(
+    acked: number,
+    retried: number,
+    deadLettered: number,
+    stale: number,
+    replied = 0,
+    repliesDead = 0,
+  ): void {
     this.metrics.replies.inc({ outcome: 'queued' }, replied);
     this.metrics.replies.inc({ outcome: 'dead_lettered' }, repliesDead);
     this.metrics.acked.inc(acked);
@@ -147,21 +154,21 @@ export class Settler {
     try {
       const [acked = 0, retried = 0, deadLettered = 0, stale = 0, replied = 0, repliesDead = 0] =
         await this.redis.rdSettle(
-        k.inflight,
-        k.owner,
-        k.held(this.workerId),
-        k.attempts,
-        k.body,
-        k.errors,
-        k.delayed,
-        k.dlq,
-        k.totals,
-        this.workerId,
-        this.maxAttempts,
-        taken.acks.length,
-        taken.nacks.length,
-        ...settlementArgs(taken, this.outbound),
-      );
+          k.inflight,
+          k.owner,
+          k.held(this.workerId),
+          k.attempts,
+          k.body,
+          k.errors,
+          k.delayed,
+          k.dlq,
+          k.totals,
+          this.workerId,
+          this.maxAttempts,
+          taken.acks.length,
+          taken.nacks.length,
+          ...settlementArgs(taken, this.outbound),
+        );
       this.flushing = false;
       this.record(acked, retried, deadLettered, stale, replied, repliesDead);
     } catch (error) {

@@ -17,6 +17,7 @@ import {
   DEFAULT_PREFIX,
   decodeEnvelope,
   defaultInstanceId,
+  encodeOutboundTail,
   HandlerTimeoutError,
   hasEnvelopeMarker,
   type Keys,
@@ -27,7 +28,6 @@ import {
   ReplyAfterSettleError,
   type ReplyBytes,
   replyBytes,
-  encodeOutboundTail,
   type TlsSettings,
 } from '@redispatch/shared';
 import type { Redis } from 'ioredis';
@@ -319,8 +319,15 @@ export class Worker {
       this.settler.restore(taken);
       throw error;
     }
-    const [acked = 0, retried = 0, deadLettered = 0, stale = 0, registered = 0, replied = 0, repliesDead = 0] =
-      reply as number[];
+    const [
+      acked = 0,
+      retried = 0,
+      deadLettered = 0,
+      stale = 0,
+      registered = 0,
+      replied = 0,
+      repliesDead = 0,
+    ] = reply as number[];
     this.settler.record(acked, retried, deadLettered, stale, replied, repliesDead);
     if (registered === 0) {
       await this.redis.rdHeartbeat(this.keys.workers, this.id, 'beat');
@@ -369,7 +376,9 @@ export class Worker {
       reply(data: unknown) {
         if (finished) throw new ReplyAfterSettleError(id);
         const bytes = replyBytes(data);
-        if (bytes) (replies ??= []).push(bytes);
+        if (!bytes) return;
+        replies ??= [];
+        replies.push(bytes);
       },
     };
     const publishedAt = envelope?.header.timestamp;

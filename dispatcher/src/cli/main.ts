@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { registerDispatcherCommand } from './command-dispatcher.js';
 import { registerDlqCommand } from './command-dlq.js';
 import { registerPublishCommand } from './command-publish.js';
+import { registerRelayCommand } from './command-relay.js';
 import { registerStatsCommand } from './command-stats.js';
 import { registerUpCommand } from './command-up.js';
 import { registerWorkerCommand } from './command-worker.js';
@@ -20,6 +21,7 @@ registerPublishCommand(program);
 registerStatsCommand(program);
 registerDlqCommand(program);
 registerUpCommand(program);
+registerRelayCommand(program);
 // Settings are accepted before or after the subcommand (`redispatch worker --handler x`).
 const withSettings = (command: Command): void => {
   for (const sub of command.commands) {

@@ -394,7 +394,7 @@ export const OPTIONS = {
   relayRetentionMs: option(
     'RELAY_RETENTION_MS',
     '--relay-retention-ms <ms>',
-    "A relay silent this long is gone (a peer dead-letters its replies); older replies are not delivered",
+    'A relay silent this long is gone (a peer dead-letters its replies); older replies are not delivered',
     intAtLeast(100),
     String(d.DEFAULT_RELAY_RETENTION_MS),
   ),

@@ -32,7 +32,11 @@ declare module 'ioredis' {
     rdHeartbeat(workers: string, workerId: string, action: 'beat' | 'leave'): Result<number, Context>;
     rdDlqReplay(...keysThenArgs: Arg[]): Result<number, Context>;
     rdDlqPurge(...keysThenArgs: Arg[]): Result<number, Context>;
-    rdOutboundTakeBuffer(source: string, processing: string, count: number): Result<(number | Buffer)[], Context>;
+    rdOutboundTakeBuffer(
+      source: string,
+      processing: string,
+      count: number,
+    ): Result<(number | Buffer)[], Context>;
     rdOutboundSettle(processing: string, dead: string, ...args: Arg[]): Result<number[], Context>;
     rdOutboundReturn(processing: string, source: string): Result<number, Context>;
     rdRelaySweep(
