@@ -1,0 +1,121 @@
+import { fileURLToPath } from 'node:url';
+import { createKeys, type Keys } from '@redispatch/shared';
+import { freePort } from '@redispatch/shared/testing';
+import { expect } from 'vitest';
+import { WebSocket } from 'ws';
+import type { CliProcess } from './cli-process.js';
+import { testEnv, uniquePrefix } from './in-process.js';
+import type { ProcessFixture } from './process-fixture.js';
+
+export const REPLY_HANDLER = fileURLToPath(new URL('../fixtures/reply-handler.mjs', import.meta.url));
+
+export interface Stack {
+  prefix: string;
+  keys: Keys;
+  env: Record<string, string>;
+  relayPort: number;
+  relayId: string;
+  dispatcher: CliProcess;
+  worker: CliProcess | undefined;
+  relay: CliProcess;
+  startRelay(): Promise<CliProcess>;
+  startWorker(): Promise<CliProcess>;
+}
+
+/** A dispatcher, a worker running the reply handler and a relay, as real CLI processes. */
+export async function startStack(
+  fx: ProcessFixture,
+  name: string,
+  extra: Record<string, string> = {},
+  options: { worker?: boolean } = {},
+): Promise<Stack> {
+  const prefix = uniquePrefix(name);
+  const relayPort = await freePort();
+  const relayId = `relay-${prefix}`;
+  const env = testEnv(fx.redis.url, prefix, {
+    REDISPATCH_RELAY_PORT: String(relayPort),
+    REDISPATCH_RELAY_HOST: '127.0.0.1',
+    REDISPATCH_DRAIN_TIMEOUT_MS: '1000',
+    ...extra,
+  });
+  const dispatcher = fx.spawn(['dispatcher'], env);
+  const stack: Stack = {
+    prefix,
+    keys: createKeys(prefix),
+    env,
+    relayPort,
+    relayId,
+    dispatcher,
+    worker: undefined,
+    relay: undefined as unknown as CliProcess,
+    async startRelay() {
+      const relay = fx.spawn(['relay'], { ...env, REDISPATCH_INSTANCE_ID: relayId });
+      await relay.waitForLog(/relay listening/);
+      stack.relay = relay;
+      return relay;
+    },
+    async startWorker() {
+      const worker = fx.spawn(['worker', '--handler', REPLY_HANDLER, '--concurrency', '64'], env);
+      await worker.waitForLog(/worker registered/);
+      stack.worker = worker;
+      return worker;
+    },
+  };
+  await Promise.all([
+    stack.startRelay(),
+    options.worker === false ? Promise.resolve() : stack.startWorker(),
+    dispatcher.waitForLog(/elected leader/),
+  ]);
+  await expect.poll(() => fx.subscribers(env.REDISPATCH_CHANNEL), { timeout: 10_000 }).toBe(1);
+  return stack;
+}
+
+export interface Received {
+  data: Buffer;
+  binary: boolean;
+}
+
+export interface Client {
+  ws: WebSocket;
+  session: string;
+  received: Received[];
+  close(): Promise<void>;
+}
+
+/** A real `ws` client; resolves once open, with the session id the relay assigned (or resumed). */
+export function connect(port: number, session?: string): Promise<Client> {
+  const url = `ws://127.0.0.1:${port}/${session ? `?session=${session}` : ''}`;
+  const ws = new WebSocket(url);
+  const received: Received[] = [];
+  ws.on('message', (data, binary) => {
+    const bytes = Buffer.isBuffer(data)
+      ? data
+      : Array.isArray(data)
+        ? Buffer.concat(data)
+        : Buffer.from(data);
+    received.push({ data: bytes, binary });
+  });
+  return new Promise((resolve, reject) => {
+    let assigned = '';
+    ws.once('upgrade', (response) => {
+      assigned = String(response.headers['x-redispatch-session'] ?? '');
+    });
+    ws.once('unexpected-response', (_request, response) =>
+      reject(new Error(`relay answered ${response.statusCode} instead of upgrading`)),
+    );
+    ws.once('error', reject);
+    ws.once('open', () =>
+      resolve({
+        ws,
+        session: assigned,
+        received,
+        close: () =>
+          new Promise<void>((done) => {
+            if (ws.readyState === ws.CLOSED) return done();
+            ws.once('close', () => done());
+            ws.close();
+          }),
+      }),
+    );
+  });
+}
