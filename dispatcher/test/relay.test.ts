@@ -8,6 +8,7 @@ import {
   Publisher,
   relayAddress,
 } from '@redispatch/shared';
+import { freePort } from '@redispatch/shared/testing';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useProcessFixture } from './helpers/process-fixture.js';
@@ -125,7 +126,14 @@ describe('redispatch relay', () => {
   });
 
   it('drop fallback counts and removes the reply', async () => {
-    const stack = await startStack(fx, 'relay-drop', { REDISPATCH_RELAY_FALLBACK: 'drop' });
+    const metricsPort = await freePort();
+    const stack = await startStack(fx, 'relay-drop', {
+      REDISPATCH_RELAY_FALLBACK: 'drop',
+      REDISPATCH_METRICS_HOST: '127.0.0.1',
+    });
+    // Only the relay serves metrics here (the shared env disables them for the other roles).
+    await stack.startRelayWith({ REDISPATCH_METRICS_PORT: String(metricsPort) });
+    const scrape = async () => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
     const publisher = new Publisher({ redis: publisherRedis, channel: stack.env.REDISPATCH_CHANNEL ?? '' });
     await publisher.publish('dropped', { replyTo: relayAddress(stack.relayId, newSessionId()) });
     await expect
@@ -141,6 +149,12 @@ describe('redispatch relay', () => {
       )
       .toBe(0);
     expect(await fx.admin.llen(stack.keys.outboundDead)).toBe(0);
+    await expect
+      .poll(scrape, { timeout: 5_000 })
+      .toMatch(/redispatch_relay_undeliverable_total\{[^}]*reason="unknown_session"[^}]*\} 1\b/);
+    await expect
+      .poll(scrape, { timeout: 5_000 })
+      .toMatch(/redispatch_relay_sessions\{[^}]*state="attached"[^}]*\} 0\b/);
   });
 
   it('a relay restarted with the same id delivers what was queued while it was down, to the resumed session', async () => {

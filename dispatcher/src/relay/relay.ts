@@ -175,6 +175,7 @@ export class Relay {
         this.port = await this.gateway.listen();
       }
       this.state = 'running';
+      this.sessionGauges();
       this.loops = [this.relayLoop()];
       if (c.relayHttp) this.loops.push(this.httpLoop());
       this.scheduleHeartbeat();
@@ -341,6 +342,10 @@ export class Relay {
       this.log.warn({ err: error }, 'relay heartbeat failed');
     }
     this.router.orphaned(this.sessions.expire());
+    this.sessionGauges();
+  }
+
+  private sessionGauges(): void {
     const counts = this.sessions.counts();
     this.metrics.sessions.set({ state: 'attached' }, counts.attached);
     this.metrics.sessions.set({ state: 'detached' }, counts.detached);

@@ -19,6 +19,8 @@ export interface Stack {
   worker: CliProcess | undefined;
   relay: CliProcess;
   startRelay(): Promise<CliProcess>;
+  /** Stops the running relay (SIGTERM) and starts it again with extra settings. */
+  startRelayWith(extra: Record<string, string>): Promise<CliProcess>;
   startWorker(): Promise<CliProcess>;
 }
 
@@ -48,8 +50,13 @@ export async function startStack(
     dispatcher,
     worker: undefined,
     relay: undefined as unknown as CliProcess,
-    async startRelay() {
-      const relay = fx.spawn(['relay'], { ...env, REDISPATCH_INSTANCE_ID: relayId });
+    startRelay: () => stack.startRelayWith({}),
+    async startRelayWith(more) {
+      if (stack.relay) {
+        stack.relay.kill('SIGTERM');
+        await stack.relay.exited();
+      }
+      const relay = fx.spawn(['relay'], { ...env, REDISPATCH_INSTANCE_ID: relayId, ...more });
       await relay.waitForLog(/relay listening/);
       stack.relay = relay;
       return relay;
