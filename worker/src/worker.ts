@@ -408,9 +408,9 @@ export class Worker {
     const settle = (error: unknown, value?: unknown) => {
       if (finished) return;
       let pending: PendingReply[] | undefined;
-      if (error === undefined) {
+      if (error === undefined && (replies !== undefined || value != null)) {
         try {
-          pending = this.pendingReplies(id, replyTo, replies ?? (value == null ? [] : [replyBytes(value)]));
+          pending = this.pendingReplies(id, replyTo, replies, value);
         } catch (replyError) {
           // A resolved value that cannot be encoded is the handler's bug: nack it with the reason.
           error = replyError;
@@ -441,19 +441,23 @@ export class Worker {
     }
   }
 
-  /** The outbound writes for a message's replies, or undefined when there are none to send. */
+  /**
+   * The outbound writes for a message's replies: those given to `msg.reply`, else the handler's
+   * resolved value. Nothing is encoded for a message without a reply address redispatch delivers to.
+   */
   private pendingReplies(
     id: string,
     replyTo: string | undefined,
-    replies: readonly (ReplyBytes | undefined)[],
+    explicit: readonly ReplyBytes[] | undefined,
+    value: unknown,
   ): PendingReply[] | undefined {
-    const present = replies.filter((r): r is ReplyBytes => r !== undefined);
-    if (present.length === 0) return undefined;
     const address = parseReplyAddress(replyTo);
     if (address === undefined || replyTo === undefined) {
-      this.metrics.replies.inc({ outcome: 'unaddressed' }, present.length);
+      this.metrics.replies.inc({ outcome: 'unaddressed' }, explicit?.length ?? 1);
       return undefined;
     }
+    const present = explicit ?? [replyBytes(value)].filter((r): r is ReplyBytes => r !== undefined);
+    if (present.length === 0) return undefined;
     const route = outboundRoute(address);
     return present.map((r) => ({
       id,
