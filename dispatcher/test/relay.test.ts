@@ -188,6 +188,37 @@ describe('redispatch relay', () => {
     await resumed.close();
   });
 
+  it('an entry left in the processing list by a lost take reply is delivered once the connection is back', async () => {
+    const stack = await startStack(fx, 'relay-lost', {}, { worker: false });
+    const client = await connect(stack.relayPort);
+    const [seconds] = await fx.admin.time();
+    const route = `relay:${stack.relayId}`;
+    const stranded = encodeOutboundEntry(
+      {
+        messageId: '7',
+        replyTo: relayAddress(stack.relayId, client.session),
+        payload: Buffer.from('stranded'),
+        text: true,
+      },
+      Number(seconds) * 1000,
+    );
+    // As if Redis had executed the relay's BLMOVE and the reply died with the connection.
+    await fx.admin.lpush(stack.keys.outboundProcessing(route, stack.relayId), stranded);
+    const clients = String(await fx.admin.client('LIST'));
+    const blocking = clients
+      .split('\n')
+      .find((line) => line.includes(`name=rd-relay-block-${stack.relayId} `));
+    const id = /\bid=(\d+)/.exec(blocking ?? '')?.[1];
+    expect(id).toBeDefined();
+    await fx.admin.client('KILL', 'ID', id ?? '');
+    await expect.poll(() => client.received.length, { timeout: 10_000 }).toBe(1);
+    expect(client.received[0]).toEqual({ data: Buffer.from('stranded'), binary: false });
+    await expect
+      .poll(() => fx.admin.llen(stack.keys.outboundProcessing(route, stack.relayId)), { timeout: 5_000 })
+      .toBe(0);
+    await client.close();
+  });
+
   it('HTTP deliverer retries a failing endpoint with backoff, then delivers; dead-letters after max attempts', async () => {
     const stack = await startStack(fx, 'relay-http', {
       REDISPATCH_HTTP_MAX_ATTEMPTS: '4',

@@ -1,3 +1,4 @@
+import type { EntryTracker } from './entry-tracker.js';
 import type { DeadEntry, OutboundQueue } from './outbound-queue.js';
 
 const RETRY_MS = 200;
@@ -15,6 +16,7 @@ export class Finisher {
 
   constructor(
     private readonly queue: OutboundQueue,
+    private readonly tracker: EntryTracker,
     private readonly onError: (error: unknown) => void,
   ) {}
 
@@ -57,6 +59,8 @@ export class Finisher {
     this.dead = [];
     this.flushing = this.queue.finish(done, dead).then(
       () => {
+        this.tracker.remove(done);
+        this.tracker.remove(dead.map((d) => d.raw));
         this.flushing = undefined;
         if (this.done.length > 0 || this.dead.length > 0) this.schedule();
       },

@@ -11,6 +11,7 @@ import {
 } from '@redispatch/shared';
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
+import { EntryTracker } from './entry-tracker.js';
 import { Finisher } from './finisher.js';
 import { type FramePublisher, natsFramePublisher, redisFramePublisher } from './frame-publisher.js';
 import { HttpDeliverer } from './http-deliverer.js';
@@ -66,6 +67,8 @@ export class Relay {
   private readonly sessions: SessionRegistry;
   private readonly relayQueue: OutboundQueue;
   private readonly httpQueue: OutboundQueue;
+  private readonly relayTracker = new EntryTracker();
+  private readonly httpTracker = new EntryTracker();
   private readonly relayFinisher: Finisher;
   private readonly httpFinisher: Finisher;
   private readonly router: ReplyRouter;
@@ -74,6 +77,8 @@ export class Relay {
   private gateway: SocketGateway | undefined;
   private loops: Promise<void>[] = [];
   private loopsStopped = false;
+  /** Set when a blocking connection reconnected: a BLMOVE reply may have been lost with it. */
+  private readonly reconcile = { relay: false, http: false };
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private closing: Promise<void> | undefined;
 
@@ -93,6 +98,12 @@ export class Relay {
     this.blockingWs = createConnection('blocking', { ...base, name: `rd-relay-block-${this.id}` });
     this.blockingHttp = createConnection('blocking', { ...base, name: `rd-relay-http-${this.id}` });
     const warn = (what: string) => (error: unknown) => this.log.warn({ err: error }, what);
+    this.blockingWs.on('reconnecting', () => {
+      this.reconcile.relay = true;
+    });
+    this.blockingHttp.on('reconnecting', () => {
+      this.reconcile.http = true;
+    });
     const k = this.keys;
     const route = `relay:${this.id}`;
     this.relayQueue = new ListOutboundQueue(
@@ -109,8 +120,16 @@ export class Relay {
       k.outboundProcessing('http', this.id),
       k.outboundDead,
     );
-    this.relayFinisher = new Finisher(this.relayQueue, warn('finishing replies failed; retrying'));
-    this.httpFinisher = new Finisher(this.httpQueue, warn('finishing HTTP replies failed; retrying'));
+    this.relayFinisher = new Finisher(
+      this.relayQueue,
+      this.relayTracker,
+      warn('finishing replies failed; retrying'),
+    );
+    this.httpFinisher = new Finisher(
+      this.httpQueue,
+      this.httpTracker,
+      warn('finishing HTTP replies failed; retrying'),
+    );
     this.sessions = new SessionRegistry(
       this.redis,
       k.relaySessions(this.id),
@@ -157,7 +176,7 @@ export class Relay {
       const recovered = await this.relayQueue.recover();
       const [seconds, micros] = await this.redis.time();
       const nowMs = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
-      for (const raw of recovered) this.router.route(raw, nowMs);
+      for (const raw of recovered) this.routeReply(raw, nowMs);
       // HTTP replies a predecessor had taken go back in line for any deliverer.
       const returned = await this.httpQueue.giveBack();
       if (c.relayPort >= 0) {
@@ -267,18 +286,44 @@ export class Relay {
     if (fields.length > 0) await this.redis.hset(this.keys.relaySessions(this.id), ...fields);
   }
 
+  private routeReply(raw: Buffer, nowMs: number): void {
+    this.relayTracker.add(raw);
+    this.router.route(raw, nowMs);
+  }
+
+  private deliverHttp(raw: Buffer, nowMs: number, inFlight: Set<Promise<void>>): void {
+    this.httpTracker.add(raw);
+    const task = this.http.deliver(raw, nowMs).finally(() => inFlight.delete(task));
+    inFlight.add(task);
+  }
+
   private async relayLoop(): Promise<void> {
     let failures = 0;
     while (!this.loopsStopped) {
       try {
+        if (failures > 0 || this.reconcile.relay) {
+          // A take whose reply was lost (error, or a BLMOVE re-sent after a reconnect) may have moved
+          // entries into our processing list that nobody handles: pick them up.
+          this.reconcile.relay = false;
+          const [nowMs, lost] = await this.untracked(this.relayQueue, this.relayTracker);
+          if (lost.length > 0)
+            this.log.warn({ entries: lost.length }, 'resuming replies a lost take reply left behind');
+          for (const raw of lost) this.routeReply(raw, nowMs);
+        }
         const taken = await this.relayQueue.take(TAKE_BATCH, BLOCK_SECONDS);
         failures = 0;
-        for (const raw of taken.entries) this.router.route(raw, taken.nowMs);
+        for (const raw of taken.entries) this.routeReply(raw, taken.nowMs);
       } catch (error) {
         if (this.loopsStopped) break;
         failures = await this.backoff(error, failures, 'taking replies failed; retrying');
       }
     }
+  }
+
+  private async untracked(queue: OutboundQueue, tracker: EntryTracker): Promise<[number, Buffer[]]> {
+    const list = await queue.recover();
+    const [seconds, micros] = await this.redis.time();
+    return [Number(seconds) * 1000 + Math.floor(Number(micros) / 1000), tracker.untracked(list)];
   }
 
   private async httpLoop(): Promise<void> {
@@ -290,12 +335,14 @@ export class Relay {
         continue;
       }
       try {
+        if (failures > 0 || this.reconcile.http) {
+          this.reconcile.http = false;
+          const [nowMs, lost] = await this.untracked(this.httpQueue, this.httpTracker);
+          for (const raw of lost) this.deliverHttp(raw, nowMs, inFlight);
+        }
         const taken = await this.httpQueue.take(HTTP_CONCURRENCY - inFlight.size, BLOCK_SECONDS);
         failures = 0;
-        for (const raw of taken.entries) {
-          const task = this.http.deliver(raw, taken.nowMs).finally(() => inFlight.delete(task));
-          inFlight.add(task);
-        }
+        for (const raw of taken.entries) this.deliverHttp(raw, taken.nowMs, inFlight);
       } catch (error) {
         if (this.loopsStopped) break;
         failures = await this.backoff(error, failures, 'taking HTTP replies failed; retrying');
