@@ -33,6 +33,12 @@ export class HttpDeliverer {
     return this.inFlight.size;
   }
 
+  /** Resolves to the number of free slots out of `limit` once there is at least one (or it is stopping). */
+  async room(limit: number): Promise<number> {
+    while (this.inFlight.size >= limit && !this.stopping.signal.aborted) await Promise.race(this.inFlight);
+    return Math.max(1, limit - this.inFlight.size);
+  }
+
   /** Delivers one taken entry (attempts, backoff, then finish); callers bound how many run at once. */
   deliver(raw: Buffer, nowMs: number): Promise<void> {
     const task = this.run(raw, nowMs).finally(() => this.inFlight.delete(task));

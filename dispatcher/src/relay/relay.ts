@@ -11,6 +11,7 @@ import {
 } from '@redispatch/shared';
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
+import { ConsumeLoop } from './consume-loop.js';
 import { EntryTracker } from './entry-tracker.js';
 import { Finisher } from './finisher.js';
 import { type FramePublisher, natsFramePublisher, redisFramePublisher } from './frame-publisher.js';
@@ -42,8 +43,6 @@ export interface RelayOptions {
 const TAKE_BATCH = 256;
 /** HTTP replies being POSTed at once. */
 const HTTP_CONCURRENCY = 16;
-/** Blocking take wait, seconds (the blocking connection's timeout allows for it). */
-const BLOCK_SECONDS = 1;
 /** Relays one sweep call dead-letters at most. */
 const SWEEP_LIMIT = 100;
 
@@ -75,10 +74,8 @@ export class Relay {
   private readonly http: HttpDeliverer;
   private publisher: FramePublisher | undefined;
   private gateway: SocketGateway | undefined;
-  private loops: Promise<void>[] = [];
-  private loopsStopped = false;
-  /** Set when a blocking connection reconnected: a BLMOVE reply may have been lost with it. */
-  private readonly reconcile = { relay: false, http: false };
+  private readonly relayLoop: ConsumeLoop;
+  private readonly httpLoop: ConsumeLoop;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private closing: Promise<void> | undefined;
 
@@ -98,12 +95,6 @@ export class Relay {
     this.blockingWs = createConnection('blocking', { ...base, name: `rd-relay-block-${this.id}` });
     this.blockingHttp = createConnection('blocking', { ...base, name: `rd-relay-http-${this.id}` });
     const warn = (what: string) => (error: unknown) => this.log.warn({ err: error }, what);
-    this.blockingWs.on('reconnecting', () => {
-      this.reconcile.relay = true;
-    });
-    this.blockingHttp.on('reconnecting', () => {
-      this.reconcile.http = true;
-    });
     const k = this.keys;
     const route = `relay:${this.id}`;
     this.relayQueue = new ListOutboundQueue(
@@ -154,6 +145,28 @@ export class Relay {
       timeoutMs: config.httpTimeoutMs,
       retentionMs: config.relayRetentionMs,
     });
+    const serverTime = () => this.serverTime();
+    this.relayLoop = new ConsumeLoop({
+      queue: this.relayQueue,
+      tracker: this.relayTracker,
+      handle: (raw, nowMs) => this.router.route(raw, nowMs),
+      room: async () => TAKE_BATCH,
+      serverTime,
+      log: this.log,
+      what: 'replies',
+    });
+    this.httpLoop = new ConsumeLoop({
+      queue: this.httpQueue,
+      tracker: this.httpTracker,
+      handle: (raw, nowMs) => void this.http.deliver(raw, nowMs),
+      room: () => this.http.room(HTTP_CONCURRENCY),
+      serverTime,
+      log: this.log,
+      what: 'HTTP replies',
+    });
+    // A re-sent BLMOVE after a reconnect may follow one whose reply was lost with the connection.
+    this.blockingWs.on('reconnecting', () => this.relayLoop.reconcile());
+    this.blockingHttp.on('reconnecting', () => this.httpLoop.reconcile());
   }
 
   readiness(): Readiness {
@@ -174,9 +187,11 @@ export class Relay {
           : await natsFramePublisher(c, `rd-relay-${this.id}`);
       const resumable = await this.sessions.load();
       const recovered = await this.relayQueue.recover();
-      const [seconds, micros] = await this.redis.time();
-      const nowMs = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
-      for (const raw of recovered) this.routeReply(raw, nowMs);
+      const nowMs = await this.serverTime();
+      for (const raw of recovered) {
+        this.relayTracker.add(raw);
+        this.router.route(raw, nowMs);
+      }
       // HTTP replies a predecessor had taken go back in line for any deliverer.
       const returned = await this.httpQueue.giveBack();
       if (c.relayPort >= 0) {
@@ -195,8 +210,8 @@ export class Relay {
       }
       this.state = 'running';
       this.sessionGauges();
-      this.loops = [this.relayLoop()];
-      if (c.relayHttp) this.loops.push(this.httpLoop());
+      this.relayLoop.start();
+      if (c.relayHttp) this.httpLoop.start();
       this.scheduleHeartbeat();
       this.log.info(
         {
@@ -234,14 +249,16 @@ export class Relay {
       [
         'stop taking',
         async () => {
-          this.loopsStopped = true;
+          this.relayLoop.halt();
+          this.httpLoop.halt();
           // Interrupts a blocked BLMOVE; whatever it moved is in our processing list, so nothing is lost.
           this.blockingWs.disconnect();
           this.blockingHttp.disconnect();
-          await Promise.allSettled(this.loops);
+          // Aborted HTTP attempts leave their entries in the processing list (given back below).
+          await this.http.stop();
+          await Promise.allSettled([this.relayLoop.done, this.httpLoop.done]);
         },
       ],
-      ['stop HTTP deliveries', () => this.http.stop()],
       ['finish', () => Promise.all([this.relayFinisher.drain(2_000), this.httpFinisher.drain(2_000)])],
       // Another deliverer takes over our HTTP replies at once; socket replies wait for our replacement.
       ['return HTTP replies', () => (wasRunning ? this.httpQueue.giveBack() : Promise.resolve())],
@@ -286,75 +303,9 @@ export class Relay {
     if (fields.length > 0) await this.redis.hset(this.keys.relaySessions(this.id), ...fields);
   }
 
-  private routeReply(raw: Buffer, nowMs: number): void {
-    this.relayTracker.add(raw);
-    this.router.route(raw, nowMs);
-  }
-
-  private deliverHttp(raw: Buffer, nowMs: number, inFlight: Set<Promise<void>>): void {
-    this.httpTracker.add(raw);
-    const task = this.http.deliver(raw, nowMs).finally(() => inFlight.delete(task));
-    inFlight.add(task);
-  }
-
-  private async relayLoop(): Promise<void> {
-    let failures = 0;
-    while (!this.loopsStopped) {
-      try {
-        if (failures > 0 || this.reconcile.relay) {
-          // A take whose reply was lost (error, or a BLMOVE re-sent after a reconnect) may have moved
-          // entries into our processing list that nobody handles: pick them up.
-          this.reconcile.relay = false;
-          const [nowMs, lost] = await this.untracked(this.relayQueue, this.relayTracker);
-          if (lost.length > 0)
-            this.log.warn({ entries: lost.length }, 'resuming replies a lost take reply left behind');
-          for (const raw of lost) this.routeReply(raw, nowMs);
-        }
-        const taken = await this.relayQueue.take(TAKE_BATCH, BLOCK_SECONDS);
-        failures = 0;
-        for (const raw of taken.entries) this.routeReply(raw, taken.nowMs);
-      } catch (error) {
-        if (this.loopsStopped) break;
-        failures = await this.backoff(error, failures, 'taking replies failed; retrying');
-      }
-    }
-  }
-
-  private async untracked(queue: OutboundQueue, tracker: EntryTracker): Promise<[number, Buffer[]]> {
-    const list = await queue.recover();
+  private async serverTime(): Promise<number> {
     const [seconds, micros] = await this.redis.time();
-    return [Number(seconds) * 1000 + Math.floor(Number(micros) / 1000), tracker.untracked(list)];
-  }
-
-  private async httpLoop(): Promise<void> {
-    let failures = 0;
-    const inFlight = new Set<Promise<void>>();
-    while (!this.loopsStopped) {
-      if (inFlight.size >= HTTP_CONCURRENCY) {
-        await Promise.race(inFlight);
-        continue;
-      }
-      try {
-        if (failures > 0 || this.reconcile.http) {
-          this.reconcile.http = false;
-          const [nowMs, lost] = await this.untracked(this.httpQueue, this.httpTracker);
-          for (const raw of lost) this.deliverHttp(raw, nowMs, inFlight);
-        }
-        const taken = await this.httpQueue.take(HTTP_CONCURRENCY - inFlight.size, BLOCK_SECONDS);
-        failures = 0;
-        for (const raw of taken.entries) this.deliverHttp(raw, taken.nowMs, inFlight);
-      } catch (error) {
-        if (this.loopsStopped) break;
-        failures = await this.backoff(error, failures, 'taking HTTP replies failed; retrying');
-      }
-    }
-  }
-
-  private async backoff(error: unknown, failures: number, what: string): Promise<number> {
-    const delay = Math.min(50 * 2 ** (failures + 1), 2_000);
-    this.log.warn({ err: error, delayMs: delay }, what);
-    await new Promise((resolve) => setTimeout(resolve, delay));
-    return failures + 1;
+    return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
   }
 
   private scheduleHeartbeat(): void {
