@@ -252,6 +252,7 @@ describe('redispatch relay', () => {
 
   it('a relay silent past the retention period is swept by a peer: socket replies dead-lettered, HTTP replies handed on', async () => {
     const stack = await startStack(fx, 'relay-sweep', { REDISPATCH_RELAY_RETENTION_MS: '1000' });
+    const client = await connect(stack.relayPort);
     const hook = await hookServer(0);
     const k = stack.keys;
     const [seconds] = await fx.admin.time();
@@ -284,6 +285,21 @@ describe('redispatch relay', () => {
     expect(hook.requests[0]?.headers['content-type']).toBe('text/plain; charset=utf-8');
     // The live relay itself is never swept.
     expect(await fx.admin.zscore(k.relays, stack.relayId)).not.toBeNull();
-    await hook.close();
+
+    // A reply queued longer ago than the retention period is not delivered, even to a live session.
+    const old = encodeOutboundEntry(
+      {
+        messageId: '3',
+        replyTo: relayAddress(stack.relayId, client.session),
+        payload: Buffer.from('too old'),
+        text: true,
+      },
+      now - 5_000,
+    );
+    await fx.admin.lpush(k.outbound(`relay:${stack.relayId}`), old);
+    await expect.poll(async () => (await deadLetters(k.outboundDead)).length, { timeout: 10_000 }).toBe(2);
+    expect((await deadLetters(k.outboundDead))[0]?.reason).toBe('expired');
+    expect(client.received).toEqual([]);
+    await Promise.all([hook.close(), client.close()]);
   });
 });
