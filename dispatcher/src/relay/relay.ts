@@ -43,6 +43,8 @@ export interface RelayOptions {
 const TAKE_BATCH = 256;
 /** HTTP replies being POSTed at once. */
 const HTTP_CONCURRENCY = 16;
+/** Largest envelope header the relay adds: 3 fixed bytes, replyTo (1 + up to 255), timestamp (8). */
+const ENVELOPE_OVERHEAD_BYTES = 3 + 256 + 8;
 /** Relays one sweep call dead-letters at most. */
 const SWEEP_LIMIT = 100;
 
@@ -199,7 +201,9 @@ export class Relay {
           host: c.relayHost,
           port: c.relayPort,
           relayId: this.id,
-          maxPayload: c.maxPayloadBytes,
+          // Room for the envelope the relay adds (marker, version, flags, replyTo, timestamp), so an
+          // accepted frame is never dead-lettered as oversize by the dispatcher.
+          maxPayload: Math.max(1, c.maxPayloadBytes - ENVELOPE_OVERHEAD_BYTES),
           sessions: this.sessions,
           router: this.router,
           publisher: this.publisher,
