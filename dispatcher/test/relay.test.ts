@@ -11,6 +11,7 @@ import {
 import { freePort } from '@redispatch/shared/testing';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from './helpers/cli-process.js';
 import { useProcessFixture } from './helpers/process-fixture.js';
 import { type Client, connect, startStack } from './helpers/relay-stack.js';
 
@@ -123,6 +124,17 @@ describe('redispatch relay', () => {
     // Resuming a session the relay never issued is refused.
     await expect(connect(stack.relayPort, stranger)).rejects.toThrow(/404/);
     await bystander.close();
+    // Operators see them with `redispatch outbound-dlq list`, and clear them with `purge`.
+    const listed = await runCli(['outbound-dlq', 'list', '--json'], stack.env);
+    expect(listed.code).toBe(0);
+    const rows = listed.lines.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+    expect(rows.map((r) => r.reason).sort()).toEqual(['unknown_relay', 'unknown_session']);
+    expect(Buffer.from(rows.find((r) => r.reason === 'unknown_session').payload, 'base64').toString()).toBe(
+      're:for nobody',
+    );
+    const purged = await runCli(['outbound-dlq', 'purge'], stack.env);
+    expect(purged.output).toContain('purged 2');
+    expect(await fx.admin.llen(stack.keys.outboundDead)).toBe(0);
   });
 
   it('drop fallback counts and removes the reply', async () => {
