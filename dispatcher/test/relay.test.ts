@@ -200,6 +200,55 @@ describe('redispatch relay', () => {
     await resumed.close();
   });
 
+  it('on SIGTERM the relay lets an open socket get its pending reply before closing it (1001)', async () => {
+    const stack = await startStack(fx, 'relay-drain', { REDISPATCH_DRAIN_TIMEOUT_MS: '5000' });
+    const client = await connect(stack.relayPort);
+    const closed = new Promise<number>((resolve) => client.ws.once('close', (code) => resolve(code)));
+    client.ws.send('slow:700');
+    await expect
+      .poll(async () => Number(await fx.admin.hget(stack.keys.totals, 'accepted')), { timeout: 10_000 })
+      .toBe(1);
+    stack.relay.kill('SIGTERM');
+    expect(await closed).toBe(1001);
+    expect(client.received.map((r) => r.data.toString())).toEqual(['re:slow:700']);
+    expect((await stack.relay.exited()).code).toBe(0);
+  });
+
+  it('replies for a session not resumed within the resume window go to the fallback', async () => {
+    const stack = await startStack(
+      fx,
+      'relay-expire',
+      { REDISPATCH_RELAY_RESUME_MS: '1500' },
+      { worker: false },
+    );
+    const client = await connect(stack.relayPort);
+    await client.close();
+    // A reply arriving while the session is detached waits for a resume...
+    const [seconds] = await fx.admin.time();
+    const entry = encodeOutboundEntry(
+      {
+        messageId: '5',
+        replyTo: relayAddress(stack.relayId, client.session),
+        payload: Buffer.from('orphan'),
+        text: true,
+      },
+      Number(seconds) * 1000,
+    );
+    await fx.admin.lpush(stack.keys.outbound(`relay:${stack.relayId}`), entry);
+    const processing = stack.keys.outboundProcessing(`relay:${stack.relayId}`, stack.relayId);
+    await expect.poll(() => fx.admin.llen(processing), { timeout: 5_000 }).toBe(1);
+    // ...and goes to the fallback when the window passes without one.
+    await expect
+      .poll(async () => (await deadLetters(stack.keys.outboundDead)).length, { timeout: 10_000 })
+      .toBe(1);
+    const [dead] = await deadLetters(stack.keys.outboundDead);
+    expect(dead?.reason).toBe('session_expired');
+    expect(dead?.entry?.payload.toString()).toBe('orphan');
+    expect(await fx.admin.llen(processing)).toBe(0);
+    // The session is forgotten: resuming it now is refused.
+    await expect(connect(stack.relayPort, client.session)).rejects.toThrow(/404/);
+  });
+
   it('an entry left in the processing list by a lost take reply is delivered once the connection is back', async () => {
     const stack = await startStack(fx, 'relay-lost', {}, { worker: false });
     const client = await connect(stack.relayPort);
