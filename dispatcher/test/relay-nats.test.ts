@@ -1,7 +1,8 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { useProcessFixture } from './helpers/process-fixture.js';
-import { connect, startStack } from './helpers/relay-stack.js';
+import { connect, startStack, stopStacks } from './helpers/relay-stack.js';
 
+afterEach(stopStacks);
 const fx = useProcessFixture({ nats: {} });
 
 describe('redispatch relay with NATS ingress', () => {

@@ -10,11 +10,12 @@ import {
 } from '@redispatch/shared';
 import { freePort } from '@redispatch/shared/testing';
 import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from './helpers/cli-process.js';
 import { useProcessFixture } from './helpers/process-fixture.js';
-import { type Client, connect, startStack } from './helpers/relay-stack.js';
+import { type Client, connect, startStack, stopStacks } from './helpers/relay-stack.js';
 
+afterEach(stopStacks);
 const fx = useProcessFixture();
 let publisherRedis: Redis;
 

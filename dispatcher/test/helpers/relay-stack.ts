@@ -22,6 +22,15 @@ export interface Stack {
   /** Stops the running relay (SIGTERM) and starts it again with extra settings. */
   startRelayWith(extra: Record<string, string>): Promise<CliProcess>;
   startWorker(): Promise<CliProcess>;
+  /** SIGKILLs every process of the stack (the fixture would only at the end of the file). */
+  stop(): Promise<void>;
+}
+
+const running: Stack[] = [];
+
+/** Stops every stack started since the last call: call it in afterEach to keep the box unloaded. */
+export async function stopStacks(): Promise<void> {
+  await Promise.all(running.splice(0).map((stack) => stack.stop()));
 }
 
 /** A dispatcher, a worker running the reply handler and a relay, as real CLI processes. */
@@ -41,6 +50,7 @@ export async function startStack(
     ...extra,
   });
   const dispatcher = fx.spawn(['dispatcher'], env);
+  const processes: CliProcess[] = [dispatcher];
   const stack: Stack = {
     prefix,
     keys: createKeys(prefix),
@@ -57,17 +67,24 @@ export async function startStack(
         await stack.relay.exited();
       }
       const relay = fx.spawn(['relay'], { ...env, REDISPATCH_INSTANCE_ID: relayId, ...more });
+      processes.push(relay);
       await relay.waitForLog(/relay listening/);
       stack.relay = relay;
       return relay;
     },
     async startWorker() {
       const worker = fx.spawn(['worker', '--handler', REPLY_HANDLER, '--concurrency', '64'], env);
+      processes.push(worker);
       await worker.waitForLog(/worker registered/);
       stack.worker = worker;
       return worker;
     },
+    async stop() {
+      for (const proc of processes) proc.kill('SIGKILL');
+      await Promise.all(processes.map((proc) => proc.exited()));
+    },
   };
+  running.push(stack);
   await Promise.all([
     stack.startRelay(),
     options.worker === false ? Promise.resolve() : stack.startWorker(),
