@@ -282,12 +282,14 @@ describe('redispatch relay', () => {
   });
 
   it('HTTP deliverer retries a failing endpoint with backoff, then delivers; dead-letters after max attempts', async () => {
+    const flaky = await hookServer(2);
+    const down = await hookServer(Number.POSITIVE_INFINITY);
+    const forbidden = await hookServer(0);
     const stack = await startStack(fx, 'relay-http', {
       REDISPATCH_HTTP_MAX_ATTEMPTS: '4',
       REDISPATCH_HTTP_BACKOFF_BASE_MS: '50',
+      REDISPATCH_HTTP_ALLOW: `${flaky.url},${down.url}`,
     });
-    const flaky = await hookServer(2);
-    const down = await hookServer(Number.POSITIVE_INFINITY);
     const publisher = new Publisher({ redis: publisherRedis, channel: stack.env.REDISPATCH_CHANNEL ?? '' });
     await publisher.publish('webhook', { replyTo: flaky.url });
     await expect.poll(() => flaky.requests.length, { timeout: 15_000 }).toBe(3);
@@ -306,10 +308,19 @@ describe('redispatch relay', () => {
     expect(down.requests.length).toBe(4);
     expect(dead?.reason).toBe('http: status 503');
     expect(dead?.entry?.payload.toString()).toBe('re:never');
+    // A URL outside REDISPATCH_HTTP_ALLOW is never contacted.
+    await publisher.publish('elsewhere', { replyTo: forbidden.url });
+    await expect
+      .poll(async () => (await deadLetters(stack.keys.outboundDead)).length, { timeout: 15_000 })
+      .toBe(2);
+    expect((await deadLetters(stack.keys.outboundDead))[0]?.reason).toBe(
+      'http: not allowed by REDISPATCH_HTTP_ALLOW',
+    );
+    expect(forbidden.requests).toEqual([]);
     // Nothing is left in flight.
     expect(await fx.admin.llen(stack.keys.outbound('http'))).toBe(0);
     expect(await fx.admin.llen(stack.keys.outboundProcessing('http', stack.relayId))).toBe(0);
-    await Promise.all([flaky.close(), down.close()]);
+    await Promise.all([flaky.close(), down.close(), forbidden.close()]);
   });
 
   it('a relay silent past the retention period is swept by a peer: socket replies dead-lettered, HTTP replies handed on', async () => {

@@ -10,6 +10,8 @@ export interface HttpDelivererOptions {
   backoffBaseMs: number;
   timeoutMs: number;
   retentionMs: number;
+  /** URL prefixes replies may be POSTed to; empty allows any (REDISPATCH_HTTP_ALLOW). */
+  allow: readonly string[];
 }
 
 /** A status worth retrying: the endpoint may answer differently later. Other 4xx are final. */
@@ -64,6 +66,12 @@ export class HttpDeliverer {
     if (nowMs - entry.enqueuedAt > this.o.retentionMs) {
       this.o.metrics.undeliverable.inc({ reason: 'expired' });
       this.o.finisher.deadLetter(raw, 'expired');
+      return;
+    }
+    if (this.o.allow.length > 0 && !this.o.allow.some((prefix) => entry.replyTo.startsWith(prefix))) {
+      // Publishers choose reply addresses: without this check any of them could make us POST anywhere.
+      this.o.metrics.http.inc({ outcome: 'dead_lettered' });
+      this.o.finisher.deadLetter(raw, 'http: not allowed by REDISPATCH_HTTP_ALLOW');
       return;
     }
     let last = '';

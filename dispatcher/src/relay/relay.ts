@@ -146,6 +146,7 @@ export class Relay {
       backoffBaseMs: config.httpBackoffBaseMs,
       timeoutMs: config.httpTimeoutMs,
       retentionMs: config.relayRetentionMs,
+      allow: config.httpAllow ?? [],
     });
     const serverTime = () => this.serverTime();
     this.relayLoop = new ConsumeLoop({

@@ -426,6 +426,24 @@ export const OPTIONS = {
     intAtLeast(10),
     String(d.DEFAULT_HTTP_TIMEOUT_MS),
   ),
+  httpAllow: option(
+    'HTTP_ALLOW',
+    '--http-allow <prefixes>',
+    'Comma-separated URL prefixes HTTP replies may go to (default: any); others are dead-lettered',
+    z
+      .string()
+      .transform((value) =>
+        value
+          .split(',')
+          .map((part) => part.trim())
+          .filter((part) => part !== ''),
+      )
+      .superRefine((prefixes, ctx) => {
+        for (const prefix of prefixes)
+          if (!/^https?:\/\/[^/]+/.test(prefix))
+            ctx.addIssue({ code: 'custom', message: `"${prefix}" is not an http(s)://host… prefix` });
+      }),
+  ),
   tlsCaFile: option(
     'TLS_CA_FILE',
     '--tls-ca-file <path>',
