@@ -17,13 +17,10 @@ import {
   DEFAULT_PREFIX,
   decodeEnvelope,
   defaultInstanceId,
-  encodeOutboundTail,
   HandlerTimeoutError,
   hasEnvelopeMarker,
   type Keys,
   type Logger,
-  outboundRoute,
-  parseReplyAddress,
   type Readiness,
   ReplyAfterSettleError,
   type ReplyBytes,
@@ -34,6 +31,7 @@ import type { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import type { Handler, Message } from './message.js';
 import { createWorkerMetrics, type WorkerMetrics } from './metrics.js';
+import { pendingReplies } from './replies.js';
 import { type PendingReply, Settler, settlementArgs } from './settler.js';
 
 /** Options for the library; the CLI fills them from the validated config. */
@@ -408,9 +406,9 @@ export class Worker {
     const settle = (error: unknown, value?: unknown) => {
       if (finished) return;
       let pending: PendingReply[] | undefined;
-      if (error === undefined && (replies !== undefined || value != null)) {
+      if (error === undefined) {
         try {
-          pending = this.pendingReplies(id, replyTo, replies, value);
+          pending = pendingReplies(this.metrics, id, replyTo, replies, value);
         } catch (replyError) {
           // A resolved value that cannot be encoded is the handler's bug: nack it with the reason.
           error = replyError;
@@ -439,31 +437,6 @@ export class Worker {
     } catch (error) {
       settle(error ?? new Error('handler threw'));
     }
-  }
-
-  /**
-   * The outbound writes for a message's replies: those given to `msg.reply`, else the handler's
-   * resolved value. Nothing is encoded for a message without a reply address redispatch delivers to.
-   */
-  private pendingReplies(
-    id: string,
-    replyTo: string | undefined,
-    explicit: readonly ReplyBytes[] | undefined,
-    value: unknown,
-  ): PendingReply[] | undefined {
-    const address = parseReplyAddress(replyTo);
-    if (address === undefined || replyTo === undefined) {
-      this.metrics.replies.inc({ outcome: 'unaddressed' }, explicit?.length ?? 1);
-      return undefined;
-    }
-    const present = explicit ?? [replyBytes(value)].filter((r): r is ReplyBytes => r !== undefined);
-    if (present.length === 0) return undefined;
-    const route = outboundRoute(address);
-    return present.map((r) => ({
-      id,
-      route,
-      tail: encodeOutboundTail({ messageId: id, replyTo, payload: r.payload, text: r.text }),
-    }));
   }
 
   private sweepDeadlines(): void {
