@@ -13,6 +13,13 @@ export function registerRelayCommand(program: Command): void {
     .action(async (_options, command: Command) => {
       try {
         const config = configFrom(command);
+        if (config.mode !== 'lists') {
+          // Outbound queues are lists under the deployment's hash tag; a streams-mode relay (outbound
+          // streams on the cluster) plugs in behind OutboundQueue and is not in this build.
+          throw new ConfigError([
+            `REDISPATCH_MODE (--mode) "${config.mode}": the relay supports lists mode only in this build`,
+          ]);
+        }
         if (!isRelayId(config.instanceId)) {
           throw new ConfigError([
             'REDISPATCH_INSTANCE_ID (--instance-id) must be at most 200 characters for a relay: it is part of every reply address',
