@@ -1,15 +1,9 @@
 import { performance } from 'node:perf_hooks';
-import {
-  assertNotFenced,
-  type DecodedHeader,
-  decodeEnvelope,
-  envelopeHeaderLength,
-  hasEnvelopeMarker,
-  type Keys,
-} from '@redispatch/shared';
+import { assertNotFenced, type DecodedHeader, type Keys } from '@redispatch/shared';
 import type { Redis } from 'ioredis';
 import { rendezvousIndex } from './affinity.js';
 import type { Batch } from './batcher.js';
+import { classifyPayload, delayPlacement } from './classify.js';
 import type { DispatcherMetrics } from './metrics.js';
 
 export interface BatchWriterOptions {
@@ -58,30 +52,13 @@ export class BatchWriter {
     for (let i = 0; i < batch.ids.length; i++) {
       const id = batch.ids[i] as string;
       const payload = batch.payloads[i] as Buffer;
-      if (payload.length > maxPayloadBytes) {
-        dead.push(
-          id,
-          payload,
-          `oversize: ${payload.length} bytes exceeds REDISPATCH_MAX_PAYLOAD_BYTES=${maxPayloadBytes}`,
-        );
+      const classified = classifyPayload(payload, maxPayloadBytes);
+      if (classified.kind === 'rejected') {
+        dead.push(id, payload, classified.reason);
         continue;
       }
-      // The first byte tells plain from enveloped; only the header is ever read, never the body.
-      const headerLength = hasEnvelopeMarker(payload) ? envelopeHeaderLength(payload) : 0;
-      if (headerLength === 0) {
-        args.push(id, payload, '', '');
-      } else {
-        const decoded = decodeEnvelope(payload);
-        if (decoded.kind !== 'envelope') {
-          dead.push(
-            id,
-            payload,
-            `malformed envelope: ${decoded.kind === 'malformed' ? decoded.reason : 'no header'}`,
-          );
-          continue;
-        }
-        args.push(id, payload, decoded.header.id ?? '', this.placement(decoded.header));
-      }
+      if (classified.kind === 'plain') args.push(id, payload, '', '');
+      else args.push(id, payload, classified.header.id ?? '', this.placement(classified.header));
       newCount++;
     }
     const fixedKeys = [
@@ -129,8 +106,8 @@ export class BatchWriter {
 
   /** Where an enveloped message goes: the delayed set, its affinity worker, or normal routing. */
   private placement(header: DecodedHeader): string {
-    if (header.delayMs !== undefined && header.delayMs > 0) return `d${header.delayMs}`;
-    if (header.dueAt !== undefined) return `D${header.dueAt}`;
+    const delayed = delayPlacement(header);
+    if (delayed !== '') return delayed;
     if (this.options.routing === 'affinity' && header.affinityKey !== undefined) {
       const index = rendezvousIndex(header.affinityKey, this.liveWorkers);
       if (index >= 0) return `q${index + 1}`;

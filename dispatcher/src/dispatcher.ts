@@ -3,9 +3,13 @@ import {
   type Config,
   closeQuietly,
   connectOrThrow,
-  createConnection,
+  createDataConnection,
   createKeys,
+  type DataClient,
+  dataSetting,
+  dataTarget,
   FencedError,
+  isCluster,
   type Keys,
   LeaderLease,
   LeadershipLostError,
@@ -13,15 +17,16 @@ import {
   type Readiness,
   tlsSettingsFrom,
 } from '@redispatch/shared';
-import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
-import { BatchWriter } from './batch-writer.js';
 import { Batcher } from './batcher.js';
 import { createIngress } from './ingress/create-ingress.js';
 import type { Deliver, Ingress } from './ingress/ingress.js';
+import { ListsMode } from './lists-routing.js';
 import { createDispatcherMetrics, type DispatcherMetrics } from './metrics.js';
-import { Reaper } from './reaper.js';
 import { type Received, ReplayBuffer } from './replay-buffer.js';
+import { EpochBehindError, type LeaderRouting, type RoutingMode } from './routing-mode.js';
+import { StreamsMode } from './streams/streams-mode.js';
+import { SubscriptionWatch } from './subscription-watch.js';
 
 /**
  * Lifecycle:
@@ -58,12 +63,13 @@ export class Dispatcher {
   private readonly keys: Keys;
   private readonly log: Logger;
   private readonly metrics: DispatcherMetrics;
-  private readonly redis: Redis;
-  private readonly subscriber: Redis;
+  private readonly redis: DataClient;
+  private readonly subscriber: DataClient;
   private readonly lease: LeaderLease;
+  private readonly mode: RoutingMode;
+  private readonly subscriptionWatch: SubscriptionWatch;
   private batcher: Batcher | undefined;
-  private writer: BatchWriter | undefined;
-  private reaper: Reaper | undefined;
+  private routing: LeaderRouting | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
   private reapTimer: NodeJS.Timeout | undefined;
   private campaignTimer: NodeJS.Timeout | undefined;
@@ -96,9 +102,24 @@ export class Dispatcher {
     this.log = options.logger.child({ component: 'dispatcher', instanceId: this.id });
     this.metrics = createDispatcherMetrics(options.registry);
     const tls = tlsSettingsFrom(this.config);
-    const base = { url: this.config.redisUrl, tls, commandTimeoutMs: this.config.commandTimeoutMs };
-    this.redis = createConnection('command', { ...base, name: `rd-dispatcher-${this.id}` });
-    this.subscriber = createConnection('subscriber', { ...base, name: `rd-dispatcher-sub-${this.id}` });
+    const base = {
+      url: this.config.redisUrl,
+      clusterNodes: this.config.mode === 'streams' ? this.config.clusterNodes : undefined,
+      tls,
+      commandTimeoutMs: this.config.commandTimeoutMs,
+    };
+    this.redis = createDataConnection('command', { ...base, name: `rd-dispatcher-${this.id}` });
+    this.subscriber = createDataConnection('subscriber', { ...base, name: `rd-dispatcher-sub-${this.id}` });
+    if (this.config.mode === 'streams') {
+      this.mode = new StreamsMode(this.redis, this.keys, this.config, this.metrics);
+    } else if (isCluster(this.redis)) {
+      throw new Error('lists mode runs on a single Redis (REDISPATCH_REDIS_URL), not a cluster');
+    } else {
+      this.mode = new ListsMode(this.redis, this.keys, this.config, this.metrics);
+    }
+    this.subscriptionWatch = new SubscriptionWatch(this.subscriber, () => {
+      if (this.config.ingress === 'redis') this.onIngressLost();
+    });
     this.buffer = new ReplayBuffer({
       maxMessages: this.config.standbyBufferMax,
       maxBytes: this.config.standbyBufferBytes,
@@ -107,6 +128,8 @@ export class Dispatcher {
     this.ingress = createIngress(this.config, this.subscriber, this.id);
     this.lease = new LeaderLease({
       lockUrls: this.config.lockUrls,
+      // Streams mode on a cluster without REDISPATCH_LOCK_URLS: the lease lives on the cluster itself.
+      lockCluster: this.config.lockUrls.length === 0 ? base : undefined,
       tls,
       resource: this.keys.leaseLock,
       leaseMs: this.config.leaseMs,
@@ -133,19 +156,20 @@ export class Dispatcher {
   }
 
   async start(): Promise<void> {
+    const settings = {
+      url: this.config.redisUrl,
+      clusterNodes: this.config.mode === 'streams' ? this.config.clusterNodes : undefined,
+    };
     try {
-      await connectOrThrow(
-        this.redis,
-        this.config.redisUrl,
-        'REDISPATCH_REDIS_URL',
-        this.config.commandTimeoutMs * 5,
-      );
-      await connectOrThrow(
-        this.subscriber,
-        this.config.redisUrl,
-        'REDISPATCH_REDIS_URL',
-        this.config.commandTimeoutMs * 5,
-      );
+      for (const client of [this.redis, this.subscriber]) {
+        await connectOrThrow(
+          client,
+          dataTarget(settings),
+          dataSetting(settings),
+          this.config.commandTimeoutMs * 5,
+        );
+      }
+      await this.mode.prepare();
     } catch (error) {
       this.setState('failed');
       throw error;
@@ -155,9 +179,7 @@ export class Dispatcher {
     );
     // Pub/sub keeps nothing for a disconnected subscriber: a leader whose subscription dropped has a
     // gap it cannot fill, but a standby that stayed connected can. Hand over so it replays the gap.
-    this.subscriber.on('close', () => {
-      if (this.config.ingress === 'redis') this.onIngressLost();
-    });
+    this.subscriptionWatch.start();
     try {
       await this.ingress.connect();
     } catch (error) {
@@ -200,6 +222,7 @@ export class Dispatcher {
       ],
       ['close lease', () => this.lease.close()],
       ['close ingress', () => this.ingress.close()],
+      ['stop watching', async () => this.subscriptionWatch.stop()],
       ['quit redis', () => Promise.all([closeQuietly(this.redis), closeQuietly(this.subscriber)])],
     ];
     for (const [name, step] of steps) {
@@ -262,7 +285,7 @@ export class Dispatcher {
 
   private async pollProgress(): Promise<void> {
     try {
-      const marker = await this.redis.get(this.keys.progress);
+      const marker = await this.mode.readProgress();
       if (this.state !== 'standby' || this.electing) return;
       // JetStream keeps what no leader took, so any standby can take over without a buffer.
       if (this.ingress.consumers === 'leader') {
@@ -335,31 +358,9 @@ export class Dispatcher {
    */
   private async becomeLeader(): Promise<void> {
     this.scheduleRenew();
-    this.epoch = await this.redis.rdElect(
-      this.keys.epoch,
-      this.keys.leader,
-      this.id,
-      hostname(),
-      process.pid,
-      this.config.leaseMs,
-    );
-    this.sequence = 0;
-    const writer = new BatchWriter({
-      redis: this.redis,
-      keys: this.keys,
-      epoch: this.epoch,
-      highWater: this.config.queueHighWater,
-      maxPayloadBytes: this.config.maxPayloadBytes,
-      workerTtlMs: this.config.workerTtlMs,
-      routing: this.config.routing,
-      dedupeWindowMs: this.config.dedupeWindowMs,
-      metrics: this.metrics,
-    });
-    const reaper = new Reaper(this.redis, this.keys, this.config, this.epoch, this.metrics);
-    const firstReap = await this.guardLease(() => reaper.reap());
-    writer.setLiveWorkers(firstReap.liveWorkers.map((w) => w.id));
+    const routing = await this.guardLease(() => this.elect());
     // Read after the epoch was raised: no older leader can move the marker any more.
-    const marker = (await this.redis.get(this.keys.progress)) ?? '';
+    const marker = await this.mode.readProgress();
     if (this.state !== 'standby') return;
     // A renewal may have failed while we awaited; never start leading without the lease.
     if (!this.lease.held) throw new LeadershipLostError('lease lost while taking over');
@@ -367,7 +368,7 @@ export class Dispatcher {
     const batcher = new Batcher({
       maxBatch: this.config.batchSize,
       write: async (batch) => {
-        await this.guardLease(() => writer.write(batch));
+        await this.guardLease(() => routing.write(batch));
         this.metrics.pending.set(batcher.pendingCount);
         // JetStream: acknowledge only what is now durably in Redis.
         for (const ack of batch.acks) ack?.();
@@ -382,8 +383,7 @@ export class Dispatcher {
     });
     const { replay, matched } = this.buffer.takeUnwritten(marker);
     for (const received of replay) batcher.add(received);
-    this.writer = writer;
-    this.reaper = reaper;
+    this.routing = routing;
     this.batcher = batcher;
     this.setState('leading');
     if (this.ingress.consumers === 'leader') await this.ingress.consume(this.deliver);
@@ -398,6 +398,36 @@ export class Dispatcher {
     }
     this.log.info({ epoch: this.epoch, replayed: replay.length, markerMatched: matched }, 'elected leader');
     this.reapTimer = setTimeout(() => void this.reapOnce(), this.config.reapIntervalMs);
+  }
+
+  /**
+   * Raises the epoch (fencing out any older leader) and the mode's own fences. In streams mode a
+   * partition fence can be ahead of the epoch key when a cluster failover lost the key's last
+   * writes; the epoch is then raised past that fence and the takeover tried once more.
+   */
+  private async elect(floor = 0): Promise<LeaderRouting> {
+    this.epoch = await this.redis.rdElect(
+      this.keys.epoch,
+      this.keys.leader,
+      this.id,
+      hostname(),
+      process.pid,
+      this.config.leaseMs,
+      floor,
+    );
+    this.sequence = 0;
+    try {
+      return await this.mode.takeOver(this.epoch);
+    } catch (error) {
+      if (error instanceof EpochBehindError && floor === 0) {
+        this.log.warn(
+          { epoch: error.epoch, fence: error.floor },
+          'epoch behind a partition fence; raising it',
+        );
+        return this.elect(error.floor);
+      }
+      throw error;
+    }
   }
 
   private nextId(): string {
@@ -426,15 +456,13 @@ export class Dispatcher {
   }
 
   private async reapOnce(): Promise<void> {
-    const reaper = this.reaper;
-    const writer = this.writer;
-    if (!reaper || !writer || this.state !== 'leading') return;
+    const routing = this.routing;
+    if (!routing || this.state !== 'leading') return;
     clearTimeout(this.reapTimer);
     let more = false;
     try {
-      const result = await this.guardLease(() => reaper.reap());
-      writer.setLiveWorkers(result.liveWorkers.map((w) => w.id));
-      if (result.backlog > 0 && result.liveWorkers.length > 0) this.batcher?.kick();
+      const result = await this.guardLease(() => routing.upkeep());
+      if (this.config.mode === 'lists' && result.backlog > 0 && result.liveWorkers > 0) this.batcher?.kick();
       more = result.more;
     } catch (error) {
       if (error instanceof FencedError || error instanceof LeadershipLostError) {
@@ -456,7 +484,6 @@ export class Dispatcher {
     if (wasLeading) {
       const left = this.batcher?.stop() ?? [];
       this.batcher = undefined;
-      this.writer = undefined;
       if (this.ingress.consumers === 'leader') {
         // JetStream redelivers whatever was not acked to the next leader; keep nothing here.
         await this.ingress.pause().catch(() => {});
@@ -471,8 +498,8 @@ export class Dispatcher {
           'unwritten messages kept in the standby buffer at step-down',
         );
       }
-      this.reaper?.clearGauges();
-      this.reaper = undefined;
+      this.routing?.clearGauges();
+      this.routing = undefined;
       this.metrics.leader.set(0);
       this.metrics.leaderEpoch.set(0);
       this.metrics.stepdowns.inc({ reason });

@@ -160,6 +160,28 @@ export function createDispatcherMetrics(registry: Registry) {
       help: 'Messages received but unwritten when this dispatcher stopped leading (covered by standby replay)',
       registers,
     }),
+    streamLength: new Gauge({
+      name: 'redispatch_stream_length_entries',
+      help: 'Streams mode: entries in each partition stream (pending, undelivered and not yet trimmed)',
+      labelNames: ['partition'] as const,
+      registers,
+    }),
+    streamPending: new Gauge({
+      name: 'redispatch_stream_pending_entries',
+      help: "Streams mode: entries delivered and not yet acknowledged, per partition (the group's PEL)",
+      labelNames: ['partition'] as const,
+      registers,
+    }),
+    streamTrimmed: new Counter({
+      name: 'redispatch_stream_trimmed_entries_total',
+      help: 'Streams mode: acknowledged entries trimmed from the partition streams',
+      registers,
+    }),
+    replicaWaitShort: new Counter({
+      name: 'redispatch_replica_wait_short_total',
+      help: 'Streams mode: batch writes fewer than REDISPATCH_WAIT_REPLICAS replicas acknowledged in time (retried)',
+      registers,
+    }),
   };
   for (const reason of STEPDOWN_REASONS) metrics.stepdowns.inc({ reason }, 0);
   for (const reason of REDELIVERY_REASONS) metrics.redelivered.inc({ reason }, 0);

@@ -3,7 +3,7 @@ import { type RedisHandle, startRedis } from '@redispatch/shared/testing';
 import type { Message } from '@redispatch/worker';
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { loadPayload, publishLoad } from '../src/cli/command-publish.js';
+import { publishLoad } from '../src/cli/command-publish.js';
 import { seqOf, summarize } from './helpers/checker.js';
 import { type Fleet, fleet, testConfig, uniquePrefix } from './helpers/in-process.js';
 
@@ -62,19 +62,7 @@ async function waitForSubscriber(channel: string) {
     .toBeGreaterThan(0);
 }
 
-describe('lists mode routing (in-process dispatchers and workers, real Redis)', () => {
-  it('elects exactly one leader among three dispatchers', async () => {
-    const { f, keys } = setup('elect');
-    await Promise.all([f.startDispatcher(), f.startDispatcher(), f.startDispatcher()]);
-    await waitForLeader(f);
-    await new Promise((resolve) => setTimeout(resolve, 600));
-    expect(f.dispatchers.filter((d) => d.state === 'leading')).toHaveLength(1);
-    expect(f.dispatchers.filter((d) => d.state === 'standby')).toHaveLength(2);
-    const stats = await readStats(admin, keys, 'elect');
-    expect(stats.leader?.id).toBe(f.leader()?.id);
-    expect(stats.leader?.epoch).toBe(f.leader()?.epoch);
-  });
-
+describe('lists-mode-only routing (in-process dispatchers and workers, real Redis); shared cases are in routing-lists.test.ts', () => {
   it('spreads messages round-robin: every worker within 5% of the mean', async () => {
     const { f, config } = setup('fair');
     const runId = 'fair';
@@ -126,166 +114,5 @@ describe('lists mode routing (in-process dispatchers and workers, real Redis)', 
     expect(maxSlowQueue).toBeLessThanOrEqual(5);
     expect(rec.byWorker.get('fast') ?? 0).toBeGreaterThan(rec.byWorker.get('slow') ?? 0);
     expect(summarize(rec.seen, count).duplicates).toBe(0);
-  });
-
-  it('retries a failing message with growing backoff, then dead-letters it with the error text', async () => {
-    const { f, config, keys } = setup('retry', { REDISPATCH_MAX_ATTEMPTS: '4' });
-    const attempts: { attempt: number; at: number }[] = [];
-    await f.startDispatcher();
-    await f.startWorker(async (msg) => {
-      attempts.push({ attempt: msg.attempt, at: performance.now() });
-      throw new Error(`refused attempt ${msg.attempt}`);
-    });
-    await waitForLeader(f);
-    await waitForSubscriber(config.channel);
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    await admin.publish(config.channel, 'poison');
-    await expect.poll(async () => admin.zcard(keys.dlq), { timeout: 15_000 }).toBe(1);
-    expect(attempts.map((a) => a.attempt)).toEqual([1, 2, 3, 4]);
-    // Backoff base 50 ms doubling, jittered into [ceiling/2, ceiling]: retry k waits at least 25·2^(k-1) ms
-    // (the reaper's promotion adds up to one reap interval on top, so only lower bounds are exact).
-    const gaps = attempts.slice(1).map((a, i) => a.at - (attempts[i]?.at ?? 0));
-    expect(gaps[0]).toBeGreaterThanOrEqual(20);
-    expect(gaps[1]).toBeGreaterThanOrEqual(45);
-    expect(gaps[2]).toBeGreaterThanOrEqual(95);
-    const [id] = await admin.zrange(keys.dlq, 0, -1);
-    expect(await admin.hget(keys.errors, id ?? '')).toBe('Error: refused attempt 4 (attempt 4 of 4)');
-    const stats = await readStats(admin, keys, 'retry');
-    expect(stats.deadLetters).toBe(1);
-    expect(stats.totals.deadLettered).toBe(1);
-    expect(stats.inflight + stats.delayed + stats.backlog).toBe(0);
-  });
-
-  it('redelivers a message whose handler hangs past the ack timeout to another worker', async () => {
-    const { f, config } = setup('hang', { REDISPATCH_ACK_TIMEOUT_MS: '700' });
-    const handledBy: string[] = [];
-    await f.startDispatcher();
-    await f.startWorker(
-      async (msg) => {
-        handledBy.push(`hanger:${msg.attempt}`);
-        await new Promise(() => {});
-      },
-      { id: 'hanger' },
-    );
-    await waitForLeader(f);
-    await waitForSubscriber(config.channel);
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    await admin.publish(config.channel, 'slow-one');
-    await expect.poll(() => handledBy.length, { timeout: 5_000 }).toBe(1);
-    await f.startWorker(
-      async (msg) => {
-        handledBy.push(`rescuer:${msg.attempt}`);
-      },
-      { id: 'rescuer' },
-    );
-    // Hanger's claim expires after 700 ms; the reaper redelivers (attempt 2) round-robin to either worker.
-    await expect.poll(() => handledBy.some((h) => h.startsWith('rescuer:')), { timeout: 15_000 }).toBe(true);
-    expect(handledBy[0]).toBe('hanger:1');
-    expect(handledBy.find((h) => h.startsWith('rescuer:'))).toMatch(/rescuer:[2-9]/);
-  });
-
-  it('drains a worker gracefully: in-flight work finishes and is acked, its queue goes to another worker', async () => {
-    const { f, config, keys } = setup('drain', { REDISPATCH_QUEUE_HIGH_WATER: '1000' });
-    const runId = 'drain';
-    const rec = recorder(runId);
-    await f.startDispatcher();
-    const drainer = await f.startWorker(
-      async (msg) => {
-        await new Promise((resolve) => setTimeout(resolve, 200));
-        await rec.handler('drainer')(msg);
-      },
-      { id: 'drainer', concurrency: 2 },
-    );
-    await waitForLeader(f);
-    await waitForSubscriber(config.channel);
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    const count = 20;
-    await publishLoad(admin, config.channel, { count, rate: 0, size: 20, runId });
-    await expect
-      .poll(async () => (await readStats(admin, keys, 'drain')).inflight, { timeout: 5_000 })
-      .toBe(2);
-    await f.startWorker(rec.handler('other'), { id: 'other' });
-    await drainer.close();
-    expect(drainer.state).toBe('stopped');
-    // The two in flight finished on the drainer and were acked, not redelivered.
-    expect(rec.byWorker.get('drainer')).toBeGreaterThanOrEqual(2);
-    await expect.poll(() => summarize(rec.seen, count).lost, { timeout: 10_000 }).toBe(0);
-    const result = summarize(rec.seen, count);
-    expect(result.duplicates).toBe(0);
-    const stats = await readStats(admin, keys, 'drain');
-    expect(stats.totals.redelivered).toBe(0);
-    expect(stats.workers.map((w) => w.id)).toEqual(['other']);
-  });
-
-  it('never runs more handlers than --concurrency, even with prefetched messages waiting', async () => {
-    const { f, config } = setup('prefetch');
-    const runId = 'pf';
-    const rec = recorder(runId);
-    let running = 0;
-    let maxRunning = 0;
-    await f.startDispatcher();
-    await f.startWorker(
-      async (msg) => {
-        running += 1;
-        maxRunning = Math.max(maxRunning, running);
-        await new Promise((resolve) => setTimeout(resolve, 10));
-        running -= 1;
-        await rec.handler('w')(msg);
-      },
-      { concurrency: 2, prefetch: 6 },
-    );
-    await waitForLeader(f);
-    await waitForSubscriber(config.channel);
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    await publishLoad(admin, config.channel, { count: 100, rate: 0, size: 20, runId });
-    await expect.poll(() => summarize(rec.seen, 100).lost, { timeout: 10_000 }).toBe(0);
-    expect(maxRunning).toBe(2);
-    expect(summarize(rec.seen, 100).duplicates).toBe(0);
-  });
-
-  it('dead-letters oversize payloads with the reason and routes the rest of the batch', async () => {
-    const { f, config, keys } = setup('oversize', { REDISPATCH_MAX_PAYLOAD_BYTES: '64' });
-    const runId = 'ovr';
-    const rec = recorder(runId);
-    await f.startDispatcher();
-    await f.startWorker(rec.handler('w'));
-    await waitForLeader(f);
-    await waitForSubscriber(config.channel);
-    const pipeline = admin.pipeline();
-    pipeline.publish(config.channel, loadPayload(runId, 0, 10));
-    pipeline.publish(config.channel, loadPayload(runId, 1, 100));
-    pipeline.publish(config.channel, loadPayload(runId, 2, 10));
-    await pipeline.exec();
-    await expect.poll(() => rec.seen.size, { timeout: 5_000 }).toBe(2);
-    await expect.poll(() => admin.zcard(keys.dlq), { timeout: 5_000 }).toBe(1);
-    const [id] = await admin.zrange(keys.dlq, 0, -1);
-    expect(await admin.hget(keys.errors, id ?? '')).toMatch(
-      /^oversize: 100 bytes exceeds REDISPATCH_MAX_PAYLOAD_BYTES=64/,
-    );
-  });
-
-  it('keeps accepted messages in the backlog while no worker is live, and delivers them when one registers', async () => {
-    const { f, config, keys } = setup('noworker');
-    const runId = 'nw';
-    const rec = recorder(runId);
-    await f.startDispatcher();
-    await waitForLeader(f);
-    await waitForSubscriber(config.channel);
-    await publishLoad(admin, config.channel, { count: 50, rate: 0, size: 20, runId });
-    await expect.poll(() => admin.llen(keys.backlog), { timeout: 5_000 }).toBe(50);
-    await f.startWorker(rec.handler('late'));
-    await expect.poll(() => summarize(rec.seen, 50).lost, { timeout: 10_000 }).toBe(0);
-  });
-
-  it('fences a leader whose epoch was superseded: it steps down at once and writes nothing', async () => {
-    const { f, config, keys } = setup('fence');
-    const d = await f.startDispatcher();
-    await waitForLeader(f);
-    await waitForSubscriber(config.channel);
-    // Another leader took over behind this one's back (e.g. after a pause past the lease).
-    await admin.incr(keys.epoch);
-    await admin.publish(config.channel, 'after-fence');
-    await expect.poll(() => d.state, { timeout: 5_000 }).toBe('standby');
-    expect(await admin.hlen(keys.body)).toBe(0);
   });
 });

@@ -330,8 +330,8 @@ describe('redispatch relay', () => {
     const k = stack.keys;
     const [seconds] = await fx.admin.time();
     const now = Number(seconds) * 1000;
-    // A relay "ghost" that died long ago, with a reply still queued and an HTTP reply it had taken.
-    await fx.admin.zadd(k.relays, now - 60_000, 'ghost');
+    // A relay "ghost" that died long ago, with a reply still queued and an HTTP reply it had taken
+    // (written in one transaction, so the live relay's sweep cannot run between the steps).
     const socketReply = encodeOutboundEntry(
       {
         messageId: '1',
@@ -345,9 +345,13 @@ describe('redispatch relay', () => {
       { messageId: '2', replyTo: hook.url, payload: Buffer.from('handed on'), text: true },
       now,
     );
-    await fx.admin.lpush(k.outbound('relay:ghost'), socketReply);
-    await fx.admin.lpush(k.outboundProcessing('http', 'ghost'), httpReply);
-    await fx.admin.hset(k.relaySessions('ghost'), 'x', '0');
+    await fx.admin
+      .multi()
+      .lpush(k.outbound('relay:ghost'), socketReply)
+      .lpush(k.outboundProcessing('http', 'ghost'), httpReply)
+      .hset(k.relaySessions('ghost'), 'x', '0')
+      .zadd(k.relays, now - 60_000, 'ghost')
+      .exec();
 
     await expect.poll(() => fx.admin.zscore(k.relays, 'ghost'), { timeout: 10_000 }).toBeNull();
     const dead = await deadLetters(k.outboundDead);

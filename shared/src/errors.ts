@@ -66,3 +66,15 @@ export class ReplyAfterSettleError extends Error {
     super(`message ${messageId}: reply() after the handler settled; replies are written with the ack`);
   }
 }
+
+/** Fewer replicas than REDISPATCH_WAIT_REPLICAS acknowledged a batch in time; the batch is retried. */
+export class ReplicaWaitError extends Error {
+  override readonly name = 'ReplicaWaitError';
+  constructor(
+    readonly key: string,
+    readonly acknowledged: number,
+    readonly wanted: number,
+  ) {
+    super(`${acknowledged} of ${wanted} replicas acknowledged the write to ${key} in time`);
+  }
+}

@@ -4,7 +4,20 @@ export {
   purgeDeadLetters,
   replayDeadLetters,
 } from './admin/dead-letters.js';
-export { type LeaderInfo, readStats, type Stats, type Totals, type WorkerStats } from './admin/stats.js';
+export {
+  type LeaderInfo,
+  type PartitionStats,
+  readStats,
+  type Stats,
+  type Totals,
+  type WorkerStats,
+} from './admin/stats.js';
+export {
+  listStreamDeadLetters,
+  purgeStreamDeadLetters,
+  replayStreamDeadLetters,
+} from './admin/stream-dead-letters.js';
+export { readStreamStats } from './admin/stream-stats.js';
 export * from './config/defaults.js';
 export { type Config, type ConfigFlags, loadConfig } from './config/load-config.js';
 export { defaultInstanceId, OPTIONS, type OptionKey, type OptionSpec } from './config/options.js';
@@ -28,5 +41,18 @@ export {
   connectOrThrow,
   createConnection,
 } from './redis/connection.js';
+export {
+  calculateSlot,
+  createDataConnection,
+  type DataClient,
+  type DataConnectionSettings,
+  dataSetting,
+  dataTarget,
+  isCluster,
+  masterOf,
+  waitForReplicas,
+} from './redis/data-connection.js';
 export { createKeys, type Keys } from './redis/keys.js';
 export { assertNotFenced, defineScripts, ScriptCode } from './redis/scripts.js';
+export { type PartitionKeys, partitionKeys } from './streams/partition-keys.js';
+export { loadPartitions, planPartitionTags } from './streams/partition-table.js';

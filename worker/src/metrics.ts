@@ -49,6 +49,11 @@ export function createWorkerMetrics(registry: Registry) {
       labelNames: ['outcome'] as const,
       registers,
     }),
+    reclaimed: new Counter({
+      name: 'redispatch_worker_reclaimed_total',
+      help: 'Streams mode: entries this worker took over with XAUTOCLAIM after they sat unacknowledged past the ack timeout',
+      registers,
+    }),
     inflight: new Gauge({ name: 'redispatch_worker_inflight', help: 'Handlers running now', registers }),
     lastProgress: new Gauge({
       name: 'redispatch_worker_last_progress_timestamp_seconds',

@@ -1,8 +1,5 @@
 import { performance } from 'node:perf_hooks';
 import {
-  closeQuietly,
-  connectOrThrow,
-  createConnection,
   createKeys,
   createLogger,
   DEFAULT_ACK_TIMEOUT_MS,
@@ -14,12 +11,12 @@ import {
   DEFAULT_HEARTBEAT_MS,
   DEFAULT_MAX_ATTEMPTS,
   DEFAULT_OUTBOUND_MAX,
+  DEFAULT_PARTITIONS,
   DEFAULT_PREFIX,
   decodeEnvelope,
   defaultInstanceId,
   HandlerTimeoutError,
   hasEnvelopeMarker,
-  type Keys,
   type Logger,
   type Readiness,
   ReplyAfterSettleError,
@@ -27,12 +24,14 @@ import {
   replyBytes,
   type TlsSettings,
 } from '@redispatch/shared';
-import type { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
+import { ListsTransport } from './lists-transport.js';
 import type { Handler, Message } from './message.js';
 import { createWorkerMetrics, type WorkerMetrics } from './metrics.js';
 import { pendingReplies } from './replies.js';
-import { type PendingReply, Settler, settlementArgs } from './settler.js';
+import type { PendingReply } from './settler.js';
+import { StreamsTransport } from './streams/streams-transport.js';
+import type { Delivery, Transport, TransportHost } from './transport.js';
 
 /** Options for the library; the CLI fills them from the validated config. */
 export interface WorkerOptions {
@@ -63,6 +62,14 @@ export interface WorkerOptions {
   /** Most replies one outbound queue holds; past it a reply is dead-lettered. @default 10_000 */
   outboundMax?: number;
   tls?: TlsSettings;
+  /** `lists` (default) or `streams`. */
+  mode?: 'lists' | 'streams';
+  /** Streams mode: Redis Cluster seed nodes (`host:port`); empty = the single Redis at `redisUrl`. */
+  clusterNodes?: readonly string[];
+  /** Streams mode: @default 6 (must match the deployment's partition table). */
+  partitions?: number;
+  /** Streams mode: @default "workers" */
+  consumerGroup?: string;
   logger?: Logger;
   registry?: Registry;
 }
@@ -77,27 +84,20 @@ export interface WorkerOptions {
  */
 export type WorkerState = 'idle' | 'running' | 'draining' | 'stopped' | 'failed';
 
-/** settleClaim's reply: 7 counts (acked … repliesDeadLettered), then the claimed triples. */
-const CLAIMED_FROM = 7;
-
-/** How long one BLMOVE wake-up blocks before the loop checks its state again. */
-const BLOCK_SECONDS = 1;
-
 export class Worker {
   state: WorkerState = 'idle';
   readonly id: string;
-  private readonly options: Required<Omit<WorkerOptions, 'tls' | 'logger' | 'registry'>> & {
+  private readonly options: Required<Omit<WorkerOptions, 'tls' | 'logger' | 'registry' | 'clusterNodes'>> & {
     tls: TlsSettings;
+    clusterNodes: readonly string[];
   };
-  private readonly keys: Keys;
   private readonly log: Logger;
   private readonly metrics: WorkerMetrics;
   readonly registry: Registry;
-  private readonly redis: Redis;
-  private readonly blocking: Redis;
-  private readonly settler: Settler;
+  private readonly transport: Transport;
   private active = 0;
-  private slotWaiter: (() => void) | undefined;
+  /** Take loops waiting for a free handler slot (streams mode runs one per partition). */
+  private slotWaiters: (() => void)[] = [];
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private loop: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
@@ -108,7 +108,7 @@ export class Worker {
   >();
   private sweepTimer: NodeJS.Timeout | undefined;
   /** Claimed (prefetched) messages waiting for a handler slot, oldest first. */
-  private ready: { id: string; body: Buffer; attempt: number; claimedAt: number; expireAt: number }[] = [];
+  private ready: { delivery: Delivery; claimedAt: number; expireAt: number }[] = [];
 
   constructor(options: WorkerOptions) {
     this.options = {
@@ -125,51 +125,50 @@ export class Worker {
       commandTimeoutMs: DEFAULT_COMMAND_TIMEOUT_MS,
       outboundMax: DEFAULT_OUTBOUND_MAX,
       tls: { insecure: false },
+      mode: 'lists',
+      clusterNodes: [],
+      partitions: DEFAULT_PARTITIONS,
+      consumerGroup: 'workers',
       ...Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)),
-    } as Worker['options'];
+    } as unknown as Worker['options'];
     this.id = this.options.id;
-    this.keys = createKeys(this.options.prefix);
+    const keys = createKeys(this.options.prefix);
     this.log = (options.logger ?? createLogger('info')).child({ component: 'worker', instanceId: this.id });
     this.registry = options.registry ?? new Registry();
     this.metrics = createWorkerMetrics(this.registry);
-    const base = {
-      url: this.options.redisUrl,
-      tls: this.options.tls,
-      commandTimeoutMs: this.options.commandTimeoutMs,
+    const o = this.options;
+    const common = {
+      redisUrl: o.redisUrl,
+      tls: o.tls,
+      commandTimeoutMs: o.commandTimeoutMs,
+      keys,
+      workerId: this.id,
+      ackTimeoutMs: o.ackTimeoutMs,
+      maxAttempts: o.maxAttempts,
+      prefetch: o.prefetch,
+      metrics: this.metrics,
+      log: this.log,
     };
-    this.redis = createConnection('command', { ...base, name: `rd-worker-${this.id}` });
-    this.blocking = createConnection('blocking', { ...base, name: `rd-worker-block-${this.id}` });
-    this.settler = new Settler(
-      this.redis,
-      this.keys,
-      this.id,
-      this.options.maxAttempts,
-      { max: this.options.outboundMax, tag: this.keys.tag },
-      this.metrics,
-      (error) => this.log.warn({ err: error }, 'settle failed; retrying'),
-    );
+    this.transport =
+      o.mode === 'streams'
+        ? new StreamsTransport({
+            ...common,
+            clusterNodes: o.clusterNodes,
+            prefix: o.prefix,
+            partitions: o.partitions,
+            group: o.consumerGroup,
+          })
+        : new ListsTransport({ ...common, outboundMax: o.outboundMax });
   }
 
   readiness(): Readiness {
-    return { ready: this.state === 'running' && this.redis.status === 'ready', state: this.state };
+    return { ready: this.state === 'running' && this.transport.connected(), state: this.state };
   }
 
   async start(): Promise<void> {
     if (this.state !== 'idle') throw new Error(`worker ${this.id} cannot start from state ${this.state}`);
     try {
-      await connectOrThrow(
-        this.redis,
-        this.options.redisUrl,
-        'REDISPATCH_REDIS_URL',
-        this.options.commandTimeoutMs * 5,
-      );
-      await connectOrThrow(
-        this.blocking,
-        this.options.redisUrl,
-        'REDISPATCH_REDIS_URL',
-        this.options.commandTimeoutMs * 5,
-      );
-      await this.redis.rdHeartbeat(this.keys.workers, this.id, 'beat');
+      await this.transport.start();
     } catch (error) {
       this.state = 'failed';
       throw error;
@@ -181,9 +180,9 @@ export class Worker {
       Math.max(10, Math.min(250, this.options.ackTimeoutMs / 10)),
     );
     this.sweepTimer.unref();
-    this.loop = this.takeLoop();
+    this.loop = this.transport.run(this.host);
     this.log.info(
-      { concurrency: this.options.concurrency, prefix: this.options.prefix },
+      { concurrency: this.options.concurrency, prefix: this.options.prefix, mode: this.options.mode },
       'worker registered',
     );
   }
@@ -197,22 +196,18 @@ export class Worker {
   private async doClose(): Promise<void> {
     const wasRunning = this.state === 'running';
     this.state = this.state === 'failed' ? 'failed' : 'draining';
-    // Interrupt a blocked BLMOVE: nothing is taken by it (it only rotates), so nothing is lost.
-    this.blocking.disconnect();
-    this.slotWaiter?.();
+    this.transport.interrupt();
+    for (const wake of this.slotWaiters.splice(0)) wake();
     const steps: [string, () => Promise<unknown>][] = [
       ['take loop', () => this.loop ?? Promise.resolve()],
       ['finish in-flight', () => this.waitForHandlers(this.options.drainTimeoutMs)],
-      ['settle', () => this.settler.drain(this.options.commandTimeoutMs * 2)],
+      ['settle', () => this.transport.drain(this.options.commandTimeoutMs * 2)],
       // Heartbeats go on through the drain (a drain longer than the worker TTL must not get us declared
       // dead and our in-flight work redelivered); they stop only now.
       ['stop heartbeats', async () => clearTimeout(this.heartbeatTimer)],
       // 'leave' marks us dead now: the leader reassigns our queue (and anything unfinished) on its next reap.
-      [
-        'deregister',
-        () => (wasRunning ? this.redis.rdHeartbeat(this.keys.workers, this.id, 'leave') : Promise.resolve()),
-      ],
-      ['quit', () => Promise.all([closeQuietly(this.redis), closeQuietly(this.blocking)])],
+      ['deregister', () => (wasRunning ? this.transport.leave() : Promise.resolve())],
+      ['quit', () => this.transport.close()],
     ];
     for (const [name, step] of steps) {
       try {
@@ -231,7 +226,7 @@ export class Worker {
     this.heartbeatTimer = setTimeout(async () => {
       if (this.state !== 'running' && this.state !== 'draining') return;
       try {
-        const known = await this.redis.rdHeartbeat(this.keys.workers, this.id, 'beat');
+        const known = await this.transport.heartbeat();
         if (known === 0)
           this.log.warn(
             're-registered: the leader had declared this worker dead (its claims were redelivered)',
@@ -243,114 +238,27 @@ export class Worker {
     }, this.options.heartbeatMs);
   }
 
-  private async takeLoop(): Promise<void> {
-    let rotated = '';
-    let failures = 0;
-    while (this.state === 'running') {
-      // Room for prefetched messages too: they wait in `ready` for a handler slot.
-      const free = this.options.concurrency + this.options.prefetch - this.active - this.ready.length;
-      if (free <= 0) {
-        await new Promise<void>((resolve) => {
-          this.slotWaiter = resolve;
-        });
-        this.slotWaiter = undefined;
-        continue;
+  /** What the transport sees of this worker while it takes messages. */
+  private readonly host: TransportHost = {
+    // Room for prefetched messages too: they wait in `ready` for a handler slot.
+    free: () => this.options.concurrency + this.options.prefetch - this.active - this.ready.length,
+    waitForSlot: () =>
+      new Promise<void>((resolve) => {
+        this.slotWaiters.push(resolve);
+      }),
+    taking: () => this.state === 'running',
+    accept: (deliveries) => {
+      const claimedAt = Date.now();
+      for (const delivery of deliveries) {
+        if (this.active < this.options.concurrency) this.run(delivery, claimedAt);
+        else
+          this.ready.push({ delivery, claimedAt, expireAt: performance.now() + this.options.ackTimeoutMs });
       }
-      try {
-        const claimed = await this.claim(free + this.options.prefetch, rotated);
-        rotated = '';
-        failures = 0;
-        if (claimed === 0 && this.state === 'running') {
-          // Non-destructive wait: BLMOVE q q RIGHT LEFT rotates one id when something arrives; the
-          // next claim puts it back in order. Nothing leaves the queue outside the claim script.
-          const id = await this.blocking.blmove(
-            this.keys.queue(this.id),
-            this.keys.queue(this.id),
-            'RIGHT',
-            'LEFT',
-            BLOCK_SECONDS,
-          );
-          rotated = id ?? '';
-        }
-      } catch (error) {
-        if (this.state !== 'running') break;
-        failures += 1;
-        const delay = Math.min(50 * 2 ** failures, 2_000);
-        this.log.warn({ err: error, delayMs: delay }, 'take failed; retrying');
-        await new Promise((resolve) => setTimeout(resolve, delay));
-      }
-    }
-  }
+    },
+  };
 
-  /**
-   * Settles what finished since the last call and claims up to `count` more, in ONE script call;
-   * starts the claimed handlers and returns how many it got.
-   */
-  private async claim(count: number, rotated: string): Promise<number> {
-    const k = this.keys;
-    const taken = this.settler.take();
-    let reply: (number | Buffer)[];
-    try {
-      reply = await this.redis.rdSettleClaimBuffer(
-        k.queue(this.id),
-        k.inflight,
-        k.owner,
-        k.held(this.id),
-        k.attempts,
-        k.body,
-        k.workers,
-        k.backlog,
-        k.errors,
-        k.delayed,
-        k.dlq,
-        k.totals,
-        this.id,
-        count,
-        this.options.ackTimeoutMs,
-        rotated,
-        this.options.maxAttempts,
-        taken.acks.length,
-        taken.nacks.length,
-        ...settlementArgs(taken, { max: this.options.outboundMax, tag: k.tag }),
-      );
-    } catch (error) {
-      this.settler.restore(taken);
-      throw error;
-    }
-    const [
-      acked = 0,
-      retried = 0,
-      deadLettered = 0,
-      stale = 0,
-      registered = 0,
-      replied = 0,
-      repliesDead = 0,
-    ] = reply as number[];
-    this.settler.record(acked, retried, deadLettered, stale, replied, repliesDead);
-    if (registered === 0) {
-      await this.redis.rdHeartbeat(this.keys.workers, this.id, 'beat');
-      this.log.warn('re-registered before claiming: the leader had declared this worker dead');
-      return 0;
-    }
-    const claimedAt = Date.now();
-    for (let i = CLAIMED_FROM; i + 2 < reply.length; i += 3) {
-      const id = (reply[i] as Buffer).toString();
-      const attempt = Number(reply[i + 1]);
-      const body = reply[i + 2] as Buffer;
-      if (this.active < this.options.concurrency) this.run(id, body, attempt, claimedAt);
-      else
-        this.ready.push({
-          id,
-          body,
-          attempt,
-          claimedAt,
-          expireAt: performance.now() + this.options.ackTimeoutMs,
-        });
-    }
-    return (reply.length - CLAIMED_FROM) / 3;
-  }
-
-  private run(id: string, payload: Buffer, attempt: number, claimedAt: number): void {
+  private run(delivery: Delivery, claimedAt: number): void {
+    const { id, body: payload, attempt, receipt } = delivery;
     // The AbortController is made only if the handler reads `signal` (it was ~20% of a worker's CPU).
     let controller: AbortController | undefined;
     const signalOf = () => {
@@ -396,9 +304,9 @@ export class Worker {
         { id, attempt, timeoutMs: this.options.ackTimeoutMs },
         'handler passed the ack deadline; leaving it to redelivery',
       );
-      this.release(id);
+      this.release(receipt);
     };
-    this.running.set(id, {
+    this.running.set(receipt, {
       abort: (reason) => controller?.abort(reason),
       expireAt: started + this.options.ackTimeoutMs,
       expire,
@@ -421,13 +329,13 @@ export class Worker {
         // Publish to handled-and-acked (the ack itself flushes within this event-loop turn).
         if (publishedAt !== undefined)
           this.metrics.endToEnd.observe(Math.max(0, Date.now() - publishedAt) / 1000);
-        this.settler.ack(id, pending);
+        this.transport.ack(delivery, pending);
       } else {
         this.metrics.handlerDuration.observe({ outcome: 'nack' }, seconds);
         const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-        this.settler.nack(id, this.backoff(attempt), text.slice(0, 1_000));
+        this.transport.nack(delivery, this.backoff(attempt), text.slice(0, 1_000));
       }
-      this.release(id);
+      this.release(receipt);
     };
     try {
       Promise.resolve(this.options.handler(message)).then(
@@ -450,17 +358,17 @@ export class Worker {
     for (const entry of [...this.running.values()]) if (entry.expireAt <= now) entry.expire();
   }
 
-  private release(id: string): void {
-    this.running.delete(id);
+  private release(receipt: string): void {
+    this.running.delete(receipt);
     this.active -= 1;
     // A prefetched message takes the freed slot first (also while draining: it is already claimed).
     const now = performance.now();
     while (this.ready.length > 0 && this.active < this.options.concurrency) {
       const next = this.ready.shift();
-      if (next && next.expireAt > now) this.run(next.id, next.body, next.attempt, next.claimedAt);
+      if (next && next.expireAt > now) this.run(next.delivery, next.claimedAt);
     }
     this.metrics.inflight.set(this.active);
-    this.slotWaiter?.();
+    for (const wake of this.slotWaiters.splice(0)) wake();
     if (this.active === 0 && this.ready.length === 0) this.drainWaiter?.();
   }
 

@@ -1,6 +1,34 @@
-import { createKeys, listDeadLetters, purgeDeadLetters, replayDeadLetters } from '@redispatch/shared';
+import {
+  type Config,
+  type DeadLetter,
+  isCluster,
+  listDeadLetters,
+  listStreamDeadLetters,
+  purgeDeadLetters,
+  purgeStreamDeadLetters,
+  replayDeadLetters,
+  replayStreamDeadLetters,
+} from '@redispatch/shared';
 import type { Command } from 'commander';
-import { withAdminConnection } from './admin-connection.js';
+import { type AdminScope, withAdminScope } from './admin-connection.js';
+
+/** Dead-letter operations for the configured mode. */
+export function deadLetterOps(config: Config, { client, keys, partitions }: AdminScope) {
+  if (config.mode === 'streams') {
+    return {
+      list: (limit: number): Promise<DeadLetter[]> => listStreamDeadLetters(client, partitions, limit),
+      replay: (ids: string[] | 'all') => replayStreamDeadLetters(client, partitions, ids),
+      purge: () => purgeStreamDeadLetters(client, partitions),
+    };
+  }
+  if (isCluster(client)) throw new Error('lists mode reads a single Redis');
+  return {
+    list: (limit: number) => listDeadLetters(client, keys, limit),
+    replay: (ids: string[] | 'all') => replayDeadLetters(client, keys, ids),
+    purge: () => purgeDeadLetters(client, keys),
+  };
+}
+
 import { configFrom, exitWithError } from './config-flags.js';
 
 const PREVIEW_BYTES = 80;
@@ -18,9 +46,7 @@ export function registerDlqCommand(program: Command): void {
         if (!Number.isInteger(limit) || limit < 1)
           throw new Error(`--limit expects a whole number >= 1 (got "${options.limit}")`);
         const config = configFrom(command);
-        const letters = await withAdminConnection(config, (redis) =>
-          listDeadLetters(redis, createKeys(config.prefix), limit),
-        );
+        const letters = await withAdminScope(config, (scope) => deadLetterOps(config, scope).list(limit));
         for (const letter of letters) {
           if (options.json) {
             process.stdout.write(`${JSON.stringify({ ...letter, body: letter.body.toString('base64') })}\n`);
@@ -47,8 +73,8 @@ export function registerDlqCommand(program: Command): void {
         if (!options.all && ids.length === 0) throw new Error('dlq replay needs ids or --all');
         if (options.all && ids.length > 0) throw new Error('dlq replay takes either ids or --all, not both');
         const config = configFrom(command);
-        const count = await withAdminConnection(config, (redis) =>
-          replayDeadLetters(redis, createKeys(config.prefix), options.all ? 'all' : ids),
+        const count = await withAdminScope(config, (scope) =>
+          deadLetterOps(config, scope).replay(options.all ? 'all' : ids),
         );
         process.stdout.write(`replayed ${count} dead letter(s)\n`);
       } catch (error) {
@@ -61,9 +87,7 @@ export function registerDlqCommand(program: Command): void {
     .action(async (_options, command: Command) => {
       try {
         const config = configFrom(command);
-        const count = await withAdminConnection(config, (redis) =>
-          purgeDeadLetters(redis, createKeys(config.prefix)),
-        );
+        const count = await withAdminScope(config, (scope) => deadLetterOps(config, scope).purge());
         process.stdout.write(`purged ${count} dead letter(s)\n`);
       } catch (error) {
         exitWithError(error);

@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { framePayload } from '@redispatch/shared';
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { NatsConnection } from 'nats';
 import { connectNats } from '../ingress/nats-connection.js';
 import { withAdminConnection } from './admin-connection.js';
@@ -84,7 +84,11 @@ async function pacedLoad(
 }
 
 /** Publishes `count` numbered messages at `rate` with pipelined PUBLISH; resolves with the seconds it took. */
-export function publishLoad(redis: Redis, channel: string, options: PublishOptions): Promise<number> {
+export function publishLoad(
+  redis: Redis | Cluster,
+  channel: string,
+  options: PublishOptions,
+): Promise<number> {
   return pacedLoad(options, MAX_IN_FLIGHT, async (from, upTo) => {
     const pipeline = redis.pipeline();
     for (let seq = from; seq < upTo; seq++) pipeline.publish(channel, framedPayload(options, seq));

@@ -1,6 +1,6 @@
-import { createKeys, readStats, type Stats } from '@redispatch/shared';
+import { type Config, isCluster, readStats, readStreamStats, type Stats } from '@redispatch/shared';
 import type { Command } from 'commander';
-import { withAdminConnection } from './admin-connection.js';
+import { type AdminScope, withAdminScope } from './admin-connection.js';
 import { configFrom, exitWithError } from './config-flags.js';
 
 export function formatStats(stats: Stats): string {
@@ -16,6 +16,32 @@ export function formatStats(stats: Stats): string {
   lines.push(
     `totals: accepted ${t.accepted}  dispatched ${t.dispatched}  acked ${t.acked}  nacked ${t.nacked}  redelivered ${t.redelivered}  dead-lettered ${t.deadLettered}`,
   );
+  if (stats.partitions) {
+    lines.push('');
+    const partHeader = [
+      'partition',
+      'stream',
+      'slot',
+      'master',
+      'length',
+      'pending',
+      'undelivered',
+      'delayed',
+      'dead',
+    ];
+    const partRows = stats.partitions.map((p) => [
+      String(p.index),
+      p.stream,
+      String(p.slot),
+      p.node || '(single redis)',
+      String(p.length),
+      String(p.pending),
+      String(p.undelivered),
+      String(p.delayed),
+      String(p.deadLetters),
+    ]);
+    lines.push(...table(partHeader, partRows));
+  }
   lines.push('');
   const header = ['worker', 'queued', 'inflight', 'heartbeat'];
   const rows = stats.workers.map((w) => [
@@ -24,13 +50,25 @@ export function formatStats(stats: Stats): string {
     String(w.inflight),
     `${(w.heartbeatAgeMs / 1000).toFixed(1)}s ago`,
   ]);
+  lines.push(...table(header, rows));
+  if (rows.length === 0) lines.push('(no workers registered)');
+  return lines.join('\n');
+}
+
+/** Left-aligned first column, right-aligned numbers. */
+function table(header: string[], rows: string[][]): string[] {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const format = (cells: string[]) =>
     cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
-  lines.push(format(header));
-  for (const row of rows) lines.push(format(row));
-  if (rows.length === 0) lines.push('(no workers registered)');
-  return lines.join('\n');
+  return [format(header), ...rows.map(format)];
+}
+
+/** Reads the stats document for either mode. */
+export function statsFor(config: Config, scope: AdminScope): Promise<Stats> {
+  if (config.mode === 'streams')
+    return readStreamStats(scope.client, scope.keys, config.prefix, scope.partitions, config.consumerGroup);
+  if (isCluster(scope.client)) throw new Error('lists mode reads a single Redis');
+  return readStats(scope.client, scope.keys, config.prefix);
 }
 
 export function registerStatsCommand(program: Command): void {
@@ -45,13 +83,12 @@ export function registerStatsCommand(program: Command): void {
     .action(async (options: { json?: boolean; watch?: string }, command: Command) => {
       try {
         const config = configFrom(command);
-        const keys = createKeys(config.prefix);
         const interval = options.watch === undefined ? 0 : Number(options.watch);
         if (options.watch !== undefined && !(interval > 0))
           throw new Error(`--watch expects seconds > 0 (got "${options.watch}")`);
-        await withAdminConnection(config, async (redis) => {
+        await withAdminScope(config, async (scope) => {
           for (;;) {
-            const stats = await readStats(redis, keys, config.prefix);
+            const stats = await statsFor(config, scope);
             const text = options.json
               ? JSON.stringify(stats, null, interval > 0 ? 0 : 2)
               : formatStats(stats);

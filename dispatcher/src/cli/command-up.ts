@@ -3,10 +3,9 @@ import { createWriteStream, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createKeys, readStats } from '@redispatch/shared';
 import type { Command } from 'commander';
-import { withAdminConnection } from './admin-connection.js';
-import { formatStats } from './command-stats.js';
+import { withAdminScope } from './admin-connection.js';
+import { formatStats, statsFor } from './command-stats.js';
 import { configFrom, exitWithError } from './config-flags.js';
 
 const CLI_MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
@@ -165,10 +164,9 @@ export function registerUpCommand(program: Command): void {
             process.stdout.write(`args: ${passthrough.join(' ')}\n`);
           process.on('SIGINT', () => void stopAll());
           process.on('SIGTERM', () => void stopAll());
-          const keys = createKeys(config.prefix);
-          await withAdminConnection(effective, async (admin) => {
+          await withAdminScope(effective, async (scope) => {
             while (!stopping) {
-              const stats = await readStats(admin, keys, config.prefix);
+              const stats = await statsFor(effective, scope);
               if (process.stdout.isTTY) process.stdout.write('\x1b[2J\x1b[H');
               process.stdout.write(`${formatStats(stats)}\n\n(Ctrl-C to stop; logs in ${logDir})\n`);
               await new Promise((resolve) => setTimeout(resolve, 1_000));

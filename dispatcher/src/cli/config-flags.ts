@@ -29,12 +29,6 @@ export function configFrom(command: Command): Config {
     if (opts[key] !== undefined) flags[key] = String(opts[key]);
   }
   const config = loadConfig(process.env, flags);
-  if (config.mode === 'streams') {
-    // The setting is part of the contract; refusing it loudly beats silently running lists mode.
-    throw new ConfigError([
-      'REDISPATCH_MODE (--mode) "streams" is not available in this build yet (Redis Cluster streams mode is in progress); use "lists"',
-    ]);
-  }
   return config;
 }
 

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { DataClient } from '@redispatch/shared';
 import type { Deliver, Ingress } from './ingress.js';
 
 /**
@@ -12,7 +12,7 @@ export class RedisIngress implements Ingress {
   private subscribed = false;
 
   constructor(
-    private readonly subscriber: Redis,
+    private readonly subscriber: DataClient,
     private readonly channel: string,
   ) {
     this.subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => {

@@ -78,6 +78,10 @@ export function fleet(config: Config): Fleet {
         backoffBaseMs: config.backoffBaseMs,
         backoffMaxMs: config.backoffMaxMs,
         drainTimeoutMs: config.drainTimeoutMs,
+        mode: config.mode,
+        clusterNodes: config.clusterNodes ?? [],
+        partitions: config.partitions,
+        consumerGroup: config.consumerGroup,
         logger,
         ...options,
       });

@@ -1,15 +1,18 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createConnection } from '@redispatch/shared';
+import { createConnection, createDataConnection } from '@redispatch/shared';
 import {
   type NatsHandle,
   type NatsServerOptions,
+  type RedisClusterHandle,
+  type RedisClusterOptions,
   type RedisHandle,
   startNatsServer,
   startRedis,
+  startRedisCluster,
 } from '@redispatch/shared/testing';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll } from 'vitest';
 import { type CliProcess, spawnCli } from './cli-process.js';
 
@@ -19,11 +22,15 @@ export interface ProcessFixture {
   readonly admin: Redis;
   /** Present when the fixture was asked for NATS. */
   readonly nats: NatsHandle;
+  /** Present when the fixture was asked for a Redis Cluster (then there is no single `redis`). */
+  readonly cluster: RedisClusterHandle;
+  /** An admin connection to the cluster. */
+  readonly clusterAdmin: Cluster;
   /** Runs `redispatch <args>`; the process is SIGKILLed after the file if still running. */
   spawn(args: string[], env: Record<string, string>): CliProcess;
   /** A temp directory removed after the file. */
   tempDir(name: string): string;
-  /** Number of subscribers on a Redis pub/sub channel. */
+  /** Number of subscribers on a Redis pub/sub channel (summed over every node of a cluster). */
   subscribers(channel: string): Promise<number>;
 }
 
@@ -31,14 +38,30 @@ export interface ProcessFixture {
  * Registers beforeAll/afterAll for a test file: a redis-server on a free port (and nats-server when
  * asked), an admin connection, and cleanup of every process and temp directory the file made.
  */
-export function useProcessFixture(options: { nats?: NatsServerOptions } = {}): ProcessFixture {
+export function useProcessFixture(
+  options: { nats?: NatsServerOptions; cluster?: RedisClusterOptions } = {},
+): ProcessFixture {
   let redis: RedisHandle | undefined;
   let nats: NatsHandle | undefined;
   let admin: Redis | undefined;
+  let cluster: RedisClusterHandle | undefined;
+  let clusterAdmin: Cluster | undefined;
   const processes: CliProcess[] = [];
   const dirs: string[] = [];
 
   beforeAll(async () => {
+    if (options.cluster) {
+      cluster = await startRedisCluster(options.cluster);
+      clusterAdmin = createDataConnection('command', {
+        url: 'redis://127.0.0.1',
+        clusterNodes: cluster.seeds.split(','),
+        tls: { insecure: false },
+        commandTimeoutMs: 5_000,
+        name: 'admin',
+      }) as Cluster;
+      await clusterAdmin.connect();
+      return;
+    }
     [redis, nats] = await Promise.all([
       startRedis(),
       options.nats ? startNatsServer(options.nats) : Promise.resolve(undefined),
@@ -50,12 +73,13 @@ export function useProcessFixture(options: { nats?: NatsServerOptions } = {}): P
       name: 'admin',
     });
     await admin.connect();
-  });
+  }, 60_000);
   afterAll(async () => {
     for (const proc of processes) proc.kill('SIGKILL');
     await Promise.all(processes.map((proc) => proc.exited()));
     admin?.disconnect();
-    await Promise.all([redis?.stop(), nats?.stop()]);
+    clusterAdmin?.disconnect();
+    await Promise.all([redis?.stop(), nats?.stop(), cluster?.stop()]);
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -74,6 +98,12 @@ export function useProcessFixture(options: { nats?: NatsServerOptions } = {}): P
     get nats() {
       return required(nats, 'nats');
     },
+    get cluster() {
+      return required(cluster, 'cluster');
+    },
+    get clusterAdmin() {
+      return required(clusterAdmin, 'cluster admin connection');
+    },
     spawn(args, env) {
       const proc = spawnCli(args, env);
       processes.push(proc);
@@ -85,6 +115,28 @@ export function useProcessFixture(options: { nats?: NatsServerOptions } = {}): P
       return dir;
     },
     async subscribers(channel) {
+      if (cluster) {
+        // Every node, replicas included (a cluster subscriber may pick any), asked directly.
+        const counts = await Promise.all(
+          cluster.nodes.map(async (node) => {
+            const client = createConnection('command', {
+              url: node.url,
+              tls: { insecure: false },
+              commandTimeoutMs: 2_000,
+              name: 'admin-numsub',
+            });
+            try {
+              await client.connect();
+              return Number(((await client.pubsub('NUMSUB', channel)) as [string, number])[1]);
+            } catch {
+              return 0;
+            } finally {
+              client.disconnect();
+            }
+          }),
+        );
+        return counts.reduce((a, b) => a + b, 0);
+      }
       const reply = (await required(admin, 'admin connection').pubsub('NUMSUB', channel)) as [string, number];
       return Number(reply[1]);
     },

@@ -34,6 +34,23 @@ export interface Totals {
   deduplicated: number;
 }
 
+/** Streams mode: one partition stream and where it lives. */
+export interface PartitionStats {
+  index: number;
+  stream: string;
+  slot: number;
+  /** `host:port` of the master serving the partition ('' on a single Redis). */
+  node: string;
+  /** Entries in the stream (pending, undelivered, and acknowledged but not yet trimmed). */
+  length: number;
+  /** Delivered and not yet acknowledged. */
+  pending: number;
+  /** Not yet delivered to any consumer (-1 when Redis cannot tell). */
+  undelivered: number;
+  delayed: number;
+  deadLetters: number;
+}
+
 /** The `stats --json` document. Field names are a contract: extend, never rename. */
 export interface Stats {
   mode: 'lists' | 'streams';
@@ -46,9 +63,13 @@ export interface Stats {
   backlog: number;
   deadLetters: number;
   totals: Totals;
+  /** Streams mode: the consumer group. */
+  group?: string;
+  /** Streams mode: one entry per partition, with the master serving it. */
+  partitions?: PartitionStats[];
 }
 
-const TOTAL_FIELDS = [
+export const TOTAL_FIELDS = [
   'accepted',
   'dispatched',
   'acked',

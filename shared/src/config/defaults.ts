@@ -32,3 +32,5 @@ export const DEFAULT_RELAY_RETENTION_MS = 600_000;
 export const DEFAULT_HTTP_MAX_ATTEMPTS = 5;
 export const DEFAULT_HTTP_BACKOFF_BASE_MS = 200;
 export const DEFAULT_HTTP_TIMEOUT_MS = 5_000;
+/** Streams mode: stream partitions; 6 spreads two per master on a 3-master cluster. */
+export const DEFAULT_PARTITIONS = 6;

@@ -42,7 +42,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: ConfigFl
   }
 
   if (values.lockUrls === undefined || (values.lockUrls as string[]).length === 0) {
-    values.lockUrls = values.redisUrl === undefined ? [] : [values.redisUrl];
+    // Streams mode on a cluster: with no lock masters named, the lease lives on the cluster itself
+    // (an empty list tells the lease to use the cluster connection).
+    const onCluster =
+      values.mode === 'streams' && ((values.clusterNodes as string[] | undefined)?.length ?? 0) > 0;
+    values.lockUrls = onCluster || values.redisUrl === undefined ? [] : [values.redisUrl];
   }
   values.instanceId ??= defaultInstanceId();
 
@@ -76,6 +80,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: ConfigFl
   if (lockCount % 2 === 0 && lockCount > 0) {
     problems.push(
       `REDISPATCH_LOCK_URLS has ${lockCount} masters; use an odd number (1, 3, 5) so a quorum is a strict majority`,
+    );
+  }
+
+  const clusterNodes = values.clusterNodes as string[] | undefined;
+  if (clusterNodes !== undefined && clusterNodes.length > 0 && values.mode === 'lists') {
+    problems.push(
+      'REDISPATCH_CLUSTER_NODES is set but REDISPATCH_MODE is "lists": lists mode keeps every key in one slot of REDISPATCH_REDIS_URL; set REDISPATCH_MODE=streams to use a Redis Cluster',
     );
   }
 

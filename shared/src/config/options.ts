@@ -68,6 +68,35 @@ const natsUrlList = z
       }
     });
   });
+/** `host:port` or a redis:// / rediss:// URL; credentials and TLS default to REDISPATCH_REDIS_URL's. */
+const clusterNodeList = z
+  .string()
+  .transform((value) =>
+    value
+      .split(',')
+      .map((part) => part.trim())
+      .filter((part) => part !== ''),
+  )
+  .superRefine((nodes, ctx) => {
+    nodes.forEach((value, index) => {
+      if (/^rediss?:\/\//.test(value)) {
+        try {
+          parseRedisUrl(value);
+        } catch (error) {
+          ctx.addIssue({ code: 'custom', message: `entry ${index + 1} ${(error as Error).message}` });
+        }
+        return;
+      }
+      const match = /^(\[[0-9a-fA-F:]+\]|[^:\s/]+):(\d{1,5})$/.exec(value);
+      const port = Number(match?.[2]);
+      if (!match || port < 1 || port > 65535) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `entry ${index + 1} ("${value}") is not host:port or a redis:// URL`,
+        });
+      }
+    });
+  });
 const intAtLeast = (min: number, max = Number.MAX_SAFE_INTEGER) =>
   z
     .string()
@@ -117,6 +146,40 @@ export const OPTIONS = {
     'Routing mode: lists or streams',
     z.enum(['lists', 'streams']),
     'lists',
+  ),
+  clusterNodes: option(
+    'CLUSTER_NODES',
+    '--cluster-nodes <nodes>',
+    'Streams mode: Redis Cluster seed nodes, comma-separated host:port (auth and TLS as REDISPATCH_REDIS_URL); unset: the single Redis at REDISPATCH_REDIS_URL',
+    clusterNodeList,
+  ),
+  partitions: option(
+    'PARTITIONS',
+    '--partitions <n>',
+    'Streams mode: stream partitions, spread over the cluster masters (fixed once a deployment has written)',
+    intAtLeast(1, 1024),
+    String(d.DEFAULT_PARTITIONS),
+  ),
+  consumerGroup: option(
+    'CONSUMER_GROUP',
+    '--consumer-group <name>',
+    'Streams mode: the consumer group every worker joins',
+    name,
+    'workers',
+  ),
+  waitReplicas: option(
+    'WAIT_REPLICAS',
+    '--wait-replicas <n>',
+    'Streams mode: after each batch, WAIT for this many replicas to acknowledge it (0 = do not wait)',
+    intAtLeast(0, 16),
+    '0',
+  ),
+  waitTimeoutMs: option(
+    'WAIT_TIMEOUT_MS',
+    '--wait-timeout-ms <ms>',
+    'Streams mode: longest WAIT for replicas per batch; a batch short of replicas is retried',
+    intAtLeast(1),
+    '1000',
   ),
   channel: option(
     'CHANNEL',

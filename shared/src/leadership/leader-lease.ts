@@ -1,9 +1,10 @@
 import { performance } from 'node:perf_hooks';
 import { ExecutionError, type Lock, Redlock, ResourceLockedError } from '@sesamecare-oss/redlock';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { TlsSettings } from '../config/redis-url.js';
 import { LeadershipLostError, LeaseContendedError, RedisUnavailableError } from '../errors.js';
 import { closeQuietly, createConnection } from '../redis/connection.js';
+import { createDataConnection, type DataConnectionSettings } from '../redis/data-connection.js';
 
 /** Clock drift allowance, as Redlock's paper: a fraction of the lease plus Redis's 1 ms expiry precision. */
 const DRIFT_FACTOR = 0.01;
@@ -14,6 +15,11 @@ export interface LeaderLeaseOptions {
   resource: string;
   leaseMs: number;
   name: string;
+  /**
+   * With no lock URLs: the lease is kept on this Redis Cluster (one Redlock "master": the node that
+   * serves the lease key). Production deployments name 3 or 5 independent masters instead.
+   */
+  lockCluster?: Omit<DataConnectionSettings, 'name' | 'commandTimeoutMs'> | undefined;
 }
 
 /**
@@ -23,7 +29,7 @@ export interface LeaderLeaseOptions {
  * process resumed after SIGSTOP knows before writing that it may no longer lead.
  */
 export class LeaderLease {
-  private readonly clients: Redis[];
+  private readonly clients: (Redis | Cluster)[];
   private readonly redlock: Redlock;
   private lock: Lock | undefined;
   private validUntil = 0;
@@ -34,14 +40,23 @@ export class LeaderLease {
     // abandoned, so it always completes (or fails) before 2/3 of the lease: a slow or dead master can
     // delay a renewal but never let the lease lapse unnoticed.
     const timeout = Math.max(50, Math.floor(options.leaseMs / 3));
-    this.clients = options.lockUrls.map((url, index) =>
-      createConnection('lock', {
-        url,
-        tls: options.tls,
-        commandTimeoutMs: timeout,
-        name: `${options.name}:lock${index}`,
-      }),
-    );
+    this.clients =
+      options.lockUrls.length === 0 && options.lockCluster
+        ? [
+            createDataConnection('lock', {
+              ...options.lockCluster,
+              commandTimeoutMs: timeout,
+              name: `${options.name}:lock`,
+            }),
+          ]
+        : options.lockUrls.map((url, index) =>
+            createConnection('lock', {
+              url,
+              tls: options.tls,
+              commandTimeoutMs: timeout,
+              name: `${options.name}:lock${index}`,
+            }),
+          );
     // The first acquire waits (bounded) for the initial connections, so it is not refused merely
     // because the sockets were still opening; a master that is down stays down and votes against.
     const settleLimit = new Promise((resolve) => setTimeout(resolve, options.leaseMs).unref());

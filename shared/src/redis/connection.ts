@@ -1,4 +1,4 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import { type Cluster, Redis, type RedisOptions } from 'ioredis';
 import { endpointToOptions, parseRedisUrl, redactRedisUrl, type TlsSettings } from '../config/redis-url.js';
 import { RedisUnavailableError } from '../errors.js';
 import { defineScripts } from './scripts.js';
@@ -24,7 +24,7 @@ export interface ConnectionSettings {
   name: string;
 }
 
-function roleOptions(role: ConnectionRole, commandTimeoutMs: number): RedisOptions {
+export function roleOptions(role: ConnectionRole, commandTimeoutMs: number): RedisOptions {
   const reconnect: RedisOptions = {
     retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2_000),
     lazyConnect: true,
@@ -81,7 +81,7 @@ export function createConnection(role: ConnectionRole, settings: ConnectionSetti
  * typo in REDISPATCH_REDIS_URL is one readable line, not a reconnect loop.
  */
 export async function connectOrThrow(
-  client: Redis,
+  client: Redis | Cluster,
   url: string,
   setting: string,
   timeoutMs: number,
@@ -105,7 +105,8 @@ export async function connectOrThrow(
   } catch (error) {
     client.disconnect();
     const reason = (lastError ?? (error as Error)).message;
-    throw new RedisUnavailableError(`${setting}: cannot connect to ${redactRedisUrl(url)}: ${reason}`, {
+    const shown = /^rediss?:/.test(url) ? redactRedisUrl(url) : url;
+    throw new RedisUnavailableError(`${setting}: cannot connect to ${shown}: ${reason}`, {
       cause: error,
     });
   } finally {
@@ -115,7 +116,7 @@ export async function connectOrThrow(
 }
 
 /** Closes a client without throwing: QUIT when connected, else drop the socket. */
-export async function closeQuietly(client: Redis): Promise<void> {
+export async function closeQuietly(client: Redis | Cluster): Promise<void> {
   try {
     if (client.status === 'ready') {
       await Promise.race([client.quit(), new Promise((resolve) => setTimeout(resolve, 500))]);

@@ -19,6 +19,8 @@ export interface Keys {
   readonly dlq: string;
   readonly totals: string;
   readonly progress: string;
+  /** Streams mode: the partition table (JSON list of partition hash tags), written once. */
+  readonly partitions: string;
   /** The Redlock resource on the lock masters. */
   readonly leaseLock: string;
   /** Pub/sub channel on which a resigning leader tells standbys to run for election now. */
@@ -54,6 +56,7 @@ export function createKeys(prefix: string): Keys {
     dlq: `${tag}:dlq`,
     totals: `${tag}:totals`,
     progress: `${tag}:progress`,
+    partitions: `${tag}:partitions`,
     leaseLock: `${tag}:lease`,
     controlChannel: `${prefix}:control`,
     queue: (workerId: string) => `${tag}:q:${workerId}`,

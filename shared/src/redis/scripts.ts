@@ -19,6 +19,7 @@ declare module 'ioredis' {
       host: string,
       pid: number,
       leaseMs: number,
+      floor?: number,
     ): Result<number, Context>;
     rdResign(epoch: string, leader: string, leaderEpoch: number): Result<number, Context>;
     /** numKeys first: the queue keys vary with the live workers. */
@@ -46,6 +47,15 @@ declare module 'ioredis' {
       tag: string,
       limit: number,
     ): Result<number[], Context>;
+    // Streams mode: every script touches one partition's slot.
+    rdStreamFence(fence: string, stream: string, epoch: number, group: string): Result<number[], Context>;
+    rdStreamAppend(...keysThenArgs: Arg[]): Result<number[], Context>;
+    rdStreamSettle(...keysThenArgs: Arg[]): Result<number[], Context>;
+    rdStreamReclaimBuffer(...keysThenArgs: Arg[]): Result<(number | Buffer)[], Context>;
+    rdStreamMaintain(...keysThenArgs: Arg[]): Result<(number | string)[], Context>;
+    rdStreamDlqReplay(...keysThenArgs: Arg[]): Result<number, Context>;
+    rdStreamDlqPurge(dlq: string, limit: number): Result<number, Context>;
+    rdLiveWorkers(workers: string, ttlMs: number): Result<(number | string)[], Context>;
   }
 }
 

@@ -9,11 +9,15 @@
   ARGV[2] host    host name
   ARGV[3] pid     process id
   ARGV[4] leaseMs lease length, stored for `stats`
+  ARGV[5] floor   optional: the new epoch is above this too (streams mode: a partition fence that
+                  survived while this key was lost in a cluster failover)
 
   Returns: the new epoch (integer, strictly greater than every earlier one).
 ]]
 --- @include now
 local rcall = redis.call
+local floor = tonumber(ARGV[5] or '0') or 0
+if tonumber(rcall('GET', KEYS[1]) or '0') < floor then rcall('SET', KEYS[1], floor) end
 local epoch = rcall('INCR', KEYS[1])
 rcall('DEL', KEYS[2])
 rcall('HSET', KEYS[2], 'id', ARGV[1], 'host', ARGV[2], 'pid', ARGV[3], 'epoch', epoch,

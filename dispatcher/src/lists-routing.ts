@@ -1,0 +1,55 @@
+import type { Config, Keys } from '@redispatch/shared';
+import type { Redis } from 'ioredis';
+import { BatchWriter } from './batch-writer.js';
+import type { DispatcherMetrics } from './metrics.js';
+import { Reaper } from './reaper.js';
+import type { LeaderRouting, RoutingMode, UpkeepResult } from './routing-mode.js';
+
+/**
+ * Lists mode: one fence (the epoch key itself, beside the data in one slot), per-worker queues
+ * written by BatchWriter, and the Reaper's single fenced call per tick.
+ */
+export class ListsMode implements RoutingMode {
+  readonly name = 'lists' as const;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+    private readonly config: Config,
+    private readonly metrics: DispatcherMetrics,
+  ) {}
+
+  async prepare(): Promise<void> {}
+
+  async readProgress(): Promise<string> {
+    return (await this.redis.get(this.keys.progress)) ?? '';
+  }
+
+  async takeOver(epoch: number): Promise<LeaderRouting> {
+    const { redis, keys, config, metrics } = this;
+    const writer = new BatchWriter({
+      redis,
+      keys,
+      epoch,
+      highWater: config.queueHighWater,
+      maxPayloadBytes: config.maxPayloadBytes,
+      workerTtlMs: config.workerTtlMs,
+      routing: config.routing,
+      dedupeWindowMs: config.dedupeWindowMs,
+      metrics,
+    });
+    const reaper = new Reaper(redis, keys, config, epoch, metrics);
+    const upkeep = async (): Promise<UpkeepResult> => {
+      const result = await reaper.reap();
+      writer.setLiveWorkers(result.liveWorkers.map((w) => w.id));
+      return { liveWorkers: result.liveWorkers.length, backlog: result.backlog, more: result.more };
+    };
+    // The first reap learns the live workers before the first batch is routed.
+    await upkeep();
+    return {
+      write: (batch) => writer.write(batch),
+      upkeep,
+      clearGauges: () => reaper.clearGauges(),
+    };
+  }
+}

@@ -1,0 +1,140 @@
+import { performance } from 'node:perf_hooks';
+import {
+  assertNotFenced,
+  type DataClient,
+  type PartitionKeys,
+  ReplicaWaitError,
+  waitForReplicas,
+} from '@redispatch/shared';
+import { rendezvousIndex } from '../affinity.js';
+import type { Batch } from '../batcher.js';
+import { classifyPayload, delayPlacement } from '../classify.js';
+import type { DispatcherMetrics } from '../metrics.js';
+
+export interface StreamWriterOptions {
+  client: DataClient;
+  partitions: readonly PartitionKeys[];
+  epoch: number;
+  group: string;
+  maxPayloadBytes: number;
+  dedupeWindowMs: number;
+  waitReplicas: number;
+  waitTimeoutMs: number;
+  metrics: DispatcherMetrics;
+}
+
+interface SubBatch {
+  partition: PartitionKeys;
+  entries: (string | Buffer)[];
+  newCount: number;
+  dead: (string | Buffer)[];
+}
+
+/**
+ * Streams mode's batch write. A batch goes to the next partition in round-robin order with ONE
+ * fenced script call (XADD of every message). Messages with a publisher id or an affinity key go to
+ * the partition their key hashes to instead (so a repeat meets its dedupe key, and a key keeps one
+ * partition); those calls go out first, in parallel, and the round-robin partition's call — which
+ * stores the replay marker — goes last, so a stored marker proves the whole batch was written.
+ */
+export class StreamWriter {
+  private roundRobin = 0;
+  private sequence = 0;
+  private readonly tags: string[];
+  /** A retried batch keeps its tag (and partition), so the script recognises it as written. */
+  private readonly assigned = new WeakMap<Batch, { seq: number; partition: number }>();
+
+  constructor(private readonly options: StreamWriterOptions) {
+    this.tags = options.partitions.map((p) => p.tag);
+  }
+
+  async write(batch: Batch): Promise<void> {
+    const { partitions, epoch, metrics, maxPayloadBytes } = this.options;
+    let slot = this.assigned.get(batch);
+    if (!slot) {
+      this.sequence += 1;
+      slot = { seq: this.sequence, partition: this.roundRobin };
+      this.roundRobin = (this.roundRobin + 1) % partitions.length;
+      this.assigned.set(batch, slot);
+    }
+    const subs = new Map<number, SubBatch>();
+    const sub = (index: number): SubBatch => {
+      let found = subs.get(index);
+      if (!found) {
+        found = { partition: partitions[index] as PartitionKeys, entries: [], newCount: 0, dead: [] };
+        subs.set(index, found);
+      }
+      return found;
+    };
+    const home = sub(slot.partition);
+    for (let i = 0; i < batch.ids.length; i++) {
+      const id = batch.ids[i] as string;
+      const payload = batch.payloads[i] as Buffer;
+      const classified = classifyPayload(payload, maxPayloadBytes);
+      if (classified.kind === 'rejected') {
+        home.dead.push(id, payload, classified.reason);
+        continue;
+      }
+      if (classified.kind === 'plain') {
+        home.entries.push(id, payload, '', '');
+        home.newCount++;
+        continue;
+      }
+      const { header } = classified;
+      const key = header.id ?? header.affinityKey;
+      const target = key === undefined ? home : sub(rendezvousIndex(key, this.tags));
+      target.entries.push(id, payload, header.id ?? '', delayPlacement(header));
+      target.newCount++;
+    }
+    // Epochs only grow (fences are strict), so epoch and sequence name a batch for good.
+    const tag = `${epoch}:${slot.seq}`;
+    const marker = batch.markers.at(-1);
+    const progress = marker ? `${epoch} ${slot.seq} ${marker}` : '';
+    const started = performance.now();
+    const others = [...subs.values()].filter((s) => s !== home);
+    await Promise.all(others.map((s) => this.writeSub(s, tag, '')));
+    await this.writeSub(home, tag, progress);
+    metrics.dispatchDuration.observe((performance.now() - started) / 1000);
+    if (batch.ids.length > 0) metrics.batchSize.observe(batch.ids.length);
+  }
+
+  private async writeSub(s: SubBatch, tag: string, progress: string): Promise<void> {
+    const { client, epoch, group, dedupeWindowMs, metrics, waitReplicas, waitTimeoutMs } = this.options;
+    const p = s.partition;
+    const reply = await client.rdStreamAppend(
+      p.fence,
+      p.stream,
+      p.applied,
+      p.progress,
+      p.delayed,
+      p.delayedBody,
+      p.dlq,
+      p.totals,
+      String(epoch),
+      tag,
+      progress,
+      group,
+      dedupeWindowMs,
+      p.dedupePrefix,
+      s.newCount,
+      s.dead.length / 3,
+      ...s.entries,
+      ...s.dead,
+    );
+    assertNotFenced(reply, epoch);
+    const [appended = 0, delayed = 0, deadLettered = 0, deduplicated = 0, alreadyApplied = 0] = reply;
+    metrics.dispatched.inc(appended);
+    metrics.accepted.inc(appended + delayed + deadLettered);
+    metrics.deadLettered.inc(deadLettered);
+    metrics.deduplicated.inc(deduplicated);
+    if (alreadyApplied === 1) metrics.duplicates.inc(s.newCount);
+    if (waitReplicas > 0) {
+      // Redis Cluster replicates asynchronously; WAIT narrows (not closes) what a failover can lose.
+      const acknowledged = await waitForReplicas(client, p.stream, waitReplicas, waitTimeoutMs);
+      if (acknowledged < waitReplicas) {
+        metrics.replicaWaitShort.inc();
+        throw new ReplicaWaitError(p.stream, acknowledged, waitReplicas);
+      }
+    }
+  }
+}

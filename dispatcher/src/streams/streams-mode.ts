@@ -1,0 +1,98 @@
+import {
+  type Config,
+  type DataClient,
+  type Keys,
+  loadPartitions,
+  type PartitionKeys,
+  waitForReplicas,
+} from '@redispatch/shared';
+import type { DispatcherMetrics } from '../metrics.js';
+import { EpochBehindError, type LeaderRouting, type RoutingMode } from '../routing-mode.js';
+import { StreamUpkeep } from './stream-upkeep.js';
+import { StreamWriter } from './stream-writer.js';
+
+/**
+ * Streams mode: P partition streams spread over a Redis Cluster's masters, one consumer group.
+ * Each partition has its own fence in its own slot; a new leader raises every one before its
+ * first write, so a paused ex-leader's late XADD is rejected on whichever partition it tries.
+ */
+export class StreamsMode implements RoutingMode {
+  readonly name = 'streams' as const;
+  private partitions: PartitionKeys[] = [];
+
+  constructor(
+    private readonly client: DataClient,
+    private readonly keys: Keys,
+    private readonly config: Config,
+    private readonly metrics: DispatcherMetrics,
+  ) {}
+
+  async prepare(): Promise<void> {
+    this.partitions = await loadPartitions(
+      this.client,
+      this.keys,
+      this.config.prefix,
+      this.config.partitions,
+    );
+  }
+
+  /** The newest marker over all partitions: the batch with the highest (epoch, sequence). */
+  async readProgress(): Promise<string> {
+    const values = await Promise.all(this.partitions.map((p) => this.client.get(p.progress)));
+    let best: { epoch: number; seq: number; marker: string } | undefined;
+    for (const value of values) {
+      if (!value) continue;
+      const [epochText, seqText, marker] = value.split(' ');
+      const epoch = Number(epochText);
+      const seq = Number(seqText);
+      if (!marker || !Number.isFinite(epoch) || !Number.isFinite(seq)) continue;
+      if (!best || epoch > best.epoch || (epoch === best.epoch && seq > best.seq))
+        best = { epoch, seq, marker };
+    }
+    return best?.marker ?? '';
+  }
+
+  async takeOver(epoch: number): Promise<LeaderRouting> {
+    if (this.config.waitReplicas > 0) {
+      // The epoch must survive a failover of its own master, or a later leader could draw it again.
+      await waitForReplicas(
+        this.client,
+        this.keys.epoch,
+        this.config.waitReplicas,
+        this.config.waitTimeoutMs,
+      );
+    }
+    const replies = await Promise.all(
+      this.partitions.map((p) =>
+        this.client.rdStreamFence(p.fence, p.stream, epoch, this.config.consumerGroup),
+      ),
+    );
+    const floor = Math.max(0, ...replies.map((reply) => (reply[0] === -1 ? Number(reply[1]) : 0)));
+    if (floor > 0) throw new EpochBehindError(epoch, floor);
+    const writer = new StreamWriter({
+      client: this.client,
+      partitions: this.partitions,
+      epoch,
+      group: this.config.consumerGroup,
+      maxPayloadBytes: this.config.maxPayloadBytes,
+      dedupeWindowMs: this.config.dedupeWindowMs,
+      waitReplicas: this.config.waitReplicas,
+      waitTimeoutMs: this.config.waitTimeoutMs,
+      metrics: this.metrics,
+    });
+    const upkeep = new StreamUpkeep(
+      this.client,
+      this.keys,
+      this.partitions,
+      this.config,
+      epoch,
+      this.metrics,
+    );
+    await upkeep.run();
+    return {
+      write: (batch) => writer.write(batch),
+      upkeep: () => upkeep.run(),
+      clearGauges: () => upkeep.clearGauges(),
+    };
+  }
+}

@@ -1,0 +1,3 @@
+import { describeRoutingBehaviour } from './behaviour/routing-behaviour.js';
+
+describeRoutingBehaviour('lists');

@@ -1,0 +1,72 @@
+--[[
+  Streams mode: one worker's acks and nacks for ONE partition. Acks are one variadic XACK. A nack
+  from the entry's current owner is acked and parked in the delayed set (backoff) or dead-lettered
+  once its attempts reach the maximum; a nack for an entry another consumer has since reclaimed is
+  stale and changes nothing (that consumer owns the retry now).
+
+  KEYS[1] stream            stream  the partition
+  KEYS[2] delayed           zset    message id -> due time (server ms)
+  KEYS[3] delayedBody       hash    message id -> payload, while delayed
+  KEYS[4] delayedAttempts   hash    message id -> attempts so far, while delayed
+  KEYS[5] errors            hash    message id -> last handler error, while delayed
+  KEYS[6] dlq               stream  dead letters {i, p, r, a}
+  KEYS[7] totals            hash    this partition's counters
+
+  ARGV[1] group
+  ARGV[2] consumer      this worker's id
+  ARGV[3] maxAttempts
+  ARGV[4] ackCount
+  ARGV[5] nackCount
+  ARGV[6..]             ackCount entry ids, then nackCount x (entryId, messageId, attempt, delayMs, error)
+
+  Returns: {acked, retried, deadLettered, stale}
+]]
+--- @include now
+--- @include push-chunked
+local rcall = redis.call
+local group, consumer, maxAttempts = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local ackCount, nackCount = tonumber(ARGV[4]), tonumber(ARGV[5])
+local acked, retried, deadLettered, stale = 0, 0, 0, 0
+local base = 6
+if ackCount > 0 then
+  local ids = {}
+  for i = 0, ackCount - 1 do ids[#ids + 1] = ARGV[base + i] end
+  for i = 1, #ids, CHUNK do
+    acked = acked + rcall('XACK', KEYS[1], group, unpack(ids, i, math.min(i + CHUNK - 1, #ids)))
+  end
+  stale = ackCount - acked
+  base = base + ackCount
+end
+local now = nil
+for _ = 1, nackCount do
+  local entryId, messageId, attempt = ARGV[base], ARGV[base + 1], tonumber(ARGV[base + 2])
+  local delay, err = tonumber(ARGV[base + 3]), ARGV[base + 4]
+  base = base + 5
+  local pending = rcall('XPENDING', KEYS[1], group, entryId, entryId, 1)
+  local entry = rcall('XRANGE', KEYS[1], entryId, entryId)
+  if #pending == 0 or pending[1][2] ~= consumer or #entry == 0 then
+    stale = stale + 1
+  else
+    local fields, payload = entry[1][2], ''
+    for f = 1, #fields, 2 do
+      if fields[f] == 'p' then payload = fields[f + 1] end
+    end
+    rcall('XACK', KEYS[1], group, entryId)
+    now = now or nowMs()
+    if attempt >= maxAttempts then
+      rcall('XADD', KEYS[6], '*', 'i', messageId, 'p', payload,
+        'r', err .. ' (attempt ' .. attempt .. ' of ' .. maxAttempts .. ')', 'a', attempt)
+      deadLettered = deadLettered + 1
+    else
+      rcall('ZADD', KEYS[2], now + delay, messageId)
+      rcall('HSET', KEYS[3], messageId, payload)
+      rcall('HSET', KEYS[4], messageId, attempt)
+      rcall('HSET', KEYS[5], messageId, err)
+      retried = retried + 1
+    end
+  end
+end
+if acked > 0 then rcall('HINCRBY', KEYS[7], 'acked', acked) end
+if retried + deadLettered > 0 then rcall('HINCRBY', KEYS[7], 'nacked', retried + deadLettered) end
+if deadLettered > 0 then rcall('HINCRBY', KEYS[7], 'deadLettered', deadLettered) end
+return {acked, retried, deadLettered, stale}

@@ -1,0 +1,40 @@
+/**
+ * The keys of one stream partition. They all share the partition's hash tag, so every streams-mode
+ * script touches a single slot, and the partitions themselves spread over the cluster's masters.
+ */
+export interface PartitionKeys {
+  readonly index: number;
+  /** The hash tag, braces included: `{rd:0}`. */
+  readonly tag: string;
+  readonly stream: string;
+  readonly fence: string;
+  readonly applied: string;
+  readonly progress: string;
+  readonly delayed: string;
+  readonly delayedBody: string;
+  readonly delayedAttempts: string;
+  readonly errors: string;
+  readonly dlq: string;
+  readonly totals: string;
+  /** Prefix of publisher-id dedupe keys (one key per id, expiring with the dedupe window). */
+  readonly dedupePrefix: string;
+}
+
+export function partitionKeys(index: number, tagName: string): PartitionKeys {
+  const tag = `{${tagName}}`;
+  return Object.freeze({
+    index,
+    tag,
+    stream: `${tag}:s`,
+    fence: `${tag}:fence`,
+    applied: `${tag}:applied`,
+    progress: `${tag}:progress`,
+    delayed: `${tag}:delayed`,
+    delayedBody: `${tag}:delayed-body`,
+    delayedAttempts: `${tag}:delayed-attempts`,
+    errors: `${tag}:errors`,
+    dlq: `${tag}:dlq`,
+    totals: `${tag}:totals`,
+    dedupePrefix: `${tag}:dedupe:`,
+  });
+}

@@ -1,0 +1,81 @@
+import { ConfigError } from '../errors.js';
+import { calculateSlot, type DataClient, isCluster } from '../redis/data-connection.js';
+import type { Keys } from '../redis/keys.js';
+import { type PartitionKeys, partitionKeys } from './partition-keys.js';
+
+type SlotsReply = [number, number, [string, number, ...unknown[]], ...unknown[]][];
+
+/** Longest search for a hash tag landing on a given master (each try hits a 1-in-M chance). */
+const MAX_SALT = 100_000;
+
+/**
+ * Chooses P partition tags so partition i lands on master i mod M (masters sorted by address), using
+ * the smallest salt that puts `<prefix>:<i>[.<salt>]` in one of that master's slots and in a slot no
+ * other partition took. A single Redis (development) just gets `<prefix>:<i>`.
+ */
+export async function planPartitionTags(
+  client: DataClient,
+  prefix: string,
+  count: number,
+): Promise<string[]> {
+  if (!isCluster(client)) return Array.from({ length: count }, (_, i) => `${prefix}:${i}`);
+  const slots = (await client.cluster('SLOTS')) as unknown as SlotsReply;
+  const byMaster = new Map<string, [number, number][]>();
+  for (const [start, end, [host, port]] of slots) {
+    const key = `${host}:${port}`;
+    byMaster.set(key, [...(byMaster.get(key) ?? []), [start, end]]);
+  }
+  const masters = [...byMaster.keys()].sort();
+  if (masters.length === 0) throw new Error('the cluster reports no slots served');
+  const taken = new Set<number>();
+  const tags: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const ranges = byMaster.get(masters[i % masters.length] as string) ?? [];
+    let chosen: string | undefined;
+    for (let salt = 0; salt < MAX_SALT && chosen === undefined; salt++) {
+      const tag = salt === 0 ? `${prefix}:${i}` : `${prefix}:${i}.${salt}`;
+      const slot = calculateSlot(tag);
+      if (!taken.has(slot) && ranges.some(([start, end]) => slot >= start && slot <= end)) {
+        taken.add(slot);
+        chosen = tag;
+      }
+    }
+    tags.push(chosen ?? `${prefix}:${i}`);
+  }
+  return tags;
+}
+
+/**
+ * The deployment's partitions. The first process to start writes the table (SET NX) and every
+ * other process reads the same one, so all agree on the names whatever the slot map looks like
+ * later (resharding moves the slots; the names stay). A table of another size is refused: changing
+ * REDISPATCH_PARTITIONS on a deployment that has written would strand what the old partitions hold.
+ */
+export async function loadPartitions(
+  client: DataClient,
+  keys: Keys,
+  prefix: string,
+  count: number,
+): Promise<PartitionKeys[]> {
+  let stored = await client.get(keys.partitions);
+  if (stored === null) {
+    const tags = await planPartitionTags(client, prefix, count);
+    await client.set(keys.partitions, JSON.stringify(tags), 'NX');
+    stored = await client.get(keys.partitions);
+  }
+  let tags: unknown;
+  try {
+    tags = JSON.parse(stored ?? '');
+  } catch {
+    tags = undefined;
+  }
+  if (!Array.isArray(tags) || !tags.every((tag) => typeof tag === 'string')) {
+    throw new Error(`${keys.partitions} does not hold a partition table (a JSON list of tags)`);
+  }
+  if (tags.length !== count) {
+    throw new ConfigError([
+      `REDISPATCH_PARTITIONS is ${count} but the deployment with prefix "${prefix}" was created with ${tags.length} partitions; set REDISPATCH_PARTITIONS=${tags.length} (changing it would strand what the existing partitions hold)`,
+    ]);
+  }
+  return (tags as string[]).map((tag, index) => partitionKeys(index, tag));
+}

@@ -1,0 +1,240 @@
+import { spawn } from 'node:child_process';
+import { Redis } from 'ioredis';
+import { freePort } from './free-port.js';
+import { type RedisHandle, startRedisProcess } from './redis-server.js';
+
+/** One node of a test cluster: a redis-server process plus what the cluster says about it. */
+export interface ClusterNodeHandle extends RedisHandle {
+  /** The node's 40-character cluster id (stable across restarts: nodes.conf is kept). */
+  readonly nodeId: string;
+}
+
+export interface RedisClusterHandle {
+  readonly nodes: readonly ClusterNodeHandle[];
+  /** `127.0.0.1:p1,127.0.0.1:p2,…`, the REDISPATCH_CLUSTER_NODES form. */
+  readonly seeds: string;
+  /** Current masters (asked of a live node), each with the slot ranges it serves. */
+  masters(): Promise<{ node: ClusterNodeHandle; ranges: [number, number][] }[]>;
+  /** The node serving `slot` right now. */
+  ownerOf(slot: number): Promise<ClusterNodeHandle>;
+  /** Polls every live node until each reports `cluster_state:ok` and agrees on the slot owners. */
+  waitHealthy(timeoutMs?: number): Promise<void>;
+  /** Moves one slot (and its keys) to `target`, with MIGRATE in batches while clients keep writing. */
+  migrateSlot(slot: number, target: ClusterNodeHandle): Promise<number>;
+  stop(): Promise<void>;
+}
+
+export interface RedisClusterOptions {
+  masters?: number;
+  replicasPerMaster?: number;
+  /** cluster-node-timeout: how long a master may be silent before its replica is promoted. */
+  nodeTimeoutMs?: number;
+  /** Extra redis-server arguments for every node. */
+  args?: string[];
+}
+
+function runCli(args: string[], timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('redis-cli', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      reject(new Error(`redis-cli could not start (${error.message}); install redis-tools`));
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(output);
+      else
+        reject(new Error(`redis-cli ${args.slice(0, 2).join(' ')} exited ${code}:\n${output.slice(-2000)}`));
+    });
+  });
+}
+
+async function withNode<T>(node: RedisHandle, use: (client: Redis) => Promise<T>): Promise<T> {
+  const client = new Redis({
+    host: node.host,
+    port: node.port,
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    connectTimeout: 1_000,
+    commandTimeout: 3_000,
+    retryStrategy: () => null,
+  });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    return await use(client);
+  } finally {
+    client.disconnect();
+  }
+}
+
+type SlotsReply = [number, number, [string, number, string], ...[string, number, string][]][];
+
+/**
+ * Starts a real Redis Cluster on free loopback ports: `masters` redis-server processes (plus
+ * `replicasPerMaster` replicas each) joined with `redis-cli --cluster create`. Each node keeps its
+ * nodes.conf in its own directory, so `restart()` brings it back with the same identity.
+ */
+export async function startRedisCluster(options: RedisClusterOptions = {}): Promise<RedisClusterHandle> {
+  const masters = options.masters ?? 3;
+  const replicas = options.replicasPerMaster ?? 0;
+  const nodeTimeout = options.nodeTimeoutMs ?? 2_000;
+  const total = masters * (1 + replicas);
+  const ports: number[] = [];
+  while (ports.length < total) {
+    const port = await freePort();
+    // Cluster nodes also listen on port + 10000 (the bus); keep both free and distinct.
+    if (port + 10_000 < 65_536 && !ports.includes(port)) ports.push(port);
+  }
+  const servers = await Promise.all(
+    ports.map((port) =>
+      startRedisProcess({
+        port,
+        args: [
+          '--cluster-enabled',
+          'yes',
+          '--cluster-config-file',
+          `nodes-${port}.conf`,
+          '--cluster-node-timeout',
+          String(nodeTimeout),
+          // A replica must take over even if it lagged a little; tests measure what that loses.
+          '--cluster-replica-validity-factor',
+          '0',
+          ...(options.args ?? []),
+        ],
+      }),
+    ),
+  );
+  try {
+    await runCli(
+      [
+        '--cluster',
+        'create',
+        ...ports.map((port) => `127.0.0.1:${port}`),
+        '--cluster-replicas',
+        String(replicas),
+        '--cluster-yes',
+      ],
+      60_000,
+    );
+  } catch (error) {
+    await Promise.all(servers.map((server) => server.stop()));
+    throw error;
+  }
+  const ids = await Promise.all(
+    servers.map((server) => withNode(server, (client) => client.call('CLUSTER', 'MYID') as Promise<string>)),
+  );
+  // The handles' methods are closures over their own process, so a spread keeps them working.
+  const nodes: ClusterNodeHandle[] = servers.map((server, i) => ({ ...server, nodeId: ids[i] ?? '' }));
+
+  const slotsFromAnyNode = async (): Promise<SlotsReply> => {
+    let lastError: unknown;
+    for (const node of nodes) {
+      try {
+        return await withNode(node, (client) => client.call('CLUSTER', 'SLOTS') as Promise<SlotsReply>);
+      } catch (error) {
+        lastError = error;
+      }
+    }
+    throw new Error(`no cluster node answered CLUSTER SLOTS: ${(lastError as Error)?.message}`);
+  };
+  const byPort = (port: number) => {
+    const node = nodes.find((n) => n.port === port);
+    if (!node) throw new Error(`CLUSTER SLOTS names unknown port ${port}`);
+    return node;
+  };
+
+  const handle: RedisClusterHandle = {
+    nodes,
+    seeds: ports.map((port) => `127.0.0.1:${port}`).join(','),
+    async masters() {
+      const slots = await slotsFromAnyNode();
+      const grouped = new Map<number, [number, number][]>();
+      for (const [start, end, [, port]] of slots) {
+        const list = grouped.get(port) ?? [];
+        list.push([start, end]);
+        grouped.set(port, list);
+      }
+      return [...grouped.entries()]
+        .sort(([a], [b]) => a - b)
+        .map(([port, ranges]) => ({ node: byPort(port), ranges }));
+    },
+    async ownerOf(slot) {
+      const slots = await slotsFromAnyNode();
+      const entry = slots.find(([start, end]) => slot >= start && slot <= end);
+      if (!entry) throw new Error(`slot ${slot} is not served`);
+      return byPort(entry[2][1]);
+    },
+    async waitHealthy(timeoutMs = 30_000) {
+      const deadline = Date.now() + timeoutMs;
+      let last = '';
+      while (Date.now() < deadline) {
+        try {
+          const views = await Promise.all(
+            nodes.map((node) =>
+              withNode(node, async (client) => {
+                const info = (await client.call('CLUSTER', 'INFO')) as string;
+                const slots = (await client.call('CLUSTER', 'SLOTS')) as SlotsReply;
+                return {
+                  ok: info.includes('cluster_state:ok'),
+                  slots: JSON.stringify(slots.map((s) => [s[0], s[1], s[2][1]])),
+                };
+              }).catch(() => undefined),
+            ),
+          );
+          const live = views.filter((view) => view !== undefined);
+          if (
+            live.length > 0 &&
+            live.every((view) => view.ok) &&
+            new Set(live.map((v) => v.slots)).size === 1
+          )
+            return;
+          last = JSON.stringify(live.map((view) => view.ok));
+        } catch (error) {
+          last = (error as Error).message;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      throw new Error(`cluster not healthy after ${timeoutMs} ms (${last})`);
+    },
+    async migrateSlot(slot, target) {
+      const source = await handle.ownerOf(slot);
+      if (source.port === target.port) return 0;
+      await withNode(target, (c) => c.call('CLUSTER', 'SETSLOT', slot, 'IMPORTING', source.nodeId));
+      await withNode(source, (c) => c.call('CLUSTER', 'SETSLOT', slot, 'MIGRATING', target.nodeId));
+      let moved = 0;
+      await withNode(source, async (client) => {
+        for (;;) {
+          const keys = (await client.call('CLUSTER', 'GETKEYSINSLOT', slot, 100)) as string[];
+          if (keys.length === 0) break;
+          await client.call('MIGRATE', target.host, target.port, '', 0, 10_000, 'KEYS', ...keys);
+          moved += keys.length;
+        }
+      });
+      // Target first, then source, then everyone else: the order redis-cli uses.
+      await withNode(target, (c) => c.call('CLUSTER', 'SETSLOT', slot, 'NODE', target.nodeId));
+      await withNode(source, (c) => c.call('CLUSTER', 'SETSLOT', slot, 'NODE', target.nodeId));
+      for (const node of nodes) {
+        if (node === source || node === target) continue;
+        await withNode(node, (c) => c.call('CLUSTER', 'SETSLOT', slot, 'NODE', target.nodeId)).catch(
+          () => {},
+        );
+      }
+      return moved;
+    },
+    async stop() {
+      await Promise.all(nodes.map((node) => node.stop()));
+    },
+  };
+  await handle.waitHealthy();
+  return handle;
+}

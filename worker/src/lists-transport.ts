@@ -1,0 +1,192 @@
+import {
+  closeQuietly,
+  connectOrThrow,
+  createConnection,
+  type Keys,
+  type Logger,
+  type TlsSettings,
+} from '@redispatch/shared';
+import type { Redis } from 'ioredis';
+import type { WorkerMetrics } from './metrics.js';
+import { type OutboundSettings, type PendingReply, Settler, settlementArgs } from './settler.js';
+import type { Delivery, Transport, TransportHost } from './transport.js';
+
+/** settleClaim's reply: 7 counts (acked … repliesDeadLettered), then the claimed triples. */
+const CLAIMED_FROM = 7;
+
+/** How long one BLMOVE wake-up blocks before the loop checks its state again. */
+const BLOCK_SECONDS = 1;
+
+export interface ListsTransportOptions {
+  redisUrl: string;
+  tls: TlsSettings;
+  commandTimeoutMs: number;
+  keys: Keys;
+  workerId: string;
+  ackTimeoutMs: number;
+  maxAttempts: number;
+  prefetch: number;
+  /** Most replies one outbound queue holds. */
+  outboundMax: number;
+  metrics: WorkerMetrics;
+  log: Logger;
+}
+
+/**
+ * Lists mode: the worker's own queue. Each take settles what finished and claims more in ONE script
+ * call; an empty queue is waited on with a non-destructive BLMOVE rotation on its own connection.
+ */
+export class ListsTransport implements Transport {
+  private readonly redis: Redis;
+  private readonly blocking: Redis;
+  private readonly settler: Settler;
+  private readonly outbound: OutboundSettings;
+
+  constructor(private readonly options: ListsTransportOptions) {
+    const base = { url: options.redisUrl, tls: options.tls, commandTimeoutMs: options.commandTimeoutMs };
+    this.redis = createConnection('command', { ...base, name: `rd-worker-${options.workerId}` });
+    this.blocking = createConnection('blocking', { ...base, name: `rd-worker-block-${options.workerId}` });
+    this.outbound = { max: options.outboundMax, tag: options.keys.tag };
+    this.settler = new Settler(
+      this.redis,
+      options.keys,
+      options.workerId,
+      options.maxAttempts,
+      this.outbound,
+      options.metrics,
+      (error) => options.log.warn({ err: error }, 'settle failed; retrying'),
+    );
+  }
+
+  async start(): Promise<void> {
+    const { redisUrl, commandTimeoutMs } = this.options;
+    await connectOrThrow(this.redis, redisUrl, 'REDISPATCH_REDIS_URL', commandTimeoutMs * 5);
+    await connectOrThrow(this.blocking, redisUrl, 'REDISPATCH_REDIS_URL', commandTimeoutMs * 5);
+    await this.heartbeat();
+  }
+
+  connected(): boolean {
+    return this.redis.status === 'ready';
+  }
+
+  heartbeat(): Promise<number> {
+    return this.redis.rdHeartbeat(this.options.keys.workers, this.options.workerId, 'beat');
+  }
+
+  async leave(): Promise<void> {
+    await this.redis.rdHeartbeat(this.options.keys.workers, this.options.workerId, 'leave');
+  }
+
+  ack(delivery: Delivery, replies?: readonly PendingReply[]): void {
+    this.settler.ack(delivery.receipt, replies);
+  }
+
+  nack(delivery: Delivery, delayMs: number, error: string): void {
+    this.settler.nack(delivery.receipt, delayMs, error);
+  }
+
+  drain(timeoutMs: number): Promise<void> {
+    return this.settler.drain(timeoutMs);
+  }
+
+  interrupt(): void {
+    // Nothing is taken by a blocked BLMOVE (it only rotates), so dropping it loses nothing.
+    this.blocking.disconnect();
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([closeQuietly(this.redis), closeQuietly(this.blocking)]);
+  }
+
+  async run(host: TransportHost): Promise<void> {
+    const { keys, workerId, prefetch, log } = this.options;
+    let rotated = '';
+    let failures = 0;
+    while (host.taking()) {
+      const free = host.free();
+      if (free <= 0) {
+        await host.waitForSlot();
+        continue;
+      }
+      try {
+        const claimed = await this.claim(host, free + prefetch, rotated);
+        rotated = '';
+        failures = 0;
+        if (claimed === 0 && host.taking()) {
+          // Non-destructive wait: BLMOVE q q RIGHT LEFT rotates one id when something arrives; the
+          // next claim puts it back in order. Nothing leaves the queue outside the claim script.
+          const id = await this.blocking.blmove(
+            keys.queue(workerId),
+            keys.queue(workerId),
+            'RIGHT',
+            'LEFT',
+            BLOCK_SECONDS,
+          );
+          rotated = id ?? '';
+        }
+      } catch (error) {
+        if (!host.taking()) break;
+        failures += 1;
+        const delay = Math.min(50 * 2 ** failures, 2_000);
+        log.warn({ err: error, delayMs: delay }, 'take failed; retrying');
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
+  }
+
+  /** Settles what finished since the last call and claims up to `count` more, in ONE script call. */
+  private async claim(host: TransportHost, count: number, rotated: string): Promise<number> {
+    const { keys: k, workerId, ackTimeoutMs, maxAttempts, log } = this.options;
+    const taken = this.settler.take();
+    let reply: (number | Buffer)[];
+    try {
+      reply = await this.redis.rdSettleClaimBuffer(
+        k.queue(workerId),
+        k.inflight,
+        k.owner,
+        k.held(workerId),
+        k.attempts,
+        k.body,
+        k.workers,
+        k.backlog,
+        k.errors,
+        k.delayed,
+        k.dlq,
+        k.totals,
+        workerId,
+        count,
+        ackTimeoutMs,
+        rotated,
+        maxAttempts,
+        taken.acks.length,
+        taken.nacks.length,
+        ...settlementArgs(taken, this.outbound),
+      );
+    } catch (error) {
+      this.settler.restore(taken);
+      throw error;
+    }
+    const [
+      acked = 0,
+      retried = 0,
+      deadLettered = 0,
+      stale = 0,
+      registered = 0,
+      replied = 0,
+      repliesDead = 0,
+    ] = reply as number[];
+    this.settler.record(acked, retried, deadLettered, stale, replied, repliesDead);
+    if (registered === 0) {
+      await this.heartbeat();
+      log.warn('re-registered before claiming: the leader had declared this worker dead');
+      return 0;
+    }
+    const deliveries: Delivery[] = [];
+    for (let i = CLAIMED_FROM; i + 2 < reply.length; i += 3) {
+      const id = (reply[i] as Buffer).toString();
+      deliveries.push({ receipt: id, id, attempt: Number(reply[i + 1]), body: reply[i + 2] as Buffer });
+    }
+    host.accept(deliveries);
+    return deliveries.length;
+  }
+}

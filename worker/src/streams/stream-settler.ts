@@ -1,0 +1,137 @@
+import type { DataClient, PartitionKeys } from '@redispatch/shared';
+import type { WorkerMetrics } from '../metrics.js';
+
+interface PartitionSettlements {
+  acks: string[];
+  /** (entryId, messageId, attempt, delayMs, error) flattened, as the script takes them. */
+  nacks: (string | number)[];
+}
+
+const RETRY_MS = 100;
+
+/**
+ * Streams mode's acks and nacks, batched per event-loop turn and settled with one script call per
+ * partition that has any (all partitions in parallel, one flush in flight at a time). A failed
+ * call is retried: XACK of an entry already acked is a no-op, and a nack re-checks ownership.
+ */
+export class StreamSettler {
+  private buffered = new Map<number, PartitionSettlements>();
+  private count = 0;
+  private flushing = false;
+  private scheduled = false;
+  private idle: (() => void)[] = [];
+
+  constructor(
+    private readonly client: DataClient,
+    private readonly partitions: () => readonly PartitionKeys[],
+    private readonly group: string,
+    private readonly consumer: string,
+    private readonly maxAttempts: number,
+    private readonly metrics: WorkerMetrics,
+    private readonly onError: (error: unknown) => void,
+  ) {}
+
+  ack(partition: number, entryId: string): void {
+    this.slot(partition).acks.push(entryId);
+    this.added();
+  }
+
+  nack(
+    partition: number,
+    entryId: string,
+    messageId: string,
+    attempt: number,
+    delayMs: number,
+    error: string,
+  ): void {
+    this.slot(partition).nacks.push(entryId, messageId, attempt, delayMs, error);
+    this.added();
+  }
+
+  async drain(timeoutMs: number): Promise<void> {
+    if (this.count === 0 && !this.flushing) return;
+    this.schedule();
+    await Promise.race([
+      new Promise<void>((resolve) => this.idle.push(resolve)),
+      new Promise<void>((resolve) => setTimeout(resolve, timeoutMs).unref()),
+    ]);
+  }
+
+  private slot(partition: number): PartitionSettlements {
+    let found = this.buffered.get(partition);
+    if (!found) {
+      found = { acks: [], nacks: [] };
+      this.buffered.set(partition, found);
+    }
+    return found;
+  }
+
+  private added(): void {
+    this.count += 1;
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.flushing) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    if (this.flushing) return;
+    if (this.count === 0) {
+      for (const resolve of this.idle.splice(0)) resolve();
+      return;
+    }
+    const taken = this.buffered;
+    this.buffered = new Map();
+    this.count = 0;
+    this.flushing = true;
+    const partitions = this.partitions();
+    const results = await Promise.allSettled(
+      [...taken.entries()].map(async ([index, work]) => {
+        const p = partitions[index] as PartitionKeys;
+        const reply = await this.client.rdStreamSettle(
+          p.stream,
+          p.delayed,
+          p.delayedBody,
+          p.delayedAttempts,
+          p.errors,
+          p.dlq,
+          p.totals,
+          this.group,
+          this.consumer,
+          this.maxAttempts,
+          work.acks.length,
+          work.nacks.length / 5,
+          ...work.acks,
+          ...work.nacks,
+        );
+        const [acked = 0, retried = 0, deadLettered = 0, stale = 0] = reply;
+        this.metrics.acked.inc(acked);
+        this.metrics.nacked.inc(retried + deadLettered);
+        this.metrics.deadLettered.inc(deadLettered);
+        this.metrics.stale.inc(stale);
+        if (acked + retried + deadLettered > 0) this.metrics.lastProgress.set(Date.now() / 1000);
+      }),
+    );
+    this.flushing = false;
+    let failed = false;
+    [...taken.entries()].forEach(([index, work], i) => {
+      const result = results[i];
+      if (result?.status !== 'rejected') return;
+      failed = true;
+      this.onError(result.reason);
+      const slot = this.slot(index);
+      slot.acks.unshift(...work.acks);
+      slot.nacks.unshift(...work.nacks);
+      this.count += work.acks.length + work.nacks.length / 5;
+    });
+    if (failed) await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
+    if (this.count > 0) this.schedule();
+    else for (const resolve of this.idle.splice(0)) resolve();
+  }
+}

@@ -1,0 +1,280 @@
+import {
+  closeQuietly,
+  connectOrThrow,
+  createDataConnection,
+  type DataClient,
+  dataSetting,
+  dataTarget,
+  type Keys,
+  type Logger,
+  loadPartitions,
+  type PartitionKeys,
+  type TlsSettings,
+} from '@redispatch/shared';
+import type { WorkerMetrics } from '../metrics.js';
+import type { PendingReply } from '../settler.js';
+import type { Delivery, Transport, TransportHost } from '../transport.js';
+import { StreamSettler } from './stream-settler.js';
+
+/** How long one XREADGROUP blocks before the loop checks its state again. */
+const BLOCK_MS = 1_000;
+/** Most entries one read asks for. */
+const READ_MAX = 256;
+
+export interface StreamsTransportOptions {
+  redisUrl: string;
+  clusterNodes: readonly string[];
+  tls: TlsSettings;
+  commandTimeoutMs: number;
+  keys: Keys;
+  prefix: string;
+  partitions: number;
+  group: string;
+  workerId: string;
+  ackTimeoutMs: number;
+  maxAttempts: number;
+  prefetch: number;
+  metrics: WorkerMetrics;
+  log: Logger;
+}
+
+type ReadReply = [Buffer, [Buffer, Buffer[]][]][] | null;
+
+/**
+ * Streams mode: this worker is one consumer of the group on every partition. Each partition has a
+ * reader blocked in XREADGROUP on its own connection (a blocking read holds its connection, and
+ * one node's partitions cannot share one command across slots). A reclaim pass takes over entries
+ * idle past the ack timeout with XAUTOCLAIM; acks and nacks go out per partition in batches.
+ */
+export class StreamsTransport implements Transport {
+  private readonly client: DataClient;
+  private readonly readers: DataClient[] = [];
+  private partitions: PartitionKeys[] = [];
+  private readonly settler: StreamSettler;
+  private readonly settings: { url: string; clusterNodes: readonly string[] };
+  /** Entries requested by reads now in flight, so concurrent readers do not all ask for every free slot. */
+  private reserved = 0;
+  private reclaimTimer: NodeJS.Timeout | undefined;
+  private readonly cursors = new Map<number, string>();
+  private reclaiming = false;
+
+  constructor(private readonly options: StreamsTransportOptions) {
+    this.settings = { url: options.redisUrl, clusterNodes: options.clusterNodes };
+    this.client = createDataConnection('command', {
+      ...this.settings,
+      tls: options.tls,
+      commandTimeoutMs: options.commandTimeoutMs,
+      name: `rd-worker-${options.workerId}`,
+    });
+    this.settler = new StreamSettler(
+      this.client,
+      () => this.partitions,
+      options.group,
+      options.workerId,
+      options.maxAttempts,
+      options.metrics,
+      (error) => options.log.warn({ err: error }, 'settle failed; retrying'),
+    );
+  }
+
+  async start(): Promise<void> {
+    const { commandTimeoutMs, keys, prefix, group } = this.options;
+    await connectOrThrow(
+      this.client,
+      dataTarget(this.settings),
+      dataSetting(this.settings),
+      commandTimeoutMs * 5,
+    );
+    this.partitions = await loadPartitions(this.client, keys, prefix, this.options.partitions);
+    await Promise.all(
+      this.partitions.map((p) =>
+        this.client.xgroup('CREATE', p.stream, group, '0', 'MKSTREAM').catch((error: Error) => {
+          if (!error.message.includes('BUSYGROUP')) throw error;
+        }),
+      ),
+    );
+    for (const p of this.partitions) {
+      const reader = createDataConnection('blocking', {
+        ...this.settings,
+        tls: this.options.tls,
+        commandTimeoutMs,
+        name: `rd-worker-read-${this.options.workerId}-${p.index}`,
+      });
+      this.readers.push(reader);
+      await connectOrThrow(
+        reader,
+        dataTarget(this.settings),
+        dataSetting(this.settings),
+        commandTimeoutMs * 5,
+      );
+    }
+    await this.heartbeat();
+  }
+
+  connected(): boolean {
+    return this.client.status === 'ready';
+  }
+
+  heartbeat(): Promise<number> {
+    return this.client.rdHeartbeat(this.options.keys.workers, this.options.workerId, 'beat');
+  }
+
+  async leave(): Promise<void> {
+    await this.client.rdHeartbeat(this.options.keys.workers, this.options.workerId, 'leave');
+  }
+
+  ack(delivery: Delivery, replies?: readonly PendingReply[]): void {
+    // Replies are not written in streams mode yet (the outbound lists live in another slot than the
+    // partitions, so they cannot share the XACK's script call); counted so they are not silent.
+    if (replies && replies.length > 0)
+      this.options.metrics.replies.inc({ outcome: 'unsupported' }, replies.length);
+    const [partition, entryId] = this.parse(delivery.receipt);
+    this.settler.ack(partition, entryId);
+  }
+
+  nack(delivery: Delivery, delayMs: number, error: string): void {
+    const [partition, entryId] = this.parse(delivery.receipt);
+    this.settler.nack(partition, entryId, delivery.id, delivery.attempt, delayMs, error);
+  }
+
+  drain(timeoutMs: number): Promise<void> {
+    return this.settler.drain(timeoutMs);
+  }
+
+  /**
+   * Nothing to interrupt: a read returns within BLOCK_MS, and what it returns is already in this
+   * consumer's pending list, so it is better handled now than left to a reclaim after the timeout.
+   */
+  interrupt(): void {}
+
+  async close(): Promise<void> {
+    clearTimeout(this.reclaimTimer);
+    await Promise.all([closeQuietly(this.client), ...this.readers.map((reader) => closeQuietly(reader))]);
+  }
+
+  async run(host: TransportHost): Promise<void> {
+    const interval = Math.max(50, Math.min(1_000, Math.floor(this.options.ackTimeoutMs / 4)));
+    // Jittered, so the consumer that timed out on an entry does not win every reclaim race by phase.
+    const tick = () => {
+      this.reclaimTimer = setTimeout(
+        () => void this.reclaim(host).finally(() => host.taking() && tick()),
+        interval * (0.5 + Math.random()),
+      );
+      this.reclaimTimer.unref();
+    };
+    tick();
+    await Promise.all(this.partitions.map((p, i) => this.readLoop(host, p, this.readers[i] as DataClient)));
+    clearTimeout(this.reclaimTimer);
+  }
+
+  private parse(receipt: string): [number, string] {
+    const space = receipt.indexOf(' ');
+    return [Number(receipt.slice(0, space)), receipt.slice(space + 1)];
+  }
+
+  private async readLoop(host: TransportHost, p: PartitionKeys, reader: DataClient): Promise<void> {
+    const { group, workerId, log } = this.options;
+    let failures = 0;
+    while (host.taking()) {
+      const free = host.free();
+      if (free <= 0) {
+        await host.waitForSlot();
+        continue;
+      }
+      // At least one entry per reader, so a reader blocked on a quiet partition never starves the rest.
+      const count = Math.max(1, Math.min(READ_MAX, free - this.reserved));
+      this.reserved += count;
+      try {
+        const reply = (await reader.callBuffer(
+          'XREADGROUP',
+          'GROUP',
+          group,
+          workerId,
+          'COUNT',
+          count,
+          'BLOCK',
+          BLOCK_MS,
+          'STREAMS',
+          p.stream,
+          '>',
+        )) as ReadReply;
+        failures = 0;
+        this.reserved -= count;
+        const entries = reply?.[0]?.[1] ?? [];
+        if (entries.length > 0)
+          host.accept(entries.map(([entryId, fields]) => this.delivery(p.index, entryId, fields, 1)));
+      } catch (error) {
+        this.reserved -= count;
+        if (!host.taking()) break;
+        failures += 1;
+        const delay = Math.min(50 * 2 ** failures, 2_000);
+        if ((error as Error).message.includes('NOGROUP')) {
+          // The stream or group was deleted (a purge, or a data loss in a failover): recreate it.
+          await this.client.xgroup('CREATE', p.stream, group, '0', 'MKSTREAM').catch(() => {});
+        }
+        log.warn({ err: error, delayMs: delay, partition: p.index }, 'read failed; retrying');
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
+  }
+
+  private delivery(partition: number, entryId: Buffer, fields: Buffer[], deliveries: number): Delivery {
+    let id = '';
+    let body: Buffer = Buffer.alloc(0);
+    let earlier = 0;
+    for (let f = 0; f + 1 < fields.length; f += 2) {
+      const name = (fields[f] as Buffer).toString();
+      const value = fields[f + 1] as Buffer;
+      if (name === 'i') id = value.toString();
+      else if (name === 'p') body = value;
+      else if (name === 'n') earlier = Number(value.toString());
+    }
+    return { receipt: `${partition} ${entryId.toString()}`, id, body, attempt: earlier + deliveries };
+  }
+
+  /** Takes over, per partition, entries idle past the ack timeout (their consumer died or stalled). */
+  private async reclaim(host: TransportHost): Promise<void> {
+    if (this.reclaiming || !host.taking()) return;
+    this.reclaiming = true;
+    const { group, workerId, ackTimeoutMs, maxAttempts, metrics, log } = this.options;
+    try {
+      for (const p of this.partitions) {
+        const room = host.free();
+        if (room <= 0 || !host.taking()) break;
+        const reply = await this.client.rdStreamReclaimBuffer(
+          p.stream,
+          p.dlq,
+          p.totals,
+          group,
+          workerId,
+          ackTimeoutMs,
+          this.cursors.get(p.index) ?? '0-0',
+          Math.min(room, READ_MAX),
+          maxAttempts,
+        );
+        this.cursors.set(p.index, String(reply[0]));
+        const deadLettered = Number(reply[1]);
+        if (deadLettered > 0) metrics.deadLettered.inc(deadLettered);
+        const lost = Number(reply[2]);
+        if (lost > 0) log.error({ partition: p.index, lost }, 'pending entries were deleted from the stream');
+        const deliveries: Delivery[] = [];
+        for (let i = 3; i + 3 < reply.length; i += 4) {
+          deliveries.push({
+            receipt: `${p.index} ${String(reply[i])}`,
+            id: String(reply[i + 1]),
+            attempt: Number(reply[i + 2]),
+            body: reply[i + 3] as Buffer,
+          });
+        }
+        if (deliveries.length > 0) {
+          metrics.reclaimed.inc(deliveries.length);
+          host.accept(deliveries);
+        }
+      }
+    } catch (error) {
+      log.warn({ err: error }, 'reclaim failed; will retry');
+    } finally {
+      this.reclaiming = false;
+    }
+  }
+}

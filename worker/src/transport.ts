@@ -1,0 +1,50 @@
+import type { PendingReply } from './settler.js';
+
+/** One message a transport handed to the worker. */
+export interface Delivery {
+  /** What the transport needs to settle it (lists: the id; streams: partition and entry id). */
+  readonly receipt: string;
+  /** Leader-assigned message id (the handler's `msg.id`). */
+  readonly id: string;
+  readonly body: Buffer;
+  readonly attempt: number;
+}
+
+/** What a transport may ask of the worker while it takes messages. */
+export interface TransportHost {
+  /** Handler slots plus prefetch room not in use now. */
+  free(): number;
+  /** Resolves when a slot frees (or the worker stops). */
+  waitForSlot(): Promise<void>;
+  /** False once the worker stops taking. */
+  taking(): boolean;
+  /** Starts (or queues) what was taken. */
+  accept(deliveries: readonly Delivery[]): void;
+}
+
+/**
+ * Where a worker takes messages from and settles them: per-worker lists or a stream consumer
+ * group. The worker itself owns handlers, concurrency, deadlines and the lifecycle.
+ */
+export interface Transport {
+  /** Connects, registers (first heartbeat), prepares its structures; throws naming the setting. */
+  start(): Promise<void>;
+  /** Takes messages until `host.taking()` turns false. */
+  run(host: TransportHost): Promise<void>;
+  /**
+   * Acks; `replies` (outbound writes for the message's reply address) are written with the ack where
+   * the mode allows (lists: the same script call, only if the ack is not stale).
+   */
+  ack(delivery: Delivery, replies?: readonly PendingReply[]): void;
+  nack(delivery: Delivery, delayMs: number, error: string): void;
+  /** Refreshes the heartbeat; resolves to 0 when the worker had been declared dead and re-joined. */
+  heartbeat(): Promise<number>;
+  /** Deregisters at once, so what this worker left behind is reassigned without waiting for the TTL. */
+  leave(): Promise<void>;
+  /** Wakes blocked reads so `run` can return. */
+  interrupt(): void;
+  /** Resolves once every ack and nack handed in is settled (or the timeout passed). */
+  drain(timeoutMs: number): Promise<void>;
+  connected(): boolean;
+  close(): Promise<void>;
+}
