@@ -8,3 +8,7 @@ export {
 } from './dispatcher.js';
 export { createDispatcherMetrics, type DispatcherMetrics } from './metrics.js';
 export { Reaper } from './reaper.js';
+export { HttpDeliverer, type HttpDelivererOptions } from './relay/http-deliverer.js';
+export { ListOutboundQueue, type OutboundQueue, type Taken } from './relay/outbound-queue.js';
+export { Relay, type RelayOptions, type RelayState } from './relay/relay.js';
+export { SESSION_HEADER } from './relay/socket-gateway.js';

@@ -66,13 +66,17 @@ describe('streams mode end to end through the CLI', () => {
     const stats = await statsJson(env);
     console.info(
       `streams e2e: ${count} messages, lost ${result.lost}, duplicates ${result.duplicates}, ${seconds.toFixed(1)} s, ` +
-        `reclaimed ${stats.totals.redelivered}, accepted ${stats.totals.accepted}`,
+        `reclaimed ${stats.totals.redelivered}, accepted ${stats.totals.accepted}, failover-replayed ${stats.totals.failoverReplayed}`,
     );
     expect(result.lost).toBe(0);
-    expect(stats.totals.accepted).toBe(count);
+    // Accepted more than once only through a failover replay (a loaded box can cost a leader its
+    // 1 s lease here), and every replay is counted.
+    expect(stats.totals.accepted).toBeGreaterThanOrEqual(count);
+    expect(stats.totals.accepted - count).toBeLessThanOrEqual(stats.totals.failoverReplayed);
     // Handled but not yet acknowledged when it died: its 32 running handlers, plus at most one ack
-    // flush in flight (handlers that finished while the previous flush was out): 2 x concurrency.
-    expect(result.duplicates).toBeLessThanOrEqual(64);
+    // flush in flight (handlers that finished while the previous flush was out): 2 x concurrency;
+    // plus what a replay re-accepted.
+    expect(result.duplicates).toBeLessThanOrEqual(64 + stats.totals.failoverReplayed);
     expect(stats.mode).toBe('streams');
     expect(stats.partitions).toHaveLength(6);
     expect(new Set(stats.partitions?.map((p) => p.node)).size).toBe(3);

@@ -59,6 +59,14 @@ export class RejectedMessageError extends Error {
   override readonly name = 'RejectedMessageError';
 }
 
+/** `msg.reply()` was called after the handler had settled (acked, nacked or timed out): it cannot be sent. */
+export class ReplyAfterSettleError extends Error {
+  override readonly name = 'ReplyAfterSettleError';
+  constructor(readonly messageId: string) {
+    super(`message ${messageId}: reply() after the handler settled; replies are written with the ack`);
+  }
+}
+
 /** Fewer replicas than REDISPATCH_WAIT_REPLICAS acknowledged a batch in time; the batch is retried. */
 export class ReplicaWaitError extends Error {
   override readonly name = 'ReplicaWaitError';

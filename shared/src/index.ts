@@ -33,6 +33,7 @@ export {
   type MetricsServerOptions,
   type Readiness,
 } from './observability/metrics-server.js';
+export * from './outbound/index.js';
 export {
   type ConnectionRole,
   type ConnectionSettings,

@@ -414,12 +414,12 @@ describe('claim and settle', () => {
     await register('x');
     await dispatch(epoch, ['w'], msgs(2));
     await claim('w', 2);
-    expect(await settle('x', ['m0'], [])).toEqual([0, 0, 0, 1]);
-    expect(await settle('w', ['m0'], [])).toEqual([1, 0, 0, 0]);
+    expect(await settle('x', ['m0'], [])).toEqual([0, 0, 0, 1, 0, 0]);
+    expect(await settle('w', ['m0'], [])).toEqual([1, 0, 0, 0, 0, 0]);
     expect(await redis.hexists(keys.body, 'm0')).toBe(0);
     expect(await redis.zscore(keys.inflight, 'm0')).toBeNull();
     expect(await redis.smembers(keys.held('w'))).toEqual(['m1']);
-    expect(await settle('w', ['m0'], [])).toEqual([0, 0, 0, 1]);
+    expect(await settle('w', ['m0'], [])).toEqual([0, 0, 0, 1, 0, 0]);
   });
 
   it('nack schedules a retry in the delayed set, and dead-letters at max attempts', async () => {
@@ -427,7 +427,7 @@ describe('claim and settle', () => {
     await register('w');
     await dispatch(epoch, ['w'], msgs(1));
     await claim('w', 1);
-    expect(await settle('w', [], [['m0', 60_000, 'Error: boom']], 2)).toEqual([0, 1, 0, 0]);
+    expect(await settle('w', [], [['m0', 60_000, 'Error: boom']], 2)).toEqual([0, 1, 0, 0, 0, 0]);
     const due = Number(await redis.zscore(keys.delayed, 'm0'));
     const [seconds] = await redis.time();
     expect(due).toBeGreaterThan(Number(seconds) * 1000 + 50_000);
@@ -436,7 +436,7 @@ describe('claim and settle', () => {
     await redis.zrem(keys.delayed, 'm0');
     await redis.rpush(keys.queue('w'), 'm0');
     expect((await claim('w', 1))[1]).toBe(2);
-    expect(await settle('w', [], [['m0', 10, 'Error: boom again']], 2)).toEqual([0, 0, 1, 0]);
+    expect(await settle('w', [], [['m0', 10, 'Error: boom again']], 2)).toEqual([0, 0, 1, 0, 0, 0]);
     expect(await redis.zrange(keys.dlq, 0, -1)).toEqual(['m0']);
     expect(await redis.hget(keys.errors, 'm0')).toBe('Error: boom again (attempt 2 of 2)');
     expect(await redis.hexists(keys.body, 'm0')).toBe(1);
@@ -463,7 +463,7 @@ describe('reap', () => {
     expect(await redis.smembers(keys.held('w'))).toEqual([]);
     expect(await redis.hget(keys.errors, 'm0')).toBe('ack timeout');
     // The old owner's late ack is refused.
-    expect(await settle('w', ['m0'], [])).toEqual([0, 0, 0, 1]);
+    expect(await settle('w', ['m0'], [])).toEqual([0, 0, 0, 1, 0, 0]);
   });
 
   it('dead-letters an expired claim that used its last attempt', async () => {

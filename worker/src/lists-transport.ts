@@ -8,8 +8,11 @@ import {
 } from '@redispatch/shared';
 import type { Redis } from 'ioredis';
 import type { WorkerMetrics } from './metrics.js';
-import { Settler, settlementArgs } from './settler.js';
+import { type OutboundSettings, type PendingReply, Settler, settlementArgs } from './settler.js';
 import type { Delivery, Transport, TransportHost } from './transport.js';
+
+/** settleClaim's reply: 7 counts (acked … repliesDeadLettered), then the claimed triples. */
+const CLAIMED_FROM = 7;
 
 /** How long one BLMOVE wake-up blocks before the loop checks its state again. */
 const BLOCK_SECONDS = 1;
@@ -23,6 +26,8 @@ export interface ListsTransportOptions {
   ackTimeoutMs: number;
   maxAttempts: number;
   prefetch: number;
+  /** Most replies one outbound queue holds. */
+  outboundMax: number;
   metrics: WorkerMetrics;
   log: Logger;
 }
@@ -35,16 +40,19 @@ export class ListsTransport implements Transport {
   private readonly redis: Redis;
   private readonly blocking: Redis;
   private readonly settler: Settler;
+  private readonly outbound: OutboundSettings;
 
   constructor(private readonly options: ListsTransportOptions) {
     const base = { url: options.redisUrl, tls: options.tls, commandTimeoutMs: options.commandTimeoutMs };
     this.redis = createConnection('command', { ...base, name: `rd-worker-${options.workerId}` });
     this.blocking = createConnection('blocking', { ...base, name: `rd-worker-block-${options.workerId}` });
+    this.outbound = { max: options.outboundMax, tag: options.keys.tag };
     this.settler = new Settler(
       this.redis,
       options.keys,
       options.workerId,
       options.maxAttempts,
+      this.outbound,
       options.metrics,
       (error) => options.log.warn({ err: error }, 'settle failed; retrying'),
     );
@@ -69,8 +77,8 @@ export class ListsTransport implements Transport {
     await this.redis.rdHeartbeat(this.options.keys.workers, this.options.workerId, 'leave');
   }
 
-  ack(delivery: Delivery): void {
-    this.settler.ack(delivery.receipt);
+  ack(delivery: Delivery, replies?: readonly PendingReply[]): void {
+    this.settler.ack(delivery.receipt, replies);
   }
 
   nack(delivery: Delivery, delayMs: number, error: string): void {
@@ -152,21 +160,29 @@ export class ListsTransport implements Transport {
         maxAttempts,
         taken.acks.length,
         taken.nacks.length,
-        ...settlementArgs(taken),
+        ...settlementArgs(taken, this.outbound),
       );
     } catch (error) {
       this.settler.restore(taken);
       throw error;
     }
-    const [acked = 0, retried = 0, deadLettered = 0, stale = 0, registered = 0] = reply as number[];
-    this.settler.record(acked, retried, deadLettered, stale);
+    const [
+      acked = 0,
+      retried = 0,
+      deadLettered = 0,
+      stale = 0,
+      registered = 0,
+      replied = 0,
+      repliesDead = 0,
+    ] = reply as number[];
+    this.settler.record(acked, retried, deadLettered, stale, replied, repliesDead);
     if (registered === 0) {
       await this.heartbeat();
       log.warn('re-registered before claiming: the leader had declared this worker dead');
       return 0;
     }
     const deliveries: Delivery[] = [];
-    for (let i = 5; i + 2 < reply.length; i += 3) {
+    for (let i = CLAIMED_FROM; i + 2 < reply.length; i += 3) {
       const id = (reply[i] as Buffer).toString();
       deliveries.push({ receipt: id, id, attempt: Number(reply[i + 1]), body: reply[i + 2] as Buffer });
     }

@@ -14,7 +14,20 @@ export interface Message {
   readonly signal: AbortSignal;
   /** Epoch ms when this worker claimed the message. */
   readonly claimedAt: number;
+  /**
+   * Queues a reply to the envelope's reply address (`header.replyTo`): bytes as they are, a string
+   * as UTF-8, anything else as JSON. Replies are written in the same script call as the ack, so they
+   * exist only if the message is acked by its current owner; a nack discards them (the retry replies).
+   * Several calls send several replies, in order. When `reply` was never called, the handler's
+   * resolved value (unless undefined or null) is the reply. Without a reply address redispatch
+   * delivers to (`relay:…` or `http(s)://…`), replies are counted and not sent.
+   * Throws `ReplyAfterSettleError` once the handler has settled.
+   */
+  reply(data: unknown): void;
 }
 
-/** A handler module's default export. Resolve to ack; throw (or reject) to nack and retry. */
+/**
+ * A handler module's default export. Resolve to ack (the resolved value is the reply, if the message
+ * has a reply address and `msg.reply` was not called); throw (or reject) to nack and retry.
+ */
 export type Handler = (message: Message) => unknown | Promise<unknown>;

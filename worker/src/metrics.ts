@@ -43,6 +43,12 @@ export function createWorkerMetrics(registry: Registry) {
       buckets: LATENCY_BUCKETS,
       registers,
     }),
+    replies: new Counter({
+      name: 'redispatch_worker_replies_total',
+      help: 'Handler replies: queued for delivery, dead-lettered (outbound full, unknown relay), unaddressed (no reply address redispatch delivers to)',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
     reclaimed: new Counter({
       name: 'redispatch_worker_reclaimed_total',
       help: 'Streams mode: entries this worker took over with XAUTOCLAIM after they sat unacknowledged past the ack timeout',

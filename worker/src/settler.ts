@@ -8,17 +8,43 @@ export interface Nack {
   error: string;
 }
 
+/** A reply to write with its message's ack: the outbound route and the entry tail (see @redispatch/shared outbound). */
+export interface PendingReply {
+  id: string;
+  route: string;
+  tail: Buffer;
+}
+
 /** Settlements taken out of the buffer for one script call. */
 export interface Settlements {
   acks: string[];
   nacks: Nack[];
+  replies: PendingReply[];
+}
+
+/** Where the settle scripts write replies: the queue bound and the deployment's hash tag. */
+export interface OutboundSettings {
+  max: number;
+  tag: string;
 }
 
 const RETRY_MS = 100;
 
-/** Flattens settlements into the scripts' ARGV tail: ack ids, then (id, delayMs, error) triples. */
-export function settlementArgs(taken: Settlements): (string | number)[] {
-  return [...taken.acks, ...taken.nacks.flatMap((n) => [n.id, n.delayMs, n.error])];
+/**
+ * Flattens settlements into the scripts' ARGV tail: ack ids, then (id, delayMs, error) triples, then
+ * — only when there are replies — outboundMax, tag and (id, route, tail) triples. This is the
+ * lists-mode outbound write; a streams settle script would take the same triples.
+ */
+export function settlementArgs(taken: Settlements, outbound: OutboundSettings): (string | number | Buffer)[] {
+  const args: (string | number | Buffer)[] = [
+    ...taken.acks,
+    ...taken.nacks.flatMap((n) => [n.id, n.delayMs, n.error]),
+  ];
+  if (taken.replies.length > 0) {
+    args.push(outbound.max, outbound.tag);
+    for (const reply of taken.replies) args.push(reply.id, reply.route, reply.tail);
+  }
+  return args;
 }
 
 /**
@@ -30,6 +56,7 @@ export function settlementArgs(taken: Settlements): (string | number)[] {
 export class Settler {
   private acks: string[] = [];
   private nacks: Nack[] = [];
+  private replies: PendingReply[] = [];
   private flushing = false;
   private scheduled = false;
   private idle: (() => void)[] = [];
@@ -39,12 +66,15 @@ export class Settler {
     private readonly keys: Keys,
     private readonly workerId: string,
     private readonly maxAttempts: number,
+    private readonly outbound: OutboundSettings,
     private readonly metrics: WorkerMetrics,
     private readonly onError: (error: unknown) => void,
   ) {}
 
-  ack(id: string): void {
+  /** Acks `id`; its replies are written in the same script call, and only if the ack is not stale. */
+  ack(id: string, replies?: readonly PendingReply[]): void {
     this.acks.push(id);
+    if (replies) this.replies.push(...replies);
     this.schedule();
   }
 
@@ -59,9 +89,10 @@ export class Settler {
 
   /** Removes everything pending, for a caller that settles it in its own script call. */
   take(): Settlements {
-    const taken = { acks: this.acks, nacks: this.nacks };
+    const taken = { acks: this.acks, nacks: this.nacks, replies: this.replies };
     this.acks = [];
     this.nacks = [];
+    this.replies = [];
     return taken;
   }
 
@@ -69,11 +100,21 @@ export class Settler {
   restore(taken: Settlements): void {
     this.acks.unshift(...taken.acks);
     this.nacks.unshift(...taken.nacks);
+    this.replies.unshift(...taken.replies);
     this.schedule();
   }
 
-  /** Accounts for a settle reply: [acked, retried, deadLettered, stale]. */
-  record(acked: number, retried: number, deadLettered: number, stale: number): void {
+  /** Accounts for a settle reply: [acked, retried, deadLettered, stale, replied, repliesDeadLettered]. */
+  record(
+    acked: number,
+    retried: number,
+    deadLettered: number,
+    stale: number,
+    replied = 0,
+    repliesDead = 0,
+  ): void {
+    this.metrics.replies.inc({ outcome: 'queued' }, replied);
+    this.metrics.replies.inc({ outcome: 'dead_lettered' }, repliesDead);
     this.metrics.acked.inc(acked);
     this.metrics.nacked.inc(retried + deadLettered);
     this.metrics.deadLettered.inc(deadLettered);
@@ -111,28 +152,30 @@ export class Settler {
     this.flushing = true;
     const k = this.keys;
     try {
-      const [acked = 0, retried = 0, deadLettered = 0, stale = 0] = await this.redis.rdSettle(
-        k.inflight,
-        k.owner,
-        k.held(this.workerId),
-        k.attempts,
-        k.body,
-        k.errors,
-        k.delayed,
-        k.dlq,
-        k.totals,
-        this.workerId,
-        this.maxAttempts,
-        taken.acks.length,
-        taken.nacks.length,
-        ...settlementArgs(taken),
-      );
+      const [acked = 0, retried = 0, deadLettered = 0, stale = 0, replied = 0, repliesDead = 0] =
+        await this.redis.rdSettle(
+          k.inflight,
+          k.owner,
+          k.held(this.workerId),
+          k.attempts,
+          k.body,
+          k.errors,
+          k.delayed,
+          k.dlq,
+          k.totals,
+          this.workerId,
+          this.maxAttempts,
+          taken.acks.length,
+          taken.nacks.length,
+          ...settlementArgs(taken, this.outbound),
+        );
       this.flushing = false;
-      this.record(acked, retried, deadLettered, stale);
+      this.record(acked, retried, deadLettered, stale, replied, repliesDead);
     } catch (error) {
       this.flushing = false;
       this.acks.unshift(...taken.acks);
       this.nacks.unshift(...taken.nacks);
+      this.replies.unshift(...taken.replies);
       this.onError(error);
       await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
     }

@@ -1,3 +1,5 @@
+import type { PendingReply } from './settler.js';
+
 /** One message a transport handed to the worker. */
 export interface Delivery {
   /** What the transport needs to settle it (lists: the id; streams: partition and entry id). */
@@ -29,7 +31,11 @@ export interface Transport {
   start(): Promise<void>;
   /** Takes messages until `host.taking()` turns false. */
   run(host: TransportHost): Promise<void>;
-  ack(delivery: Delivery): void;
+  /**
+   * Acks; `replies` (outbound writes for the message's reply address) are written with the ack where
+   * the mode allows (lists: the same script call, only if the ack is not stale).
+   */
+  ack(delivery: Delivery, replies?: readonly PendingReply[]): void;
   nack(delivery: Delivery, delayMs: number, error: string): void;
   /** Refreshes the heartbeat; resolves to 0 when the worker had been declared dead and re-joined. */
   heartbeat(): Promise<number>;

@@ -10,6 +10,7 @@ import {
   DEFAULT_DRAIN_TIMEOUT_MS,
   DEFAULT_HEARTBEAT_MS,
   DEFAULT_MAX_ATTEMPTS,
+  DEFAULT_OUTBOUND_MAX,
   DEFAULT_PARTITIONS,
   DEFAULT_PREFIX,
   decodeEnvelope,
@@ -18,12 +19,17 @@ import {
   hasEnvelopeMarker,
   type Logger,
   type Readiness,
+  ReplyAfterSettleError,
+  type ReplyBytes,
+  replyBytes,
   type TlsSettings,
 } from '@redispatch/shared';
 import { Registry } from 'prom-client';
 import { ListsTransport } from './lists-transport.js';
 import type { Handler, Message } from './message.js';
 import { createWorkerMetrics, type WorkerMetrics } from './metrics.js';
+import { pendingReplies } from './replies.js';
+import type { PendingReply } from './settler.js';
 import { StreamsTransport } from './streams/streams-transport.js';
 import type { Delivery, Transport, TransportHost } from './transport.js';
 
@@ -53,6 +59,8 @@ export interface WorkerOptions {
   drainTimeoutMs?: number;
   /** @default 2_000 */
   commandTimeoutMs?: number;
+  /** Most replies one outbound queue holds; past it a reply is dead-lettered. @default 10_000 */
+  outboundMax?: number;
   tls?: TlsSettings;
   /** `lists` (default) or `streams`. */
   mode?: 'lists' | 'streams';
@@ -115,6 +123,7 @@ export class Worker {
       backoffMaxMs: DEFAULT_BACKOFF_MAX_MS,
       drainTimeoutMs: DEFAULT_DRAIN_TIMEOUT_MS,
       commandTimeoutMs: DEFAULT_COMMAND_TIMEOUT_MS,
+      outboundMax: DEFAULT_OUTBOUND_MAX,
       tls: { insecure: false },
       mode: 'lists',
       clusterNodes: [],
@@ -148,8 +157,9 @@ export class Worker {
             prefix: o.prefix,
             partitions: o.partitions,
             group: o.consumerGroup,
+            outboundMax: o.outboundMax,
           })
-        : new ListsTransport(common);
+        : new ListsTransport({ ...common, outboundMax: o.outboundMax });
     if (this.options.tls.insecure) {
       this.log.warn(
         'TLS certificate verification is DISABLED (REDISPATCH_TLS_INSECURE=true); never use this in production',
@@ -264,6 +274,8 @@ export class Worker {
     // The leader dead-letters malformed envelopes, so a marked payload here decodes; be safe anyway.
     const decoded = hasEnvelopeMarker(payload) ? decodeEnvelope(payload) : undefined;
     const envelope = decoded?.kind === 'envelope' ? decoded : undefined;
+    const replyTo = envelope?.header.replyTo;
+    let replies: ReplyBytes[] | undefined;
     const message: Message = {
       id,
       body: envelope ? envelope.body : payload,
@@ -273,6 +285,13 @@ export class Worker {
         return signalOf();
       },
       claimedAt,
+      reply(data: unknown) {
+        if (finished) throw new ReplyAfterSettleError(id);
+        const bytes = replyBytes(data);
+        if (!bytes) return;
+        replies ??= [];
+        replies.push(bytes);
+      },
     };
     const publishedAt = envelope?.header.timestamp;
     this.active += 1;
@@ -298,8 +317,17 @@ export class Worker {
       expireAt: started + this.options.ackTimeoutMs,
       expire,
     });
-    const settle = (error: unknown) => {
+    const settle = (error: unknown, value?: unknown) => {
       if (finished) return;
+      let pending: PendingReply[] | undefined;
+      if (error === undefined) {
+        try {
+          pending = pendingReplies(this.metrics, id, replyTo, replies, value);
+        } catch (replyError) {
+          // A resolved value that cannot be encoded is the handler's bug: nack it with the reason.
+          error = replyError;
+        }
+      }
       finished = true;
       const seconds = (performance.now() - started) / 1000;
       if (error === undefined) {
@@ -307,7 +335,7 @@ export class Worker {
         // Publish to handled-and-acked (the ack itself flushes within this event-loop turn).
         if (publishedAt !== undefined)
           this.metrics.endToEnd.observe(Math.max(0, Date.now() - publishedAt) / 1000);
-        this.transport.ack(delivery);
+        this.transport.ack(delivery, pending);
       } else {
         this.metrics.handlerDuration.observe({ outcome: 'nack' }, seconds);
         const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
@@ -317,7 +345,7 @@ export class Worker {
     };
     try {
       Promise.resolve(this.options.handler(message)).then(
-        () => settle(undefined),
+        (value: unknown) => settle(undefined, value),
         (error: unknown) => settle(error ?? new Error('handler rejected')),
       );
     } catch (error) {

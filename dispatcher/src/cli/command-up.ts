@@ -11,6 +11,7 @@ import { configFrom, exitWithError } from './config-flags.js';
 const CLI_MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
 const DEMO_HANDLER = fileURLToPath(new URL('./demo-handler.js', import.meta.url));
 const NOOP_HANDLER = fileURLToPath(new URL('./noop-handler.js', import.meta.url));
+const ECHO_HANDLER = fileURLToPath(new URL('./echo-handler.js', import.meta.url));
 
 interface EmbeddedRedis {
   url: string;
@@ -62,12 +63,23 @@ export function registerUpCommand(program: Command): void {
     .option('--publish-rate <r>', 'demo publisher messages per second (0 = no publisher)', '200')
     .option(
       '--handler <module>',
-      'worker handler module; "demo" (default: simulated work, 1% transient failures) or "noop"',
+      'worker handler module; "demo" (default: simulated work, 1% transient failures), "noop", or "echo" (replies with the body)',
       'demo',
+    )
+    .option(
+      '--relays <n>',
+      'relay processes (WebSocket on REDISPATCH_RELAY_PORT and the ports after it)',
+      '0',
     )
     .action(
       async (
-        options: { dispatchers: string; workers: string; publishRate: string; handler: string },
+        options: {
+          dispatchers: string;
+          workers: string;
+          publishRate: string;
+          handler: string;
+          relays: string;
+        },
         command: Command,
       ) => {
         const children: ChildProcess[] = [];
@@ -95,6 +107,7 @@ export function registerUpCommand(program: Command): void {
           const dispatchers = count(options.dispatchers, '--dispatchers', 1);
           const workers = count(options.workers, '--workers', 1);
           const publishRate = count(options.publishRate, '--publish-rate', 0);
+          const relays = count(options.relays, '--relays', 0);
           const globals = command.optsWithGlobals() as Record<string, string | undefined>;
           // `--handler` is also a global setting; whichever parser took it, honour what the user typed.
           const handlerChoice = options.handler !== 'demo' ? options.handler : (globals.handler ?? 'demo');
@@ -121,7 +134,7 @@ export function registerUpCommand(program: Command): void {
           const logDir = mkdtempSync(join(tmpdir(), 'redispatch-up-'));
           const basePort = config.metricsPort;
           let nextPort = basePort;
-          const spawnRole = (name: string, args: string[]) => {
+          const spawnRole = (name: string, args: string[], extraEnv: Record<string, string> = {}) => {
             const port = basePort > 0 ? nextPort++ : basePort;
             const log = createWriteStream(join(logDir, `${name}.log`));
             const child = spawn(process.execPath, [CLI_MAIN, ...args], {
@@ -129,6 +142,7 @@ export function registerUpCommand(program: Command): void {
                 ...env,
                 REDISPATCH_METRICS_PORT: String(port),
                 REDISPATCH_INSTANCE_ID: `${name}-${process.pid}`,
+                ...extraEnv,
               },
               stdio: ['ignore', 'pipe', 'pipe'],
             });
@@ -152,8 +166,21 @@ export function registerUpCommand(program: Command): void {
                 ? DEMO_HANDLER
                 : handlerChoice === 'noop'
                   ? NOOP_HANDLER
-                  : handlerChoice,
+                  : handlerChoice === 'echo'
+                    ? ECHO_HANDLER
+                    : handlerChoice,
             ]);
+          for (let i = 1; i <= relays; i++) {
+            const relayPort = config.relayPort > 0 ? config.relayPort + i - 1 : config.relayPort;
+            // A stable id (no pid), so restarting `up` resumes the relay's queue and sessions.
+            spawnRole(`relay-${i}`, ['relay'], {
+              REDISPATCH_INSTANCE_ID: `relay-${i}`,
+              REDISPATCH_RELAY_PORT: String(relayPort),
+            });
+            process.stdout.write(
+              `relay-${i}: ws://${config.relayHost === '0.0.0.0' ? '127.0.0.1' : config.relayHost}:${relayPort}/\n`,
+            );
+          }
           if (publishRate > 0)
             spawnRole('publisher', ['publish', '--count', '1000000000', '--rate', String(publishRate)]);
           process.stdout.write(

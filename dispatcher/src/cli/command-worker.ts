@@ -35,6 +35,7 @@ export function registerWorkerCommand(program: Command): void {
               backoffMaxMs: config.backoffMaxMs,
               drainTimeoutMs: config.drainTimeoutMs,
               commandTimeoutMs: config.commandTimeoutMs,
+              outboundMax: config.outboundMax,
               tls: tlsSettingsFrom(config),
               mode: config.mode,
               clusterNodes: config.clusterNodes ?? [],

@@ -2,7 +2,9 @@
 import { Command } from 'commander';
 import { registerDispatcherCommand } from './command-dispatcher.js';
 import { registerDlqCommand } from './command-dlq.js';
+import { registerOutboundDlqCommand } from './command-outbound-dlq.js';
 import { registerPublishCommand } from './command-publish.js';
+import { registerRelayCommand } from './command-relay.js';
 import { registerStatsCommand } from './command-stats.js';
 import { registerUpCommand } from './command-up.js';
 import { registerWorkerCommand } from './command-worker.js';
@@ -31,6 +33,8 @@ registerPublishCommand(program);
 registerStatsCommand(program);
 registerDlqCommand(program);
 registerUpCommand(program);
+registerRelayCommand(program);
+registerOutboundDlqCommand(program);
 // Settings are accepted before or after the subcommand (`redispatch worker --handler x`).
 const withSettings = (command: Command): void => {
   for (const sub of command.commands) {

@@ -22,5 +22,15 @@ export const DEFAULT_MAX_PAYLOAD_BYTES = 1_048_576;
 export const DEFAULT_DRAIN_TIMEOUT_MS = 10_000;
 /** Per-command timeout on request-path connections: an unanswered write fails instead of hanging. */
 export const DEFAULT_COMMAND_TIMEOUT_MS = 2_000;
+/** Most replies one outbound queue (a relay's, or the shared HTTP one) holds; past it they are dead-lettered. */
+export const DEFAULT_OUTBOUND_MAX = 10_000;
+export const DEFAULT_RELAY_PORT = 8080;
+/** How long replies for a disconnected session wait for its client to reconnect (resume). */
+export const DEFAULT_RELAY_RESUME_MS = 30_000;
+/** A relay silent this long is gone: a peer dead-letters its queued replies. Entries older are not delivered. */
+export const DEFAULT_RELAY_RETENTION_MS = 600_000;
+export const DEFAULT_HTTP_MAX_ATTEMPTS = 5;
+export const DEFAULT_HTTP_BACKOFF_BASE_MS = 200;
+export const DEFAULT_HTTP_TIMEOUT_MS = 5_000;
 /** Streams mode: stream partitions; 6 spreads two per master on a 3-master cluster. */
 export const DEFAULT_PARTITIONS = 6;

@@ -70,6 +70,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: ConfigFl
       `REDISPATCH_WORKER_TTL_MS must be at least twice REDISPATCH_HEARTBEAT_MS (${ttl} < 2 x ${heartbeat}), or a live worker is declared dead`,
     );
   }
+  const retention = num('relayRetentionMs');
+  if (heartbeat !== undefined && retention !== undefined && retention < 2 * heartbeat) {
+    problems.push(
+      `REDISPATCH_RELAY_RETENTION_MS must be at least twice REDISPATCH_HEARTBEAT_MS (${retention} < 2 x ${heartbeat}), or a live relay is swept`,
+    );
+  }
   const base = num('backoffBaseMs');
   const max = num('backoffMaxMs');
   if (base !== undefined && max !== undefined && base > max) {

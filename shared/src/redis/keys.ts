@@ -27,6 +27,16 @@ export interface Keys {
   readonly controlChannel: string;
   queue(workerId: string): string;
   held(workerId: string): string;
+  /** zset relay id -> last heartbeat (server ms). */
+  readonly relays: string;
+  /** list of outbound entries that could not be delivered, each with its reason. */
+  readonly outboundDead: string;
+  /** list of replies for one route (`relay:<id>` or `http`, see outboundRoute); newest at the head. */
+  outbound(route: string): string;
+  /** list of entries `consumerId` took from `route` and has not finished (delivered or dead-lettered). */
+  outboundProcessing(route: string, consumerId: string): string;
+  /** hash session id -> detached-at ms (0 = attached) of one relay, so a restart can resume them. */
+  relaySessions(relayId: string): string;
 }
 
 export function createKeys(prefix: string): Keys {
@@ -51,5 +61,12 @@ export function createKeys(prefix: string): Keys {
     controlChannel: `${prefix}:control`,
     queue: (workerId: string) => `${tag}:q:${workerId}`,
     held: (workerId: string) => `${tag}:held:${workerId}`,
+    // The settle and relay-sweep scripts build these same names from the tag; keep them in step.
+    relays: `${tag}:relays`,
+    outboundDead: `${tag}:out-dlq`,
+    outbound: (route: string) => `${tag}:out:${route}`,
+    outboundProcessing: (route: string, consumerId: string) =>
+      route === 'http' ? `${tag}:outp:http:${consumerId}` : `${tag}:outp:${route}`,
+    relaySessions: (relayId: string) => `${tag}:relay-sessions:${relayId}`,
   });
 }

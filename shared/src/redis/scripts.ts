@@ -33,6 +33,21 @@ declare module 'ioredis' {
     rdHeartbeat(workers: string, workerId: string, action: 'beat' | 'leave'): Result<number, Context>;
     rdDlqReplay(...keysThenArgs: Arg[]): Result<number, Context>;
     rdDlqPurge(...keysThenArgs: Arg[]): Result<number, Context>;
+    rdOutboundTakeBuffer(
+      source: string,
+      processing: string,
+      count: number,
+    ): Result<(number | Buffer)[], Context>;
+    rdOutboundSettle(processing: string, dead: string, ...args: Arg[]): Result<number[], Context>;
+    rdOutboundReturn(processing: string, source: string): Result<number, Context>;
+    rdOutboundWrite(relays: string, ...args: Arg[]): Result<number[], Context>;
+    rdRelaySweep(
+      relays: string,
+      dead: string,
+      retentionMs: number,
+      tag: string,
+      limit: number,
+    ): Result<number[], Context>;
     // Streams mode: every script touches one partition's slot.
     rdStreamFence(fence: string, stream: string, epoch: number, group: string): Result<number[], Context>;
     rdStreamAppend(...keysThenArgs: Arg[]): Result<number[], Context>;

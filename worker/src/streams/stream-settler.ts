@@ -1,5 +1,6 @@
-import type { DataClient, PartitionKeys } from '@redispatch/shared';
+import type { DataClient, Keys, PartitionKeys } from '@redispatch/shared';
 import type { WorkerMetrics } from '../metrics.js';
+import type { PendingReply } from '../settler.js';
 
 interface PartitionSettlements {
   acks: string[];
@@ -16,6 +17,7 @@ const RETRY_MS = 100;
  */
 export class StreamSettler {
   private buffered = new Map<number, PartitionSettlements>();
+  private replies: PendingReply[] = [];
   private count = 0;
   private flushing = false;
   private scheduled = false;
@@ -27,12 +29,15 @@ export class StreamSettler {
     private readonly group: string,
     private readonly consumer: string,
     private readonly maxAttempts: number,
+    private readonly outbound: { keys: Keys; max: number },
     private readonly metrics: WorkerMetrics,
     private readonly onError: (error: unknown) => void,
   ) {}
 
-  ack(partition: number, entryId: string): void {
+  /** Acks an entry; its replies are written to their outbound queues first, in the same flush. */
+  ack(partition: number, entryId: string, replies?: readonly PendingReply[]): void {
     this.slot(partition).acks.push(entryId);
+    if (replies) this.replies.push(...replies);
     this.added();
   }
 
@@ -87,10 +92,36 @@ export class StreamSettler {
       return;
     }
     const taken = this.buffered;
+    const replies = this.replies;
     this.buffered = new Map();
+    this.replies = [];
     this.count = 0;
     this.flushing = true;
     const partitions = this.partitions();
+    if (replies.length > 0) {
+      // The outbound queues live in the deployment's slot, the acks in each partition's: replies go
+      // first, so a failure in between can repeat a reply but never lose one.
+      try {
+        const { keys, max } = this.outbound;
+        const [written = 0, dead = 0] = await this.client.rdOutboundWrite(
+          keys.relays,
+          max,
+          keys.tag,
+          ...replies.flatMap((r) => [r.id, r.route, r.tail]),
+        );
+        this.metrics.replies.inc({ outcome: 'queued' }, written);
+        this.metrics.replies.inc({ outcome: 'dead_lettered' }, dead);
+      } catch (error) {
+        this.flushing = false;
+        this.onError(error);
+        this.buffered = taken;
+        this.replies = replies;
+        this.count = [...taken.values()].reduce((n, w) => n + w.acks.length + w.nacks.length / 5, 0);
+        await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
+        this.schedule();
+        return;
+      }
+    }
     const results = await Promise.allSettled(
       [...taken.entries()].map(async ([index, work]) => {
         const p = partitions[index] as PartitionKeys;

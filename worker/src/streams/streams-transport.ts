@@ -12,6 +12,7 @@ import {
   type TlsSettings,
 } from '@redispatch/shared';
 import type { WorkerMetrics } from '../metrics.js';
+import type { PendingReply } from '../settler.js';
 import type { Delivery, Transport, TransportHost } from '../transport.js';
 import { StreamSettler } from './stream-settler.js';
 
@@ -33,6 +34,7 @@ export interface StreamsTransportOptions {
   ackTimeoutMs: number;
   maxAttempts: number;
   prefetch: number;
+  outboundMax: number;
   metrics: WorkerMetrics;
   log: Logger;
 }
@@ -71,6 +73,7 @@ export class StreamsTransport implements Transport {
       options.group,
       options.workerId,
       options.maxAttempts,
+      { keys: options.keys, max: options.outboundMax },
       options.metrics,
       (error) => options.log.warn({ err: error }, 'settle failed; retrying'),
     );
@@ -122,9 +125,9 @@ export class StreamsTransport implements Transport {
     await this.client.rdHeartbeat(this.options.keys.workers, this.options.workerId, 'leave');
   }
 
-  ack(delivery: Delivery): void {
+  ack(delivery: Delivery, replies?: readonly PendingReply[]): void {
     const [partition, entryId] = this.parse(delivery.receipt);
-    this.settler.ack(partition, entryId);
+    this.settler.ack(partition, entryId, replies);
   }
 
   nack(delivery: Delivery, delayMs: number, error: string): void {

@@ -23,24 +23,28 @@
   ARGV[5] maxAttempts
   ARGV[6] ackCount
   ARGV[7] nackCount
-  ARGV[8..] ackCount ids, then nackCount x (id, delayMs, error)
+  ARGV[8..] ackCount ids, then nackCount x (id, delayMs, error), then optionally the reply section:
+            outboundMax, tag, (id, route, tail)... (see includes/write-replies.lua)
 
-  Returns: {acked, retried, deadLettered, stale, registered (1|0), (id, attempt, payload)...}
+  Returns: {acked, retried, deadLettered, stale, registered (1|0), replied, repliesDeadLettered,
+            (id, attempt, payload)...}
            registered = 0 means the worker was declared dead: nothing was claimed, it must re-register.
 ]]
 --- @include now
 --- @include push-chunked
 --- @include settle-messages
+--- @include write-replies
 --- @include claim-messages
 local now = nowMs()
 local settleKeys = { inflight = KEYS[2], owner = KEYS[3], held = KEYS[4], attempts = KEYS[5], body = KEYS[6],
   errors = KEYS[9], delayed = KEYS[10], dlq = KEYS[11], totals = KEYS[12] }
-local acked, retried, deadLettered, stale = settleMessages(settleKeys, ARGV[1], tonumber(ARGV[5]), ARGV, 8,
-  tonumber(ARGV[6]), tonumber(ARGV[7]), now)
+local acked, retried, deadLettered, stale, ackedIds, replyBase = settleMessages(settleKeys, ARGV[1],
+  tonumber(ARGV[5]), ARGV, 8, tonumber(ARGV[6]), tonumber(ARGV[7]), now)
+local replied, repliesDead = writeReplies(ARGV, replyBase, ackedIds, now)
 local claimKeys = { queue = KEYS[1], inflight = KEYS[2], owner = KEYS[3], held = KEYS[4], attempts = KEYS[5],
   body = KEYS[6], workers = KEYS[7], backlog = KEYS[8] }
 local claimed = claimMessages(claimKeys, ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], now)
-local out = {acked, retried, deadLettered, stale, claimed and 1 or 0}
+local out = {acked, retried, deadLettered, stale, claimed and 1 or 0, replied, repliesDead}
 if claimed then
   for i = 1, #claimed do out[#out + 1] = claimed[i] end
 end

@@ -2,9 +2,11 @@
 -- whose claim expired (frozen, or declared dead) is counted as stale and changes nothing.
 -- k: {inflight, owner, held, attempts, body, errors, delayed, dlq, totals}
 -- args[base..]: ackCount ids, then nackCount x (id, delayMs, error).
--- Returns acked, retried, deadLettered, stale.
+-- Returns acked, retried, deadLettered, stale, the set of ids acked by this call (id -> true), and the
+-- index in args just past the nack triples (where an optional reply section starts).
 local function settleMessages(k, worker, maxAttempts, args, base, ackCount, nackCount, now)
   local acked, retried, deadLettered, stale = 0, 0, 0, 0
+  local seen = {}
   local function release(id)
     if redis.call('HGET', k.owner, id) ~= worker then
       stale = stale + 1
@@ -21,7 +23,7 @@ local function settleMessages(k, worker, maxAttempts, args, base, ackCount, nack
     for i = 0, ackCount - 1 do ids[#ids + 1] = args[base + i] end
     base = base + ackCount
     local owners = hmgetChunked(k.owner, ids)
-    local owned, seen = {}, {}
+    local owned = {}
     for i, id in ipairs(ids) do
       if owners[i] == worker and not seen[id] then
         seen[id] = true
@@ -59,5 +61,5 @@ local function settleMessages(k, worker, maxAttempts, args, base, ackCount, nack
   if acked > 0 then redis.call('HINCRBY', k.totals, 'acked', acked) end
   if retried + deadLettered > 0 then redis.call('HINCRBY', k.totals, 'nacked', retried + deadLettered) end
   if deadLettered > 0 then redis.call('HINCRBY', k.totals, 'deadLettered', deadLettered) end
-  return acked, retried, deadLettered, stale
+  return acked, retried, deadLettered, stale, seen, base
 end

@@ -1,0 +1,39 @@
+import { type Config, type DataClient, framePayload, Publisher } from '@redispatch/shared';
+import type { NatsConnection } from 'nats';
+import { connectNats } from '../ingress/nats-connection.js';
+
+/** Where the relay sends inbound frames: the deployment's ingress. Resolves to false when nobody got it. */
+export interface FramePublisher {
+  publish(body: Buffer, replyTo: string): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/** Redis pub/sub: PUBLISH on the channel (the receiver count tells whether a dispatcher heard it). */
+export function redisFramePublisher(redis: DataClient, channel: string): FramePublisher {
+  const publisher = new Publisher({ redis, channel, stampTime: true });
+  return {
+    publish: async (body, replyTo) => (await publisher.publish(body, { replyTo })) > 0,
+    close: async () => {},
+  };
+}
+
+/** NATS core or JetStream, the same subject the dispatchers consume (REDISPATCH_INGRESS). */
+export async function natsFramePublisher(config: Config, name: string): Promise<FramePublisher> {
+  const connection: NatsConnection = await connectNats({
+    urls: config.natsUrl,
+    tlsCaFile: config.natsTlsCaFile,
+    name,
+  });
+  const subject = config.natsSubject ?? config.channel;
+  const js = config.ingress === 'jetstream' ? connection.jetstream() : undefined;
+  return {
+    publish: async (body, replyTo) => {
+      const payload = framePayload(body, { replyTo, stampTime: true });
+      const bytes = typeof payload === 'string' ? Buffer.from(payload) : payload;
+      if (js) await js.publish(subject, bytes);
+      else connection.publish(subject, bytes);
+      return true;
+    },
+    close: () => connection.drain(),
+  };
+}

@@ -1,0 +1,85 @@
+import type { DataClient } from '@redispatch/shared';
+
+/** Entries taken in one call, oldest first, with the Redis server time of the take. */
+export interface Taken {
+  readonly nowMs: number;
+  readonly entries: Buffer[];
+}
+
+/** A finished entry that could not be delivered: it moves to the outbound dead-letter list. */
+export interface DeadEntry {
+  readonly reason: string;
+  readonly raw: Buffer;
+}
+
+/**
+ * The consuming side of one outbound queue, for one consumer. Lists mode implements it with a
+ * per-consumer processing list (`ListOutboundQueue`); a streams implementation would use a consumer
+ * group (XREADGROUP / XACK / XAUTOCLAIM) behind the same four calls.
+ */
+export interface OutboundQueue {
+  /** What this consumer took before and never finished (a restart resumes it), oldest first. */
+  recover(): Promise<Buffer[]>;
+  /** Up to `count` entries, blocking up to `blockSeconds` while none is waiting. */
+  take(count: number, blockSeconds: number): Promise<Taken>;
+  /** Removes delivered (or dropped) entries and dead-letters the others, in one call. */
+  finish(done: readonly Buffer[], dead: readonly DeadEntry[]): Promise<void>;
+  /** Hands every unfinished entry back to the shared queue (for queues several consumers share). */
+  giveBack(): Promise<number>;
+}
+
+/**
+ * Lists mode: entries move from the queue to this consumer's processing list atomically (LMOVE /
+ * BLMOVE), and leave it only when finished, so a crash never loses one. The blocking BLMOVE runs on
+ * its own connection (`blocking`); disconnect it to interrupt a take.
+ */
+export class ListOutboundQueue implements OutboundQueue {
+  constructor(
+    private readonly redis: DataClient,
+    private readonly blocking: DataClient,
+    private readonly source: string,
+    private readonly processing: string,
+    private readonly dead: string,
+  ) {}
+
+  async recover(): Promise<Buffer[]> {
+    // The processing list has the newest at its head.
+    return (await this.redis.lrangeBuffer(this.processing, 0, -1)).reverse();
+  }
+
+  async take(count: number, blockSeconds: number): Promise<Taken> {
+    let reply = await this.redis.rdOutboundTakeBuffer(this.source, this.processing, count);
+    if (reply.length > 1) return taken(reply);
+    const first = await this.blocking.blmoveBuffer(
+      this.source,
+      this.processing,
+      'RIGHT',
+      'LEFT',
+      blockSeconds,
+    );
+    if (first === null) return { nowMs: Number(reply[0]), entries: [] };
+    reply =
+      count > 1 ? await this.redis.rdOutboundTakeBuffer(this.source, this.processing, count - 1) : reply;
+    const rest = taken(reply);
+    return { nowMs: rest.nowMs, entries: [first, ...(count > 1 ? rest.entries : [])] };
+  }
+
+  async finish(done: readonly Buffer[], dead: readonly DeadEntry[]): Promise<void> {
+    if (done.length === 0 && dead.length === 0) return;
+    await this.redis.rdOutboundSettle(
+      this.processing,
+      this.dead,
+      done.length,
+      ...done,
+      ...dead.flatMap((d) => [d.reason, d.raw]),
+    );
+  }
+
+  async giveBack(): Promise<number> {
+    return this.redis.rdOutboundReturn(this.processing, this.source);
+  }
+}
+
+function taken(reply: (number | Buffer)[]): Taken {
+  return { nowMs: Number(reply[0]), entries: reply.slice(1) as Buffer[] };
+}

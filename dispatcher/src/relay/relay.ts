@@ -1,0 +1,361 @@
+import {
+  type Config,
+  closeQuietly,
+  connectOrThrow,
+  createDataConnection,
+  createKeys,
+  type DataClient,
+  dataSetting,
+  dataTarget,
+  type Keys,
+  type Logger,
+  type Readiness,
+  tlsSettingsFrom,
+} from '@redispatch/shared';
+import type { Registry } from 'prom-client';
+import { ConsumeLoop } from './consume-loop.js';
+import { EntryTracker } from './entry-tracker.js';
+import { Finisher } from './finisher.js';
+import { type FramePublisher, natsFramePublisher, redisFramePublisher } from './frame-publisher.js';
+import { HttpDeliverer } from './http-deliverer.js';
+import { ListOutboundQueue, type OutboundQueue } from './outbound-queue.js';
+import { createRelayMetrics, type RelayMetrics } from './relay-metrics.js';
+import { ReplyRouter } from './reply-router.js';
+import { SessionRegistry } from './session-registry.js';
+import { SocketGateway } from './socket-gateway.js';
+
+/**
+ * Lifecycle:
+ * - `idle`: constructed, not started.
+ * - `running`: registered (heartbeating), accepting sockets, delivering replies.
+ * - `draining`: close() called: refuses new sockets, keeps delivering until the open sockets have
+ *   their replies (or the drain timeout), then closes them; unfinished replies stay queued for a
+ *   relay with the same id (or are dead-lettered by a peer after the retention period).
+ * - `stopped`: disconnected. - `failed`: start() failed; close() still cleans up.
+ */
+export type RelayState = 'idle' | 'running' | 'draining' | 'stopped' | 'failed';
+
+export interface RelayOptions {
+  config: Config;
+  logger: Logger;
+  registry: Registry;
+}
+
+/** Entries taken per call from an outbound queue. */
+const TAKE_BATCH = 256;
+/** HTTP replies being POSTed at once. */
+const HTTP_CONCURRENCY = 16;
+/** Largest envelope header the relay adds: 3 fixed bytes, replyTo (1 + up to 255), timestamp (8). */
+const ENVELOPE_OVERHEAD_BYTES = 3 + 256 + 8;
+/** Relays one sweep call dead-letters at most. */
+const SWEEP_LIMIT = 100;
+
+/**
+ * `redispatch relay`: holds client WebSocket sessions, publishes their frames with a reply address
+ * naming this relay and the session, and delivers the replies workers queue for it on the session's
+ * socket; optionally also the deliverer of replies addressed to http(s):// URLs.
+ */
+export class Relay {
+  state: RelayState = 'idle';
+  readonly id: string;
+  /** The WebSocket port once listening (useful with REDISPATCH_RELAY_PORT=0). */
+  port: number | undefined;
+  private readonly config: Config;
+  private readonly keys: Keys;
+  private readonly log: Logger;
+  private readonly metrics: RelayMetrics;
+  private readonly redis: DataClient;
+  private readonly blockingWs: DataClient;
+  private readonly blockingHttp: DataClient;
+  private readonly sessions: SessionRegistry;
+  private readonly relayQueue: OutboundQueue;
+  private readonly httpQueue: OutboundQueue;
+  private readonly relayTracker = new EntryTracker();
+  private readonly httpTracker = new EntryTracker();
+  private readonly relayFinisher: Finisher;
+  private readonly httpFinisher: Finisher;
+  private readonly router: ReplyRouter;
+  private readonly http: HttpDeliverer;
+  private publisher: FramePublisher | undefined;
+  private gateway: SocketGateway | undefined;
+  private readonly relayLoop: ConsumeLoop;
+  private readonly httpLoop: ConsumeLoop;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private closing: Promise<void> | undefined;
+
+  constructor(options: RelayOptions) {
+    const config = options.config;
+    this.config = config;
+    this.id = config.instanceId;
+    this.keys = createKeys(config.prefix);
+    this.log = options.logger.child({ component: 'relay', instanceId: this.id });
+    this.metrics = createRelayMetrics(options.registry);
+    const base = {
+      url: config.redisUrl,
+      // Streams mode: every relay key sits in the deployment's own slot, so the cluster serves it as is.
+      clusterNodes: config.mode === 'streams' ? config.clusterNodes : undefined,
+      tls: tlsSettingsFrom(config),
+      commandTimeoutMs: config.commandTimeoutMs,
+    };
+    this.redis = createDataConnection('command', { ...base, name: `rd-relay-${this.id}` });
+    this.blockingWs = createDataConnection('blocking', { ...base, name: `rd-relay-block-${this.id}` });
+    this.blockingHttp = createDataConnection('blocking', { ...base, name: `rd-relay-http-${this.id}` });
+    const warn = (what: string) => (error: unknown) => this.log.warn({ err: error }, what);
+    const k = this.keys;
+    const route = `relay:${this.id}`;
+    this.relayQueue = new ListOutboundQueue(
+      this.redis,
+      this.blockingWs,
+      k.outbound(route),
+      k.outboundProcessing(route, this.id),
+      k.outboundDead,
+    );
+    this.httpQueue = new ListOutboundQueue(
+      this.redis,
+      this.blockingHttp,
+      k.outbound('http'),
+      k.outboundProcessing('http', this.id),
+      k.outboundDead,
+    );
+    this.relayFinisher = new Finisher(
+      this.relayQueue,
+      this.relayTracker,
+      warn('finishing replies failed; retrying'),
+    );
+    this.httpFinisher = new Finisher(
+      this.httpQueue,
+      this.httpTracker,
+      warn('finishing HTTP replies failed; retrying'),
+    );
+    this.sessions = new SessionRegistry(
+      this.redis,
+      k.relaySessions(this.id),
+      config.relayResumeMs,
+      warn('recording a session failed'),
+    );
+    this.router = new ReplyRouter({
+      relayId: this.id,
+      sessions: this.sessions,
+      finisher: this.relayFinisher,
+      metrics: this.metrics,
+      log: this.log,
+      fallback: config.relayFallback,
+      retentionMs: config.relayRetentionMs,
+    });
+    this.http = new HttpDeliverer({
+      finisher: this.httpFinisher,
+      metrics: this.metrics,
+      log: this.log,
+      maxAttempts: config.httpMaxAttempts,
+      backoffBaseMs: config.httpBackoffBaseMs,
+      timeoutMs: config.httpTimeoutMs,
+      retentionMs: config.relayRetentionMs,
+      allow: config.httpAllow ?? [],
+    });
+    const serverTime = () => this.serverTime();
+    this.relayLoop = new ConsumeLoop({
+      queue: this.relayQueue,
+      tracker: this.relayTracker,
+      handle: (raw, nowMs) => this.router.route(raw, nowMs),
+      room: async () => TAKE_BATCH,
+      serverTime,
+      log: this.log,
+      what: 'replies',
+    });
+    this.httpLoop = new ConsumeLoop({
+      queue: this.httpQueue,
+      tracker: this.httpTracker,
+      handle: (raw, nowMs) => void this.http.deliver(raw, nowMs),
+      room: () => this.http.room(HTTP_CONCURRENCY),
+      serverTime,
+      log: this.log,
+      what: 'HTTP replies',
+    });
+    // A re-sent BLMOVE after a reconnect may follow one whose reply was lost with the connection.
+    this.blockingWs.on('reconnecting', () => this.relayLoop.reconcile());
+    this.blockingHttp.on('reconnecting', () => this.httpLoop.reconcile());
+  }
+
+  readiness(): Readiness {
+    return { ready: this.state === 'running' && this.redis.status === 'ready', state: this.state };
+  }
+
+  async start(): Promise<void> {
+    if (this.state !== 'idle') throw new Error(`relay ${this.id} cannot start from state ${this.state}`);
+    const c = this.config;
+    try {
+      const target = { url: c.redisUrl, clusterNodes: c.mode === 'streams' ? c.clusterNodes : undefined };
+      for (const client of [this.redis, this.blockingWs, this.blockingHttp])
+        await connectOrThrow(client, dataTarget(target), dataSetting(target), c.commandTimeoutMs * 5);
+      // Registered first: from now on workers queue replies for us instead of dead-lettering them.
+      await this.redis.rdHeartbeat(this.keys.relays, this.id, 'beat');
+      this.publisher =
+        c.ingress === 'redis'
+          ? redisFramePublisher(this.redis, c.channel)
+          : await natsFramePublisher(c, `rd-relay-${this.id}`);
+      const resumable = await this.sessions.load();
+      const recovered = await this.relayQueue.recover();
+      const nowMs = await this.serverTime();
+      for (const raw of recovered) {
+        this.relayTracker.add(raw);
+        this.router.route(raw, nowMs);
+      }
+      // HTTP replies a predecessor had taken go back in line for any deliverer.
+      const returned = await this.httpQueue.giveBack();
+      if (c.relayPort >= 0) {
+        this.gateway = new SocketGateway({
+          host: c.relayHost,
+          port: c.relayPort,
+          relayId: this.id,
+          // Room for the envelope the relay adds (marker, version, flags, replyTo, timestamp), so an
+          // accepted frame is never dead-lettered as oversize by the dispatcher.
+          maxPayload: Math.max(1, c.maxPayloadBytes - ENVELOPE_OVERHEAD_BYTES),
+          sessions: this.sessions,
+          router: this.router,
+          publisher: this.publisher,
+          metrics: this.metrics,
+          log: this.log,
+        });
+        this.port = await this.gateway.listen();
+      }
+      this.state = 'running';
+      this.sessionGauges();
+      this.relayLoop.start();
+      if (c.relayHttp) this.httpLoop.start();
+      this.scheduleHeartbeat();
+      this.log.info(
+        {
+          port: this.port ?? null,
+          host: c.relayHost,
+          http: c.relayHttp,
+          resumable,
+          recovered: recovered.length,
+          returned,
+          prefix: c.prefix,
+        },
+        'relay listening',
+      );
+    } catch (error) {
+      this.state = 'failed';
+      throw error;
+    }
+  }
+
+  /** Stops accepting, drains and closes sockets, keeps what is undelivered, disconnects. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= this.doClose();
+    return this.closing;
+  }
+
+  private async doClose(): Promise<void> {
+    const wasRunning = this.state === 'running';
+    this.state = this.state === 'failed' ? 'failed' : 'draining';
+    const drainMs = this.config.drainTimeoutMs;
+    const steps: [string, () => Promise<unknown>][] = [
+      ['stop accepting', async () => this.gateway?.stopAccepting()],
+      ['drain sockets', () => (wasRunning ? this.waitForReplies(drainMs) : Promise.resolve())],
+      ['close sockets', () => this.gateway?.closeSockets(Math.min(drainMs, 2_000)) ?? Promise.resolve()],
+      ['record sessions', () => this.recordDetached()],
+      [
+        'stop taking',
+        async () => {
+          this.relayLoop.halt();
+          this.httpLoop.halt();
+          // Interrupts a blocked BLMOVE; whatever it moved is in our processing list, so nothing is lost.
+          this.blockingWs.disconnect();
+          this.blockingHttp.disconnect();
+          // Aborted HTTP attempts leave their entries in the processing list (given back below).
+          await this.http.stop();
+          await Promise.allSettled([this.relayLoop.done, this.httpLoop.done]);
+        },
+      ],
+      ['finish', () => Promise.all([this.relayFinisher.drain(2_000), this.httpFinisher.drain(2_000)])],
+      // Another deliverer takes over our HTTP replies at once; socket replies wait for our replacement.
+      ['return HTTP replies', () => (wasRunning ? this.httpQueue.giveBack() : Promise.resolve())],
+      ['stop heartbeats', async () => clearTimeout(this.heartbeatTimer)],
+      ['close publisher', () => this.publisher?.close() ?? Promise.resolve()],
+      [
+        'quit',
+        () =>
+          Promise.all([
+            closeQuietly(this.redis),
+            closeQuietly(this.blockingWs),
+            closeQuietly(this.blockingHttp),
+          ]),
+      ],
+    ];
+    for (const [name, step] of steps) {
+      try {
+        await step();
+      } catch (error) {
+        this.log.warn({ err: error, step: name }, 'shutdown step failed; continuing');
+      }
+    }
+    if (this.state !== 'failed') this.state = 'stopped';
+    this.log.info('relay stopped');
+  }
+
+  /** Until every open session has the replies its frames asked for, or `timeoutMs`. */
+  private async waitForReplies(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const outstanding = () => {
+      let sum = 0;
+      for (const s of this.sessions.all()) if (s.socket) sum += s.awaiting;
+      return sum;
+    };
+    while (outstanding() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  }
+
+  private async recordDetached(): Promise<void> {
+    const now = Date.now();
+    const fields: (string | number)[] = [];
+    for (const s of this.sessions.all()) fields.push(s.id, s.detachedAt || now);
+    if (fields.length > 0) await this.redis.hset(this.keys.relaySessions(this.id), ...fields);
+  }
+
+  private async serverTime(): Promise<number> {
+    const [seconds, micros] = await this.redis.time();
+    return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+  }
+
+  private scheduleHeartbeat(): void {
+    this.heartbeatTimer = setTimeout(async () => {
+      if (this.state !== 'running' && this.state !== 'draining') return;
+      await this.tick();
+      if (this.state === 'running' || this.state === 'draining') this.scheduleHeartbeat();
+    }, this.config.heartbeatMs);
+  }
+
+  /** Heartbeat, sweep relays gone past the retention period, expire unresumed sessions, gauges. */
+  private async tick(): Promise<void> {
+    const k = this.keys;
+    try {
+      await this.redis.rdHeartbeat(k.relays, this.id, 'beat');
+      const [swept = 0, dead = 0, returned = 0] = await this.redis.rdRelaySweep(
+        k.relays,
+        k.outboundDead,
+        this.config.relayRetentionMs,
+        k.tag,
+        SWEEP_LIMIT,
+      );
+      if (swept > 0) {
+        this.metrics.undeliverable.inc({ reason: 'relay_gone' }, dead);
+        this.log.warn(
+          { relays: swept, deadLettered: dead, returned },
+          'swept relays gone past the retention period',
+        );
+      }
+      this.metrics.deadLetters.set(await this.redis.llen(k.outboundDead));
+    } catch (error) {
+      this.log.warn({ err: error }, 'relay heartbeat failed');
+    }
+    this.router.orphaned(this.sessions.expire());
+    this.sessionGauges();
+  }
+
+  private sessionGauges(): void {
+    const counts = this.sessions.counts();
+    this.metrics.sessions.set({ state: 'attached' }, counts.attached);
+    this.metrics.sessions.set({ state: 'detached' }, counts.detached);
+  }
+}
