@@ -25,14 +25,19 @@ import {
 } from '@redispatch/shared';
 import type { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
+import { type HandlerRunner, inProcessRunner } from './handler-runner.js';
+import { type IsolateOptions, ProcessPool } from './isolate/pool.js';
 import type { Handler, Message } from './message.js';
-import { createWorkerMetrics, type WorkerMetrics } from './metrics.js';
+import { createIsolateMetrics, createWorkerMetrics, type WorkerMetrics } from './metrics.js';
 import { Settler, settlementArgs } from './settler.js';
 
 /** Options for the library; the CLI fills them from the validated config. */
 export interface WorkerOptions {
   redisUrl: string;
-  handler: Handler;
+  /** Runs in this process. Give either `handler` or `isolate`. */
+  handler?: Handler;
+  /** Runs the handler module in a pool of child processes, so a crashing handler cannot take the worker down. */
+  isolate?: IsolateOptions;
   /** @default DEFAULT_PREFIX ("rd") */
   prefix?: string;
   /** Stable identity; a restarted worker with the same id resumes its queue. @default host-pid-random */
@@ -76,7 +81,9 @@ const BLOCK_SECONDS = 1;
 export class Worker {
   state: WorkerState = 'idle';
   readonly id: string;
-  private readonly options: Required<Omit<WorkerOptions, 'tls' | 'logger' | 'registry'>> & {
+  private readonly options: Required<
+    Omit<WorkerOptions, 'tls' | 'logger' | 'registry' | 'handler' | 'isolate'>
+  > & {
     tls: TlsSettings;
   };
   private readonly keys: Keys;
@@ -86,6 +93,7 @@ export class Worker {
   private readonly redis: Redis;
   private readonly blocking: Redis;
   private readonly settler: Settler;
+  private readonly runner: HandlerRunner;
   private active = 0;
   private slotWaiter: (() => void) | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
@@ -121,6 +129,17 @@ export class Worker {
     this.log = (options.logger ?? createLogger('info')).child({ component: 'worker', instanceId: this.id });
     this.registry = options.registry ?? new Registry();
     this.metrics = createWorkerMetrics(this.registry);
+    if (options.isolate && options.handler)
+      throw new Error('worker options: give either handler or isolate, not both');
+    if (options.isolate) {
+      this.runner = new ProcessPool({
+        ...options.isolate,
+        concurrency: this.options.concurrency,
+        log: this.log,
+        metrics: createIsolateMetrics(this.registry),
+      });
+    } else if (options.handler) this.runner = inProcessRunner(options.handler);
+    else throw new Error('worker options: a handler (or isolate.module) is required');
     const base = {
       url: this.options.redisUrl,
       tls: this.options.tls,
@@ -145,6 +164,8 @@ export class Worker {
   async start(): Promise<void> {
     if (this.state !== 'idle') throw new Error(`worker ${this.id} cannot start from state ${this.state}`);
     try {
+      // Handler processes first: a module that cannot load fails the start before we register.
+      await this.runner.start();
       await connectOrThrow(
         this.redis,
         this.options.redisUrl,
@@ -191,6 +212,8 @@ export class Worker {
     const steps: [string, () => Promise<unknown>][] = [
       ['take loop', () => this.loop ?? Promise.resolve()],
       ['finish in-flight', () => this.waitForHandlers(this.options.drainTimeoutMs)],
+      // Handler processes go after the drain; what they still held is nacked and settled next.
+      ['stop handler processes', () => this.runner.close()],
       ['settle', () => this.settler.drain(this.options.commandTimeoutMs * 2)],
       // Heartbeats go on through the drain (a drain longer than the worker TTL must not get us declared
       // dead and our in-flight work redelivered); they stop only now.
@@ -392,7 +415,7 @@ export class Worker {
       this.release(id);
     };
     try {
-      Promise.resolve(this.options.handler(message)).then(
+      Promise.resolve(this.runner.run(message)).then(
         () => settle(undefined),
         (error: unknown) => settle(error ?? new Error('handler rejected')),
       );
