@@ -50,6 +50,31 @@ function recorded(dir: string): Recorded[] {
     .map((line) => JSON.parse(line) as Recorded);
 }
 
+/** Pids whose parent is `pid` (Linux /proc). */
+function childPids(pid: number): number[] {
+  return readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .filter((name) => {
+      try {
+        // "pid (comm) state ppid …": comm may hold spaces, so split after its closing parenthesis.
+        const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid;
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** One dispatcher and one isolated worker (serving metrics), started with the given extra environment. */
 async function isolatedCluster(name: string, env: Record<string, string>) {
   const options: FaultClusterOptions = {
@@ -279,6 +304,21 @@ describe('worker --isolate', () => {
       await cluster.close();
     }
   }, 90_000);
+
+  it('handler processes do not outlive a SIGKILLed worker, even one whose event loop is blocked', async () => {
+    const { cluster, worker } = await isolatedCluster('iso-orphan', { REDISPATCH_ACK_TIMEOUT_MS: '20000' });
+    try {
+      await cluster.admin.publish(cluster.env.REDISPATCH_CHANNEL as string, 'SPIN:orphan');
+      await expect.poll(async () => (await cluster.stats()).inflight, { timeout: 10_000 }).toBe(1);
+      const children = childPids(worker.pid);
+      expect(children.length).toBe(4);
+      worker.kill('SIGKILL');
+      await worker.exited();
+      await expect.poll(() => children.filter(alive), { timeout: 5_000, interval: 100 }).toEqual([]);
+    } finally {
+      await cluster.close();
+    }
+  }, 60_000);
 
   it('a handler module that cannot load fails the worker start with a clear error', async () => {
     const env = testEnv(server.url, uniquePrefix('iso-bad'), { REDISPATCH_ISOLATE: 'true' });

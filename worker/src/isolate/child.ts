@@ -1,9 +1,12 @@
 // Entry point of a handler process (forked by ProcessPool): loads the handler module named in argv[2],
 // then runs messages the worker sends and reports each outcome. It holds no Redis connection: acks,
 // nacks, deadlines and heartbeats all stay with the worker, so whatever happens here cannot stop them.
+import { Worker } from 'node:worker_threads';
 import { loadHandler } from '../load-handler.js';
 import type { Handler, Message } from '../message.js';
 import type { FromChild, ToChild } from './protocol.js';
+
+const PARENT_CHECK_MS = 250;
 
 const send = (message: FromChild) => {
   // The channel is gone only when the worker is: nothing left to report to.
@@ -17,8 +20,25 @@ function namedError(name: string, message: string): Error {
   return error;
 }
 
+/**
+ * A handler process must not outlive its worker, even with a blocked event loop (a SIGKILLed worker
+ * cannot close anything): a thread with its own event loop watches for this process being reparented
+ * and kills it.
+ */
+function watchParent(parentPid: number): void {
+  const watchdog = new Worker(
+    `const { workerData } = require('node:worker_threads');
+     setInterval(() => {
+       if (process.ppid !== workerData.parentPid) process.kill(workerData.pid, 'SIGKILL');
+     }, ${PARENT_CHECK_MS});`,
+    { eval: true, workerData: { parentPid, pid: process.pid } },
+  );
+  watchdog.unref();
+}
+
 async function main(): Promise<void> {
   const specifier = process.argv[2] ?? '';
+  watchParent(Number(process.argv[3]));
   let handler: Handler;
   try {
     handler = await loadHandler(specifier);

@@ -182,7 +182,7 @@ export class ProcessPool implements HandlerRunner {
       ...process.execArgv.filter((arg) => !/^--(inspect|max-old-space-size)/.test(arg)),
       `--max-old-space-size=${this.maxMemoryMb}`,
     ];
-    const proc = fork(CHILD_ENTRY, [this.options.module], {
+    const proc = fork(CHILD_ENTRY, [this.options.module, String(process.pid)], {
       execArgv,
       serialization: 'advanced',
       stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
