@@ -12,6 +12,18 @@ import { testEnv, uniquePrefix } from './in-process.js';
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/**
+ * `npm run test:faults` sets REDISPATCH_FAULTS=1: every scenario at full size and every variant. Without
+ * it (`npm test`) the suite runs in a bounded form: the same faults and the same assertions (lost = 0,
+ * the duplicate bounds) with fewer messages and fewer repetitions, so it fits in a few minutes.
+ */
+export const FAULTS_FULL = process.env.REDISPATCH_FAULTS === '1';
+
+/** A message count (or repetition count) for the full suite and for the bounded form. */
+export function faultSize(full: number, bounded: number): number {
+  return FAULTS_FULL ? full : bounded;
+}
+
 export interface FaultClusterOptions {
   name: string;
   /** The data Redis as the admin, the workers and the publisher reach it. */
@@ -491,12 +503,24 @@ export async function publishWithRetry(options: RetryPublishOptions): Promise<Re
   return { retries, seconds: (performance.now() - started) / 1000 };
 }
 
-/** libfaketime's preload library, if installed (Debian: `apt-get install faketime`). */
+/**
+ * libfaketime's preload library, if installed (Debian: `apt-get install faketime`). Throws when it must
+ * be there — the `faketime` command is installed, or REDISPATCH_REQUIRE_FAKETIME=1 (.ci/run sets it) —
+ * but is not found, so the clock-skew scenario never silently runs without skew.
+ */
 export function faketimeLibrary(): string | undefined {
   const arch = process.arch === 'arm64' ? 'aarch64' : 'x86_64';
-  return [
+  const found = [
     `/usr/lib/${arch}-linux-gnu/faketime/libfaketime.so.1`,
     '/usr/lib/faketime/libfaketime.so.1',
     '/usr/local/lib/faketime/libfaketime.so.1',
   ].find((path) => existsSync(path));
+  const command = (process.env.PATH ?? '')
+    .split(':')
+    .some((dir) => dir !== '' && existsSync(join(dir, 'faketime')));
+  if (!found && (command || process.env.REDISPATCH_REQUIRE_FAKETIME === '1'))
+    throw new Error(
+      `libfaketime.so.1 not found although ${command ? 'the faketime command is installed' : 'REDISPATCH_REQUIRE_FAKETIME=1'}: the clock-skew scenario would run without skew`,
+    );
+  return found;
 }
