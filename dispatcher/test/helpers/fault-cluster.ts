@@ -381,6 +381,25 @@ export class FaultCluster {
     ].join('\n');
   }
 
+  /** Leadership events of every dispatcher in time order (for failure messages). */
+  leadershipEvents(): string {
+    const wanted =
+      /^(standby|elected leader|stepped down|resubscribed after a gap|subscription to the channel dropped|unwritten messages kept)/;
+    return this.allDispatchers
+      .flatMap((proc) =>
+        logLines(proc)
+          .filter((l) => typeof l.msg === 'string' && wanted.test(l.msg))
+          .map((l) => ({ time: Number(l.time), pid: proc.pid, line: l })),
+      )
+      .sort((a, b) => a.time - b.time)
+      .map(({ time, pid, line }) => {
+        const { msg, epoch, replayed, markerMatched, reason, rank, count } = line;
+        const extra = JSON.stringify({ epoch, replayed, markerMatched, reason, rank, count });
+        return `  ${new Date(time).toISOString().slice(17, 23)} d${this.dispatcherIndex.get(pid)} ${String(msg)} ${extra}`;
+      })
+      .join('\n');
+  }
+
   /** The "elected leader" log lines of every dispatcher (epoch, replayed, markerMatched). */
   elections(): { pid: number; epoch: number; replayed: number; markerMatched: boolean }[] {
     return this.allDispatchers.flatMap((proc) =>

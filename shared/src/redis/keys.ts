@@ -19,6 +19,11 @@ export interface Keys {
   readonly dlq: string;
   readonly totals: string;
   readonly progress: string;
+  /**
+   * Hash: dispatcher id → fingerprint of the first message it heard after its subscription came back
+   * (expires); the one that heard the earliest leads after every dispatcher lost its subscription.
+   */
+  readonly resumed: string;
   /** The Redlock resource on the lock masters. */
   readonly leaseLock: string;
   /** Pub/sub channel on which a resigning leader tells standbys to run for election now. */
@@ -44,6 +49,7 @@ export function createKeys(prefix: string): Keys {
     dlq: `${tag}:dlq`,
     totals: `${tag}:totals`,
     progress: `${tag}:progress`,
+    resumed: `${tag}:resumed`,
     leaseLock: `${tag}:lease`,
     controlChannel: `${prefix}:control`,
     queue: (workerId: string) => `${tag}:q:${workerId}`,
