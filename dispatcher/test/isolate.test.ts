@@ -85,6 +85,7 @@ async function isolatedCluster(name: string, env: Record<string, string>) {
     concurrency: 4,
     handler: HANDLER,
     env: { REDISPATCH_ISOLATE: 'true', REDISPATCH_ISOLATE_POOL: '4', ...env },
+    dispatcherMetrics: true,
   };
   const cluster = await FaultCluster.start(options);
   const metricsPort = await freePort();
@@ -133,7 +134,11 @@ async function deadLetters(cluster: FaultCluster, count: number, timeoutMs = 30_
 
 describe('worker --isolate', () => {
   it('runs N messages through handler processes with 0 lost and 0 duplicates; every Message field arrives, bodies byte-exact', async () => {
-    const { cluster, worker } = await isolatedCluster('iso-clean', { REDISPATCH_ISOLATE_POOL: '2' });
+    // A long ack timeout: no run can outlive it even on a starved box, so any duplicate would be a defect.
+    const { cluster, worker } = await isolatedCluster('iso-clean', {
+      REDISPATCH_ISOLATE_POOL: '2',
+      REDISPATCH_ACK_TIMEOUT_MS: '30000',
+    });
     try {
       const count = 2_000;
       const publishing = cluster.publish('isoc', count, 1_000);
@@ -162,6 +167,7 @@ describe('worker --isolate', () => {
       const fields = recorded(cluster.dir);
       expect(result.lost).toBe(0);
       expect(result.duplicates).toBe(0);
+      expect((await cluster.stats()).totals.redelivered).toBe(0);
       expect(new Set(fields.map((f) => f.hex))).toEqual(new Set(sent.keys()));
       expect(new Set(fields.map((f) => f.id)).size).toBe(sent.size);
       for (const f of fields) {
@@ -214,11 +220,14 @@ describe('worker --isolate', () => {
       expect(await restarts('exit')).toBe(3);
       expect(await restarts('signal')).toBe(3);
       await expect.poll(processes, { timeout: 10_000 }).toBe(4);
-      // One message per handler process: a crash takes nothing else with it.
+      // One message per handler process: a crash takes nothing else with it (a run that outlived its
+      // ack deadline on a starved box runs again, at-least-once: the only duplicates allowed).
+      const timedOut = await cluster.redelivered('timeout');
       expect(result.lost).toBe(0);
-      expect(result.duplicates).toBe(0);
-      // The worker itself never stopped: no redelivery by timeout or "worker lost", heartbeats on time.
-      expect(stats.totals.redelivered).toBe(0);
+      expect(result.duplicates).toBeLessThanOrEqual(timedOut);
+      // The worker itself never stopped: never declared dead, heartbeats on time.
+      expect(await cluster.redelivered('worker_lost')).toBe(0);
+      expect(stats.totals.redelivered).toBe(timedOut);
       expect(stats.workers.map((w) => w.id)).toEqual([`${cluster.prefix}-w0`]);
       expect(worker.child.exitCode).toBeNull();
       expect(worker.output()).not.toMatch(/re-registered/);
@@ -253,9 +262,11 @@ describe('worker --isolate', () => {
       );
       expect(await restarts('memory')).toBe(2);
       await expect.poll(processes, { timeout: 10_000 }).toBe(4);
+      // Ack timeout 20 s: no run outlives it, so no redelivery at all and no duplicate.
       expect(result.lost).toBe(0);
       expect(result.duplicates).toBe(0);
       expect(stats.totals.redelivered).toBe(0);
+      expect(await cluster.redelivered('worker_lost')).toBe(0);
       expect(worker.child.exitCode).toBeNull();
       expect(beat.max).toBeLessThan(1_000);
     } finally {
@@ -293,10 +304,14 @@ describe('worker --isolate', () => {
         [2, 'HandlerTimeoutError'],
       ]);
       await expect.poll(processes, { timeout: 10_000 }).toBe(4);
+      // The two slow messages' first attempts were redelivered at their deadline (on a starved box other
+      // runs may outlive theirs too, and run again); the worker was never declared dead.
+      const timedOut = await cluster.redelivered('timeout');
+      expect(timedOut).toBeGreaterThanOrEqual(2);
+      expect(await cluster.redelivered('worker_lost')).toBe(0);
+      expect(stats.totals.redelivered).toBe(timedOut);
       expect(result.lost).toBe(0);
-      expect(result.duplicates).toBe(0);
-      // The two slow messages' first attempts, redelivered by the leader at their deadline; nothing else.
-      expect(stats.totals.redelivered).toBe(2);
+      expect(result.duplicates).toBeLessThanOrEqual(timedOut - 2);
       expect(worker.child.exitCode).toBeNull();
       expect(worker.output()).not.toMatch(/re-registered/);
       expect(beat.max).toBeLessThan(1_000);

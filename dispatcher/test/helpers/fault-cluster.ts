@@ -3,12 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createConnection, createKeys, type Keys, readStats, type Stats } from '@redispatch/shared';
+import { freePort } from '@redispatch/shared/testing';
 import { Redis } from 'ioredis';
 import { expect } from 'vitest';
 import { loadPayload } from '../../src/cli/command-publish.js';
 import { type CheckResult, checkRun } from './checker.js';
 import { CHECKER_HANDLER, type CliProcess, runCli, spawnCli } from './cli-process.js';
 import { testEnv, uniquePrefix } from './in-process.js';
+import { sampleValue, scrape } from './metrics-probe.js';
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -40,6 +42,8 @@ export interface FaultClusterOptions {
   dispatcherEnv?: (index: number) => Record<string, string>;
   /** Extra environment for worker `index` only (replacements get the next indexes). */
   workerEnv?: (index: number) => Record<string, string>;
+  /** Serve /metrics on a free port from every dispatcher (for `redelivered()`). */
+  dispatcherMetrics?: boolean;
 }
 
 /** Everything a fault test started, so a failed test still cleans up in afterAll. */
@@ -114,6 +118,8 @@ export class FaultCluster {
   /** Every worker ever started here. */
   readonly allWorkers: CliProcess[] = [];
   private dispatcherCount = 0;
+  /** Metrics port of dispatcher `index`, when `dispatcherMetrics`. */
+  private readonly dispatcherPorts: number[] = [];
   private workerCount = 0;
 
   private constructor(readonly options: FaultClusterOptions) {
@@ -140,6 +146,8 @@ export class FaultCluster {
     const cluster = new FaultCluster(options);
     try {
       await cluster.admin.connect();
+      if (options.dispatcherMetrics)
+        for (let i = 0; i < (options.dispatchers ?? 3); i++) cluster.dispatcherPorts.push(await freePort());
       const dispatchers = Array.from({ length: options.dispatchers ?? 3 }, () => cluster.startDispatcher());
       await Promise.all(Array.from({ length: options.workers ?? 2 }, () => cluster.startWorker()));
       await Promise.all(dispatchers.map((d) => d.waitForLog(/"msg":"standby"/, 20_000)));
@@ -160,6 +168,9 @@ export class FaultCluster {
       ...this.env,
       REDISPATCH_REDIS_URL: this.options.dispatcherRedisUrl?.(index) ?? this.options.redisUrl,
       REDISPATCH_INSTANCE_ID: `${this.prefix}-d${index}`,
+      ...(this.dispatcherPorts[index] === undefined
+        ? {}
+        : { REDISPATCH_METRICS_PORT: String(this.dispatcherPorts[index]) }),
       ...this.options.dispatcherEnv?.(index),
       ...extra,
     });
@@ -195,6 +206,21 @@ export class FaultCluster {
     void proc.exited().then(() => this.workers.delete(proc.pid));
     await proc.waitForLog(/worker registered/, 20_000);
     return proc;
+  }
+
+  /**
+   * redispatch_messages_redelivered_total{reason} summed over the live dispatchers (needs
+   * `dispatcherMetrics`): "timeout" (ack deadline passed) or "worker_lost" (a worker declared dead).
+   */
+  async redelivered(reason: 'timeout' | 'worker_lost'): Promise<number> {
+    let total = 0;
+    for (const [pid, index] of this.dispatcherIndex) {
+      const port = this.dispatcherPorts[index];
+      if (port === undefined || !this.dispatchers.has(pid)) continue;
+      const { families } = await scrape(port);
+      total += sampleValue(families, 'redispatch_messages_redelivered_total', { reason }) ?? 0;
+    }
+    return total;
   }
 
   async stats(): Promise<Stats> {
