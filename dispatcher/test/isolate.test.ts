@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { listDeadLetters, Publisher } from '@redispatch/shared';
 import { freePort, type RedisHandle, startRedis } from '@redispatch/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from './helpers/cli-process.js';
+import { runCli, spawnCli } from './helpers/cli-process.js';
 import { FaultCluster, type FaultClusterOptions, killEverything, sleep } from './helpers/fault-cluster.js';
 import { testEnv, uniquePrefix } from './helpers/in-process.js';
 import { sampleValue, scrape } from './helpers/metrics-probe.js';
@@ -347,6 +347,24 @@ describe('worker --isolate', () => {
       expect(output).toMatch(text);
       // One attempt per handler process, then out: not a restart loop.
       expect(performance.now() - started).toBeLessThan(25_000);
+    }
+    // A pool larger than the handler slots is a configuration error naming both settings.
+    const tooBig = await runCli(
+      ['worker', '--isolate', '--isolate-pool', '9', '--concurrency', '2', '--handler', HANDLER],
+      env,
+    );
+    expect(tooBig.code).toBe(2);
+    expect(tooBig.output).toMatch(
+      /REDISPATCH_ISOLATE_POOL \(9\) must not exceed REDISPATCH_CONCURRENCY \(2\)/,
+    );
+    // The bare flag turns isolation on (the environment here does not).
+    const { REDISPATCH_ISOLATE: _unset, ...plain } = env;
+    const worker = spawnCli(['worker', '--isolate', '--concurrency', '2', '--handler', HANDLER], plain);
+    try {
+      await worker.waitForLog(/"processes":2,"perProcess":1.*handler processes ready/, 20_000);
+    } finally {
+      worker.kill('SIGKILL');
+      await worker.exited();
     }
   }, 90_000);
 
