@@ -32,6 +32,8 @@ const RETRY_MAX_MS = 1_000;
 export class Batcher {
   private pending: Received[] = [];
   private retrying: Batch | undefined;
+  /** The batch whose write is awaiting its reply (its outcome unknown until then). */
+  private inFlight: Batch | undefined;
   private writing = false;
   private scheduled = false;
   private stopped = false;
@@ -62,10 +64,14 @@ export class Batcher {
     await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
   }
 
-  /** Stops writing; returns what was never written, in arrival order. */
+  /**
+   * Stops writing; returns what was not proven written, in arrival order: also the batch in flight,
+   * whose reply may never come (a leader stepping down because Redis went away mid-write). Keeping it
+   * can only replay it (a duplicate, counted), never lose it.
+   */
   stop(): Received[] {
     this.stopped = true;
-    const retrying = this.retrying;
+    const retrying = this.retrying ?? this.inFlight;
     const unwritten = retrying
       ? retrying.payloads.map((payload, i) => ({
           payload,
@@ -117,6 +123,7 @@ export class Batcher {
     this.kicked = false;
     const batch = this.takeBatch();
     this.writing = true;
+    this.inFlight = batch;
     try {
       await this.options.write(batch);
       this.retrying = undefined;
@@ -135,6 +142,7 @@ export class Batcher {
       await new Promise((resolve) => setTimeout(resolve, delay));
     } finally {
       this.writing = false;
+      this.inFlight = undefined;
     }
     if (this.pendingCount > 0 || this.kicked) this.schedule();
     else this.notifyIdle();

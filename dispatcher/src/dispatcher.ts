@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { performance } from 'node:perf_hooks';
 import {
   type Config,
   closeQuietly,
@@ -23,7 +24,7 @@ import { createIngress } from './ingress/create-ingress.js';
 import type { Deliver, Ingress } from './ingress/ingress.js';
 import { ListsMode } from './lists-routing.js';
 import { createDispatcherMetrics, type DispatcherMetrics } from './metrics.js';
-import { type Received, ReplayBuffer } from './replay-buffer.js';
+import { fingerprintOf, type Received, ReplayBuffer } from './replay-buffer.js';
 import { EpochBehindError, type LeaderRouting, type RoutingMode } from './routing-mode.js';
 import { StreamsMode } from './streams/streams-mode.js';
 import { SubscriptionWatch } from './subscription-watch.js';
@@ -48,6 +49,11 @@ export type StepDownReason =
   | 'ingress_lost';
 
 const CONTROL_RESIGNED = 'resigned';
+/**
+ * After a subscription gap, a dispatcher that may have missed what another heard waits this many leases
+ * (from its own resubscription) for the other to take over, then campaigns anyway: someone must lead.
+ */
+const GAP_DEFER_LEASES = 3;
 
 export interface DispatcherOptions {
   config: Config;
@@ -91,6 +97,19 @@ export class Dispatcher {
    * after resubscribing (a leader wrote something this process also heard) makes it caught up again.
    */
   private subscriptionGap = false;
+  /**
+   * After a subscription gap: when every dispatcher lost its subscription at once (a data Redis
+   * restart) they come back at different times (reconnect backoff), and the first one back heard
+   * messages the others did not. It must be the one to lead: a later one would never write them, and
+   * the others would trim them as soon as its marker showed up. So each records (in `keys.resumed`)
+   * the fingerprint of the first message it heard after the gap, and campaigns only once it has heard
+   * every other one's first message too (or after GAP_DEFER_LEASES).
+   */
+  private gapAt = 0;
+  /** When the subscription came back (performance.now()); undefined while it is down. */
+  private resubscribedAt: number | undefined;
+  /** Fingerprint of the first message heard after the gap, once there was one. */
+  private firstAfterGap: string | undefined;
   private sequence = 0;
   private closing: Promise<void> | undefined;
   private readonly listeners = new Set<(state: DispatcherState) => void>();
@@ -180,6 +199,11 @@ export class Dispatcher {
     // Pub/sub keeps nothing for a disconnected subscriber: a leader whose subscription dropped has a
     // gap it cannot fill, but a standby that stayed connected can. Hand over so it replays the gap.
     this.subscriptionWatch.start();
+    // ioredis emits 'ready' just before it re-sends the SUBSCRIBEs, so look on the next turn.
+    this.subscriber.on('ready', () => {
+      if (this.config.ingress === 'redis' && this.subscriptionGap)
+        setImmediate(() => void this.afterResubscribe());
+    });
     try {
       await this.ingress.connect();
     } catch (error) {
@@ -246,6 +270,9 @@ export class Dispatcher {
     // seen the leader's marker again.
     this.caughtUp = false;
     this.subscriptionGap = true;
+    this.gapAt = performance.now();
+    this.resubscribedAt = undefined;
+    this.firstAfterGap = undefined;
     if (this.state === 'leading') {
       this.log.warn(
         'subscription to the channel dropped: stepping down so a connected standby replays the gap',
@@ -260,11 +287,88 @@ export class Dispatcher {
       this.scheduleCampaign(0);
   }
 
+  /** Notes when the subscription is back, then campaigns after a short settle (see `subscriptionGap`). */
+  private async afterResubscribe(): Promise<void> {
+    try {
+      // Answered after the re-sent SUBSCRIBEs on the same connection: from here on we hear everything.
+      await this.subscriber.subscribe(this.keys.controlChannel);
+    } catch {
+      return; // dropped again; the next 'ready' tries again
+    }
+    if (!this.subscriptionGap || this.resubscribedAt !== undefined) return;
+    this.resubscribedAt = performance.now();
+    this.log.info('resubscribed after a gap');
+    // One lease first: a standby that never lost its subscription (it heard everything; it campaigns
+    // every lease/4) wins if there is one, and one that came back earlier has recorded its first message.
+    if (this.state === 'standby' && !this.electing) this.scheduleCampaign(this.config.leaseMs);
+  }
+
+  /** Records the first message heard after a gap, for the other dispatchers to compare with. */
+  private async recordFirstAfterGap(fingerprint: string): Promise<void> {
+    try {
+      await this.withReadyConnection((redis) =>
+        redis
+          .multi()
+          .hset(this.keys.resumed, this.id, fingerprint)
+          .pexpire(this.keys.resumed, this.config.leaseMs * 10)
+          .exec(),
+      );
+    } catch (error) {
+      this.log.warn({ err: error }, 'could not record the first message heard after the gap');
+    }
+  }
+
+  /**
+   * True when this process heard, since its gap, the first message every other dispatcher heard after
+   * its own gap: nobody holds anything it missed. Others' entries expire after 10 leases.
+   */
+  private async heardWhatOthersHeard(): Promise<boolean> {
+    let firsts: Record<string, string>;
+    try {
+      firsts = await this.withReadyConnection((redis) => redis.hgetall(this.keys.resumed));
+    } catch {
+      return false;
+    }
+    for (const [id, fingerprint] of Object.entries(firsts)) {
+      if (id === this.id) continue;
+      if (!this.buffer.heardSince(fingerprint, this.gapAt)) return false;
+    }
+    return true;
+  }
+
+  /**
+   * Runs `use` on the command connection, or on a fresh one while that one is still in its own
+   * reconnect backoff: gap bookkeeping must happen now, not whenever that backoff ends.
+   */
+  private async withReadyConnection<T>(use: (redis: DataClient) => Promise<T>): Promise<T> {
+    if (this.redis.status === 'ready') return use(this.redis);
+    const fresh = this.redis.duplicate();
+    fresh.on('error', () => {});
+    try {
+      await fresh.connect();
+      return await use(fresh);
+    } finally {
+      fresh.disconnect();
+    }
+  }
+
+  private endGap(): void {
+    if (!this.subscriptionGap) return;
+    this.subscriptionGap = false;
+    this.resubscribedAt = undefined;
+    this.firstAfterGap = undefined;
+    this.redis.hdel(this.keys.resumed, this.id).catch(() => {});
+  }
+
   /** Every message from the ingress: the leader batches it; a standby buffers it for failover replay. */
   private readonly deliver: Deliver = (message, ack) => {
     if (this.state === 'stopping' || this.state === 'stopped') return;
     const received: Received = this.buffer.mark(message);
     if (ack) received.ack = ack;
+    if (this.subscriptionGap && this.firstAfterGap === undefined) {
+      this.firstAfterGap = fingerprintOf(received.marker);
+      void this.recordFirstAfterGap(this.firstAfterGap);
+    }
     if (this.state === 'leading' && this.batcher) {
       this.metrics.received.inc();
       this.batcher.add(received);
@@ -291,9 +395,10 @@ export class Dispatcher {
       if (this.ingress.consumers === 'leader') {
         this.caughtUp = true;
       } else if (this.subscriptionGap) {
-        if (marker && this.buffer.trimThrough(marker) > 0) {
+        // A marker from before the gap (the old leader's last batch) proves nothing about after it.
+        if (marker && this.buffer.trimThrough(marker, this.gapAt) > 0) {
           this.caughtUp = true;
-          this.subscriptionGap = false;
+          this.endGap();
         }
       } else if (!marker || this.buffer.trimThrough(marker) > 0 || this.buffer.trimmedThrough(marker)) {
         this.caughtUp = true;
@@ -322,6 +427,17 @@ export class Dispatcher {
 
   private async campaign(): Promise<void> {
     if (this.state !== 'standby' || this.electing) return;
+    if (this.subscriptionGap) {
+      // Subscription still down: leading now would write only what it hears later, while others
+      // already buffer what it missed. afterResubscribe() schedules the next try.
+      if (this.resubscribedAt === undefined) return;
+      const waited = performance.now() - this.resubscribedAt;
+      if (waited < GAP_DEFER_LEASES * this.config.leaseMs && !(await this.heardWhatOthersHeard())) {
+        this.scheduleCampaign(this.config.leaseMs / 4);
+        return;
+      }
+      if (this.state !== 'standby' || this.electing) return;
+    }
     try {
       await this.lease.acquire();
     } catch (error) {
@@ -330,7 +446,12 @@ export class Dispatcher {
         if (name !== 'LeaseContendedError') this.log.warn({ err: error }, 'lease acquisition failed');
         // lease/4 with ±25% jitter so standbys do not stampede the lock masters together.
         const base = this.config.leaseMs / 4;
-        this.scheduleCampaign(this.caughtUp ? base * (0.75 + Math.random() * 0.5) : this.slowCampaignDelay());
+        // After a gap, the comparison above decides; retry at the normal pace.
+        this.scheduleCampaign(
+          this.caughtUp || this.subscriptionGap
+            ? base * (0.75 + Math.random() * 0.5)
+            : this.slowCampaignDelay(),
+        );
       }
       return;
     }
@@ -382,6 +503,7 @@ export class Dispatcher {
       },
     });
     const { replay, matched } = this.buffer.takeUnwritten(marker);
+    this.endGap();
     for (const received of replay) batcher.add(received);
     this.routing = routing;
     this.batcher = batcher;

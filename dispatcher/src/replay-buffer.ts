@@ -1,6 +1,11 @@
 import { hash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 
+/** A message's own fingerprint: the last part of its marker. */
+export function fingerprintOf(marker: string): string {
+  return marker.slice(marker.lastIndexOf('.') + 1);
+}
+
 /** What the buffer keeps per message. */
 export interface Received {
   payload: Buffer;
@@ -77,15 +82,28 @@ export class ReplayBuffer {
     this.enforceLimits();
   }
 
+  /** True when a message whose own fingerprint is `fingerprint` was kept at or after `receivedSince`. */
+  heardSince(fingerprint: string, receivedSince: number): boolean {
+    for (let i = this.head; i < this.entries.length; i++) {
+      const entry = this.entries[i] as Entry;
+      if (entry.at >= receivedSince && fingerprintOf(entry.marker) === fingerprint) return true;
+    }
+    return false;
+  }
+
   /** True when `marker` is the one this buffer last trimmed through (so it holds everything after it). */
   trimmedThrough(marker: string): boolean {
     return marker !== '' && marker === this.trimmedMarker;
   }
 
-  /** Drops everything up to and including the first message with `marker` (proven written). */
-  trimThrough(marker: string): number {
+  /**
+   * Drops everything up to and including the first message with `marker` (proven written). With
+   * `receivedSince` (performance.now()), only a message kept at or after that time counts: after a
+   * subscription gap, a marker from before the gap proves nothing about what came after it.
+   */
+  trimThrough(marker: string, receivedSince = Number.NEGATIVE_INFINITY): number {
     if (!marker) return 0;
-    const index = this.indexOf(marker);
+    const index = this.indexOf(marker, receivedSince);
     if (index < 0) return 0;
     const dropped = index - this.head + 1;
     for (let i = this.head; i <= index; i++) this.bytes -= (this.entries[i] as Entry).payload.length;
@@ -111,9 +129,11 @@ export class ReplayBuffer {
     return { replay, matched };
   }
 
-  private indexOf(marker: string): number {
-    for (let i = this.head; i < this.entries.length; i++)
-      if ((this.entries[i] as Entry).marker === marker) return i;
+  private indexOf(marker: string, receivedSince = Number.NEGATIVE_INFINITY): number {
+    for (let i = this.head; i < this.entries.length; i++) {
+      const entry = this.entries[i] as Entry;
+      if (entry.marker === marker && entry.at >= receivedSince) return i;
+    }
     return -1;
   }
 

@@ -86,6 +86,20 @@ describe('Batcher', () => {
     expect(b.stop().map((r) => r.payload.toString())).toEqual(['a', 'b', 'c', 'd']);
   });
 
+  it('hands back the batch whose write is still in flight when stopped (Redis gone mid-write)', async () => {
+    let started = false;
+    const { b } = batcher(() => {
+      started = true;
+      // The reply never comes: the connection died with the write on it.
+      return new Promise<void>(() => {});
+    });
+    b.add(received('a'));
+    b.add(received('b'));
+    await expect.poll(() => started).toBe(true);
+    b.add(received('c'));
+    expect(b.stop().map((r) => r.payload.toString())).toEqual(['a', 'b', 'c']);
+  });
+
   it('writes an empty batch when kicked (drains the backlog into freed room)', async () => {
     const sizes: number[] = [];
     const { b } = batcher(async (batch) => {

@@ -1,4 +1,12 @@
+export { type HandlerProcessEnd, HandlerProcessError } from './errors.js';
+export type { HandlerRunner } from './handler-runner.js';
+export { DEFAULT_ISOLATE_MAX_MEMORY_MB, type IsolateOptions } from './isolate/pool.js';
 export { loadHandler } from './load-handler.js';
 export type { Handler, Message } from './message.js';
-export { createWorkerMetrics, type WorkerMetrics } from './metrics.js';
+export {
+  createIsolateMetrics,
+  createWorkerMetrics,
+  type IsolateMetrics,
+  type WorkerMetrics,
+} from './metrics.js';
 export { Worker, type WorkerOptions, type WorkerState } from './worker.js';

@@ -64,3 +64,23 @@ export function createWorkerMetrics(registry: Registry) {
 }
 
 export type WorkerMetrics = ReturnType<typeof createWorkerMetrics>;
+
+/** Metrics of the handler process pool (`isolate`); registered only by a worker that uses one. */
+export function createIsolateMetrics(registry: Registry) {
+  const registers = [registry];
+  return {
+    restarts: new Counter({
+      name: 'redispatch_worker_isolate_restarts_total',
+      help: 'Handler processes replaced, by why the old one ended (exit, signal, memory, timeout, start_failed)',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    processes: new Gauge({
+      name: 'redispatch_worker_isolate_processes',
+      help: 'Handler processes ready to run messages',
+      registers,
+    }),
+  };
+}
+
+export type IsolateMetrics = ReturnType<typeof createIsolateMetrics>;

@@ -25,9 +25,11 @@ import {
   type TlsSettings,
 } from '@redispatch/shared';
 import { Registry } from 'prom-client';
+import { type HandlerRunner, inProcessRunner } from './handler-runner.js';
+import { type IsolateOptions, ProcessPool } from './isolate/pool.js';
 import { ListsTransport } from './lists-transport.js';
 import type { Handler, Message } from './message.js';
-import { createWorkerMetrics, type WorkerMetrics } from './metrics.js';
+import { createIsolateMetrics, createWorkerMetrics, type WorkerMetrics } from './metrics.js';
 import { pendingReplies } from './replies.js';
 import type { PendingReply } from './settler.js';
 import { StreamsTransport } from './streams/streams-transport.js';
@@ -36,7 +38,10 @@ import type { Delivery, Transport, TransportHost } from './transport.js';
 /** Options for the library; the CLI fills them from the validated config. */
 export interface WorkerOptions {
   redisUrl: string;
-  handler: Handler;
+  /** Runs in this process. Give either `handler` or `isolate`. */
+  handler?: Handler;
+  /** Runs the handler module in a pool of child processes, so a crashing handler cannot take the worker down. */
+  isolate?: IsolateOptions;
   /** @default DEFAULT_PREFIX ("rd") */
   prefix?: string;
   /** Stable identity; a restarted worker with the same id resumes its queue. @default host-pid-random */
@@ -87,7 +92,9 @@ export type WorkerState = 'idle' | 'running' | 'draining' | 'stopped' | 'failed'
 export class Worker {
   state: WorkerState = 'idle';
   readonly id: string;
-  private readonly options: Required<Omit<WorkerOptions, 'tls' | 'logger' | 'registry' | 'clusterNodes'>> & {
+  private readonly options: Required<
+    Omit<WorkerOptions, 'tls' | 'logger' | 'registry' | 'clusterNodes' | 'handler' | 'isolate'>
+  > & {
     tls: TlsSettings;
     clusterNodes: readonly string[];
   };
@@ -95,6 +102,7 @@ export class Worker {
   private readonly metrics: WorkerMetrics;
   readonly registry: Registry;
   private readonly transport: Transport;
+  private readonly runner: HandlerRunner;
   private active = 0;
   /** Take loops waiting for a free handler slot (streams mode runs one per partition). */
   private slotWaiters: (() => void)[] = [];
@@ -136,6 +144,17 @@ export class Worker {
     this.log = (options.logger ?? createLogger('info')).child({ component: 'worker', instanceId: this.id });
     this.registry = options.registry ?? new Registry();
     this.metrics = createWorkerMetrics(this.registry);
+    if (options.isolate && options.handler)
+      throw new Error('worker options: give either handler or isolate, not both');
+    if (options.isolate) {
+      this.runner = new ProcessPool({
+        ...options.isolate,
+        concurrency: this.options.concurrency,
+        log: this.log,
+        metrics: createIsolateMetrics(this.registry),
+      });
+    } else if (options.handler) this.runner = inProcessRunner(options.handler);
+    else throw new Error('worker options: a handler (or isolate.module) is required');
     const o = this.options;
     const common = {
       redisUrl: o.redisUrl,
@@ -174,6 +193,8 @@ export class Worker {
   async start(): Promise<void> {
     if (this.state !== 'idle') throw new Error(`worker ${this.id} cannot start from state ${this.state}`);
     try {
+      // Handler processes first: a module that cannot load fails the start before we register.
+      await this.runner.start();
       await this.transport.start();
     } catch (error) {
       this.state = 'failed';
@@ -207,6 +228,8 @@ export class Worker {
     const steps: [string, () => Promise<unknown>][] = [
       ['take loop', () => this.loop ?? Promise.resolve()],
       ['finish in-flight', () => this.waitForHandlers(this.options.drainTimeoutMs)],
+      // Handler processes go after the drain; what they still held is nacked and settled next.
+      ['stop handler processes', () => this.runner.close()],
       ['settle', () => this.transport.drain(this.options.commandTimeoutMs * 2)],
       // Heartbeats go on through the drain (a drain longer than the worker TTL must not get us declared
       // dead and our in-flight work redelivered); they stop only now.
@@ -344,7 +367,7 @@ export class Worker {
       this.release(receipt);
     };
     try {
-      Promise.resolve(this.options.handler(message)).then(
+      Promise.resolve(this.runner.run(message)).then(
         (value: unknown) => settle(undefined, value),
         (error: unknown) => settle(error ?? new Error('handler rejected')),
       );

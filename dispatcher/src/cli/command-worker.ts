@@ -16,14 +16,23 @@ export function registerWorkerCommand(program: Command): void {
             'REDISPATCH_HANDLER (--handler) is required: the module whose default export handles a message',
           ]);
         }
-        const handler = await loadHandler(config.handler);
+        // Isolated, the module is loaded only in the handler processes: its import cannot crash the worker.
+        const run = config.isolate
+          ? {
+              isolate: {
+                module: config.handler,
+                poolSize: config.isolatePool,
+                maxMemoryMb: config.isolateMaxMemoryMb,
+              },
+            }
+          : { handler: await loadHandler(config.handler) };
         await serveProcess(
           'worker',
           config,
           ({ logger, registry }) =>
             new Worker({
               redisUrl: config.redisUrl,
-              handler,
+              ...run,
               prefix: config.prefix,
               id: config.instanceId,
               concurrency: config.concurrency,

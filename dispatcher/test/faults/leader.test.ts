@@ -3,7 +3,7 @@
 import { performance } from 'node:perf_hooks';
 import { type RedisHandle, startRedis, startRedisProcess } from '@redispatch/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FaultCluster, killEverything, logLines, sleep } from '../helpers/fault-cluster.js';
+import { FaultCluster, faultSize, killEverything, logLines, sleep } from '../helpers/fault-cluster.js';
 import { printFaultTable, recordFault } from '../helpers/fault-table.js';
 
 let server: RedisHandle;
@@ -21,15 +21,16 @@ afterAll(async () => {
 const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 
 describe('fault injection: the leader', () => {
-  it('1. leader SIGKILL mid-batch, 3 times in quick succession: 0 lost, duplicates ≤ replayed', async () => {
+  const kills = faultSize(3, 2);
+  it(`1. leader SIGKILL mid-batch, ${kills} times in quick succession: 0 lost, duplicates ≤ replayed`, async () => {
     // Five dispatchers, so three kills in a row still leave a caught-up standby without waiting for
     // replacements to start (a fresh dispatcher missed what was published before it subscribed).
     const cluster = await FaultCluster.start({ name: 'f1-kill', redisUrl: server.url, dispatchers: 5 });
-    const count = 12_000;
+    const count = faultSize(12_000, 8_000);
     const publishing = cluster.publish('f1', count, 2_000);
     const takeovers: number[] = [];
     await cluster.waitAccepted(1_000);
-    for (let k = 0; k < 3; k++) {
+    for (let k = 0; k < kills; k++) {
       const { proc, epoch } = await cluster.leader();
       const killedAt = performance.now();
       proc.kill('SIGKILL');
@@ -41,7 +42,7 @@ describe('fault injection: the leader', () => {
     const stats = await cluster.waitIdle();
     const inventory = FaultCluster.inventory(stats);
     recordFault({
-      scenario: '1. leader SIGKILL x3 @2k/s',
+      scenario: `1. leader SIGKILL x${kills} @2k/s`,
       lost: result.lost,
       duplicates: result.duplicates,
       recover: `takeover ${takeovers.map((t) => seconds(t)).join(', ')}`,
@@ -55,7 +56,7 @@ describe('fault injection: the leader', () => {
 
   it('2. leader SIGSTOP past its lease, then SIGCONT: fenced ex-leader, standby takes over, 0 lost, 0 duplicates', async () => {
     const cluster = await FaultCluster.start({ name: 'f2-stop', redisUrl: server.url });
-    const count = 9_000;
+    const count = faultSize(9_000, 7_500);
     const publishing = cluster.publish('f2', count, 1_500);
     await cluster.waitAccepted(1_500);
     const { proc: old, epoch } = await cluster.leader();

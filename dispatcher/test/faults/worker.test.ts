@@ -1,5 +1,6 @@
 // Fault injection (issue 8), worker side: SIGKILL and SIGSTOP of workers, clock skew, a poison message
-// that kills the worker process, and a burst far above the drain rate.
+// that kills the worker process (and, under --isolate, only its handler process), and a burst far above
+// the drain rate.
 // Real processes (CLI dispatchers and workers), Redis pub/sub ingress, lists mode.
 
 import { performance } from 'node:perf_hooks';
@@ -11,6 +12,7 @@ import type { CliProcess } from '../helpers/cli-process.js';
 import {
   FaultCluster,
   faketimeLibrary,
+  faultSize,
   killEverything,
   logLines,
   rssMb,
@@ -46,9 +48,9 @@ describe('fault injection: workers', () => {
     };
     await FaultCluster.run(options, async (cluster) => {
       // Two workers drain ~2 x 16 / 50 ms = 640/s at most; 600/s keeps their slots full.
-      const count = 3_000;
+      const count = faultSize(3_000, 1_500);
       const publishing = cluster.publish('f6', count, 600);
-      await cluster.waitAccepted(1_200);
+      await cluster.waitAccepted(faultSize(1_200, 600));
       const victim = [...cluster.workers.values()][0] as CliProcess;
       const victimId = `${cluster.prefix}-w0`;
       const killedAt = performance.now();
@@ -97,7 +99,7 @@ describe('fault injection: workers', () => {
       const frozen = await cluster.startWorker({ REDISPATCH_METRICS_PORT: String(metricsPort) });
       const frozenId = `${cluster.prefix}-w1`;
       await expect.poll(async () => (await cluster.stats()).workers.length, { timeout: 10_000 }).toBe(2);
-      const count = 1_500;
+      const count = faultSize(1_500, 1_000);
       const publishing = cluster.publish('f6b', count, 250);
       await cluster.waitAccepted(375);
       const frozenAt = performance.now();
@@ -161,7 +163,7 @@ describe('fault injection: workers', () => {
       workerEnv: (index: number) => skewEnv(skews[index % 2] as string),
     };
     await FaultCluster.run(options, async (cluster) => {
-      const count = 2_000;
+      const count = faultSize(2_000, 1_000);
       const publishing = cluster.publish('f7', count, 500);
       const offsets: number[] = [];
       let heartbeatAgeMax = 0;
@@ -207,7 +209,14 @@ describe('fault injection: workers', () => {
           `${offsets.length} in-flight deadlines at server now +${min}..+${max} ms (ack timeout 2000); ` +
           `heartbeat age ≤ ${heartbeatAgeMax} ms; redelivered ${stats.totals.redelivered}; handled per worker ${perWorker.join('/')}`,
       });
-      if (library) expect(hoursOff).toEqual([1, -1]);
+      // …and in every dispatcher's, whichever of them led.
+      const dispatcherHoursOff = cluster.allDispatchers.map((d) =>
+        Math.round((Number(logLines(d)[0]?.time) - Date.now()) / 3_600_000),
+      );
+      if (library) {
+        expect(hoursOff).toEqual([1, -1]);
+        expect(dispatcherHoursOff).toEqual([1, -1, 1]);
+      }
       expect(offsets.length).toBeGreaterThan(0);
       // Deadline = claim time + ack timeout on the server clock: never an hour off.
       expect(min).toBeGreaterThanOrEqual(-500);
@@ -245,7 +254,7 @@ describe('fault injection: workers', () => {
         });
       };
       for (const worker of cluster.workers.values()) supervise(worker);
-      const count = 1_500;
+      const count = faultSize(1_500, 900);
       const publishing = cluster.publish('f9', count, 300);
       await cluster.waitAccepted(300);
       const poisonedAt = performance.now();
@@ -290,6 +299,75 @@ describe('fault injection: workers', () => {
     });
   }, 90_000);
 
+  it('9b. the same poison under --isolate kills only a handler process: the worker survives, dead-lettered with the exit reason, nothing else charged', async () => {
+    const concurrency = 4;
+    const options = {
+      name: 'f9b-isolate',
+      redisUrl: server.url,
+      workers: 2,
+      concurrency,
+      handler: POISON_HANDLER,
+      env: { REDISPATCH_MAX_ATTEMPTS: '3', REDISPATCH_ISOLATE: 'true' },
+      dispatcherMetrics: true,
+    };
+    await FaultCluster.run(options, async (cluster) => {
+      const workerPids = [...cluster.workers.keys()];
+      const count = faultSize(1_500, 900);
+      const publishing = cluster.publish('f9b', count, 300);
+      await cluster.waitAccepted(300);
+      const poisonedAt = performance.now();
+      let heartbeatAgeMax = 0;
+      await cluster.admin.publish(cluster.env.REDISPATCH_CHANNEL as string, 'f9bp:0:POISON');
+      let poison: Awaited<ReturnType<typeof listDeadLetters>>[number] | undefined;
+      await expect
+        .poll(
+          async () => {
+            const stats = await cluster.stats();
+            heartbeatAgeMax = Math.max(heartbeatAgeMax, ...stats.workers.map((w) => w.heartbeatAgeMs));
+            const letters = await listDeadLetters(cluster.admin, cluster.keys, 100);
+            poison = letters.find((l) => l.body.includes('POISON'));
+            return poison !== undefined;
+          },
+          { timeout: 20_000, interval: 100 },
+        )
+        .toBe(true);
+      const deadLetteredMs = performance.now() - poisonedAt;
+      expect((await publishing).code).toBe(0);
+      const result = await cluster.waitHandled('f9b', count);
+      const stats = await cluster.waitIdle();
+      const restarts = cluster.allWorkers
+        .flatMap((w) => logLines(w))
+        .filter((l) => l.msg === 'handler process died; replacing it').length;
+      const workerLost = await cluster.redelivered('worker_lost');
+      const timedOut = await cluster.redelivered('timeout');
+      recordFault({
+        scenario: '9b. poison kills the handler process, --isolate (max attempts 3)',
+        lost: result.lost,
+        duplicates: result.duplicates,
+        recover: `poison dead-lettered ${seconds(deadLetteredMs)} after publish; worker never down`,
+        notes:
+          `reason "${poison?.reason}"; handler processes replaced ${restarts}; worker exits ${cluster.allWorkers.filter((w) => w.child.exitCode !== null).length}; ` +
+          `redelivered: worker lost ${workerLost}, ack timeout ${timedOut} (a starved box); dead letters ${stats.deadLetters}; heartbeat age ≤ ${heartbeatAgeMax} ms; bound dup ≤ timeouts`,
+      });
+      expect(poison?.reason).toBe('HandlerProcessError: handler process exited with code 1 (attempt 3 of 3)');
+      expect(poison?.attempts).toBe(3);
+      expect(restarts).toBe(3);
+      // The workers themselves never went down: same processes, never declared dead, nothing co-charged.
+      expect([...cluster.workers.keys()].sort()).toEqual(workerPids.sort());
+      expect(cluster.allWorkers.length).toBe(2);
+      expect(workerLost).toBe(0);
+      expect(cluster.allWorkers.some((w) => /re-registered/.test(w.output()))).toBe(false);
+      expect(heartbeatAgeMax).toBeLessThan(1_000);
+      expect(result.lost).toBe(0);
+      // A crash charges nobody else; a handler run that outlived its ack deadline on a starved box does
+      // run again (at-least-once), and only those.
+      expect(result.duplicates).toBeLessThanOrEqual(timedOut);
+      expect(stats.totals.redelivered).toBe(workerLost + timedOut);
+      expect(stats.deadLetters).toBe(1);
+      expect(FaultCluster.inventory(stats).missing).toBe(0);
+    });
+  }, 90_000);
+
   it('10. slow consumer and a burst 10x its drain rate: Redis memory and RSS bounded, backlog drains, 0 lost', async () => {
     const data = await startRedisProcess();
     extraServers.push(data);
@@ -329,7 +407,7 @@ describe('fault injection: workers', () => {
         }
       })();
       // The worker drains at most 4 / 10 ms = 400/s; the burst comes at 4,000/s.
-      const count = 4_000;
+      const count = faultSize(4_000, 2_000);
       const burstAt = performance.now();
       const published = await cluster.publish('f10', count, 4_000);
       expect(published.code).toBe(0);

@@ -3,14 +3,28 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createConnection, createKeys, type Keys, readStats, type Stats } from '@redispatch/shared';
+import { freePort } from '@redispatch/shared/testing';
 import { Redis } from 'ioredis';
 import { expect } from 'vitest';
 import { loadPayload } from '../../src/cli/command-publish.js';
 import { type CheckResult, checkRun } from './checker.js';
 import { CHECKER_HANDLER, type CliProcess, runCli, spawnCli } from './cli-process.js';
 import { testEnv, uniquePrefix } from './in-process.js';
+import { sampleValue, scrape } from './metrics-probe.js';
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * `npm run test:faults` sets REDISPATCH_FAULTS=1: every scenario at full size and every variant. Without
+ * it (`npm test`) the suite runs in a bounded form: the same faults and the same assertions (lost = 0,
+ * the duplicate bounds) with fewer messages and fewer repetitions, so it fits in a few minutes.
+ */
+export const FAULTS_FULL = process.env.REDISPATCH_FAULTS === '1';
+
+/** A message count (or repetition count) for the full suite and for the bounded form. */
+export function faultSize(full: number, bounded: number): number {
+  return FAULTS_FULL ? full : bounded;
+}
 
 export interface FaultClusterOptions {
   name: string;
@@ -28,6 +42,8 @@ export interface FaultClusterOptions {
   dispatcherEnv?: (index: number) => Record<string, string>;
   /** Extra environment for worker `index` only (replacements get the next indexes). */
   workerEnv?: (index: number) => Record<string, string>;
+  /** Serve /metrics on a free port from every dispatcher (for `redelivered()`). */
+  dispatcherMetrics?: boolean;
 }
 
 /** Everything a fault test started, so a failed test still cleans up in afterAll. */
@@ -102,6 +118,8 @@ export class FaultCluster {
   /** Every worker ever started here. */
   readonly allWorkers: CliProcess[] = [];
   private dispatcherCount = 0;
+  /** Metrics port of dispatcher `index`, when `dispatcherMetrics`. */
+  private readonly dispatcherPorts: number[] = [];
   private workerCount = 0;
 
   private constructor(readonly options: FaultClusterOptions) {
@@ -128,6 +146,8 @@ export class FaultCluster {
     const cluster = new FaultCluster(options);
     try {
       await cluster.admin.connect();
+      if (options.dispatcherMetrics)
+        for (let i = 0; i < (options.dispatchers ?? 3); i++) cluster.dispatcherPorts.push(await freePort());
       const dispatchers = Array.from({ length: options.dispatchers ?? 3 }, () => cluster.startDispatcher());
       await Promise.all(Array.from({ length: options.workers ?? 2 }, () => cluster.startWorker()));
       await Promise.all(dispatchers.map((d) => d.waitForLog(/"msg":"standby"/, 20_000)));
@@ -148,6 +168,9 @@ export class FaultCluster {
       ...this.env,
       REDISPATCH_REDIS_URL: this.options.dispatcherRedisUrl?.(index) ?? this.options.redisUrl,
       REDISPATCH_INSTANCE_ID: `${this.prefix}-d${index}`,
+      ...(this.dispatcherPorts[index] === undefined
+        ? {}
+        : { REDISPATCH_METRICS_PORT: String(this.dispatcherPorts[index]) }),
       ...this.options.dispatcherEnv?.(index),
       ...extra,
     });
@@ -183,6 +206,21 @@ export class FaultCluster {
     void proc.exited().then(() => this.workers.delete(proc.pid));
     await proc.waitForLog(/worker registered/, 20_000);
     return proc;
+  }
+
+  /**
+   * redispatch_messages_redelivered_total{reason} summed over the live dispatchers (needs
+   * `dispatcherMetrics`): "timeout" (ack deadline passed) or "worker_lost" (a worker declared dead).
+   */
+  async redelivered(reason: 'timeout' | 'worker_lost'): Promise<number> {
+    let total = 0;
+    for (const [pid, index] of this.dispatcherIndex) {
+      const port = this.dispatcherPorts[index];
+      if (port === undefined || !this.dispatchers.has(pid)) continue;
+      const { families } = await scrape(port);
+      total += sampleValue(families, 'redispatch_messages_redelivered_total', { reason }) ?? 0;
+    }
+    return total;
   }
 
   async stats(): Promise<Stats> {
@@ -369,6 +407,25 @@ export class FaultCluster {
     ].join('\n');
   }
 
+  /** Leadership events of every dispatcher in time order (for failure messages). */
+  leadershipEvents(): string {
+    const wanted =
+      /^(standby|elected leader|stepped down|resubscribed after a gap|subscription to the channel dropped|unwritten messages kept)/;
+    return this.allDispatchers
+      .flatMap((proc) =>
+        logLines(proc)
+          .filter((l) => typeof l.msg === 'string' && wanted.test(l.msg))
+          .map((l) => ({ time: Number(l.time), pid: proc.pid, line: l })),
+      )
+      .sort((a, b) => a.time - b.time)
+      .map(({ time, pid, line }) => {
+        const { msg, epoch, replayed, markerMatched, reason, rank, count } = line;
+        const extra = JSON.stringify({ epoch, replayed, markerMatched, reason, rank, count });
+        return `  ${new Date(time).toISOString().slice(17, 23)} d${this.dispatcherIndex.get(pid)} ${String(msg)} ${extra}`;
+      })
+      .join('\n');
+  }
+
   /** The "elected leader" log lines of every dispatcher (epoch, replayed, markerMatched). */
   elections(): { pid: number; epoch: number; replayed: number; markerMatched: boolean }[] {
     return this.allDispatchers.flatMap((proc) =>
@@ -491,12 +548,24 @@ export async function publishWithRetry(options: RetryPublishOptions): Promise<Re
   return { retries, seconds: (performance.now() - started) / 1000 };
 }
 
-/** libfaketime's preload library, if installed (Debian: `apt-get install faketime`). */
+/**
+ * libfaketime's preload library, if installed (Debian: `apt-get install faketime`). Throws when it must
+ * be there — the `faketime` command is installed, or REDISPATCH_REQUIRE_FAKETIME=1 (.ci/run sets it) —
+ * but is not found, so the clock-skew scenario never silently runs without skew.
+ */
 export function faketimeLibrary(): string | undefined {
   const arch = process.arch === 'arm64' ? 'aarch64' : 'x86_64';
-  return [
+  const found = [
     `/usr/lib/${arch}-linux-gnu/faketime/libfaketime.so.1`,
     '/usr/lib/faketime/libfaketime.so.1',
     '/usr/local/lib/faketime/libfaketime.so.1',
   ].find((path) => existsSync(path));
+  const command = (process.env.PATH ?? '')
+    .split(':')
+    .some((dir) => dir !== '' && existsSync(join(dir, 'faketime')));
+  if (!found && (command || process.env.REDISPATCH_REQUIRE_FAKETIME === '1'))
+    throw new Error(
+      `libfaketime.so.1 not found although ${command ? 'the faketime command is installed' : 'REDISPATCH_REQUIRE_FAKETIME=1'}: the clock-skew scenario would run without skew`,
+    );
+  return found;
 }

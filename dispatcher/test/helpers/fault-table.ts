@@ -1,6 +1,7 @@
 import { appendFileSync, existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { FAULTS_FULL } from './fault-cluster.js';
 
 /** One line of the fault-injection report (issue 8). */
 export interface FaultRow {
@@ -18,6 +19,7 @@ export interface FaultRow {
 const FAULT_FILES = ['leader', 'redis', 'worker'] as const;
 
 const rows: FaultRow[] = [];
+const FORM = FAULTS_FULL ? ', full' : ', bounded form: npm run test:faults for the full one';
 
 // Vitest runs each file in a fork of one main process, so the parent pid names the run.
 const shared = join(tmpdir(), `redispatch-faults-${process.ppid}.jsonl`);
@@ -45,7 +47,7 @@ function render(title: string, table: FaultRow[]): string {
 
 /** Prints this file's rows (call from afterAll); the last fault file to finish also prints all of them. */
 export function printFaultTable(file: (typeof FAULT_FILES)[number]): void {
-  console.info(render(`\nfault table (${file})`, rows));
+  console.info(render(`\nfault table (${file}${FORM})`, rows));
   try {
     // Partial runs (one file alone) leave their report behind; sweep those older than an hour.
     for (const name of readdirSync(tmpdir())) {
@@ -62,7 +64,7 @@ export function printFaultTable(file: (typeof FAULT_FILES)[number]): void {
     if (FAULT_FILES.every((f) => done.has(f))) {
       const all = FAULT_FILES.flatMap((f) => reports.filter((r) => r.file === f).flatMap((r) => r.rows));
       all.sort((a, b) => a.scenario.localeCompare(b.scenario, 'en', { numeric: true }));
-      console.info(render('\nfault table (all fault files)', all));
+      console.info(render(`\nfault table (all fault files${FORM})`, all));
       if (existsSync(shared)) rmSync(shared, { force: true });
     }
   } catch (error) {

@@ -88,6 +88,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: ConfigFl
       `REDISPATCH_STANDBY_BUFFER_AGE_MS (${bufferAge}) must be at least 3 x REDISPATCH_LEASE_MS (${lease}): a failover takes up to about two leases, and the buffer must still hold the gap`,
     );
   }
+  const pool = num('isolatePool');
+  const concurrency = num('concurrency');
+  if (pool !== undefined && concurrency !== undefined && pool > concurrency) {
+    problems.push(
+      `REDISPATCH_ISOLATE_POOL (${pool}) must not exceed REDISPATCH_CONCURRENCY (${concurrency}): a handler process beyond one per slot would never run anything`,
+    );
+  }
   const lockCount = (values.lockUrls as string[]).length;
   if (lockCount % 2 === 0 && lockCount > 0) {
     problems.push(

@@ -21,6 +21,11 @@ export interface Keys {
   readonly progress: string;
   /** Streams mode: the partition table (JSON list of partition hash tags), written once. */
   readonly partitions: string;
+  /**
+   * Hash: dispatcher id → fingerprint of the first message it heard after its subscription came back
+   * (expires); the one that heard the earliest leads after every dispatcher lost its subscription.
+   */
+  readonly resumed: string;
   /** The Redlock resource on the lock masters. */
   readonly leaseLock: string;
   /** Pub/sub channel on which a resigning leader tells standbys to run for election now. */
@@ -57,6 +62,7 @@ export function createKeys(prefix: string): Keys {
     totals: `${tag}:totals`,
     progress: `${tag}:progress`,
     partitions: `${tag}:partitions`,
+    resumed: `${tag}:resumed`,
     leaseLock: `${tag}:lease`,
     controlChannel: `${prefix}:control`,
     queue: (workerId: string) => `${tag}:q:${workerId}`,

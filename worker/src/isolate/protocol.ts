@@ -1,0 +1,24 @@
+import type { DecodedHeader } from '@redispatch/shared';
+
+/**
+ * IPC between a worker and its handler processes (`serialization: 'advanced'`, so Buffers arrive as
+ * Buffers, byte-exact). `seq` numbers one run within one child.
+ */
+export type ToChild =
+  | {
+      type: 'run';
+      seq: number;
+      id: string;
+      body: Buffer;
+      header: DecodedHeader | undefined;
+      attempt: number;
+      claimedAt: number;
+    }
+  | { type: 'abort'; seq: number; name: string; message: string };
+
+export type FromChild =
+  | { type: 'ready' }
+  | { type: 'load-failed'; message: string }
+  /** `value`: what the handler resolved to; `replies`: what it gave `msg.reply` (both become replies). */
+  | { type: 'done'; seq: number; value?: unknown; replies?: unknown[] }
+  | { type: 'failed'; seq: number; name: string; message: string };
