@@ -4,6 +4,7 @@ import {
   type Config,
   closeQuietly,
   connectOrThrow,
+  createConnection,
   createDataConnection,
   createKeys,
   type DataClient,
@@ -16,12 +17,15 @@ import {
   LeadershipLostError,
   type Logger,
   type Readiness,
+  RedisUnavailableError,
   tlsSettingsFrom,
 } from '@redispatch/shared';
+import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import { Batcher } from './batcher.js';
 import { createIngress } from './ingress/create-ingress.js';
 import type { Deliver, Ingress } from './ingress/ingress.js';
+import { PinnedSubscriber } from './ingress/pinned-subscriber.js';
 import { ListsMode } from './lists-routing.js';
 import { createDispatcherMetrics, type DispatcherMetrics } from './metrics.js';
 import { fingerprintOf, type Received, ReplayBuffer } from './replay-buffer.js';
@@ -70,7 +74,8 @@ export class Dispatcher {
   private readonly log: Logger;
   private readonly metrics: DispatcherMetrics;
   private readonly redis: DataClient;
-  private readonly subscriber: DataClient;
+  /** A Redis; on a cluster, a subscription pinned to the node every dispatcher agrees on. */
+  private readonly subscriber: Redis | PinnedSubscriber;
   private readonly lease: LeaderLease;
   private readonly mode: RoutingMode;
   private readonly subscriptionWatch: SubscriptionWatch;
@@ -128,7 +133,16 @@ export class Dispatcher {
       commandTimeoutMs: this.config.commandTimeoutMs,
     };
     this.redis = createDataConnection('command', { ...base, name: `rd-dispatcher-${this.id}` });
-    this.subscriber = createDataConnection('subscriber', { ...base, name: `rd-dispatcher-sub-${this.id}` });
+    this.subscriber = isCluster(this.redis)
+      ? new PinnedSubscriber({
+          cluster: this.redis,
+          key: this.keys.epoch,
+          url: this.config.redisUrl,
+          tls,
+          commandTimeoutMs: this.config.commandTimeoutMs,
+          name: `rd-dispatcher-sub-${this.id}`,
+        })
+      : createConnection('subscriber', { ...base, name: `rd-dispatcher-sub-${this.id}` });
     if (this.config.mode === 'streams') {
       this.mode = new StreamsMode(this.redis, this.keys, this.config, this.metrics);
     } else if (isCluster(this.redis)) {
@@ -180,9 +194,24 @@ export class Dispatcher {
       clusterNodes: this.config.mode === 'streams' ? this.config.clusterNodes : undefined,
     };
     try {
-      for (const client of [this.redis, this.subscriber]) {
+      await connectOrThrow(
+        this.redis,
+        dataTarget(settings),
+        dataSetting(settings),
+        this.config.commandTimeoutMs * 5,
+      );
+      if (this.subscriber instanceof PinnedSubscriber) {
+        try {
+          await this.subscriber.connect();
+        } catch (error) {
+          throw new RedisUnavailableError(
+            `${dataSetting(settings)}: cannot subscribe on ${this.subscriber.node || 'the cluster'}: ${(error as Error).message}`,
+            { cause: error },
+          );
+        }
+      } else {
         await connectOrThrow(
-          client,
+          this.subscriber,
           dataTarget(settings),
           dataSetting(settings),
           this.config.commandTimeoutMs * 5,
@@ -247,7 +276,16 @@ export class Dispatcher {
       ['close lease', () => this.lease.close()],
       ['close ingress', () => this.ingress.close()],
       ['stop watching', async () => this.subscriptionWatch.stop()],
-      ['quit redis', () => Promise.all([closeQuietly(this.redis), closeQuietly(this.subscriber)])],
+      [
+        'quit redis',
+        () =>
+          Promise.all([
+            closeQuietly(this.redis),
+            this.subscriber instanceof PinnedSubscriber
+              ? this.subscriber.close()
+              : closeQuietly(this.subscriber),
+          ]),
+      ],
     ];
     for (const [name, step] of steps) {
       try {

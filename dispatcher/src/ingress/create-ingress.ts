@@ -1,5 +1,5 @@
 import type { Config, DataClient } from '@redispatch/shared';
-import type { Ingress } from './ingress.js';
+import type { Ingress, PubSubClient } from './ingress.js';
 import { JetStreamIngress } from './jetstream-ingress.js';
 import { NatsIngress } from './nats-ingress.js';
 import { RedisIngress } from './redis-ingress.js';
@@ -7,7 +7,7 @@ import { RedisIngress } from './redis-ingress.js';
 /** Minimum JetStream ack wait: a takeover must finish before the old leader's deliveries are re-sent. */
 const MIN_ACK_WAIT_MS = 5_000;
 
-export function createIngress(config: Config, subscriber: DataClient, instanceId: string): Ingress {
+export function createIngress(config: Config, subscriber: PubSubClient, instanceId: string): Ingress {
   const subject = config.natsSubject ?? config.channel;
   const nats = { urls: config.natsUrl, tlsCaFile: config.natsTlsCaFile, name: `redispatch-${instanceId}` };
   switch (config.ingress) {

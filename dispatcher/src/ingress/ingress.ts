@@ -22,3 +22,13 @@ export interface Ingress {
   connected(): boolean;
   close(): Promise<void>;
 }
+
+/** What the Redis pub/sub ingress needs of its subscriber connection (a Redis, or a PinnedSubscriber). */
+export interface PubSubClient {
+  readonly status: string;
+  on(event: 'messageBuffer', listener: (channel: Buffer, message: Buffer) => void): unknown;
+  on(event: 'close' | 'ready', listener: () => void): unknown;
+  off(event: 'close', listener: () => void): unknown;
+  subscribe(...channels: string[]): Promise<unknown>;
+  unsubscribe(...channels: string[]): Promise<unknown>;
+}

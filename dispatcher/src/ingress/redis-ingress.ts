@@ -1,5 +1,4 @@
-import type { DataClient } from '@redispatch/shared';
-import type { Deliver, Ingress } from './ingress.js';
+import type { Deliver, Ingress, PubSubClient } from './ingress.js';
 
 /**
  * Redis pub/sub on the dispatcher's subscriber connection (which also carries the control channel).
@@ -12,7 +11,7 @@ export class RedisIngress implements Ingress {
   private subscribed = false;
 
   constructor(
-    private readonly subscriber: DataClient,
+    private readonly subscriber: PubSubClient,
     private readonly channel: string,
   ) {
     this.subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => {

@@ -2,7 +2,18 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { createConnection, createKeys, type Keys, readStats, type Stats } from '@redispatch/shared';
+import {
+  createConnection,
+  createDataConnection,
+  createKeys,
+  type DataClient,
+  type Keys,
+  loadPartitions,
+  type PartitionKeys,
+  readStats,
+  readStreamStats,
+  type Stats,
+} from '@redispatch/shared';
 import { freePort } from '@redispatch/shared/testing';
 import { Redis } from 'ioredis';
 import { expect } from 'vitest';
@@ -28,8 +39,10 @@ export function faultSize(full: number, bounded: number): number {
 
 export interface FaultClusterOptions {
   name: string;
-  /** The data Redis as the admin, the workers and the publisher reach it. */
+  /** The data Redis as the admin, the workers and the publisher reach it (streams: one cluster node). */
   redisUrl: string;
+  /** Streams mode on this Redis Cluster (REDISPATCH_CLUSTER_NODES); lists mode when absent. */
+  clusterSeeds?: string;
   /** The data Redis URL dispatcher `index` (0-based) uses (e.g. through its own proxy); default `redisUrl`. */
   dispatcherRedisUrl?: (index: number) => string;
   dispatchers?: number;
@@ -106,7 +119,11 @@ export class FaultCluster {
   readonly keys: Keys;
   readonly env: Record<string, string>;
   readonly dir: string;
+  /** Lists mode: the data Redis. (Streams mode: one node; use `data`.) */
   readonly admin: Redis;
+  /** The data store in either mode: the Redis, or the Redis Cluster in streams mode. */
+  readonly data: DataClient;
+  private partitions: PartitionKeys[] | undefined;
   /** Live dispatchers by pid. */
   readonly dispatchers = new Map<number, CliProcess>();
   /** Every dispatcher ever started here (also the dead ones, for their logs). */
@@ -127,8 +144,20 @@ export class FaultCluster {
     this.keys = createKeys(this.prefix);
     this.dir = mkdtempSync(join(tmpdir(), `redispatch-fault-${options.name}-`));
     dirs.push(this.dir);
-    this.env = { ...testEnv(options.redisUrl, this.prefix), CHECK_DIR: this.dir, ...options.env };
+    const streams: Record<string, string> = options.clusterSeeds
+      ? { REDISPATCH_MODE: 'streams', REDISPATCH_CLUSTER_NODES: options.clusterSeeds }
+      : {};
+    this.env = { ...testEnv(options.redisUrl, this.prefix), ...streams, CHECK_DIR: this.dir, ...options.env };
     this.admin = adminConnection(options.redisUrl);
+    this.data = options.clusterSeeds
+      ? createDataConnection('command', {
+          url: options.redisUrl,
+          clusterNodes: options.clusterSeeds.split(','),
+          tls: { insecure: false },
+          commandTimeoutMs: 5_000,
+          name: 'fault-admin-cluster',
+        })
+      : this.admin;
   }
 
   /** Starts a cluster, runs `test` with it and always closes it. */
@@ -145,7 +174,7 @@ export class FaultCluster {
   static async start(options: FaultClusterOptions): Promise<FaultCluster> {
     const cluster = new FaultCluster(options);
     try {
-      await cluster.admin.connect();
+      await (cluster.data === cluster.admin ? cluster.admin.connect() : cluster.data.connect());
       if (options.dispatcherMetrics)
         for (let i = 0; i < (options.dispatchers ?? 3); i++) cluster.dispatcherPorts.push(await freePort());
       const dispatchers = Array.from({ length: options.dispatchers ?? 3 }, () => cluster.startDispatcher());
@@ -224,7 +253,9 @@ export class FaultCluster {
   }
 
   async stats(): Promise<Stats> {
-    return readStats(this.admin, this.keys, this.prefix);
+    if (!this.options.clusterSeeds) return readStats(this.admin, this.keys, this.prefix);
+    this.partitions ??= await loadPartitions(this.data, this.keys, this.prefix, 6);
+    return readStreamStats(this.data, this.keys, this.prefix, this.partitions, 'workers');
   }
 
   /** Stats, or undefined while the data Redis cannot answer. */
@@ -386,6 +417,7 @@ export class FaultCluster {
 
   /** totals.accepted by a plain HGET (works where MULTI does not, e.g. at maxmemory). */
   async accepted(): Promise<number> {
+    if (this.options.clusterSeeds) return (await this.stats()).totals.accepted;
     return Number((await this.admin.hget(this.keys.totals, 'accepted')) ?? 0);
   }
 
@@ -462,6 +494,7 @@ export class FaultCluster {
     }
     await Promise.all(procs.map((proc) => proc.exited()));
     this.admin.disconnect();
+    this.data.disconnect();
   }
 }
 

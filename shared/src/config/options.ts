@@ -525,7 +525,10 @@ export const OPTIONS = {
       .superRefine((prefixes, ctx) => {
         for (const prefix of prefixes)
           if (!/^https?:\/\/[^/]+/.test(prefix))
-            ctx.addIssue({ code: 'custom', message: `"${prefix}" is not an http(s)://host… prefix` });
+            ctx.addIssue({
+              code: 'custom',
+              message: `${JSON.stringify(prefix.slice(0, 60))} is not an http(s)://host… prefix`,
+            });
       }),
   ),
   tlsCaFile: option(
