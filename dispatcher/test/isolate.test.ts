@@ -335,6 +335,30 @@ describe('worker --isolate', () => {
     }
   }, 60_000);
 
+  it('SIGTERM drains: handlers in the children finish and are acked, then the children exit with the worker', async () => {
+    const { cluster, worker } = await isolatedCluster('iso-drain', { CHECK_DELAY_MS: '400' });
+    try {
+      const publishing = cluster.publish('isod', 40, 200);
+      await expect.poll(async () => (await cluster.stats()).inflight, { timeout: 10_000 }).toBe(4);
+      const children = childPids(worker.pid);
+      expect(children.length).toBe(4);
+      worker.kill('SIGTERM');
+      const { code } = await worker.exited();
+      expect((await publishing).code).toBe(0);
+      expect(code).toBe(0);
+      expect(children.filter(alive)).toEqual([]);
+      // Everything a child ran was acked before the worker left; the rest waits for another worker.
+      const handled = cluster.check('isod', 40).handled;
+      const inventory = await cluster.settledInventory();
+      expect(handled).toBeGreaterThanOrEqual(4);
+      expect(inventory.acked).toBe(handled);
+      expect(inventory.missing).toBe(0);
+      expect(worker.output()).toMatch(/"unfinished":0.*worker stopped/);
+    } finally {
+      await cluster.close();
+    }
+  }, 60_000);
+
   it('a handler module that cannot load fails the worker start with a clear error', async () => {
     const env = testEnv(server.url, uniquePrefix('iso-bad'), { REDISPATCH_ISOLATE: 'true' });
     for (const [module, text] of [

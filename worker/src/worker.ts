@@ -109,7 +109,11 @@ export class Worker {
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private loop: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
-  /** Handlers in progress, with their local ack deadline (monotonic clock). */
+  /**
+   * Handlers in progress by `id#attempt`, with their local ack deadline (monotonic clock). Not by id
+   * alone: the leader redelivers at the server-side deadline, a little before ours, so the next attempt
+   * of a message can start here while the last one still runs.
+   */
   private readonly running = new Map<
     string,
     { abort: (reason: Error) => void; expireAt: number; expire: () => void }
@@ -317,6 +321,7 @@ export class Worker {
       },
     };
     const publishedAt = envelope?.header.timestamp;
+    const key = `${receipt}#${attempt}`;
     this.active += 1;
     this.metrics.inflight.set(this.active);
     const started = performance.now();
@@ -333,9 +338,9 @@ export class Worker {
         { id, attempt, timeoutMs: this.options.ackTimeoutMs },
         'handler passed the ack deadline; leaving it to redelivery',
       );
-      this.release(receipt);
+      this.release(key);
     };
-    this.running.set(receipt, {
+    this.running.set(key, {
       abort: (reason) => controller?.abort(reason),
       expireAt: started + this.options.ackTimeoutMs,
       expire,
@@ -364,7 +369,7 @@ export class Worker {
         const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
         this.transport.nack(delivery, this.backoff(attempt), text.slice(0, 1_000));
       }
-      this.release(receipt);
+      this.release(key);
     };
     try {
       Promise.resolve(this.runner.run(message)).then(
@@ -387,8 +392,8 @@ export class Worker {
     for (const entry of [...this.running.values()]) if (entry.expireAt <= now) entry.expire();
   }
 
-  private release(receipt: string): void {
-    this.running.delete(receipt);
+  private release(key: string): void {
+    this.running.delete(key);
     this.active -= 1;
     // A prefetched message takes the freed slot first (also while draining: it is already claimed).
     const now = performance.now();

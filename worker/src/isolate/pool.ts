@@ -163,7 +163,12 @@ export class ProcessPool implements HandlerRunner {
       (child) =>
         new Promise<void>((resolve) => {
           if (child.state === 'dead') return resolve();
-          child.proc.once('close', () => resolve());
+          // 'exit', not 'close': Node never emits 'close' for a child whose IPC channel the parent
+          // disconnected, as done here.
+          child.proc.once('exit', (code, signal) => {
+            this.onClose(child, code, signal);
+            resolve();
+          });
           child.killedFor = {
             reason: 'stopped',
             text: 'handler process stopped: the worker is shutting down',
@@ -255,6 +260,7 @@ export class ProcessPool implements HandlerRunner {
   }
 
   private onClose(child: Child, code: number | null, signal: NodeJS.Signals | null): void {
+    if (child.state === 'dead') return; // accounted at 'exit' by close() already
     const wasReady = child.state === 'ready';
     child.state = 'dead';
     clearTimeout(child.startTimer);
