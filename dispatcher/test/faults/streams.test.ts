@@ -3,12 +3,15 @@
 // the newest marker over all partitions), worker SIGKILL and SIGSTOP (entries reclaimed with
 // XAUTOCLAIM after the ack timeout instead of reassigned at the worker TTL).
 import { performance } from 'node:perf_hooks';
-import { loadPartitions } from '@redispatch/shared';
+import { fileURLToPath } from 'node:url';
+import { listStreamDeadLetters, loadPartitions } from '@redispatch/shared';
 import { type RedisClusterHandle, startRedisCluster } from '@redispatch/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CliProcess } from '../helpers/cli-process.js';
 import { FaultCluster, faultSize, killEverything, logLines, sleep } from '../helpers/fault-cluster.js';
 import { printFaultTable, recordFault } from '../helpers/fault-table.js';
+
+const POISON_HANDLER = fileURLToPath(new URL('../helpers/poison-handler.mjs', import.meta.url));
 
 let cluster: RedisClusterHandle;
 beforeAll(async () => {
@@ -182,5 +185,65 @@ describe('fault injection: streams mode on a Redis Cluster', () => {
         expect(stats.inflight).toBe(0);
       },
     );
+  }, 120_000);
+
+  it('9s. poison message that kills the worker process: dead-lettered after 3 deliveries, fleet keeps working', async () => {
+    const concurrency = 8;
+    const options = {
+      name: 's9-poison',
+      ...on(),
+      workers: 3,
+      concurrency,
+      handler: POISON_HANDLER,
+      env: { REDISPATCH_MAX_ATTEMPTS: '3' },
+    };
+    await FaultCluster.run(options, async (fleet) => {
+      // A supervisor: every worker that exits is replaced by a fresh one.
+      let supervising = true;
+      const crashes: number[] = [];
+      const supervise = (proc: CliProcess) => {
+        void proc.exited().then(({ code }) => {
+          if (!supervising) return;
+          crashes.push(code ?? -1);
+          void fleet
+            .startWorker()
+            .then(supervise)
+            .catch(() => {});
+        });
+      };
+      for (const worker of fleet.workers.values()) supervise(worker);
+      const partitions = await loadPartitions(fleet.data, fleet.keys, fleet.prefix, 6);
+      const count = faultSize(1_500, 900);
+      const publishing = fleet.publish('s9', count, 300);
+      await fleet.waitAccepted(300);
+      const poisonedAt = performance.now();
+      await fleet.data.publish(fleet.env.REDISPATCH_CHANNEL as string, 's9p:0:POISON');
+      const poisonLetter = async () =>
+        (await listStreamDeadLetters(fleet.data, partitions, 100)).find((l) => l.body.includes('POISON'));
+      await expect
+        .poll(async () => (await poisonLetter()) !== undefined, { timeout: 30_000, interval: 100 })
+        .toBe(true);
+      const deadLetteredMs = performance.now() - poisonedAt;
+      expect((await publishing).code).toBe(0);
+      const result = await fleet.waitHandled('s9', count);
+      const stats = await fleet.waitIdle();
+      supervising = false;
+      const letters = await listStreamDeadLetters(fleet.data, partitions, 100);
+      const poison = letters.find((l) => l.body.includes('POISON'));
+      const collateral = letters.filter((l) => !l.body.includes('POISON')).length;
+      recordFault({
+        scenario: '9s. streams: poison kills the worker (max attempts 3)',
+        lost: Math.max(0, result.lost - collateral),
+        duplicates: result.duplicates,
+        recover: `poison dead-lettered ${seconds(deadLetteredMs)} after publish (3 x ack timeout 2 s)`,
+        notes: `reason "${poison?.reason}"; worker crashes ${crashes.length} (restarted); co-held dead-lettered ${collateral}; bound dup ≤ crashes x ${concurrency}`,
+      });
+      expect(poison?.reason).toBe('ack timeout: not acknowledged after 3 deliveries (max 3)');
+      expect(crashes.length).toBe(3);
+      expect(crashes.every((code) => code === 1)).toBe(true);
+      expect(result.lost).toBeLessThanOrEqual(collateral);
+      expect(result.duplicates).toBeLessThanOrEqual(crashes.length * concurrency);
+      expect(stats.deadLetters).toBe(1 + collateral);
+    });
   }, 120_000);
 });
