@@ -1,15 +1,7 @@
-import {
-  closeQuietly,
-  connectOrThrow,
-  createConnection,
-  type Keys,
-  type Logger,
-  type TlsSettings,
-} from '@redispatch/shared';
+import { closeQuietly, connectOrThrow, createConnection } from '@redispatch/shared';
 import type { Redis } from 'ioredis';
-import type { WorkerMetrics } from './metrics.js';
 import { type OutboundSettings, type PendingReply, Settler, settlementArgs } from './settler.js';
-import type { Delivery, Transport, TransportHost } from './transport.js';
+import type { Delivery, Transport, TransportHost, TransportOptions } from './transport.js';
 
 /** settleClaim's reply: 7 counts (acked … repliesDeadLettered), then the claimed triples. */
 const CLAIMED_FROM = 7;
@@ -17,20 +9,7 @@ const CLAIMED_FROM = 7;
 /** How long one BLMOVE wake-up blocks before the loop checks its state again. */
 const BLOCK_SECONDS = 1;
 
-export interface ListsTransportOptions {
-  redisUrl: string;
-  tls: TlsSettings;
-  commandTimeoutMs: number;
-  keys: Keys;
-  workerId: string;
-  ackTimeoutMs: number;
-  maxAttempts: number;
-  prefetch: number;
-  /** Most replies one outbound queue holds. */
-  outboundMax: number;
-  metrics: WorkerMetrics;
-  log: Logger;
-}
+export type ListsTransportOptions = TransportOptions;
 
 /**
  * Lists mode: the worker's own queue. Each take settles what finished and claims more in ONE script

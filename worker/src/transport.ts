@@ -1,3 +1,22 @@
+import type { Keys, Logger, TlsSettings } from '@redispatch/shared';
+import type { WorkerMetrics } from './metrics.js';
+
+/** What every transport is built from (the worker's validated options). */
+export interface TransportOptions {
+  redisUrl: string;
+  tls: TlsSettings;
+  commandTimeoutMs: number;
+  keys: Keys;
+  workerId: string;
+  ackTimeoutMs: number;
+  maxAttempts: number;
+  prefetch: number;
+  /** Most replies one outbound queue holds. */
+  outboundMax: number;
+  metrics: WorkerMetrics;
+  log: Logger;
+}
+
 import type { PendingReply } from './settler.js';
 
 /** One message a transport handed to the worker. */

@@ -1,4 +1,4 @@
-import type { Config, DataClient } from '@redispatch/shared';
+import type { Config } from '@redispatch/shared';
 import type { Ingress, PubSubClient } from './ingress.js';
 import { JetStreamIngress } from './jetstream-ingress.js';
 import { NatsIngress } from './nats-ingress.js';

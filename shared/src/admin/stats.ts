@@ -69,6 +69,18 @@ export interface Stats {
   partitions?: PartitionStats[];
 }
 
+/** The leader info record as HGETALL returns it, or null when nobody leads. */
+export function leaderFrom(hash: Record<string, string>): LeaderInfo | null {
+  if (!hash.id) return null;
+  return {
+    id: hash.id,
+    host: hash.host ?? '',
+    pid: Number(hash.pid),
+    epoch: Number(hash.epoch),
+    since: Number(hash.since),
+  };
+}
+
 export const TOTAL_FIELDS = [
   'accepted',
   'dispatched',
@@ -129,15 +141,7 @@ export async function readStats(redis: Redis, keys: Keys, prefix: string): Promi
   return {
     mode: 'lists',
     prefix,
-    leader: leaderHash.id
-      ? {
-          id: leaderHash.id,
-          host: leaderHash.host ?? '',
-          pid: Number(leaderHash.pid),
-          epoch: Number(leaderHash.epoch),
-          since: Number(leaderHash.since),
-        }
-      : null,
+    leader: leaderFrom(leaderHash),
     epoch: Number(value<string | null>(2) ?? 0),
     workers,
     inflight: value<number>(4),

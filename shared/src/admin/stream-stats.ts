@@ -2,7 +2,7 @@ import type { DataClient } from '../redis/data-connection.js';
 import { calculateSlot, masterOf } from '../redis/data-connection.js';
 import type { Keys } from '../redis/keys.js';
 import type { PartitionKeys } from '../streams/partition-keys.js';
-import { type LeaderInfo, type PartitionStats, type Stats, TOTAL_FIELDS, type Totals } from './stats.js';
+import { leaderFrom, type PartitionStats, type Stats, TOTAL_FIELDS, type Totals } from './stats.js';
 
 type Flat = (string | number | null)[];
 
@@ -89,15 +89,7 @@ export async function readStreamStats(
   }
   const sum = (pick: (row: PartitionStats) => number) =>
     rows.reduce((acc, row) => acc + Math.max(0, pick(row)), 0);
-  const leader: LeaderInfo | null = leaderHash.id
-    ? {
-        id: leaderHash.id,
-        host: leaderHash.host ?? '',
-        pid: Number(leaderHash.pid),
-        epoch: Number(leaderHash.epoch),
-        since: Number(leaderHash.since),
-      }
-    : null;
+  const leader = leaderFrom(leaderHash);
   return {
     mode: 'streams',
     prefix,

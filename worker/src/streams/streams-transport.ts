@@ -5,15 +5,11 @@ import {
   type DataClient,
   dataSetting,
   dataTarget,
-  type Keys,
-  type Logger,
   loadPartitions,
   type PartitionKeys,
-  type TlsSettings,
 } from '@redispatch/shared';
-import type { WorkerMetrics } from '../metrics.js';
 import type { PendingReply } from '../settler.js';
-import type { Delivery, Transport, TransportHost } from '../transport.js';
+import type { Delivery, Transport, TransportHost, TransportOptions } from '../transport.js';
 import { StreamSettler } from './stream-settler.js';
 
 /** How long one XREADGROUP blocks before the loop checks its state again. */
@@ -21,22 +17,11 @@ const BLOCK_MS = 1_000;
 /** Most entries one read asks for. */
 const READ_MAX = 256;
 
-export interface StreamsTransportOptions {
-  redisUrl: string;
+export interface StreamsTransportOptions extends TransportOptions {
   clusterNodes: readonly string[];
-  tls: TlsSettings;
-  commandTimeoutMs: number;
-  keys: Keys;
   prefix: string;
   partitions: number;
   group: string;
-  workerId: string;
-  ackTimeoutMs: number;
-  maxAttempts: number;
-  prefetch: number;
-  outboundMax: number;
-  metrics: WorkerMetrics;
-  log: Logger;
 }
 
 type ReadReply = [Buffer, [Buffer, Buffer[]][]][] | null;
