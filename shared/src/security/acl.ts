@@ -38,9 +38,14 @@ const SCRIPTS = ['+evalsha', '+eval'];
 /** `redis.call`s in @sesamecare-oss/redlock's acquire/extend/release scripts (SELECT is a pcall). */
 const REDLOCK = ['+exists', '+get', '+set', '+del'];
 
-/** The `redis.call`s in claim-8, settle-9, settleClaim-12 and heartbeat-1, plus BLMOVE. */
+/**
+ * The `redis.call`s in claim-8, settle-9, settleClaim-12 (with their reply writes: LPUSH/LLEN on the
+ * outbound queues, ZSCORE on the relay registry) and heartbeat-1, plus BLMOVE.
+ */
 const WORKER_COMMANDS = [
   '+blmove',
+  '+lpush',
+  '+llen',
   '+lindex',
   '+lpop',
   '+rpush',
@@ -121,7 +126,11 @@ function workerKeys(prefix: string): string[] {
       k.delayed,
       k.dlq,
       k.totals,
+      k.relays,
+      `${k.tag}:out-dlq`,
     ].map((key) => `~${key}`),
+    // Replies: one outbound queue per relay (and one for HTTP deliveries).
+    `~${k.tag}:out:*`,
   ];
 }
 
