@@ -51,7 +51,7 @@ export function createWorkerMetrics(registry: Registry) {
     }),
     reclaimed: new Counter({
       name: 'redispatch_worker_reclaimed_total',
-      help: 'Streams mode: entries this worker took over with XAUTOCLAIM after they sat unacknowledged past the ack timeout',
+      help: 'Streams mode: entries this worker took over (XCLAIM) after they sat unacknowledged past the ack timeout',
       registers,
     }),
     inflight: new Gauge({ name: 'redispatch_worker_inflight', help: 'Handlers running now', registers }),

@@ -15,7 +15,7 @@ export interface DeadEntry {
 /**
  * The consuming side of one outbound queue, for one consumer. Lists mode implements it with a
  * per-consumer processing list (`ListOutboundQueue`); a streams implementation would use a consumer
- * group (XREADGROUP / XACK / XAUTOCLAIM) behind the same four calls.
+ * group (XREADGROUP / XACK / XCLAIM) behind the same four calls.
  */
 export interface OutboundQueue {
   /** What this consumer took before and never finished (a restart resumes it), oldest first. */

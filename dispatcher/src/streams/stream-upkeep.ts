@@ -9,7 +9,7 @@ const PROMOTE_LIMIT = 1_000;
  * Streams mode's leader upkeep, each tick: the live workers (dropping the silent ones), then one
  * fenced script call per partition, in parallel — promote due retries and delays, trim below the
  * oldest pending entry, remove consumers that are gone and own nothing, read the gauges.
- * Reclaiming stalled entries is the live workers' job (XAUTOCLAIM), so it needs no leader.
+ * Reclaiming stalled entries is the live workers' job (XPENDING IDLE + XCLAIM), so it needs no leader.
  */
 export class StreamUpkeep {
   private knownPartitions = new Set<string>();

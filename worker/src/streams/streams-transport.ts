@@ -30,7 +30,7 @@ type ReadReply = [Buffer, [Buffer, Buffer[]][]][] | null;
  * Streams mode: this worker is one consumer of the group on every partition. Each partition has a
  * reader blocked in XREADGROUP on its own connection (a blocking read holds its connection, and
  * one node's partitions cannot share one command across slots). A reclaim pass takes over entries
- * idle past the ack timeout with XAUTOCLAIM; acks and nacks go out per partition in batches.
+ * idle past the ack timeout with XPENDING IDLE + XCLAIM (its own given-up entries only after twice that); acks and nacks go out per partition in batches.
  */
 export class StreamsTransport implements Transport {
   private readonly client: DataClient;
@@ -41,7 +41,6 @@ export class StreamsTransport implements Transport {
   /** Entries requested by reads now in flight, so concurrent readers do not all ask for every free slot. */
   private reserved = 0;
   private reclaimTimer: NodeJS.Timeout | undefined;
-  private readonly cursors = new Map<number, string>();
   private reclaiming = false;
 
   constructor(private readonly options: StreamsTransportOptions) {
@@ -233,11 +232,10 @@ export class StreamsTransport implements Transport {
           group,
           workerId,
           ackTimeoutMs,
-          this.cursors.get(p.index) ?? '0-0',
+          '0-0',
           Math.min(room, READ_MAX),
           maxAttempts,
         );
-        this.cursors.set(p.index, String(reply[0]));
         const deadLettered = Number(reply[1]);
         if (deadLettered > 0) metrics.deadLettered.inc(deadLettered);
         const lost = Number(reply[2]);

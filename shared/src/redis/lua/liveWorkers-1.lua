@@ -1,6 +1,6 @@
 --[[
   Streams mode: the live workers (heartbeat within the TTL, server clock), dropping the registry
-  entries of workers silent for longer; their unacknowledged entries are reclaimed by XAUTOCLAIM.
+  entries of workers silent for longer; their unacknowledged entries are reclaimed by the live workers (XCLAIM).
 
   KEYS[1] workers  zset  worker id -> last heartbeat (server ms)
   ARGV[1] ttlMs
