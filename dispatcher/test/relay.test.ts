@@ -324,7 +324,9 @@ describe('redispatch relay', () => {
   });
 
   it('a relay silent past the retention period is swept by a peer: socket replies dead-lettered, HTTP replies handed on', async () => {
-    const stack = await startStack(fx, 'relay-sweep', { REDISPATCH_RELAY_RETENTION_MS: '1000' });
+    // Retention 3 s: the handed-on HTTP reply must still be fresh when the live relay's deliverer takes
+    // it (with 1 s, a loaded box sometimes took longer than that and dead-lettered it as expired).
+    const stack = await startStack(fx, 'relay-sweep', { REDISPATCH_RELAY_RETENTION_MS: '3000' });
     const client = await connect(stack.relayPort);
     const hook = await hookServer(0);
     const k = stack.keys;
@@ -371,7 +373,7 @@ describe('redispatch relay', () => {
         payload: Buffer.from('too old'),
         text: true,
       },
-      now - 5_000,
+      now - 10_000,
     );
     await fx.admin.lpush(k.outbound(`relay:${stack.relayId}`), old);
     await expect.poll(async () => (await deadLetters(k.outboundDead)).length, { timeout: 10_000 }).toBe(2);
