@@ -150,7 +150,8 @@ describe('NATS ingress against auth-enabled nats-servers', () => {
     for (const [what, extra, reason] of attempts) {
       const result = await runCli(['dispatcher'], { ...env, ...extra });
       expect(result.code, what).toBe(1);
-      const last = result.lines.at(-1) ?? '';
+      // stderr (the CLI's line) and stdout (pino logs) are separate pipes: their order can differ.
+      const last = result.lines.filter((l) => !l.startsWith('{')).at(-1) ?? '';
       expect(last, what).toMatch(/^redispatch: REDISPATCH_NATS_URL: cannot connect to 127\.0\.0\.1:\d+: /);
       expect(last, what).toMatch(reason);
       // Only the final line is the error; anything before it is a JSON log line.

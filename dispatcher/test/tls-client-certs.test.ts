@@ -104,7 +104,9 @@ describe('rediss:// with client certificates (--tls-auth-clients yes)', () => {
     // A long-running role fails the same way and exits instead of retrying forever.
     const worker = await runCli(['worker', '--handler', CHECKER_HANDLER], env);
     expect(worker.code).toBe(1);
-    expect(worker.lines.at(-1)).toMatch(/^redispatch: REDISPATCH_REDIS_URL: .*REDISPATCH_TLS_CERT_FILE/);
+    expect(worker.lines.filter((l) => !l.startsWith('{')).at(-1)).toMatch(
+      /^redispatch: REDISPATCH_REDIS_URL: .*REDISPATCH_TLS_CERT_FILE/,
+    );
   });
 
   it('moves messages through dispatcher and worker processes presenting REDISPATCH_TLS_CERT_FILE/KEY_FILE', async () => {
@@ -139,7 +141,9 @@ describe('certificate verification', () => {
     expect(stats.lines[0]).toContain('REDISPATCH_TLS_CA_FILE');
     const dispatcher = await runCli(['dispatcher'], env);
     expect(dispatcher.code).toBe(1);
-    expect(dispatcher.lines.at(-1)).toMatch(/^redispatch: REDISPATCH_REDIS_URL: .*self-signed certificate/);
+    expect(dispatcher.lines.filter((l) => !l.startsWith('{')).at(-1)).toMatch(
+      /^redispatch: REDISPATCH_REDIS_URL: .*self-signed certificate/,
+    );
   });
 
   it('is off only with REDISPATCH_TLS_INSECURE=true, and then dispatcher, worker and CLI warn loudly', async () => {
