@@ -22,81 +22,64 @@ const redisUrl = z.string().superRefine((value, ctx) => {
     ctx.addIssue({ code: 'custom', message: (error as Error).message });
   }
 });
-const redisUrlList = z
-  .string()
-  .transform((value) =>
-    value
-      .split(',')
-      .map((part) => part.trim())
-      .filter((part) => part !== ''),
-  )
-  .superRefine((urls, ctx) => {
-    urls.forEach((value, index) => {
+/** A comma-separated setting as its trimmed, non-empty parts. */
+const commaList = z.string().transform((value) =>
+  value
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => part !== ''),
+);
+const redisUrlList = commaList.superRefine((urls, ctx) => {
+  urls.forEach((value, index) => {
+    try {
+      parseRedisUrl(value);
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: `entry ${index + 1} ${(error as Error).message}` });
+    }
+  });
+});
+const natsUrlList = commaList.superRefine((urls, ctx) => {
+  if (urls.length === 0) ctx.addIssue({ code: 'custom', message: 'must name at least one server' });
+  urls.forEach((value, index) => {
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      ctx.addIssue({
+        code: 'custom',
+        message: `entry ${index + 1} is not a URL (expected nats://host:port)`,
+      });
+      return;
+    }
+    if (!['nats:', 'tls:'].includes(url.protocol)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `entry ${index + 1} has scheme "${url.protocol.replace(/:$/, '')}" (expected nats or tls)`,
+      });
+    }
+  });
+});
+/** `host:port` or a redis:// / rediss:// URL; credentials and TLS default to REDISPATCH_REDIS_URL's. */
+const clusterNodeList = commaList.superRefine((nodes, ctx) => {
+  nodes.forEach((value, index) => {
+    if (/^rediss?:\/\//.test(value)) {
       try {
         parseRedisUrl(value);
       } catch (error) {
         ctx.addIssue({ code: 'custom', message: `entry ${index + 1} ${(error as Error).message}` });
       }
-    });
+      return;
+    }
+    const match = /^(\[[0-9a-fA-F:]+\]|[^:\s/]+):(\d{1,5})$/.exec(value);
+    const port = Number(match?.[2]);
+    if (!match || port < 1 || port > 65535) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `entry ${index + 1} is not host:port or a redis:// URL`,
+      });
+    }
   });
-const natsUrlList = z
-  .string()
-  .transform((value) =>
-    value
-      .split(',')
-      .map((part) => part.trim())
-      .filter((part) => part !== ''),
-  )
-  .superRefine((urls, ctx) => {
-    if (urls.length === 0) ctx.addIssue({ code: 'custom', message: 'must name at least one server' });
-    urls.forEach((value, index) => {
-      let url: URL;
-      try {
-        url = new URL(value);
-      } catch {
-        ctx.addIssue({
-          code: 'custom',
-          message: `entry ${index + 1} is not a URL (expected nats://host:port)`,
-        });
-        return;
-      }
-      if (!['nats:', 'tls:'].includes(url.protocol)) {
-        ctx.addIssue({
-          code: 'custom',
-          message: `entry ${index + 1} has scheme "${url.protocol.replace(/:$/, '')}" (expected nats or tls)`,
-        });
-      }
-    });
-  });
-/** `host:port` or a redis:// / rediss:// URL; credentials and TLS default to REDISPATCH_REDIS_URL's. */
-const clusterNodeList = z
-  .string()
-  .transform((value) =>
-    value
-      .split(',')
-      .map((part) => part.trim())
-      .filter((part) => part !== ''),
-  )
-  .superRefine((nodes, ctx) => {
-    nodes.forEach((value, index) => {
-      if (/^rediss?:\/\//.test(value)) {
-        try {
-          parseRedisUrl(value);
-        } catch (error) {
-          ctx.addIssue({ code: 'custom', message: `entry ${index + 1} ${(error as Error).message}` });
-        }
-        return;
-      }
-      const match = /^(\[[0-9a-fA-F:]+\]|[^:\s/]+):(\d{1,5})$/.exec(value);
-      const port = Number(match?.[2]);
-      if (!match || port < 1 || port > 65535) {
-        ctx.addIssue({
-          code: 'custom',
-          message: `entry ${index + 1} is not host:port or a redis:// URL`,
-        });
-      }
-    });
-  });
+});
 const intAtLeast = (min: number, max = Number.MAX_SAFE_INTEGER) =>
   z
     .string()
@@ -514,22 +497,14 @@ export const OPTIONS = {
     'HTTP_ALLOW',
     '--http-allow <prefixes>',
     'Comma-separated URL prefixes HTTP replies may go to (default: any); others are dead-lettered',
-    z
-      .string()
-      .transform((value) =>
-        value
-          .split(',')
-          .map((part) => part.trim())
-          .filter((part) => part !== ''),
-      )
-      .superRefine((prefixes, ctx) => {
-        for (const prefix of prefixes)
-          if (!/^https?:\/\/[^/]+/.test(prefix))
-            ctx.addIssue({
-              code: 'custom',
-              message: `${JSON.stringify(prefix.slice(0, 60))} is not an http(s)://host… prefix`,
-            });
-      }),
+    commaList.superRefine((prefixes, ctx) => {
+      for (const prefix of prefixes)
+        if (!/^https?:\/\/[^/]+/.test(prefix))
+          ctx.addIssue({
+            code: 'custom',
+            message: `${JSON.stringify(prefix.slice(0, 60))} is not an http(s)://host… prefix`,
+          });
+    }),
   ),
   tlsCaFile: option(
     'TLS_CA_FILE',
