@@ -1,6 +1,6 @@
 import { createKeys, readStats } from '@redispatch/shared';
 import { describe, expect, it } from 'vitest';
-import { checkRun } from './helpers/checker.js';
+import { checkRun, missingRanges } from './helpers/checker.js';
 import { CHECKER_HANDLER, type CliProcess, runCli } from './helpers/cli-process.js';
 import { testEnv, uniquePrefix } from './helpers/in-process.js';
 import { useProcessFixture } from './helpers/process-fixture.js';
@@ -25,9 +25,11 @@ describe.each(['redis', 'nats', 'jetstream'] as const)(
         REDISPATCH_NATS_STREAM: `S-${prefix}`,
       };
       const dispatchers = new Map<number, CliProcess>();
+      const everyDispatcher: CliProcess[] = [];
       const startDispatcher = () => {
         const proc = fx.spawn(['dispatcher'], env);
         dispatchers.set(proc.pid, proc);
+        everyDispatcher.push(proc);
         return proc;
       };
       const first = [0, 1, 2].map(() => startDispatcher());
@@ -71,11 +73,22 @@ describe.each(['redis', 'nats', 'jetstream'] as const)(
       try {
         await expect.poll(() => checkRun(dir, 'fo', count).lost, { timeout: 30_000, interval: 250 }).toBe(0);
       } catch (error) {
+        // Enough to tell which takeover lost what: the missing ranges and every dispatcher's role changes.
         const stats = await readStats(fx.admin, keys, prefix);
-        const missing = [];
-        const result = checkRun(dir, 'fo', count);
+        const timeline = everyDispatcher
+          .map((proc) =>
+            proc
+              .output()
+              .split('\n')
+              .filter((line) =>
+                /elected leader|stepped down|standby"|resubscribed|dropped|kept in the standby/.test(line),
+              )
+              .map((line) => `${proc.pid} ${line}`)
+              .join('\n'),
+          )
+          .join('\n');
         throw new Error(
-          `${(error as Error).message}: lost ${result.lost}; stats ${JSON.stringify(stats)}; ${missing.length}`,
+          `${(error as Error).message}: missing ${missingRanges(dir, 'fo', count)}; stats ${JSON.stringify(stats)}\n${timeline}`,
         );
       }
       const result = checkRun(dir, 'fo', count);

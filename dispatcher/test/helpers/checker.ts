@@ -52,3 +52,26 @@ export function seqOf(body: Buffer, runId: string): number | undefined {
   if (!text.startsWith(`${runId}:`)) return undefined;
   return Number(text.slice(runId.length + 1, text.indexOf(':', runId.length + 1)));
 }
+
+/** The missing sequence numbers of a run as compact ranges ("120-431, 9000"), for failure messages. */
+export function missingRanges(dir: string, runId: string, count: number, limit = 20): string {
+  const seen = new Set<number>();
+  for (const file of readdirSync(dir)) {
+    for (const line of readFileSync(join(dir, file), 'utf8').split('\n')) {
+      if (line.startsWith(`${runId}:`)) seen.add(Number(line.slice(runId.length + 1)));
+    }
+  }
+  const ranges: string[] = [];
+  let start = -1;
+  for (let seq = 0; seq <= count; seq++) {
+    const missing = seq < count && !seen.has(seq);
+    if (missing && start < 0) start = seq;
+    if (!missing && start >= 0) {
+      ranges.push(start === seq - 1 ? `${start}` : `${start}-${seq - 1}`);
+      start = -1;
+    }
+  }
+  return ranges.length > limit
+    ? `${ranges.slice(0, limit).join(', ')} … (${ranges.length} ranges)`
+    : ranges.join(', ');
+}
