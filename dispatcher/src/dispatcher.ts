@@ -517,9 +517,11 @@ export class Dispatcher {
    */
   private async becomeLeader(): Promise<void> {
     this.scheduleRenew();
-    const routing = await this.guardLease(() => this.elect());
+    // This process holds the lease, and may hold the only complete buffer: a transient error (a
+    // command timeout on a loaded box) must not hand the takeover to a standby that heard less.
+    const routing = await this.whileLeased('taking over', () => this.guardLease(() => this.elect()));
     // Read after the epoch was raised: no older leader can move the marker any more.
-    const marker = await this.mode.readProgress();
+    const marker = await this.whileLeased('reading the progress marker', () => this.mode.readProgress());
     if (this.state !== 'standby') return;
     // A renewal may have failed while we awaited; never start leading without the lease.
     if (!this.lease.held) throw new LeadershipLostError('lease lost while taking over');
@@ -587,6 +589,29 @@ export class Dispatcher {
         return this.elect(error.floor);
       }
       throw error;
+    }
+  }
+
+  /**
+   * Runs a takeover step again after a transient failure, for as long as this process still holds
+   * the lease. Fencing and lost leadership are final; so is a dispatcher that is shutting down.
+   * Retrying elect() raises the epoch again, which only supersedes the failed attempt's fences.
+   */
+  private async whileLeased<T>(step: string, run: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await run();
+      } catch (error) {
+        const final =
+          error instanceof FencedError ||
+          error instanceof LeadershipLostError ||
+          this.state !== 'standby' ||
+          !this.lease.held ||
+          this.lease.validForMs() < this.config.leaseMs / 4;
+        if (final) throw error;
+        this.log.warn({ err: error, step, attempt }, 'takeover step failed; retrying while the lease holds');
+        await new Promise((resolve) => setTimeout(resolve, Math.min(25 * 2 ** attempt, 200)));
+      }
     }
   }
 
@@ -665,6 +690,10 @@ export class Dispatcher {
       this.metrics.stepdowns.inc({ reason });
       this.metrics.pending.set(0);
       this.log.warn({ reason, epoch: this.epoch }, 'stepped down');
+    }
+    // A takeover that failed after raising the epoch left a record naming this process: clear it, so
+    // `stats` (and anyone acting on it) never takes a standby for the leader.
+    if (wasLeading || this.electing) {
       try {
         await this.redis.rdResign(this.keys.epoch, this.keys.leader, this.epoch);
       } catch {

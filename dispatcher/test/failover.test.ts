@@ -52,21 +52,28 @@ describe.each(['redis', 'nats', 'jetstream'] as const)(
       );
       const kills = 10;
       const takeovers: number[] = [];
+      // The leader is the process the record names *and* that logged its election for that epoch:
+      // a takeover that failed after raising the epoch must not send the kill to a standby.
+      const currentLeader = async () => {
+        const stats = await readStats(fx.admin, keys, prefix);
+        const proc = stats.leader ? dispatchers.get(stats.leader.pid) : undefined;
+        const elected = new RegExp(`"epoch":${stats.leader?.epoch},[^\\n]*"msg":"elected leader"`);
+        return proc && elected.test(proc.output()) ? { proc, epoch: stats.leader?.epoch ?? 0 } : undefined;
+      };
+      let epoch = 0;
       for (let k = 0; k < kills; k++) {
         await new Promise((resolve) => setTimeout(resolve, 500));
-        const before = await readStats(fx.admin, keys, prefix);
-        const victim = before.leader ? dispatchers.get(before.leader.pid) : undefined;
-        expect(victim, `leader pid ${before.leader?.pid} is one of ours`).toBeDefined();
+        await expect.poll(currentLeader, { timeout: 10_000, interval: 25 }).toBeDefined();
+        const victim = await currentLeader();
+        if (!victim) throw new Error('the leader went away between two reads');
+        epoch = victim.epoch;
         const killedAt = performance.now();
-        victim?.kill('SIGKILL');
-        dispatchers.delete(victim?.pid ?? -1);
+        victim.proc.kill('SIGKILL');
+        dispatchers.delete(victim.proc.pid);
         await startDispatcher().waitForLog(/"msg":"standby"/);
         await expect
-          .poll(async () => (await readStats(fx.admin, keys, prefix)).leader?.epoch ?? 0, {
-            timeout: 10_000,
-            interval: 25,
-          })
-          .toBeGreaterThan(before.leader?.epoch ?? 0);
+          .poll(async () => (await currentLeader())?.epoch ?? 0, { timeout: 10_000, interval: 25 })
+          .toBeGreaterThan(epoch);
         takeovers.push(performance.now() - killedAt);
       }
       expect((await publish).code).toBe(0);
