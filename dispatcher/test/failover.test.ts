@@ -1,7 +1,8 @@
 import { createKeys, readStats } from '@redispatch/shared';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { checkRun, missingRanges } from './helpers/checker.js';
 import { CHECKER_HANDLER, type CliProcess, runCli } from './helpers/cli-process.js';
+import { leadershipTimeline } from './helpers/fault-cluster.js';
 import { testEnv, uniquePrefix } from './helpers/in-process.js';
 import { useProcessFixture } from './helpers/process-fixture.js';
 
@@ -60,20 +61,23 @@ describe.each(['redis', 'nats', 'jetstream'] as const)(
         const elected = new RegExp(`"epoch":${stats.leader?.epoch},[^\\n]*"msg":"elected leader"`);
         return proc && elected.test(proc.output()) ? { proc, epoch: stats.leader?.epoch ?? 0 } : undefined;
       };
-      let epoch = 0;
       for (let k = 0; k < kills; k++) {
         await new Promise((resolve) => setTimeout(resolve, 500));
-        await expect.poll(currentLeader, { timeout: 10_000, interval: 25 }).toBeDefined();
-        const victim = await currentLeader();
-        if (!victim) throw new Error('the leader went away between two reads');
-        epoch = victim.epoch;
+        const victim = await vi.waitFor(
+          async () => {
+            const leader = await currentLeader();
+            if (!leader) throw new Error('no dispatcher has logged its election for the current epoch');
+            return leader;
+          },
+          { timeout: 10_000, interval: 25 },
+        );
         const killedAt = performance.now();
         victim.proc.kill('SIGKILL');
         dispatchers.delete(victim.proc.pid);
         await startDispatcher().waitForLog(/"msg":"standby"/);
         await expect
           .poll(async () => (await currentLeader())?.epoch ?? 0, { timeout: 10_000, interval: 25 })
-          .toBeGreaterThan(epoch);
+          .toBeGreaterThan(victim.epoch);
         takeovers.push(performance.now() - killedAt);
       }
       expect((await publish).code).toBe(0);
@@ -82,18 +86,7 @@ describe.each(['redis', 'nats', 'jetstream'] as const)(
       } catch (error) {
         // Enough to tell which takeover lost what: the missing ranges and every dispatcher's role changes.
         const stats = await readStats(fx.admin, keys, prefix);
-        const timeline = everyDispatcher
-          .map((proc) =>
-            proc
-              .output()
-              .split('\n')
-              .filter((line) =>
-                /elected leader|stepped down|standby"|resubscribed|dropped|kept in the standby/.test(line),
-              )
-              .map((line) => `${proc.pid} ${line}`)
-              .join('\n'),
-          )
-          .join('\n');
+        const timeline = leadershipTimeline(everyDispatcher, String);
         throw new Error(
           `${(error as Error).message}: missing ${missingRanges(dir, 'fo', count)}; stats ${JSON.stringify(stats)}\n${timeline}`,
         );

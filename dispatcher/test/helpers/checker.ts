@@ -10,8 +10,8 @@ export interface CheckResult {
   perProcess: Map<string, number>;
 }
 
-/** Counts, for every published `runId:seq`, how often a handler saw it (from checker-handler.mjs files). */
-export function checkRun(dir: string, runId: string, count: number): CheckResult {
+/** How often each `runId:seq` was recorded, overall and per recording process (file). */
+function countSeen(dir: string, runId: string) {
   const seen = new Map<number, number>();
   const perProcess = new Map<string, number>();
   for (const file of readdirSync(dir)) {
@@ -25,6 +25,12 @@ export function checkRun(dir: string, runId: string, count: number): CheckResult
     }
     perProcess.set(file, mine);
   }
+  return { seen, perProcess };
+}
+
+/** Counts, for every published `runId:seq`, how often a handler saw it (from checker-handler.mjs files). */
+export function checkRun(dir: string, runId: string, count: number): CheckResult {
+  const { seen, perProcess } = countSeen(dir, runId);
   return summarize(seen, count, perProcess);
 }
 
@@ -53,14 +59,9 @@ export function seqOf(body: Buffer, runId: string): number | undefined {
   return Number(text.slice(runId.length + 1, text.indexOf(':', runId.length + 1)));
 }
 
-/** The missing sequence numbers of a run as compact ranges ("120-431, 9000"), for failure messages. */
+/** The never-handled sequence numbers of a run as compact ranges ("120-431, 9000"), for failure messages. */
 export function missingRanges(dir: string, runId: string, count: number, limit = 20): string {
-  const seen = new Set<number>();
-  for (const file of readdirSync(dir)) {
-    for (const line of readFileSync(join(dir, file), 'utf8').split('\n')) {
-      if (line.startsWith(`${runId}:`)) seen.add(Number(line.slice(runId.length + 1)));
-    }
-  }
+  const { seen } = countSeen(dir, runId);
   const ranges: string[] = [];
   let start = -1;
   for (let seq = 0; seq <= count; seq++) {

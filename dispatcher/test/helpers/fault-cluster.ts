@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -18,7 +18,7 @@ import { freePort } from '@redispatch/shared/testing';
 import { Redis } from 'ioredis';
 import { expect } from 'vitest';
 import { loadPayload } from '../../src/cli/command-publish.js';
-import { type CheckResult, checkRun } from './checker.js';
+import { type CheckResult, checkRun, missingRanges } from './checker.js';
 import { CHECKER_HANDLER, type CliProcess, runCli, spawnCli } from './cli-process.js';
 import { testEnv, uniquePrefix } from './in-process.js';
 import { sampleValue, scrape } from './metrics-probe.js';
@@ -97,6 +97,25 @@ export function logLines(proc: CliProcess): Record<string, unknown>[] {
     }
   }
   return out;
+}
+
+/** Every dispatcher's role changes (elections, step-downs, gaps) in time order, for failure messages. */
+export function leadershipTimeline(procs: CliProcess[], label: (pid: number) => string): string {
+  const wanted =
+    /^(standby|elected leader|stepped down|resubscribed after a gap|subscription to the channel dropped|unwritten messages kept|takeover step failed)/;
+  return procs
+    .flatMap((proc) =>
+      logLines(proc)
+        .filter((l) => typeof l.msg === 'string' && wanted.test(l.msg))
+        .map((l) => ({ time: Number(l.time), pid: proc.pid, line: l })),
+    )
+    .sort((a, b) => a.time - b.time)
+    .map(({ time, pid, line }) => {
+      const { msg, epoch, replayed, markerMatched, reason, rank, count } = line;
+      const extra = JSON.stringify({ epoch, replayed, markerMatched, reason, rank, count });
+      return `  ${new Date(time).toISOString().slice(17, 23)} ${label(pid)} ${String(msg)} ${extra}`;
+    })
+    .join('\n');
 }
 
 /** Resident set size of a live process in MB (Linux /proc), or NaN. */
@@ -319,27 +338,9 @@ export class FaultCluster {
     return checkRun(this.dir, runId, count);
   }
 
-  /** The never-handled sequence numbers of a run as compact ranges ("120-1630, 4000"), for notes. */
+  /** The never-handled sequence numbers of a run as compact ranges, for notes. */
   missingRanges(runId: string, count: number, limit = 5): string {
-    const seen = new Set<number>();
-    for (const file of readdirSync(this.dir)) {
-      for (const line of readFileSync(join(this.dir, file), 'utf8').split('\n')) {
-        if (line.startsWith(`${runId}:`)) seen.add(Number(line.slice(runId.length + 1)));
-      }
-    }
-    const ranges: string[] = [];
-    let start = -1;
-    for (let seq = 0; seq <= count; seq++) {
-      const missing = seq < count && !seen.has(seq);
-      if (missing && start < 0) start = seq;
-      if (!missing && start >= 0) {
-        ranges.push(start === seq - 1 ? String(start) : `${start}-${seq - 1}`);
-        start = -1;
-      }
-    }
-    return ranges.length <= limit
-      ? ranges.join(', ')
-      : `${ranges.slice(0, limit).join(', ')} … (${ranges.length} ranges)`;
+    return missingRanges(this.dir, runId, count, limit);
   }
 
   /**
@@ -441,21 +442,7 @@ export class FaultCluster {
 
   /** Leadership events of every dispatcher in time order (for failure messages). */
   leadershipEvents(): string {
-    const wanted =
-      /^(standby|elected leader|stepped down|resubscribed after a gap|subscription to the channel dropped|unwritten messages kept)/;
-    return this.allDispatchers
-      .flatMap((proc) =>
-        logLines(proc)
-          .filter((l) => typeof l.msg === 'string' && wanted.test(l.msg))
-          .map((l) => ({ time: Number(l.time), pid: proc.pid, line: l })),
-      )
-      .sort((a, b) => a.time - b.time)
-      .map(({ time, pid, line }) => {
-        const { msg, epoch, replayed, markerMatched, reason, rank, count } = line;
-        const extra = JSON.stringify({ epoch, replayed, markerMatched, reason, rank, count });
-        return `  ${new Date(time).toISOString().slice(17, 23)} d${this.dispatcherIndex.get(pid)} ${String(msg)} ${extra}`;
-      })
-      .join('\n');
+    return leadershipTimeline(this.allDispatchers, (pid) => `d${this.dispatcherIndex.get(pid)}`);
   }
 
   /** The "elected leader" log lines of every dispatcher (epoch, replayed, markerMatched). */
