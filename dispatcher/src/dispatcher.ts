@@ -129,6 +129,7 @@ export class Dispatcher {
     const base = {
       url: this.config.redisUrl,
       clusterNodes: this.config.mode === 'streams' ? this.config.clusterNodes : undefined,
+      clusterNatMap: this.config.clusterNatMap,
       tls,
       commandTimeoutMs: this.config.commandTimeoutMs,
     };

@@ -61,6 +61,28 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ REDISPATCH_LOCK_URLS: 'redis://a,redis://b' })).toThrow(/odd number/);
   });
 
+  it('parses the cluster NAT map into ioredis natMap form and names malformed entries', () => {
+    const config = loadConfig({
+      REDISPATCH_MODE: 'streams',
+      REDISPATCH_CLUSTER_NODES: '10.0.0.1:6379',
+      REDISPATCH_CLUSTER_NAT_MAP: '10.0.0.1:6379=127.0.0.1:16379, [fd00::2]:6380=redis-b.example:443',
+    });
+    expect(config.clusterNatMap).toEqual({
+      '10.0.0.1:6379': { host: '127.0.0.1', port: 16379 },
+      'fd00::2:6380': { host: 'redis-b.example', port: 443 },
+    });
+    expect(() =>
+      loadConfig({
+        REDISPATCH_MODE: 'streams',
+        REDISPATCH_CLUSTER_NODES: '10.0.0.1:6379',
+        REDISPATCH_CLUSTER_NAT_MAP: '10.0.0.1:6379=127.0.0.1:16379,10.0.0.2:6379',
+      }),
+    ).toThrow(/REDISPATCH_CLUSTER_NAT_MAP.*entry 2 is not announced-host:port=reachable-host:port/);
+    expect(() => loadConfig({ REDISPATCH_CLUSTER_NAT_MAP: '10.0.0.1:6379=127.0.0.1:1' })).toThrow(
+      /REDISPATCH_CLUSTER_NAT_MAP is set but REDISPATCH_CLUSTER_NODES is not/,
+    );
+  });
+
   it('never echoes a URL (which may hold a password) in an error', () => {
     try {
       loadConfig({ REDISPATCH_LOCK_URLS: 'redis://:s3cret@host,ftp://:s3cret@x' });

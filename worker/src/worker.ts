@@ -71,6 +71,8 @@ export interface WorkerOptions {
   mode?: 'lists' | 'streams';
   /** Streams mode: Redis Cluster seed nodes (`host:port`); empty = the single Redis at `redisUrl`. */
   clusterNodes?: readonly string[];
+  /** Streams mode: announced cluster node address -> the address to connect to (NAT, port forwards). */
+  clusterNatMap?: Readonly<Record<string, { host: string; port: number }>>;
   /** Streams mode: @default 6 (must match the deployment's partition table). */
   partitions?: number;
   /** Streams mode: @default "workers" */
@@ -93,10 +95,14 @@ export class Worker {
   state: WorkerState = 'idle';
   readonly id: string;
   private readonly options: Required<
-    Omit<WorkerOptions, 'tls' | 'logger' | 'registry' | 'clusterNodes' | 'handler' | 'isolate'>
+    Omit<
+      WorkerOptions,
+      'tls' | 'logger' | 'registry' | 'clusterNodes' | 'clusterNatMap' | 'handler' | 'isolate'
+    >
   > & {
     tls: TlsSettings;
     clusterNodes: readonly string[];
+    clusterNatMap: WorkerOptions['clusterNatMap'];
   };
   private readonly log: Logger;
   private readonly metrics: WorkerMetrics;
@@ -139,6 +145,7 @@ export class Worker {
       tls: { insecure: false },
       mode: 'lists',
       clusterNodes: [],
+      clusterNatMap: undefined,
       partitions: DEFAULT_PARTITIONS,
       consumerGroup: 'workers',
       ...Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)),
@@ -177,6 +184,7 @@ export class Worker {
         ? new StreamsTransport({
             ...common,
             clusterNodes: o.clusterNodes,
+            clusterNatMap: o.clusterNatMap,
             prefix: o.prefix,
             partitions: o.partitions,
             group: o.consumerGroup,

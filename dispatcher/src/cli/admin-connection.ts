@@ -21,6 +21,7 @@ export async function withAdminConnection<T>(
   const settings = {
     url: config.redisUrl,
     clusterNodes: config.mode === 'streams' ? config.clusterNodes : undefined,
+    clusterNatMap: config.clusterNatMap,
   };
   const client = createDataConnection('command', {
     ...settings,

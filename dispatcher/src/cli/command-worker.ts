@@ -48,6 +48,7 @@ export function registerWorkerCommand(program: Command): void {
               tls: tlsSettingsFrom(config),
               mode: config.mode,
               clusterNodes: config.clusterNodes ?? [],
+              clusterNatMap: config.clusterNatMap,
               partitions: config.partitions,
               consumerGroup: config.consumerGroup,
               logger,

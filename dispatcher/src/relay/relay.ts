@@ -94,6 +94,7 @@ export class Relay {
       url: config.redisUrl,
       // Streams mode: every relay key sits in the deployment's own slot, so the cluster serves it as is.
       clusterNodes: config.mode === 'streams' ? config.clusterNodes : undefined,
+      clusterNatMap: config.clusterNatMap,
       tls: tlsSettingsFrom(config),
       commandTimeoutMs: config.commandTimeoutMs,
     };

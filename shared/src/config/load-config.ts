@@ -109,6 +109,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: ConfigFl
     );
   }
 
+  const natMap = values.clusterNatMap as Record<string, unknown> | undefined;
+  if (natMap !== undefined && Object.keys(natMap).length > 0 && !(clusterNodes?.length ?? 0)) {
+    problems.push(
+      'REDISPATCH_CLUSTER_NAT_MAP is set but REDISPATCH_CLUSTER_NODES is not: address translation applies to Redis Cluster nodes only',
+    );
+  }
+
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(values) as Config;
 }

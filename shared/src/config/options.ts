@@ -80,6 +80,34 @@ const clusterNodeList = commaList.superRefine((nodes, ctx) => {
     }
   });
 });
+/** `host:port` (IPv6 in brackets) as ioredis's node address, or undefined when malformed. */
+function hostPort(value: string): { host: string; port: number } | undefined {
+  const match = /^(\[[0-9a-fA-F:]+\]|[^:\s/=]+):(\d{1,5})$/.exec(value);
+  const port = Number(match?.[2]);
+  if (!match || port < 1 || port > 65535) return undefined;
+  return { host: (match[1] as string).replace(/^\[(.*)\]$/, '$1'), port };
+}
+/**
+ * `announced=reachable,…` pairs of host:port: where to connect for a cluster node that announces an
+ * address this process cannot reach (NAT, port forwarding, a proxy). ioredis's `natMap` form.
+ */
+const natMapList = commaList.transform((pairs, ctx) => {
+  const map: Record<string, { host: string; port: number }> = {};
+  pairs.forEach((pair, index) => {
+    const [from = '', to = '', extra] = pair.split('=').map((side) => side.trim());
+    const announced = hostPort(from);
+    const reachable = hostPort(to);
+    if (extra !== undefined || !announced || !reachable) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `entry ${index + 1} is not announced-host:port=reachable-host:port`,
+      });
+      return;
+    }
+    map[`${announced.host}:${announced.port}`] = reachable;
+  });
+  return map;
+});
 const intAtLeast = (min: number, max = Number.MAX_SAFE_INTEGER) =>
   z
     .string()
@@ -135,6 +163,12 @@ export const OPTIONS = {
     '--cluster-nodes <nodes>',
     'Streams mode: Redis Cluster seed nodes, comma-separated host:port (auth and TLS as REDISPATCH_REDIS_URL); unset: the single Redis at REDISPATCH_REDIS_URL',
     clusterNodeList,
+  ),
+  clusterNatMap: option(
+    'CLUSTER_NAT_MAP',
+    '--cluster-nat-map <pairs>',
+    'Streams mode: address translation for cluster nodes that announce addresses this process cannot reach (NAT, port forwards), comma-separated announced-host:port=reachable-host:port',
+    natMapList,
   ),
   partitions: option(
     'PARTITIONS',

@@ -12,6 +12,8 @@ export interface DataConnectionSettings {
   url: string;
   /** REDISPATCH_CLUSTER_NODES; empty or undefined means the single Redis at `url`. */
   clusterNodes?: readonly string[] | undefined;
+  /** REDISPATCH_CLUSTER_NAT_MAP: announced node address -> the address to connect to. */
+  clusterNatMap?: Readonly<Record<string, { host: string; port: number }>> | undefined;
   tls: TlsSettings;
   commandTimeoutMs: number;
   name: string;
@@ -72,6 +74,7 @@ export function createDataConnection(role: ConnectionRole, settings: DataConnect
     retryDelayOnTryAgain: 100,
     slotsRefreshTimeout: Math.max(1_000, settings.commandTimeoutMs),
     clusterRetryStrategy: (times) => Math.min(100 * times, 2_000),
+    ...(settings.clusterNatMap ? { natMap: { ...settings.clusterNatMap } } : {}),
     redisOptions: { ...nodeOptions, ...perNode, connectionName: settings.name },
   };
   const client = new Cluster(

@@ -3,6 +3,7 @@ import {
   connectOrThrow,
   createDataConnection,
   type DataClient,
+  type DataConnectionSettings,
   dataSetting,
   dataTarget,
   loadPartitions,
@@ -19,6 +20,7 @@ const READ_MAX = 256;
 
 export interface StreamsTransportOptions extends TransportOptions {
   clusterNodes: readonly string[];
+  clusterNatMap?: Readonly<Record<string, { host: string; port: number }>> | undefined;
   prefix: string;
   partitions: number;
   group: string;
@@ -37,14 +39,18 @@ export class StreamsTransport implements Transport {
   private readonly readers: DataClient[] = [];
   private partitions: PartitionKeys[] = [];
   private readonly settler: StreamSettler;
-  private readonly settings: { url: string; clusterNodes: readonly string[] };
+  private readonly settings: Pick<DataConnectionSettings, 'url' | 'clusterNodes' | 'clusterNatMap'>;
   /** Entries requested by reads now in flight, so concurrent readers do not all ask for every free slot. */
   private reserved = 0;
   private reclaimTimer: NodeJS.Timeout | undefined;
   private reclaiming = false;
 
   constructor(private readonly options: StreamsTransportOptions) {
-    this.settings = { url: options.redisUrl, clusterNodes: options.clusterNodes };
+    this.settings = {
+      url: options.redisUrl,
+      clusterNodes: options.clusterNodes,
+      clusterNatMap: options.clusterNatMap,
+    };
     this.client = createDataConnection('command', {
       ...this.settings,
       tls: options.tls,
