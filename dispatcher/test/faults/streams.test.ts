@@ -1,14 +1,23 @@
-// Fault injection (issue 8) in streams mode, on a real 3-master Redis Cluster: the scenarios whose
-// mechanics differ from lists mode — leader SIGKILL and SIGSTOP (per-partition fences, replay from
-// the newest marker over all partitions), worker SIGKILL and SIGSTOP (entries reclaimed with
-// XAUTOCLAIM after the ack timeout instead of reassigned at the worker TTL).
+// Fault injection (issue 8) in streams mode, on a real 3-master Redis Cluster: leader SIGKILL and
+// SIGSTOP (per-partition fences, replay from the newest marker over all partitions), worker SIGKILL and
+// SIGSTOP (entries reclaimed after the ack timeout instead of reassigned at the worker TTL), clock skew,
+// a poison message, and a burst far above the drain rate. The data-store faults (a master restarted,
+// proxied links, maxmemory) are in streams-redis.test.ts.
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { listStreamDeadLetters, loadPartitions } from '@redispatch/shared';
 import { type RedisClusterHandle, startRedisCluster } from '@redispatch/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CliProcess } from '../helpers/cli-process.js';
-import { FaultCluster, faultSize, killEverything, logLines, sleep } from '../helpers/fault-cluster.js';
+import { type CliProcess, runCli } from '../helpers/cli-process.js';
+import {
+  FaultCluster,
+  faketimeLibrary,
+  faultSize,
+  killEverything,
+  logLines,
+  rssMb,
+  sleep,
+} from '../helpers/fault-cluster.js';
 import { printFaultTable, recordFault } from '../helpers/fault-table.js';
 
 const POISON_HANDLER = fileURLToPath(new URL('../helpers/poison-handler.mjs', import.meta.url));
@@ -187,6 +196,103 @@ describe('fault injection: streams mode on a Redis Cluster', () => {
     );
   }, 120_000);
 
+  // 7s. Every time that matters in streams mode is the server's: an entry's idle time (reclaim after the
+  // ack timeout), the delayed set's due times (a relative delay is added to the server clock inside the
+  // append script), heartbeats and the dedupe window. With libfaketime every process runs an hour fast
+  // or slow (monotonic clocks untouched, as NTP would leave them); a worker is SIGKILLed midway so the
+  // reclaim path runs under skew too. A reclaim on a skewed clock would take everyone's entries at
+  // once; a due time on one would hold delayed messages an hour (or not at all).
+  it('7s. clock skew: processes an hour fast or slow; reclaim, delays and heartbeats on the server clock', async () => {
+    const library = faketimeLibrary();
+    const skews = ['+1h', '-1h', '+1h'];
+    const skewEnv = (skew: string): Record<string, string> =>
+      library ? { LD_PRELOAD: library, FAKETIME: skew, FAKETIME_DONT_FAKE_MONOTONIC: '1' } : {};
+    const options = {
+      name: 's7-skew',
+      ...on(),
+      workers: 3,
+      concurrency: 8,
+      env: { CHECK_DELAY_MS: '20' },
+      dispatcherEnv: (index: number) => skewEnv(skews[index % 3] as string),
+      workerEnv: (index: number) => skewEnv(skews[index % 2] as string),
+    };
+    await FaultCluster.run(options, async (fleet) => {
+      const count = faultSize(3_000, 1_500);
+      const delayedCount = 200;
+      const delayMs = 3_000;
+      const publishing = fleet.publish('s7', count, 500);
+      await fleet.waitAccepted(Math.floor(count / 3));
+      // 200 messages at full speed: the publisher exits within milliseconds of its first PUBLISH, so
+      // right after it exits none of them may have been handled (they are due 3 s after it).
+      const delayed = await runCli(
+        [
+          'publish',
+          '--count',
+          String(delayedCount),
+          '--rate',
+          '0',
+          '--run-id',
+          's7d',
+          '--delay',
+          String(delayMs),
+        ],
+        fleet.env,
+      );
+      const delayedAt = performance.now();
+      expect(delayed.code).toBe(0);
+      const early = fleet.check('s7d', delayedCount).handled;
+      const victim = [...fleet.workers.values()][0] as CliProcess;
+      const victimId = `${fleet.prefix}-w0`;
+      victim.kill('SIGKILL');
+      const held = await fleet.heldBy(victimId);
+      let heartbeatAgeMax = 0;
+      let publishDone = false;
+      void publishing.finally(() => {
+        publishDone = true;
+      });
+      while (!publishDone) {
+        const stats = await fleet.stats();
+        heartbeatAgeMax = Math.max(
+          heartbeatAgeMax,
+          ...stats.workers.filter((w) => w.id !== victimId).map((w) => w.heartbeatAgeMs),
+        );
+        await sleep(100);
+      }
+      expect((await publishing).code).toBe(0);
+      const result = await fleet.waitHandled('s7', count);
+      const delayedResult = await fleet.waitHandled('s7d', delayedCount, 15_000);
+      const delayedDoneMs = performance.now() - delayedAt;
+      const stats = await fleet.waitIdle();
+      const hoursOff = fleet.allWorkers.map((w) =>
+        Math.round((Number(logLines(w)[0]?.time) - Date.now()) / 3_600_000),
+      );
+      const dispatcherHoursOff = fleet.allDispatchers.map((d) =>
+        Math.round((Number(logLines(d)[0]?.time) - Date.now()) / 3_600_000),
+      );
+      recordFault({
+        scenario: '7s. streams: clock skew ±1 h (libfaketime), worker SIGKILL midway',
+        lost: result.lost + delayedResult.lost,
+        duplicates: result.duplicates + delayedResult.duplicates,
+        recover: `delayed messages (3 s on the server clock): ${early} handled early, all by ${seconds(delayedDoneMs)} after their publisher exited`,
+        notes:
+          `${library ? `skews: dispatchers ${dispatcherHoursOff.join('/')} h, workers ${hoursOff.join('/')} h` : 'NO libfaketime: server-clock checks only'}; ` +
+          `killed worker held ${held}; reclaimed ${stats.totals.redelivered}; heartbeat age ≤ ${heartbeatAgeMax} ms`,
+      });
+      if (library) {
+        expect(hoursOff).toEqual([1, -1, 1]);
+        expect(dispatcherHoursOff).toEqual([1, -1, 1]);
+      }
+      expect(early).toBe(0);
+      expect(result.lost).toBe(0);
+      expect(delayedResult.lost).toBe(0);
+      // Only the dead worker's entries were reclaimed, and only they can have run twice.
+      expect(held).toBeGreaterThan(0);
+      expect(stats.totals.redelivered).toBeLessThanOrEqual(held);
+      expect(result.duplicates + delayedResult.duplicates).toBeLessThanOrEqual(held);
+      expect(heartbeatAgeMax).toBeLessThan(1_000);
+    });
+  }, 120_000);
+
   it('9s. poison message that kills the worker process: dead-lettered after 3 deliveries, fleet keeps working', async () => {
     const concurrency = 8;
     const options = {
@@ -244,6 +350,80 @@ describe('fault injection: streams mode on a Redis Cluster', () => {
       expect(result.lost).toBeLessThanOrEqual(collateral);
       expect(result.duplicates).toBeLessThanOrEqual(crashes.length * concurrency);
       expect(stats.deadLetters).toBe(1 + collateral);
+    });
+  }, 120_000);
+
+  // 10s. One slow worker (4 slots x 10 ms: at most 400/s) and a burst ten times that. The partitions
+  // absorb the backlog (undelivered entries), acknowledged entries are trimmed behind it, and no process
+  // holds more than its bounded read-ahead: memory stays flat and the backlog drains.
+  it('10s. slow consumer and a burst 10x its drain rate: cluster memory and RSS bounded, backlog drains, 0 lost', async () => {
+    const options = {
+      name: 's10-burst',
+      ...on(),
+      dispatchers: 2,
+      workers: 1,
+      concurrency: 4,
+      env: { CHECK_DELAY_MS: '10' },
+    };
+    await FaultCluster.run(options, async (fleet) => {
+      const masters = fleet.data.nodes('master');
+      const memory = async () => {
+        const infos = await Promise.all(masters.map((node) => node.info('memory')));
+        return (
+          infos.reduce((sum, info) => sum + Number(/used_memory:(\d+)/.exec(info)?.[1] ?? 0), 0) / 1024 / 1024
+        );
+      };
+      const leader = await fleet.leader();
+      const standby = [...fleet.dispatchers.values()].find((d) => d !== leader.proc) as CliProcess;
+      const worker = [...fleet.workers.values()][0] as CliProcess;
+      const base = {
+        redis: await memory(),
+        leader: rssMb(leader.proc.pid),
+        standby: rssMb(standby.pid),
+        worker: rssMb(worker.pid),
+      };
+      const peak = { ...base, backlog: 0 };
+      let sampling = true;
+      const sampler = (async () => {
+        while (sampling) {
+          const stats = await fleet.tryStats();
+          peak.backlog = Math.max(peak.backlog, stats?.backlog ?? 0);
+          peak.redis = Math.max(peak.redis, await memory().catch(() => 0));
+          peak.leader = Math.max(peak.leader, rssMb(leader.proc.pid));
+          peak.standby = Math.max(peak.standby, rssMb(standby.pid));
+          peak.worker = Math.max(peak.worker, rssMb(worker.pid));
+          await sleep(100);
+        }
+      })();
+      const count = faultSize(4_000, 2_000);
+      const burstAt = performance.now();
+      const published = await fleet.publish('s10', count, 4_000);
+      expect(published.code).toBe(0);
+      const burstRate = Number(/\((\d+) msg\/s\)/.exec(published.output)?.[1] ?? Number.NaN);
+      const result = await fleet.waitHandled('s10', count, 45_000);
+      const drainedMs = performance.now() - burstAt;
+      sampling = false;
+      await sampler;
+      const stats = await fleet.waitIdle();
+      const drainRate = count / (drainedMs / 1000);
+      const mb = (n: number) => `${n.toFixed(0)}`;
+      recordFault({
+        scenario: '10s. streams: burst 10x the drain rate, 1 slow worker',
+        lost: result.lost,
+        duplicates: result.duplicates,
+        recover: `backlog drained ${seconds(drainedMs)} after the burst began`,
+        notes:
+          `burst ${burstRate}/s vs drain ${drainRate.toFixed(0)}/s; peak backlog ${peak.backlog}; ` +
+          `cluster used ${base.redis.toFixed(1)}→${peak.redis.toFixed(1)} MB; RSS MB leader ${mb(base.leader)}→${mb(peak.leader)}, ` +
+          `standby ${mb(base.standby)}→${mb(peak.standby)}, worker ${mb(base.worker)}→${mb(peak.worker)}`,
+      });
+      expect(result.lost).toBe(0);
+      expect(result.duplicates).toBe(0);
+      expect(stats.totals.acked).toBe(stats.totals.accepted);
+      expect(peak.backlog).toBeGreaterThan(0);
+      expect(peak.redis - base.redis).toBeLessThan(32);
+      for (const role of ['leader', 'standby', 'worker'] as const)
+        expect(peak[role] - base[role]).toBeLessThan(100);
     });
   }, 120_000);
 });

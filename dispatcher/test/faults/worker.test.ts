@@ -37,18 +37,6 @@ afterAll(async () => {
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 
-/** A stopped worker's claim count once in-transit acks have landed: two equal reads 100 ms apart. */
-async function stableInflight(cluster: FaultCluster, workerId: string): Promise<number> {
-  const read = async () => (await cluster.stats()).workers.find((w) => w.id === workerId)?.inflight ?? 0;
-  let previous = await read();
-  for (;;) {
-    await sleep(100);
-    const current = await read();
-    if (current === previous) return current;
-    previous = current;
-  }
-}
-
 describe('fault injection: workers', () => {
   it('6a. worker SIGKILL holding a full batch (concurrency 16, slow handler): 0 lost, duplicates ≤ 16', async () => {
     const concurrency = 16;
@@ -116,10 +104,9 @@ describe('fault injection: workers', () => {
       await cluster.waitAccepted(375);
       const frozenAt = performance.now();
       frozen.kill('SIGSTOP');
-      // A frozen worker's claims change only through acks it wrote just before the stop and that Redis has
-      // not read yet (they then settle normally: neither stale nor timed out). Read what it held once two
-      // reads agree, well inside the worker TTL (1 s) after which the leader takes the claims back.
-      const held = await stableInflight(cluster, frozenId);
+      // Acks it wrote just before the stop settle normally (neither stale nor timed out): count what it
+      // held once those have landed, well inside the worker TTL (1 s).
+      const held = await cluster.heldBy(frozenId);
       // Past the ack timeout (2 s) and the worker TTL (1 s): the leader must have taken its claims back.
       await expect
         .poll(async () => (await cluster.stats()).workers.some((w) => w.id === frozenId), {

@@ -277,6 +277,23 @@ export class FaultCluster {
     return readStreamStats(this.data, this.keys, this.prefix, this.partitions, 'workers');
   }
 
+  /**
+   * What a worker that was just killed or stopped holds, once the count stopped moving (two equal reads
+   * 100 ms apart). Right after the signal it can still change: acks it wrote just before settle, and a
+   * blocked read Redis serves before it notices the closed socket adds entries. Call it well inside the
+   * worker TTL / ack timeout, after which the claims are taken back.
+   */
+  async heldBy(workerId: string): Promise<number> {
+    const read = async () => (await this.stats()).workers.find((w) => w.id === workerId)?.inflight ?? 0;
+    let previous = await read();
+    for (;;) {
+      await sleep(100);
+      const current = await read();
+      if (current === previous) return current;
+      previous = current;
+    }
+  }
+
   /** Stats, or undefined while the data Redis cannot answer. */
   async tryStats(): Promise<Stats | undefined> {
     try {

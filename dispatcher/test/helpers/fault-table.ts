@@ -16,7 +16,7 @@ export interface FaultRow {
 }
 
 /** The files of dispatcher/test/faults; once all of them reported, the last one prints the whole table. */
-const FAULT_FILES = ['leader', 'redis', 'worker'] as const;
+const FAULT_FILES = ['leader', 'redis', 'worker', 'streams', 'streams-redis'] as const;
 
 const rows: FaultRow[] = [];
 const FORM = FAULTS_FULL ? ', full' : ', bounded form: npm run test:faults for the full one';
