@@ -33,10 +33,19 @@ export const TARGETS = [
   'test/fixtures/base-keda-lists',
   'test/fixtures/base-keda-streams',
   'test/fixtures/base-redis-tls',
+  'test/fixtures/base-relay',
 ] as const;
 export type Target = (typeof TARGETS)[number];
 
 export const OVERLAYS = TARGETS.filter((t) => t.startsWith('overlays/'));
+
+/** The targets that run `redispatch relay` (components/relay); deploy/test checks the list is complete. */
+export const RELAY_TARGETS = [
+  'overlays/lists',
+  'overlays/streams',
+  'overlays/dev',
+  'test/fixtures/base-relay',
+] as const satisfies readonly Target[];
 
 const CI_HINT =
   '.ci/run must install it: kubectl >= 1.27 (kustomize v5 built in; Debian bookworm only packages kubernetes-client 1.20, ' +

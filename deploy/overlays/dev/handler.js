@@ -1,7 +1,10 @@
-// Example handler for the dev overlay, mounted at /app/handlers/handler.js. It logs and acks.
+// Example handler for the dev overlay, mounted at /app/handlers/handler.js. It logs, acks and
+// echoes the body as the reply: a WebSocket client of the dev relay gets its own frame back; a
+// message without a reply address (a plain PUBLISH) gets no reply.
 // Contract (worker/src/message.ts): the default export receives { id, body: Buffer, attempt,
 // signal, claimedAt }; resolve to ack, throw to nack (retried with backoff, dead-lettered after
-// REDISPATCH_MAX_ATTEMPTS). Honour `signal`: it aborts at the ack deadline or on shutdown.
+// REDISPATCH_MAX_ATTEMPTS); the resolved value is the reply (Buffer as bytes, string as UTF-8,
+// undefined for none). Honour `signal`: it aborts at the ack deadline or on shutdown.
 export default async function handle(message) {
   console.log(
     JSON.stringify({
@@ -11,4 +14,5 @@ export default async function handle(message) {
       bytes: message.body.length,
     }),
   );
+  return message.body;
 }
