@@ -1,13 +1,21 @@
 // Fault injection (issue 8), leader side: SIGKILL, SIGSTOP past the lease, Redlock masters down.
-// Real processes (CLI dispatchers and checker workers), Redis pub/sub ingress, lists mode.
+// Real processes (CLI dispatchers and checker workers), Redis pub/sub ingress, lists mode; the Redlock
+// scenario also in streams mode on a 3-master cluster (streams.test.ts has the streams SIGKILL/SIGSTOP).
 import { performance } from 'node:perf_hooks';
-import { type RedisHandle, startRedis, startRedisProcess } from '@redispatch/shared/testing';
+import {
+  type RedisClusterHandle,
+  type RedisHandle,
+  startRedis,
+  startRedisCluster,
+  startRedisProcess,
+} from '@redispatch/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FaultCluster, faultSize, killEverything, logLines, sleep } from '../helpers/fault-cluster.js';
 import { printFaultTable, recordFault } from '../helpers/fault-table.js';
 
 let server: RedisHandle;
 const extraServers: RedisHandle[] = [];
+let dataCluster: RedisClusterHandle | undefined;
 
 beforeAll(async () => {
   server = await startRedis();
@@ -15,6 +23,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await killEverything();
   await Promise.all([server, ...extraServers].map((s) => s?.stop()));
+  await dataCluster?.stop();
   printFaultTable('leader');
 });
 
@@ -103,76 +112,86 @@ describe('fault injection: the leader', () => {
     await cluster.close();
   }, 90_000);
 
-  it('3. Redlock over 3 lock masters: 1 down keeps the leader; 2 down stops dispatching; quorum back resumes; 0 lost', async () => {
-    const locks = await Promise.all([0, 1, 2].map(() => startRedisProcess()));
-    extraServers.push(...locks);
-    const [lockA, lockB] = locks as [RedisHandle, RedisHandle, RedisHandle];
-    const cluster = await FaultCluster.start({
-      name: 'f3-redlock',
-      redisUrl: server.url,
-      env: { REDISPATCH_LOCK_URLS: locks.map((l) => l.url).join(',') },
-    });
-    const count = 12_000;
-    const rate = 1_000;
-    const publishing = cluster.publish('f3', count, rate);
-    await cluster.waitAccepted(1_000);
-    const first = await cluster.leader();
+  it.each([
+    ['3', 'lists'],
+    ['3s', 'streams'],
+  ] as const)(
+    '%s. Redlock over 3 lock masters (%s mode): 1 down keeps the leader; 2 down stops dispatching; quorum back resumes; 0 lost',
+    async (label, mode) => {
+      const locks = await Promise.all([0, 1, 2].map(() => startRedisProcess()));
+      extraServers.push(...locks);
+      const [lockA, lockB] = locks as [RedisHandle, RedisHandle, RedisHandle];
+      if (mode === 'streams') dataCluster ??= await startRedisCluster({ masters: 3 });
+      const cluster = await FaultCluster.start({
+        name: `f${label}-redlock`,
+        redisUrl: mode === 'streams' ? (dataCluster?.nodes[0]?.url ?? '') : server.url,
+        ...(mode === 'streams' ? { clusterSeeds: dataCluster?.seeds } : {}),
+        env: { REDISPATCH_LOCK_URLS: locks.map((l) => l.url).join(',') },
+      });
+      const count = faultSize(12_000, 9_000);
+      const rate = 1_000;
+      const runId = `f${label}`;
+      const publishing = cluster.publish(runId, count, rate);
+      await cluster.waitAccepted(1_000);
+      const first = await cluster.leader();
 
-    // One of three masters frozen, then killed: renewals still reach a quorum of 2.
-    lockA.signal('SIGSTOP');
-    const acceptedBefore = (await cluster.stats()).totals.accepted;
-    await sleep(1_500);
-    lockA.signal('SIGCONT');
-    lockA.signal('SIGKILL');
-    await sleep(1_500);
-    const oneDown = await cluster.stats();
-    expect(oneDown.leader?.epoch).toBe(first.epoch);
-    expect(oneDown.epoch).toBe(first.epoch);
-    expect(oneDown.totals.accepted).toBeGreaterThan(acceptedBefore);
-    expect(cluster.stepDowns().length).toBe(0);
+      // One of three masters frozen, then killed: renewals still reach a quorum of 2.
+      lockA.signal('SIGSTOP');
+      const acceptedBefore = (await cluster.stats()).totals.accepted;
+      await sleep(1_500);
+      lockA.signal('SIGCONT');
+      lockA.signal('SIGKILL');
+      await sleep(1_500);
+      const oneDown = await cluster.stats();
+      expect(oneDown.leader?.epoch).toBe(first.epoch);
+      expect(oneDown.epoch).toBe(first.epoch);
+      expect(oneDown.totals.accepted).toBeGreaterThan(acceptedBefore);
+      expect(cluster.stepDowns().length).toBe(0);
 
-    // Two of three down: the leader cannot renew and must stop within about a lease.
-    const quorumLostAt = performance.now();
-    lockB.signal('SIGSTOP');
-    await first.proc.waitForLog(/"msg":"stepped down"/, 5_000);
-    const stepDownMs = performance.now() - quorumLostAt;
-    const reason = cluster.stepDowns()[0]?.reason;
-    await sleep(300);
-    const outageStart = await cluster.stats();
-    await sleep(2_500);
-    const outageEnd = await cluster.stats();
-    // Nobody leads while the quorum is gone: the epoch stands still and nothing is accepted.
-    expect(outageEnd.epoch).toBe(first.epoch);
-    expect(outageEnd.totals.accepted).toBe(outageStart.totals.accepted);
+      // Two of three down: the leader cannot renew and must stop within about a lease.
+      const quorumLostAt = performance.now();
+      lockB.signal('SIGSTOP');
+      await first.proc.waitForLog(/"msg":"stepped down"/, 5_000);
+      const stepDownMs = performance.now() - quorumLostAt;
+      const reason = cluster.stepDowns()[0]?.reason;
+      await sleep(300);
+      const outageStart = await cluster.stats();
+      await sleep(2_500);
+      const outageEnd = await cluster.stats();
+      // Nobody leads while the quorum is gone: the epoch stands still and nothing is accepted.
+      expect(outageEnd.epoch).toBe(first.epoch);
+      expect(outageEnd.totals.accepted).toBe(outageStart.totals.accepted);
 
-    // Quorum back (B resumes, A restarts empty): a new leader replays what the standbys buffered.
-    const restoredAt = performance.now();
-    lockB.signal('SIGCONT');
-    await lockA.restart();
-    const next = await cluster.newLeader(first.epoch, restoredAt);
-    await expect
-      .poll(async () => (await cluster.stats()).totals.accepted, { timeout: 10_000 })
-      .toBeGreaterThan(outageEnd.totals.accepted);
-    const flowMs = performance.now() - restoredAt;
+      // Quorum back (B resumes, A restarts empty): a new leader replays what the standbys buffered.
+      const restoredAt = performance.now();
+      lockB.signal('SIGCONT');
+      await lockA.restart();
+      const next = await cluster.newLeader(first.epoch, restoredAt);
+      await expect
+        .poll(async () => (await cluster.stats()).totals.accepted, { timeout: 10_000 })
+        .toBeGreaterThan(outageEnd.totals.accepted);
+      const flowMs = performance.now() - restoredAt;
 
-    expect((await publishing).code).toBe(0);
-    const result = await cluster.waitHandled('f3', count);
-    const stats = await cluster.waitIdle();
-    const inventory = FaultCluster.inventory(stats);
-    const election = cluster.elections().find((e) => e.epoch === next.epoch);
-    recordFault({
-      scenario: '3. Redlock 3 masters: 1 down, then 2 down 2.8 s',
-      lost: result.lost,
-      duplicates: result.duplicates,
-      recover: `leader stepped down ${seconds(stepDownMs)} after quorum loss; re-elected ${seconds(next.ms)}, flowing ${seconds(flowMs)} after quorum back`,
-      notes:
-        `1 down: same leader, epoch ${first.epoch}; 2 down: reason ${reason}, accepted frozen at ${outageEnd.totals.accepted}; ` +
-        `new leader replayed ${election?.replayed} (marker matched ${election?.markerMatched}); missing ${inventory.missing}`,
-    });
-    expect(stepDownMs).toBeLessThan(2_500);
-    expect(result.lost).toBe(0);
-    expect(result.duplicates).toBeLessThanOrEqual(stats.totals.failoverReplayed);
-    expect(inventory.missing).toBe(0);
-    await cluster.close();
-  }, 90_000);
+      expect((await publishing).code).toBe(0);
+      const result = await cluster.waitHandled(runId, count);
+      const stats = await cluster.waitIdle();
+      const inventory = FaultCluster.inventory(stats);
+      const election = cluster.elections().find((e) => e.epoch === next.epoch);
+      recordFault({
+        scenario: `${label}. ${mode === 'streams' ? 'streams: ' : ''}Redlock 3 masters: 1 down, then 2 down 2.8 s`,
+        lost: result.lost,
+        duplicates: result.duplicates,
+        recover: `leader stepped down ${seconds(stepDownMs)} after quorum loss; re-elected ${seconds(next.ms)}, flowing ${seconds(flowMs)} after quorum back`,
+        notes:
+          `1 down: same leader, epoch ${first.epoch}; 2 down: reason ${reason}, accepted frozen at ${outageEnd.totals.accepted}; ` +
+          `new leader replayed ${election?.replayed} (marker matched ${election?.markerMatched}); missing ${inventory.missing}`,
+      });
+      expect(stepDownMs).toBeLessThan(2_500);
+      expect(result.lost).toBe(0);
+      expect(result.duplicates).toBeLessThanOrEqual(stats.totals.failoverReplayed);
+      expect(inventory.missing).toBe(0);
+      await cluster.close();
+    },
+    90_000,
+  );
 });

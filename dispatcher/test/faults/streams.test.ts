@@ -212,7 +212,8 @@ describe('fault injection: streams mode on a Redis Cluster', () => {
       ...on(),
       workers: 3,
       concurrency: 8,
-      env: { CHECK_DELAY_MS: '20' },
+      // 3 x 8 slots / 50 ms = 480/s against 500/s published: every worker always holds a few entries.
+      env: { CHECK_DELAY_MS: '50' },
       dispatcherEnv: (index: number) => skewEnv(skews[index % 3] as string),
       workerEnv: (index: number) => skewEnv(skews[index % 2] as string),
     };
@@ -243,6 +244,13 @@ describe('fault injection: streams mode on a Redis Cluster', () => {
       const early = fleet.check('s7d', delayedCount).handled;
       const victim = [...fleet.workers.values()][0] as CliProcess;
       const victimId = `${fleet.prefix}-w0`;
+      // Killed while it holds entries, so the reclaim path really runs under skew.
+      await expect
+        .poll(async () => (await fleet.stats()).workers.find((w) => w.id === victimId)?.inflight ?? 0, {
+          timeout: 10_000,
+          interval: 10,
+        })
+        .toBeGreaterThan(0);
       victim.kill('SIGKILL');
       const held = await fleet.heldBy(victimId);
       let heartbeatAgeMax = 0;
