@@ -19,8 +19,10 @@ import { testEnv } from './helpers/in-process.js';
 import { connect, REPLY_HANDLER } from './helpers/relay-stack.js';
 
 // Streams mode under the generated least-privilege users (scripts/acl.mjs --mode streams) on a real
-// 3-master Redis Cluster. ACL users are per node, so every node loads the same ACL file (default
-// user off); the harness itself connects as an `ops` superuser, the cluster bus needs no user.
+// Redis Cluster of 3 masters with a replica each. ACL users are per node, so every node loads the
+// same ACL file (default user off); the harness itself connects as an `ops` superuser. The cluster
+// bus needs no user, but a replica does (it connects to its master as a client): a `replicator`
+// user with only what replication sends, given as masteruser/masterauth.
 const ACL_SCRIPT = fileURLToPath(new URL('../../scripts/acl.mjs', import.meta.url));
 const PREFIX = `acls${process.pid}`;
 const OTHER = `others${process.pid}`;
@@ -35,6 +37,7 @@ const PASSWORDS = {
 };
 type Role = keyof typeof PASSWORDS;
 const OPS = { username: 'ops', password: secret('ops') };
+const REPLICATOR_PASSWORD = secret('repl');
 const keys = createKeys(PREFIX);
 const other = createKeys(OTHER);
 const NOPERM = /NOPERM|can't (run|access)/;
@@ -110,8 +113,17 @@ beforeAll(async () => {
   const generated = generate();
   for (const password of Object.values(PASSWORDS)) expect(generated).not.toContain(password);
   const file = join(dir, 'cluster.acl');
-  writeFileSync(file, `${generated}user default off\nuser ops on >${OPS.password} ~* &* +@all\n`);
-  cluster = await startRedisCluster({ masters: 3, args: ['--aclfile', file], auth: OPS });
+  writeFileSync(
+    file,
+    `${generated}user default off\nuser ops on >${OPS.password} ~* &* +@all\n` +
+      `user replicator on >${REPLICATOR_PASSWORD} +psync +replconf +ping\n`,
+  );
+  cluster = await startRedisCluster({
+    masters: 3,
+    replicasPerMaster: 1,
+    args: ['--aclfile', file, '--masteruser', 'replicator', '--masterauth', REPLICATOR_PASSWORD],
+    auth: OPS,
+  });
 }, 90_000);
 afterAll(async () => {
   for (const proc of processes) proc.kill('SIGKILL');
@@ -129,6 +141,8 @@ describe('least-privilege ACL users in streams mode (scripts/acl.mjs --mode stre
       REDISPATCH_CLUSTER_NODES: cluster.seeds,
       REDISPATCH_CHANNEL: CHANNEL,
       REDISPATCH_MAX_PAYLOAD_BYTES: '200',
+      // Every batch and the epoch wait for a replica (WAIT, on the master's own connection).
+      REDISPATCH_WAIT_REPLICAS: '1',
       CHECK_DIR: checkDir,
     });
     const as = (role: Role, extra: Record<string, string> = {}) => ({
@@ -223,7 +237,13 @@ describe('least-privilege ACL users in streams mode (scripts/acl.mjs --mode stre
     // One refusal is by design: the worker started first and tried to write the partition table,
     // which it may only read (it then waited for a dispatcher to write it).
     const denials = [];
-    for (const ops of await opsOnEveryNode()) denials.push(...denialsOf(await ops.call('ACL', 'LOG')));
+    let linkedReplicas = 0;
+    for (const ops of await opsOnEveryNode()) {
+      denials.push(...denialsOf(await ops.call('ACL', 'LOG')));
+      // Each replica replicates under the replicator user (WAIT above depended on it).
+      if ((await ops.info('replication')).includes('master_link_status:up')) linkedReplicas += 1;
+    }
+    expect(linkedReplicas).toBe(3);
     expect(denials.filter((d) => !(d.username === user('worker') && d.object === 'set'))).toEqual([]);
     for (const proc of [...dispatchers, worker, relay]) {
       expect(proc.output()).not.toMatch(/NOPERM/);
