@@ -8,6 +8,7 @@ import {
   createKeys,
   type DataClient,
   type PartitionKeys,
+  Publisher,
   partitionKeys,
 } from '@redispatch/shared';
 import { freePort, type RedisClusterHandle, startRedisCluster } from '@redispatch/shared/testing';
@@ -208,7 +209,9 @@ describe('least-privilege ACL users in streams mode (scripts/acl.mjs --mode stre
     // replies (the checker worker leaves first, so the frames go to the replying one).
     worker.kill('SIGTERM');
     await worker.exited();
-    worker = spawnCli(['worker', '--handler', REPLY_HANDLER], as('worker'));
+    // One attempt only, so a handler that outlives the ack timeout is dead-lettered at once (the
+    // settle or reclaim script's XADD into the partition's dlq stream: the only XADD a worker may send).
+    worker = spawnCli(['worker', '--handler', REPLY_HANDLER], as('worker', { REDISPATCH_MAX_ATTEMPTS: '1' }));
     processes.push(worker);
     await worker.waitForLog(/worker registered/, 30_000);
     const relayPort = await freePort();
@@ -232,6 +235,17 @@ describe('least-privilege ACL users in streams mode (scripts/acl.mjs --mode stre
     await socket.close();
     const outbound = await runCli(['outbound-dlq', 'list'], admin);
     expect(outbound.code, outbound.output).toBe(0);
+
+    // A handler that outlives the ack timeout (2 s here): dead-lettered by the worker.
+    const producer = await clusterAs('publisher');
+    await new Publisher({ redis: producer, channel: CHANNEL }).publish('slow:3000');
+    await expect
+      .poll(async () => JSON.parse((await runCli(['stats', '--json'], admin)).output).deadLetters, {
+        timeout: 15_000,
+      })
+      .toBe(1);
+    const dead = (await runCli(['dlq', 'list'], admin)).output;
+    expect(dead, dead).toMatch(/attempts=1/);
 
     // Nothing any role did was refused on any node: the rules cover every command the code sends.
     // One refusal is by design: the worker started first and tried to write the partition table,
