@@ -109,6 +109,15 @@ describe('ACL rules cover what the code sends', () => {
     expect(granted.sort()).toEqual([...used].sort());
   });
 
+  it('allows the dispatcher the gap bookkeeping after a lost subscription, in both modes', () => {
+    // dispatcher.ts: MULTI HSET PEXPIRE EXEC on the `resumed` hash, then HGETALL of it.
+    for (const mode of ['lists', 'streams'] as const) {
+      const rules = aclRules('dispatcher', { prefix: 'rd', channel: 'redispatch', mode });
+      for (const command of ['multi', 'hset', 'pexpire', 'exec', 'hgetall'])
+        expect(grants(rules, command), `${mode} dispatcher needs ${command}`).toBe(true);
+    }
+  });
+
   it("allows the dispatcher and lock users Redlock's script commands", () => {
     const source = readFileSync(REDLOCK, 'utf8');
     const needed = new Set(
