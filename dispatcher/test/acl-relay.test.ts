@@ -141,6 +141,24 @@ describe('the relay under its least-privilege ACL user', () => {
       're:hello',
       `re:${Buffer.from([0xfe, 0x00, 0x01]).toString('latin1')}`,
     ]);
+
+    // The dispatcher's subscription drops (as in a Redis restart): it steps down, records the first
+    // message it hears after the gap (MULTI HSET PEXPIRE EXEC on `resumed`), compares (HGETALL) and
+    // leads again, all under its user. Frames sent before it is back are unrouted, so keep sending.
+    const ops = client('ops', OPS_PASSWORD);
+    await ops.connect();
+    await ops.client('KILL', 'TYPE', 'pubsub');
+    await expect
+      .poll(
+        () => {
+          socket.ws.send('after-gap');
+          return socket.received.some((r) => r.data.toString() === 're:after-gap');
+        },
+        { timeout: 20_000, interval: 250 },
+      )
+      .toBe(true);
+    expect(dispatcher.output()).toMatch(/resubscribed after a gap/);
+    expect(dispatcher.output()).not.toMatch(/could not record the first message heard after the gap/);
     await socket.close();
 
     // An HTTP reply (the relay's deliverer) and one to a relay that never registered (dead-lettered
@@ -154,8 +172,6 @@ describe('the relay under its least-privilege ACL user', () => {
 
     // A relay gone long past the retention period, with a queued reply and a session: the live relay's
     // sweep (its heartbeat) dead-letters the reply and deletes the ghost's keys under the relay user.
-    const ops = client('ops', OPS_PASSWORD);
-    await ops.connect();
     await ops.zadd(keys.relays, 1, 'ghost');
     await ops.lpush(keys.outbound('relay:ghost'), '1:ghost-entry');
     await ops.hset(keys.relaySessions('ghost'), newSessionId(), '0');
