@@ -33,7 +33,8 @@ export interface RedisClusterOptions {
   args?: string[];
   /**
    * The user the harness itself connects as (cluster create, health checks, slot moves), for nodes
-   * started with an ACL file that turns the default user off. Node-to-node traffic needs none.
+   * started with an ACL file that turns the default user off. The cluster bus needs none; replicas
+   * do (they connect to their master as clients): pass `--masteruser`/`--masterauth` in `args`.
    */
   auth?: NodeAuth;
 }
