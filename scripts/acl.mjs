@@ -1,14 +1,17 @@
 // Prints least-privilege Redis ACL users for one deployment (rules: shared/src/security/acl.ts).
 // Usage (after npm run build):
 //   ACL_PASSWORD_DISPATCHER=… ACL_PASSWORD_WORKER=… ACL_PASSWORD_ADMIN=… ACL_PASSWORD_PUBLISHER=… \
-//     node scripts/acl.mjs [--prefix rd] [--channel redispatch] [--format commands|acl-file] [--target data|lock]
-// --target data (default): the data Redis (dispatcher, worker, admin, publisher users).
+//   ACL_PASSWORD_RELAY=… node scripts/acl.mjs [--prefix rd] [--channel redispatch] \
+//     [--format commands|acl-file] [--target data|lock] [--mode lists|streams]
+// --target data (default): the data Redis (dispatcher, worker, admin, publisher, relay users).
 // --target lock: a dedicated Redlock master (one lock user; ACL_PASSWORD_LOCK).
+// --mode streams: REDISPATCH_MODE=streams on a Redis Cluster; load the same users on EVERY node
+// (ACL users are per node, not replicated by the cluster bus).
 // Passwords are read from the environment and printed only as SHA-256 hashes (#…), never in clear.
 import { aclFileLine, aclRules, aclSetUserArgs, aclUserName } from '@redispatch/shared';
 
 const USAGE =
-  'usage: node scripts/acl.mjs [--prefix rd] [--channel redispatch] [--format commands|acl-file] [--target data|lock]';
+  'usage: node scripts/acl.mjs [--prefix rd] [--channel redispatch] [--format commands|acl-file] [--target data|lock] [--mode lists|streams]';
 
 /** Quotes an argument for redis-cli when it holds characters the shell or redis-cli would split on. */
 function quote(arg) {
@@ -22,15 +25,16 @@ export function aclOutput({
   channel = 'redispatch',
   format = 'commands',
   target = 'data',
+  mode = 'lists',
   env,
 }) {
-  const roles = target === 'lock' ? ['lock'] : ['dispatcher', 'worker', 'admin', 'publisher'];
+  const roles = target === 'lock' ? ['lock'] : ['dispatcher', 'worker', 'admin', 'publisher', 'relay'];
   const missing = roles.map((role) => `ACL_PASSWORD_${role.toUpperCase()}`).filter((name) => !env[name]);
   if (missing.length > 0) throw new Error(`set ${missing.join(', ')} (the users' passwords)`);
   return roles.map((role) => {
     const user = aclUserName(role, prefix);
     const password = env[`ACL_PASSWORD_${role.toUpperCase()}`];
-    const rules = aclRules(role, { prefix, channel });
+    const rules = aclRules(role, { prefix, channel, mode });
     return format === 'acl-file'
       ? aclFileLine(user, password, rules)
       : `ACL SETUSER ${aclSetUserArgs(user, password, rules).map(quote).join(' ')}`;
@@ -45,6 +49,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     '--channel': 'channel',
     '--format': 'format',
     '--target': 'target',
+    '--mode': 'mode',
   };
   for (let i = 0; i < args.length; i += 2) {
     const key = allowed[args[i]];
@@ -57,9 +62,12 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   }
   if (
     !['commands', 'acl-file'].includes(options.format ?? 'commands') ||
-    !['data', 'lock'].includes(options.target ?? 'data')
+    !['data', 'lock'].includes(options.target ?? 'data') ||
+    !['lists', 'streams'].includes(options.mode ?? 'lists')
   ) {
-    process.stderr.write(`acl: --format is commands or acl-file, --target is data or lock\n${USAGE}\n`);
+    process.stderr.write(
+      `acl: --format is commands or acl-file, --target is data or lock, --mode is lists or streams\n${USAGE}\n`,
+    );
     process.exit(2);
   }
   try {

@@ -23,6 +23,7 @@ const PASSWORDS = {
   ACL_PASSWORD_WORKER: secret('w'),
   ACL_PASSWORD_ADMIN: secret('a'),
   ACL_PASSWORD_PUBLISHER: secret('p'),
+  ACL_PASSWORD_RELAY: secret('r'),
   ACL_PASSWORD_LOCK: secret('l'),
 };
 const OPS_PASSWORD = secret('ops');

@@ -56,6 +56,7 @@ export { createKeys, type Keys } from './redis/keys.js';
 export { assertNotFenced, defineScripts, ScriptCode } from './redis/scripts.js';
 export {
   ACL_ROLES,
+  type AclMode,
   type AclOptions,
   type AclRole,
   aclFileLine,

@@ -14,11 +14,24 @@ function commandsOf(file: string): Set<string> {
   const source = readFileSync(join(LUA, file), 'utf8').replace(/^--- @include ([a-z-]+)\s*$/gm, (_l, name) =>
     readFileSync(join(LUA, 'includes', `${name}.lua`), 'utf8'),
   );
+  // The push-chunked include defines hmgetChunked (an HMGET) for the scripts that call it; in the
+  // others that definition never runs, so its HMGET is not a command the script sends.
+  const callsHmget = /(?<!function )hmgetChunked\(/.test(source);
+  const scanned = callsHmget ? source : source.replace(/local function hmgetChunked\([\s\S]*?\nend\n/, '');
   const found = new Set<string>();
-  for (const [, name = ''] of source.matchAll(/(?:redis\.p?call|rcall|pushChunked)\(\s*'(\w+)'/g))
+  for (const [, name = ''] of scanned.matchAll(/(?:redis\.p?call|rcall|pushChunked)\(\s*'(\w+)'/g))
     found.add(name.toLowerCase());
-  if (source.includes('hmgetChunked(')) found.add('hmget');
+  if (callsHmget) found.add('hmget');
   return found;
+}
+
+/**
+ * Whether `rules` grant `command` (a subcommand grant like `+xgroup|create` counts for `xgroup`),
+ * at the top level or inside a selector `( … )`.
+ */
+function grants(rules: readonly string[], command: string): boolean {
+  const tokens = rules.flatMap((rule) => rule.replace(/^\(|\)$/g, '').split(' '));
+  return tokens.some((token) => token === `+${command}` || token.startsWith(`+${command}|`));
 }
 
 const SCRIPTS_BY_ROLE: Record<string, { role: AclRole; files: string[] }> = {
@@ -28,6 +41,37 @@ const SCRIPTS_BY_ROLE: Record<string, { role: AclRole; files: string[] }> = {
     files: ['dispatchBatch-9+.lua', 'reap-11.lua', 'elect-2.lua', 'resign-2.lua'],
   },
   admin: { role: 'admin', files: ['dlqReplay-5.lua', 'dlqPurge-4.lua'] },
+  relay: {
+    role: 'relay',
+    files: [
+      'heartbeat-1.lua',
+      'relaySweep-2.lua',
+      'outboundTake-2.lua',
+      'outboundSettle-2.lua',
+      'outboundReturn-2.lua',
+    ],
+  },
+};
+
+/** Streams mode: the scripts each role runs on the cluster. */
+const STREAM_SCRIPTS_BY_ROLE: Record<string, { role: AclRole; files: string[] }> = {
+  worker: {
+    role: 'worker',
+    files: ['streamSettle-7.lua', 'streamReclaim-3.lua', 'heartbeat-1.lua', 'outboundWrite-1.lua'],
+  },
+  leader: {
+    role: 'dispatcher',
+    files: [
+      'streamFence-2.lua',
+      'streamAppend-8.lua',
+      'streamMaintain-7.lua',
+      'liveWorkers-1.lua',
+      'elect-2.lua',
+      'resign-2.lua',
+    ],
+  },
+  admin: { role: 'admin', files: ['streamDlqReplay-3.lua', 'streamDlqPurge-1.lua'] },
+  relay: SCRIPTS_BY_ROLE.relay as { role: AclRole; files: string[] },
 };
 
 describe('ACL rules cover what the code sends', () => {
@@ -40,6 +84,39 @@ describe('ACL rules cover what the code sends', () => {
       expect(rules).toEqual(expect.arrayContaining(['+evalsha', '+eval']));
     });
   }
+
+  for (const [name, { role, files }] of Object.entries(STREAM_SCRIPTS_BY_ROLE)) {
+    it(`allows the ${role} user every command inside the ${name} scripts in streams mode`, () => {
+      const rules = aclRules(role, { prefix: 'rd', channel: 'redispatch', mode: 'streams' });
+      const needed = new Set(files.flatMap((file) => [...commandsOf(file)]));
+      expect(needed.size).toBeGreaterThan(3);
+      for (const command of needed) expect(grants(rules, command), `${role} needs ${command}`).toBe(true);
+      expect(rules).toEqual(expect.arrayContaining(['+evalsha', '+eval', '+cluster|slots', '+cluster|info']));
+    });
+  }
+
+  it('grants the streams subcommands the scripts call, and no other', () => {
+    const source = ['streamFence-2.lua', 'streamAppend-8.lua', 'streamMaintain-7.lua']
+      .map((file) => readFileSync(join(LUA, file), 'utf8'))
+      .join('\n');
+    const used = new Set(
+      [...source.matchAll(/'(XGROUP|XINFO)',\s*'(\w+)'/g)].map(([, c = '', sub = '']) =>
+        `+${c}|${sub}`.toLowerCase(),
+      ),
+    );
+    const rules = aclRules('dispatcher', { prefix: 'rd', channel: 'redispatch', mode: 'streams' });
+    const granted = rules.filter((rule) => /^\+x(group|info)\|/.test(rule));
+    expect(granted.sort()).toEqual([...used].sort());
+  });
+
+  it('allows the dispatcher the gap bookkeeping after a lost subscription, in both modes', () => {
+    // dispatcher.ts: MULTI HSET PEXPIRE EXEC on the `resumed` hash, then HGETALL of it.
+    for (const mode of ['lists', 'streams'] as const) {
+      const rules = aclRules('dispatcher', { prefix: 'rd', channel: 'redispatch', mode });
+      for (const command of ['multi', 'hset', 'pexpire', 'exec', 'hgetall'])
+        expect(grants(rules, command), `${mode} dispatcher needs ${command}`).toBe(true);
+    }
+  });
 
   it("allows the dispatcher and lock users Redlock's script commands", () => {
     const source = readFileSync(REDLOCK, 'utf8');
@@ -61,6 +138,51 @@ describe('ACL rules cover what the code sends', () => {
     expect(rules.some((rule) => rule.startsWith('&'))).toBe(false);
     expect(rules).not.toContain('+publish');
     expect(rules).not.toContain('+subscribe');
+  });
+
+  it('streams mode: gives the worker no partition write a dispatcher alone makes', () => {
+    const rules = aclRules('worker', { prefix: 'rd', channel: 'redispatch', mode: 'streams' });
+    // XADD only inside the selector, and only on the dead-letter streams.
+    expect(rules).not.toContain('+xadd');
+    expect(rules).toContain('(+xadd ~{rd:[0-9]*}:dlq)');
+    for (const command of ['+set', '+incr', '+del', '+xtrim', '+xgroup', '+xgroup|setid', '+xgroup|destroy'])
+      expect(rules).not.toContain(command);
+    for (const suffix of ['fence', 'applied', 'progress', 'dedupe:*', '*'])
+      expect(rules).not.toContain(`~{rd:[0-9]*}:${suffix}`);
+    for (const key of ['{rd}:epoch', '{rd}:leader', '{rd}:lease', '{rd}:partitions', '{rd}:*'])
+      expect(rules).not.toContain(`~${key}`);
+    expect(rules).toContain('%R~{rd}:partitions');
+    expect(rules.some((rule) => rule.startsWith('&'))).toBe(false);
+    expect(rules).not.toContain('+publish');
+  });
+
+  it('gives the relay its own keys only: no worker queue, message state or dispatcher key', () => {
+    for (const mode of ['lists', 'streams'] as const) {
+      const rules = aclRules('relay', { prefix: 'rd', channel: 'redispatch', mode });
+      const patterns = rules.filter((rule) => rule.startsWith('~'));
+      expect(patterns.sort()).toEqual(
+        [
+          '~{rd}:relays',
+          '~{rd}:out-dlq',
+          '~{rd}:out:relay:*',
+          '~{rd}:outp:relay:*',
+          '~{rd}:out:http',
+          '~{rd}:outp:http:*',
+          '~{rd}:relay-sessions:*',
+        ].sort(),
+      );
+      expect(rules.filter((rule) => rule.startsWith('&'))).toEqual(['&redispatch']);
+      expect(rules).not.toContain('+subscribe');
+    }
+  });
+
+  it('defaults to lists mode, and the lock user is the same in both modes', () => {
+    const lists = (role: AclRole) => aclRules(role, { prefix: 'rd', channel: 'redispatch' });
+    expect(aclRules('worker', { prefix: 'rd', channel: 'redispatch', mode: 'lists' })).toEqual(
+      lists('worker'),
+    );
+    expect(lists('worker')).not.toContain('+cluster|slots');
+    expect(aclRules('lock', { prefix: 'rd', channel: 'redispatch', mode: 'streams' })).toEqual(lists('lock'));
   });
 
   it('never prints a password in clear', () => {

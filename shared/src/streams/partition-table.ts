@@ -60,8 +60,15 @@ export async function loadPartitions(
   let stored = await client.get(keys.partitions);
   if (stored === null) {
     const tags = await planPartitionTags(client, prefix, count);
-    await client.set(keys.partitions, JSON.stringify(tags), 'NX');
-    stored = await client.get(keys.partitions);
+    try {
+      await client.set(keys.partitions, JSON.stringify(tags), 'NX');
+      stored = await client.get(keys.partitions);
+    } catch (error) {
+      // A least-privilege worker or admin user may only read the table (shared/src/security/acl.ts):
+      // it waits for a dispatcher to write it rather than failing for having started first.
+      if (!/NOPERM/.test((error as Error).message)) throw error;
+      stored = await waitForTable(client, keys);
+    }
   }
   let tags: unknown;
   try {
@@ -78,4 +85,19 @@ export async function loadPartitions(
     ]);
   }
   return (tags as string[]).map((tag, index) => partitionKeys(index, tag));
+}
+
+/** How long a user that may not write the partition table waits for a dispatcher to write it. */
+const TABLE_WAIT_MS = 60_000;
+
+async function waitForTable(client: DataClient, keys: Keys): Promise<string> {
+  const deadline = Date.now() + TABLE_WAIT_MS;
+  while (Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    const stored = await client.get(keys.partitions);
+    if (stored !== null) return stored;
+  }
+  throw new Error(
+    `${keys.partitions} does not exist and this Redis user may not create it (NOPERM); start a dispatcher first`,
+  );
 }

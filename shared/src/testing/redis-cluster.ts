@@ -31,6 +31,17 @@ export interface RedisClusterOptions {
   nodeTimeoutMs?: number;
   /** Extra redis-server arguments for every node. */
   args?: string[];
+  /**
+   * The user the harness itself connects as (cluster create, health checks, slot moves), for nodes
+   * started with an ACL file that turns the default user off. The cluster bus needs none; replicas
+   * do (they connect to their master as clients): pass `--masteruser`/`--masterauth` in `args`.
+   */
+  auth?: NodeAuth;
+}
+
+export interface NodeAuth {
+  username: string;
+  password: string;
 }
 
 function runCli(args: string[], timeoutMs: number): Promise<string> {
@@ -57,10 +68,15 @@ function runCli(args: string[], timeoutMs: number): Promise<string> {
   });
 }
 
-async function withNode<T>(node: RedisHandle, use: (client: Redis) => Promise<T>): Promise<T> {
+async function withNode<T>(
+  node: RedisHandle,
+  use: (client: Redis) => Promise<T>,
+  auth?: NodeAuth,
+): Promise<T> {
   const client = new Redis({
     host: node.host,
     port: node.port,
+    ...(auth ?? {}),
     lazyConnect: true,
     maxRetriesPerRequest: 0,
     enableOfflineQueue: false,
@@ -88,6 +104,8 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
   const masters = options.masters ?? 3;
   const replicas = options.replicasPerMaster ?? 0;
   const nodeTimeout = options.nodeTimeoutMs ?? 2_000;
+  const auth = options.auth;
+  const withAuth = <T>(node: RedisHandle, use: (client: Redis) => Promise<T>) => withNode(node, use, auth);
   const total = masters * (1 + replicas);
   const ports: number[] = [];
   while (ports.length < total) {
@@ -123,6 +141,7 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
         '--cluster-replicas',
         String(replicas),
         '--cluster-yes',
+        ...(auth ? ['--user', auth.username, '--pass', auth.password, '--no-auth-warning'] : []),
       ],
       60_000,
     );
@@ -131,7 +150,7 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
     throw error;
   }
   const ids = await Promise.all(
-    servers.map((server) => withNode(server, (client) => client.call('CLUSTER', 'MYID') as Promise<string>)),
+    servers.map((server) => withAuth(server, (client) => client.call('CLUSTER', 'MYID') as Promise<string>)),
   );
   // The handles' methods are closures over their own process, so a spread keeps them working.
   const nodes: ClusterNodeHandle[] = servers.map((server, i) => ({ ...server, nodeId: ids[i] ?? '' }));
@@ -140,7 +159,7 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
     let lastError: unknown;
     for (const node of nodes) {
       try {
-        return await withNode(node, (client) => client.call('CLUSTER', 'SLOTS') as Promise<SlotsReply>);
+        return await withAuth(node, (client) => client.call('CLUSTER', 'SLOTS') as Promise<SlotsReply>);
       } catch (error) {
         lastError = error;
       }
@@ -181,7 +200,7 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
         try {
           const views = await Promise.all(
             nodes.map((node) =>
-              withNode(node, async (client) => {
+              withAuth(node, async (client) => {
                 const info = (await client.call('CLUSTER', 'INFO')) as string;
                 const slots = (await client.call('CLUSTER', 'SLOTS')) as SlotsReply;
                 return {
@@ -209,23 +228,34 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
     async migrateSlot(slot, target) {
       const source = await handle.ownerOf(slot);
       if (source.port === target.port) return 0;
-      await withNode(target, (c) => c.call('CLUSTER', 'SETSLOT', slot, 'IMPORTING', source.nodeId));
-      await withNode(source, (c) => c.call('CLUSTER', 'SETSLOT', slot, 'MIGRATING', target.nodeId));
+      await withAuth(target, (c) => c.call('CLUSTER', 'SETSLOT', slot, 'IMPORTING', source.nodeId));
+      await withAuth(source, (c) => c.call('CLUSTER', 'SETSLOT', slot, 'MIGRATING', target.nodeId));
       let moved = 0;
-      await withNode(source, async (client) => {
+      await withAuth(source, async (client) => {
         for (;;) {
           const keys = (await client.call('CLUSTER', 'GETKEYSINSLOT', slot, 100)) as string[];
           if (keys.length === 0) break;
-          await client.call('MIGRATE', target.host, target.port, '', 0, 10_000, 'KEYS', ...keys);
+          const credentials = auth ? ['AUTH2', auth.username, auth.password] : [];
+          await client.call(
+            'MIGRATE',
+            target.host,
+            target.port,
+            '',
+            0,
+            10_000,
+            ...credentials,
+            'KEYS',
+            ...keys,
+          );
           moved += keys.length;
         }
       });
       // Target first, then source, then everyone else: the order redis-cli uses.
-      await withNode(target, (c) => c.call('CLUSTER', 'SETSLOT', slot, 'NODE', target.nodeId));
-      await withNode(source, (c) => c.call('CLUSTER', 'SETSLOT', slot, 'NODE', target.nodeId));
+      await withAuth(target, (c) => c.call('CLUSTER', 'SETSLOT', slot, 'NODE', target.nodeId));
+      await withAuth(source, (c) => c.call('CLUSTER', 'SETSLOT', slot, 'NODE', target.nodeId));
       for (const node of nodes) {
         if (node === source || node === target) continue;
-        await withNode(node, (c) => c.call('CLUSTER', 'SETSLOT', slot, 'NODE', target.nodeId)).catch(
+        await withAuth(node, (c) => c.call('CLUSTER', 'SETSLOT', slot, 'NODE', target.nodeId)).catch(
           () => {},
         );
       }
