@@ -1,4 +1,4 @@
-import { type Cluster, Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { endpointToOptions, parseRedisUrl, redactRedisUrl, type TlsSettings } from '../config/redis-url.js';
 import { RedisUnavailableError } from '../errors.js';
 import { defineScripts } from './scripts.js';
@@ -93,6 +93,41 @@ function tlsHint(reason: string, tls: RedisOptions['tls']): string {
 }
 
 /**
+ * Why a cluster connection failed. ioredis reports only "Failed to refresh slots cache." (its
+ * `lastNodeError` is at best "Connection is closed."): it asks the seeds on throwaway connections
+ * whose errors it drops. So ask the first seed once on a plain connection with the same options,
+ * which fails with the reason itself (a refused certificate, WRONGPASS, ECONNREFUSED).
+ */
+async function probeSeed(cluster: Cluster, timeoutMs: number): Promise<string | undefined> {
+  const seed = (cluster as unknown as { startupNodes?: { host?: string; port?: number }[] })
+    .startupNodes?.[0];
+  if (!seed?.port) return undefined;
+  const probe = new Redis({
+    ...cluster.options.redisOptions,
+    host: seed.host ?? '127.0.0.1',
+    port: seed.port,
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    connectTimeout: timeoutMs,
+  });
+  let seen: Error | undefined;
+  probe.on('error', (error: Error) => {
+    seen ??= error;
+  });
+  try {
+    await probe.connect();
+    await probe.ping();
+    return undefined;
+  } catch (error) {
+    return (seen ?? (error as Error)).message;
+  } finally {
+    probe.disconnect();
+  }
+}
+
+/**
  * Connects, waiting at most `timeoutMs`. The error names the setting and the redacted URL, so a
  * typo in REDISPATCH_REDIS_URL is one readable line, not a reconnect loop.
  */
@@ -121,7 +156,12 @@ export async function connectOrThrow(
   } catch (error) {
     client.disconnect();
     // OpenSSL's messages end in a newline; the error must stay one line (the CLI prints only the first).
-    const reason = (lastError ?? (error as Error)).message.replace(/\s+/g, ' ').trim();
+    let reason = (lastError ?? (error as Error)).message;
+    if (client instanceof Cluster) {
+      const seedReason = await probeSeed(client, Math.min(timeoutMs, 5_000));
+      if (seedReason && seedReason !== reason) reason = `${reason.replace(/\.$/, '')}: ${seedReason}`;
+    }
+    reason = reason.replace(/\s+/g, ' ').trim();
     const shown = /^rediss?:/.test(url) ? redactRedisUrl(url) : url;
     const tls = client instanceof Redis ? client.options.tls : client.options.redisOptions?.tls;
     throw new RedisUnavailableError(

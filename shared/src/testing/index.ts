@@ -3,6 +3,7 @@ export { freePort } from './free-port.js';
 export { type NatsHandle, type NatsServerOptions, startNatsServer } from './nats-server.js';
 export {
   type ClusterNodeHandle,
+  type ClusterTls,
   type NodeAuth,
   type RedisClusterHandle,
   type RedisClusterOptions,

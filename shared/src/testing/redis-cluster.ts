@@ -13,6 +13,8 @@ export interface RedisClusterHandle {
   readonly nodes: readonly ClusterNodeHandle[];
   /** `127.0.0.1:p1,127.0.0.1:p2,…`, the REDISPATCH_CLUSTER_NODES form. */
   readonly seeds: string;
+  /** With `tls`: the nodes' TLS ports in the same form (a TLS client is told TLS ports by CLUSTER SLOTS). */
+  readonly tlsSeeds: string;
   /** Current masters (asked of a live node), each with the slot ranges it serves. */
   masters(): Promise<{ node: ClusterNodeHandle; ranges: [number, number][] }[]>;
   /** The node serving `slot` right now. */
@@ -37,6 +39,24 @@ export interface RedisClusterOptions {
    * do (they connect to their master as clients): pass `--masteruser`/`--masterauth` in `args`.
    */
   auth?: NodeAuth;
+  /**
+   * Also serve TLS on a second port per node, and run the cluster bus over TLS (`tls-cluster yes`).
+   * Plain ports stay open for the harness; Redis answers CLUSTER SLOTS with TLS ports on a TLS
+   * connection and plain ports on a plain one, so both kinds of client follow the topology.
+   */
+  tls?: ClusterTls;
+}
+
+export interface ClusterTls {
+  certFile: string;
+  keyFile: string;
+  caFile: string;
+  /**
+   * What a node presents when it connects to another node's bus (peers verify it); a certificate
+   * limited to serverAuth is refused there, so pass one made for clientAuth.
+   */
+  clientCertFile?: string;
+  clientKeyFile?: string;
 }
 
 export interface NodeAuth {
@@ -107,14 +127,47 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
   const auth = options.auth;
   const withAuth = <T>(node: RedisHandle, use: (client: Redis) => Promise<T>) => withNode(node, use, auth);
   const total = masters * (1 + replicas);
+  const tls = options.tls;
+  const taken: number[] = [];
+  const pickPort = async (): Promise<number> => {
+    for (;;) {
+      const port = await freePort();
+      // Cluster nodes also listen on port + 10000 (the bus); keep both free and distinct.
+      if (port + 10_000 < 65_536 && !taken.includes(port)) {
+        taken.push(port);
+        return port;
+      }
+    }
+  };
   const ports: number[] = [];
-  while (ports.length < total) {
-    const port = await freePort();
-    // Cluster nodes also listen on port + 10000 (the bus); keep both free and distinct.
-    if (port + 10_000 < 65_536 && !ports.includes(port)) ports.push(port);
-  }
+  while (ports.length < total) ports.push(await pickPort());
+  const tlsPorts: number[] = [];
+  while (tls && tlsPorts.length < total) tlsPorts.push(await pickPort());
+  // With tls-cluster the bus listens on tls-port + 10000 and the nodes meet on their TLS ports.
+  const tlsArgs = (i: number): string[] =>
+    tls
+      ? [
+          '--tls-port',
+          String(tlsPorts[i]),
+          '--tls-cert-file',
+          tls.certFile,
+          '--tls-key-file',
+          tls.keyFile,
+          '--tls-ca-cert-file',
+          tls.caFile,
+          ...(tls.clientCertFile && tls.clientKeyFile
+            ? ['--tls-client-cert-file', tls.clientCertFile, '--tls-client-key-file', tls.clientKeyFile]
+            : []),
+          '--tls-auth-clients',
+          'no',
+          '--tls-cluster',
+          'yes',
+          '--tls-replication',
+          'yes',
+        ]
+      : [];
   const servers = await Promise.all(
-    ports.map((port) =>
+    ports.map((port, i) =>
       startRedisProcess({
         port,
         args: [
@@ -127,6 +180,7 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
           // A replica must take over even if it lagged a little; tests measure what that loses.
           '--cluster-replica-validity-factor',
           '0',
+          ...tlsArgs(i),
           ...(options.args ?? []),
         ],
       }),
@@ -137,11 +191,12 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
       [
         '--cluster',
         'create',
-        ...ports.map((port) => `127.0.0.1:${port}`),
+        ...(tls ? tlsPorts : ports).map((port) => `127.0.0.1:${port}`),
         '--cluster-replicas',
         String(replicas),
         '--cluster-yes',
         ...(auth ? ['--user', auth.username, '--pass', auth.password, '--no-auth-warning'] : []),
+        ...(tls ? ['--tls', '--cacert', tls.caFile] : []),
       ],
       60_000,
     );
@@ -175,6 +230,7 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
   const handle: RedisClusterHandle = {
     nodes,
     seeds: ports.map((port) => `127.0.0.1:${port}`).join(','),
+    tlsSeeds: tlsPorts.map((port) => `127.0.0.1:${port}`).join(','),
     async masters() {
       const slots = await slotsFromAnyNode();
       const grouped = new Map<number, [number, number][]>();
