@@ -1,13 +1,12 @@
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createKeys, newSessionId, Publisher, relayAddress } from '@redispatch/shared';
 import { freePort, type RedisHandle, startRedisProcess } from '@redispatch/shared/testing';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateAclUsers } from './helpers/acl-users.js';
 import { type CliProcess, runCli, spawnCli } from './helpers/cli-process.js';
 import { testEnv } from './helpers/in-process.js';
 import { connect, REPLY_HANDLER } from './helpers/relay-stack.js';
@@ -15,7 +14,6 @@ import { connect, REPLY_HANDLER } from './helpers/relay-stack.js';
 // The relay under its generated least-privilege user (lists mode, one redis-server with the ACL
 // file, default user off), next to a dispatcher and a replying worker under theirs: WebSocket and
 // HTTP replies work, and the relay user cannot touch worker queues, message state or dispatcher keys.
-const ACL_SCRIPT = fileURLToPath(new URL('../../scripts/acl.mjs', import.meta.url));
 const PREFIX = `aclr${process.pid}`;
 const OTHER = `otherr${process.pid}`;
 const CHANNEL = `${PREFIX}-in`;
@@ -62,26 +60,13 @@ function client(username: string, password: string): Redis {
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'redispatch-acl-relay-'));
-  const result = spawnSync(
-    process.execPath,
-    [ACL_SCRIPT, '--prefix', PREFIX, '--channel', CHANNEL, '--format', 'acl-file'],
-    {
-      env: {
-        ...process.env,
-        ...Object.fromEntries(
-          Object.entries(PASSWORDS).map(([role, password]) => [
-            `ACL_PASSWORD_${role.toUpperCase()}`,
-            password,
-          ]),
-        ),
-      },
-      encoding: 'utf8',
-    },
+  const generated = generateAclUsers(
+    ['--prefix', PREFIX, '--channel', CHANNEL, '--format', 'acl-file'],
+    PASSWORDS,
   );
-  if (result.status !== 0) throw new Error(`scripts/acl.mjs failed: ${result.stderr}`);
-  expect(result.stdout).toContain(`user ${user('relay')} on #`);
+  expect(generated).toContain(`user ${user('relay')} on #`);
   const file = join(dir, 'data.acl');
-  writeFileSync(file, `${result.stdout}user default off\nuser ops on >${OPS_PASSWORD} ~* &* +@all\n`);
+  writeFileSync(file, `${generated}user default off\nuser ops on >${OPS_PASSWORD} ~* &* +@all\n`);
   redis = await startRedisProcess({ args: ['--aclfile', file] });
   httpPort = await freePort();
   http = createServer((request, response) => {

@@ -1,8 +1,6 @@
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import {
   createDataConnection,
   createKeys,
@@ -14,6 +12,7 @@ import {
 import { freePort, type RedisClusterHandle, startRedisCluster } from '@redispatch/shared/testing';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateAclUsers } from './helpers/acl-users.js';
 import { checkRun } from './helpers/checker.js';
 import { CHECKER_HANDLER, type CliProcess, runCli, spawnCli } from './helpers/cli-process.js';
 import { testEnv } from './helpers/in-process.js';
@@ -24,7 +23,6 @@ import { connect, REPLY_HANDLER } from './helpers/relay-stack.js';
 // same ACL file (default user off); the harness itself connects as an `ops` superuser. The cluster
 // bus needs no user, but a replica does (it connects to its master as a client): a `replicator`
 // user with only what replication sends, given as masteruser/masterauth.
-const ACL_SCRIPT = fileURLToPath(new URL('../../scripts/acl.mjs', import.meta.url));
 const PREFIX = `acls${process.pid}`;
 const OTHER = `others${process.pid}`;
 const CHANNEL = `${PREFIX}-in`;
@@ -47,27 +45,6 @@ let dir = '';
 let cluster: RedisClusterHandle;
 const processes: CliProcess[] = [];
 const clients: (DataClient | Redis)[] = [];
-
-function generate(): string {
-  const result = spawnSync(
-    process.execPath,
-    [ACL_SCRIPT, '--mode', 'streams', '--prefix', PREFIX, '--channel', CHANNEL, '--format', 'acl-file'],
-    {
-      env: {
-        ...process.env,
-        ...Object.fromEntries(
-          Object.entries(PASSWORDS).map(([role, password]) => [
-            `ACL_PASSWORD_${role.toUpperCase()}`,
-            password,
-          ]),
-        ),
-      },
-      encoding: 'utf8',
-    },
-  );
-  if (result.status !== 0) throw new Error(`scripts/acl.mjs failed: ${result.stderr}`);
-  return result.stdout;
-}
 
 const firstNode = () => cluster.nodes[0] as { port: number };
 const user = (role: Role) => `${PREFIX}-${role}`;
@@ -111,7 +88,10 @@ function denialsOf(log: unknown): Record<string, unknown>[] {
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'redispatch-acl-streams-'));
-  const generated = generate();
+  const generated = generateAclUsers(
+    ['--mode', 'streams', '--prefix', PREFIX, '--channel', CHANNEL, '--format', 'acl-file'],
+    PASSWORDS,
+  );
   for (const password of Object.values(PASSWORDS)) expect(generated).not.toContain(password);
   const file = join(dir, 'cluster.acl');
   writeFileSync(

@@ -1,30 +1,28 @@
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createKeys } from '@redispatch/shared';
 import { type RedisHandle, startRedisProcess } from '@redispatch/shared/testing';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateAclUsers } from './helpers/acl-users.js';
 import { checkRun } from './helpers/checker.js';
 import { CHECKER_HANDLER, type CliProcess, runCli, spawnCli } from './helpers/cli-process.js';
 import { testEnv } from './helpers/in-process.js';
 
 // The ACL users come from the shipped generator (scripts/acl.mjs), loaded by redis-server as an ACL
 // file with the default user disabled; every role then runs under its own user.
-const ACL_SCRIPT = fileURLToPath(new URL('../../scripts/acl.mjs', import.meta.url));
 const PREFIX = `acl${process.pid}`;
 const OTHER = `other${process.pid}`;
 const CHANNEL = `${PREFIX}-in`;
 const secret = (role: string) => `${role}-${Math.random().toString(36).slice(2)}`;
 const PASSWORDS = {
-  ACL_PASSWORD_DISPATCHER: secret('d'),
-  ACL_PASSWORD_WORKER: secret('w'),
-  ACL_PASSWORD_ADMIN: secret('a'),
-  ACL_PASSWORD_PUBLISHER: secret('p'),
-  ACL_PASSWORD_RELAY: secret('r'),
-  ACL_PASSWORD_LOCK: secret('l'),
+  dispatcher: secret('d'),
+  worker: secret('w'),
+  admin: secret('a'),
+  publisher: secret('p'),
+  relay: secret('r'),
+  lock: secret('l'),
 };
 const OPS_PASSWORD = secret('ops');
 const keys = createKeys(PREFIX);
@@ -35,15 +33,6 @@ let data: RedisHandle;
 let lock: RedisHandle;
 const processes: CliProcess[] = [];
 const clients: Redis[] = [];
-
-function generate(args: string[]): string {
-  const result = spawnSync(process.execPath, [ACL_SCRIPT, ...args], {
-    env: { ...process.env, ...PASSWORDS },
-    encoding: 'utf8',
-  });
-  if (result.status !== 0) throw new Error(`scripts/acl.mjs failed: ${result.stderr}`);
-  return result.stdout;
-}
 
 /** An ACL file of the generated users, the default user off, and an `ops` superuser for the checks. */
 function aclFile(name: string, generated: string): string {
@@ -75,8 +64,14 @@ const NOPERM = /NOPERM|can't (run|access)/;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'redispatch-acl-'));
-  const dataUsers = generate(['--prefix', PREFIX, '--channel', CHANNEL, '--format', 'acl-file']);
-  const lockUsers = generate(['--prefix', PREFIX, '--target', 'lock', '--format', 'acl-file']);
+  const dataUsers = generateAclUsers(
+    ['--prefix', PREFIX, '--channel', CHANNEL, '--format', 'acl-file'],
+    PASSWORDS,
+  );
+  const lockUsers = generateAclUsers(
+    ['--prefix', PREFIX, '--target', 'lock', '--format', 'acl-file'],
+    PASSWORDS,
+  );
   // The generated file carries only SHA-256 hashes of the passwords.
   for (const password of Object.values(PASSWORDS)) expect(dataUsers + lockUsers).not.toContain(password);
   [data, lock] = await Promise.all([
@@ -102,14 +97,14 @@ describe('least-privilege ACL users (scripts/acl.mjs)', () => {
     const as = (role: keyof typeof PASSWORDS, extra: Record<string, string> = {}) => ({
       ...base,
       CHECK_DIR: checkDir,
-      REDISPATCH_REDIS_URL: url(data, `${PREFIX}-${role.slice(13).toLowerCase()}`, PASSWORDS[role]),
+      REDISPATCH_REDIS_URL: url(data, `${PREFIX}-${role}`, PASSWORDS[role]),
       ...extra,
     });
-    const dispatcherEnv = as('ACL_PASSWORD_DISPATCHER', {
-      REDISPATCH_LOCK_URLS: url(lock, `${PREFIX}-lock`, PASSWORDS.ACL_PASSWORD_LOCK),
+    const dispatcherEnv = as('dispatcher', {
+      REDISPATCH_LOCK_URLS: url(lock, `${PREFIX}-lock`, PASSWORDS.lock),
     });
     const dispatchers = [spawnCli(['dispatcher'], dispatcherEnv), spawnCli(['dispatcher'], dispatcherEnv)];
-    const worker = spawnCli(['worker', '--handler', CHECKER_HANDLER], as('ACL_PASSWORD_WORKER'));
+    const worker = spawnCli(['worker', '--handler', CHECKER_HANDLER], as('worker'));
     processes.push(...dispatchers, worker);
     await worker.waitForLog(/worker registered/);
     await Promise.all(dispatchers.map((d) => d.waitForLog(/"msg":"standby"/)));
@@ -119,14 +114,14 @@ describe('least-privilege ACL users (scripts/acl.mjs)', () => {
       })
       .toBe(1);
 
-    const publisher = as('ACL_PASSWORD_PUBLISHER');
+    const publisher = as('publisher');
     const publish = await runCli(['publish', '--count', '300', '--size', '50', '--run-id', 'acl'], publisher);
     expect(publish.code, publish.output).toBe(0);
     const big = await runCli(['publish', '--count', '2', '--size', '300', '--run-id', 'big'], publisher);
     expect(big.code, big.output).toBe(0);
     await expect.poll(() => checkRun(checkDir, 'acl', 300).lost, { timeout: 15_000 }).toBe(0);
 
-    const admin = as('ACL_PASSWORD_ADMIN');
+    const admin = as('admin');
     await expect
       .poll(async () => JSON.parse((await runCli(['stats', '--json'], admin)).output).deadLetters, {
         timeout: 5_000,
@@ -165,7 +160,7 @@ describe('least-privilege ACL users (scripts/acl.mjs)', () => {
   });
 
   it('refuses the worker user everything only a dispatcher or an operator may do', async () => {
-    const worker = client(data, `${PREFIX}-worker`, PASSWORDS.ACL_PASSWORD_WORKER);
+    const worker = client(data, `${PREFIX}-worker`, PASSWORDS.worker);
     await worker.connect();
     // What a worker needs still works (so the refusals below are about the rule, not the login).
     expect(await worker.hget(keys.body, 'nothing')).toBeNull();
@@ -195,15 +190,15 @@ describe('least-privilege ACL users (scripts/acl.mjs)', () => {
     for (const [what, attempt] of refused) {
       await expect(attempt(), what).rejects.toThrow(NOPERM);
     }
-    const subscriber = client(data, `${PREFIX}-worker`, PASSWORDS.ACL_PASSWORD_WORKER);
+    const subscriber = client(data, `${PREFIX}-worker`, PASSWORDS.worker);
     await subscriber.connect();
     await expect(subscriber.subscribe(CHANNEL), 'SUBSCRIBE to the ingress').rejects.toThrow(NOPERM);
   });
 
   it('keeps the dispatcher, admin and publisher users inside their prefix and channels', async () => {
-    const dispatcher = client(data, `${PREFIX}-dispatcher`, PASSWORDS.ACL_PASSWORD_DISPATCHER);
-    const admin = client(data, `${PREFIX}-admin`, PASSWORDS.ACL_PASSWORD_ADMIN);
-    const publisher = client(data, `${PREFIX}-publisher`, PASSWORDS.ACL_PASSWORD_PUBLISHER);
+    const dispatcher = client(data, `${PREFIX}-dispatcher`, PASSWORDS.dispatcher);
+    const admin = client(data, `${PREFIX}-admin`, PASSWORDS.admin);
+    const publisher = client(data, `${PREFIX}-publisher`, PASSWORDS.publisher);
     await Promise.all([dispatcher.connect(), admin.connect(), publisher.connect()]);
     expect(Number(await dispatcher.get(keys.epoch))).toBeGreaterThan(0);
     expect(await publisher.publish(CHANNEL, 'allowed')).toBeGreaterThanOrEqual(0);

@@ -2,13 +2,13 @@ import { calculateSlot, createKeys, loadPartitions, type Stats } from '@redispat
 import { describe, expect, it } from 'vitest';
 import { checkRun } from './helpers/checker.js';
 import { CHECKER_HANDLER, runCli } from './helpers/cli-process.js';
-import { testEnv, uniquePrefix } from './helpers/in-process.js';
+import { type TestEnv, testEnv, uniquePrefix } from './helpers/in-process.js';
 import { useProcessFixture } from './helpers/process-fixture.js';
 
 // Streams mode through the CLI, as real processes on a real 3-master Redis Cluster.
 const fx = useProcessFixture({ cluster: { masters: 3 } });
 
-function streamsEnv(prefix: string, extra: Record<string, string> = {}): Record<string, string> {
+function streamsEnv(prefix: string, extra: Record<string, string> = {}): TestEnv {
   const first = fx.cluster.nodes[0];
   return {
     ...testEnv(`redis://${first?.host}:${first?.port}`, prefix),

@@ -1,5 +1,6 @@
 import { ConfigError, createKeys, loadPartitions } from '@redispatch/shared';
 import type { Message } from '@redispatch/worker';
+import type { Cluster } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { publishLoad } from '../src/cli/command-publish.js';
 import { seqOf, summarize } from './helpers/checker.js';
@@ -190,7 +191,8 @@ describe('streams mode on a 3-master Redis Cluster', () => {
     const usedMemory = async () => {
       let total = 0;
       for (const { node } of masters) {
-        const info = await backend.admin
+        // Streams mode: the admin client is a Cluster.
+        const info = await (backend.admin as Cluster)
           .nodes('master')
           .find((n) => n.options.port === node.port)
           ?.info('memory');

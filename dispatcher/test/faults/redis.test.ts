@@ -16,6 +16,7 @@ import {
   sleep,
 } from '../helpers/fault-cluster.js';
 import { printFaultTable, recordFault } from '../helpers/fault-table.js';
+import { runLinkFaults } from '../helpers/link-faults.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 
 let server: RedisHandle;
@@ -223,47 +224,8 @@ describe('fault injection: the data Redis', () => {
       const count = 16_000;
       const publishing = cluster.publish('f5', count, 1_500);
       const linkOf = (pid: number) => links[cluster.dispatcherIndex.get(pid) ?? -1] as TcpProxy;
-      const phases: string[] = [];
       await cluster.waitAccepted(1_500);
-
-      // a) 60 ms each way (120 ms per round trip) for 2 s: slower, but the lease holds.
-      const a = await cluster.leader();
-      linkOf(a.proc.pid).setLatency(60);
-      await sleep(2_000);
-      linkOf(a.proc.pid).setLatency(0);
-      const afterLatency = await cluster.stats();
-      phases.push(`latency: ${afterLatency.epoch === a.epoch ? 'same leader' : 'leader changed'}`);
-
-      // b) stall what the leader sends for 1.6 s (past the 1 s lease; it still receives), then deliver it
-      // late. The writes it had sent meanwhile (a batch, a reap) reach Redis after the new leader raised
-      // the epoch: the scripts must answer them with the fenced reply {-1}, counted on the way back.
-      const b = await cluster.leader();
-      let at = performance.now();
-      linkOf(b.proc.pid).stall('up');
-      const afterStall = await cluster.newLeader(b.epoch, at);
-      await sleep(Math.max(0, 1_600 - (performance.now() - at)));
-      linkOf(b.proc.pid).watchReplies(Buffer.from('*1\r\n:-1\r\n'));
-      linkOf(b.proc.pid).resume();
-      await sleep(1_000);
-      const fenced = linkOf(b.proc.pid).watchedReplies;
-      phases.push(`one-way stall: takeover ${seconds(afterStall.ms)}`);
-
-      // c) cut: reset every connection, refuse new ones for 1.5 s.
-      const c = await cluster.leader();
-      at = performance.now();
-      linkOf(c.proc.pid).cut(1_500);
-      const afterCut = await cluster.newLeader(c.epoch, at);
-      phases.push(`cut: takeover ${seconds(afterCut.ms)}`);
-      await sleep(1_000);
-
-      // d) stall both ways 1.2 s, then drop what was held (reset, refuse 0.5 s).
-      const d = await cluster.leader();
-      at = performance.now();
-      linkOf(d.proc.pid).stall();
-      await sleep(1_200);
-      linkOf(d.proc.pid).cut(500);
-      const afterDrop = await cluster.newLeader(d.epoch, at);
-      phases.push(`stall+drop: takeover ${seconds(afterDrop.ms)}`);
+      const { phases, fenced } = await runLinkFaults(cluster, linkOf);
 
       expect((await publishing).code).toBe(0);
       const result = await cluster.waitHandled('f5', count);

@@ -20,6 +20,7 @@ import {
   sleep,
 } from '../helpers/fault-cluster.js';
 import { printFaultTable, recordFault } from '../helpers/fault-table.js';
+import { type FaultableLink, runLinkFaults } from '../helpers/link-faults.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 
 let cluster: RedisClusterHandle;
@@ -39,7 +40,6 @@ afterAll(async () => {
 });
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
-const FENCED_REPLY = Buffer.from('*1\r\n:-1\r\n');
 
 /**
  * The masters a fault can hit: `lease` serves the deployment's own slot (epoch, lease, leader record —
@@ -72,7 +72,7 @@ async function grows(read: () => Promise<number>, than: number, since: number, t
 }
 
 /** One dispatcher's links: a proxy in front of every master, reached through REDISPATCH_CLUSTER_NAT_MAP. */
-class LinkSet {
+class LinkSet implements FaultableLink {
   constructor(readonly links: TcpProxy[]) {}
   static async open(nodes: readonly ClusterNodeHandle[]): Promise<LinkSet> {
     const links = await Promise.all(nodes.map((node) => new TcpProxy(node.port).start()));
@@ -209,45 +209,8 @@ describe('fault injection: the data Redis Cluster in streams mode', () => {
       const count = faultSize(14_000, 10_000);
       const publishing = fleet.publish('s5', count, 1_500);
       const linksOf = (pid: number) => sets[fleet.dispatcherIndex.get(pid) ?? -1] as LinkSet;
-      const phases: string[] = [];
       await fleet.waitAccepted(1_500);
-
-      // a) 60 ms each way on every link for 2 s: slower, but the lease holds.
-      const a = await fleet.leader();
-      linksOf(a.proc.pid).setLatency(60);
-      await sleep(2_000);
-      linksOf(a.proc.pid).setLatency(0);
-      phases.push(`latency: ${(await fleet.stats()).epoch === a.epoch ? 'same leader' : 'leader changed'}`);
-
-      // b) hold what the leader sends for 1.6 s (past the 1 s lease), then deliver it late: the batch it
-      // had in flight reaches its partition after the new leader raised the partition fences.
-      const b = await fleet.leader();
-      let at = performance.now();
-      linksOf(b.proc.pid).stall('up');
-      const afterStall = await fleet.newLeader(b.epoch, at);
-      await sleep(Math.max(0, 1_600 - (performance.now() - at)));
-      linksOf(b.proc.pid).watchReplies(FENCED_REPLY);
-      linksOf(b.proc.pid).resume();
-      await sleep(1_000);
-      const fenced = linksOf(b.proc.pid).watchedReplies;
-      phases.push(`one-way stall: takeover ${seconds(afterStall.ms)}`);
-
-      // c) cut: every connection reset, new ones refused for 1.5 s.
-      const c = await fleet.leader();
-      at = performance.now();
-      linksOf(c.proc.pid).cut(1_500);
-      const afterCut = await fleet.newLeader(c.epoch, at);
-      phases.push(`cut: takeover ${seconds(afterCut.ms)}`);
-      await sleep(1_000);
-
-      // d) stall both ways 1.2 s, then drop what was held (reset, refuse 0.5 s).
-      const d = await fleet.leader();
-      at = performance.now();
-      linksOf(d.proc.pid).stall();
-      await sleep(1_200);
-      linksOf(d.proc.pid).cut(500);
-      const afterDrop = await fleet.newLeader(d.epoch, at);
-      phases.push(`stall+drop: takeover ${seconds(afterDrop.ms)}`);
+      const { phases, fenced } = await runLinkFaults(fleet, linksOf);
 
       expect((await publishing).code).toBe(0);
       const result = await fleet.waitHandled('s5', count);

@@ -7,7 +7,9 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { listStreamDeadLetters, loadPartitions } from '@redispatch/shared';
 import { type RedisClusterHandle, startRedisCluster } from '@redispatch/shared/testing';
+import type { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runBurst } from '../helpers/burst-probe.js';
 import { type CliProcess, runCli } from '../helpers/cli-process.js';
 import {
   FaultCluster,
@@ -15,7 +17,6 @@ import {
   faultSize,
   killEverything,
   logLines,
-  rssMb,
   sleep,
 } from '../helpers/fault-cluster.js';
 import { printFaultTable, recordFault } from '../helpers/fault-table.js';
@@ -374,56 +375,28 @@ describe('fault injection: streams mode on a Redis Cluster', () => {
       env: { CHECK_DELAY_MS: '10' },
     };
     await FaultCluster.run(options, async (fleet) => {
-      const masters = fleet.data.nodes('master');
+      // Streams mode: the data client is a Cluster.
+      const masters = (fleet.data as Cluster).nodes('master');
       const memory = async () => {
         const infos = await Promise.all(masters.map((node) => node.info('memory')));
         return (
           infos.reduce((sum, info) => sum + Number(/used_memory:(\d+)/.exec(info)?.[1] ?? 0), 0) / 1024 / 1024
         );
       };
-      const leader = await fleet.leader();
-      const standby = [...fleet.dispatchers.values()].find((d) => d !== leader.proc) as CliProcess;
-      const worker = [...fleet.workers.values()][0] as CliProcess;
-      const base = {
-        redis: await memory(),
-        leader: rssMb(leader.proc.pid),
-        standby: rssMb(standby.pid),
-        worker: rssMb(worker.pid),
-      };
-      const peak = { ...base, backlog: 0 };
-      let sampling = true;
-      const sampler = (async () => {
-        while (sampling) {
-          const stats = await fleet.tryStats();
-          peak.backlog = Math.max(peak.backlog, stats?.backlog ?? 0);
-          peak.redis = Math.max(peak.redis, await memory().catch(() => 0));
-          peak.leader = Math.max(peak.leader, rssMb(leader.proc.pid));
-          peak.standby = Math.max(peak.standby, rssMb(standby.pid));
-          peak.worker = Math.max(peak.worker, rssMb(worker.pid));
-          await sleep(100);
-        }
-      })();
-      const count = faultSize(4_000, 2_000);
-      const burstAt = performance.now();
-      const published = await fleet.publish('s10', count, 4_000);
-      expect(published.code).toBe(0);
-      const burstRate = Number(/\((\d+) msg\/s\)/.exec(published.output)?.[1] ?? Number.NaN);
-      const result = await fleet.waitHandled('s10', count, 45_000);
-      const drainedMs = performance.now() - burstAt;
-      sampling = false;
-      await sampler;
-      const stats = await fleet.waitIdle();
-      const drainRate = count / (drainedMs / 1000);
-      const mb = (n: number) => `${n.toFixed(0)}`;
+      const { result, stats, drainedMs, base, peak, notes } = await runBurst(fleet, {
+        runId: 's10',
+        count: faultSize(4_000, 2_000),
+        rate: 4_000,
+        timeoutMs: 45_000,
+        redisUsedMb: memory,
+        redisLabel: 'cluster',
+      });
       recordFault({
         scenario: '10s. streams: burst 10x the drain rate, 1 slow worker',
         lost: result.lost,
         duplicates: result.duplicates,
         recover: `backlog drained ${seconds(drainedMs)} after the burst began`,
-        notes:
-          `burst ${burstRate}/s vs drain ${drainRate.toFixed(0)}/s; peak backlog ${peak.backlog}; ` +
-          `cluster used ${base.redis.toFixed(1)}→${peak.redis.toFixed(1)} MB; RSS MB leader ${mb(base.leader)}→${mb(peak.leader)}, ` +
-          `standby ${mb(base.standby)}→${mb(peak.standby)}, worker ${mb(base.worker)}→${mb(peak.worker)}`,
+        notes,
       });
       expect(result.lost).toBe(0);
       expect(result.duplicates).toBe(0);

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { listDeadLetters } from '@redispatch/shared';
 import { freePort, type RedisHandle, startRedis, startRedisProcess } from '@redispatch/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runBurst } from '../helpers/burst-probe.js';
 import type { CliProcess } from '../helpers/cli-process.js';
 import {
   FaultCluster,
@@ -15,7 +16,6 @@ import {
   faultSize,
   killEverything,
   logLines,
-  rssMb,
   sleep,
 } from '../helpers/fault-cluster.js';
 import { printFaultTable, recordFault } from '../helpers/fault-table.js';
@@ -385,51 +385,21 @@ describe('fault injection: workers', () => {
         const info = await cluster.admin.info('memory');
         return Number(/used_memory:(\d+)/.exec(info)?.[1] ?? 0) / 1024 / 1024;
       };
-      const leader = await cluster.leader();
-      const standby = [...cluster.dispatchers.values()].find((d) => d !== leader.proc) as CliProcess;
-      const worker = [...cluster.workers.values()][0] as CliProcess;
-      const base = {
-        redis: await memory(),
-        leader: rssMb(leader.proc.pid),
-        standby: rssMb(standby.pid),
-        worker: rssMb(worker.pid),
-      };
-      const peak = { ...base, backlog: 0 };
-      let sampling = true;
-      const sampler = (async () => {
-        while (sampling) {
-          const stats = await cluster.tryStats();
-          peak.backlog = Math.max(peak.backlog, stats?.backlog ?? 0);
-          peak.redis = Math.max(peak.redis, await memory().catch(() => 0));
-          peak.leader = Math.max(peak.leader, rssMb(leader.proc.pid));
-          peak.standby = Math.max(peak.standby, rssMb(standby.pid));
-          peak.worker = Math.max(peak.worker, rssMb(worker.pid));
-          await sleep(100);
-        }
-      })();
       // The worker drains at most 4 / 10 ms = 400/s; the burst comes at 4,000/s.
-      const count = faultSize(4_000, 2_000);
-      const burstAt = performance.now();
-      const published = await cluster.publish('f10', count, 4_000);
-      expect(published.code).toBe(0);
-      // "published N messages in S s (R msg/s)": the publisher's own rate, without its start-up time.
-      const burstRate = Number(/\((\d+) msg\/s\)/.exec(published.output)?.[1] ?? Number.NaN);
-      const result = await cluster.waitHandled('f10', count, 45_000);
-      const drainedMs = performance.now() - burstAt;
-      sampling = false;
-      await sampler;
-      const stats = await cluster.waitIdle();
-      const drainRate = count / (drainedMs / 1000);
-      const mb = (n: number) => `${n.toFixed(0)}`;
+      const { result, stats, drainedMs, base, peak, notes } = await runBurst(cluster, {
+        runId: 'f10',
+        count: faultSize(4_000, 2_000),
+        rate: 4_000,
+        timeoutMs: 45_000,
+        redisUsedMb: memory,
+        redisLabel: 'Redis',
+      });
       recordFault({
         scenario: '10. burst 10x the drain rate, 1 slow worker',
         lost: result.lost,
         duplicates: result.duplicates,
         recover: `backlog drained ${seconds(drainedMs)} after the burst began`,
-        notes:
-          `burst ${burstRate}/s vs drain ${drainRate.toFixed(0)}/s; peak backlog ${peak.backlog}; ` +
-          `Redis used ${base.redis.toFixed(1)}→${peak.redis.toFixed(1)} MB; RSS MB leader ${mb(base.leader)}→${mb(peak.leader)}, ` +
-          `standby ${mb(base.standby)}→${mb(peak.standby)}, worker ${mb(base.worker)}→${mb(peak.worker)}`,
+        notes,
       });
       expect(result.lost).toBe(0);
       expect(FaultCluster.inventory(stats).missing).toBe(0);

@@ -12,11 +12,14 @@ export function uniquePrefix(name: string): string {
 }
 
 /** Fast timings so failure tests finish in seconds. */
-export function testEnv(
-  redisUrl: string,
-  prefix: string,
-  extra: Record<string, string> = {},
-): Record<string, string> {
+/** A test's environment: the settings every spawn needs are known keys, the rest free-form. */
+export type TestEnv = Record<string, string> & {
+  REDISPATCH_REDIS_URL: string;
+  REDISPATCH_PREFIX: string;
+  REDISPATCH_CHANNEL: string;
+};
+
+export function testEnv(redisUrl: string, prefix: string, extra: Record<string, string> = {}): TestEnv {
   return {
     REDISPATCH_REDIS_URL: redisUrl,
     REDISPATCH_PREFIX: prefix,

@@ -4,7 +4,7 @@ import { freePort } from '@redispatch/shared/testing';
 import { expect } from 'vitest';
 import { WebSocket } from 'ws';
 import type { CliProcess } from './cli-process.js';
-import { testEnv, uniquePrefix } from './in-process.js';
+import { type TestEnv, testEnv, uniquePrefix } from './in-process.js';
 import type { ProcessFixture } from './process-fixture.js';
 
 export const REPLY_HANDLER = fileURLToPath(new URL('../fixtures/reply-handler.mjs', import.meta.url));
@@ -12,7 +12,7 @@ export const REPLY_HANDLER = fileURLToPath(new URL('../fixtures/reply-handler.mj
 export interface Stack {
   prefix: string;
   keys: Keys;
-  env: Record<string, string>;
+  env: TestEnv;
   relayPort: number;
   relayId: string;
   dispatcher: CliProcess;
