@@ -238,7 +238,8 @@ describe('least-privilege ACL users in streams mode (scripts/acl.mjs --mode stre
       if ((await ops.info('replication')).includes('master_link_status:up')) linkedReplicas += 1;
     }
     expect(linkedReplicas).toBe(3);
-    expect(denials.filter((d) => !(d.username === user('worker') && d.object === 'set'))).toEqual([]);
+    const unexpected = denials.filter((d) => !(d.username === user('worker') && d.object === 'set'));
+    expect(unexpected.map((d) => `${d.username} ${d.reason} ${d.object}`)).toEqual([]);
     for (const proc of [...dispatchers, worker, relay]) {
       expect(proc.output()).not.toMatch(/NOPERM/);
       for (const password of Object.values(PASSWORDS)) expect(proc.output()).not.toContain(password);

@@ -1,4 +1,4 @@
-import { ConfigError, createKeys, loadPartitions } from '@redispatch/shared';
+import { ConfigError, createKeys, loadPartitions, planPartitionTags } from '@redispatch/shared';
 import type { Message } from '@redispatch/worker';
 import type { Cluster } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -60,6 +60,54 @@ describe('streams mode on a 3-master Redis Cluster', () => {
     expect((error as ConfigError).problems[0]).toMatch(
       /^REDISPATCH_PARTITIONS is 4 but .* created with 6 partitions/,
     );
+  });
+
+  // Prefixes may contain ':', so prefix "p:1" would share every key of prefix "p"'s partition 1
+  // ({p:1}:totals, {p:1}:progress, …). Whichever deployment starts second is refused, writing nothing.
+  it('refuses a prefix whose keys another deployment shares, from either side, naming the setting', async () => {
+    const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    const { f, config } = setup('nest');
+    await f.startDispatcher();
+    await ready(f, config.channel);
+    const child = (await partitionsOf(config.prefix))[1]?.tag.slice(1, -1) ?? '';
+    expect(child.startsWith(`${config.prefix}:1`)).toBe(true);
+    const childFleet = fleet(backend.config(child));
+    try {
+      const error = await childFleet.startDispatcher().catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as ConfigError).problems[0]).toMatch(
+        new RegExp(
+          `^REDISPATCH_PREFIX "${escape(child)}" is a partition of the streams deployment with prefix "${escape(config.prefix)}"`,
+        ),
+      );
+    } finally {
+      await childFleet.close();
+    }
+    expect(await backend.admin.get(createKeys(child).partitions)).toBeNull();
+    expect(await backend.admin.get(createKeys(child).epoch)).toBeNull();
+
+    // The other way round: the deployment named like a partition of the new one runs first.
+    const parent = uniquePrefix('nestp');
+    const [firstTag = ''] = await planPartitionTags(backend.admin, parent, 6);
+    const earlier = fleet(backend.config(firstTag));
+    const later = fleet(backend.config(parent));
+    try {
+      await earlier.startDispatcher();
+      await expect.poll(() => earlier.leader()?.state, { timeout: 15_000 }).toBe('leading');
+      const error = await later.startDispatcher().catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as ConfigError).problems[0]).toMatch(
+        new RegExp(
+          `^REDISPATCH_PREFIX "${escape(parent)}": another deployment on this Redis has the prefix "${escape(firstTag)}"`,
+        ),
+      );
+      expect(await backend.admin.get(createKeys(parent).partitions)).toBeNull();
+      // The deployment that was there first is untouched and still leads.
+      expect(earlier.leader()?.state).toBe('leading');
+    } finally {
+      await later.close();
+      await earlier.close();
+    }
   });
 
   it("rejects a stale leader's write on the partition whose fence a newer leader raised", async () => {

@@ -66,4 +66,4 @@ export {
   aclUserName,
 } from './security/acl.js';
 export { type PartitionKeys, partitionKeys } from './streams/partition-keys.js';
-export { loadPartitions, planPartitionTags } from './streams/partition-table.js';
+export { type LoadPartitionsOptions, loadPartitions, planPartitionTags } from './streams/partition-table.js';

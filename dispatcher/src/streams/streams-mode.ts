@@ -33,6 +33,9 @@ export class StreamsMode implements RoutingMode {
       this.keys,
       this.config.prefix,
       this.config.partitions,
+      {
+        refuseCollisions: true,
+      },
     );
   }
 

@@ -2,6 +2,7 @@ import { ConfigError } from '../errors.js';
 import { calculateSlot, type DataClient, isCluster } from '../redis/data-connection.js';
 import type { Keys } from '../redis/keys.js';
 import { type PartitionKeys, partitionKeys } from './partition-keys.js';
+import { assertNoPrefixCollision } from './prefix-collision.js';
 
 type SlotsReply = [number, number, [string, number, ...unknown[]], ...unknown[]][];
 
@@ -45,21 +46,34 @@ export async function planPartitionTags(
   return tags;
 }
 
+export interface LoadPartitionsOptions {
+  /**
+   * Check that no other deployment shares this one's keys (prefix-collision.ts). The dispatcher
+   * does, since it is what writes; workers and admin commands skip the reads, which their
+   * least-privilege users may not make.
+   */
+  refuseCollisions?: boolean;
+}
+
 /**
  * The deployment's partitions. The first process to start writes the table (SET NX) and every
  * other process reads the same one, so all agree on the names whatever the slot map looks like
  * later (resharding moves the slots; the names stay). A table of another size is refused: changing
- * REDISPATCH_PARTITIONS on a deployment that has written would strand what the old partitions hold.
+ * REDISPATCH_PARTITIONS on a deployment that has written would strand what the old partitions hold,
+ * and so is a prefix whose keys another deployment's would share (prefix-collision.ts).
  */
 export async function loadPartitions(
   client: DataClient,
   keys: Keys,
   prefix: string,
   count: number,
+  options: LoadPartitionsOptions = {},
 ): Promise<PartitionKeys[]> {
   let stored = await client.get(keys.partitions);
   if (stored === null) {
     const tags = await planPartitionTags(client, prefix, count);
+    // Refuse a colliding prefix before writing anything under it.
+    if (options.refuseCollisions) await assertNoPrefixCollision(client, prefix, tags);
     try {
       await client.set(keys.partitions, JSON.stringify(tags), 'NX');
       stored = await client.get(keys.partitions);
@@ -84,6 +98,7 @@ export async function loadPartitions(
       `REDISPATCH_PARTITIONS is ${count} but the deployment with prefix "${prefix}" was created with ${tags.length} partitions; set REDISPATCH_PARTITIONS=${tags.length} (changing it would strand what the existing partitions hold)`,
     ]);
   }
+  if (options.refuseCollisions) await assertNoPrefixCollision(client, prefix, tags as string[]);
   return (tags as string[]).map((tag, index) => partitionKeys(index, tag));
 }
 
