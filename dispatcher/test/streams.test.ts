@@ -65,7 +65,7 @@ describe('streams mode on a 3-master Redis Cluster', () => {
   // Prefixes may contain ':', so prefix "p:1" would share every key of prefix "p"'s partition 1
   // ({p:1}:totals, {p:1}:progress, …). Whichever deployment starts second is refused, writing nothing.
   it('refuses a prefix whose keys another deployment shares, from either side, naming the setting', async () => {
-    const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
     const { f, config } = setup('nest');
     await f.startDispatcher();
     await ready(f, config.channel);
@@ -77,7 +77,7 @@ describe('streams mode on a 3-master Redis Cluster', () => {
       expect(error).toBeInstanceOf(ConfigError);
       expect((error as ConfigError).problems[0]).toMatch(
         new RegExp(
-          `^REDISPATCH_PREFIX "${escape(child)}" is a partition of the streams deployment with prefix "${escape(config.prefix)}"`,
+          `^REDISPATCH_PREFIX "${escapeRegExp(child)}" is a partition of the streams deployment with prefix "${escapeRegExp(config.prefix)}"`,
         ),
       );
     } finally {
@@ -98,7 +98,7 @@ describe('streams mode on a 3-master Redis Cluster', () => {
       expect(error).toBeInstanceOf(ConfigError);
       expect((error as ConfigError).problems[0]).toMatch(
         new RegExp(
-          `^REDISPATCH_PREFIX "${escape(parent)}": another deployment on this Redis has the prefix "${escape(firstTag)}"`,
+          `^REDISPATCH_PREFIX "${escapeRegExp(parent)}": another deployment on this Redis has the prefix "${escapeRegExp(firstTag)}"`,
         ),
       );
       expect(await backend.admin.get(createKeys(parent).partitions)).toBeNull();
