@@ -11,7 +11,7 @@ import {
 } from '@redispatch/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FaultCluster, faultSize, killEverything, logLines, sleep } from '../helpers/fault-cluster.js';
-import { printFaultTable, recordFault } from '../helpers/fault-table.js';
+import { printFaultTable, recordFault, seconds } from '../helpers/fault-table.js';
 
 let server: RedisHandle;
 const extraServers: RedisHandle[] = [];
@@ -26,8 +26,6 @@ afterAll(async () => {
   await dataCluster?.stop();
   printFaultTable('leader');
 });
-
-const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 
 describe('fault injection: the leader', () => {
   const kills = faultSize(3, 2);

@@ -15,7 +15,7 @@ import {
   publishWithRetry,
   sleep,
 } from '../helpers/fault-cluster.js';
-import { printFaultTable, recordFault } from '../helpers/fault-table.js';
+import { printFaultTable, recordFault, seconds } from '../helpers/fault-table.js';
 import { runLinkFaults } from '../helpers/link-faults.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 
@@ -32,8 +32,6 @@ afterAll(async () => {
   await Promise.all([server, ...extraServers].map((s) => s?.stop()));
   printFaultTable('redis');
 });
-
-const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 
 async function redisProcess(args: string[] = []): Promise<RedisHandle> {
   const handle = await startRedisProcess({ args });

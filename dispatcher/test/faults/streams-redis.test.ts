@@ -19,7 +19,7 @@ import {
   publishWithRetry,
   sleep,
 } from '../helpers/fault-cluster.js';
-import { printFaultTable, recordFault } from '../helpers/fault-table.js';
+import { printFaultTable, recordFault, seconds } from '../helpers/fault-table.js';
 import { type FaultableLink, runLinkFaults } from '../helpers/link-faults.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 
@@ -38,8 +38,6 @@ afterAll(async () => {
   await cluster?.stop();
   printFaultTable('streams-redis');
 });
-
-const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 
 /**
  * The masters a fault can hit: `lease` serves the deployment's own slot (epoch, lease, leader record —

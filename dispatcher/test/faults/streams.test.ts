@@ -19,7 +19,7 @@ import {
   logLines,
   sleep,
 } from '../helpers/fault-cluster.js';
-import { printFaultTable, recordFault } from '../helpers/fault-table.js';
+import { printFaultTable, recordFault, seconds } from '../helpers/fault-table.js';
 
 const POISON_HANDLER = fileURLToPath(new URL('../helpers/poison-handler.mjs', import.meta.url));
 
@@ -50,8 +50,6 @@ async function whereAre(fleet: FaultCluster, runId: string, ranges: string): Pro
   }
   return out.join('\n');
 }
-
-const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 const on = () => ({ redisUrl: cluster.nodes[0]?.url ?? '', clusterSeeds: cluster.seeds });
 
 describe('fault injection: streams mode on a Redis Cluster', () => {

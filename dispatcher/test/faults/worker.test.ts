@@ -18,7 +18,7 @@ import {
   logLines,
   sleep,
 } from '../helpers/fault-cluster.js';
-import { printFaultTable, recordFault } from '../helpers/fault-table.js';
+import { printFaultTable, recordFault, seconds } from '../helpers/fault-table.js';
 import { sampleValue, scrape } from '../helpers/metrics-probe.js';
 
 const POISON_HANDLER = fileURLToPath(new URL('../helpers/poison-handler.mjs', import.meta.url));
@@ -34,8 +34,6 @@ afterAll(async () => {
   await Promise.all([server, ...extraServers].map((s) => s?.stop()));
   printFaultTable('worker');
 });
-
-const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 
 describe('fault injection: workers', () => {
   it('6a. worker SIGKILL holding a full batch (concurrency 16, slow handler): 0 lost, duplicates ≤ 16', async () => {

@@ -25,6 +25,9 @@ const FORM = FAULTS_FULL ? ', full' : ', bounded form: npm run test:faults for t
 const shared = join(tmpdir(), `redispatch-faults-${process.ppid}.jsonl`);
 
 /** Records a row for this file's table (and the cross-file one) and logs it at once. */
+/** A duration for the table's recovery column: "1.42 s". */
+export const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+
 export function recordFault(row: FaultRow): void {
   rows.push(row);
   console.info(

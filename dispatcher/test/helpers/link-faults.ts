@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { type FaultCluster, sleep } from './fault-cluster.js';
+import { seconds } from './fault-table.js';
 
 /** What scenario 5 does to a leader's links: one TcpProxy, or every proxy of a dispatcher's set. */
 export interface FaultableLink {
@@ -68,5 +69,3 @@ export async function runLinkFaults(
 
   return { phases, fenced };
 }
-
-const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;

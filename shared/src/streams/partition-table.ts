@@ -70,10 +70,15 @@ export async function loadPartitions(
   options: LoadPartitionsOptions = {},
 ): Promise<PartitionKeys[]> {
   let stored = await client.get(keys.partitions);
+  // The table whose tags passed the collision check, so a first start does not check twice.
+  let checked: string | undefined;
   if (stored === null) {
     const tags = await planPartitionTags(client, prefix, count);
     // Refuse a colliding prefix before writing anything under it.
-    if (options.refuseCollisions) await assertNoPrefixCollision(client, prefix, tags);
+    if (options.refuseCollisions) {
+      await assertNoPrefixCollision(client, prefix, tags);
+      checked = JSON.stringify(tags);
+    }
     try {
       await client.set(keys.partitions, JSON.stringify(tags), 'NX');
       stored = await client.get(keys.partitions);
@@ -98,7 +103,9 @@ export async function loadPartitions(
       `REDISPATCH_PARTITIONS is ${count} but the deployment with prefix "${prefix}" was created with ${tags.length} partitions; set REDISPATCH_PARTITIONS=${tags.length} (changing it would strand what the existing partitions hold)`,
     ]);
   }
-  if (options.refuseCollisions) await assertNoPrefixCollision(client, prefix, tags as string[]);
+  // Checked again only if the table is older, or another process's SET NX won with other tags.
+  if (options.refuseCollisions && stored !== checked)
+    await assertNoPrefixCollision(client, prefix, tags as string[]);
   return (tags as string[]).map((tag, index) => partitionKeys(index, tag));
 }
 
