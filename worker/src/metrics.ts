@@ -27,7 +27,7 @@ export function createWorkerMetrics(registry: Registry) {
     }),
     timeouts: new Counter({
       name: 'redispatch_handler_timeouts_total',
-      help: 'Handlers still running at the ack deadline (the message is redelivered by the leader)',
+      help: 'Messages past the ack deadline here: handlers still running, or prefetched ones never started (the leader redelivers them)',
       registers,
     }),
     handlerDuration: new Histogram({

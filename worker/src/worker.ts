@@ -391,23 +391,31 @@ export class Worker {
 
   private sweepDeadlines(): void {
     const now = performance.now();
-    // Prefetched messages whose claim expired are left to the leader's redelivery.
-    if (this.ready.length > 0 && (this.ready[0]?.expireAt ?? Infinity) <= now) {
-      const before = this.ready.length;
-      this.ready = this.ready.filter((entry) => entry.expireAt > now);
-      this.metrics.timeouts.inc(before - this.ready.length);
-    }
+    this.dropExpiredPrefetched(now);
     for (const entry of [...this.running.values()]) if (entry.expireAt <= now) entry.expire();
+  }
+
+  /**
+   * Prefetched messages whose claim expired are left to the leader's redelivery, and counted as
+   * handler timeouts. Both the sweep and a freed slot drop them: after a stall (a blocked event loop,
+   * SIGSTOP) either can come first.
+   */
+  private dropExpiredPrefetched(now: number): void {
+    // `ready` is oldest first, so the head says whether anything expired.
+    if ((this.ready[0]?.expireAt ?? Infinity) > now) return;
+    const before = this.ready.length;
+    this.ready = this.ready.filter((entry) => entry.expireAt > now);
+    this.metrics.timeouts.inc(before - this.ready.length);
   }
 
   private release(key: string): void {
     this.running.delete(key);
     this.active -= 1;
     // A prefetched message takes the freed slot first (also while draining: it is already claimed).
-    const now = performance.now();
+    this.dropExpiredPrefetched(performance.now());
     while (this.ready.length > 0 && this.active < this.options.concurrency) {
       const next = this.ready.shift();
-      if (next && next.expireAt > now) this.run(next.delivery, next.claimedAt);
+      if (next) this.run(next.delivery, next.claimedAt);
     }
     this.metrics.inflight.set(this.active);
     for (const wake of this.slotWaiters.splice(0)) wake();

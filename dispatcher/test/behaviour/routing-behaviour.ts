@@ -205,6 +205,35 @@ export function describeRoutingBehaviour(mode: Mode): void {
       expect(summarize(rec.seen, 100).duplicates).toBe(0);
     });
 
+    // Regression test (fault 6b's flake): prefetched messages whose claim expired during a stall were
+    // dropped uncounted when a finishing handler freed a slot before the deadline sweep ran.
+    it('counts prefetched messages whose claim expired during a stall as handler timeouts, and loses none', async () => {
+      const { f, config } = setup('pfexp');
+      const rec = recorder('px');
+      let stalled = false;
+      await f.startDispatcher();
+      const worker = await f.startWorker(
+        async (msg) => {
+          if (!stalled) {
+            stalled = true;
+            // Time for the other two to be claimed into the prefetch buffer, then block the event loop
+            // past the ack timeout: no timer (so no deadline sweep) runs until this handler settles.
+            await new Promise((resolve) => setTimeout(resolve, 1_000));
+            const until = performance.now() + config.ackTimeoutMs + 500;
+            while (performance.now() < until) {}
+          }
+          await rec.handler('w')(msg);
+        },
+        { concurrency: 1, prefetch: 4 },
+      );
+      await ready(f, config.channel);
+      await publishLoad(backend.admin, config.channel, { count: 3, rate: 0, size: 20, runId: 'px' });
+      // The two prefetched ones go back to the leader and are delivered again.
+      await expect.poll(() => summarize(rec.seen, 3).lost, { timeout: 20_000 }).toBe(0);
+      const timeouts = await worker.registry.getSingleMetric('redispatch_handler_timeouts_total')?.get();
+      expect(timeouts?.values[0]?.value).toBe(2);
+    }, 40_000);
+
     it('dead-letters oversize payloads and malformed headers with the reason, and routes the rest', async () => {
       const { f, config } = setup('reject', { REDISPATCH_MAX_PAYLOAD_BYTES: '64' });
       const rec = recorder('rj');
