@@ -97,6 +97,14 @@ export class Dispatcher {
    */
   private caughtUp = false;
   /**
+   * Whether this process has offered its first message as the deployment's first heard
+   * (`keys.firstHeard`). Until a leader writes a progress marker, "no marker" alone proves nothing
+   * to a dispatcher that subscribed late (a leader killed before its first write leaves what was
+   * published meanwhile in the earlier standbys' buffers only): a standby is caught up then only if
+   * its buffer holds the first message any dispatcher heard, or if none was heard yet.
+   */
+  private offeredFirstHeard = false;
+  /**
    * Set when this process's subscription dropped: its buffer has a hole, so "no marker yet" or "the
    * marker I trimmed through before" no longer prove anything. Only a marker found in the buffer
    * after resubscribing (a leader wrote something this process also heard) makes it caught up again.
@@ -391,6 +399,13 @@ export class Dispatcher {
     }
   }
 
+  /** Once per process: the deployment's first heard message, unless a dispatcher offered one already. */
+  private offerFirstHeard(fingerprint: string): void {
+    this.redis
+      .set(this.keys.firstHeard, fingerprint, 'NX')
+      .catch((error: unknown) => this.log.warn({ err: error }, 'could not record the first message heard'));
+  }
+
   private endGap(): void {
     if (!this.subscriptionGap) return;
     this.subscriptionGap = false;
@@ -404,6 +419,10 @@ export class Dispatcher {
     if (this.state === 'stopping' || this.state === 'stopped') return;
     const received: Received = this.buffer.mark(message);
     if (ack) received.ack = ack;
+    if (!this.offeredFirstHeard) {
+      this.offeredFirstHeard = true;
+      this.offerFirstHeard(fingerprintOf(received.marker));
+    }
     if (this.subscriptionGap && this.firstAfterGap === undefined) {
       this.firstAfterGap = fingerprintOf(received.marker);
       void this.recordFirstAfterGap(this.firstAfterGap);
@@ -439,7 +458,11 @@ export class Dispatcher {
           this.caughtUp = true;
           this.endGap();
         }
-      } else if (!marker || this.buffer.trimThrough(marker) > 0 || this.buffer.trimmedThrough(marker)) {
+      } else if (!marker) {
+        const first = await this.redis.get(this.keys.firstHeard);
+        if (this.state !== 'standby' || this.electing) return;
+        this.caughtUp = first === null || this.buffer.heardSince(first, Number.NEGATIVE_INFINITY);
+      } else if (this.buffer.trimThrough(marker) > 0 || this.buffer.trimmedThrough(marker)) {
         this.caughtUp = true;
       }
     } catch {

@@ -1,5 +1,6 @@
 import { createKeys, readStats } from '@redispatch/shared';
 import { describe, expect, it, vi } from 'vitest';
+import { loadPayload } from '../src/cli/command-publish.js';
 import { checkRun, missingRanges } from './helpers/checker.js';
 import { CHECKER_HANDLER, type CliProcess, runCli } from './helpers/cli-process.js';
 import { leadershipTimeline } from './helpers/fault-cluster.js';
@@ -109,3 +110,49 @@ describe.each(['redis', 'nats', 'jetstream'] as const)(
     }, 180_000);
   },
 );
+
+// Regression test for the loss the redis case above showed twice in fresh-clone CI runs (the first
+// ~1,500 messages of the run): the first leader died before its first write, the messages published
+// while nobody led reached only the standbys, and a dispatcher started after the kill won the lease at
+// once. With no progress marker it counted itself caught up, so it replayed nothing, and once it wrote
+// a marker the standbys trimmed what they held. Now, until a marker exists, only a standby whose buffer
+// holds the deployment's first heard message ({prefix}:first-heard) is caught up.
+describe('a dispatcher that joins after a leader was elected, before anything was written', () => {
+  it('does not win the takeover from a standby that heard what it missed: 0 lost', async () => {
+    const prefix = uniquePrefix('latecomer');
+    const keys = createKeys(prefix);
+    const dir = fx.tempDir('latecomer');
+    const env = { ...testEnv(fx.redis.url, prefix), CHECK_DIR: dir };
+    const first = [fx.spawn(['dispatcher'], env), fx.spawn(['dispatcher'], env)];
+    const worker = fx.spawn(['worker', '--handler', CHECKER_HANDLER], env);
+    await worker.waitForLog(/worker registered/);
+    await Promise.all(first.map((d) => d.waitForLog(/"msg":"standby"/)));
+    const leaderPid = await vi.waitFor(
+      async () => {
+        const pid = (await readStats(fx.admin, keys, prefix)).leader?.pid;
+        if (pid === undefined) throw new Error('no leader yet');
+        return pid;
+      },
+      { timeout: 10_000 },
+    );
+    const standby = first.find((d) => d.pid !== leaderPid) as CliProcess;
+    // The leader dies before its first write (no marker exists); its 1 s lease lingers. What is
+    // published now reaches the standby alone.
+    first.find((d) => d.pid === leaderPid)?.kill('SIGKILL');
+    const count = 200;
+    for (let seq = 0; seq < count; seq++)
+      await fx.admin.publish(env.REDISPATCH_CHANNEL, loadPayload('late', seq, 32));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Frozen, the standby cannot campaign; a newcomer starts and is the only one that can.
+    standby.kill('SIGSTOP');
+    const latecomer = fx.spawn(['dispatcher'], env);
+    await latecomer.waitForLog(/"msg":"standby"/);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    standby.kill('SIGCONT');
+    await expect.poll(() => checkRun(dir, 'late', count).lost, { timeout: 15_000, interval: 100 }).toBe(0);
+    const stats = await readStats(fx.admin, keys, prefix);
+    expect(stats.leader?.pid).toBe(standby.pid);
+    expect(stats.totals.accepted).toBe(count);
+    expect(latecomer.output()).not.toMatch(/"msg":"elected leader"/);
+  }, 60_000);
+});

@@ -26,6 +26,11 @@ export interface Keys {
    * (expires); the one that heard the earliest leads after every dispatcher lost its subscription.
    */
   readonly resumed: string;
+  /**
+   * String: fingerprint of the first message any dispatcher of the deployment heard (SET NX, kept).
+   * While no progress marker exists, only a standby whose buffer holds it is caught up.
+   */
+  readonly firstHeard: string;
   /** The Redlock resource on the lock masters. */
   readonly leaseLock: string;
   /** Pub/sub channel on which a resigning leader tells standbys to run for election now. */
@@ -63,6 +68,7 @@ export function createKeys(prefix: string): Keys {
     progress: `${tag}:progress`,
     partitions: `${tag}:partitions`,
     resumed: `${tag}:resumed`,
+    firstHeard: `${tag}:first-heard`,
     leaseLock: `${tag}:lease`,
     controlChannel: `${prefix}:control`,
     queue: (workerId: string) => `${tag}:q:${workerId}`,
