@@ -162,7 +162,10 @@ describe('fault injection: streams mode on a Redis Cluster', () => {
   it('6bs. worker frozen (SIGSTOP) past the ack timeout, then resumed: entries reclaimed, state consistent, 0 lost', async () => {
     const concurrency = 16;
     await FaultCluster.run(
-      { name: 's6-freeze', ...on(), workers: 1, concurrency, env: { CHECK_DELAY_MS: '100' } },
+      // The other worker needs room to reclaim (it takes over entries only into free slots): 16 slots
+      // at 40 ms drain 400/s, above the 250/s published. At 100 ms (160/s) a busy box kept it full
+      // through the freeze and nothing was reclaimed.
+      { name: 's6-freeze', ...on(), workers: 1, concurrency, env: { CHECK_DELAY_MS: '40' } },
       async (fleet) => {
         const frozen = await fleet.startWorker();
         const frozenId = `${fleet.prefix}-w1`;
