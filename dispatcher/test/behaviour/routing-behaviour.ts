@@ -205,7 +205,7 @@ export function describeRoutingBehaviour(mode: Mode): void {
       expect(summarize(rec.seen, 100).duplicates).toBe(0);
     });
 
-    // Regression test (fault 6b's flake): prefetched messages whose claim expired during a stall were
+    // Regression test (found while chasing fault 6b's flake): prefetched messages whose claim expired during a stall were
     // dropped uncounted when a finishing handler freed a slot before the deadline sweep ran.
     it('counts prefetched messages whose claim expired during a stall as handler timeouts, and loses none', async () => {
       const { f, config } = setup('pfexp');
