@@ -7,6 +7,8 @@ import {
   ENVELOPE_MARKER,
   ENVELOPE_VERSION,
   EnvelopeFlag,
+  EnvelopeRecord,
+  MAX_ENVELOPE_IDENTITY_BYTES,
 } from './format.js';
 
 const TWO_POW_32 = 2 ** 32;
@@ -30,6 +32,8 @@ const scratch = {
   replyStart: 0,
   replyEnd: 0,
   timestamp: 0,
+  identityStart: 0,
+  identityEnd: 0,
   headerLength: 0,
 };
 
@@ -73,6 +77,51 @@ function u53(payload: Buffer, offset: number, name: string): number | string {
 }
 
 /**
+ * Checks the extension block at `offset` (flag 0x40) and records the known records in `scratch`;
+ * returns the block's end offset, or a reason. Records of unknown types are skipped unread.
+ */
+function extBlock(payload: Buffer, offset: number): number | string {
+  const missing = fixedMissing(payload, offset, 2, 'ext block length');
+  if (missing !== undefined) return missing;
+  const blockLength = payload.readUInt16BE(offset);
+  if (blockLength === 0) {
+    return `ext block has length 0 at offset ${offset}; an envelope without extension records must clear flag 0x40 instead`;
+  }
+  const start = offset + 2;
+  const end = start + blockLength;
+  if (end > payload.length) {
+    return `truncated: ext block declares ${blockLength} bytes at offset ${start} but only ${payload.length - start} remain`;
+  }
+  const s = scratch;
+  let at = start;
+  while (at < end) {
+    if (end - at < 3) {
+      return `ext record at offset ${at} needs 3 bytes (type, length) but only ${end - at} remain in the ext block`;
+    }
+    const type = payload[at]!;
+    const length = payload.readUInt16BE(at + 1);
+    const valueStart = at + 3;
+    const valueEnd = valueStart + length;
+    if (valueEnd > end) {
+      return `ext record type ${hex(type)} at offset ${at} declares ${length} bytes but only ${end - valueStart} remain in the ext block`;
+    }
+    if (type === EnvelopeRecord.identity) {
+      if (s.identityEnd !== 0) return `duplicate ext record identity (type 0x01) at offset ${at}`;
+      if (length === 0 || length > MAX_ENVELOPE_IDENTITY_BYTES) {
+        return `identity has length ${length} at offset ${at + 1}; it must be 1..${MAX_ENVELOPE_IDENTITY_BYTES} bytes`;
+      }
+      if (!utf8(payload, valueStart, valueEnd)) {
+        return `identity (bytes ${valueStart}..${valueEnd - 1}) is not valid UTF-8`;
+      }
+      s.identityStart = valueStart;
+      s.identityEnd = valueEnd;
+    }
+    at = valueEnd;
+  }
+  return end;
+}
+
+/**
  * Validates the header of a payload that starts with the marker and fills `scratch`. Returns
  * `undefined` when the header is valid, else the reason it is malformed.
  */
@@ -99,6 +148,7 @@ function scan(payload: Buffer): string | undefined {
   s.idEnd = 0;
   s.affinityEnd = 0;
   s.replyEnd = 0;
+  s.identityEnd = 0;
   let offset = ENVELOPE_FIXED_BYTES;
   if ((flags & EnvelopeFlag.id) !== 0) {
     const end = stringField(payload, offset, 'id');
@@ -143,6 +193,11 @@ function scan(payload: Buffer): string | undefined {
     s.timestamp = value;
     offset += 8;
   }
+  if ((flags & EnvelopeFlag.ext) !== 0) {
+    const end = extBlock(payload, offset);
+    if (typeof end === 'string') return end;
+    offset = end;
+  }
   s.headerLength = offset;
   return undefined;
 }
@@ -180,6 +235,7 @@ export function decodeEnvelope(payload: Buffer): DecodedEnvelope {
     affinityKey: s.affinityEnd === 0 ? undefined : payload.toString('utf8', s.affinityStart, s.affinityEnd),
     replyTo: s.replyEnd === 0 ? undefined : payload.toString('utf8', s.replyStart, s.replyEnd),
     timestamp: (flags & EnvelopeFlag.timestamp) === 0 ? undefined : s.timestamp,
+    identity: s.identityEnd === 0 ? undefined : payload.toString('utf8', s.identityStart, s.identityEnd),
   };
   return {
     kind: 'envelope',

@@ -4,8 +4,10 @@ import {
   ENVELOPE_VERSION,
   EnvelopeFlag,
   type EnvelopeHeader,
+  EnvelopeRecord,
   MAX_ENVELOPE_DELAY_MS,
   MAX_ENVELOPE_EPOCH_MS,
+  MAX_ENVELOPE_IDENTITY_BYTES,
   MAX_ENVELOPE_STRING_BYTES,
 } from './format.js';
 
@@ -13,7 +15,10 @@ import {
 const LONE_SURROGATE = /\p{Cs}/u;
 const TWO_POW_32 = 2 ** 32;
 
-function stringBytes(name: string, value: unknown): number {
+/** Extension record header: u8 type + u16 length. */
+const RECORD_HEAD_BYTES = 3;
+
+function stringBytes(name: string, value: unknown, max = MAX_ENVELOPE_STRING_BYTES): number {
   if (typeof value !== 'string')
     throw new TypeError(`envelope ${name} must be a string, got ${typeof value}`);
   if (LONE_SURROGATE.test(value)) {
@@ -21,11 +26,7 @@ function stringBytes(name: string, value: unknown): number {
   }
   const bytes = Buffer.byteLength(value, 'utf8');
   if (bytes === 0) throw new RangeError(`envelope ${name} is empty; leave it undefined instead`);
-  if (bytes > MAX_ENVELOPE_STRING_BYTES) {
-    throw new RangeError(
-      `envelope ${name} is ${bytes} UTF-8 bytes; the limit is ${MAX_ENVELOPE_STRING_BYTES}`,
-    );
-  }
+  if (bytes > max) throw new RangeError(`envelope ${name} is ${bytes} UTF-8 bytes; the limit is ${max}`);
   return bytes;
 }
 
@@ -48,11 +49,12 @@ function writeU64(out: Buffer, value: number, offset: number): void {
  * envelope, which is how a binary body starting with 0xFE is protected from being misread.
  *
  * Throws `TypeError`/`RangeError` when a field is out of range (strings must be 1..255 bytes of
- * well-formed UTF-8, `delayMs` an integer 0..2^32-1, `dueAt`/`timestamp` integers 0..2^53-1, not both
- * `delayMs` and `dueAt`). Undefined fields are omitted.
+ * well-formed UTF-8, `identity` 1..1024, `delayMs` an integer 0..2^32-1, `dueAt`/`timestamp` integers
+ * 0..2^53-1, not both `delayMs` and `dueAt`). Undefined fields are omitted; the extension block (flag
+ * 0x40) is written only when an extension field (`identity`) is set.
  */
 export function encodeEnvelope(header: EnvelopeHeader, body: Buffer | Uint8Array | string): Buffer {
-  const { id, delayMs, dueAt, affinityKey, replyTo, timestamp } = header;
+  const { id, delayMs, dueAt, affinityKey, replyTo, timestamp, identity } = header;
   let flags = 0;
   let size = ENVELOPE_FIXED_BYTES;
   let idBytes = 0;
@@ -90,6 +92,16 @@ export function encodeEnvelope(header: EnvelopeHeader, body: Buffer | Uint8Array
     flags |= EnvelopeFlag.timestamp;
     size += 8;
   }
+  let identityBytes = 0;
+  let extBytes = 0;
+  if (identity !== undefined) {
+    identityBytes = stringBytes('identity', identity, MAX_ENVELOPE_IDENTITY_BYTES);
+    extBytes += RECORD_HEAD_BYTES + identityBytes;
+  }
+  if (extBytes > 0) {
+    flags |= EnvelopeFlag.ext;
+    size += 2 + extBytes;
+  }
 
   const bodyBytes = typeof body === 'string' ? Buffer.byteLength(body, 'utf8') : body.byteLength;
   // Every byte is written below, so the uninitialised allocation never leaks old memory.
@@ -121,6 +133,15 @@ export function encodeEnvelope(header: EnvelopeHeader, body: Buffer | Uint8Array
   if (timestamp !== undefined) {
     writeU64(out, timestamp, offset);
     offset += 8;
+  }
+  if (extBytes > 0) {
+    out.writeUInt16BE(extBytes, offset);
+    offset += 2;
+    if (identity !== undefined) {
+      out[offset] = EnvelopeRecord.identity;
+      out.writeUInt16BE(identityBytes, offset + 1);
+      offset += RECORD_HEAD_BYTES + out.write(identity, offset + RECORD_HEAD_BYTES, identityBytes, 'utf8');
+    }
   }
   if (typeof body === 'string') out.write(body, offset, bodyBytes, 'utf8');
   else out.set(body, offset);

@@ -9,7 +9,7 @@
  * offset  size  field
  * 0       1     marker   0xFE
  * 1       1     version  0x01
- * 2       1     flags    which optional fields follow (bit set = present); bits 6 and 7 must be 0
+ * 2       1     flags    which optional fields follow (bit set = present); bit 7 must be 0
  * 3       ...   optional fields, each present only if its flag bit is set, in this fixed order:
  *   bit 0 (0x01) id           u8 length (1..255) + that many bytes of UTF-8   publisher message id (dedupe)
  *   bit 1 (0x02) delayMs      u32 big-endian (0..4294967295)                 deliver after this many ms
@@ -17,6 +17,8 @@
  *   bit 3 (0x08) affinityKey  u8 length (1..255) + UTF-8                     same key, same worker
  *   bit 4 (0x10) replyTo      u8 length (1..255) + UTF-8                     reply address
  *   bit 5 (0x20) timestamp    u64 big-endian (0..2^53-1)                     publish time, epoch ms
+ *   bit 6 (0x40) ext          u16 big-endian L (1..65535) + L bytes of records, each
+ *                             u8 type + u16 big-endian length + value         extension fields
  * then    rest  body     every remaining byte, unframed (the pub/sub message delimits it)
  * ```
  *
@@ -27,8 +29,15 @@
  * - u64 values above 2^53-1 (`Number.MAX_SAFE_INTEGER`) are malformed: they cannot be represented
  *   exactly in JavaScript and no real epoch-ms value comes near them.
  * - A version other than 1 is malformed (unsupported); a future version may change everything after
- *   the version byte. Unknown flag bits are malformed, not ignored, because an unknown field's length
- *   cannot be skipped.
+ *   the version byte. Unknown flag bits (bit 7) are malformed, not ignored, because an unknown field's
+ *   length cannot be skipped. New fields go into the extension block instead, whose records carry their
+ *   own length: a decoder SKIPS a record of an unknown type, so adding a record type is compatible.
+ * - Extension block: L = 0 is malformed (clear the flag instead); a block overrunning the payload, a
+ *   record overrunning the block and a second record of a known type are malformed. Known records are
+ *   written in ascending type order; skipped unknown records are the one way two payloads decode to the
+ *   same header (re-encoding drops them). Record 0x01 `identity`: 1..1024 bytes of well-formed UTF-8.
+ * - Compatibility: decoders older than the extension block report bit 6 as an unknown flag (malformed),
+ *   so dispatchers and workers must be upgraded before anything publishes it.
  * - The header is self-delimiting; the body has no length. Any prefix of a header is malformed, but a
  *   cut inside the body cannot be detected (Redis pub/sub delivers whole messages, so it does not happen).
  *
@@ -60,11 +69,38 @@ export const EnvelopeFlag = {
   affinityKey: 0x08,
   replyTo: 0x10,
   timestamp: 0x20,
+  /** An extension block of typed, length-prefixed records follows `timestamp`. */
+  ext: 0x40,
 } as const;
 export type EnvelopeFlag = (typeof EnvelopeFlag)[keyof typeof EnvelopeFlag];
 
-/** Every flag bit version 1 defines; any other bit set is malformed. */
-export const ENVELOPE_KNOWN_FLAGS = 0x3f;
+/** Every flag bit version 1 defines; any other bit (bit 7) set is malformed. */
+export const ENVELOPE_KNOWN_FLAGS = 0x7f;
+
+/** Record types in the extension block. A decoder skips any type not listed here. */
+export const EnvelopeRecord = {
+  identity: 0x01,
+} as const;
+export type EnvelopeRecord = (typeof EnvelopeRecord)[keyof typeof EnvelopeRecord];
+
+/** Longest `identity`, in UTF-8 bytes. */
+export const MAX_ENVELOPE_IDENTITY_BYTES = 1024;
+
+/** Largest extension block (its u16 length), in bytes, not counting the length itself. */
+export const MAX_ENVELOPE_EXT_BYTES = 0xffff;
+
+/**
+ * Largest header a decoder accepts, in bytes: every version-1 field at its largest (3 + 3 × 256 + 8 + 8
+ * = 787, with `dueAt`) plus a full extension block (2 + 65 535, unknown records included) = 66 324.
+ * `envelopeHeaderLength` never returns more.
+ */
+export const MAX_ENVELOPE_HEADER_BYTES = 787 + 2 + MAX_ENVELOPE_EXT_BYTES;
+
+/**
+ * Largest header `encodeEnvelope` writes, in bytes: 787 plus an extension block holding the largest
+ * identity (2 + 3 + 1024) = 1816. What a publisher must leave under `REDISPATCH_MAX_PAYLOAD_BYTES`.
+ */
+export const MAX_ENVELOPE_ENCODED_HEADER_BYTES = 787 + 2 + 3 + MAX_ENVELOPE_IDENTITY_BYTES;
 
 /** Longest string field, in UTF-8 bytes (one length byte). */
 export const MAX_ENVELOPE_STRING_BYTES = 255;
@@ -89,6 +125,11 @@ export interface EnvelopeHeader {
   replyTo?: string | undefined;
   /** Publish time, epoch ms (end-to-end latency): integer 0..2^53-1. */
   timestamp?: number | undefined;
+  /**
+   * Who published the message, as authenticated by whoever wrote the envelope (e.g. the relay's auth
+   * hook): 1..1024 UTF-8 bytes, carried in extension record 0x01. Opaque to redispatch.
+   */
+  identity?: string | undefined;
 }
 
 /**
@@ -102,6 +143,7 @@ export interface DecodedHeader {
   readonly affinityKey: string | undefined;
   readonly replyTo: string | undefined;
   readonly timestamp: number | undefined;
+  readonly identity: string | undefined;
 }
 
 /** What `decodeEnvelope` finds in a payload. */

@@ -50,7 +50,7 @@ export function framePayload(
   options: PublishOptions = {},
   defaultStampTime = false,
 ): Buffer | string {
-  const { id, delayMs, dueAt, affinityKey, replyTo } = options;
+  const { id, delayMs, dueAt, affinityKey, replyTo, identity } = options;
   let timestamp = options.timestamp;
   if (timestamp === undefined && (options.stampTime ?? defaultStampTime)) timestamp = Date.now();
   if (
@@ -59,13 +59,14 @@ export function framePayload(
     dueAt === undefined &&
     affinityKey === undefined &&
     replyTo === undefined &&
-    timestamp === undefined
+    timestamp === undefined &&
+    identity === undefined
   ) {
     if (typeof body === 'string') return body;
     if (body.byteLength > 0 && body[0] === ENVELOPE_MARKER) return encodeEnvelope({}, body);
     return Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
   }
-  return encodeEnvelope({ id, delayMs, dueAt, affinityKey, replyTo, timestamp }, body);
+  return encodeEnvelope({ id, delayMs, dueAt, affinityKey, replyTo, timestamp, identity }, body);
 }
 
 /**

@@ -1,0 +1,92 @@
+import {
+  type DecodedEnvelope,
+  decodeEnvelope,
+  type EnvelopeHeader,
+  envelopeHeaderLength,
+  MAX_ENVELOPE_DELAY_MS,
+  MAX_ENVELOPE_EPOCH_MS,
+} from '@redispatch/shared';
+import fc from 'fast-check';
+import { expect } from 'vitest';
+
+/** The flag-byte fields, in flag-bit order (the extension block's `identity` is not one of them). */
+export const FIELDS = ['id', 'delayMs', 'dueAt', 'affinityKey', 'replyTo', 'timestamp'] as const;
+export const SAMPLE: Required<Omit<EnvelopeHeader, 'identity'>> = {
+  id: 'msg-0001',
+  delayMs: 1_500,
+  dueAt: 1_763_800_000_123,
+  affinityKey: 'account:42',
+  replyTo: 'replies:çé✓😀',
+  timestamp: 1_763_799_999_000,
+};
+const STRING_FIELDS = new Set<string>(['id', 'affinityKey', 'replyTo']);
+
+/** The decoded form of a header: all seven keys, `undefined` for an absent field. */
+export function normalized(header: EnvelopeHeader) {
+  return {
+    id: header.id,
+    delayMs: header.delayMs,
+    dueAt: header.dueAt,
+    affinityKey: header.affinityKey,
+    replyTo: header.replyTo,
+    timestamp: header.timestamp,
+    identity: header.identity,
+  };
+}
+
+/** Header size computed independently from the spec table (ext block: u16 length + one record). */
+export function expectedHeaderLength(header: EnvelopeHeader): number {
+  let size = 3;
+  for (const field of FIELDS) {
+    const value = header[field];
+    if (value === undefined) continue;
+    if (STRING_FIELDS.has(field)) size += 1 + Buffer.byteLength(value as string, 'utf8');
+    else size += field === 'delayMs' ? 4 : 8;
+  }
+  if (header.identity !== undefined) size += 2 + 3 + Buffer.byteLength(header.identity, 'utf8');
+  return size;
+}
+
+export function expectEnvelope(decoded: DecodedEnvelope): Extract<DecodedEnvelope, { kind: 'envelope' }> {
+  if (decoded.kind !== 'envelope') throw new Error(`expected an envelope, got ${JSON.stringify(decoded)}`);
+  return decoded;
+}
+
+export function expectMalformed(payload: Buffer, reason: RegExp): void {
+  const decoded = decodeEnvelope(payload);
+  expect(decoded.kind).toBe('malformed');
+  if (decoded.kind === 'malformed') expect(decoded.reason).toMatch(reason);
+  expect(envelopeHeaderLength(payload)).toBe(-1);
+}
+
+export const bytes = (...values: number[]) => Buffer.from(values);
+
+/** A string of 1..255 UTF-8 bytes, any code points (ASCII, multi-byte, astral). */
+export const envelopeString = fc
+  .string({ unit: 'binary', minLength: 1, maxLength: 120 })
+  .filter((s) => Buffer.byteLength(s, 'utf8') <= 255);
+/** An identity of 1..1024 UTF-8 bytes, any code points. */
+export const identityString = fc
+  .string({ unit: 'binary', minLength: 1, maxLength: 500 })
+  .filter((s) => Buffer.byteLength(s, 'utf8') <= 1024);
+const epochMs = fc.integer({ min: 0, max: MAX_ENVELOPE_EPOCH_MS });
+export const headerArb: fc.Arbitrary<EnvelopeHeader> = fc
+  .tuple(
+    fc.record(
+      {
+        id: envelopeString,
+        affinityKey: envelopeString,
+        replyTo: envelopeString,
+        timestamp: epochMs,
+        identity: identityString,
+      },
+      { requiredKeys: [] },
+    ),
+    fc.oneof(
+      fc.constant({}),
+      fc.record({ delayMs: fc.integer({ min: 0, max: MAX_ENVELOPE_DELAY_MS }) }),
+      fc.record({ dueAt: epochMs }),
+    ),
+  )
+  .map(([rest, timing]) => ({ ...rest, ...timing }));
+export const bodyArb = fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b));
