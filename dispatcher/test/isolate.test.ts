@@ -156,7 +156,8 @@ describe('worker --isolate', () => {
           sent.set(body.toString('hex'), {});
         } else {
           const body = Buffer.concat([Buffer.from([0xfe, 0x01, 0x00, 0]), random]);
-          await publisher.publish(body, { id: `bin-${i}`, replyTo: 'fields' });
+          // The caller identity (extension record) reaches handler processes too.
+          await publisher.publish(body, { id: `bin-${i}`, replyTo: 'fields', identity: `caller-${i}` });
           sent.set(body.toString('hex'), { id: `bin-${i}` });
         }
       }
@@ -180,8 +181,10 @@ describe('worker --isolate', () => {
         expect(f.ppid).toBe(worker.pid);
         expect(f.pid).not.toBe(worker.pid);
         const publisherId = sent.get(f.hex ?? '')?.id;
-        if (publisherId) expect(f.header).toMatchObject({ id: publisherId, replyTo: 'fields' });
-        else expect(f.header).toBeNull();
+        if (publisherId) {
+          const identity = `caller-${publisherId.slice('bin-'.length)}`;
+          expect(f.header).toMatchObject({ id: publisherId, replyTo: 'fields', identity });
+        } else expect(f.header).toBeNull();
       }
       // Both handler processes took part (each runs concurrency / 2 at once).
       expect(new Set(fields.map((f) => f.pid)).size).toBeLessThanOrEqual(2);

@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { encodeEnvelope } from '@redispatch/shared';
+import { encodeEnvelope, Publisher } from '@redispatch/shared';
 import type { Message } from '@redispatch/worker';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadPayload, publishLoad } from '../../src/cli/command-publish.js';
@@ -268,6 +268,30 @@ export function describeRoutingBehaviour(mode: Mode): void {
       const sorted = [...bodies].sort((a, b) => a.length - b.length);
       expect(sorted[0]?.equals(Buffer.concat([Buffer.from([0]), every]))).toBe(true);
       expect(sorted[1]?.equals(random)).toBe(true);
+    });
+
+    it('hands the caller identity from the envelope to the handler as msg.header.identity', async () => {
+      const { f, config } = setup('identity');
+      const seen = new Map<string, string | undefined>();
+      await f.startDispatcher();
+      await f.startWorker(async (msg) => {
+        seen.set(msg.body.toString(), msg.header?.identity);
+      });
+      await ready(f, config.channel);
+      const publisher = new Publisher({ redis: backend.admin, channel: config.channel });
+      await publisher.publish('with', { identity: 'user:alice@example.com', id: 'm-1' });
+      await publisher.publish('without', { id: 'm-2' });
+      // A record type this code does not know (a later extension) is skipped, not dead-lettered.
+      // FE 01 40, block of 10 bytes: record type 0x09 (1 byte), then identity (0x01) "bob"; body "later".
+      const later = Buffer.concat([Buffer.from('fe0140000a09000100010003', 'hex'), Buffer.from('boblater')]);
+      await backend.admin.publish(config.channel, later);
+      await expect.poll(() => seen.size, { timeout: 10_000 }).toBe(3);
+      expect(Object.fromEntries(seen)).toEqual({
+        with: 'user:alice@example.com',
+        without: undefined,
+        later: 'bob',
+      });
+      expect(await backend.deadLetters(config)).toEqual([]);
     });
 
     it('delivers delayed messages no earlier than their delay, in due order', async () => {
