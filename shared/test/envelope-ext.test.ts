@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import {
   decodeEnvelope,
   ENVELOPE_KNOWN_FLAGS,
@@ -49,6 +50,10 @@ describe('envelope extension block (flag 0x40)', () => {
     expect(payload.toString('hex')).toBe(
       'fe0161' + '026131' + '0000018bcfe56800' + '000a' + '010007' + '757365723a3432' + '6869',
     );
+    // The vector as WIRE-FORMAT.md prints it (groups separated by two spaces).
+    const doc = readFileSync(new URL('../src/envelope/WIRE-FORMAT.md', import.meta.url), 'utf8');
+    const documented = doc.split('\n').find((line) => line.startsWith('fe 01 61 '));
+    expect(Buffer.from(documented?.replaceAll(' ', '') ?? '', 'hex')).toEqual(payload);
     expect(ENVELOPE_KNOWN_FLAGS).toBe(0x7f);
     expect(EnvelopeFlag.ext).toBe(0x40);
     expect(EnvelopeRecord.identity).toBe(0x01);

@@ -6,7 +6,11 @@ export interface Message {
   readonly id: string;
   /** The body as published, without the envelope header if it had one (binary-safe). */
   readonly body: Buffer;
-  /** The envelope header (publisher id, reply address, publish timestamp, …), or undefined for a plain payload. */
+  /**
+   * The envelope header (publisher id, reply address, publish timestamp, caller `identity`, …), or
+   * undefined for a plain payload. `header.identity` is who published the message as authenticated by
+   * the writer of the envelope (e.g. the relay's auth hook); undefined when none was given.
+   */
   readonly header: DecodedHeader | undefined;
   /** 1 on first delivery; counts every delivery, including ones lost to timeouts or worker crashes. */
   readonly attempt: number;
