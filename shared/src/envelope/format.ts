@@ -83,8 +83,14 @@ export const EnvelopeRecord = {
 } as const;
 export type EnvelopeRecord = (typeof EnvelopeRecord)[keyof typeof EnvelopeRecord];
 
+/** Longest string field, in UTF-8 bytes (one length byte). */
+export const MAX_ENVELOPE_STRING_BYTES = 255;
+
 /** Longest `identity`, in UTF-8 bytes. */
 export const MAX_ENVELOPE_IDENTITY_BYTES = 1024;
+
+/** Fixed bytes + three 255-byte strings with their length bytes + `dueAt` + `timestamp` = 787. */
+const LARGEST_FLAG_FIELDS_BYTES = ENVELOPE_FIXED_BYTES + 3 * (1 + MAX_ENVELOPE_STRING_BYTES) + 8 + 8;
 
 /** Largest extension block (its u16 length), in bytes, not counting the length itself. */
 export const MAX_ENVELOPE_EXT_BYTES = 0xffff;
@@ -94,16 +100,14 @@ export const MAX_ENVELOPE_EXT_BYTES = 0xffff;
  * = 787, with `dueAt`) plus a full extension block (2 + 65 535, unknown records included) = 66 324.
  * `envelopeHeaderLength` never returns more.
  */
-export const MAX_ENVELOPE_HEADER_BYTES = 787 + 2 + MAX_ENVELOPE_EXT_BYTES;
+export const MAX_ENVELOPE_HEADER_BYTES = LARGEST_FLAG_FIELDS_BYTES + 2 + MAX_ENVELOPE_EXT_BYTES;
 
 /**
  * Largest header `encodeEnvelope` writes, in bytes: 787 plus an extension block holding the largest
  * identity (2 + 3 + 1024) = 1816. What a publisher must leave under `REDISPATCH_MAX_PAYLOAD_BYTES`.
  */
-export const MAX_ENVELOPE_ENCODED_HEADER_BYTES = 787 + 2 + 3 + MAX_ENVELOPE_IDENTITY_BYTES;
-
-/** Longest string field, in UTF-8 bytes (one length byte). */
-export const MAX_ENVELOPE_STRING_BYTES = 255;
+export const MAX_ENVELOPE_ENCODED_HEADER_BYTES =
+  LARGEST_FLAG_FIELDS_BYTES + 2 + 3 + MAX_ENVELOPE_IDENTITY_BYTES;
 
 /** Largest `delayMs` (u32, about 49.7 days). */
 export const MAX_ENVELOPE_DELAY_MS = 0xffff_ffff;
