@@ -13,7 +13,7 @@ import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from './helpers/cli-process.js';
 import { useProcessFixture } from './helpers/process-fixture.js';
-import { type Client, connect, startStack, stopStacks } from './helpers/relay-stack.js';
+import { boundAddress, type Client, connect, startStack, stopStacks } from './helpers/relay-stack.js';
 
 afterEach(stopStacks);
 const fx = useProcessFixture();
@@ -188,7 +188,7 @@ describe('redispatch relay', () => {
     await expect.poll(() => fx.admin.llen(queue), { timeout: 10_000 }).toBe(3);
 
     await stack.startRelay();
-    const resumed = await connect(stack.relayPort, session);
+    const resumed = await connect(stack.relayPort, { session, secret: client.secret });
     expect(resumed.session).toBe(session);
     await expect.poll(() => resumed.received.length, { timeout: 10_000 }).toBe(3);
     expect(resumed.received.map((r) => r.data.toString()).sort()).toEqual([
@@ -229,7 +229,7 @@ describe('redispatch relay', () => {
     const entry = encodeOutboundEntry(
       {
         messageId: '5',
-        replyTo: relayAddress(stack.relayId, client.session),
+        replyTo: await boundAddress(stack, fx.admin, client.session),
         payload: Buffer.from('orphan'),
         text: true,
       },
@@ -258,7 +258,7 @@ describe('redispatch relay', () => {
     const stranded = encodeOutboundEntry(
       {
         messageId: '7',
-        replyTo: relayAddress(stack.relayId, client.session),
+        replyTo: await boundAddress(stack, fx.admin, client.session),
         payload: Buffer.from('stranded'),
         text: true,
       },
@@ -369,7 +369,7 @@ describe('redispatch relay', () => {
     const old = encodeOutboundEntry(
       {
         messageId: '3',
-        replyTo: relayAddress(stack.relayId, client.session),
+        replyTo: await boundAddress(stack, fx.admin, client.session),
         payload: Buffer.from('too old'),
         text: true,
       },

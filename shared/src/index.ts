@@ -27,6 +27,7 @@ export * from './envelope/index.js';
 export * from './errors.js';
 export { LeaderLease, type LeaderLeaseOptions } from './leadership/leader-lease.js';
 export { createLogger, type Logger } from './logger.js';
+export { capConnections, HARDENED_SERVER_OPTIONS } from './observability/harden-http-server.js';
 export {
   createRegistry,
   MetricsServer,

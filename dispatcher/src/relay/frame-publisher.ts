@@ -4,7 +4,8 @@ import { connectNats } from '../ingress/nats-connection.js';
 
 /** Where the relay sends inbound frames: the deployment's ingress. Resolves to false when nobody got it. */
 export interface FramePublisher {
-  publish(body: Buffer, replyTo: string): Promise<boolean>;
+  /** `identity`: what the auth hook said the client is; handlers see it as `msg.header.identity`. */
+  publish(body: Buffer, replyTo: string, identity: string | undefined): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -12,7 +13,7 @@ export interface FramePublisher {
 export function redisFramePublisher(redis: DataClient, channel: string): FramePublisher {
   const publisher = new Publisher({ redis, channel, stampTime: true });
   return {
-    publish: async (body, replyTo) => (await publisher.publish(body, { replyTo })) > 0,
+    publish: async (body, replyTo, identity) => (await publisher.publish(body, { replyTo, identity })) > 0,
     close: async () => {},
   };
 }
@@ -27,8 +28,8 @@ export async function natsFramePublisher(config: Config, name: string): Promise<
   const subject = config.natsSubject ?? config.channel;
   const js = config.ingress === 'jetstream' ? connection.jetstream() : undefined;
   return {
-    publish: async (body, replyTo) => {
-      const payload = framePayload(body, { replyTo, stampTime: true });
+    publish: async (body, replyTo, identity) => {
+      const payload = framePayload(body, { replyTo, stampTime: true, identity });
       const bytes = typeof payload === 'string' ? Buffer.from(payload) : payload;
       if (js) await js.publish(subject, bytes);
       else connection.publish(subject, bytes);

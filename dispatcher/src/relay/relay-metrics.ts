@@ -9,7 +9,25 @@ export type UndeliverableReason =
   | 'expired'
   | 'malformed'
   | 'wrong_relay'
-  | 'relay_gone';
+  | 'relay_gone'
+  /** The address carries no binding this relay minted for that session (a forged reply target). */
+  | 'unbound'
+  /** The session already held REDISPATCH_RELAY_MAX_BUFFERED_BYTES of unsent replies. */
+  | 'session_overflow';
+
+/** Why the relay refused or cut a client (a small, fixed label set). */
+export type RefusalReason =
+  | 'origin'
+  | 'unauthorized'
+  | 'auth_error'
+  | 'bad_resume'
+  | 'unknown_session'
+  | 'connection_limit'
+  | 'draining'
+  | 'slow_reader'
+  | 'idle'
+  | 'held_pending'
+  | 'held_rate';
 
 export function createRelayMetrics(registry: Registry) {
   const registers = [registry];
@@ -48,6 +66,12 @@ export function createRelayMetrics(registry: Registry) {
       name: 'redispatch_relay_http_deliveries_total',
       help: 'HTTP reply attempts by outcome: delivered, retried, dead_lettered',
       labelNames: ['outcome'] as const,
+      registers,
+    }),
+    refused: new Counter({
+      name: 'redispatch_relay_refusals_total',
+      help: 'Clients refused or cut, by reason: origin, unauthorized, auth_error, bad_resume, unknown_session, connection_limit, draining (upgrade refused); slow_reader, idle (socket closed); held_pending, held_rate (socket reading paused)',
+      labelNames: ['reason'] as const,
       registers,
     }),
     deadLetters: new Gauge({

@@ -1,5 +1,7 @@
+import { readFile } from 'node:fs/promises';
 import {
   type Config,
+  ConfigError,
   closeQuietly,
   connectOrThrow,
   createDataConnection,
@@ -13,6 +15,7 @@ import {
   tlsSettingsFrom,
 } from '@redispatch/shared';
 import type { Registry } from 'prom-client';
+import { loadAuthHook } from './auth-hook.js';
 import { ConsumeLoop } from './consume-loop.js';
 import { EntryTracker } from './entry-tracker.js';
 import { Finisher } from './finisher.js';
@@ -20,6 +23,8 @@ import { type FramePublisher, natsFramePublisher, redisFramePublisher } from './
 import { HttpDeliverer } from './http-deliverer.js';
 import { ListOutboundQueue, type OutboundQueue } from './outbound-queue.js';
 import { createRelayMetrics, type RelayMetrics } from './relay-metrics.js';
+import { heartbeatAndSweep } from './relay-sweep.js';
+import { ReplyBinding } from './reply-binding.js';
 import { ReplyRouter } from './reply-router.js';
 import { SessionRegistry } from './session-registry.js';
 import { SocketGateway } from './socket-gateway.js';
@@ -47,8 +52,12 @@ const TAKE_BATCH = 256;
 const HTTP_CONCURRENCY = 16;
 /** Largest envelope header the relay adds: 3 fixed bytes, replyTo (1 + up to 255), timestamp (8). */
 const ENVELOPE_OVERHEAD_BYTES = 3 + 256 + 8;
-/** Relays one sweep call dead-letters at most. */
-const SWEEP_LIMIT = 100;
+/** What an identity adds: the extension block's length (2), the record's type and length (3), 1024 bytes. */
+const IDENTITY_OVERHEAD_BYTES = 2 + 3 + 1024;
+/** Longest relay id that leaves room in a 255-byte reply address for a session id and its binding. */
+const MAX_RELAY_ID_LENGTH = 195;
+/** How often the take loop looks again while the relay holds more unsent bytes than its budget. */
+const BUDGET_POLL_MS = 50;
 
 /**
  * `redispatch relay`: holds client WebSocket sessions, publishes their frames with a reply address
@@ -75,6 +84,9 @@ export class Relay {
   private readonly relayFinisher: Finisher;
   private readonly httpFinisher: Finisher;
   private readonly router: ReplyRouter;
+  private readonly binding: ReplyBinding;
+  /** Aborted when the take loops must end (shutdown), so a wait for budget room ends too. */
+  private readonly stopTaking = new AbortController();
   private readonly http: HttpDeliverer;
   private publisher: FramePublisher | undefined;
   private gateway: SocketGateway | undefined;
@@ -128,15 +140,29 @@ export class Relay {
       this.httpTracker,
       warn('finishing HTTP replies failed; retrying'),
     );
+    if (this.id.length > MAX_RELAY_ID_LENGTH)
+      throw new ConfigError([
+        `REDISPATCH_INSTANCE_ID (--instance-id) of a relay is at most ${MAX_RELAY_ID_LENGTH} characters: it is part of every 255-byte reply address (got ${this.id.length})`,
+      ]);
+    this.binding = new ReplyBinding(config.relayRetentionMs);
     this.sessions = new SessionRegistry(
       this.redis,
       k.relaySessions(this.id),
       config.relayResumeMs,
+      config.relayMaxConnections,
+      {
+        maxPending: config.relayMaxPending,
+        pendingTimeoutMs: config.relayPendingTimeoutMs,
+        frameRate: config.relayFrameRate,
+      },
       warn('recording a session failed'),
     );
     this.router = new ReplyRouter({
       relayId: this.id,
       sessions: this.sessions,
+      binding: this.binding,
+      maxBufferedBytes: config.relayMaxBufferedBytes,
+      onReplied: (session, nonce) => this.gateway?.replied(session, nonce),
       finisher: this.relayFinisher,
       metrics: this.metrics,
       log: this.log,
@@ -158,7 +184,7 @@ export class Relay {
       queue: this.relayQueue,
       tracker: this.relayTracker,
       handle: (raw, nowMs) => this.router.route(raw, nowMs),
-      room: async () => TAKE_BATCH,
+      room: () => this.replyRoom(),
       serverTime,
       log: this.log,
       what: 'replies',
@@ -194,6 +220,7 @@ export class Relay {
         c.ingress === 'redis'
           ? redisFramePublisher(this.redis, c.channel)
           : await natsFramePublisher(c, `rd-relay-${this.id}`);
+      await this.binding.load(this.redis, this.keys.relaySessions(this.id));
       const resumable = await this.sessions.load();
       const recovered = await this.relayQueue.recover();
       const nowMs = await this.serverTime();
@@ -204,13 +231,24 @@ export class Relay {
       // HTTP replies a predecessor had taken go back in line for any deliverer.
       const returned = await this.httpQueue.giveBack();
       if (c.relayPort >= 0) {
+        const auth = c.relayAuth === undefined ? undefined : await loadAuthHook(c.relayAuth);
+        const tls =
+          c.relayTlsCertFile === undefined || c.relayTlsKeyFile === undefined
+            ? undefined
+            : { cert: await readFile(c.relayTlsCertFile), key: await readFile(c.relayTlsKeyFile) };
+        const overhead = ENVELOPE_OVERHEAD_BYTES + (auth ? IDENTITY_OVERHEAD_BYTES : 0);
         this.gateway = new SocketGateway({
           host: c.relayHost,
           port: c.relayPort,
           relayId: this.id,
-          // Room for the envelope the relay adds (marker, version, flags, replyTo, timestamp), so an
-          // accepted frame is never dead-lettered as oversize by the dispatcher.
-          maxPayload: Math.max(1, c.maxPayloadBytes - ENVELOPE_OVERHEAD_BYTES),
+          // Room for the envelope the relay adds (marker, version, flags, replyTo, timestamp, identity),
+          // so an accepted frame is never dead-lettered as oversize by the dispatcher.
+          maxPayload: Math.max(1, c.maxPayloadBytes - overhead),
+          maxConnections: c.relayMaxConnections,
+          idleMs: c.relayIdleMs,
+          tls,
+          admission: { sessions: this.sessions, origins: c.relayOrigins, auth },
+          binding: this.binding,
           sessions: this.sessions,
           router: this.router,
           publisher: this.publisher,
@@ -218,6 +256,10 @@ export class Relay {
           log: this.log,
         });
         this.port = await this.gateway.listen();
+        if (!c.relayOrigins && !auth)
+          this.log.warn(
+            'relay accepts any client: set REDISPATCH_RELAY_ORIGINS and/or REDISPATCH_RELAY_AUTH before exposing it (docs/relay.md)',
+          );
       }
       this.state = 'running';
       this.sessionGauges();
@@ -228,6 +270,7 @@ export class Relay {
         {
           port: this.port ?? null,
           host: c.relayHost,
+          tls: c.relayTlsCertFile !== undefined,
           http: c.relayHttp,
           resumable,
           recovered: recovered.length,
@@ -260,6 +303,7 @@ export class Relay {
       [
         'stop taking',
         async () => {
+          this.stopTaking.abort();
           this.relayLoop.halt();
           this.httpLoop.halt();
           // Interrupts a blocked BLMOVE; whatever it moved is in our processing list, so nothing is lost.
@@ -301,17 +345,25 @@ export class Relay {
     const deadline = Date.now() + timeoutMs;
     const outstanding = () => {
       let sum = 0;
-      for (const s of this.sessions.all()) if (s.socket) sum += s.awaiting;
+      for (const s of this.sessions.all()) if (s.socket) sum += s.flow.pendingCount;
       return sum;
     };
     while (outstanding() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   }
 
   private async recordDetached(): Promise<void> {
-    const now = Date.now();
-    const fields: (string | number)[] = [];
-    for (const s of this.sessions.all()) fields.push(s.id, s.detachedAt || now);
+    const fields = this.sessions.detachedRecords();
     if (fields.length > 0) await this.redis.hset(this.keys.relaySessions(this.id), ...fields);
+  }
+
+  /**
+   * How many replies to take next: none while the relay holds more unsent reply bytes than its
+   * budget (slow sockets, replies waiting for resumes) — they wait in Redis, not in this heap.
+   */
+  private async replyRoom(): Promise<number> {
+    while (this.router.heldBytes() > this.config.relayMemoryBudgetBytes && !this.stopTaking.signal.aborted)
+      await new Promise((resolve) => setTimeout(resolve, BUDGET_POLL_MS));
+    return TAKE_BATCH;
   }
 
   private async serverTime(): Promise<number> {
@@ -329,27 +381,8 @@ export class Relay {
 
   /** Heartbeat, sweep relays gone past the retention period, expire unresumed sessions, gauges. */
   private async tick(): Promise<void> {
-    const k = this.keys;
-    try {
-      await this.redis.rdHeartbeat(k.relays, this.id, 'beat');
-      const [swept = 0, dead = 0, returned = 0] = await this.redis.rdRelaySweep(
-        k.relays,
-        k.outboundDead,
-        this.config.relayRetentionMs,
-        k.tag,
-        SWEEP_LIMIT,
-      );
-      if (swept > 0) {
-        this.metrics.undeliverable.inc({ reason: 'relay_gone' }, dead);
-        this.log.warn(
-          { relays: swept, deadLettered: dead, returned },
-          'swept relays gone past the retention period',
-        );
-      }
-      this.metrics.deadLetters.set(await this.redis.llen(k.outboundDead));
-    } catch (error) {
-      this.log.warn({ err: error }, 'relay heartbeat failed');
-    }
+    const c = this.config;
+    await heartbeatAndSweep(this.redis, this.keys, this.id, c.relayRetentionMs, this.metrics, this.log);
     this.router.orphaned(this.sessions.expire());
     this.sessionGauges();
   }

@@ -1,8 +1,10 @@
 import { fileURLToPath } from 'node:url';
-import { createKeys, type Keys } from '@redispatch/shared';
+import { createKeys, type Keys, relayAddress } from '@redispatch/shared';
 import { freePort } from '@redispatch/shared/testing';
+import type { Redis } from 'ioredis';
 import { expect } from 'vitest';
 import { WebSocket } from 'ws';
+import { ReplyBinding } from '../../src/relay/reply-binding.js';
 import type { CliProcess } from './cli-process.js';
 import { type TestEnv, testEnv, uniquePrefix } from './in-process.js';
 import type { ProcessFixture } from './process-fixture.js';
@@ -109,14 +111,32 @@ export interface Received {
 export interface Client {
   ws: WebSocket;
   session: string;
+  /** The resume secret of a new session (empty on a resume: it is handed out once). */
+  secret: string;
   received: Received[];
   close(): Promise<void>;
 }
 
+export interface ConnectOptions {
+  /** Resume this session (`?session=`), presenting `secret` in the x-redispatch-resume header. */
+  session?: string;
+  secret?: string;
+  headers?: Record<string, string>;
+  protocols?: string[];
+  /** wss:// instead of ws://, trusting this CA. */
+  ca?: Buffer;
+}
+
 /** A real `ws` client; resolves once open, with the session id the relay assigned (or resumed). */
-export function connect(port: number, session?: string): Promise<Client> {
-  const url = `ws://127.0.0.1:${port}/${session ? `?session=${session}` : ''}`;
-  const ws = new WebSocket(url);
+export function connect(port: number, options: ConnectOptions | string = {}): Promise<Client> {
+  const o: ConnectOptions = typeof options === 'string' ? { session: options } : options;
+  const scheme = o.ca ? 'wss' : 'ws';
+  const url = `${scheme}://127.0.0.1:${port}/${o.session ? `?session=${o.session}` : ''}`;
+  const headers = { ...o.headers, ...(o.secret ? { 'x-redispatch-resume': o.secret } : {}) };
+  const ws = new WebSocket(url, o.protocols ?? [], {
+    headers,
+    ...(o.ca ? { ca: o.ca, servername: 'localhost' } : {}),
+  });
   const received: Received[] = [];
   ws.on('message', (data, binary) => {
     const bytes = Buffer.isBuffer(data)
@@ -128,8 +148,10 @@ export function connect(port: number, session?: string): Promise<Client> {
   });
   return new Promise((resolve, reject) => {
     let assigned = '';
+    let secret = '';
     ws.once('upgrade', (response) => {
       assigned = String(response.headers['x-redispatch-session'] ?? '');
+      secret = String(response.headers['x-redispatch-resume'] ?? '');
     });
     ws.once('unexpected-response', (_request, response) =>
       reject(new Error(`relay answered ${response.statusCode} instead of upgrading`)),
@@ -139,6 +161,7 @@ export function connect(port: number, session?: string): Promise<Client> {
       resolve({
         ws,
         session: assigned,
+        secret,
         received,
         close: () =>
           new Promise<void>((done) => {
@@ -149,4 +172,19 @@ export function connect(port: number, session?: string): Promise<Client> {
       }),
     );
   });
+}
+
+/**
+ * A reply address bound to `session` exactly as the relay mints one for an inbound frame (same key,
+ * read from the relay's sessions hash): what a test uses to queue a reply by hand.
+ */
+export async function boundAddress(
+  stack: Stack,
+  admin: Redis,
+  session: string,
+  nowMs?: number,
+): Promise<string> {
+  const binding = new ReplyBinding(60_000);
+  await binding.load(admin, stack.keys.relaySessions(stack.relayId));
+  return relayAddress(stack.relayId, session, binding.mint(session, nowMs).binding);
 }

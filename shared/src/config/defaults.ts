@@ -34,3 +34,14 @@ export const DEFAULT_HTTP_BACKOFF_BASE_MS = 200;
 export const DEFAULT_HTTP_TIMEOUT_MS = 5_000;
 /** Streams mode: stream partitions; 6 spreads two per master on a 3-master cluster. */
 export const DEFAULT_PARTITIONS = 6;
+/** Relay: frames one session may have awaiting a reply before the relay stops reading its socket. */
+export const DEFAULT_RELAY_MAX_PENDING = 256;
+/** Relay: a frame unanswered this long no longer counts as pending (handlers that never reply). */
+export const DEFAULT_RELAY_PENDING_TIMEOUT_MS = 30_000;
+export const DEFAULT_RELAY_MAX_CONNECTIONS = 10_000;
+/** Relay: a socket silent (no pong, no frame) this long is closed. */
+export const DEFAULT_RELAY_IDLE_MS = 60_000;
+/** Relay: unsent reply bytes one session may hold before a slow reader is closed. */
+export const DEFAULT_RELAY_MAX_BUFFERED_BYTES = 8 * 1_048_576;
+/** Relay: unsent reply bytes the whole relay holds before it stops taking replies from Redis. */
+export const DEFAULT_RELAY_MEMORY_BUDGET_BYTES = 256 * 1_048_576;

@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { defaultInstanceId, OPTIONS, type OptionKey } from './options.js';
+import { relayOptionProblems } from './relay-options.js';
 
 type Parsed<K extends OptionKey> = z.output<(typeof OPTIONS)[K]['schema']>;
 type HasDefault<K extends OptionKey> = (typeof OPTIONS)[K]['default'] extends string ? K : never;
@@ -115,6 +116,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: ConfigFl
       'REDISPATCH_CLUSTER_NAT_MAP is set but REDISPATCH_CLUSTER_NODES is not: address translation applies to Redis Cluster nodes only',
     );
   }
+
+  problems.push(...relayOptionProblems(values));
 
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(values) as Config;

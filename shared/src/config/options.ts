@@ -1,19 +1,11 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import * as d from './defaults.js';
+import { bool, commaList, intAtLeast, name, option } from './option-schemas.js';
 import { parseRedisUrl } from './redis-url.js';
+import { RELAY_OPTIONS } from './relay-options.js';
 
-/**
- * The single table of settings. Each entry yields a REDISPATCH_* variable, a CLI flag and a README
- * row; `loadConfig` validates them all at once. Adding a setting means adding one entry here.
- */
-export interface OptionSpec<T> {
-  env: string;
-  flag: string;
-  description: string;
-  schema: z.ZodType<T>;
-  default: string | undefined;
-}
+export type { OptionSpec } from './option-schemas.js';
 
 const redisUrl = z.string().superRefine((value, ctx) => {
   try {
@@ -22,13 +14,6 @@ const redisUrl = z.string().superRefine((value, ctx) => {
     ctx.addIssue({ code: 'custom', message: (error as Error).message });
   }
 });
-/** A comma-separated setting as its trimmed, non-empty parts. */
-const commaList = z.string().transform((value) =>
-  value
-    .split(',')
-    .map((part) => part.trim())
-    .filter((part) => part !== ''),
-);
 const redisUrlList = commaList.superRefine((urls, ctx) => {
   urls.forEach((value, index) => {
     try {
@@ -108,35 +93,6 @@ const natMapList = commaList.transform((pairs, ctx) => {
   });
   return map;
 });
-const intAtLeast = (min: number, max = Number.MAX_SAFE_INTEGER) =>
-  z
-    .string()
-    .trim()
-    .regex(/^-?\d+$/, 'expected a whole number')
-    .transform(Number)
-    .pipe(z.number().int().min(min).max(max));
-const bool = z
-  .string()
-  .trim()
-  .toLowerCase()
-  .refine((v) => ['1', '0', 'true', 'false', 'yes', 'no', 'on', 'off'].includes(v), 'expected true or false')
-  .transform((v) => ['1', 'true', 'yes', 'on'].includes(v));
-const name = z
-  .string()
-  .trim()
-  .min(1, 'must not be empty')
-  .regex(/^[A-Za-z0-9._:-]+$/, 'may contain only letters, digits and . _ : -');
-
-function option<T, D extends string | undefined = undefined>(
-  env: string,
-  flag: string,
-  description: string,
-  schema: z.ZodType<T, string>,
-  defaultValue?: D,
-): OptionSpec<T> & { default: D } {
-  return { env: `REDISPATCH_${env}`, flag, description, schema, default: defaultValue as D };
-}
-
 export const OPTIONS = {
   redisUrl: option(
     'REDIS_URL',
@@ -565,6 +521,7 @@ export const OPTIONS = {
     bool,
     'false',
   ),
+  ...RELAY_OPTIONS,
 } as const;
 
 export type OptionKey = keyof typeof OPTIONS;

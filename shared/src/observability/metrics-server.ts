@@ -1,4 +1,9 @@
 import { createServer, type Server } from 'node:http';
+import { capConnections, HARDENED_SERVER_OPTIONS } from './harden-http-server.js';
+
+/** Open connections a metrics endpoint accepts (plus headroom): scrapers and probes need few. */
+const METRICS_MAX_CONNECTIONS = 256;
+
 import type { AddressInfo } from 'node:net';
 
 import { collectDefaultMetrics, Registry } from 'prom-client';
@@ -41,7 +46,7 @@ export class MetricsServer {
       this.lastTick = Date.now();
     }, 500);
     this.ticker.unref();
-    this.server = createServer((request, response) => {
+    this.server = createServer(HARDENED_SERVER_OPTIONS, (request, response) => {
       const path = (request.url ?? '/').split('?')[0];
       if (path === '/metrics') {
         this.options.registry
@@ -72,6 +77,8 @@ export class MetricsServer {
       response.writeHead(404, { 'content-type': 'text/plain' });
       response.end('not found: try /metrics, /healthz or /readyz\n');
     });
+    // Scrapers and probes: a handful of connections; a flood of idle ones is refused.
+    capConnections(this.server, METRICS_MAX_CONNECTIONS);
   }
 
   get port(): number {

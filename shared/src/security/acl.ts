@@ -230,7 +230,7 @@ const STREAM_ADMIN_COMMANDS = [
 /**
  * The `redis.call`s in heartbeat-1, relaySweep-2, outboundTake-2, outboundSettle-2 and
  * outboundReturn-2, plus BLMOVE (the blocking take), LRANGE (recovery), TIME, LLEN (the dead-letter
- * gauge) and the relay-sessions hash (HGETALL, HSET, HDEL).
+ * gauge) and the relay-sessions hash (HGETALL, HSET, HDEL; HSETNX and HGET for the reply-binding key).
  */
 const RELAY_COMMANDS = [
   '+zscore',
@@ -247,6 +247,8 @@ const RELAY_COMMANDS = [
   '+del',
   '+hgetall',
   '+hset',
+  '+hsetnx',
+  '+hget',
   '+hdel',
 ];
 
