@@ -57,7 +57,13 @@ function classifyV6(bytes: number[]): AddressClass {
   if (zeroUpTo(15) && bytes[15] === 1) return 'loopback';
   // IPv4-mapped ::ffff:a.b.c.d reaches a.b.c.d; so does NAT64's 64:ff9b::a.b.c.d through the gateway.
   if (zeroUpTo(10) && bytes[10] === 0xff && bytes[11] === 0xff) return classifyV4(bytes.slice(12));
-  if (b0 === 0x00 && b1 === 0x64 && bytes[2] === 0xff && bytes[3] === 0x9b && bytes.slice(4, 12).every((x) => x === 0))
+  if (
+    b0 === 0x00 &&
+    b1 === 0x64 &&
+    bytes[2] === 0xff &&
+    bytes[3] === 0x9b &&
+    bytes.slice(4, 12).every((x) => x === 0)
+  )
     return classifyV4(bytes.slice(12));
   if (zeroUpTo(12)) return 'reserved';
   // 6to4 2002:a.b.c.d::/48 tunnels to a.b.c.d.

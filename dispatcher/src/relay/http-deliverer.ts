@@ -153,7 +153,8 @@ export class HttpDeliverer {
     const signal = AbortSignal.any([this.stopping.signal, timeout]);
     try {
       const destination = await abortable(resolveDestination(url, allowedBy), signal);
-      if (destination.kind === 'refused') return { retry: false, reason: NOT_ALLOWED, detail: destination.why };
+      if (destination.kind === 'refused')
+        return { retry: false, reason: NOT_ALLOWED, detail: destination.why };
       const status = await pinnedPost({
         url,
         addresses: destination.addresses,
