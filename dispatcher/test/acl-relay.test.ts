@@ -108,6 +108,7 @@ describe('the relay under its least-privilege ACL user', () => {
         REDISPATCH_RELAY_PORT: String(relayPort),
         REDISPATCH_RELAY_HOST: '127.0.0.1',
         REDISPATCH_RELAY_HTTP: 'true',
+        REDISPATCH_HTTP_ALLOW: `http://127.0.0.1:${httpPort}/reply`,
         REDISPATCH_DRAIN_TIMEOUT_MS: '1000',
       }),
     );

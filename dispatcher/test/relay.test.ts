@@ -326,9 +326,12 @@ describe('redispatch relay', () => {
   it('a relay silent past the retention period is swept by a peer: socket replies dead-lettered, HTTP replies handed on', async () => {
     // Retention 3 s: the handed-on HTTP reply must still be fresh when the live relay's deliverer takes
     // it (with 1 s, a loaded box sometimes took longer than that and dead-lettered it as expired).
-    const stack = await startStack(fx, 'relay-sweep', { REDISPATCH_RELAY_RETENTION_MS: '3000' });
-    const client = await connect(stack.relayPort);
     const hook = await hookServer(0);
+    const stack = await startStack(fx, 'relay-sweep', {
+      REDISPATCH_RELAY_RETENTION_MS: '3000',
+      REDISPATCH_HTTP_ALLOW: hook.url,
+    });
+    const client = await connect(stack.relayPort);
     const k = stack.keys;
     const [seconds] = await fx.admin.time();
     const now = Number(seconds) * 1000;

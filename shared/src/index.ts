@@ -19,6 +19,14 @@ export {
 } from './admin/stream-dead-letters.js';
 export { readStreamStats } from './admin/stream-stats.js';
 export * from './config/defaults.js';
+export {
+  ENCODED_SEPARATOR,
+  type HttpAllowEntry,
+  hostLiteral,
+  parseHttpAllowEntry,
+  rawAuthority,
+  rawPath,
+} from './config/http-allow.js';
 export { type Config, type ConfigFlags, loadConfig } from './config/load-config.js';
 export { defaultInstanceId, OPTIONS, type OptionKey, type OptionSpec } from './config/options.js';
 export { parseRedisUrl, type RedisEndpoint, redactRedisUrl, type TlsSettings } from './config/redis-url.js';

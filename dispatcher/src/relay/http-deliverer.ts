@@ -1,6 +1,14 @@
-import { decodeOutboundEntry, type Logger, type OutboundEntry } from '@redispatch/shared';
+import {
+  decodeOutboundEntry,
+  type HttpAllowEntry,
+  type Logger,
+  type OutboundEntry,
+} from '@redispatch/shared';
 import type { Finisher } from './finisher.js';
+import { resolveDestination } from './pinned-destination.js';
+import { createPostAgents, pinnedPost } from './pinned-post.js';
 import type { RelayMetrics } from './relay-metrics.js';
+import { UrlPolicy } from './url-policy.js';
 
 export interface HttpDelivererOptions {
   finisher: Finisher;
@@ -10,9 +18,19 @@ export interface HttpDelivererOptions {
   backoffBaseMs: number;
   timeoutMs: number;
   retentionMs: number;
-  /** URL prefixes replies may be POSTed to; empty allows any (REDISPATCH_HTTP_ALLOW). */
-  allow: readonly string[];
+  /** Where replies may be POSTed (REDISPATCH_HTTP_ALLOW); empty allows nothing. */
+  allow: readonly HttpAllowEntry[];
+  /** POSTs at once (sockets kept per origin). */
+  concurrency: number;
 }
+
+/**
+ * Dead-letter reasons. Whoever reads out-dlq may be the publisher who chose the URL, so they say no
+ * more than this (no error codes, addresses or ports: no port-scan oracle); the relay's log has detail.
+ * "not allowed" keeps the wording it shipped with.
+ */
+const NOT_ALLOWED = 'not allowed by REDISPATCH_HTTP_ALLOW';
+type Failure = { retry: boolean; reason: string; detail: string };
 
 /** A status worth retrying: the endpoint may answer differently later. Other 4xx are final. */
 function retryable(status: number): boolean {
@@ -23,13 +41,25 @@ function retryable(status: number): boolean {
  * The deliverer role: POSTs each reply addressed to an http(s):// URL — body = the reply bytes,
  * headers `x-redispatch-message-id` and `x-redispatch-attempt` — retrying network errors, timeouts,
  * 5xx, 408 and 429 with exponential backoff and jitter, up to `maxAttempts`; then, or at once for any
- * other non-2xx answer, dead-letters it with the last status or error.
+ * other non-2xx answer, dead-letters it with the last status or a coarse reason (`unreachable`,
+ * `timeout`). Only URLs REDISPATCH_HTTP_ALLOW admits are contacted, and only at addresses checked
+ * after resolving their host (see url-policy.ts, pinned-destination.ts).
  */
 export class HttpDeliverer {
   private readonly inFlight = new Set<Promise<void>>();
   private readonly stopping = new AbortController();
+  private readonly policy: UrlPolicy;
+  private readonly agents;
 
-  constructor(private readonly o: HttpDelivererOptions) {}
+  constructor(private readonly o: HttpDelivererOptions) {
+    this.policy = new UrlPolicy(o.allow);
+    this.agents = createPostAgents(o.concurrency);
+  }
+
+  /** True when no URL is allowed (REDISPATCH_HTTP_ALLOW unset): every HTTP reply is dead-lettered. */
+  get allowsNothing(): boolean {
+    return this.policy.empty;
+  }
 
   get active(): number {
     return this.inFlight.size;
@@ -52,6 +82,8 @@ export class HttpDeliverer {
   async stop(): Promise<void> {
     this.stopping.abort(new Error('deliverer stopping'));
     await Promise.allSettled([...this.inFlight]);
+    this.agents.http.destroy();
+    this.agents.https.destroy();
   }
 
   private async run(raw: Buffer, nowMs: number): Promise<void> {
@@ -68,16 +100,21 @@ export class HttpDeliverer {
       this.o.finisher.deadLetter(raw, 'expired');
       return;
     }
-    if (this.o.allow.length > 0 && !this.o.allow.some((prefix) => entry.replyTo.startsWith(prefix))) {
+    const decision = this.policy.check(entry.replyTo);
+    if (decision.kind === 'refused') {
       // Publishers choose reply addresses: without this check any of them could make us POST anywhere.
+      this.o.log.warn(
+        { id: entry.messageId, why: decision.why },
+        'HTTP reply refused by REDISPATCH_HTTP_ALLOW; dead-lettered',
+      );
       this.o.metrics.http.inc({ outcome: 'dead_lettered' });
-      this.o.finisher.deadLetter(raw, 'http: not allowed by REDISPATCH_HTTP_ALLOW');
+      this.o.finisher.deadLetter(raw, `http: ${NOT_ALLOWED}`);
       return;
     }
-    let last = '';
+    let last: Failure | undefined;
     for (let attempt = 1; attempt <= this.o.maxAttempts; attempt++) {
       if (this.stopping.signal.aborted) return;
-      const outcome = await this.post(entry, attempt);
+      const outcome = await this.post(entry, decision.url, decision.entry, attempt);
       if (outcome === 'delivered') {
         this.o.metrics.http.inc({ outcome: 'delivered' });
         this.o.metrics.deliveryLatency.observe(
@@ -88,7 +125,8 @@ export class HttpDeliverer {
         return;
       }
       if (this.stopping.signal.aborted) return;
-      last = outcome.reason;
+      last = outcome;
+      this.o.log.debug({ id: entry.messageId, attempt, detail: outcome.detail }, 'HTTP reply attempt failed');
       if (!outcome.retry) break;
       if (attempt < this.o.maxAttempts) {
         this.o.metrics.http.inc({ outcome: 'retried' });
@@ -97,34 +135,45 @@ export class HttpDeliverer {
     }
     if (this.stopping.signal.aborted) return;
     this.o.metrics.http.inc({ outcome: 'dead_lettered' });
-    this.o.log.warn({ id: entry.messageId, reason: last }, 'HTTP reply dead-lettered');
-    this.o.finisher.deadLetter(raw, `http: ${last}`.slice(0, 200));
+    this.o.log.warn(
+      { id: entry.messageId, reason: last?.reason, detail: last?.detail },
+      'HTTP reply dead-lettered',
+    );
+    this.o.finisher.deadLetter(raw, `http: ${last?.reason ?? 'unreachable'}`);
   }
 
+  /** One attempt: resolve and check the destination, then POST to exactly the checked addresses. */
   private async post(
     entry: OutboundEntry,
+    url: URL,
+    allowedBy: HttpAllowEntry,
     attempt: number,
-  ): Promise<'delivered' | { retry: boolean; reason: string }> {
+  ): Promise<'delivered' | Failure> {
+    const timeout = AbortSignal.timeout(this.o.timeoutMs);
+    const signal = AbortSignal.any([this.stopping.signal, timeout]);
     try {
-      const response = await fetch(entry.replyTo, {
-        method: 'POST',
+      const destination = await abortable(resolveDestination(url, allowedBy), signal);
+      if (destination.kind === 'refused')
+        return { retry: false, reason: NOT_ALLOWED, detail: destination.why };
+      const status = await pinnedPost({
+        url,
+        addresses: destination.addresses,
         body: entry.payload,
         headers: {
           'content-type': entry.text ? 'text/plain; charset=utf-8' : 'application/octet-stream',
           'x-redispatch-message-id': entry.messageId,
           'x-redispatch-attempt': String(attempt),
         },
-        redirect: 'manual',
-        signal: AbortSignal.any([this.stopping.signal, AbortSignal.timeout(this.o.timeoutMs)]),
+        signal,
+        agents: this.agents,
       });
-      // Drain the body so the connection is reused.
-      await response.arrayBuffer().catch(() => undefined);
-      if (response.status >= 200 && response.status < 300) return 'delivered';
-      return { retry: retryable(response.status), reason: `status ${response.status}` };
+      if (status >= 200 && status < 300) return 'delivered';
+      return { retry: retryable(status), reason: `status ${status}`, detail: `status ${status}` };
     } catch (error) {
-      const cause = (error as { cause?: { code?: string } }).cause?.code;
+      const code = (error as NodeJS.ErrnoException).code;
       const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-      return { retry: true, reason: cause ? `${text} (${cause})` : text };
+      const detail = code && !text.includes(code) ? `${text} (${code})` : text;
+      return { retry: true, reason: timeout.aborted ? 'timeout' : 'unreachable', detail };
     }
   }
 
@@ -148,4 +197,14 @@ export class HttpDeliverer {
       signal.addEventListener('abort', onAbort, { once: true });
     });
   }
+}
+
+/** Rejects as soon as `signal` aborts (dns.lookup cannot be cancelled; its late answer is ignored). */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }

@@ -178,6 +178,7 @@ export class Relay {
       timeoutMs: config.httpTimeoutMs,
       retentionMs: config.relayRetentionMs,
       allow: config.httpAllow ?? [],
+      concurrency: HTTP_CONCURRENCY,
     });
     const serverTime = () => this.serverTime();
     this.relayLoop = new ConsumeLoop({
@@ -265,6 +266,10 @@ export class Relay {
       this.sessionGauges();
       this.relayLoop.start();
       if (c.relayHttp) this.httpLoop.start();
+      if (c.relayHttp && this.http.allowsNothing)
+        this.log.warn(
+          'HTTP delivery is on but REDISPATCH_HTTP_ALLOW allows nothing: every HTTP reply is dead-lettered',
+        );
       this.scheduleHeartbeat();
       this.log.info(
         {

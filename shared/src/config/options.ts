@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import * as d from './defaults.js';
+import { type HttpAllowEntry, parseHttpAllowEntry } from './http-allow.js';
 import { bool, commaList, intAtLeast, name, option } from './option-schemas.js';
 import { parseRedisUrl } from './redis-url.js';
 import { RELAY_OPTIONS } from './relay-options.js';
@@ -485,15 +486,18 @@ export const OPTIONS = {
   ),
   httpAllow: option(
     'HTTP_ALLOW',
-    '--http-allow <prefixes>',
-    'Comma-separated URL prefixes HTTP replies may go to (default: any); others are dead-lettered',
-    commaList.superRefine((prefixes, ctx) => {
-      for (const prefix of prefixes)
-        if (!/^https?:\/\/[^/]+/.test(prefix))
-          ctx.addIssue({
-            code: 'custom',
-            message: `${JSON.stringify(prefix.slice(0, 60))} is not an http(s)://host… prefix`,
-          });
+    '--http-allow <urls>',
+    'Comma-separated http(s) URLs HTTP replies may go to: same scheme, host and port, path at or below (default: none); others are dead-lettered',
+    commaList.transform((entries, ctx) => {
+      const parsed: HttpAllowEntry[] = [];
+      entries.forEach((value, index) => {
+        try {
+          parsed.push(parseHttpAllowEntry(value));
+        } catch (error) {
+          ctx.addIssue({ code: 'custom', message: `entry ${index + 1} ${(error as Error).message}` });
+        }
+      });
+      return parsed;
     }),
   ),
   tlsCaFile: option(
