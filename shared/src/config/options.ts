@@ -4,8 +4,8 @@ import * as d from './defaults.js';
 import { parseRedisUrl } from './redis-url.js';
 
 /**
- * The single table of settings. Each entry yields a REDISPATCH_* variable, a CLI flag and a README
- * row; `loadConfig` validates them all at once. Adding a setting means adding one entry here.
+ * The single table of settings. Each entry yields a REDISPATCH_* variable, a CLI flag and a row of
+ * docs/configuration.md; `loadConfig` validates them all at once. Adding a setting means adding one entry here.
  */
 export interface OptionSpec<T> {
   env: string;
