@@ -6,7 +6,7 @@ export default defineConfig({
   test: {
     include: ['{shared,worker,dispatcher,deploy,scripts}/test/**/*.test.ts'],
     // The fault-injection suite (dispatcher/test/faults) runs in a bounded form here; `npm run
-    // test:faults` (REDISPATCH_FAULTS=1) runs it at full size. See README "Reliability".
+    // test:faults` (REDISPATCH_FAULTS=1) runs it at full size. See docs/reliability.md.
     exclude: ['**/node_modules/**'],
     testTimeout: 60_000,
     hookTimeout: 60_000,

@@ -46,7 +46,7 @@ async function failoverRun(name: string, waitReplicas: number) {
   const partitions = await loadPartitions(fx.clusterAdmin, createKeys(prefix), prefix, 6);
   // The victim serves partitions but not the deployment's own slot: that master is where every
   // dispatcher subscribes (one order for failover replay), and its failover is a window in which no
-  // dispatcher is subscribed (pub/sub at-most-once; README "Streams mode"), not a replication loss.
+  // dispatcher is subscribed (pub/sub at-most-once; docs/streams.md), not a replication loss.
   const pinned = await fx.cluster.ownerOf(calculateSlot(createKeys(prefix).epoch));
   let victimPartition = partitions[0];
   for (const p of partitions) {

@@ -6,16 +6,33 @@ import {
   OPTIONS,
   type OptionKey,
 } from '@redispatch/shared';
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
+import type { CommandHelp } from './command-help.js';
 
-/** Adds one flag per setting in the shared table, so every REDISPATCH_* variable has its flag. */
-export function addConfigFlags(command: Command): Command {
-  for (const spec of Object.values(OPTIONS)) {
+/**
+ * Adds one flag per setting in the shared table, so every REDISPATCH_* variable has its flag on
+ * every command. With a help layout, only the settings it names appear on the help page, in its
+ * order, with its examples; the others stay accepted, hidden (`redispatch options` lists them).
+ */
+export function addConfigFlags(command: Command, help?: CommandHelp): Command {
+  const shown = new Set<OptionKey>(help?.settings ?? []);
+  const keys = Object.keys(OPTIONS) as OptionKey[];
+  const ordered = [...(help?.settings ?? []), ...keys.filter((key) => !shown.has(key))];
+  for (const key of ordered) {
+    const spec = OPTIONS[key];
     const long = spec.flag.split(' ')[0];
     if (command.options.some((existing) => existing.long === long)) continue;
-    command.option(
-      spec.flag,
-      `${spec.description} [${spec.env}${spec.default === undefined ? '' : `, default ${spec.default}`}]`,
+    const description =
+      help?.describe?.[key] ??
+      `${spec.description} [${spec.env}${spec.default === undefined ? '' : `, default ${spec.default}`}]`;
+    command.addOption(new Option(spec.flag, description).hideHelp(!shown.has(key)));
+  }
+  if (help?.usage) command.usage(help.usage);
+  if (help) {
+    const examples = help.examples.map((line) => `  ${line}`).join('\n');
+    command.addHelpText(
+      'after',
+      `\nExamples:\n${examples}\n\nEvery command also accepts all ${keys.length} settings (flag or REDISPATCH_* variable): redispatch options`,
     );
   }
   return command;

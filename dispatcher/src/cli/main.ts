@@ -2,6 +2,8 @@
 import { Command } from 'commander';
 import { registerDispatcherCommand } from './command-dispatcher.js';
 import { registerDlqCommand } from './command-dlq.js';
+import { COMMAND_HELP } from './command-help.js';
+import { registerOptionsCommand } from './command-options.js';
 import { registerOutboundDlqCommand } from './command-outbound-dlq.js';
 import { registerPublishCommand } from './command-publish.js';
 import { registerRelayCommand } from './command-relay.js';
@@ -35,12 +37,25 @@ registerDlqCommand(program);
 registerUpCommand(program);
 registerRelayCommand(program);
 registerOutboundDlqCommand(program);
-// Settings are accepted before or after the subcommand (`redispatch worker --handler x`).
-const withSettings = (command: Command): void => {
+registerOptionsCommand(program);
+// Settings are accepted before or after the subcommand (`redispatch worker --handler x`); each
+// command's help shows its own few (COMMAND_HELP), `redispatch options` all of them.
+const withSettings = (command: Command, path: string[]): void => {
   for (const sub of command.commands) {
-    if (sub.commands.length > 0) withSettings(sub);
-    else addConfigFlags(sub);
+    const subPath = [...path, sub.name()];
+    if (sub.commands.length > 0) withSettings(sub, subPath);
+    else addConfigFlags(sub, COMMAND_HELP[subPath.join(' ')] ?? { settings: [], examples: [] });
   }
 };
-withSettings(program);
+withSettings(program, []);
+program.addHelpText(
+  'after',
+  `
+Examples:
+  redispatch up                                  # everything locally, embedded Redis
+  redispatch worker --help                       # a command's own options and examples
+  redispatch options                             # every setting, accepted by every command
+
+Docs: docs/README.md in the repository (configuration: docs/configuration.md).`,
+);
 await program.parseAsync(process.argv);

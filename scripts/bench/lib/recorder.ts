@@ -1,7 +1,7 @@
 /**
  * What every bench worker (redispatch bench handler, raw loop, BullMQ) records per run: how often
  * each seq was handled and, for scheduled payloads, handler latency (handler start - scheduled
- * publish time). BullMQ workers also record completion latency (see README, "publish→ack").
+ * publish time). BullMQ workers also record completion latency (see docs/performance.md, "publish → ack").
  */
 import { encodeHistogram, type Histogram, newHistogram, record } from './hist.js';
 import { type ParsedPayload, SeqCounter } from './payload.js';

@@ -14,7 +14,7 @@ export interface BenchRedis {
 
 /**
  * Starts redis-server on a free loopback port through the project's test launcher (no
- * persistence; pub/sub output buffer raised to 256mb/64mb/60 by the launcher, see README).
+ * persistence; pub/sub output buffer raised to 256mb/64mb/60 by the launcher, see docs/guarantees.md).
  */
 export async function startBenchRedis(): Promise<BenchRedis> {
   const handle = await startRedisProcess();

@@ -1,8 +1,8 @@
 import { z } from 'zod';
 
 /**
- * One row of the settings table. Each entry yields a REDISPATCH_* variable, a CLI flag and a docs
- * row; `loadConfig` validates them all at once. Adding a setting means adding one entry to a table.
+ * One row of the settings table. Each entry yields a REDISPATCH_* variable, a CLI flag and a row of
+ * docs/configuration.md; `loadConfig` validates them all at once. Adding a setting means adding one entry to a table.
  */
 export interface OptionSpec<T> {
   env: string;

@@ -131,7 +131,7 @@ export async function startRedisContainer(options: RedisServerOptions = {}): Pro
     '/data',
     '--protected-mode',
     'no',
-    // Same as the process backend: see README "pub/sub buffers".
+    // Same as the process backend: see docs/guarantees.md "Pub/sub output buffers".
     '--client-output-buffer-limit',
     'pubsub',
     '256mb',

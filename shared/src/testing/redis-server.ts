@@ -89,7 +89,7 @@ export async function startRedisProcess(options: RedisServerOptions = {}): Promi
     dir,
     '--protected-mode',
     'no',
-    // Benchmarks and fault tests push the leader's subscriber hard; see README "pub/sub buffers".
+    // Benchmarks and fault tests push the leader's subscriber hard; see docs/guarantees.md "Pub/sub output buffers".
     '--client-output-buffer-limit',
     'pubsub',
     '256mb',
