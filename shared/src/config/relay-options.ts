@@ -93,13 +93,13 @@ export const RELAY_OPTIONS = {
   relayTlsCertFile: option(
     'RELAY_TLS_CERT_FILE',
     '--relay-tls-cert-file <path>',
-    'Certificate chain (PEM) for wss:// on the relay itself; with REDISPATCH_RELAY_TLS_KEY_FILE',
+    'Certificate chain (PEM) for wss:// on the relay itself; set together with --relay-tls-key-file',
     z.string().min(1),
   ),
   relayTlsKeyFile: option(
     'RELAY_TLS_KEY_FILE',
     '--relay-tls-key-file <path>',
-    'Private key (PEM) for wss:// on the relay itself; with REDISPATCH_RELAY_TLS_CERT_FILE',
+    'Private key (PEM) for wss:// on the relay itself; set together with --relay-tls-cert-file',
     z.string().min(1),
   ),
 } as const;
