@@ -2,7 +2,9 @@
 // in total for T seconds; each frame goes relay -> PUBLISH -> dispatcher (leader) -> worker (echo
 // handler) -> reply queued with the ack -> relay -> the same socket. Starts its own redis-server on a
 // free loopback port and real CLI processes (1 dispatcher, 1 worker, 1 relay).
-// Usage (after npm run build): node scripts/relay-latency.mjs [--sockets 50] [--rate 1000] [--seconds 20]
+// With --flood F, F more sockets send frames as fast as the relay takes them for the whole run (the
+// starvation case: the measured sockets' percentiles beside them show what flow control leaves them).
+// Usage (after npm run build): node scripts/relay-latency.mjs [--sockets 50] [--rate 1000] [--seconds 20] [--flood 0]
 import { spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +19,7 @@ const sockets = arg('sockets', 50);
 const rate = arg('rate', 1000);
 const seconds = arg('seconds', 20);
 const warmupSeconds = arg('warmup', 3);
+const floods = arg('flood', 0);
 const CLI = fileURLToPath(new URL('../dispatcher/bin/redispatch.js', import.meta.url));
 const ECHO = fileURLToPath(new URL('../dispatcher/dist/cli/echo-handler.js', import.meta.url));
 
@@ -85,6 +88,29 @@ await new Promise((resolve) => {
   send();
 });
 
+// Flooders: keep their socket's send buffer topped up; the relay decides how fast it reads them.
+let flooding = true;
+let floodSent = 0;
+let floodReplies = 0;
+const flooders = [];
+for (let i = 0; i < floods; i++) {
+  const ws = await connectWithRetry();
+  ws.on('message', () => {
+    floodReplies += 1;
+  });
+  flooders.push(ws);
+}
+const pumpFlood = () => {
+  if (!flooding) return;
+  for (const ws of flooders)
+    for (let n = 0; n < 500 && ws.bufferedAmount < 1_048_576; n++) {
+      ws.send(`flood${floodSent}`);
+      floodSent += 1;
+    }
+  setImmediate(pumpFlood);
+};
+pumpFlood();
+
 const sent = new Map();
 const samples = [];
 let measuring = false;
@@ -120,6 +146,7 @@ await new Promise((resolve) => {
   };
   tick();
 });
+flooding = false;
 const deadline = performance.now() + 10_000;
 while (sent.size > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 50));
 measuring = false;
@@ -141,8 +168,9 @@ console.log(
     p90: fmt(pct(90)),
     p99: fmt(pct(99)),
     max: fmt(samples.at(-1) ?? Number.NaN),
+    ...(floods > 0 ? { flood: floods, floodSent, floodReplies } : {}),
   }),
 );
-for (const ws of clients) ws.close();
+for (const ws of [...clients, ...flooders]) ws.close();
 await stopAll();
 process.exit(sent.size === 0 ? 0 : 1);
