@@ -190,7 +190,7 @@ export class Worker {
             group: o.consumerGroup,
             outboundMax: o.outboundMax,
           })
-        : new ListsTransport({ ...common, outboundMax: o.outboundMax });
+        : new ListsTransport({ ...common, prefix: o.prefix, outboundMax: o.outboundMax });
     if (this.options.tls.insecure) {
       this.log.warn(
         'TLS certificate verification is DISABLED (REDISPATCH_TLS_INSECURE=true); never use this in production',

@@ -3,6 +3,7 @@ import {
   closeQuietly,
   connectOrThrow,
   createDataConnection,
+  joinDeployment,
   createKeys,
   type DataClient,
   dataSetting,
@@ -188,6 +189,14 @@ export class Relay {
       const target = { url: c.redisUrl, clusterNodes: c.mode === 'streams' ? c.clusterNodes : undefined };
       for (const client of [this.redis, this.blockingWs, this.blockingHttp])
         await connectOrThrow(client, dataTarget(target), dataSetting(target), c.commandTimeoutMs * 5);
+      // A relay of another mode would register where no worker of this deployment looks (guarantee 8).
+      await joinDeployment(this.redis, this.keys, {
+        prefix: c.prefix,
+        mode: c.mode,
+        partitions: c.partitions,
+        stamp: false,
+        loadPartitions: false,
+      });
       // Registered first: from now on workers queue replies for us instead of dead-lettering them.
       await this.redis.rdHeartbeat(this.keys.relays, this.id, 'beat');
       this.publisher =
