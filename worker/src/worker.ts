@@ -23,8 +23,10 @@ import {
   type ReplyBytes,
   replyBytes,
   type TlsSettings,
+  validateLibraryOptions,
 } from '@redispatch/shared';
 import { Registry } from 'prom-client';
+import { FailureLog } from './failure-log.js';
 import { type HandlerRunner, inProcessRunner } from './handler-runner.js';
 import { type IsolateOptions, ProcessPool } from './isolate/pool.js';
 import { ListsTransport } from './lists-transport.js';
@@ -105,6 +107,8 @@ export class Worker {
     clusterNatMap: WorkerOptions['clusterNatMap'];
   };
   private readonly log: Logger;
+  /** Failed, hung and dead-lettered messages, rate-limited so a poison storm cannot flood the log. */
+  private readonly failureLog: FailureLog;
   private readonly metrics: WorkerMetrics;
   readonly registry: Registry;
   private readonly transport: Transport;
@@ -128,7 +132,17 @@ export class Worker {
   /** Claimed (prefetched) messages waiting for a handler slot, oldest first. */
   private ready: { delivery: Delivery; claimedAt: number; expireAt: number }[] = [];
 
+  /** Throws a ConfigError naming each bad option and its REDISPATCH_* variable (the CLI's checks). */
   constructor(options: WorkerOptions) {
+    validateLibraryOptions(
+      'Worker',
+      {
+        ...options,
+        'isolate.poolSize': options.isolate?.poolSize,
+        'isolate.maxMemoryMb': options.isolate?.maxMemoryMb,
+      },
+      { id: 'instanceId', 'isolate.poolSize': 'isolatePool', 'isolate.maxMemoryMb': 'isolateMaxMemoryMb' },
+    );
     this.options = {
       prefix: DEFAULT_PREFIX,
       id: defaultInstanceId(),
@@ -153,6 +167,7 @@ export class Worker {
     this.id = this.options.id;
     const keys = createKeys(this.options.prefix);
     this.log = (options.logger ?? createLogger('info')).child({ component: 'worker', instanceId: this.id });
+    this.failureLog = new FailureLog(this.log, this.options.maxAttempts);
     this.registry = options.registry ?? new Registry();
     this.metrics = createWorkerMetrics(this.registry);
     if (options.isolate && options.handler)
@@ -260,6 +275,7 @@ export class Worker {
     clearInterval(this.sweepTimer);
     for (const { abort } of this.running.values()) abort(new Error('worker stopped'));
     if (this.state !== 'failed') this.state = 'stopped';
+    this.failureLog.flush();
     this.log.info({ unfinished: this.running.size }, 'worker stopped');
   }
 
@@ -342,10 +358,7 @@ export class Worker {
       controller?.abort(new HandlerTimeoutError(this.options.ackTimeoutMs));
       this.metrics.timeouts.inc();
       this.metrics.handlerDuration.observe({ outcome: 'timeout' }, (performance.now() - started) / 1000);
-      this.log.warn(
-        { id, attempt, timeoutMs: this.options.ackTimeoutMs },
-        'handler passed the ack deadline; leaving it to redelivery',
-      );
+      this.failureLog.timedOut(id, attempt, this.options.ackTimeoutMs);
       this.release(key);
     };
     this.running.set(key, {
@@ -374,8 +387,11 @@ export class Worker {
         this.transport.ack(delivery, pending);
       } else {
         this.metrics.handlerDuration.observe({ outcome: 'nack' }, seconds);
-        const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-        this.transport.nack(delivery, this.backoff(attempt), text.slice(0, 1_000));
+        const text = (
+          error instanceof Error ? `${error.name}: ${error.message}` : String(error)
+        ).slice(0, 1_000);
+        this.failureLog.failed(id, attempt, error, text);
+        this.transport.nack(delivery, this.backoff(attempt), text);
       }
       this.release(key);
     };

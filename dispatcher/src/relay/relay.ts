@@ -12,6 +12,7 @@ import {
   type Logger,
   type Readiness,
   tlsSettingsFrom,
+  validateLibraryOptions,
 } from '@redispatch/shared';
 import type { Registry } from 'prom-client';
 import { ConsumeLoop } from './consume-loop.js';
@@ -86,6 +87,7 @@ export class Relay {
 
   constructor(options: RelayOptions) {
     const config = options.config;
+    validateLibraryOptions('Relay config', config);
     this.config = config;
     this.id = config.instanceId;
     this.keys = createKeys(config.prefix);
