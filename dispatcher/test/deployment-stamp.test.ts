@@ -18,7 +18,12 @@ const processes: CliProcess[] = [];
 
 beforeAll(async () => {
   server = await startRedis();
-  ops = createConnection('command', { url: server.url, tls: { insecure: false }, commandTimeoutMs: 5_000, name: 'ops' });
+  ops = createConnection('command', {
+    url: server.url,
+    tls: { insecure: false },
+    commandTimeoutMs: 5_000,
+    name: 'ops',
+  });
   await ops.connect();
   dir = mkdtempSync(join(tmpdir(), 'redispatch-stamp-'));
 });
@@ -57,7 +62,13 @@ describe('one deployment, one mode', () => {
     const keysBefore = (await ops.keys(`{${prefix}}*`)).sort();
 
     const streams = { ...env, REDISPATCH_MODE: 'streams' };
-    for (const args of [['worker', '--handler', CHECKER_HANDLER], ['dispatcher'], ['stats'], ['dlq', 'list'], ['relay']]) {
+    for (const args of [
+      ['worker', '--handler', CHECKER_HANDLER],
+      ['dispatcher'],
+      ['stats'],
+      ['dlq', 'list'],
+      ['relay'],
+    ]) {
       const refused = await runCli(args, { ...streams, REDISPATCH_RELAY_PORT: '0' });
       expect(refused.code, `${args[0]}: ${refused.output}`).toBe(2);
       expect(refusals(refused.lines), args[0]).toHaveLength(1);
@@ -81,7 +92,10 @@ describe('one deployment, one mode', () => {
     await dispatcher.waitForLog(/"msg":"elected leader"/);
     const keysBefore = (await ops.keys(`{${prefix}}*`)).sort();
 
-    const lists = await runCli(['worker', '--handler', CHECKER_HANDLER], { ...env, REDISPATCH_MODE: 'lists' });
+    const lists = await runCli(['worker', '--handler', CHECKER_HANDLER], {
+      ...env,
+      REDISPATCH_MODE: 'lists',
+    });
     expect(lists.code, lists.output).toBe(2);
     expect(refusals(lists.lines)).toHaveLength(1);
     expect(refusals(lists.lines)[0]).toMatch(lineFor('lists', prefix, 'streams'));
@@ -103,7 +117,10 @@ describe('one deployment, one mode', () => {
     await ops.zadd(keys.workers, 0, 'old-worker');
     const env = testEnv(server.url, prefix, { CHECK_DIR: mkdtempSync(join(dir, 'legacy-')) });
 
-    const streams = await runCli(['worker', '--handler', CHECKER_HANDLER], { ...env, REDISPATCH_MODE: 'streams' });
+    const streams = await runCli(['worker', '--handler', CHECKER_HANDLER], {
+      ...env,
+      REDISPATCH_MODE: 'streams',
+    });
     expect(streams.code, streams.output).toBe(2);
     expect(refusals(streams.lines)[0]).toMatch(
       lineFor('streams', prefix, 'lists', "not stamped yet; its keys are lists mode's"),
@@ -126,7 +143,11 @@ describe('one deployment, one mode', () => {
     expect(refusals(refused.lines)[0]).toMatch(
       lineFor('lists', older, 'streams', "not stamped yet; its keys are streams mode's"),
     );
-    const joined = spawnCli(['dispatcher'], { ...listsEnv, REDISPATCH_MODE: 'streams', REDISPATCH_PARTITIONS: '2' });
+    const joined = spawnCli(['dispatcher'], {
+      ...listsEnv,
+      REDISPATCH_MODE: 'streams',
+      REDISPATCH_PARTITIONS: '2',
+    });
     processes.push(joined);
     await joined.waitForLog(/"msg":"elected leader"/);
     expect(JSON.parse((await ops.get(createKeys(older).deployment)) ?? '{}')).toMatchObject({

@@ -19,8 +19,8 @@ export {
 } from './admin/stream-dead-letters.js';
 export { readStreamStats } from './admin/stream-stats.js';
 export * from './config/defaults.js';
-export { type Config, type ConfigFlags, loadConfig } from './config/load-config.js';
 export { validateLibraryOptions } from './config/library-options.js';
+export { type Config, type ConfigFlags, loadConfig } from './config/load-config.js';
 export { defaultInstanceId, OPTIONS, type OptionKey, type OptionSpec } from './config/options.js';
 export { parseRedisUrl, type RedisEndpoint, redactRedisUrl, type TlsSettings } from './config/redis-url.js';
 export { tlsSettingsFrom } from './config/tls-settings.js';

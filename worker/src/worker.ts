@@ -387,9 +387,10 @@ export class Worker {
         this.transport.ack(delivery, pending);
       } else {
         this.metrics.handlerDuration.observe({ outcome: 'nack' }, seconds);
-        const text = (
-          error instanceof Error ? `${error.name}: ${error.message}` : String(error)
-        ).slice(0, 1_000);
+        const text = (error instanceof Error ? `${error.name}: ${error.message}` : String(error)).slice(
+          0,
+          1_000,
+        );
         this.failureLog.failed(id, attempt, error, text);
         this.transport.nack(delivery, this.backoff(attempt), text);
       }

@@ -7,8 +7,8 @@ import {
   type DataClient,
   dataSetting,
   dataTarget,
-  type Keys,
   joinDeployment,
+  type Keys,
   type PartitionKeys,
   tlsSettingsFrom,
 } from '@redispatch/shared';

@@ -1,8 +1,8 @@
 import {
   type Config,
   type DataClient,
-  type Keys,
   joinDeployment,
+  type Keys,
   type PartitionKeys,
   waitForReplicas,
 } from '@redispatch/shared';
