@@ -19,6 +19,7 @@ import {
   type Readiness,
   RedisUnavailableError,
   tlsSettingsFrom,
+  validateLibraryOptions,
 } from '@redispatch/shared';
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
@@ -127,7 +128,9 @@ export class Dispatcher {
   private closing: Promise<void> | undefined;
   private readonly listeners = new Set<(state: DispatcherState) => void>();
 
+  /** `config` is loadConfig's; one built by hand is checked with the same schemas (ConfigError). */
   constructor(options: DispatcherOptions) {
+    validateLibraryOptions('Dispatcher config', options.config);
     this.config = options.config;
     this.id = options.config.instanceId;
     this.keys = createKeys(this.config.prefix);

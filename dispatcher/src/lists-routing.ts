@@ -1,4 +1,4 @@
-import type { Config, Keys } from '@redispatch/shared';
+import { type Config, joinDeployment, type Keys } from '@redispatch/shared';
 import type { Redis } from 'ioredis';
 import { BatchWriter } from './batch-writer.js';
 import type { DispatcherMetrics } from './metrics.js';
@@ -19,7 +19,16 @@ export class ListsMode implements RoutingMode {
     private readonly metrics: DispatcherMetrics,
   ) {}
 
-  async prepare(): Promise<void> {}
+  /** Refuses a prefix of another mode (guarantee 8) and stamps a new deployment as lists. */
+  async prepare(): Promise<void> {
+    await joinDeployment(this.redis, this.keys, {
+      prefix: this.config.prefix,
+      mode: 'lists',
+      partitions: this.config.partitions,
+      stamp: true,
+      loadPartitions: false,
+    });
+  }
 
   async readProgress(): Promise<string> {
     return (await this.redis.get(this.keys.progress)) ?? '';

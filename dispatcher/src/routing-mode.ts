@@ -25,7 +25,10 @@ export interface LeaderRouting {
  */
 export interface RoutingMode {
   readonly name: 'lists' | 'streams';
-  /** Prepares the mode's structures (streams: the partition table); called once at start. */
+  /**
+   * Joins the deployment (refusing one of another shape, shared/src/deployment) and prepares the
+   * mode's structures (streams: the partition table); called once at start, before any write.
+   */
   prepare(): Promise<void>;
   /** The replay marker of the last batch a leader wrote, or '' when none was written yet. */
   readProgress(): Promise<string>;

@@ -150,6 +150,8 @@ describe('least-privilege ACL users (scripts/acl.mjs)', () => {
     await ops.connect();
     const denials = (await ops.call('ACL', 'LOG')) as unknown[];
     expect(denials).toEqual([]);
+    // The first process stamped the deployment under its own user (guarantee 8).
+    expect(JSON.parse((await ops.get(keys.deployment)) ?? '{}')).toMatchObject({ mode: 'lists', format: 1 });
     const lockOps = client(lock, 'ops', OPS_PASSWORD);
     await lockOps.connect();
     expect(await lockOps.call('ACL', 'LOG')).toEqual([]);
@@ -169,6 +171,8 @@ describe('least-privilege ACL users (scripts/acl.mjs)', () => {
       ['SET the epoch', () => worker.set(keys.epoch, '999')],
       ['INCR the epoch', () => worker.incr(keys.epoch)],
       ['read the progress marker', () => worker.get(keys.progress)],
+      ['read the epoch (it may only test that it exists)', () => worker.get(keys.epoch)],
+      ['SET the partition table', () => worker.set(keys.partitions, '[]')],
       ['write the leader record', () => worker.hset(keys.leader, 'id', 'evil')],
       ['take the lease', () => worker.hset(keys.leaseLock, 'x', '1')],
       [

@@ -27,10 +27,19 @@ export {
   rawAuthority,
   rawPath,
 } from './config/http-allow.js';
+export { validateLibraryOptions } from './config/library-options.js';
 export { type Config, type ConfigFlags, loadConfig } from './config/load-config.js';
 export { defaultInstanceId, OPTIONS, type OptionKey, type OptionSpec } from './config/options.js';
 export { parseRedisUrl, type RedisEndpoint, redactRedisUrl, type TlsSettings } from './config/redis-url.js';
 export { tlsSettingsFrom } from './config/tls-settings.js';
+export {
+  DEPLOYMENT_FORMAT,
+  type DeploymentMode,
+  type DeploymentReading,
+  type DeploymentStamp,
+  readDeployment,
+} from './deployment/deployment-stamp.js';
+export { type JoinDeploymentOptions, joinDeployment } from './deployment/join-deployment.js';
 export * from './envelope/index.js';
 export * from './errors.js';
 export { LeaderLease, type LeaderLeaseOptions } from './leadership/leader-lease.js';

@@ -176,6 +176,21 @@ describe('ACL rules cover what the code sends', () => {
     }
   });
 
+  it('lets every data role read the deployment stamp, and only dispatcher and worker stamp it', () => {
+    for (const mode of ['lists', 'streams'] as const) {
+      const rules = (role: AclRole) => aclRules(role, { prefix: 'rd', channel: 'redispatch', mode });
+      const inferFrom = '(+exists %R~{rd}:partitions %R~{rd}:epoch %R~{rd}:workers)';
+      for (const role of ['dispatcher', 'worker'] as const)
+        expect(rules(role)).toEqual(expect.arrayContaining(['(+get +set ~{rd}:deployment)', inferFrom]));
+      for (const role of ['admin', 'relay'] as const) {
+        expect(rules(role)).toEqual(expect.arrayContaining(['(+get %R~{rd}:deployment)', inferFrom]));
+        expect(rules(role).join(' ')).not.toContain('+set ~{rd}:deployment');
+      }
+      for (const role of ['lock', 'publisher'] as const)
+        expect(rules(role).join(' ')).not.toContain('deployment');
+    }
+  });
+
   it('defaults to lists mode, and the lock user is the same in both modes', () => {
     const lists = (role: AclRole) => aclRules(role, { prefix: 'rd', channel: 'redispatch' });
     expect(aclRules('worker', { prefix: 'rd', channel: 'redispatch', mode: 'lists' })).toEqual(

@@ -1,4 +1,4 @@
-import { closeQuietly, connectOrThrow, createConnection } from '@redispatch/shared';
+import { closeQuietly, connectOrThrow, createConnection, joinDeployment } from '@redispatch/shared';
 import type { Redis } from 'ioredis';
 import { type OutboundSettings, type PendingReply, Settler, settlementArgs } from './settler.js';
 import type { Delivery, Transport, TransportHost, TransportOptions } from './transport.js';
@@ -9,7 +9,9 @@ const CLAIMED_FROM = 7;
 /** How long one BLMOVE wake-up blocks before the loop checks its state again. */
 const BLOCK_SECONDS = 1;
 
-export type ListsTransportOptions = TransportOptions;
+export interface ListsTransportOptions extends TransportOptions {
+  prefix: string;
+}
 
 /**
  * Lists mode: the worker's own queue. Each take settles what finished and claims more in ONE script
@@ -41,6 +43,14 @@ export class ListsTransport implements Transport {
     const { redisUrl, commandTimeoutMs } = this.options;
     await connectOrThrow(this.redis, redisUrl, 'REDISPATCH_REDIS_URL', commandTimeoutMs * 5);
     await connectOrThrow(this.blocking, redisUrl, 'REDISPATCH_REDIS_URL', commandTimeoutMs * 5);
+    // Before registering: a worker that joins a streams deployment would be routed nothing it takes.
+    await joinDeployment(this.redis, this.options.keys, {
+      prefix: this.options.prefix,
+      mode: 'lists',
+      partitions: 0,
+      stamp: true,
+      loadPartitions: false,
+    });
     await this.heartbeat();
   }
 

@@ -25,61 +25,19 @@ import {
   type TlsSettings,
 } from '@redispatch/shared';
 import { Registry } from 'prom-client';
+import { FailureLog } from './failure-log.js';
 import { type HandlerRunner, inProcessRunner } from './handler-runner.js';
-import { type IsolateOptions, ProcessPool } from './isolate/pool.js';
+import { ProcessPool } from './isolate/pool.js';
 import { ListsTransport } from './lists-transport.js';
-import type { Handler, Message } from './message.js';
+import type { Message } from './message.js';
 import { createIsolateMetrics, createWorkerMetrics, type WorkerMetrics } from './metrics.js';
 import { pendingReplies } from './replies.js';
 import type { PendingReply } from './settler.js';
 import { StreamsTransport } from './streams/streams-transport.js';
 import type { Delivery, Transport, TransportHost } from './transport.js';
+import { validateWorkerOptions, type WorkerOptions } from './worker-options.js';
 
-/** Options for the library; the CLI fills them from the validated config. */
-export interface WorkerOptions {
-  redisUrl: string;
-  /** Runs in this process. Give either `handler` or `isolate`. */
-  handler?: Handler;
-  /** Runs the handler module in a pool of child processes, so a crashing handler cannot take the worker down. */
-  isolate?: IsolateOptions;
-  /** @default DEFAULT_PREFIX ("rd") */
-  prefix?: string;
-  /** Stable identity; a restarted worker with the same id resumes its queue. @default host-pid-random */
-  id?: string;
-  /** @default 16 */
-  concurrency?: number;
-  /** Claims beyond free handler slots (keeps the pipe full for very short handlers). @default 0 */
-  prefetch?: number;
-  /** @default 10_000 */
-  ackTimeoutMs?: number;
-  /** @default 1_000 */
-  heartbeatMs?: number;
-  /** @default 5 */
-  maxAttempts?: number;
-  /** @default 200 */
-  backoffBaseMs?: number;
-  /** @default 60_000 */
-  backoffMaxMs?: number;
-  /** @default 10_000 */
-  drainTimeoutMs?: number;
-  /** @default 2_000 */
-  commandTimeoutMs?: number;
-  /** Most replies one outbound queue holds; past it a reply is dead-lettered. @default 10_000 */
-  outboundMax?: number;
-  tls?: TlsSettings;
-  /** `lists` (default) or `streams`. */
-  mode?: 'lists' | 'streams';
-  /** Streams mode: Redis Cluster seed nodes (`host:port`); empty = the single Redis at `redisUrl`. */
-  clusterNodes?: readonly string[];
-  /** Streams mode: announced cluster node address -> the address to connect to (NAT, port forwards). */
-  clusterNatMap?: Readonly<Record<string, { host: string; port: number }>>;
-  /** Streams mode: @default 6 (must match the deployment's partition table). */
-  partitions?: number;
-  /** Streams mode: @default "workers" */
-  consumerGroup?: string;
-  logger?: Logger;
-  registry?: Registry;
-}
+export type { WorkerOptions } from './worker-options.js';
 
 /**
  * Lifecycle:
@@ -105,6 +63,8 @@ export class Worker {
     clusterNatMap: WorkerOptions['clusterNatMap'];
   };
   private readonly log: Logger;
+  /** Failed, hung and dead-lettered messages, rate-limited so a poison storm cannot flood the log. */
+  private readonly failureLog: FailureLog;
   private readonly metrics: WorkerMetrics;
   readonly registry: Registry;
   private readonly transport: Transport;
@@ -128,7 +88,9 @@ export class Worker {
   /** Claimed (prefetched) messages waiting for a handler slot, oldest first. */
   private ready: { delivery: Delivery; claimedAt: number; expireAt: number }[] = [];
 
+  /** Throws a ConfigError naming each bad option and its REDISPATCH_* variable (the CLI's checks). */
   constructor(options: WorkerOptions) {
+    validateWorkerOptions(options);
     this.options = {
       prefix: DEFAULT_PREFIX,
       id: defaultInstanceId(),
@@ -153,6 +115,7 @@ export class Worker {
     this.id = this.options.id;
     const keys = createKeys(this.options.prefix);
     this.log = (options.logger ?? createLogger('info')).child({ component: 'worker', instanceId: this.id });
+    this.failureLog = new FailureLog(this.log, this.options.maxAttempts);
     this.registry = options.registry ?? new Registry();
     this.metrics = createWorkerMetrics(this.registry);
     if (options.isolate && options.handler)
@@ -190,7 +153,7 @@ export class Worker {
             group: o.consumerGroup,
             outboundMax: o.outboundMax,
           })
-        : new ListsTransport({ ...common, outboundMax: o.outboundMax });
+        : new ListsTransport({ ...common, prefix: o.prefix, outboundMax: o.outboundMax });
     if (this.options.tls.insecure) {
       this.log.warn(
         'TLS certificate verification is DISABLED (REDISPATCH_TLS_INSECURE=true); never use this in production',
@@ -260,6 +223,7 @@ export class Worker {
     clearInterval(this.sweepTimer);
     for (const { abort } of this.running.values()) abort(new Error('worker stopped'));
     if (this.state !== 'failed') this.state = 'stopped';
+    this.failureLog.flush();
     this.log.info({ unfinished: this.running.size }, 'worker stopped');
   }
 
@@ -342,10 +306,7 @@ export class Worker {
       controller?.abort(new HandlerTimeoutError(this.options.ackTimeoutMs));
       this.metrics.timeouts.inc();
       this.metrics.handlerDuration.observe({ outcome: 'timeout' }, (performance.now() - started) / 1000);
-      this.log.warn(
-        { id, attempt, timeoutMs: this.options.ackTimeoutMs },
-        'handler passed the ack deadline; leaving it to redelivery',
-      );
+      this.failureLog.timedOut(id, attempt, this.options.ackTimeoutMs);
       this.release(key);
     };
     this.running.set(key, {
@@ -374,8 +335,12 @@ export class Worker {
         this.transport.ack(delivery, pending);
       } else {
         this.metrics.handlerDuration.observe({ outcome: 'nack' }, seconds);
-        const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-        this.transport.nack(delivery, this.backoff(attempt), text.slice(0, 1_000));
+        const text = (error instanceof Error ? `${error.name}: ${error.message}` : String(error)).slice(
+          0,
+          1_000,
+        );
+        this.failureLog.failed(id, attempt, error, text);
+        this.transport.nack(delivery, this.backoff(attempt), text);
       }
       this.release(key);
     };

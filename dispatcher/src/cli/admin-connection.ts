@@ -7,13 +7,16 @@ import {
   type DataClient,
   dataSetting,
   dataTarget,
+  joinDeployment,
   type Keys,
-  loadPartitions,
   type PartitionKeys,
   tlsSettingsFrom,
 } from '@redispatch/shared';
 
-/** A short-lived command connection for admin commands (stats, dlq, publish); a cluster in streams mode. */
+/**
+ * A short-lived command connection for admin commands; a cluster in streams mode. Commands that touch
+ * a deployment's keys go through `withAdminScope`, which checks the deployment's shape first.
+ */
 export async function withAdminConnection<T>(
   config: Config,
   use: (client: DataClient) => Promise<T>,
@@ -52,8 +55,15 @@ export interface AdminScope {
 export function withAdminScope<T>(config: Config, use: (scope: AdminScope) => Promise<T>): Promise<T> {
   return withAdminConnection(config, async (client) => {
     const keys = createKeys(config.prefix);
-    const partitions =
-      config.mode === 'streams' ? await loadPartitions(client, keys, config.prefix, config.partitions) : [];
+    // Refuses a deployment of another mode or partition count (guarantee 8): its stats and dead
+    // letters would be read from, or replayed into, structures nothing of it uses.
+    const partitions = await joinDeployment(client, keys, {
+      prefix: config.prefix,
+      mode: config.mode,
+      partitions: config.partitions,
+      stamp: false,
+      loadPartitions: true,
+    });
     return use({ client, keys, partitions });
   });
 }

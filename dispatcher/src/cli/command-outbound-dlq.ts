@@ -1,6 +1,6 @@
 import { createKeys, decodeDeadOutboundEntry } from '@redispatch/shared';
 import type { Command } from 'commander';
-import { withAdminConnection } from './admin-connection.js';
+import { withAdminScope } from './admin-connection.js';
 import { configFrom, exitWithError } from './config-flags.js';
 
 const PREVIEW_BYTES = 80;
@@ -21,7 +21,7 @@ export function registerOutboundDlqCommand(program: Command): void {
         if (!Number.isInteger(limit) || limit < 1)
           throw new Error(`--limit expects a whole number >= 1 (got "${options.limit}")`);
         const config = configFrom(sub);
-        const raw = await withAdminConnection(config, (redis) =>
+        const raw = await withAdminScope(config, ({ client: redis }) =>
           redis.lrangeBuffer(createKeys(config.prefix).outboundDead, 0, limit - 1),
         );
         for (const dead of raw.map((r) => decodeDeadOutboundEntry(r))) {
@@ -59,7 +59,7 @@ export function registerOutboundDlqCommand(program: Command): void {
       try {
         const config = configFrom(sub);
         const key = createKeys(config.prefix).outboundDead;
-        const count = await withAdminConnection(config, async (redis) => {
+        const count = await withAdminScope(config, async ({ client: redis }) => {
           const reply = await redis.multi().llen(key).del(key).exec();
           return Number(reply?.[0]?.[1] ?? 0);
         });

@@ -9,10 +9,12 @@ import {
   type DataClient,
   dataSetting,
   dataTarget,
+  joinDeployment,
   type Keys,
   type Logger,
   type Readiness,
   tlsSettingsFrom,
+  validateLibraryOptions,
 } from '@redispatch/shared';
 import type { Registry } from 'prom-client';
 import { loadAuthHook } from './auth-hook.js';
@@ -97,6 +99,7 @@ export class Relay {
 
   constructor(options: RelayOptions) {
     const config = options.config;
+    validateLibraryOptions('Relay config', config);
     this.config = config;
     this.id = config.instanceId;
     this.keys = createKeys(config.prefix);
@@ -215,6 +218,14 @@ export class Relay {
       const target = { url: c.redisUrl, clusterNodes: c.mode === 'streams' ? c.clusterNodes : undefined };
       for (const client of [this.redis, this.blockingWs, this.blockingHttp])
         await connectOrThrow(client, dataTarget(target), dataSetting(target), c.commandTimeoutMs * 5);
+      // A relay of another mode would register where no worker of this deployment looks (guarantee 8).
+      await joinDeployment(this.redis, this.keys, {
+        prefix: c.prefix,
+        mode: c.mode,
+        partitions: c.partitions,
+        stamp: false,
+        loadPartitions: false,
+      });
       // Registered first: from now on workers queue replies for us instead of dead-lettering them.
       await this.redis.rdHeartbeat(this.keys.relays, this.id, 'beat');
       this.publisher =

@@ -1,8 +1,8 @@
 import {
   type Config,
   type DataClient,
+  joinDeployment,
   type Keys,
-  loadPartitions,
   type PartitionKeys,
   waitForReplicas,
 } from '@redispatch/shared';
@@ -28,15 +28,14 @@ export class StreamsMode implements RoutingMode {
   ) {}
 
   async prepare(): Promise<void> {
-    this.partitions = await loadPartitions(
-      this.client,
-      this.keys,
-      this.config.prefix,
-      this.config.partitions,
-      {
-        refuseCollisions: true,
-      },
-    );
+    this.partitions = await joinDeployment(this.client, this.keys, {
+      prefix: this.config.prefix,
+      mode: 'streams',
+      partitions: this.config.partitions,
+      stamp: true,
+      loadPartitions: true,
+      refuseCollisions: true,
+    });
   }
 
   /** The newest marker over all partitions: the batch with the highest (epoch, sequence). */

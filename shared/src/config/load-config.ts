@@ -27,6 +27,23 @@ function quoteValue(raw: string): string {
 }
 
 /**
+ * Validates one raw setting with its schema (the CLI's and the library's one check): the parsed
+ * value, or the problem without the setting's name, ready to follow it on one line.
+ */
+export function parseOption(
+  key: OptionKey,
+  raw: string,
+): { ok: true; value: unknown } | { ok: false; problem: string } {
+  const result = (OPTIONS[key].schema as z.ZodType).safeParse(raw);
+  if (result.success) return { ok: true, value: result.data };
+  const message = result.error.issues.map((issue) => issue.message).join(', ');
+  // URLs may carry passwords: never echoed. Other values are quoted (JSON escapes newlines and
+  // control characters, so one problem stays one line) and cut short.
+  const shown = key.toLowerCase().includes('url') ? '' : ` (got ${quoteValue(raw)})`;
+  return { ok: false, problem: `${message}${shown}` };
+}
+
+/**
  * Reads every setting from flags (highest precedence), then the environment, then the defaults,
  * validates them all, and throws one ConfigError listing every problem, each naming its variable.
  */
@@ -42,16 +59,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: ConfigFl
       values[key] = undefined;
       continue;
     }
-    const result = (spec.schema as z.ZodType).safeParse(raw);
-    if (result.success) {
-      values[key] = result.data;
-    } else {
-      const message = result.error.issues.map((issue) => issue.message).join(', ');
-      // URLs may carry passwords: never echoed. Other values are quoted (JSON escapes newlines and
-      // control characters, so one problem stays one line) and cut short.
-      const shown = key.toLowerCase().includes('url') ? '' : ` (got ${quoteValue(raw)})`;
-      problems.push(`${spec.env} (${spec.flag.split(' ')[0]}) ${message}${shown}`);
-    }
+    const parsed = parseOption(key, raw);
+    if (parsed.ok) values[key] = parsed.value;
+    else problems.push(`${spec.env} (${spec.flag.split(' ')[0]}) ${parsed.problem}`);
   }
 
   if (values.lockUrls === undefined || (values.lockUrls as string[]).length === 0) {

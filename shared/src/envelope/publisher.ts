@@ -1,4 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
+import { validateLibraryOptions } from '../config/library-options.js';
 import { encodeEnvelope } from './encode.js';
 import { ENVELOPE_MARKER, type EnvelopeHeader } from './format.js';
 
@@ -83,7 +84,9 @@ export class Publisher {
   readonly channel: string;
   private readonly stampTime: boolean;
 
+  /** Throws a ConfigError for a channel REDISPATCH_CHANNEL would refuse. */
   constructor(options: PublisherOptions) {
+    validateLibraryOptions('Publisher', { channel: options.channel });
     this.redis = options.redis;
     this.channel = options.channel;
     this.stampTime = options.stampTime ?? false;

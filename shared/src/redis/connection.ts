@@ -1,6 +1,6 @@
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { endpointToOptions, parseRedisUrl, redactRedisUrl, type TlsSettings } from '../config/redis-url.js';
-import { RedisUnavailableError } from '../errors.js';
+import { ConfigError, RedisUnavailableError } from '../errors.js';
 import { defineScripts } from './scripts.js';
 
 /**
@@ -96,9 +96,13 @@ function tlsHint(reason: string, tls: RedisOptions['tls']): string {
  * Why a cluster connection failed. ioredis reports only "Failed to refresh slots cache." (its
  * `lastNodeError` is at best "Connection is closed."): it asks the seeds on throwaway connections
  * whose errors it drops. So ask the first seed once on a plain connection with the same options,
- * which fails with the reason itself (a refused certificate, WRONGPASS, ECONNREFUSED).
+ * which fails with the reason itself (a refused certificate, WRONGPASS, ECONNREFUSED). A seed that
+ * answers is asked whether it is a cluster node at all (a plain Redis refuses CLUSTER SLOTS).
  */
-async function probeSeed(cluster: Cluster, timeoutMs: number): Promise<string | undefined> {
+async function probeSeed(
+  cluster: Cluster,
+  timeoutMs: number,
+): Promise<{ reason: string } | { notCluster: string } | undefined> {
   const seed = (cluster as unknown as { startupNodes?: { host?: string; port?: number }[] })
     .startupNodes?.[0];
   if (!seed?.port) return undefined;
@@ -118,10 +122,11 @@ async function probeSeed(cluster: Cluster, timeoutMs: number): Promise<string | 
   });
   try {
     await probe.connect();
-    await probe.ping();
+    const info = await probe.info('cluster');
+    if (/^cluster_enabled:0/m.test(info)) return { notCluster: `${seed.host ?? '127.0.0.1'}:${seed.port}` };
     return undefined;
   } catch (error) {
-    return (seen ?? (error as Error)).message;
+    return { reason: (seen ?? (error as Error)).message };
   } finally {
     probe.disconnect();
   }
@@ -158,8 +163,16 @@ export async function connectOrThrow(
     // OpenSSL's messages end in a newline; the error must stay one line (the CLI prints only the first).
     let reason = (lastError ?? (error as Error)).message;
     if (client instanceof Cluster) {
-      const seedReason = await probeSeed(client, Math.min(timeoutMs, 5_000));
-      if (seedReason && seedReason !== reason) reason = `${reason.replace(/\.$/, '')}: ${seedReason}`;
+      const seed = await probeSeed(client, Math.min(timeoutMs, 5_000));
+      if (seed && 'notCluster' in seed) {
+        throw new ConfigError(
+          [
+            `${setting}: the Redis at ${seed.notCluster} is not in cluster mode (cluster_enabled:0); name Redis Cluster nodes there, or unset ${setting} to use the single Redis at REDISPATCH_REDIS_URL`,
+          ],
+          { cause: error },
+        );
+      }
+      if (seed && seed.reason !== reason) reason = `${reason.replace(/\.$/, '')}: ${seed.reason}`;
     }
     reason = reason.replace(/\s+/g, ' ').trim();
     const shown = /^rediss?:/.test(url) ? redactRedisUrl(url) : url;
@@ -173,6 +186,38 @@ export async function connectOrThrow(
   } finally {
     clearTimeout(timer);
     client.off('error', onError);
+  }
+  if (client instanceof Redis) await assertDatabaseExists(client, url, setting);
+}
+
+/**
+ * ioredis sends the URL's SELECT after connecting and only emits its failure as an 'error' event,
+ * so a `/99` on a server with 16 databases would run on database 0, silently. Selecting it again
+ * here surfaces the refusal before anything is read or written.
+ */
+async function assertDatabaseExists(client: Redis, url: string, setting: string): Promise<void> {
+  const db = client.options.db ?? 0;
+  if (db === 0) return;
+  try {
+    await client.select(db);
+  } catch (error) {
+    // How many there are, where this user may ask (CONFIG is not in the least-privilege ACLs).
+    const count = await client.config('GET', 'databases').then(
+      (reply) => Number((reply as string[])[1]) || undefined,
+      () => undefined,
+    );
+    client.disconnect();
+    const shown = /^rediss?:/.test(url) ? redactRedisUrl(url) : url;
+    const reason = (error as Error).message.replace(/\s+/g, ' ').trim();
+    const has = count === undefined ? 'fewer databases' : `databases 0 to ${count - 1}`;
+    throw new ConfigError(
+      [
+        /out of range/i.test(reason)
+          ? `${setting}: database ${db} does not exist on ${shown} (the server has ${has}; see its "databases" setting)`
+          : `${setting}: cannot select database ${db} on ${shown}: ${reason}`,
+      ],
+      { cause: error },
+    );
   }
 }
 

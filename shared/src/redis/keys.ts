@@ -31,6 +31,11 @@ export interface Keys {
    * While no progress marker exists, only a standby whose buffer holds it is caught up.
    */
   readonly firstHeard: string;
+  /**
+   * String: the deployment's shape (mode, partitions, format version; JSON), stamped by its first
+   * process so a process of another shape refuses to join (shared/src/deployment).
+   */
+  readonly deployment: string;
   /** The Redlock resource on the lock masters. */
   readonly leaseLock: string;
   /** Pub/sub channel on which a resigning leader tells standbys to run for election now. */
@@ -69,6 +74,7 @@ export function createKeys(prefix: string): Keys {
     partitions: `${tag}:partitions`,
     resumed: `${tag}:resumed`,
     firstHeard: `${tag}:first-heard`,
+    deployment: `${tag}:deployment`,
     leaseLock: `${tag}:lease`,
     controlChannel: `${prefix}:control`,
     queue: (workerId: string) => `${tag}:q:${workerId}`,

@@ -28,6 +28,10 @@ import { createKeys } from '../redis/keys.js';
  *   dead-letter list, and PUBLISH of inbound frames to the ingress channel. No worker queue, no
  *   message state, no dispatcher key.
  *
+ * Every role but lock and publisher reads the deployment stamp `{prefix}:deployment` at start (and
+ * EXISTS on the partition table, epoch and worker registry, whence an unstamped earlier deployment's
+ * mode is read); dispatcher and worker may also SET it (NX), as the first process stamps it.
+ *
  * Streams mode (a Redis Cluster) gives every role the topology commands ioredis's Cluster client
  * sends (CLUSTER SLOTS to map slots, CLUSTER INFO as its ready check, ASKING on a redirect while a
  * slot migrates, READONLY/READWRITE when a node changes role): none of them reads or writes a key.
@@ -323,9 +327,25 @@ function relayKeys(prefix: string): string[] {
   ].map((key) => `~${key}`);
 }
 
+/**
+ * The deployment check every role but lock and publisher makes at start (shared/src/deployment):
+ * GET of the stamp (and SET NX of it for the roles that stamp a new deployment: dispatcher and
+ * worker), and EXISTS on the keys an unstamped earlier deployment's mode is read from. Selectors, so
+ * no role gains SET or EXISTS on anything else.
+ */
+function deploymentRules(prefix: string, stamps: boolean): string[] {
+  const k = createKeys(prefix);
+  return [
+    stamps ? `(+get +set ~${k.deployment})` : `(+get %R~${k.deployment})`,
+    `(+exists %R~${k.partitions} %R~${k.epoch} %R~${k.workers})`,
+  ];
+}
+
 /** The ACL rules (without user name and password) for one role. */
 export function aclRules(role: AclRole, options: AclOptions): string[] {
-  return options.mode === 'streams' ? streamRules(role, options) : listRules(role, options);
+  const rules = options.mode === 'streams' ? streamRules(role, options) : listRules(role, options);
+  if (role === 'lock' || role === 'publisher') return rules;
+  return [...rules, ...deploymentRules(options.prefix, role === 'dispatcher' || role === 'worker')];
 }
 
 function listRules(role: AclRole, options: AclOptions): string[] {

@@ -98,15 +98,18 @@ export async function loadPartitions(
   if (!Array.isArray(tags) || !tags.every((tag) => typeof tag === 'string')) {
     throw new Error(`${keys.partitions} does not hold a partition table (a JSON list of tags)`);
   }
-  if (tags.length !== count) {
-    throw new ConfigError([
-      `REDISPATCH_PARTITIONS is ${count} but the deployment with prefix "${prefix}" was created with ${tags.length} partitions; set REDISPATCH_PARTITIONS=${tags.length} (changing it would strand what the existing partitions hold)`,
-    ]);
-  }
+  if (tags.length !== count) throw partitionCountError(prefix, count, tags.length);
   // Checked again only if the table is older, or another process's SET NX won with other tags.
   if (options.refuseCollisions && stored !== checked)
     await assertNoPrefixCollision(client, prefix, tags as string[]);
   return (tags as string[]).map((tag, index) => partitionKeys(index, tag));
+}
+
+/** REDISPATCH_PARTITIONS differs from the count the deployment was created with. */
+export function partitionCountError(prefix: string, configured: number, created: number): ConfigError {
+  return new ConfigError([
+    `REDISPATCH_PARTITIONS is ${configured} but the deployment with prefix "${prefix}" was created with ${created} partitions; set REDISPATCH_PARTITIONS=${created} (changing it would strand what the existing partitions hold)`,
+  ]);
 }
 
 /** How long a user that may not write the partition table waits for a dispatcher to write it. */

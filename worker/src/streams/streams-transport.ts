@@ -6,7 +6,7 @@ import {
   type DataConnectionSettings,
   dataSetting,
   dataTarget,
-  loadPartitions,
+  joinDeployment,
   type PartitionKeys,
 } from '@redispatch/shared';
 import type { PendingReply } from '../settler.js';
@@ -77,7 +77,13 @@ export class StreamsTransport implements Transport {
       dataSetting(this.settings),
       commandTimeoutMs * 5,
     );
-    this.partitions = await loadPartitions(this.client, keys, prefix, this.options.partitions);
+    this.partitions = await joinDeployment(this.client, keys, {
+      prefix,
+      mode: 'streams',
+      partitions: this.options.partitions,
+      stamp: true,
+      loadPartitions: true,
+    });
     await Promise.all(
       this.partitions.map((p) =>
         this.client.xgroup('CREATE', p.stream, group, '0', 'MKSTREAM').catch((error: Error) => {
