@@ -102,7 +102,13 @@ function installExitHook(): void {
  */
 export async function startRedisContainer(options: RedisServerOptions = {}): Promise<RedisHandle> {
   pinTestcontainersEnv();
-  const tc = await import('testcontainers');
+  // An optional peer dependency: installed in the clone (tests), not with the published packages.
+  const tc = await import('testcontainers').catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== 'ERR_MODULE_NOT_FOUND') throw error;
+    throw new Error(
+      'redis-container: the optional package testcontainers is not installed (npm install testcontainers)',
+    );
+  });
   const client = await tc.getContainerRuntimeClient();
   const image = redisImage();
   if (!(await client.image.exists(tc.ImageName.fromString(image)))) {
