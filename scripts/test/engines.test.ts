@@ -5,16 +5,13 @@ import { describe, expect, it } from 'vitest';
 /**
  * `npm ci` warns EBADENGINE for every installed package whose `engines.node` excludes the running
  * Node; the lockfile records each package's `engines`, so the check needs no network. We support
- * Node 20: what ships (required dependencies) must accept any Node 20, everything else (the test
- * tooling, vite; testcontainers, an optional peer) 20.19+.
+ * Node 20: what ships (non-dev packages) must accept any Node 20, the test tooling (vite) 20.19+.
  */
 const RUNTIME_FLOOR = '20.0.0';
 const DEVELOPMENT_FLOOR = '20.19.0';
 
 interface LockedPackage {
   dev?: boolean;
-  /** Only needed by development or by an optional peer (testcontainers, the harness's Docker fallback). */
-  devOptional?: boolean;
   engines?: { node?: string } | string[];
 }
 
@@ -25,7 +22,7 @@ const lock = JSON.parse(readFileSync(new URL('../../package-lock.json', import.m
 function excluding(version: string, onlyRuntime: boolean): string[] {
   return Object.entries(lock.packages).flatMap(([path, entry]) => {
     const range = Array.isArray(entry.engines) ? undefined : entry.engines?.node;
-    if (!range || (onlyRuntime && (entry.dev || entry.devOptional))) return [];
+    if (!range || (onlyRuntime && entry.dev)) return [];
     return semver.satisfies(version, range)
       ? []
       : [`${path.replace(/^.*node_modules\//, '')} wants node ${range}`];

@@ -65,7 +65,7 @@ describe('the packed packages installed outside the clone', () => {
   it('install as @redispatch/* with only their runtime dependencies', () => {
     for (const name of ['shared', 'worker', 'dispatcher'])
       expect(existsSync(join(app, 'node_modules', '@redispatch', name, 'package.json')), name).toBe(true);
-    // Development tooling and the optional peer (the harness's Docker fallback) stay out.
+    // Development tooling stays out, testcontainers too (the harness's Docker fallback, clone only).
     for (const dev of ['typescript', 'vitest', 'testcontainers', 'kubernetes-models'])
       expect(existsSync(join(app, 'node_modules', dev)), dev).toBe(false);
   });
