@@ -102,7 +102,14 @@ function installExitHook(): void {
  */
 export async function startRedisContainer(options: RedisServerOptions = {}): Promise<RedisHandle> {
   pinTestcontainersEnv();
-  const tc = await import('testcontainers');
+  // A root devDependency, not a dependency of the package: the fallback needs the image that
+  // .ci/build-redis-image.sh builds in the clone, so outside it only redis-server on PATH serves.
+  const tc = await import('testcontainers').catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== 'ERR_MODULE_NOT_FOUND') throw error;
+    throw new Error(
+      'redis-container: testcontainers is not installed (it is a development dependency of the redispatch clone)',
+    );
+  });
   const client = await tc.getContainerRuntimeClient();
   const image = redisImage();
   if (!(await client.image.exists(tc.ImageName.fromString(image)))) {

@@ -1,0 +1,123 @@
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { type RedisHandle, startRedis } from '@redispatch/shared/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+/**
+ * The published form: `npm pack` of every workspace, installed with npm into an empty folder outside
+ * the clone (third-party dependencies from the registry). Run after `npm run build`.
+ */
+const run = promisify(execFile);
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const INSTALL_TIMEOUT_MS = 240_000;
+
+let dir: string;
+let app: string;
+let redis: RedisHandle;
+const children: ChildProcess[] = [];
+
+/** Runs the installed bin without npx: it must be the one npm linked, never a registry download. */
+function redispatch(args: string[], env: Record<string, string> = {}) {
+  return run(join(app, 'node_modules', '.bin', 'redispatch'), args, {
+    cwd: app,
+    env: { ...process.env, ...env },
+    timeout: 30_000,
+  });
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'redispatch-pack-'));
+  const tarballs = join(dir, 'tarballs');
+  app = join(dir, 'app');
+  mkdirSync(tarballs);
+  mkdirSync(app);
+  const packed = await run('npm', ['pack', '--workspaces', '--json', '--pack-destination', tarballs], {
+    cwd: root,
+    timeout: 60_000,
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  const files = (JSON.parse(packed.stdout) as { filename: string }[]).map((entry) =>
+    join(tarballs, entry.filename),
+  );
+  writeFileSync(
+    join(app, 'package.json'),
+    JSON.stringify({ name: 'pack-install-check', private: true, type: 'module' }),
+  );
+  await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', ...files], {
+    cwd: app,
+    timeout: INSTALL_TIMEOUT_MS,
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  redis = await startRedis();
+}, INSTALL_TIMEOUT_MS + 90_000);
+
+afterAll(async () => {
+  for (const child of children) child.kill('SIGKILL');
+  await redis?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('the packed packages installed outside the clone', () => {
+  it('install as @redispatch/* with only their runtime dependencies', () => {
+    for (const name of ['shared', 'worker', 'dispatcher'])
+      expect(existsSync(join(app, 'node_modules', '@redispatch', name, 'package.json')), name).toBe(true);
+    // Development tooling stays out, testcontainers too (the harness's Docker fallback, clone only).
+    for (const dev of ['typescript', 'vitest', 'testcontainers', 'kubernetes-models'])
+      expect(existsSync(join(app, 'node_modules', dev)), dev).toBe(false);
+  });
+
+  it('give a working redispatch bin', async () => {
+    expect((await redispatch(['--version'])).stdout.trim()).toBe('0.1.0');
+    const npx = await run('npx', ['--no-install', 'redispatch', '--version'], { cwd: app, timeout: 30_000 });
+    expect(npx.stdout.trim()).toBe('0.1.0');
+    expect((await redispatch(['--help'])).stdout).toContain('Usage: redispatch');
+  });
+
+  it('give importable libraries, the test harness included', async () => {
+    const probe = `
+      const worker = await import('@redispatch/worker');
+      const shared = await import('@redispatch/shared');
+      const testing = await import('@redispatch/shared/testing');
+      const dispatcher = await import('@redispatch/dispatcher');
+      console.log([typeof worker.Worker, typeof shared.OPTIONS, typeof testing.startRedisProcess, Object.keys(dispatcher).length > 0].join(' '));`;
+    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', probe], {
+      cwd: app,
+      timeout: 30_000,
+    });
+    expect(stdout.trim()).toBe('function object function true');
+  });
+
+  it('run a dispatcher and a worker from the install: published messages are handled and acked', async () => {
+    writeFileSync(
+      join(app, 'handler.mjs'),
+      'export default async function handle(msg) { return undefined; }\n',
+    );
+    const env = {
+      REDISPATCH_REDIS_URL: redis.url,
+      REDISPATCH_PREFIX: `pack${process.pid}`,
+      REDISPATCH_CHANNEL: `pack${process.pid}-in`,
+      REDISPATCH_METRICS_PORT: '-1',
+      REDISPATCH_LEASE_MS: '1000',
+      REDISPATCH_LOG_LEVEL: 'warn',
+    };
+    const bin = join(app, 'node_modules', '.bin', 'redispatch');
+    for (const args of [['dispatcher'], ['worker', '--handler', './handler.mjs']])
+      children.push(spawn(bin, args, { cwd: app, env: { ...process.env, ...env }, stdio: 'ignore' }));
+    const stats = async () => JSON.parse((await redispatch(['stats', '--json'], env)).stdout);
+    await expect
+      .poll(
+        async () => {
+          const now = await stats();
+          return now.leader !== null && now.workers.length === 1;
+        },
+        { timeout: 20_000 },
+      )
+      .toBe(true);
+    await redispatch(['publish', '--count', '50'], env);
+    await expect.poll(async () => (await stats()).totals.acked, { timeout: 20_000 }).toBe(50);
+  });
+});
