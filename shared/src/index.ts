@@ -19,7 +19,13 @@ export {
 } from './admin/stream-dead-letters.js';
 export { readStreamStats } from './admin/stream-stats.js';
 export * from './config/defaults.js';
-export { type Config, type ConfigFlags, loadConfig } from './config/load-config.js';
+export {
+  type Config,
+  type ConfigFlags,
+  loadConfig,
+  type SettingSource,
+  settingSource,
+} from './config/load-config.js';
 export { defaultInstanceId, OPTIONS, type OptionKey, type OptionSpec } from './config/options.js';
 export { parseRedisUrl, type RedisEndpoint, redactRedisUrl, type TlsSettings } from './config/redis-url.js';
 export { tlsSettingsFrom } from './config/tls-settings.js';
@@ -27,6 +33,13 @@ export * from './envelope/index.js';
 export * from './errors.js';
 export { LeaderLease, type LeaderLeaseOptions } from './leadership/leader-lease.js';
 export { createLogger, type Logger } from './logger.js';
+export {
+  ENDPOINT_REFRESH_MS,
+  ENDPOINT_STALE_MS,
+  type EndpointAnnouncement,
+  EndpointAnnouncer,
+  type ProcessEndpoint,
+} from './observability/endpoint-directory.js';
 export {
   createRegistry,
   MetricsServer,

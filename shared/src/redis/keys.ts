@@ -31,6 +31,11 @@ export interface Keys {
    * While no progress marker exists, only a standby whose buffer holds it is caught up.
    */
   readonly firstHeard: string;
+  /**
+   * Hash: process id → JSON `{ role, host, pid, metrics, seenMs }`, refreshed by every long-lived
+   * process (dispatcher, worker, relay) so `stats` can say where each one serves /metrics.
+   */
+  readonly endpoints: string;
   /** The Redlock resource on the lock masters. */
   readonly leaseLock: string;
   /** Pub/sub channel on which a resigning leader tells standbys to run for election now. */
@@ -69,6 +74,7 @@ export function createKeys(prefix: string): Keys {
     partitions: `${tag}:partitions`,
     resumed: `${tag}:resumed`,
     firstHeard: `${tag}:first-heard`,
+    endpoints: `${tag}:endpoints`,
     leaseLock: `${tag}:lease`,
     controlChannel: `${prefix}:control`,
     queue: (workerId: string) => `${tag}:q:${workerId}`,
