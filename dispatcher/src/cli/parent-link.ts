@@ -5,10 +5,16 @@
  * Returns false when there is no parent to watch (run by hand, by systemd, in a container).
  */
 export function onParentGone(stop: () => void): boolean {
-  const channel = process.channel;
-  if (!channel) return false;
+  // `process.send` exists for the whole life of a process started with an IPC channel, even after
+  // the channel closed (`process.channel` is then gone): the parent may have died while this one
+  // was still starting, and the 'disconnect' event is then already past.
+  if (typeof process.send !== 'function') return false;
+  if (!process.connected) {
+    setImmediate(stop);
+    return true;
+  }
   process.once('disconnect', stop);
   // Watching must not keep the process alive on its own (adding the listener ref'd the channel).
-  channel.unref();
+  process.channel?.unref();
   return true;
 }

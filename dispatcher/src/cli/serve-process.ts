@@ -59,6 +59,8 @@ function announce(config: Config, role: string, metrics: MetricsServer | undefin
     name: 'rd-endpoint',
   });
   client.on('error', () => {});
+  // The first refresh waits for the connection (later ones just retry); ioredis reconnects by itself.
+  client.once('ready', () => announcer.start());
   client.connect().catch(() => {});
   const announcer = new EndpointAnnouncer(
     client,
@@ -72,7 +74,6 @@ function announce(config: Config, role: string, metrics: MetricsServer | undefin
     },
     (error) => logger.warn({ err: error }, 'could not record this process in the endpoint directory (stats)'),
   );
-  announcer.start();
   return {
     close: async () => {
       await announcer.close();
