@@ -64,7 +64,9 @@ describe('metrics ports of many processes on one host', () => {
     }
     // Some process found the default taken (only one can have it) and says which port it chose.
     await expect
-      .poll(() => [...dispatchers, worker].some((p) => /on a free port: the default was taken/.test(p.output())))
+      .poll(() =>
+        [...dispatchers, worker].some((p) => /on a free port: the default was taken/.test(p.output())),
+      )
       .toBe(true);
     const human = await runCli(['stats'], env);
     for (const address of addresses) expect(human.output).toContain(address);

@@ -6,8 +6,8 @@ import type { Cluster, Redis } from 'ioredis';
 import type { NatsConnection } from 'nats';
 import { connectNats } from '../ingress/nats-connection.js';
 import { withAdminConnection } from './admin-connection.js';
-import { onParentGone } from './parent-link.js';
 import { configFrom, exitWithError } from './config-flags.js';
+import { onParentGone } from './parent-link.js';
 
 export interface PublishOptions {
   count: number;

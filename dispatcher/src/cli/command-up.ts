@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Config, settingSource, type Stats } from '@redispatch/shared';
+import { type Config, type Stats, settingSource } from '@redispatch/shared';
 import type { Command } from 'commander';
 import { withAdminScope } from './admin-connection.js';
 import { formatStats, statsFor } from './command-stats.js';
@@ -87,7 +87,13 @@ export function registerUpCommand(program: Command): void {
     )
     .action(
       async (
-        options: { dispatchers: string; workers: string; publishRate: string; handler: string; relays: string },
+        options: {
+          dispatchers: string;
+          workers: string;
+          publishRate: string;
+          handler: string;
+          relays: string;
+        },
         command: Command,
       ) => {
         const logDir = mkdtempSync(join(tmpdir(), 'redispatch-up-'));
@@ -159,13 +165,25 @@ export function registerUpCommand(program: Command): void {
           for (let i = 1; i <= relays; i++) {
             const relayPort = config.relayPort > 0 ? config.relayPort + i - 1 : config.relayPort;
             // A stable id (no pid), so restarting `up` resumes the relay's queue and sessions.
-            start(`relay-${i}`, 'relay', ['relay'], { REDISPATCH_RELAY_PORT: String(relayPort) }, `relay-${i}`);
+            start(
+              `relay-${i}`,
+              'relay',
+              ['relay'],
+              { REDISPATCH_RELAY_PORT: String(relayPort) },
+              `relay-${i}`,
+            );
             screen.write(
               `relay-${i}: ws://${config.relayHost === '0.0.0.0' ? '127.0.0.1' : config.relayHost}:${relayPort}/\n`,
             );
           }
           if (publishRate > 0)
-            start('publisher', 'publisher', ['publish', '--count', '1000000000', '--rate', String(publishRate)]);
+            start('publisher', 'publisher', [
+              'publish',
+              '--count',
+              '1000000000',
+              '--rate',
+              String(publishRate),
+            ]);
           screen.write(`logs in ${logDir}; Ctrl-C stops everything\n`);
           redis?.watch(
             supervisor.children.map((child) => child.pid),
@@ -175,7 +193,9 @@ export function registerUpCommand(program: Command): void {
             if (phase === 'stopping') return;
             const gone = (['dispatcher', 'worker'] as const).find((role) => supervisor.roleGone(role));
             if (gone) {
-              process.stderr.write(`redispatch: every ${gone} exited (last: ${child.name}); see ${child.logFile}\n`);
+              process.stderr.write(
+                `redispatch: every ${gone} exited (last: ${child.name}); see ${child.logFile}\n`,
+              );
               void stop(`every ${gone} exited`, 1, 'ignore');
             }
           });

@@ -152,7 +152,10 @@ export class Supervisor {
   }
 
   private onExitOf(info: SupervisedChild, resolve: () => void): void {
-    if (info.state.kind === 'exited') return resolve();
+    if (info.state.kind === 'exited') {
+      resolve();
+      return;
+    }
     this.onExit((child) => {
       if (child === info) resolve();
     });

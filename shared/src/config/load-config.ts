@@ -50,7 +50,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: ConfigFl
   const origin = new Map<OptionKey, SettingSource>();
   for (const key of Object.keys(OPTIONS) as OptionKey[]) {
     const spec = OPTIONS[key];
-    origin.set(key, given(flags[key]) !== undefined ? 'flag' : given(env[spec.env]) !== undefined ? 'env' : 'default');
+    origin.set(
+      key,
+      given(flags[key]) !== undefined ? 'flag' : given(env[spec.env]) !== undefined ? 'env' : 'default',
+    );
     // An empty value means "not set" at every level, so `REDISPATCH_REDIS_URL=` falls back to the
     // default instead of leaving a setting that has one undefined.
     const raw = given(flags[key]) ?? given(env[spec.env]) ?? spec.default;

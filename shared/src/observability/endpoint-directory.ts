@@ -70,7 +70,11 @@ export class EndpointAnnouncer {
   private async refresh(): Promise<void> {
     try {
       const now = await serverNowMs(this.client);
-      await this.client.hset(this.keys.endpoints, this.entry.id, JSON.stringify({ ...this.entry, seenMs: now }));
+      await this.client.hset(
+        this.keys.endpoints,
+        this.entry.id,
+        JSON.stringify({ ...this.entry, seenMs: now }),
+      );
       if (this.refreshes++ % PRUNE_EVERY === 0) await this.prune(now);
       this.failing = false;
     } catch (error) {
