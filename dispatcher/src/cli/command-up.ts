@@ -117,8 +117,10 @@ export function registerUpCommand(program: Command): void {
         // A closed terminal (SIGHUP) or pipe makes writes fail; that must not crash `up` mid-stop.
         process.stderr.on('error', () => {});
         const screen = new Screen(() => void stop('output closed', 0, 'ignore'));
-        for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const)
+        for (const signal of ['SIGINT', 'SIGTERM'] as const)
           process.on(signal, () => void stop(signal, 0, 'force'));
+        // A closed terminal sends SIGHUP and fails writes in either order: neither may force the stop.
+        process.on('SIGHUP', () => void stop('SIGHUP', 0, 'ignore'));
         try {
           const dispatchers = count(options.dispatchers, '--dispatchers', 1);
           const workers = count(options.workers, '--workers', 1);
