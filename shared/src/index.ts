@@ -28,7 +28,13 @@ export {
   rawPath,
 } from './config/http-allow.js';
 export { validateLibraryOptions } from './config/library-options.js';
-export { type Config, type ConfigFlags, loadConfig } from './config/load-config.js';
+export {
+  type Config,
+  type ConfigFlags,
+  loadConfig,
+  type SettingSource,
+  settingSource,
+} from './config/load-config.js';
 export { defaultInstanceId, OPTIONS, type OptionKey, type OptionSpec } from './config/options.js';
 export { parseRedisUrl, type RedisEndpoint, redactRedisUrl, type TlsSettings } from './config/redis-url.js';
 export { tlsSettingsFrom } from './config/tls-settings.js';
@@ -45,6 +51,13 @@ export * from './errors.js';
 export { LeaderLease, type LeaderLeaseOptions } from './leadership/leader-lease.js';
 export { createLogger, type Logger } from './logger.js';
 export { capConnections, HARDENED_SERVER_OPTIONS } from './observability/harden-http-server.js';
+export {
+  ENDPOINT_REFRESH_MS,
+  ENDPOINT_STALE_MS,
+  type EndpointAnnouncement,
+  EndpointAnnouncer,
+  type ProcessEndpoint,
+} from './observability/endpoint-directory.js';
 export {
   createRegistry,
   MetricsServer,

@@ -7,6 +7,7 @@ import type { NatsConnection } from 'nats';
 import { connectNats } from '../ingress/nats-connection.js';
 import { withAdminConnection } from './admin-connection.js';
 import { configFrom, exitWithError } from './config-flags.js';
+import { onParentGone } from './parent-link.js';
 
 export interface PublishOptions {
   count: number;
@@ -157,6 +158,8 @@ export function registerPublishCommand(program: Command): void {
         },
         command: Command,
       ) => {
+        // Started by `up` (the demo publisher): a load with nobody left to watch it ends with `up`.
+        onParentGone(() => process.exit(0));
         try {
           const count = positiveInt('--count', options.count, 1);
           const rate = positiveInt('--rate', options.rate, 0);

@@ -6,7 +6,7 @@ import { configFrom, exitWithError } from './config-flags.js';
 export function formatStats(stats: Stats): string {
   const lines: string[] = [];
   const leader = stats.leader
-    ? `${stats.leader.id} (host ${stats.leader.host}, pid ${stats.leader.pid}, epoch ${stats.leader.epoch})`
+    ? `${stats.leader.id} (host ${stats.leader.host}, pid ${stats.leader.pid}, epoch ${stats.leader.epoch}${stats.leader.metrics ? `, metrics ${stats.leader.metrics}` : ''})`
     : 'none';
   lines.push(`mode ${stats.mode}   prefix ${stats.prefix}   leader ${leader}`);
   lines.push(
@@ -43,15 +43,27 @@ export function formatStats(stats: Stats): string {
     lines.push(...table(partHeader, partRows));
   }
   lines.push('');
-  const header = ['worker', 'queued', 'inflight', 'heartbeat'];
+  const header = ['worker', 'queued', 'inflight', 'heartbeat', 'metrics'];
   const rows = stats.workers.map((w) => [
     w.id,
     String(w.queued),
     String(w.inflight),
     `${(w.heartbeatAgeMs / 1000).toFixed(1)}s ago`,
+    w.metrics ?? '-',
   ]);
   lines.push(...table(header, rows));
   if (rows.length === 0) lines.push('(no workers registered)');
+  if (stats.processes.length > 0) {
+    lines.push('');
+    const processRows = stats.processes.map((p) => [
+      p.id,
+      p.role,
+      p.id === stats.leader?.id ? 'leader' : '',
+      String(p.pid),
+      p.metrics ?? '(off)',
+    ]);
+    lines.push(...table(['process', 'role', '', 'pid', 'metrics'], processRows));
+  }
   return lines.join('\n');
 }
 
@@ -77,7 +89,7 @@ export function registerStatsCommand(program: Command): void {
     .description('Show the leader, workers, queue depths and totals')
     .option(
       '--json',
-      'print JSON (fields: mode, leader, workers, inflight, delayed, backlog, deadLetters, totals)',
+      'print JSON (fields: mode, leader, workers, inflight, delayed, backlog, deadLetters, totals, processes)',
     )
     .option('--watch <seconds>', 'refresh every N seconds until Ctrl-C')
     .action(async (options: { json?: boolean; watch?: string }, command: Command) => {

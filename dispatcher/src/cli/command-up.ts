@@ -1,49 +1,24 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { createWriteStream, mkdtempSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { type Config, type Stats, settingSource } from '@redispatch/shared';
 import type { Command } from 'commander';
 import { withAdminScope } from './admin-connection.js';
 import { formatStats, statsFor } from './command-stats.js';
 import { configFrom, exitWithError } from './config-flags.js';
+import { type ChildRole, lastLogLine, type SupervisedChild, Supervisor } from './up-children.js';
+import { type EmbeddedRedis, startEmbeddedRedis } from './up-embedded-redis.js';
+import { childEnvironment } from './up-env.js';
 
-const CLI_MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
-const DEMO_HANDLER = fileURLToPath(new URL('./demo-handler.js', import.meta.url));
-const NOOP_HANDLER = fileURLToPath(new URL('./noop-handler.js', import.meta.url));
-const ECHO_HANDLER = fileURLToPath(new URL('./echo-handler.js', import.meta.url));
-
-interface EmbeddedRedis {
-  url: string;
-  /** Streams mode: the embedded cluster's seeds (REDISPATCH_CLUSTER_NODES). */
-  seeds?: string;
-  stop(): Promise<void>;
-}
-
-/** Streams mode: a 3-master Redis Cluster from redis-server on PATH (redis-cli joins it). */
-async function startEmbeddedCluster(): Promise<EmbeddedRedis> {
-  const testing = await import('@redispatch/shared/testing');
-  if (!testing.hasRedisServerBinary())
-    throw new Error(
-      'REDISPATCH_CLUSTER_NODES is unset and no embedded cluster could start: it needs redis-server and redis-cli on PATH (apt-get install redis-server redis-tools); or point REDISPATCH_CLUSTER_NODES at a cluster',
-    );
-  const cluster = await testing.startRedisCluster({ masters: 3 });
-  const first = cluster.nodes[0];
-  return { url: `redis://${first?.host}:${first?.port}`, seeds: cluster.seeds, stop: () => cluster.stop() };
-}
-
-/** Starts redis-server from PATH, or through testcontainers when only Docker is there. */
-async function startEmbeddedRedis(): Promise<EmbeddedRedis> {
-  const testing = await import('@redispatch/shared/testing');
-  if (testing.hasRedisServerBinary()) return testing.startRedisProcess();
-  try {
-    return await testing.startRedis();
-  } catch (error) {
-    throw new Error(
-      `REDISPATCH_REDIS_URL is unset and no embedded Redis could start: no redis-server on PATH (apt-get install redis-server) and no usable Docker engine (${(error as Error).message.split('\n')[0]}); install one, or point REDISPATCH_REDIS_URL at a Redis`,
-    );
-  }
-}
+const BUILTIN_HANDLERS: Record<string, string> = {
+  demo: fileURLToPath(new URL('./demo-handler.js', import.meta.url)),
+  noop: fileURLToPath(new URL('./noop-handler.js', import.meta.url)),
+  echo: fileURLToPath(new URL('./echo-handler.js', import.meta.url)),
+};
+/** How long a child's drain may take before `up` has it killed: its drain timeout and a margin. */
+const DRAIN_MARGIN_MS = 5_000;
+const REDRAW_MS = 1_000;
 
 function count(raw: string, name: string, min: number): number {
   const value = Number(raw);
@@ -52,11 +27,50 @@ function count(raw: string, name: string, min: number): number {
   return value;
 }
 
+/**
+ * What `up` does with the terminal: writes until its output is gone (a closed pipe), then stays
+ * silent. `up | head -3` must stop everything cleanly, not die of EPIPE and leave the children.
+ */
+class Screen {
+  private closed = false;
+
+  constructor(onClosed: () => void) {
+    process.stdout.on('error', () => {
+      if (this.closed) return;
+      this.closed = true;
+      onClosed();
+    });
+  }
+
+  write(text: string): void {
+    if (!this.closed) process.stdout.write(text);
+  }
+}
+
+/** The stats document, minus a leader record that names one of our dispatchers that has exited. */
+function honestStats(stats: Stats, children: readonly SupervisedChild[]): Stats {
+  const leader = stats.leader;
+  const ours = children.find((child) => child.instanceId === leader?.id);
+  return ours?.state.kind === 'exited' ? { ...stats, leader: null } : stats;
+}
+
+function childRows(children: readonly SupervisedChild[], stats: Stats | undefined): string[] {
+  return children.map((child) => {
+    const metrics = stats?.processes.find((p) => p.id === child.instanceId)?.metrics;
+    const state = child.state;
+    const status =
+      state.kind === 'exited'
+        ? `exited (${state.signal ? `signal ${state.signal}` : `code ${state.code}`}): ${lastLogLine(child.logFile)}`
+        : state.kind;
+    return `${child.name.padEnd(14)} pid ${String(child.pid).padEnd(8)} ${metrics ? `metrics ${metrics}  ` : ''}${status}`;
+  });
+}
+
 export function registerUpCommand(program: Command): void {
   program
     .command('up')
     .description(
-      'Run the whole system locally: Redis (embedded unless REDISPATCH_REDIS_URL is set), 3 dispatchers, workers, a demo publisher, live stats',
+      'Run the whole system locally: Redis (embedded unless REDISPATCH_REDIS_URL is set), 3 dispatchers, workers, a demo publisher, live stats; every setting given to up reaches every process; Ctrl-C drains them all',
     )
     .option('--dispatchers <n>', 'dispatcher processes', '3')
     .option('--workers <n>', 'worker processes', '3')
@@ -82,27 +96,31 @@ export function registerUpCommand(program: Command): void {
         },
         command: Command,
       ) => {
-        const children: ChildProcess[] = [];
+        const logDir = mkdtempSync(join(tmpdir(), 'redispatch-up-'));
+        const supervisor = new Supervisor(logDir);
         let redis: EmbeddedRedis | undefined;
-        let stopping = false;
-        const stopAll = async () => {
-          if (stopping) return;
-          stopping = true;
-          process.stdout.write('\nstopping…\n');
-          await Promise.all(
-            children.map(
-              (child) =>
-                new Promise<void>((resolve) => {
-                  if (child.exitCode !== null || child.signalCode !== null) return resolve();
-                  child.once('exit', () => resolve());
-                  child.kill('SIGTERM');
-                  setTimeout(() => child.kill('SIGKILL'), 15_000).unref();
-                }),
-            ),
-          );
+        let phase: 'starting' | 'running' | 'stopping' = 'starting';
+        /** Drains every child once; a second signal while draining kills them instead. */
+        const stop = async (reason: string, exitCode: number, second: 'force' | 'ignore') => {
+          if (phase === 'stopping') {
+            if (second === 'ignore') return;
+            supervisor.killAll();
+            await redis?.stop();
+            process.exit(130);
+          }
+          phase = 'stopping';
+          screen.write(`\n${reason}: stopping every process gracefully… (Ctrl-C again to force)\n`);
+          await supervisor.stopAll();
           await redis?.stop();
-          process.exit(0);
+          process.exit(exitCode);
         };
+        // A closed terminal (SIGHUP) or pipe makes writes fail; that must not crash `up` mid-stop.
+        process.stderr.on('error', () => {});
+        const screen = new Screen(() => void stop('output closed', 0, 'ignore'));
+        for (const signal of ['SIGINT', 'SIGTERM'] as const)
+          process.on(signal, () => void stop(signal, 0, 'force'));
+        // A closed terminal sends SIGHUP and fails writes in either order: neither may force the stop.
+        process.on('SIGHUP', () => void stop('SIGHUP', 0, 'ignore'));
         try {
           const dispatchers = count(options.dispatchers, '--dispatchers', 1);
           const workers = count(options.workers, '--workers', 1);
@@ -113,93 +131,98 @@ export function registerUpCommand(program: Command): void {
           const handlerChoice = options.handler !== 'demo' ? options.handler : (globals.handler ?? 'demo');
           const config = configFrom(command);
           const streams = config.mode === 'streams';
-          const redisUrl = globals.redisUrl ?? process.env.REDISPATCH_REDIS_URL;
-          if (streams && !config.clusterNodes?.length) {
-            redis = await startEmbeddedCluster();
-            process.stdout.write(`started an embedded 3-master Redis Cluster at ${redis.seeds}\n`);
-          } else if (!streams && !redisUrl) {
-            redis = await startEmbeddedRedis();
-            process.stdout.write(`started an embedded Redis at ${redis.url}\n`);
+          const redisGiven = settingSource(config, 'redisUrl') !== 'default';
+          if ((streams && !config.clusterNodes?.length) || (!streams && !redisGiven)) {
+            redis = await startEmbeddedRedis(streams);
+            screen.write(
+              streams
+                ? `started an embedded 3-master Redis Cluster at ${redis.seeds}\n`
+                : `started an embedded Redis at ${redis.url}\n`,
+            );
           }
-          const env = {
-            ...process.env,
-            ...(redis ? { REDISPATCH_REDIS_URL: redis.url } : {}),
-            ...(redis?.seeds ? { REDISPATCH_CLUSTER_NODES: redis.seeds, REDISPATCH_MODE: 'streams' } : {}),
-          };
-          const effective = redis?.seeds
+          const effective: Config = redis?.seeds
             ? { ...config, redisUrl: redis.url, clusterNodes: redis.seeds.split(','), lockUrls: [] }
             : redis
               ? { ...config, redisUrl: redis.url, lockUrls: [redis.url] }
               : config;
-          const logDir = mkdtempSync(join(tmpdir(), 'redispatch-up-'));
-          const basePort = config.metricsPort;
-          let nextPort = basePort;
-          const spawnRole = (name: string, args: string[], extraEnv: Record<string, string> = {}) => {
-            const port = basePort > 0 ? nextPort++ : basePort;
-            const log = createWriteStream(join(logDir, `${name}.log`));
-            const child = spawn(process.execPath, [CLI_MAIN, ...args], {
-              env: {
-                ...env,
-                REDISPATCH_METRICS_PORT: String(port),
-                REDISPATCH_INSTANCE_ID: `${name}-${process.pid}`,
-                ...extraEnv,
-              },
-              stdio: ['ignore', 'pipe', 'pipe'],
-            });
-            child.stdout?.pipe(log);
-            child.stderr?.pipe(log);
-            child.once('exit', (code, signal) => {
-              if (!stopping)
-                process.stderr.write(
-                  `${name} exited (code ${code}, signal ${signal}); see ${join(logDir, `${name}.log`)}\n`,
-                );
-            });
-            children.push(child);
+          const env = childEnvironment(command, redis);
+          // A port the user chose is spread over the children (taken: that child fails, naming it);
+          // the default lets each child fall back to a free port, shown in the display.
+          const chosenPort = settingSource(config, 'metricsPort') !== 'default';
+          let nextPort = config.metricsPort;
+          const start = (
+            name: string,
+            role: ChildRole,
+            args: string[],
+            extra: NodeJS.ProcessEnv = {},
+            instanceId = `${name}-${process.pid}`,
+          ) => {
+            const port = chosenPort && config.metricsPort > 0 ? nextPort++ : config.metricsPort;
+            const portEnv = chosenPort ? { REDISPATCH_METRICS_PORT: String(port) } : {};
+            supervisor.start(name, role, args, { ...env, ...portEnv, ...extra }, instanceId);
           };
-          const passthrough = process.argv.slice(2).filter((arg) => arg !== 'up');
-          for (let i = 1; i <= dispatchers; i++) spawnRole(`dispatcher-${i}`, ['dispatcher']);
-          for (let i = 1; i <= workers; i++)
-            spawnRole(`worker-${i}`, [
-              'worker',
-              '--handler',
-              handlerChoice === 'demo'
-                ? DEMO_HANDLER
-                : handlerChoice === 'noop'
-                  ? NOOP_HANDLER
-                  : handlerChoice === 'echo'
-                    ? ECHO_HANDLER
-                    : handlerChoice,
-            ]);
+          for (let i = 1; i <= dispatchers; i++) start(`dispatcher-${i}`, 'dispatcher', ['dispatcher']);
+          const handler = BUILTIN_HANDLERS[handlerChoice] ?? handlerChoice;
+          for (let i = 1; i <= workers; i++) start(`worker-${i}`, 'worker', ['worker', '--handler', handler]);
           for (let i = 1; i <= relays; i++) {
             const relayPort = config.relayPort > 0 ? config.relayPort + i - 1 : config.relayPort;
             // A stable id (no pid), so restarting `up` resumes the relay's queue and sessions.
-            spawnRole(`relay-${i}`, ['relay'], {
-              REDISPATCH_INSTANCE_ID: `relay-${i}`,
-              REDISPATCH_RELAY_PORT: String(relayPort),
-            });
-            process.stdout.write(
+            start(
+              `relay-${i}`,
+              'relay',
+              ['relay'],
+              { REDISPATCH_RELAY_PORT: String(relayPort) },
+              `relay-${i}`,
+            );
+            screen.write(
               `relay-${i}: ws://${config.relayHost === '0.0.0.0' ? '127.0.0.1' : config.relayHost}:${relayPort}/\n`,
             );
           }
           if (publishRate > 0)
-            spawnRole('publisher', ['publish', '--count', '1000000000', '--rate', String(publishRate)]);
-          process.stdout.write(
-            `logs in ${logDir}; metrics on ports ${basePort > 0 ? `${basePort}-${nextPort - 1}` : '(random)'}; Ctrl-C stops everything\n`,
+            start('publisher', 'publisher', [
+              'publish',
+              '--count',
+              '1000000000',
+              '--rate',
+              String(publishRate),
+            ]);
+          screen.write(`logs in ${logDir}; Ctrl-C stops everything\n`);
+          redis?.watch(
+            supervisor.children.map((child) => child.pid),
+            config.drainTimeoutMs + DRAIN_MARGIN_MS,
           );
-          if (passthrough.length > 0 && process.env.REDISPATCH_UP_DEBUG)
-            process.stdout.write(`args: ${passthrough.join(' ')}\n`);
-          process.on('SIGINT', () => void stopAll());
-          process.on('SIGTERM', () => void stopAll());
-          await withAdminScope(effective, async (scope) => {
-            while (!stopping) {
-              const stats = await statsFor(effective, scope);
-              if (process.stdout.isTTY) process.stdout.write('\x1b[2J\x1b[H');
-              process.stdout.write(`${formatStats(stats)}\n\n(Ctrl-C to stop; logs in ${logDir})\n`);
-              await new Promise((resolve) => setTimeout(resolve, 1_000));
+          supervisor.onExit((child) => {
+            if (phase === 'stopping') return;
+            const gone = (['dispatcher', 'worker'] as const).find((role) => supervisor.roleGone(role));
+            if (gone) {
+              process.stderr.write(
+                `redispatch: every ${gone} exited (last: ${child.name}); see ${child.logFile}\n`,
+              );
+              void stop(`every ${gone} exited`, 1, 'ignore');
             }
           });
+          phase = 'running';
+          await withAdminScope(effective, async (scope) => {
+            while (phase === 'running') {
+              let stats: Stats | undefined;
+              let problem = '';
+              try {
+                stats = honestStats(await statsFor(effective, scope), supervisor.children);
+              } catch (error) {
+                problem = `stats unavailable: ${(error as Error).message}`;
+              }
+              if (phase !== 'running') break;
+              if (process.stdout.isTTY) screen.write('\x1b[2J\x1b[H');
+              screen.write(
+                `${stats ? formatStats(stats) : problem}\n\n${childRows(supervisor.children, stats).join('\n')}\n\n(Ctrl-C stops everything gracefully; logs in ${logDir})\n`,
+              );
+              await new Promise((resolve) => setTimeout(resolve, REDRAW_MS));
+            }
+          });
+          // The display ended because `up` is stopping; the process exits when the children have.
+          await new Promise(() => {});
         } catch (error) {
-          for (const child of children) child.kill('SIGKILL');
+          supervisor.killAll();
           await redis?.stop();
           exitWithError(error);
         }

@@ -1,6 +1,20 @@
+import { hostname } from 'node:os';
 import type { Config } from '@redispatch/shared';
-import { createLogger, createRegistry, type Logger, MetricsServer, type Readiness } from '@redispatch/shared';
+import {
+  closeQuietly,
+  createDataConnection,
+  createKeys,
+  createLogger,
+  createRegistry,
+  EndpointAnnouncer,
+  type Logger,
+  MetricsServer,
+  type Readiness,
+  settingSource,
+  tlsSettingsFrom,
+} from '@redispatch/shared';
 import type { Registry } from 'prom-client';
+import { onParentGone } from './parent-link.js';
 
 export interface Service {
   start(): Promise<void>;
@@ -8,9 +22,69 @@ export interface Service {
   readiness(): Readiness;
 }
 
+/** The metrics server, when enabled; a default port that is taken falls back to a free one. */
+async function startMetrics(
+  config: Config,
+  registry: Registry,
+  readiness: () => Readiness,
+  logger: Logger,
+): Promise<MetricsServer | undefined> {
+  if (config.metricsPort < 0) return undefined;
+  const whenTaken = settingSource(config, 'metricsPort') === 'default' ? 'free-port' : 'fail';
+  const metrics = new MetricsServer({
+    port: config.metricsPort,
+    host: config.metricsHost,
+    registry,
+    readiness,
+    whenTaken,
+  });
+  const port = await metrics.listen();
+  if (port !== config.metricsPort && config.metricsPort !== 0)
+    logger.info(
+      { port, host: config.metricsHost, taken: config.metricsPort },
+      'metrics server listening on a free port: the default was taken (set REDISPATCH_METRICS_PORT to choose)',
+    );
+  else logger.info({ port, host: config.metricsHost }, 'metrics server listening');
+  return metrics;
+}
+
+/** Keeps this process's entry in the deployment's endpoint directory, for `stats`. */
+function announce(config: Config, role: string, metrics: MetricsServer | undefined, logger: Logger) {
+  const client = createDataConnection('command', {
+    url: config.redisUrl,
+    clusterNodes: config.mode === 'streams' ? config.clusterNodes : undefined,
+    clusterNatMap: config.clusterNatMap,
+    tls: tlsSettingsFrom(config),
+    commandTimeoutMs: config.commandTimeoutMs,
+    name: 'rd-endpoint',
+  });
+  client.on('error', () => {});
+  // The first refresh waits for the connection (later ones just retry); ioredis reconnects by itself.
+  client.once('ready', () => announcer.start());
+  client.connect().catch(() => {});
+  const announcer = new EndpointAnnouncer(
+    client,
+    createKeys(config.prefix),
+    {
+      id: config.instanceId,
+      role,
+      host: hostname(),
+      pid: process.pid,
+      metrics: metrics ? metrics.address(hostname()) : null,
+    },
+    (error) => logger.warn({ err: error }, 'could not record this process in the endpoint directory (stats)'),
+  );
+  return {
+    close: async () => {
+      await announcer.close();
+      await closeQuietly(client);
+    },
+  };
+}
+
 /**
- * Runs one long-lived role: metrics server, start, and close on SIGTERM/SIGINT (a second signal
- * forces exit). Exits 0 after a clean close.
+ * Runs one long-lived role: metrics server, start, and close on SIGTERM/SIGINT or when the
+ * `redispatch up` that started it is gone (a second signal forces exit). Exits 0 after a clean close.
  */
 export async function serveProcess(
   role: string,
@@ -19,28 +93,34 @@ export async function serveProcess(
 ): Promise<void> {
   const logger = createLogger(config.logLevel, { role });
   const registry = createRegistry(role);
-  const service = await build({ logger, registry });
-  let metrics: MetricsServer | undefined;
-  if (config.metricsPort >= 0) {
-    metrics = new MetricsServer({
-      port: config.metricsPort,
-      host: config.metricsHost,
-      registry,
-      readiness: () => service.readiness(),
-    });
-    const port = await metrics.listen();
-    logger.info({ port, host: config.metricsHost }, 'metrics server listening');
+  let service: Service | undefined;
+  // Listening first means a taken port fails before anything connects, and the address is known
+  // before the service announces itself.
+  const metrics = await startMetrics(
+    config,
+    registry,
+    () => service?.readiness() ?? { ready: false, state: 'starting' },
+    logger,
+  );
+  try {
+    service = await build({ logger, registry });
+  } catch (error) {
+    await metrics?.close();
+    throw error;
   }
-  let signals = 0;
-  const shutdown = (signal: NodeJS.Signals) => {
-    signals += 1;
-    if (signals > 1) {
-      logger.warn({ signal }, 'second signal: exiting now');
+  const running = service;
+  const directory = announce(config, role, metrics, logger);
+  let stopping = false;
+  const shutdown = (reason: string) => {
+    if (stopping) {
+      logger.warn({ signal: reason }, 'second signal: exiting now');
       process.exit(130);
     }
-    logger.info({ signal }, 'shutting down');
-    service
+    stopping = true;
+    logger.info({ signal: reason }, 'shutting down');
+    running
       .close()
+      .then(() => directory.close())
       .then(() => metrics?.close())
       .then(() => process.exit(0))
       .catch((error: unknown) => {
@@ -48,15 +128,20 @@ export async function serveProcess(
         process.exit(1);
       });
   };
-  process.on('SIGTERM', shutdown);
-  process.on('SIGINT', shutdown);
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  // Already draining (up sent SIGTERM and then died) is no reason to force the exit.
+  onParentGone(() => {
+    if (!stopping) shutdown('parent gone');
+  });
   process.on('unhandledRejection', (reason) => {
     logger.error({ err: reason }, 'unhandled rejection');
   });
   try {
-    await service.start();
+    await running.start();
   } catch (error) {
-    await service.close().catch(() => {});
+    await running.close().catch(() => {});
+    await directory.close();
     await metrics?.close();
     throw error;
   }

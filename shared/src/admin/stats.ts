@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { endpointsFrom, type ProcessEndpoint } from '../observability/endpoint-directory.js';
 import type { Keys } from '../redis/keys.js';
 
 export interface LeaderInfo {
@@ -8,6 +9,8 @@ export interface LeaderInfo {
   epoch: number;
   /** Epoch milliseconds (Redis server clock) when this leader was elected. */
   since: number;
+  /** `host:port` of its metrics server; null when it serves none or has not said (older versions). */
+  metrics?: string | null;
 }
 
 export interface WorkerStats {
@@ -18,6 +21,8 @@ export interface WorkerStats {
   inflight: number;
   /** Milliseconds since the last heartbeat (Redis server clock). */
   heartbeatAgeMs: number;
+  /** `host:port` of its metrics server; null when it serves none or has not said (older versions). */
+  metrics?: string | null;
 }
 
 export interface Totals {
@@ -67,6 +72,27 @@ export interface Stats {
   group?: string;
   /** Streams mode: one entry per partition, with the master serving it. */
   partitions?: PartitionStats[];
+  /** Every live dispatcher, worker and relay, with where it serves /metrics. */
+  processes: ProcessEndpoint[];
+}
+
+/**
+ * Adds the endpoint directory to a stats document: `processes`, and `metrics` on the leader and each
+ * worker (by id).
+ */
+export function withEndpoints(
+  stats: Omit<Stats, 'processes'>,
+  endpointHash: Record<string, string>,
+  nowMs: number,
+): Stats {
+  const processes = endpointsFrom(endpointHash, nowMs);
+  const metricsOf = (id: string) => processes.find((p) => p.id === id)?.metrics ?? null;
+  return {
+    ...stats,
+    leader: stats.leader ? { ...stats.leader, metrics: metricsOf(stats.leader.id) } : null,
+    workers: stats.workers.map((worker) => ({ ...worker, metrics: metricsOf(worker.id) })),
+    processes,
+  };
 }
 
 /** The leader info record as HGETALL returns it, or null when nobody leads. */
@@ -108,6 +134,7 @@ export async function readStats(redis: Redis, keys: Keys, prefix: string): Promi
     .llen(keys.backlog)
     .zcard(keys.dlq)
     .hgetall(keys.totals)
+    .hgetall(keys.endpoints)
     .exec();
   if (!first) throw new Error('stats pipeline returned nothing');
   const value = <T>(index: number): T => {
@@ -138,8 +165,8 @@ export async function readStats(redis: Redis, keys: Keys, prefix: string): Promi
   const totals = Object.fromEntries(
     TOTAL_FIELDS.map((field) => [field, Number(totalsHash[field] ?? 0)]),
   ) as unknown as Totals;
-  return {
-    mode: 'lists',
+  const stats = {
+    mode: 'lists' as const,
     prefix,
     leader: leaderFrom(leaderHash),
     epoch: Number(value<string | null>(2) ?? 0),
@@ -150,4 +177,5 @@ export async function readStats(redis: Redis, keys: Keys, prefix: string): Promi
     deadLetters: value<number>(7),
     totals,
   };
+  return withEndpoints(stats, value<Record<string, string>>(9), nowMs);
 }

@@ -2,7 +2,14 @@ import type { DataClient } from '../redis/data-connection.js';
 import { calculateSlot, masterOf } from '../redis/data-connection.js';
 import type { Keys } from '../redis/keys.js';
 import type { PartitionKeys } from '../streams/partition-keys.js';
-import { leaderFrom, type PartitionStats, type Stats, TOTAL_FIELDS, type Totals } from './stats.js';
+import {
+  leaderFrom,
+  type PartitionStats,
+  type Stats,
+  TOTAL_FIELDS,
+  type Totals,
+  withEndpoints,
+} from './stats.js';
 
 type Flat = (string | number | null)[];
 
@@ -34,12 +41,13 @@ export async function readStreamStats(
   partitions: readonly PartitionKeys[],
   group: string,
 ): Promise<Stats> {
-  const [time, leaderHash, epoch, workerPairs, globalTotals] = await Promise.all([
+  const [time, leaderHash, epoch, workerPairs, globalTotals, endpointHash] = await Promise.all([
     client.time(),
     client.hgetall(keys.leader),
     client.get(keys.epoch),
     client.zrange(keys.workers, 0, -1, 'WITHSCORES'),
     client.hgetall(keys.totals),
+    client.hgetall(keys.endpoints),
   ]);
   const nowMs = Number(time[0]) * 1000 + Math.floor(Number(time[1]) / 1000);
   const perConsumer = new Map<string, number>();
@@ -90,8 +98,8 @@ export async function readStreamStats(
   const sum = (pick: (row: PartitionStats) => number) =>
     rows.reduce((acc, row) => acc + Math.max(0, pick(row)), 0);
   const leader = leaderFrom(leaderHash);
-  return {
-    mode: 'streams',
+  const stats = {
+    mode: 'streams' as const,
     prefix,
     leader,
     epoch: Number(epoch ?? 0),
@@ -104,4 +112,5 @@ export async function readStreamStats(
     group,
     partitions: rows,
   };
+  return withEndpoints(stats, endpointHash, nowMs);
 }

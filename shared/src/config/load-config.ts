@@ -20,6 +20,21 @@ export type ConfigFlags = Partial<Record<OptionKey, string | undefined>>;
 
 const given = (value: string | undefined): string | undefined => (value === '' ? undefined : value);
 
+/** Where a setting's value came from: a flag, the environment, or the table's default. */
+export type SettingSource = 'flag' | 'env' | 'default';
+
+// Kept beside the frozen config rather than in it, so the Config document stays the table's keys.
+const sources = new WeakMap<object, ReadonlyMap<OptionKey, SettingSource>>();
+
+/**
+ * Where `key` of a config returned by `loadConfig` came from. A copy (`{ ...config }`) has no record
+ * and answers 'default'. Lets a process treat a default more leniently than a value a user chose
+ * (a taken default metrics port falls back to a free one; a chosen one fails).
+ */
+export function settingSource(config: Config, key: OptionKey): SettingSource {
+  return sources.get(config)?.get(key) ?? 'default';
+}
+
 const SHOWN_VALUE_MAX = 60;
 
 function quoteValue(raw: string): string {
@@ -50,8 +65,13 @@ export function parseOption(
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: ConfigFlags = {}): Config {
   const problems: string[] = [];
   const values: Record<string, unknown> = {};
+  const origin = new Map<OptionKey, SettingSource>();
   for (const key of Object.keys(OPTIONS) as OptionKey[]) {
     const spec = OPTIONS[key];
+    origin.set(
+      key,
+      given(flags[key]) !== undefined ? 'flag' : given(env[spec.env]) !== undefined ? 'env' : 'default',
+    );
     // An empty value means "not set" at every level, so `REDISPATCH_REDIS_URL=` falls back to the
     // default instead of leaving a setting that has one undefined.
     const raw = given(flags[key]) ?? given(env[spec.env]) ?? spec.default;
@@ -130,5 +150,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: ConfigFl
   problems.push(...relayOptionProblems(values));
 
   if (problems.length > 0) throw new ConfigError(problems);
-  return Object.freeze(values) as Config;
+  const config = Object.freeze(values) as Config;
+  sources.set(config, origin);
+  return config;
 }

@@ -7,6 +7,7 @@ const METRICS_MAX_CONNECTIONS = 256;
 import type { AddressInfo } from 'node:net';
 
 import { collectDefaultMetrics, Registry } from 'prom-client';
+import { ConfigError } from '../errors.js';
 
 /** What `/readyz` reports: ready or not, and why, for people reading probes. */
 export interface Readiness {
@@ -19,6 +20,13 @@ export interface MetricsServerOptions {
   host: string;
   registry: Registry;
   readiness: () => Readiness;
+  /**
+   * What to do when `port` is taken: `free-port` (the port is only a default) listens on a port the
+   * OS picks instead, so many processes on one host all come up; `fail` (the user chose the port)
+   * throws a ConfigError naming REDISPATCH_METRICS_PORT.
+   * @default 'fail'
+   */
+  whenTaken?: 'free-port' | 'fail';
 }
 
 /** A process's registry, with Node's default process metrics (CPU, memory, event loop, GC). */
@@ -86,15 +94,36 @@ export class MetricsServer {
     return address?.port ?? -1;
   }
 
+  /** Listens and returns the bound port (see `whenTaken` for a port that is in use). */
   async listen(): Promise<number> {
-    await new Promise<void>((resolve, reject) => {
+    try {
+      await this.listenOn(this.options.port);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE' || this.options.port === 0) throw error;
+      if (this.options.whenTaken !== 'free-port') {
+        throw new ConfigError([
+          `REDISPATCH_METRICS_PORT (--metrics-port) ${this.options.port} is already in use on ${this.options.host}; choose a free port, 0 for any free port, or -1 to disable the metrics server`,
+        ]);
+      }
+      await this.listenOn(0);
+    }
+    return this.port;
+  }
+
+  /** `host:port` where the server can be reached: a wildcard bind is shown as this host's name. */
+  address(hostName: string): string {
+    const host = ['0.0.0.0', '::', ''].includes(this.options.host) ? hostName : this.options.host;
+    return `${host.includes(':') ? `[${host}]` : host}:${this.port}`;
+  }
+
+  private listenOn(port: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
-      this.server.listen(this.options.port, this.options.host, () => {
+      this.server.listen(port, this.options.host, () => {
         this.server.off('error', reject);
         resolve();
       });
     });
-    return this.port;
   }
 
   async close(): Promise<void> {

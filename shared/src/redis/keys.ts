@@ -36,6 +36,11 @@ export interface Keys {
    * process so a process of another shape refuses to join (shared/src/deployment).
    */
   readonly deployment: string;
+  /**
+   * Hash: process id → JSON `{ role, host, pid, metrics, seenMs }`, refreshed by every long-lived
+   * process (dispatcher, worker, relay) so `stats` can say where each one serves /metrics.
+   */
+  readonly endpoints: string;
   /** The Redlock resource on the lock masters. */
   readonly leaseLock: string;
   /** Pub/sub channel on which a resigning leader tells standbys to run for election now. */
@@ -75,6 +80,7 @@ export function createKeys(prefix: string): Keys {
     resumed: `${tag}:resumed`,
     firstHeard: `${tag}:first-heard`,
     deployment: `${tag}:deployment`,
+    endpoints: `${tag}:endpoints`,
     leaseLock: `${tag}:lease`,
     controlChannel: `${prefix}:control`,
     queue: (workerId: string) => `${tag}:q:${workerId}`,

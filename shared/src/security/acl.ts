@@ -258,6 +258,15 @@ const RELAY_COMMANDS = [
 
 const unique = (items: string[]) => [...new Set(items)];
 
+/**
+ * Every long-lived process (dispatcher, worker, relay) keeps its entry in the endpoint directory
+ * (where it serves /metrics; shared/src/observability/endpoint-directory.ts): a selector, so the
+ * commands reach that one hash only.
+ */
+function endpointSelector(prefix: string): string {
+  return `(+time +hset +hdel +hgetall ~${createKeys(prefix).endpoints})`;
+}
+
 /** Key patterns a worker touches: its queue and held set (any worker id), and the shared message state. */
 function workerKeys(prefix: string): string[] {
   const k = createKeys(prefix);
@@ -362,11 +371,18 @@ function listRules(role: AclRole, options: AclOptions): string[] {
         // into the ingress channel although it may subscribe to it (channel rules alone cannot tell
         // PUBLISH from SUBSCRIBE).
         `(+publish &${k.controlChannel})`,
+        endpointSelector(options.prefix),
       ];
     case 'lock':
       return [`~${k.leaseLock}`, ...CONNECT, ...SCRIPTS, ...REDLOCK];
     case 'worker':
-      return [...workerKeys(options.prefix), ...CONNECT, ...SCRIPTS, ...WORKER_COMMANDS];
+      return [
+        ...workerKeys(options.prefix),
+        ...CONNECT,
+        ...SCRIPTS,
+        ...WORKER_COMMANDS,
+        endpointSelector(options.prefix),
+      ];
     case 'admin':
       return [everyKey, ...CONNECT, ...SCRIPTS, ...ADMIN_COMMANDS, `(+del ~${k.outboundDead})`];
     case 'publisher':
@@ -379,6 +395,7 @@ function listRules(role: AclRole, options: AclOptions): string[] {
         ...SCRIPTS,
         ...RELAY_COMMANDS,
         '+publish',
+        endpointSelector(options.prefix),
       ];
   }
 }
@@ -404,6 +421,7 @@ function streamRules(role: AclRole, options: AclOptions): string[] {
           '+unsubscribe',
         ]),
         `(+publish &${k.controlChannel})`,
+        endpointSelector(options.prefix),
       ];
     case 'lock':
       // A dedicated lock master is a plain Redis whichever the mode.
@@ -418,6 +436,7 @@ function streamRules(role: AclRole, options: AclOptions): string[] {
         // Settle and reclaim dead-letter into the partition's dlq stream; that is the only XADD a
         // worker may send, so it cannot inject messages into a partition.
         `(+xadd ${partitionKey(options.prefix, 'dlq')})`,
+        endpointSelector(options.prefix),
       ];
     case 'admin':
       return [
@@ -440,6 +459,7 @@ function streamRules(role: AclRole, options: AclOptions): string[] {
         ...SCRIPTS,
         ...RELAY_COMMANDS,
         '+publish',
+        endpointSelector(options.prefix),
       ];
   }
 }
