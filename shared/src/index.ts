@@ -1,9 +1,26 @@
 export {
+  type DeadLetterFilter,
+  type DeadLetterPage,
+  type DeadLetterRef,
+  type DeadLetterSelection,
+  type DeadLetterStore,
+  isEmptyFilter,
+  type SelectedDeadLetters,
+} from './admin/dead-letter-filter.js';
+export {
   type DeadLetter,
   listDeadLetters,
   purgeDeadLetters,
   replayDeadLetters,
 } from './admin/dead-letters.js';
+export { listsDeadLetterStore } from './admin/lists-dead-letter-store.js';
+export {
+  type OutboundDeadLetter,
+  outboundDeadId,
+  purgeOutboundDead,
+  queryOutboundDead,
+  selectOutboundDead,
+} from './admin/outbound-dead-letters.js';
 export {
   type LeaderInfo,
   type PartitionStats,
@@ -18,6 +35,7 @@ export {
   replayStreamDeadLetters,
 } from './admin/stream-dead-letters.js';
 export { readStreamStats } from './admin/stream-stats.js';
+export { streamsDeadLetterStore } from './admin/streams-dead-letter-store.js';
 export * from './config/defaults.js';
 export { type Config, type ConfigFlags, loadConfig } from './config/load-config.js';
 export { defaultInstanceId, OPTIONS, type OptionKey, type OptionSpec } from './config/options.js';

@@ -35,6 +35,9 @@ import type { PendingReply } from './settler.js';
 import { StreamsTransport } from './streams/streams-transport.js';
 import type { Delivery, Transport, TransportHost } from './transport.js';
 
+/** How much of a handler error's stack a dead letter keeps (stacks can be huge; the top is what helps). */
+const STACK_CHARS = 4_096;
+
 /** Options for the library; the CLI fills them from the validated config. */
 export interface WorkerOptions {
   redisUrl: string;
@@ -375,7 +378,13 @@ export class Worker {
       } else {
         this.metrics.handlerDuration.observe({ outcome: 'nack' }, seconds);
         const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-        this.transport.nack(delivery, this.backoff(attempt), text.slice(0, 1_000));
+        // The settle scripts split "<reason>\0<stack>": the reason as before, the stack kept with a dead letter.
+        const stack = error instanceof Error && error.stack ? `\0${error.stack.slice(0, STACK_CHARS)}` : '';
+        this.transport.nack(
+          delivery,
+          this.backoff(attempt),
+          text.slice(0, 1_000).replaceAll('\0', '') + stack,
+        );
       }
       this.release(key);
     };

@@ -73,7 +73,7 @@ async function main(): Promise<void> {
       running.delete(raw.seq);
       if (error === undefined) send({ type: 'done', seq: raw.seq, value, replies });
       else if (error instanceof Error)
-        send({ type: 'failed', seq: raw.seq, name: error.name, message: error.message });
+        send({ type: 'failed', seq: raw.seq, name: error.name, message: error.message, stack: error.stack });
       // A thrown non-Error is reported as its text, as the worker does in-process (String(error)).
       else send({ type: 'failed', seq: raw.seq, name: '', message: String(error) });
     };

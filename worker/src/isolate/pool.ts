@@ -250,6 +250,8 @@ export class ProcessPool implements HandlerRunner {
           if (message.name !== '') {
             error = new Error(message.message);
             (error as Error).name = message.name;
+            // The child's stack, not this rebuild's: it is what a dead letter keeps.
+            (error as Error).stack = message.stack;
           }
           this.finish(run, error);
         }

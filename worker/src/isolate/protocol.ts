@@ -21,4 +21,5 @@ export type FromChild =
   | { type: 'load-failed'; message: string }
   /** `value`: what the handler resolved to; `replies`: what it gave `msg.reply` (both become replies). */
   | { type: 'done'; seq: number; value?: unknown; replies?: unknown[] }
-  | { type: 'failed'; seq: number; name: string; message: string };
+  /** `stack`: the handler error's stack, when it had one (kept with a dead letter). */
+  | { type: 'failed'; seq: number; name: string; message: string; stack?: string };
