@@ -2,13 +2,16 @@
 
 const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
 /** Control characters other than tab, newline and carriage return make text unreadable on a terminal. */
-const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
+function isControl(code: number): boolean {
+  return (code < 0x20 && code !== 0x09 && code !== 0x0a && code !== 0x0d) || (code >= 0x7f && code < 0xa0);
+}
 
 /** The body as text when it is valid UTF-8 with no control characters, else undefined. */
 export function printableText(body: Buffer): string | undefined {
   try {
     const text = STRICT_UTF8.decode(body);
-    return CONTROL.test(text) ? undefined : text;
+    for (let i = 0; i < text.length; i++) if (isControl(text.charCodeAt(i))) return undefined;
+    return text;
   } catch {
     return undefined;
   }
