@@ -8,6 +8,7 @@ import {
   createDataConnection,
   createKeys,
   type DataClient,
+  type DispatcherPresence,
   dataSetting,
   dataTarget,
   FencedError,
@@ -28,6 +29,7 @@ import type { Deliver, Ingress } from './ingress/ingress.js';
 import { PinnedSubscriber } from './ingress/pinned-subscriber.js';
 import { ListsMode } from './lists-routing.js';
 import { createDispatcherMetrics, type DispatcherMetrics } from './metrics.js';
+import { PresenceBeat } from './presence-beat.js';
 import { fingerprintOf, type Received, ReplayBuffer } from './replay-buffer.js';
 import { EpochBehindError, type LeaderRouting, type RoutingMode } from './routing-mode.js';
 import { StreamsMode } from './streams/streams-mode.js';
@@ -79,6 +81,7 @@ export class Dispatcher {
   private readonly lease: LeaderLease;
   private readonly mode: RoutingMode;
   private readonly subscriptionWatch: SubscriptionWatch;
+  private readonly presence: PresenceBeat;
   private batcher: Batcher | undefined;
   private routing: LeaderRouting | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
@@ -162,6 +165,13 @@ export class Dispatcher {
     this.subscriptionWatch = new SubscriptionWatch(this.subscriber, () => {
       if (this.config.ingress === 'redis') this.onIngressLost();
     });
+    this.presence = new PresenceBeat(
+      this.redis,
+      this.keys,
+      this.config.heartbeatMs,
+      () => this.presenceRecord(),
+      this.log,
+    );
     this.buffer = new ReplayBuffer({
       maxMessages: this.config.standbyBufferMax,
       maxBytes: this.config.standbyBufferBytes,
@@ -190,6 +200,19 @@ export class Dispatcher {
       this.redis.status === 'ready' && this.subscriber.status === 'ready' && this.ingress.connected();
     const ready = connected && (this.state === 'leading' || this.state === 'standby');
     return { ready, state: this.state };
+  }
+
+  /** What `stats` shows of this dispatcher (written every REDISPATCH_HEARTBEAT_MS). */
+  presenceRecord(): DispatcherPresence {
+    const leading = this.state === 'leading';
+    return {
+      id: this.id,
+      role: leading ? 'leader' : this.state,
+      caughtUp: leading || this.caughtUp,
+      buffered: leading ? 0 : this.buffer.size,
+      host: hostname(),
+      pid: process.pid,
+    };
   }
 
   onStateChange(listener: (state: DispatcherState) => void): () => void {
@@ -255,6 +278,7 @@ export class Dispatcher {
     this.setState('standby');
     await this.pollProgress();
     this.scheduleStandbyPoll();
+    this.presence.start();
     this.log.info(
       { channel: this.config.channel, prefix: this.config.prefix, locks: this.config.lockUrls.length },
       'standby',
@@ -275,6 +299,7 @@ export class Dispatcher {
     clearTimeout(this.standbyTimer);
     const steps: [string, () => Promise<unknown>][] = [
       ['stop intake', () => this.ingress.pause()],
+      ['leave stats', () => this.presence.stop()],
       ['flush batch', () => this.batcher?.drain() ?? Promise.resolve()],
       ['step down', () => this.stepDown('shutdown')],
       [

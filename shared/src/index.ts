@@ -13,6 +13,12 @@ export {
   purgeDeadLetters,
   replayDeadLetters,
 } from './admin/dead-letters.js';
+export {
+  type DispatcherPresence,
+  readDispatchers,
+  removePresence,
+  writePresence,
+} from './admin/dispatcher-presence.js';
 export { listsDeadLetterStore } from './admin/lists-dead-letter-store.js';
 export {
   type OutboundDeadLetter,
@@ -24,6 +30,7 @@ export {
 export {
   type LeaderInfo,
   type PartitionStats,
+  type Rates,
   readStats,
   type Stats,
   type Totals,

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Keys } from '../redis/keys.js';
+import type { DispatcherPresence } from './dispatcher-presence.js';
 
 export interface LeaderInfo {
   id: string;
@@ -67,6 +68,19 @@ export interface Stats {
   group?: string;
   /** Streams mode: one entry per partition, with the master serving it. */
   partitions?: PartitionStats[];
+  /** Every live dispatcher (leader first) from its presence record; see `readDispatchers`. */
+  dispatchers?: DispatcherPresence[];
+  /** Counters per second over the last `stats --watch` interval; null until there are two samples. */
+  rates?: Rates | null;
+  /** `stats --watch`: when this sample was taken (ISO 8601, this host's clock). */
+  sampledAt?: string;
+}
+
+export interface Rates {
+  acceptedPerSec: number;
+  ackedPerSec: number;
+  /** Seconds between the two samples. */
+  intervalSec: number;
 }
 
 /** The leader info record as HGETALL returns it, or null when nobody leads. */

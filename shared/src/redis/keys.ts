@@ -31,6 +31,10 @@ export interface Keys {
    * While no progress marker exists, only a standby whose buffer holds it is caught up.
    */
   readonly firstHeard: string;
+  /** zset dispatcher id -> last presence beat (the dispatcher's clock, ms); pruned by the dispatchers. */
+  readonly dispatchers: string;
+  /** String (JSON, expires): one dispatcher's presence record, what `stats` shows of it. */
+  dispatcherInfo(dispatcherId: string): string;
   /** The Redlock resource on the lock masters. */
   readonly leaseLock: string;
   /** Pub/sub channel on which a resigning leader tells standbys to run for election now. */
@@ -69,6 +73,8 @@ export function createKeys(prefix: string): Keys {
     partitions: `${tag}:partitions`,
     resumed: `${tag}:resumed`,
     firstHeard: `${tag}:first-heard`,
+    dispatchers: `${tag}:dispatchers`,
+    dispatcherInfo: (dispatcherId: string) => `${tag}:dispatcher:${dispatcherId}`,
     leaseLock: `${tag}:lease`,
     controlChannel: `${prefix}:control`,
     queue: (workerId: string) => `${tag}:q:${workerId}`,
