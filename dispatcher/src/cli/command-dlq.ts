@@ -109,7 +109,7 @@ export function registerDlqCommand(program: Command): void {
       .description('List dead letters, newest first, with the total (filters narrow both)')
       .option('--limit <n>', 'most to show', '20')
       .option('--offset <n>', 'skip this many (newest first) before showing', '0')
-      .option('--json', 'print JSON lines (body base64); the summary goes to stderr'),
+      .option('--json', 'print JSON lines (body base64), one per entry and nothing else'),
   ).action(async (options: PageFlags & FilterFlags & { json?: boolean }, command: Command) => {
     try {
       const { offset, limit } = pageFrom(options);
@@ -122,7 +122,8 @@ export function registerDlqCommand(program: Command): void {
       const shown = page.letters.length;
       const next = offset + shown < page.total ? `; next: --offset ${offset + shown}` : '';
       const summary = `${shown} dead letter(s) shown, ${page.total} ${hasFilter(options) ? 'matching' : 'in total'} (newest first, offset ${offset}${next})\n`;
-      (options.json ? process.stderr : process.stdout).write(summary);
+      // --json prints entries only: scripts parse every line as one (2>&1 included).
+      if (!options.json) process.stdout.write(summary);
     } catch (error) {
       exitWithError(error);
     }
@@ -140,7 +141,7 @@ export function registerDlqCommand(program: Command): void {
         );
         if (letters.length === 0) throw new Error(`no dead letter with id ${id}`);
         const blocks = letters.map((l) => (options.json ? letterJson(l) : letterDetail(l, nowMs).join('\n')));
-        process.stdout.write(`${blocks.join('\n\n')}\n`);
+        process.stdout.write(`${blocks.join(options.json ? '\n' : '\n\n')}\n`);
       } catch (error) {
         exitWithError(error);
       }

@@ -82,7 +82,7 @@ export function registerOutboundDlqCommand(program: Command): void {
       .description('List undeliverable replies, newest first, with the total (filters narrow both)')
       .option('--limit <n>', 'most to show', '20')
       .option('--offset <n>', 'skip this many (newest first) before showing', '0')
-      .option('--json', 'print JSON lines (payload base64); the summary goes to stderr'),
+      .option('--json', 'print JSON lines (payload base64), one per entry and nothing else'),
   ).action(async (options: PageFlags & FilterFlags & { json?: boolean }, sub: Command) => {
     try {
       const { offset, limit } = pageFrom(options);
@@ -96,7 +96,8 @@ export function registerOutboundDlqCommand(program: Command): void {
       const shown = page.letters.length;
       const next = offset + shown < page.total ? `; next: --offset ${offset + shown}` : '';
       const summary = `${shown} undeliverable reply(ies) shown, ${page.total} ${hasFilter(options) ? 'matching' : 'in total'} (newest first, offset ${offset}${next})\n`;
-      (options.json ? process.stderr : process.stdout).write(summary);
+      // --json prints entries only: scripts parse every line as one (2>&1 included).
+      if (!options.json) process.stdout.write(summary);
     } catch (error) {
       exitWithError(error);
     }
@@ -115,7 +116,7 @@ export function registerOutboundDlqCommand(program: Command): void {
         );
         if (letters.length === 0) throw new Error(`no undeliverable reply for message id ${id}`);
         const blocks = letters.map((l) => (options.json ? letterJson(l) : letterDetail(l).join('\n')));
-        process.stdout.write(`${blocks.join('\n\n')}\n`);
+        process.stdout.write(`${blocks.join(options.json ? '\n' : '\n\n')}\n`);
       } catch (error) {
         exitWithError(error);
       }
