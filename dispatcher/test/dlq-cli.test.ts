@@ -20,33 +20,43 @@ async function serverMs(): Promise<number> {
 const idsOf = (lines: string[]) =>
   lines.filter((l) => l.includes('  attempts=')).map((l) => l.split(' ')[0] ?? '');
 
+/**
+ * A dispatcher and a worker (max attempts 1, payload limit 64) and 22 dead letters: 20 oversize text
+ * bodies, then, strictly later on the server clock (`since`), a binary oversize body and a body the
+ * handler refused with a TypeError.
+ */
+async function deadLetters(name: string) {
+  const prefix = uniquePrefix(name);
+  const keys = createKeys(prefix);
+  const dir = fx.tempDir(name);
+  const env = {
+    ...testEnv(fx.redis.url, prefix, { REDISPATCH_MAX_ATTEMPTS: '1', REDISPATCH_MAX_PAYLOAD_BYTES: '64' }),
+    CHECK_DIR: dir,
+  };
+  const roomy = { ...env, REDISPATCH_MAX_PAYLOAD_BYTES: '1000' };
+  fx.spawn(['dispatcher'], env);
+  const worker = fx.spawn(['worker', '--handler', REFUSING_HANDLER], env);
+  await worker.waitForLog(/worker registered/);
+  await expect.poll(() => fx.subscribers(env.REDISPATCH_CHANNEL), { timeout: 10_000 }).toBe(1);
+
+  // 20 oversize text bodies, then (strictly later on the server clock) a binary one and a refused one.
+  for (let i = 0; i < 20; i++) await fx.admin.publish(env.REDISPATCH_CHANNEL, `big:${i}:${'x'.repeat(90)}`);
+  await expect.poll(() => fx.admin.zcard(keys.dlq), { timeout: 10_000 }).toBe(20);
+  const cut = await serverMs();
+  await expect.poll(serverMs).toBeGreaterThan(cut + 1);
+  const binary = Buffer.from(Array.from({ length: 100 }, (_, i) => i));
+  await fx.admin.publish(env.REDISPATCH_CHANNEL, binary);
+  await expect.poll(() => fx.admin.zcard(keys.dlq), { timeout: 10_000 }).toBe(21);
+  await fx.admin.publish(env.REDISPATCH_CHANNEL, 'fail-text');
+  await expect.poll(() => fx.admin.zcard(keys.dlq), { timeout: 10_000 }).toBe(22);
+  const since = new Date(cut + 1).toISOString();
+
+  return { env, roomy, keys, dir, since };
+}
+
 describe('dlq: list, show, replay, purge', () => {
-  it('lists newest first with the total, pages, filters, shows one in full, and guards replay and purge', async () => {
-    const prefix = uniquePrefix('dlqx');
-    const keys = createKeys(prefix);
-    const dir = fx.tempDir('dlqx');
-    const env = {
-      ...testEnv(fx.redis.url, prefix, { REDISPATCH_MAX_ATTEMPTS: '1', REDISPATCH_MAX_PAYLOAD_BYTES: '64' }),
-      CHECK_DIR: dir,
-    };
-    const roomy = { ...env, REDISPATCH_MAX_PAYLOAD_BYTES: '1000' };
-    fx.spawn(['dispatcher'], env);
-    const worker = fx.spawn(['worker', '--handler', REFUSING_HANDLER], env);
-    await worker.waitForLog(/worker registered/);
-    await expect.poll(() => fx.subscribers(env.REDISPATCH_CHANNEL), { timeout: 10_000 }).toBe(1);
-
-    // 20 oversize text bodies, then (strictly later on the server clock) a binary one and a refused one.
-    for (let i = 0; i < 20; i++) await fx.admin.publish(env.REDISPATCH_CHANNEL, `big:${i}:${'x'.repeat(90)}`);
-    await expect.poll(() => fx.admin.zcard(keys.dlq), { timeout: 10_000 }).toBe(20);
-    const cut = await serverMs();
-    await expect.poll(serverMs).toBeGreaterThan(cut + 1);
-    const binary = Buffer.from(Array.from({ length: 100 }, (_, i) => i));
-    await fx.admin.publish(env.REDISPATCH_CHANNEL, binary);
-    await expect.poll(() => fx.admin.zcard(keys.dlq), { timeout: 10_000 }).toBe(21);
-    await fx.admin.publish(env.REDISPATCH_CHANNEL, 'fail-text');
-    await expect.poll(() => fx.admin.zcard(keys.dlq), { timeout: 10_000 }).toBe(22);
-    const since = new Date(cut + 1).toISOString();
-
+  it('lists newest first with the total, pages, filters, and shows one in full (text with stack, binary as hex)', async () => {
+    const { env, since } = await deadLetters('dlql');
     const first = await runCli(['dlq', 'list'], env);
     expect(first.code).toBe(0);
     const ids = idsOf(first.lines);
@@ -59,7 +69,7 @@ describe('dlq: list, show, replay, purge', () => {
     expect(first.lines.at(-1)).toBe(
       '20 dead letter(s) shown, 22 in total (newest first, offset 0; next: --offset 20)',
     );
-    const [failId = '', binaryId = '', newestBig = ''] = ids;
+    const [failId = '', binaryId = ''] = ids;
 
     const rest = await runCli(['dlq', 'list', '--offset', '20'], env);
     expect(rest.lines.map((l) => /body="(big:\d+):/.exec(l)?.[1])).toEqual(['big:1', 'big:0', undefined]);
@@ -103,7 +113,11 @@ describe('dlq: list, show, replay, purge', () => {
     const unknown = await runCli(['dlq', 'show', 'no-such-id'], env);
     expect(unknown.code).toBe(1);
     expect(unknown.lines).toEqual(['redispatch: no dead letter with id no-such-id']);
+  });
 
+  it('replay and purge: unknown ids named (exit 1), dry runs change nothing, purge needs --yes, oversize not replayed', async () => {
+    const { env, roomy, keys, dir, since } = await deadLetters('dlqr');
+    const [failId = '', binaryId = '', newestBig = ''] = idsOf((await runCli(['dlq', 'list'], env)).lines);
     // Dry runs change nothing.
     const dryReplay = await runCli(['dlq', 'replay', '--reason', 'oversize', '--dry-run'], roomy);
     expect(dryReplay.lines.at(-1)).toBe('would replay 21 dead letter(s)');
