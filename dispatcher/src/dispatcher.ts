@@ -299,7 +299,6 @@ export class Dispatcher {
     clearTimeout(this.standbyTimer);
     const steps: [string, () => Promise<unknown>][] = [
       ['stop intake', () => this.ingress.pause()],
-      ['leave stats', () => this.presence.stop()],
       ['flush batch', () => this.batcher?.drain() ?? Promise.resolve()],
       ['step down', () => this.stepDown('shutdown')],
       [
@@ -310,6 +309,8 @@ export class Dispatcher {
       ['close lease', () => this.lease.close()],
       ['close ingress', () => this.ingress.close()],
       ['stop watching', async () => this.subscriptionWatch.stop()],
+      // After the handover: leaving `stats` must never delay a standby's takeover.
+      ['leave stats', () => this.presence.stop()],
       [
         'quit redis',
         () =>

@@ -7,6 +7,9 @@ import {
   writePresence,
 } from '@redispatch/shared';
 
+/** Longest a stopping dispatcher waits to remove its record. */
+const REMOVE_WAIT_MS = 500;
+
 /**
  * Keeps this dispatcher's presence record (role, caught up, buffered) fresh for `stats`: one
  * pipelined SET PX + ZADD per beat, so standbys are visible too. A beat still in flight when the
@@ -31,13 +34,24 @@ export class PresenceBeat {
     this.timer.unref();
   }
 
-  /** Stops beating and removes the record, so a clean stop leaves `stats` at once. */
+  /**
+   * Stops beating and removes the record, so a clean stop leaves `stats` at once. Best effort and
+   * bounded by REMOVE_WAIT_MS: with Redis unreachable the record simply expires.
+   */
   async stop(): Promise<void> {
     if (!this.timer) return;
     clearInterval(this.timer);
     this.timer = undefined;
-    await this.inFlight;
-    await removePresence(this.client, this.keys, this.snapshot().id);
+    const removal = (async () => {
+      await this.inFlight;
+      await removePresence(this.client, this.keys, this.snapshot().id);
+    })().catch(() => {});
+    let timer: NodeJS.Timeout | undefined;
+    const cap = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, REMOVE_WAIT_MS);
+    });
+    await Promise.race([removal, cap]);
+    clearTimeout(timer);
   }
 
   private beat(): void {
