@@ -148,6 +148,14 @@ describe('streams mode end to end through the CLI', () => {
       .toEqual(['leader true', 'standby true']);
     for (let i = 0; i < 3; i++)
       await fx.clusterAdmin.publish(env.REDISPATCH_CHANNEL, `big:${i}:${'x'.repeat(40)}`);
+    await expect.poll(async () => (await statsJson(env)).deadLetters, { timeout: 10_000 }).toBe(3);
+    // The binary one strictly later on the servers' clock (one host here), so it lists first.
+    const serverMs = async () => {
+      const [seconds, micros] = await fx.clusterAdmin.time();
+      return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+    };
+    const cut = await serverMs();
+    await expect.poll(serverMs).toBeGreaterThan(cut + 1);
     await fx.clusterAdmin.publish(env.REDISPATCH_CHANNEL, Buffer.from([0, 1, 2, 3, ...Array(20).fill(255)]));
     await expect.poll(async () => (await statsJson(env)).deadLetters, { timeout: 10_000 }).toBe(4);
     const list = await runCli(['dlq', 'list', '--limit', '3'], env);
