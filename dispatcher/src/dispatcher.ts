@@ -8,6 +8,7 @@ import {
   createDataConnection,
   createKeys,
   type DataClient,
+  type DispatcherPresence,
   dataSetting,
   dataTarget,
   FencedError,
@@ -29,6 +30,7 @@ import type { Deliver, Ingress } from './ingress/ingress.js';
 import { PinnedSubscriber } from './ingress/pinned-subscriber.js';
 import { ListsMode } from './lists-routing.js';
 import { createDispatcherMetrics, type DispatcherMetrics } from './metrics.js';
+import { PresenceBeat } from './presence-beat.js';
 import { fingerprintOf, type Received, ReplayBuffer } from './replay-buffer.js';
 import { EpochBehindError, type LeaderRouting, type RoutingMode } from './routing-mode.js';
 import { StreamsMode } from './streams/streams-mode.js';
@@ -80,6 +82,7 @@ export class Dispatcher {
   private readonly lease: LeaderLease;
   private readonly mode: RoutingMode;
   private readonly subscriptionWatch: SubscriptionWatch;
+  private readonly presence: PresenceBeat;
   private batcher: Batcher | undefined;
   private routing: LeaderRouting | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
@@ -165,6 +168,13 @@ export class Dispatcher {
     this.subscriptionWatch = new SubscriptionWatch(this.subscriber, () => {
       if (this.config.ingress === 'redis') this.onIngressLost();
     });
+    this.presence = new PresenceBeat(
+      this.redis,
+      this.keys,
+      this.config.heartbeatMs,
+      () => this.presenceRecord(),
+      this.log,
+    );
     this.buffer = new ReplayBuffer({
       maxMessages: this.config.standbyBufferMax,
       maxBytes: this.config.standbyBufferBytes,
@@ -193,6 +203,19 @@ export class Dispatcher {
       this.redis.status === 'ready' && this.subscriber.status === 'ready' && this.ingress.connected();
     const ready = connected && (this.state === 'leading' || this.state === 'standby');
     return { ready, state: this.state };
+  }
+
+  /** What `stats` shows of this dispatcher (written every REDISPATCH_HEARTBEAT_MS). */
+  presenceRecord(): DispatcherPresence {
+    const leading = this.state === 'leading';
+    return {
+      id: this.id,
+      role: leading ? 'leader' : this.state,
+      caughtUp: leading || this.caughtUp,
+      buffered: leading ? 0 : this.buffer.size,
+      host: hostname(),
+      pid: process.pid,
+    };
   }
 
   onStateChange(listener: (state: DispatcherState) => void): () => void {
@@ -258,6 +281,7 @@ export class Dispatcher {
     this.setState('standby');
     await this.pollProgress();
     this.scheduleStandbyPoll();
+    this.presence.start();
     this.log.info(
       { channel: this.config.channel, prefix: this.config.prefix, locks: this.config.lockUrls.length },
       'standby',
@@ -288,6 +312,8 @@ export class Dispatcher {
       ['close lease', () => this.lease.close()],
       ['close ingress', () => this.ingress.close()],
       ['stop watching', async () => this.subscriptionWatch.stop()],
+      // After the handover: leaving `stats` must never delay a standby's takeover.
+      ['leave stats', () => this.presence.stop()],
       [
         'quit redis',
         () =>

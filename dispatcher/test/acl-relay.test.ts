@@ -168,7 +168,7 @@ describe('the relay under its least-privilege ACL user', () => {
     await expect
       .poll(async () => (await runCli(['outbound-dlq', 'list'], admin)).output, { timeout: 10_000 })
       .toMatch(/unknown_relay[\s\S]*relay_gone|relay_gone[\s\S]*unknown_relay/);
-    const purge = await runCli(['outbound-dlq', 'purge'], admin);
+    const purge = await runCli(['outbound-dlq', 'purge', '--yes'], admin);
     expect(purge.lines, purge.output).toEqual(['purged 2 undeliverable reply(ies)']);
 
     expect(await ops.call('ACL', 'LOG')).toEqual([]);

@@ -174,7 +174,7 @@ describe('least-privilege ACL users in streams mode (scripts/acl.mjs --mode stre
     const list = await runCli(['dlq', 'list'], admin);
     expect(list.code, list.output).toBe(0);
     expect(list.lines.filter((line) => line.includes('reason="oversize'))).toHaveLength(2);
-    expect((await runCli(['dlq', 'purge'], admin)).lines).toEqual(['purged 2 dead letter(s)']);
+    expect((await runCli(['dlq', 'purge', '--yes'], admin)).lines).toEqual(['purged 2 dead letter(s)']);
 
     // A failover: the standby takes the lease on the cluster and raises every partition fence.
     const leader = dispatchers.find((d) => d.pid === stats.leader.pid);

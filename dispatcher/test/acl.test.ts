@@ -133,7 +133,7 @@ describe('least-privilege ACL users (scripts/acl.mjs)', () => {
     const list = await runCli(['dlq', 'list'], admin);
     expect(list.code).toBe(0);
     expect(list.lines.filter((line) => line.includes('reason="oversize'))).toHaveLength(2);
-    expect((await runCli(['dlq', 'purge'], admin)).lines).toEqual(['purged 2 dead letter(s)']);
+    expect((await runCli(['dlq', 'purge', '--yes'], admin)).lines).toEqual(['purged 2 dead letter(s)']);
 
     // A failover under these users: the standby takes the lease on the lock master and the epoch.
     const leaderPid = stats.leader.pid as number;

@@ -176,7 +176,7 @@ describe('the redispatch CLI as real processes', () => {
 
     await runCli(['publish', '--count', '2', '--size', '40', '--run-id', 'again'], env);
     await expect.poll(() => fx.admin.zcard(keys.dlq), { timeout: 5_000 }).toBe(2);
-    const purge = await runCli(['dlq', 'purge'], env);
+    const purge = await runCli(['dlq', 'purge', '--yes'], env);
     expect(purge.lines).toEqual(['purged 2 dead letter(s)']);
     expect(await fx.admin.zcard(keys.dlq)).toBe(0);
     expect(await fx.admin.hlen(keys.body)).toBe(0);

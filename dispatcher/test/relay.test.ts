@@ -133,7 +133,7 @@ describe('redispatch relay', () => {
     expect(Buffer.from(rows.find((r) => r.reason === 'unknown_session').payload, 'base64').toString()).toBe(
       're:for nobody',
     );
-    const purged = await runCli(['outbound-dlq', 'purge'], stack.env);
+    const purged = await runCli(['outbound-dlq', 'purge', '--yes'], stack.env);
     expect(purged.output).toContain('purged 2');
     expect(await fx.admin.llen(stack.keys.outboundDead)).toBe(0);
   });

@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { calculateSlot, createKeys, loadPartitions, type Stats } from '@redispatch/shared';
 import { describe, expect, it } from 'vitest';
 import { checkRun } from './helpers/checker.js';
@@ -7,6 +8,7 @@ import { useProcessFixture } from './helpers/process-fixture.js';
 
 // Streams mode through the CLI, as real processes on a real 3-master Redis Cluster.
 const fx = useProcessFixture({ cluster: { masters: 3 } });
+const REFUSING_HANDLER = fileURLToPath(new URL('./fixtures/refusing-handler.mjs', import.meta.url));
 
 function streamsEnv(prefix: string, extra: Record<string, string> = {}): TestEnv {
   const first = fx.cluster.nodes[0];
@@ -129,30 +131,78 @@ describe('streams mode end to end through the CLI', () => {
     expect(after).toHaveLength(2);
   });
 
-  it('lists, replays and purges dead letters with the dlq commands', async () => {
+  it('lists, shows, replays and purges dead letters with the dlq commands; stats shows the dispatchers', async () => {
     const prefix = uniquePrefix('sdlq');
-    const env = streamsEnv(prefix, { REDISPATCH_MAX_PAYLOAD_BYTES: '16' });
+    const env = streamsEnv(prefix, { REDISPATCH_MAX_PAYLOAD_BYTES: '16', REDISPATCH_MAX_ATTEMPTS: '1' });
+    const roomy = { ...env, REDISPATCH_MAX_PAYLOAD_BYTES: '1000' };
     const dir = fx.tempDir('sdlq');
     fx.spawn(['dispatcher'], env);
-    const worker = fx.spawn(['worker', '--handler', CHECKER_HANDLER], { ...env, CHECK_DIR: dir });
+    fx.spawn(['dispatcher'], env);
+    const worker = fx.spawn(['worker', '--handler', REFUSING_HANDLER], { ...env, CHECK_DIR: dir });
     await worker.waitForLog(/worker registered/);
-    await expect.poll(() => fx.subscribers(env.REDISPATCH_CHANNEL), { timeout: 15_000 }).toBe(1);
+    await expect.poll(() => fx.subscribers(env.REDISPATCH_CHANNEL), { timeout: 15_000 }).toBe(2);
     await expect
-      .poll(async () => (await statsJson(env)).leader?.epoch ?? 0, { timeout: 15_000 })
-      .toBeGreaterThan(0);
+      .poll(async () => (await statsJson(env)).dispatchers?.map((d) => `${d.role} ${d.caughtUp}`), {
+        timeout: 15_000,
+      })
+      .toEqual(['leader true', 'standby true']);
     for (let i = 0; i < 3; i++)
       await fx.clusterAdmin.publish(env.REDISPATCH_CHANNEL, `big:${i}:${'x'.repeat(40)}`);
     await expect.poll(async () => (await statsJson(env)).deadLetters, { timeout: 10_000 }).toBe(3);
-    const list = await runCli(['dlq', 'list'], env);
+    // The binary one strictly later on the servers' clock (one host here), so it lists first.
+    const serverMs = async () => {
+      const [seconds, micros] = await fx.clusterAdmin.time();
+      return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+    };
+    const cut = await serverMs();
+    await expect.poll(serverMs).toBeGreaterThan(cut + 1);
+    await fx.clusterAdmin.publish(env.REDISPATCH_CHANNEL, Buffer.from([0, 1, 2, 3, ...Array(20).fill(255)]));
+    await expect.poll(async () => (await statsJson(env)).deadLetters, { timeout: 10_000 }).toBe(4);
+    const list = await runCli(['dlq', 'list', '--limit', '3'], env);
     expect(list.code).toBe(0);
     expect(list.output).toMatch(/reason="oversize: 46 bytes exceeds REDISPATCH_MAX_PAYLOAD_BYTES=16"/);
-    expect(list.output).toMatch(/3 dead letter\(s\) shown/);
-    const first = list.lines[0]?.split(' ')[0] ?? '';
-    const replay = await runCli(['dlq', 'replay', first], env);
-    expect(replay.output).toMatch(/replayed 1 dead letter/);
-    const purge = await runCli(['dlq', 'purge'], env);
-    expect(purge.output).toMatch(/purged 2 dead letter/);
+    expect(list.lines[0]).toMatch(/body=<binary 24 bytes: 00010203ffff/);
+    expect(list.lines.at(-1)).toBe(
+      '3 dead letter(s) shown, 4 in total (newest first, offset 0; next: --offset 3)',
+    );
+    const binaryId = list.lines[0]?.split(' ')[0] ?? '';
+    const shown = await runCli(['dlq', 'show', binaryId], env);
+    expect(shown.lines).toContain('00000000: 0001 0203 ffff ffff ffff ffff ffff ffff  ................');
+    expect(
+      (await runCli(['dlq', 'list', '--reason', 'OVERSIZE', '--newer-than', '1h'], env)).lines.at(-1),
+    ).toMatch(/^4 dead letter\(s\) shown, 4 matching/);
+    const big = (await runCli(['dlq', 'list', '--offset', '1'], env)).lines[0]?.split(' ')[0] ?? '';
+
+    const oversize = await runCli(['dlq', 'replay', big], env);
+    expect(oversize.code).toBe(1);
+    expect(oversize.lines).toEqual([
+      'replayed 0 dead letter(s)',
+      `redispatch: not replayed ${big}: 46 bytes exceeds REDISPATCH_MAX_PAYLOAD_BYTES=16`,
+    ]);
+    const dry = await runCli(['dlq', 'replay', '--all', '--dry-run'], roomy);
+    expect(dry.lines.at(-1)).toBe('would replay 4 dead letter(s)');
+    const replay = await runCli(['dlq', 'replay', big, 'no-such-id'], roomy);
+    expect(replay.code).toBe(1);
+    expect(replay.lines).toEqual([
+      'replayed 1 dead letter(s)',
+      'redispatch: no dead letter with id(s): no-such-id',
+    ]);
+    const refused = await runCli(['dlq', 'purge'], env);
+    expect(refused.lines).toEqual([
+      'redispatch: dlq purge would delete 3 dead letter(s): pass --yes to confirm (stdin is not a terminal)',
+    ]);
+    const purge = await runCli(['dlq', 'purge', '--yes'], env);
+    expect(purge.lines).toEqual(['purged 3 dead letter(s)']);
     // The replayed one is oversize for the leader, not for the stream: the worker gets it this time.
     await expect.poll(() => checkRun(dir, 'big', 3).handled, { timeout: 10_000 }).toBe(1);
+    expect((await statsJson(env)).deadLetters).toBe(0);
+
+    // A handler error's stack is kept with the dead letter.
+    await fx.clusterAdmin.publish(env.REDISPATCH_CHANNEL, 'fail-s');
+    await expect.poll(async () => (await statsJson(env)).deadLetters, { timeout: 10_000 }).toBe(1);
+    const failId = (await runCli(['dlq', 'list'], env)).lines[0]?.split(' ')[0] ?? '';
+    const failed = await runCli(['dlq', 'show', failId], env);
+    expect(failed.lines).toContain('reason:     TypeError: handler refused fail-s (attempt 1 of 1)');
+    expect(failed.output).toMatch(/last error stack:\n {2}TypeError: handler refused fail-s\n {6}at /);
   });
 });

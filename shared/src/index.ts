@@ -1,12 +1,36 @@
 export {
+  type DeadLetterFilter,
+  type DeadLetterPage,
+  type DeadLetterRef,
+  type DeadLetterSelection,
+  type DeadLetterStore,
+  isEmptyFilter,
+  type SelectedDeadLetters,
+} from './admin/dead-letter-filter.js';
+export {
   type DeadLetter,
   listDeadLetters,
   purgeDeadLetters,
   replayDeadLetters,
 } from './admin/dead-letters.js';
 export {
+  type DispatcherPresence,
+  readDispatchers,
+  removePresence,
+  writePresence,
+} from './admin/dispatcher-presence.js';
+export { listsDeadLetterStore } from './admin/lists-dead-letter-store.js';
+export {
+  type OutboundDeadLetter,
+  outboundDeadId,
+  purgeOutboundDead,
+  queryOutboundDead,
+  selectOutboundDead,
+} from './admin/outbound-dead-letters.js';
+export {
   type LeaderInfo,
   type PartitionStats,
+  type Rates,
   readStats,
   type Stats,
   type Totals,
@@ -18,6 +42,7 @@ export {
   replayStreamDeadLetters,
 } from './admin/stream-dead-letters.js';
 export { readStreamStats } from './admin/stream-stats.js';
+export { streamsDeadLetterStore } from './admin/streams-dead-letter-store.js';
 export * from './config/defaults.js';
 export {
   ENCODED_SEPARATOR,
@@ -50,7 +75,6 @@ export * from './envelope/index.js';
 export * from './errors.js';
 export { LeaderLease, type LeaderLeaseOptions } from './leadership/leader-lease.js';
 export { createLogger, type Logger } from './logger.js';
-export { capConnections, HARDENED_SERVER_OPTIONS } from './observability/harden-http-server.js';
 export {
   ENDPOINT_REFRESH_MS,
   ENDPOINT_STALE_MS,
@@ -58,6 +82,7 @@ export {
   EndpointAnnouncer,
   type ProcessEndpoint,
 } from './observability/endpoint-directory.js';
+export { capConnections, HARDENED_SERVER_OPTIONS } from './observability/harden-http-server.js';
 export {
   createRegistry,
   MetricsServer,

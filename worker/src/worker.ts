@@ -39,6 +39,9 @@ import { validateWorkerOptions, type WorkerOptions } from './worker-options.js';
 
 export type { WorkerOptions } from './worker-options.js';
 
+/** How much of a handler error's stack a dead letter keeps (stacks can be huge; the top is what helps). */
+const STACK_CHARS = 4_096;
+
 /**
  * Lifecycle:
  * - `idle`: constructed, not started.
@@ -340,7 +343,9 @@ export class Worker {
           1_000,
         );
         this.failureLog.failed(id, attempt, error, text);
-        this.transport.nack(delivery, this.backoff(attempt), text);
+        // The settle scripts split "<reason>\0<stack>": the reason as before, the stack kept with a dead letter.
+        const stack = error instanceof Error && error.stack ? `\0${error.stack.slice(0, STACK_CHARS)}` : '';
+        this.transport.nack(delivery, this.backoff(attempt), text.replaceAll('\0', '') + stack);
       }
       this.release(key);
     };

@@ -1,71 +1,181 @@
-import { createKeys, decodeDeadOutboundEntry } from '@redispatch/shared';
+import {
+  createKeys,
+  type DataClient,
+  isEmptyFilter,
+  type OutboundDeadLetter,
+  outboundDeadId,
+  purgeOutboundDead,
+  queryOutboundDead,
+  selectOutboundDead,
+} from '@redispatch/shared';
 import type { Command } from 'commander';
 import { withAdminScope } from './admin-connection.js';
+import { hexDump, previewBody, printableText } from './body-text.js';
 import { configFrom, exitWithError } from './config-flags.js';
+import { confirmOrRefuse } from './confirm.js';
+import {
+  addFilterOptions,
+  type FilterFlags,
+  filterFrom,
+  hasFilter,
+  type PageFlags,
+  pageFrom,
+  selectionFrom,
+} from './dead-letter-flags.js';
 
 const PREVIEW_BYTES = 80;
 
-/** `redispatch outbound-dlq list | purge`: replies that could not be delivered ({prefix}:out-dlq). */
+async function serverNowMs(redis: DataClient): Promise<number> {
+  const [seconds, micros] = await redis.time();
+  return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+}
+
+function letterJson({ dead }: OutboundDeadLetter): string {
+  const e = dead.entry;
+  return JSON.stringify({
+    deadAt: dead.deadAt,
+    reason: dead.reason,
+    messageId: e?.messageId,
+    replyTo: e?.replyTo,
+    enqueuedAt: e?.enqueuedAt,
+    text: e?.text,
+    payload: (e?.payload ?? dead.raw).toString('base64'),
+  });
+}
+
+function letterLine({ dead }: OutboundDeadLetter): string {
+  const e = dead.entry;
+  const preview = previewBody(e?.payload ?? dead.raw, PREVIEW_BYTES);
+  return `${new Date(dead.deadAt).toISOString()}  reason=${JSON.stringify(dead.reason)}  id=${e?.messageId ?? '?'}  to=${e?.replyTo ?? '?'}  payload=${preview}`;
+}
+
+function letterDetail({ dead }: OutboundDeadLetter): string[] {
+  const e = dead.entry;
+  const payload = e?.payload ?? dead.raw;
+  const text = printableText(payload);
+  return [
+    `id:         ${e?.messageId ?? '? (undecodable entry)'}`,
+    `reason:     ${dead.reason}`,
+    `dead at:    ${new Date(dead.deadAt).toISOString()}`,
+    `reply to:   ${e?.replyTo ?? '?'}`,
+    `enqueued:   ${e ? new Date(e.enqueuedAt).toISOString() : '?'}`,
+    `payload:    ${payload.length} bytes, ${text === undefined ? 'binary (hex dump below)' : 'UTF-8 text (below)'}`,
+    '--- payload ---',
+    ...(text === undefined ? hexDump(payload) : [text]),
+  ];
+}
+
+function reportMissing(missing: string[]): void {
+  if (missing.length === 0) return;
+  process.stderr.write(`redispatch: no undeliverable reply for message id(s): ${missing.join(', ')}\n`);
+  process.exitCode = 1;
+}
+
+/** `redispatch outbound-dlq list | show | purge`: replies that could not be delivered ({prefix}:out-dlq). */
 export function registerOutboundDlqCommand(program: Command): void {
   const command = program
     .command('outbound-dlq')
-    .description('List or purge undeliverable replies (relay and HTTP outbound dead letters)');
+    .description('List, show or purge undeliverable replies (relay and HTTP outbound dead letters)');
+  addFilterOptions(
+    command
+      .command('list')
+      .description('List undeliverable replies, newest first, with the total (filters narrow both)')
+      .option('--limit <n>', 'most to show', '20')
+      .option('--offset <n>', 'skip this many (newest first) before showing', '0')
+      .option('--json', 'print JSON lines (payload base64), one per entry and nothing else'),
+  ).action(async (options: PageFlags & FilterFlags & { json?: boolean }, sub: Command) => {
+    try {
+      const { offset, limit } = pageFrom(options);
+      const config = configFrom(sub);
+      const key = createKeys(config.prefix).outboundDead;
+      const page = await withAdminScope(config, async ({ client: redis }) =>
+        queryOutboundDead(redis, key, filterFrom(options, await serverNowMs(redis)), offset, limit),
+      );
+      for (const letter of page.letters)
+        process.stdout.write(`${options.json ? letterJson(letter) : letterLine(letter)}\n`);
+      const shown = page.letters.length;
+      const next = offset + shown < page.total ? `; next: --offset ${offset + shown}` : '';
+      const summary = `${shown} undeliverable reply(ies) shown, ${page.total} ${hasFilter(options) ? 'matching' : 'in total'} (newest first, offset ${offset}${next})\n`;
+      // --json prints entries only: scripts parse every line as one (2>&1 included).
+      if (!options.json) process.stdout.write(summary);
+    } catch (error) {
+      exitWithError(error);
+    }
+  });
   command
-    .command('list')
-    .description('List undeliverable replies, newest first')
-    .option('--limit <n>', 'most to show', '20')
-    .option('--json', 'print JSON lines (payload base64)')
-    .action(async (options: { limit: string; json?: boolean }, sub: Command) => {
-      try {
-        const limit = Number(options.limit);
-        if (!Number.isInteger(limit) || limit < 1)
-          throw new Error(`--limit expects a whole number >= 1 (got "${options.limit}")`);
-        const config = configFrom(sub);
-        const raw = await withAdminScope(config, ({ client: redis }) =>
-          redis.lrangeBuffer(createKeys(config.prefix).outboundDead, 0, limit - 1),
-        );
-        for (const dead of raw.map((r) => decodeDeadOutboundEntry(r))) {
-          const e = dead.entry;
-          if (options.json) {
-            process.stdout.write(
-              `${JSON.stringify({
-                deadAt: dead.deadAt,
-                reason: dead.reason,
-                messageId: e?.messageId,
-                replyTo: e?.replyTo,
-                enqueuedAt: e?.enqueuedAt,
-                text: e?.text,
-                payload: (e?.payload ?? dead.raw).toString('base64'),
-              })}\n`,
-            );
-          } else {
-            const preview = JSON.stringify(
-              (e?.payload ?? dead.raw).subarray(0, PREVIEW_BYTES).toString('utf8'),
-            );
-            process.stdout.write(
-              `${new Date(dead.deadAt).toISOString()}  reason=${JSON.stringify(dead.reason)}  id=${e?.messageId ?? '?'}  to=${e?.replyTo ?? '?'}  payload=${preview}\n`,
-            );
-          }
-        }
-        if (!options.json) process.stdout.write(`${raw.length} undeliverable reply(ies) shown\n`);
-      } catch (error) {
-        exitWithError(error);
-      }
-    });
-  command
-    .command('purge')
-    .description('Delete every undeliverable reply')
-    .action(async (_options, sub: Command) => {
+    .command('show')
+    .description('Show the undeliverable replies to one message in full (payload as text or hex dump)')
+    .argument('<id>', 'message id (as `outbound-dlq list` prints it after id=)')
+    .option('--json', 'print JSON (payload base64)')
+    .action(async (id: string, options: { json?: boolean }, sub: Command) => {
       try {
         const config = configFrom(sub);
         const key = createKeys(config.prefix).outboundDead;
-        const count = await withAdminScope(config, async ({ client: redis }) => {
-          const reply = await redis.multi().llen(key).del(key).exec();
-          return Number(reply?.[0]?.[1] ?? 0);
-        });
-        process.stdout.write(`purged ${count} undeliverable reply(ies)\n`);
+        const { letters } = await withAdminScope(config, ({ client: redis }) =>
+          selectOutboundDead(redis, key, { kind: 'ids', ids: [id] }),
+        );
+        if (letters.length === 0) throw new Error(`no undeliverable reply for message id ${id}`);
+        const blocks = letters.map((l) => (options.json ? letterJson(l) : letterDetail(l).join('\n')));
+        process.stdout.write(`${blocks.join(options.json ? '\n' : '\n\n')}\n`);
       } catch (error) {
         exitWithError(error);
       }
     });
+  addFilterOptions(
+    command
+      .command('purge')
+      .description(
+        'Delete undeliverable replies (message ids, filters, or all); asks first on a terminal, else needs --yes',
+      )
+      .argument('[ids...]', 'message ids whose undeliverable replies to delete')
+      .option('--all', 'delete every undeliverable reply (the default when no ids or filters are given)')
+      .option('--dry-run', 'print what would be deleted; change nothing')
+      .option('--yes', 'do not ask (required when stdin is not a terminal)'),
+  ).action(
+    async (
+      ids: string[],
+      options: FilterFlags & { all?: boolean; dryRun?: boolean; yes?: boolean },
+      sub: Command,
+    ) => {
+      try {
+        const config = configFrom(sub);
+        const key = createKeys(config.prefix).outboundDead;
+        await withAdminScope(config, async ({ client: redis }) => {
+          const selection = selectionFrom('outbound-dlq purge', ids, options, await serverNowMs(redis), true);
+          if (selection.kind === 'filter' && isEmptyFilter(selection.filter)) {
+            // Everything: one DEL, however long the list.
+            const count = await redis.llen(key);
+            if (options.dryRun)
+              return void process.stdout.write(`would purge ${count} undeliverable reply(ies)\n`);
+            if (count > 0)
+              await confirmOrRefuse(`${count} undeliverable reply(ies)`, options.yes, 'outbound-dlq purge');
+            const reply = await redis.multi().llen(key).del(key).exec();
+            return void process.stdout.write(
+              `purged ${Number(reply?.[0]?.[1] ?? 0)} undeliverable reply(ies)\n`,
+            );
+          }
+          const { letters, missing } = await selectOutboundDead(redis, key, selection);
+          if (options.dryRun) {
+            for (const letter of letters)
+              process.stdout.write(`would purge ${outboundDeadId(letter) || '?'}\n`);
+            process.stdout.write(`would purge ${letters.length} undeliverable reply(ies)\n`);
+          } else if (letters.length > 0) {
+            await confirmOrRefuse(
+              `${letters.length} undeliverable reply(ies)`,
+              options.yes,
+              'outbound-dlq purge',
+            );
+            process.stdout.write(
+              `purged ${await purgeOutboundDead(redis, key, letters)} undeliverable reply(ies)\n`,
+            );
+          } else {
+            process.stdout.write('purged 0 undeliverable reply(ies)\n');
+          }
+          reportMissing(missing);
+        });
+      } catch (error) {
+        exitWithError(error);
+      }
+    },
+  );
 }

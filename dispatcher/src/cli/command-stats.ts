@@ -1,4 +1,12 @@
-import { type Config, isCluster, readStats, readStreamStats, type Stats } from '@redispatch/shared';
+import {
+  type Config,
+  isCluster,
+  type Rates,
+  readDispatchers,
+  readStats,
+  readStreamStats,
+  type Stats,
+} from '@redispatch/shared';
 import type { Command } from 'commander';
 import { type AdminScope, withAdminScope } from './admin-connection.js';
 import { configFrom, exitWithError } from './config-flags.js';
@@ -16,6 +24,27 @@ export function formatStats(stats: Stats): string {
   lines.push(
     `totals: accepted ${t.accepted}  dispatched ${t.dispatched}  acked ${t.acked}  nacked ${t.nacked}  redelivered ${t.redelivered}  dead-lettered ${t.deadLettered}`,
   );
+  if (stats.rates) {
+    const r = stats.rates;
+    lines.push(
+      `rates: accepted ${r.acceptedPerSec.toFixed(1)}/s  acked ${r.ackedPerSec.toFixed(1)}/s  (last ${r.intervalSec.toFixed(1)} s)`,
+    );
+  } else if (stats.rates === null) {
+    lines.push('rates: (from the next refresh)');
+  }
+  if (stats.dispatchers) {
+    lines.push('');
+    const rows = stats.dispatchers.map((d) => [
+      d.id,
+      d.role,
+      d.caughtUp ? 'yes' : 'no',
+      String(d.buffered),
+      d.host,
+      String(d.pid),
+    ]);
+    lines.push(...table(['dispatcher', 'role', 'caught up', 'buffered', 'host', 'pid'], rows));
+    if (rows.length === 0) lines.push('(no dispatcher presence records)');
+  }
   if (stats.partitions) {
     lines.push('');
     const partHeader = [
@@ -75,23 +104,53 @@ function table(header: string[], rows: string[][]): string[] {
   return [format(header), ...rows.map(format)];
 }
 
-/** Reads the stats document for either mode. */
-export function statsFor(config: Config, scope: AdminScope): Promise<Stats> {
+/** Reads the stats document for either mode, with every live dispatcher's presence. */
+export async function statsFor(config: Config, scope: AdminScope): Promise<Stats> {
+  const [stats, dispatchers] = await Promise.all([
+    modeStats(config, scope),
+    readDispatchers(scope.client, scope.keys),
+  ]);
+  return { ...stats, dispatchers };
+}
+
+function modeStats(config: Config, scope: AdminScope): Promise<Stats> {
   if (config.mode === 'streams')
     return readStreamStats(scope.client, scope.keys, config.prefix, scope.partitions, config.consumerGroup);
   if (isCluster(scope.client)) throw new Error('lists mode reads a single Redis');
   return readStats(scope.client, scope.keys, config.prefix);
 }
 
+interface Sample {
+  atMs: number;
+  accepted: number;
+  acked: number;
+}
+
+/** Counters per second between two samples of the totals (null for the first). */
+function ratesBetween(previous: Sample | undefined, current: Sample): Rates | null {
+  if (!previous) return null;
+  const seconds = (current.atMs - previous.atMs) / 1000;
+  if (seconds <= 0) return null;
+  const per = (now: number, before: number) => Math.max(0, now - before) / seconds;
+  return {
+    acceptedPerSec: per(current.accepted, previous.accepted),
+    ackedPerSec: per(current.acked, previous.acked),
+    intervalSec: seconds,
+  };
+}
+
 export function registerStatsCommand(program: Command): void {
   program
     .command('stats')
-    .description('Show the leader, workers, queue depths and totals')
+    .description('Show the leader, standby dispatchers, workers, queue depths and totals')
     .option(
       '--json',
-      'print JSON (fields: mode, leader, workers, inflight, delayed, backlog, deadLetters, totals, processes)',
+      'print JSON (fields: mode, leader, workers, inflight, delayed, backlog, deadLetters, totals, processes, dispatchers; with --watch also rates, sampledAt)',
     )
-    .option('--watch <seconds>', 'refresh every N seconds until Ctrl-C')
+    .option(
+      '--watch <seconds>',
+      'refresh every N seconds until Ctrl-C; each refresh is timestamped and shows accepted/s and acked/s',
+    )
     .action(async (options: { json?: boolean; watch?: string }, command: Command) => {
       try {
         const config = configFrom(command);
@@ -99,11 +158,23 @@ export function registerStatsCommand(program: Command): void {
         if (options.watch !== undefined && !(interval > 0))
           throw new Error(`--watch expects seconds > 0 (got "${options.watch}")`);
         await withAdminScope(config, async (scope) => {
+          let previous: Sample | undefined;
           for (;;) {
             const stats = await statsFor(config, scope);
+            if (interval > 0) {
+              // Rates from this sample and the one before; each refresh is timestamped.
+              const sample = {
+                atMs: performance.now(),
+                accepted: stats.totals.accepted,
+                acked: stats.totals.acked,
+              };
+              stats.rates = ratesBetween(previous, sample);
+              stats.sampledAt = new Date().toISOString();
+              previous = sample;
+            }
             const text = options.json
               ? JSON.stringify(stats, null, interval > 0 ? 0 : 2)
-              : formatStats(stats);
+              : `${stats.sampledAt ? `at ${stats.sampledAt}\n` : ''}${formatStats(stats)}`;
             if (interval > 0 && !options.json && process.stdout.isTTY) process.stdout.write('\x1b[2J\x1b[H');
             process.stdout.write(`${text}\n`);
             if (interval <= 0) return;

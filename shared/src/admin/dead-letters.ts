@@ -9,6 +9,8 @@ export interface DeadLetter {
   /** Epoch milliseconds (Redis server clock). */
   deadLetteredAt: number;
   body: Buffer;
+  /** The handler error's stack (first 4 KB), when the last attempt ended in a thrown Error. */
+  stack?: string;
 }
 
 const PURGE_CHUNK = 1_000;

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { endpointsFrom, type ProcessEndpoint } from '../observability/endpoint-directory.js';
 import type { Keys } from '../redis/keys.js';
+import type { DispatcherPresence } from './dispatcher-presence.js';
 
 export interface LeaderInfo {
   id: string;
@@ -74,6 +75,19 @@ export interface Stats {
   partitions?: PartitionStats[];
   /** Every live dispatcher, worker and relay, with where it serves /metrics. */
   processes: ProcessEndpoint[];
+  /** Every live dispatcher (leader first) from its presence record; see `readDispatchers`. */
+  dispatchers?: DispatcherPresence[];
+  /** Counters per second over the last `stats --watch` interval; null until there are two samples. */
+  rates?: Rates | null;
+  /** `stats --watch`: when this sample was taken (ISO 8601, this host's clock). */
+  sampledAt?: string;
+}
+
+export interface Rates {
+  acceptedPerSec: number;
+  ackedPerSec: number;
+  /** Seconds between the two samples. */
+  intervalSec: number;
 }
 
 /**

@@ -33,6 +33,7 @@ declare module 'ioredis' {
     rdHeartbeat(workers: string, workerId: string, action: 'beat' | 'leave'): Result<number, Context>;
     rdDlqReplay(...keysThenArgs: Arg[]): Result<number, Context>;
     rdDlqPurge(...keysThenArgs: Arg[]): Result<number, Context>;
+    rdDlqPurgeIds(...keysThenArgs: Arg[]): Result<number, Context>;
     rdOutboundTakeBuffer(
       source: string,
       processing: string,
@@ -56,6 +57,7 @@ declare module 'ioredis' {
     rdStreamMaintain(...keysThenArgs: Arg[]): Result<(number | string)[], Context>;
     rdStreamDlqReplay(...keysThenArgs: Arg[]): Result<number, Context>;
     rdStreamDlqPurge(dlq: string, limit: number): Result<number, Context>;
+    rdStreamDlqReplayEntries(...keysThenArgs: Arg[]): Result<number, Context>;
     rdLiveWorkers(workers: string, ttlMs: number): Result<(number | string)[], Context>;
   }
 }

@@ -139,6 +139,7 @@ const DISPATCHER_COMMANDS = [
   '+zscore',
   '+zrange',
   '+zrangebyscore',
+  '+zremrangebyscore',
   '+zcard',
   '+smembers',
   '+srem',
@@ -187,14 +188,17 @@ const STREAM_DISPATCHER_COMMANDS = [
 ];
 
 /**
- * `stats` (one pipeline of reads), `dlq list` (reads), `dlq replay|purge` (dlqReplay-5, dlqPurge-4),
- * `outbound-dlq list` (LRANGE) and `purge` (MULTI LLEN DEL EXEC; DEL is granted on that list only).
+ * `stats` (one pipeline of reads), `dlq list|show` (reads; ZSCORE finds an id, HSTRLEN sizes a body
+ * before a replay), `dlq replay|purge` (dlqReplay-5, dlqPurge-4, dlqPurgeIds-4), `outbound-dlq list`
+ * (LRANGE) and `purge` (MULTI LLEN DEL EXEC, or LREM per entry; DEL and LREM on that list only).
  */
 const ADMIN_COMMANDS = [
   '+time',
   '+hgetall',
   '+get',
   '+zrange',
+  '+zscore',
+  '+hstrlen',
   '+zcard',
   '+llen',
   '+scard',
@@ -210,7 +214,7 @@ const ADMIN_COMMANDS = [
 
 /**
  * Streams mode's `stats` (XLEN, XINFO GROUPS/CONSUMERS, ZCARD, HGETALL), `dlq list` (XRANGE),
- * `dlq replay|purge` (streamDlqReplay-3, streamDlqPurge-1) and `outbound-dlq`.
+ * `dlq replay|purge` (streamDlqReplay-3, streamDlqReplayEntries-3, streamDlqPurge-1, XDEL) and `outbound-dlq`.
  */
 const STREAM_ADMIN_COMMANDS = [
   '+time',
@@ -384,7 +388,7 @@ function listRules(role: AclRole, options: AclOptions): string[] {
         endpointSelector(options.prefix),
       ];
     case 'admin':
-      return [everyKey, ...CONNECT, ...SCRIPTS, ...ADMIN_COMMANDS, `(+del ~${k.outboundDead})`];
+      return [everyKey, ...CONNECT, ...SCRIPTS, ...ADMIN_COMMANDS, `(+del +lrem ~${k.outboundDead})`];
     case 'publisher':
       return [`&${options.channel}`, ...CONNECT, '+publish'];
     case 'relay':
@@ -446,7 +450,7 @@ function streamRules(role: AclRole, options: AclOptions): string[] {
         ...CLUSTER,
         ...SCRIPTS,
         ...STREAM_ADMIN_COMMANDS,
-        `(+del ~${k.outboundDead})`,
+        `(+del +lrem ~${k.outboundDead})`,
       ];
     case 'publisher':
       return [`&${options.channel}`, ...CONNECT, ...CLUSTER, '+publish'];

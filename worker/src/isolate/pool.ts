@@ -250,7 +250,7 @@ export class ProcessPool implements HandlerRunner {
           if (message.name !== '') {
             error = new Error(message.message);
             (error as Error).name = message.name;
-            // The handler's own stack (from its process), so the failure log points at its code.
+            // The handler's own stack (from its process): the failure log and the dead letter point at its code.
             if (message.stack) (error as Error).stack = message.stack;
           }
           this.finish(run, error);

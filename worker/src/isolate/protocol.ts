@@ -21,5 +21,5 @@ export type FromChild =
   | { type: 'load-failed'; message: string }
   /** `value`: what the handler resolved to; `replies`: what it gave `msg.reply` (both become replies). */
   | { type: 'done'; seq: number; value?: unknown; replies?: unknown[] }
-  /** `stack`: the handler's own stack, for the worker's log line (absent for a thrown non-Error). */
+  /** `stack`: the handler's own stack, for the worker's log line and the dead letter (absent for a thrown non-Error). */
   | { type: 'failed'; seq: number; name: string; message: string; stack?: string | undefined };

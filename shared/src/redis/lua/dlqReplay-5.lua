@@ -3,7 +3,7 @@
 
   KEYS[1] dlq       zset  dead-lettered id -> time
   KEYS[2] attempts  hash  id -> deliveries so far
-  KEYS[3] errors    hash  id -> last error
+  KEYS[3] errors    hash  id -> last error (and "stack:<id>" -> the dead letter's stack)
   KEYS[4] backlog   list  ids waiting for routing
   KEYS[5] totals    hash  counters
 
@@ -23,7 +23,7 @@ local replayed = 0
 for _, id in ipairs(ids) do
   if rcall('ZREM', KEYS[1], id) == 1 then
     rcall('HDEL', KEYS[2], id)
-    rcall('HDEL', KEYS[3], id)
+    rcall('HDEL', KEYS[3], id, 'stack:' .. id)
     rcall('RPUSH', KEYS[4], id)
     replayed = replayed + 1
   end

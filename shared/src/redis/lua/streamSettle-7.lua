@@ -9,7 +9,7 @@
   KEYS[3] delayedBody       hash    message id -> payload, while delayed
   KEYS[4] delayedAttempts   hash    message id -> attempts so far, while delayed
   KEYS[5] errors            hash    message id -> last handler error, while delayed
-  KEYS[6] dlq               stream  dead letters {i, p, r, a}
+  KEYS[6] dlq               stream  dead letters {i, p, r, a[, s]} (s: the handler's stack, when it sent one)
   KEYS[7] totals            hash    this partition's counters
 
   ARGV[1] group
@@ -17,7 +17,8 @@
   ARGV[3] maxAttempts
   ARGV[4] ackCount
   ARGV[5] nackCount
-  ARGV[6..]             ackCount entry ids, then nackCount x (entryId, messageId, attempt, delayMs, error)
+  ARGV[6..]             ackCount entry ids, then nackCount x (entryId, messageId, attempt, delayMs, error);
+                        an error may carry the handler's stack after a NUL byte ("<reason>\0<stack>")
 
   Returns: {acked, retried, deadLettered, stale}
 ]]
@@ -41,6 +42,9 @@ local now = nil
 for _ = 1, nackCount do
   local entryId, messageId, attempt = ARGV[base], ARGV[base + 1], tonumber(ARGV[base + 2])
   local delay, err = tonumber(ARGV[base + 3]), ARGV[base + 4]
+  local stack = nil
+  local cut = string.find(err, '\0', 1, true)
+  if cut then err, stack = string.sub(err, 1, cut - 1), string.sub(err, cut + 1) end
   base = base + 5
   local pending = rcall('XPENDING', KEYS[1], group, entryId, entryId, 1)
   local entry = rcall('XRANGE', KEYS[1], entryId, entryId)
@@ -54,8 +58,12 @@ for _ = 1, nackCount do
     rcall('XACK', KEYS[1], group, entryId)
     now = now or nowMs()
     if attempt >= maxAttempts then
-      rcall('XADD', KEYS[6], '*', 'i', messageId, 'p', payload,
-        'r', err .. ' (attempt ' .. attempt .. ' of ' .. maxAttempts .. ')', 'a', attempt)
+      local reason = err .. ' (attempt ' .. attempt .. ' of ' .. maxAttempts .. ')'
+      if stack then
+        rcall('XADD', KEYS[6], '*', 'i', messageId, 'p', payload, 'r', reason, 'a', attempt, 's', stack)
+      else
+        rcall('XADD', KEYS[6], '*', 'i', messageId, 'p', payload, 'r', reason, 'a', attempt)
+      end
       deadLettered = deadLettered + 1
     else
       rcall('ZADD', KEYS[2], now + delay, messageId)
