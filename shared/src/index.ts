@@ -74,6 +74,13 @@ export { type JoinDeploymentOptions, joinDeployment } from './deployment/join-de
 export * from './envelope/index.js';
 export * from './errors.js';
 export { LeaderLease, type LeaderLeaseOptions } from './leadership/leader-lease.js';
+export {
+  type CloseOutcome,
+  type CloseStep,
+  type CloseStepsOptions,
+  runCloseSteps,
+} from './lifecycle/close-steps.js';
+export { type FlusherState, NextTurnFlusher } from './lifecycle/next-turn-flusher.js';
 export { createLogger, type Logger } from './logger.js';
 export {
   ENDPOINT_REFRESH_MS,

@@ -1,5 +1,5 @@
-import { readFile } from 'node:fs/promises';
 import {
+  type CloseStep,
   type Config,
   ConfigError,
   closeQuietly,
@@ -13,23 +13,24 @@ import {
   type Keys,
   type Logger,
   type Readiness,
+  runCloseSteps,
   tlsSettingsFrom,
   validateLibraryOptions,
 } from '@redispatch/shared';
 import type { Registry } from 'prom-client';
-import { loadAuthHook } from './auth-hook.js';
 import { ConsumeLoop } from './consume-loop.js';
 import { EntryTracker } from './entry-tracker.js';
 import { Finisher } from './finisher.js';
 import { type FramePublisher, natsFramePublisher, redisFramePublisher } from './frame-publisher.js';
 import { HttpDeliverer } from './http-deliverer.js';
+import { openSocketGateway } from './open-gateway.js';
 import { ListOutboundQueue, type OutboundQueue } from './outbound-queue.js';
 import { createRelayMetrics, type RelayMetrics } from './relay-metrics.js';
 import { heartbeatAndSweep } from './relay-sweep.js';
 import { ReplyBinding } from './reply-binding.js';
 import { ReplyRouter } from './reply-router.js';
 import { SessionRegistry } from './session-registry.js';
-import { SocketGateway } from './socket-gateway.js';
+import type { SocketGateway } from './socket-gateway.js';
 
 /**
  * Lifecycle:
@@ -52,12 +53,10 @@ export interface RelayOptions {
 const TAKE_BATCH = 256;
 /** HTTP replies being POSTed at once. */
 const HTTP_CONCURRENCY = 16;
-/** Largest envelope header the relay adds: 3 fixed bytes, replyTo (1 + up to 255), timestamp (8). */
-const ENVELOPE_OVERHEAD_BYTES = 3 + 256 + 8;
-/** What an identity adds: the extension block's length (2), the record's type and length (3), 1024 bytes. */
-const IDENTITY_OVERHEAD_BYTES = 2 + 3 + 1024;
 /** Longest relay id that leaves room in a 255-byte reply address for a session id and its binding. */
 const MAX_RELAY_ID_LENGTH = 195;
+/** What a stop may take beyond the drain: closing sockets (2 s), finishing (2 s), quitting. */
+const CLOSE_MARGIN_MS = 6_000;
 /** How often the take loop looks again while the relay holds more unsent bytes than its budget. */
 const BUDGET_POLL_MS = 50;
 
@@ -243,35 +242,17 @@ export class Relay {
       // HTTP replies a predecessor had taken go back in line for any deliverer.
       const returned = await this.httpQueue.giveBack();
       if (c.relayPort >= 0) {
-        const auth = c.relayAuth === undefined ? undefined : await loadAuthHook(c.relayAuth);
-        const tls =
-          c.relayTlsCertFile === undefined || c.relayTlsKeyFile === undefined
-            ? undefined
-            : { cert: await readFile(c.relayTlsCertFile), key: await readFile(c.relayTlsKeyFile) };
-        const overhead = ENVELOPE_OVERHEAD_BYTES + (auth ? IDENTITY_OVERHEAD_BYTES : 0);
-        this.gateway = new SocketGateway({
-          host: c.relayHost,
-          port: c.relayPort,
+        const opened = await openSocketGateway(c, {
           relayId: this.id,
-          // Room for the envelope the relay adds (marker, version, flags, replyTo, timestamp, identity),
-          // so an accepted frame is never dead-lettered as oversize by the dispatcher.
-          maxPayload: Math.max(1, c.maxPayloadBytes - overhead),
-          maxConnections: c.relayMaxConnections,
-          idleMs: c.relayIdleMs,
-          tls,
-          admission: { sessions: this.sessions, origins: c.relayOrigins, auth },
-          binding: this.binding,
           sessions: this.sessions,
+          binding: this.binding,
           router: this.router,
           publisher: this.publisher,
           metrics: this.metrics,
           log: this.log,
         });
-        this.port = await this.gateway.listen();
-        if (!c.relayOrigins && !auth)
-          this.log.warn(
-            'relay accepts any client: set REDISPATCH_RELAY_ORIGINS and/or REDISPATCH_RELAY_AUTH before exposing it (docs/relay.md)',
-          );
+        this.gateway = opened.gateway;
+        this.port = opened.port;
       }
       this.state = 'running';
       this.sessionGauges();
@@ -311,7 +292,7 @@ export class Relay {
     const wasRunning = this.state === 'running';
     this.state = this.state === 'failed' ? 'failed' : 'draining';
     const drainMs = this.config.drainTimeoutMs;
-    const steps: [string, () => Promise<unknown>][] = [
+    const steps: CloseStep[] = [
       ['stop accepting', async () => this.gateway?.stopAccepting()],
       ['drain sockets', () => (wasRunning ? this.waitForReplies(drainMs) : Promise.resolve())],
       ['close sockets', () => this.gateway?.closeSockets(Math.min(drainMs, 2_000)) ?? Promise.resolve()],
@@ -345,13 +326,13 @@ export class Relay {
           ]),
       ],
     ];
-    for (const [name, step] of steps) {
-      try {
-        await step();
-      } catch (error) {
-        this.log.warn({ err: error, step: name }, 'shutdown step failed; continuing');
-      }
-    }
+    // Bounded (guarantee 9): the drain, plus what closing sockets and finishing may take.
+    const outcome = await runCloseSteps(steps, { log: this.log, budgetMs: drainMs + CLOSE_MARGIN_MS });
+    if (outcome.kind === 'incomplete')
+      this.log.warn(
+        { failed: outcome.failed, timedOut: outcome.timedOut },
+        'relay stopped with steps left undone',
+      );
     if (this.state !== 'failed') this.state = 'stopped';
     this.log.info('relay stopped');
   }
