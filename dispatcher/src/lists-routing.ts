@@ -19,13 +19,21 @@ export class ListsMode implements RoutingMode {
     private readonly metrics: DispatcherMetrics,
   ) {}
 
-  /** Refuses a prefix of another mode (guarantee 8) and stamps a new deployment as lists. */
+  /**
+   * Refuses a prefix of another mode (guarantee 8). Reads only: a standby writes nothing, so a data
+   * Redis that holds writes (CLIENT PAUSE WRITE, a failover) cannot fail its start; the stamp is the
+   * leader's first takeover step, retried with the others while the lease holds.
+   */
   async prepare(): Promise<void> {
-    await joinDeployment(this.redis, this.keys, {
+    await this.join(false);
+  }
+
+  private join(stamp: boolean): Promise<unknown> {
+    return joinDeployment(this.redis, this.keys, {
       prefix: this.config.prefix,
       mode: 'lists',
       partitions: this.config.partitions,
-      stamp: true,
+      stamp,
       loadPartitions: false,
     });
   }
@@ -35,6 +43,8 @@ export class ListsMode implements RoutingMode {
   }
 
   async takeOver(epoch: number): Promise<LeaderRouting> {
+    // Stamps a new deployment as lists (a streams process that stamped first is refused here).
+    await this.join(true);
     const { redis, keys, config, metrics } = this;
     const writer = new BatchWriter({
       redis,
