@@ -3,13 +3,20 @@ import { connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createConnection, decodeDeadOutboundEntry, Publisher, relayAddress } from '@redispatch/shared';
+import { Publisher, relayAddress } from '@redispatch/shared';
 import { freePort, makeTestPki } from '@redispatch/shared/testing';
-import type { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { useProcessFixture } from './helpers/process-fixture.js';
-import { boundAddress, connect, type Stack, startStack, stopStacks } from './helpers/relay-stack.js';
+import {
+  boundAddress,
+  connect,
+  outboundDeadLetters,
+  type Stack,
+  startStack,
+  stopStacks,
+  usePublisherRedis,
+} from './helpers/relay-stack.js';
 
 // The relay is the one process strangers reach. Each test here is an attack that worked before the
 // relay was hardened (issue 21): it must now be refused, and the relay must stay up for everyone else.
@@ -17,23 +24,8 @@ import { boundAddress, connect, type Stack, startStack, stopStacks } from './hel
 afterEach(stopStacks);
 const fx = useProcessFixture();
 const AUTH_HOOK = fileURLToPath(new URL('./fixtures/relay-auth.mjs', import.meta.url));
-let publisherRedis: Redis;
-
-beforeAll(async () => {
-  publisherRedis = createConnection('command', {
-    url: fx.redis.url,
-    tls: { insecure: false },
-    commandTimeoutMs: 5_000,
-    name: 'relay-security-publisher',
-  });
-  await publisherRedis.connect();
-});
-afterAll(() => publisherRedis?.disconnect());
-
-async function deadLetters(key: string) {
-  const raw = await fx.admin.lrangeBuffer(key, 0, -1);
-  return raw.map((entry) => decodeDeadOutboundEntry(entry));
-}
+const publishing = usePublisherRedis(fx, 'relay-security-publisher');
+const deadLetters = (key: string) => outboundDeadLetters(fx.admin, key);
 
 /** The status line a raw upgrade request gets (the relay refuses before any WebSocket exists). */
 function upgradeStatus(port: number, path: string, headers: Record<string, string> = {}): Promise<number> {
@@ -150,7 +142,7 @@ describe('relay under attack', () => {
     const stack = await startStack(fx, 'sec-forge');
     const victim = await connect(stack.relayPort);
     const attacker = await connect(stack.relayPort);
-    const publisher = new Publisher({ redis: publisherRedis, channel: stack.env.REDISPATCH_CHANNEL ?? '' });
+    const publisher = new Publisher({ redis: publishing.redis, channel: stack.env.REDISPATCH_CHANNEL ?? '' });
     // 1. The bare routing address, as any publisher could write it.
     await publisher.publish('forged-bare', { replyTo: relayAddress(stack.relayId, victim.session) });
     // 2. A valid binding minted for the attacker's session, grafted onto the victim's id.

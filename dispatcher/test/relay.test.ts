@@ -1,39 +1,24 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import {
-  createConnection,
-  decodeDeadOutboundEntry,
-  encodeOutboundEntry,
-  newSessionId,
-  Publisher,
-  relayAddress,
-} from '@redispatch/shared';
+import { encodeOutboundEntry, newSessionId, Publisher, relayAddress } from '@redispatch/shared';
 import { freePort } from '@redispatch/shared/testing';
-import type { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { runCli } from './helpers/cli-process.js';
 import { useProcessFixture } from './helpers/process-fixture.js';
-import { boundAddress, type Client, connect, startStack, stopStacks } from './helpers/relay-stack.js';
+import {
+  boundAddress,
+  type Client,
+  connect,
+  outboundDeadLetters,
+  startStack,
+  stopStacks,
+  usePublisherRedis,
+} from './helpers/relay-stack.js';
 
 afterEach(stopStacks);
 const fx = useProcessFixture();
-let publisherRedis: Redis;
-
-beforeAll(async () => {
-  publisherRedis = createConnection('command', {
-    url: fx.redis.url,
-    tls: { insecure: false },
-    commandTimeoutMs: 5_000,
-    name: 'relay-test-publisher',
-  });
-  await publisherRedis.connect();
-});
-afterAll(() => publisherRedis?.disconnect());
-
-async function deadLetters(key: string) {
-  const raw = await fx.admin.lrangeBuffer(key, 0, -1);
-  return raw.map((entry) => decodeDeadOutboundEntry(entry));
-}
+const publishing = usePublisherRedis(fx, 'relay-test-publisher');
+const deadLetters = (key: string) => outboundDeadLetters(fx.admin, key);
 
 /** A loopback HTTP server that answers `failFirst` POSTs with 503, then 200; records every request. */
 async function hookServer(failFirst: number) {
@@ -105,7 +90,7 @@ describe('redispatch relay', () => {
   it('a reply for a session the relay does not hold goes to the fallback, never to another socket', async () => {
     const stack = await startStack(fx, 'relay-unknown');
     const bystander = await connect(stack.relayPort);
-    const publisher = new Publisher({ redis: publisherRedis, channel: stack.env.REDISPATCH_CHANNEL ?? '' });
+    const publisher = new Publisher({ redis: publishing.redis, channel: stack.env.REDISPATCH_CHANNEL ?? '' });
     const stranger = newSessionId();
     await publisher.publish('for nobody', { replyTo: relayAddress(stack.relayId, stranger) });
     // A relay that never registered: the worker dead-letters at once instead of queueing forever.
@@ -147,7 +132,7 @@ describe('redispatch relay', () => {
     // Only the relay serves metrics here (the shared env disables them for the other roles).
     await stack.startRelayWith({ REDISPATCH_METRICS_PORT: String(metricsPort) });
     const scrape = async () => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-    const publisher = new Publisher({ redis: publisherRedis, channel: stack.env.REDISPATCH_CHANNEL ?? '' });
+    const publisher = new Publisher({ redis: publishing.redis, channel: stack.env.REDISPATCH_CHANNEL ?? '' });
     await publisher.publish('dropped', { replyTo: relayAddress(stack.relayId, newSessionId()) });
     await expect
       .poll(async () => Number(await fx.admin.hget(stack.keys.totals, 'acked')), { timeout: 10_000 })
@@ -290,7 +275,7 @@ describe('redispatch relay', () => {
       REDISPATCH_HTTP_BACKOFF_BASE_MS: '50',
       REDISPATCH_HTTP_ALLOW: `${flaky.url},${down.url}`,
     });
-    const publisher = new Publisher({ redis: publisherRedis, channel: stack.env.REDISPATCH_CHANNEL ?? '' });
+    const publisher = new Publisher({ redis: publishing.redis, channel: stack.env.REDISPATCH_CHANNEL ?? '' });
     await publisher.publish('webhook', { replyTo: flaky.url });
     await expect.poll(() => flaky.requests.length, { timeout: 15_000 }).toBe(3);
     expect(flaky.requests.map((r) => r.status)).toEqual([503, 503, 200]);

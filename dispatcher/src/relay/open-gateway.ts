@@ -1,27 +1,18 @@
 import { readFile } from 'node:fs/promises';
-import type { Config, Logger } from '@redispatch/shared';
+import type { Config } from '@redispatch/shared';
 import { loadAuthHook } from './auth-hook.js';
-import type { FramePublisher } from './frame-publisher.js';
-import type { RelayMetrics } from './relay-metrics.js';
-import type { ReplyBinding } from './reply-binding.js';
-import type { ReplyRouter } from './reply-router.js';
-import type { SessionRegistry } from './session-registry.js';
-import { SocketGateway } from './socket-gateway.js';
+import { SocketGateway, type SocketGatewayOptions } from './socket-gateway.js';
 
 /** Largest envelope header the relay adds: 3 fixed bytes, replyTo (1 + up to 255), timestamp (8). */
 const ENVELOPE_OVERHEAD_BYTES = 3 + 256 + 8;
 /** What an identity adds: the extension block's length (2), the record's type and length (3), 1024 bytes. */
 const IDENTITY_OVERHEAD_BYTES = 2 + 3 + 1024;
 
-export interface GatewayParts {
-  relayId: string;
-  sessions: SessionRegistry;
-  binding: ReplyBinding;
-  router: ReplyRouter;
-  publisher: FramePublisher;
-  metrics: RelayMetrics;
-  log: Logger;
-}
+/** What the relay hands the gateway; the rest of its options come from the configuration. */
+export type GatewayParts = Pick<
+  SocketGatewayOptions,
+  'relayId' | 'sessions' | 'binding' | 'router' | 'publisher' | 'metrics' | 'log'
+>;
 
 /**
  * The relay's WebSocket side as configured: admission (Origin allowlist, auth hook), TLS when a

@@ -1,8 +1,14 @@
 import { fileURLToPath } from 'node:url';
-import { createKeys, type Keys, relayAddress } from '@redispatch/shared';
+import {
+  createConnection,
+  createKeys,
+  decodeDeadOutboundEntry,
+  type Keys,
+  relayAddress,
+} from '@redispatch/shared';
 import { freePort } from '@redispatch/shared/testing';
 import type { Redis } from 'ioredis';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { WebSocket } from 'ws';
 import { ReplyBinding } from '../../src/relay/reply-binding.js';
 import type { CliProcess } from './cli-process.js';
@@ -187,4 +193,31 @@ export async function boundAddress(
   const binding = new ReplyBinding(60_000);
   await binding.load(admin, stack.keys.relaySessions(stack.relayId));
   return relayAddress(stack.relayId, session, binding.mint(session, nowMs).binding);
+}
+
+/** A publisher connection to the fixture's Redis for the whole file (opened before, closed after). */
+export function usePublisherRedis(fx: ProcessFixture, name: string): { readonly redis: Redis } {
+  let redis: Redis | undefined;
+  beforeAll(async () => {
+    redis = createConnection('command', {
+      url: fx.redis.url,
+      tls: { insecure: false },
+      commandTimeoutMs: 5_000,
+      name,
+    });
+    await redis.connect();
+  });
+  afterAll(() => redis?.disconnect());
+  return {
+    get redis() {
+      if (!redis) throw new Error('publisher connection used outside a test');
+      return redis;
+    },
+  };
+}
+
+/** The outbound dead letters under `key`, newest first, decoded. */
+export async function outboundDeadLetters(admin: Redis, key: string) {
+  const raw = await admin.lrangeBuffer(key, 0, -1);
+  return raw.map((entry) => decodeDeadOutboundEntry(entry));
 }
