@@ -17,15 +17,8 @@ import { type AdminScope, withAdminScope } from './admin-connection.js';
 import { hexDump, previewBody, printableText } from './body-text.js';
 import { configFrom, exitWithError } from './config-flags.js';
 import { confirmOrRefuse } from './confirm.js';
-import {
-  addFilterOptions,
-  type FilterFlags,
-  filterFrom,
-  hasFilter,
-  type PageFlags,
-  pageFrom,
-  selectionFrom,
-} from './dead-letter-flags.js';
+import { addFilterOptions, type FilterFlags, selectionFrom } from './dead-letter-flags.js';
+import { addListCommand, serverNowMs } from './dead-letter-listing.js';
 
 /** Dead-letter operations for the configured mode (oldest first; kept for library callers and tests). */
 export function deadLetterOps(config: Config, { client, keys, partitions }: AdminScope) {
@@ -49,12 +42,6 @@ export function deadLetterStore(config: Config, { client, keys, partitions }: Ad
   if (config.mode === 'streams') return streamsDeadLetterStore(client, partitions);
   if (isCluster(client)) throw new Error('lists mode reads a single Redis');
   return listsDeadLetterStore(client, keys);
-}
-
-/** Redis server time (ms): dead-letter times are on that clock, so ages are too. */
-export async function serverNowMs(scope: AdminScope): Promise<number> {
-  const [seconds, micros] = await scope.client.time();
-  return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
 }
 
 const PREVIEW_BYTES = 80;
@@ -103,30 +90,14 @@ type ActFlags = FilterFlags & { all?: boolean; dryRun?: boolean; yes?: boolean }
 
 export function registerDlqCommand(program: Command): void {
   const dlq = program.command('dlq').description('List, show, replay or purge dead letters');
-  addFilterOptions(
-    dlq
-      .command('list')
-      .description('List dead letters, newest first, with the total (filters narrow both)')
-      .option('--limit <n>', 'most to show', '20')
-      .option('--offset <n>', 'skip this many (newest first) before showing', '0')
-      .option('--json', 'print JSON lines (body base64), one per entry and nothing else'),
-  ).action(async (options: PageFlags & FilterFlags & { json?: boolean }, command: Command) => {
-    try {
-      const { offset, limit } = pageFrom(options);
-      const config = configFrom(command);
-      const page = await withAdminScope(config, async (scope) =>
-        deadLetterStore(config, scope).query(filterFrom(options, await serverNowMs(scope)), offset, limit),
-      );
-      for (const letter of page.letters)
-        process.stdout.write(`${options.json ? letterJson(letter) : letterLine(letter)}\n`);
-      const shown = page.letters.length;
-      const next = offset + shown < page.total ? `; next: --offset ${offset + shown}` : '';
-      const summary = `${shown} dead letter(s) shown, ${page.total} ${hasFilter(options) ? 'matching' : 'in total'} (newest first, offset ${offset}${next})\n`;
-      // --json prints entries only: scripts parse every line as one (2>&1 included).
-      if (!options.json) process.stdout.write(summary);
-    } catch (error) {
-      exitWithError(error);
-    }
+  addListCommand(dlq, {
+    noun: 'dead letter(s)',
+    description: 'List dead letters, newest first, with the total (filters narrow both)',
+    jsonNote: 'body base64',
+    query: (config, scope, filter, offset, limit) =>
+      deadLetterStore(config, scope).query(filter, offset, limit),
+    line: letterLine,
+    json: letterJson,
   });
   dlq
     .command('show')
@@ -137,7 +108,7 @@ export function registerDlqCommand(program: Command): void {
       try {
         const config = configFrom(command);
         const [letters, nowMs] = await withAdminScope(config, async (scope) =>
-          Promise.all([deadLetterStore(config, scope).show(id), serverNowMs(scope)]),
+          Promise.all([deadLetterStore(config, scope).show(id), serverNowMs(scope.client)]),
         );
         if (letters.length === 0) throw new Error(`no dead letter with id ${id}`);
         const blocks = letters.map((l) => (options.json ? letterJson(l) : letterDetail(l, nowMs).join('\n')));
@@ -161,7 +132,7 @@ export function registerDlqCommand(program: Command): void {
       const max = config.maxPayloadBytes;
       await withAdminScope(config, async (scope) => {
         const store = deadLetterStore(config, scope);
-        const selection = selectionFrom('dlq replay', ids, options, await serverNowMs(scope));
+        const selection = selectionFrom('dlq replay', ids, options, await serverNowMs(scope.client));
         const { refs, missing } = await store.select(selection);
         const fits = refs.filter((r) => r.size <= max);
         const oversize = refs.filter((r) => r.size > max);
@@ -193,7 +164,7 @@ export function registerDlqCommand(program: Command): void {
       const config = configFrom(command);
       await withAdminScope(config, async (scope) => {
         const store = deadLetterStore(config, scope);
-        const selection = selectionFrom('dlq purge', ids, options, await serverNowMs(scope), true);
+        const selection = selectionFrom('dlq purge', ids, options, await serverNowMs(scope.client), true);
         const { refs, missing } = await store.select(selection);
         if (options.dryRun) {
           for (const ref of refs) process.stdout.write(`would purge ${ref.id}\n`);

@@ -1,6 +1,5 @@
 import {
   createKeys,
-  type DataClient,
   isEmptyFilter,
   type OutboundDeadLetter,
   outboundDeadId,
@@ -13,22 +12,10 @@ import { withAdminScope } from './admin-connection.js';
 import { hexDump, previewBody, printableText } from './body-text.js';
 import { configFrom, exitWithError } from './config-flags.js';
 import { confirmOrRefuse } from './confirm.js';
-import {
-  addFilterOptions,
-  type FilterFlags,
-  filterFrom,
-  hasFilter,
-  type PageFlags,
-  pageFrom,
-  selectionFrom,
-} from './dead-letter-flags.js';
+import { addFilterOptions, type FilterFlags, selectionFrom } from './dead-letter-flags.js';
+import { addListCommand, serverNowMs } from './dead-letter-listing.js';
 
 const PREVIEW_BYTES = 80;
-
-async function serverNowMs(redis: DataClient): Promise<number> {
-  const [seconds, micros] = await redis.time();
-  return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
-}
 
 function letterJson({ dead }: OutboundDeadLetter): string {
   const e = dead.entry;
@@ -76,31 +63,14 @@ export function registerOutboundDlqCommand(program: Command): void {
   const command = program
     .command('outbound-dlq')
     .description('List, show or purge undeliverable replies (relay and HTTP outbound dead letters)');
-  addFilterOptions(
-    command
-      .command('list')
-      .description('List undeliverable replies, newest first, with the total (filters narrow both)')
-      .option('--limit <n>', 'most to show', '20')
-      .option('--offset <n>', 'skip this many (newest first) before showing', '0')
-      .option('--json', 'print JSON lines (payload base64), one per entry and nothing else'),
-  ).action(async (options: PageFlags & FilterFlags & { json?: boolean }, sub: Command) => {
-    try {
-      const { offset, limit } = pageFrom(options);
-      const config = configFrom(sub);
-      const key = createKeys(config.prefix).outboundDead;
-      const page = await withAdminScope(config, async ({ client: redis }) =>
-        queryOutboundDead(redis, key, filterFrom(options, await serverNowMs(redis)), offset, limit),
-      );
-      for (const letter of page.letters)
-        process.stdout.write(`${options.json ? letterJson(letter) : letterLine(letter)}\n`);
-      const shown = page.letters.length;
-      const next = offset + shown < page.total ? `; next: --offset ${offset + shown}` : '';
-      const summary = `${shown} undeliverable reply(ies) shown, ${page.total} ${hasFilter(options) ? 'matching' : 'in total'} (newest first, offset ${offset}${next})\n`;
-      // --json prints entries only: scripts parse every line as one (2>&1 included).
-      if (!options.json) process.stdout.write(summary);
-    } catch (error) {
-      exitWithError(error);
-    }
+  addListCommand(command, {
+    noun: 'undeliverable reply(ies)',
+    description: 'List undeliverable replies, newest first, with the total (filters narrow both)',
+    jsonNote: 'payload base64',
+    query: (config, { client }, filter, offset, limit) =>
+      queryOutboundDead(client, createKeys(config.prefix).outboundDead, filter, offset, limit),
+    line: letterLine,
+    json: letterJson,
   });
   command
     .command('show')
