@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createKeys, newSessionId, Publisher, relayAddress } from '@redispatch/shared';
-import { freePort, type RedisHandle, startRedisProcess } from '@redispatch/shared/testing';
+import { freePort, type RedisHandle, startRedisProcess } from '@redispatch/testing';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateAclUsers } from './helpers/acl-users.js';

@@ -1,5 +1,5 @@
 import { decodeDeadOutboundEntry } from '@redispatch/shared';
-import { freePort } from '@redispatch/shared/testing';
+import { freePort } from '@redispatch/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { WebSocket } from 'ws';
 import { useProcessFixture } from './helpers/process-fixture.js';

@@ -9,7 +9,7 @@ import {
   loadConfig,
   parseHttpAllowEntry,
 } from '@redispatch/shared';
-import { freePort } from '@redispatch/shared/testing';
+import { freePort } from '@redispatch/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type AddressClass, classifyAddress } from '../src/relay/address-class.js';
 import { resolveDestination } from '../src/relay/pinned-destination.js';

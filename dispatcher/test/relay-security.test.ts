@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createConnection, decodeDeadOutboundEntry, Publisher, relayAddress } from '@redispatch/shared';
-import { freePort, makeTestPki } from '@redispatch/shared/testing';
+import { freePort, makeTestPki } from '@redispatch/testing';
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';

@@ -8,7 +8,7 @@ import {
   Publisher,
   relayAddress,
 } from '@redispatch/shared';
-import { freePort } from '@redispatch/shared/testing';
+import { freePort } from '@redispatch/testing';
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from './helpers/cli-process.js';

@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { createKeys, type Keys, relayAddress } from '@redispatch/shared';
-import { freePort } from '@redispatch/shared/testing';
+import { freePort } from '@redispatch/testing';
 import type { Redis } from 'ioredis';
 import { expect } from 'vitest';
 import { WebSocket } from 'ws';
