@@ -11,9 +11,9 @@ import {
 import { freePort } from '@redispatch/testing';
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from './helpers/cli-process.js';
-import { useProcessFixture } from './helpers/process-fixture.js';
-import { boundAddress, type Client, connect, startStack, stopStacks } from './helpers/relay-stack.js';
+import { runCli } from '../helpers/cli-process.js';
+import { useProcessFixture } from '../helpers/process-fixture.js';
+import { boundAddress, type Client, connect, startStack, stopStacks } from '../helpers/relay-stack.js';
 
 afterEach(stopStacks);
 const fx = useProcessFixture();

@@ -8,8 +8,8 @@ import { freePort, makeTestPki } from '@redispatch/testing';
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { useProcessFixture } from './helpers/process-fixture.js';
-import { boundAddress, connect, type Stack, startStack, stopStacks } from './helpers/relay-stack.js';
+import { useProcessFixture } from '../helpers/process-fixture.js';
+import { boundAddress, connect, type Stack, startStack, stopStacks } from '../helpers/relay-stack.js';
 
 // The relay is the one process strangers reach. Each test here is an attack that worked before the
 // relay was hardened (issue 21): it must now be refused, and the relay must stay up for everyone else.
