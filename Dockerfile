@@ -39,6 +39,8 @@ RUN [ -x /usr/bin/tini-static ] || { \
     }
 COPY package.json package-lock.json .npmrc ./
 COPY shared/package.json shared/
+# The dev-only test harness workspace: its manifest keeps the lock file valid; it is not shipped.
+COPY shared/testing/package.json shared/testing/
 COPY worker/package.json worker/
 COPY dispatcher/package.json dispatcher/
 COPY dispatcher/bin dispatcher/bin
@@ -57,8 +59,7 @@ COPY shared shared
 COPY worker worker
 COPY dispatcher dispatcher
 RUN npm run build \
- # Test helpers (they spawn redis-server) and type declarations are not needed at run time.
- && rm -rf shared/dist/testing \
+ # Type declarations are not needed at run time (the test harness, shared/testing/dist, is never copied).
  && find shared/dist worker/dist dispatcher/dist \( -name '*.d.ts' -o -name '*.d.ts.map' -o -name '*.tsbuildinfo' \) -exec rm -f {} + \
  && test -n "$(find shared/dist/redis/lua -name '*.lua' -print -quit)" \
  && test -f dispatcher/dist/cli/main.js
@@ -70,6 +71,8 @@ WORKDIR /app
 ENV NPM_CONFIG_UPDATE_NOTIFIER=false NPM_CONFIG_FUND=false NPM_CONFIG_AUDIT=false
 COPY package.json package-lock.json .npmrc ./
 COPY shared/package.json shared/
+# The dev-only test harness workspace: its manifest keeps the lock file valid; it is not shipped.
+COPY shared/testing/package.json shared/testing/
 COPY worker/package.json worker/
 COPY dispatcher/package.json dispatcher/
 COPY dispatcher/bin dispatcher/bin

@@ -1,7 +1,7 @@
 import { defineConfig } from 'vitest/config';
 
 // One runner for the whole repository. Every test starts the servers it needs through
-// @redispatch/shared/testing, so files can run in parallel on isolated ports and prefixes.
+// @redispatch/testing (shared/testing), so files can run in parallel on isolated ports and prefixes.
 export default defineConfig({
   test: {
     include: ['{shared,worker,dispatcher,deploy,scripts}/test/**/*.test.ts'],

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the local Redis image the containers test backend runs (shared/src/testing/redis-container.ts).
+# Builds the local Redis image the containers test backend runs (shared/testing/src/redis-container.ts).
 #
 # No registry can be pulled from on our machines, so the image is assembled from the host instead:
 # /usr/bin/redis-server (resolved: on Debian it is a symlink to redis-check-rdb, and redis picks its

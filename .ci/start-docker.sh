@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Makes sure a Docker engine answers, for the containers test backend (shared/src/testing/redis-container.ts).
+# Makes sure a Docker engine answers, for the containers test backend (shared/testing/src/redis-container.ts).
 #
 # Idempotent: does nothing when `docker info` already answers. Otherwise installs docker.io with apt-get
 # if dockerd is missing, starts dockerd in the background (log: $REDISPATCH_DOCKERD_LOG), and waits for

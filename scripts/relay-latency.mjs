@@ -8,7 +8,7 @@
 import { spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { freePort, startRedisProcess } from '@redispatch/shared/testing';
+import { freePort, startRedisProcess } from '@redispatch/testing';
 import { WebSocket } from 'ws';
 
 const arg = (name, fallback) => {

@@ -12,7 +12,7 @@ import {
   REDIS_CONTAINER_LABEL,
   type RedisHandle,
   startRedisContainer,
-} from '@redispatch/shared/testing';
+} from '@redispatch/testing';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_DIR } from './helpers.js';
@@ -368,7 +368,8 @@ describe.skipIf(!dockerAvailable)('the container image (root Dockerfile)', () =>
         prod: ['ioredis', 'pino', 'prom-client', 'zod', 'commander'].filter((m) => exists('/app/node_modules/' + m)),
         sources: ['shared', 'worker', 'dispatcher'].filter((w) => exists('/app/' + w + '/src')),
         tests: ['shared', 'worker', 'dispatcher'].filter((w) => exists('/app/' + w + '/test')),
-        testing: exists('/app/shared/dist/testing'),
+        // The test harness: formerly shared/dist/testing, now its own dev-only workspace (shared/testing).
+        testing: exists('/app/shared/dist/testing') || exists('/app/shared/testing/dist'),
         ts: dist.filter((f) => f.endsWith('.ts')).length,
         lua: dist.filter((f) => f.endsWith('.lua')).length,
         npm: exists('/usr/local/lib/node_modules/npm') || exists('/usr/local/bin/npm'),

@@ -9,7 +9,7 @@ import {
   Publisher,
   partitionKeys,
 } from '@redispatch/shared';
-import { freePort, type RedisClusterHandle, startRedisCluster } from '@redispatch/shared/testing';
+import { freePort, type RedisClusterHandle, startRedisCluster } from '@redispatch/testing';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateAclUsers } from './helpers/acl-users.js';

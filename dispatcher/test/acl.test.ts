@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createKeys } from '@redispatch/shared';
-import { type RedisHandle, startRedisProcess } from '@redispatch/shared/testing';
+import { type RedisHandle, startRedisProcess } from '@redispatch/testing';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateAclUsers } from './helpers/acl-users.js';

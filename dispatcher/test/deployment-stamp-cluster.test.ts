@@ -1,5 +1,5 @@
 import { calculateSlot, createKeys } from '@redispatch/shared';
-import { type RedisClusterHandle, startRedisCluster } from '@redispatch/shared/testing';
+import { type RedisClusterHandle, startRedisCluster } from '@redispatch/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHECKER_HANDLER, type CliProcess, runCli, spawnCli } from './helpers/cli-process.js';
 import { testEnv, uniquePrefix } from './helpers/in-process.js';

@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { type RedisHandle, startRedis } from '@redispatch/shared/testing';
+import { type RedisHandle, startRedis } from '@redispatch/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CliProcess, runCli, spawnCli } from './helpers/cli-process.js';
 import { testEnv, uniquePrefix } from './helpers/in-process.js';

@@ -7,7 +7,7 @@ import {
   listDeadLetters,
   OPTIONS,
 } from '@redispatch/shared';
-import { type RedisHandle, startRedis } from '@redispatch/shared/testing';
+import { type RedisHandle, startRedis } from '@redispatch/testing';
 import fc from 'fast-check';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

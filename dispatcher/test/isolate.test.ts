@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { listDeadLetters, Publisher } from '@redispatch/shared';
-import { freePort, type RedisHandle, startRedis } from '@redispatch/shared/testing';
+import { freePort, type RedisHandle, startRedis } from '@redispatch/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, spawnCli } from './helpers/cli-process.js';
 import { FaultCluster, type FaultClusterOptions, killEverything, sleep } from './helpers/fault-cluster.js';

@@ -3,12 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { createLogger, loadConfig } from '@redispatch/shared';
-import {
-  type NatsHandle,
-  type RedisHandle,
-  startNatsServer,
-  startRedisProcess,
-} from '@redispatch/shared/testing';
+import { type NatsHandle, type RedisHandle, startNatsServer, startRedisProcess } from '@redispatch/testing';
 import { Worker } from '@redispatch/worker';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';

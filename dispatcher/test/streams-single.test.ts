@@ -1,5 +1,5 @@
 import { createConnection, createKeys, loadPartitions, readStreamStats } from '@redispatch/shared';
-import { type RedisHandle, startRedis } from '@redispatch/shared/testing';
+import { type RedisHandle, startRedis } from '@redispatch/testing';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { publishLoad } from '../src/cli/command-publish.js';

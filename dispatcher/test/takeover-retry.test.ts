@@ -1,5 +1,5 @@
 import { createKeys, readStats } from '@redispatch/shared';
-import { startRedisProcess } from '@redispatch/shared/testing';
+import { startRedisProcess } from '@redispatch/testing';
 import { expect, it } from 'vitest';
 import { testEnv, uniquePrefix } from './helpers/in-process.js';
 import { useProcessFixture } from './helpers/process-fixture.js';

@@ -8,7 +8,7 @@ import {
   type RedisHandle,
   startRedisProcess,
   type TestPki,
-} from '@redispatch/shared/testing';
+} from '@redispatch/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkRun } from './helpers/checker.js';
 import { CHECKER_HANDLER, type CliProcess, runCli, spawnCli } from './helpers/cli-process.js';

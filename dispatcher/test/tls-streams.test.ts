@@ -1,12 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  makeTestPki,
-  type RedisClusterHandle,
-  startRedisCluster,
-  type TestPki,
-} from '@redispatch/shared/testing';
+import { makeTestPki, type RedisClusterHandle, startRedisCluster, type TestPki } from '@redispatch/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkRun } from './helpers/checker.js';
 import { CHECKER_HANDLER, type CliProcess, runCli, spawnCli } from './helpers/cli-process.js';

@@ -23,7 +23,7 @@ import {
   type RedisHandle,
   startRedisCluster,
   startRedisProcess,
-} from '@redispatch/shared/testing';
+} from '@redispatch/testing';
 import { REDISPATCH_BIN, REPO } from './lib/paths.js';
 import { type Child, spawnNode, stopAll } from './lib/procs.js';
 import { sleep } from './lib/util.js';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { type RedisHandle, startRedis } from '@redispatch/shared/testing';
+import { type RedisHandle, startRedis } from '@redispatch/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 /**
@@ -35,7 +35,13 @@ beforeAll(async () => {
   app = join(dir, 'app');
   mkdirSync(tarballs);
   mkdirSync(app);
-  const packed = await run('npm', ['pack', '--workspaces', '--json', '--pack-destination', tarballs], {
+  // The published packages only, by name: `--workspace shared` (a path) would also select the test
+  // harness nested in it (shared/testing, private), which is never packed.
+  const workspaces = ['shared', 'worker', 'dispatcher'].flatMap((name) => [
+    '--workspace',
+    `@redispatch/${name}`,
+  ]);
+  const packed = await run('npm', ['pack', ...workspaces, '--json', '--pack-destination', tarballs], {
     cwd: root,
     timeout: 60_000,
     maxBuffer: 64 * 1024 * 1024,
@@ -68,6 +74,9 @@ describe('the packed packages installed outside the clone', () => {
     // Development tooling stays out, testcontainers too (the harness's Docker fallback, clone only).
     for (const dev of ['typescript', 'vitest', 'testcontainers', 'kubernetes-models'])
       expect(existsSync(join(app, 'node_modules', dev)), dev).toBe(false);
+    // The test harness is a dev-only workspace: neither installed nor inside @redispatch/shared.
+    expect(existsSync(join(app, 'node_modules', '@redispatch', 'testing'))).toBe(false);
+    expect(existsSync(join(app, 'node_modules', '@redispatch', 'shared', 'dist', 'testing'))).toBe(false);
   });
 
   it('give a working redispatch bin', async () => {
@@ -77,18 +86,50 @@ describe('the packed packages installed outside the clone', () => {
     expect((await redispatch(['--help'])).stdout).toContain('Usage: redispatch');
   });
 
-  it('give importable libraries, the test harness included', async () => {
+  it('give importable libraries, the embedded Redis launcher included, the test harness not', async () => {
     const probe = `
       const worker = await import('@redispatch/worker');
       const shared = await import('@redispatch/shared');
-      const testing = await import('@redispatch/shared/testing');
+      const embedded = await import('@redispatch/shared/embedded');
       const dispatcher = await import('@redispatch/dispatcher');
-      console.log([typeof worker.Worker, typeof shared.OPTIONS, typeof testing.startRedisProcess, Object.keys(dispatcher).length > 0].join(' '));`;
+      const harness = await import('@redispatch/shared/testing').then(() => 'shipped', (error) => error.code);
+      console.log([typeof worker.Worker, typeof shared.OPTIONS, typeof embedded.startRedisProcess, Object.keys(dispatcher).length > 0, harness].join(' '));`;
     const { stdout } = await run(process.execPath, ['--input-type=module', '-e', probe], {
       cwd: app,
       timeout: 30_000,
     });
-    expect(stdout.trim()).toBe('function object function true');
+    expect(stdout.trim()).toBe('function object function true ERR_PACKAGE_PATH_NOT_EXPORTED');
+  });
+
+  it('run `up` with its embedded Redis from the install (no test harness needed)', async () => {
+    const up = spawn(
+      join(app, 'node_modules', '.bin', 'redispatch'),
+      ['up', '--dispatchers', '1', '--workers', '1', '--publish-rate', '0'],
+      {
+        cwd: app,
+        // Empty = unset: up starts its own Redis.
+        env: {
+          ...process.env,
+          REDISPATCH_REDIS_URL: '',
+          REDISPATCH_METRICS_PORT: '-1',
+          REDISPATCH_LOG_LEVEL: 'warn',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    children.push(up);
+    let output = '';
+    up.stdout?.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    up.stderr?.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => up.once('exit', (code) => resolve(code)));
+    await expect.poll(() => output, { timeout: 30_000 }).toMatch(/started an embedded Redis at redis:\/\//);
+    await expect.poll(() => output, { timeout: 30_000 }).toMatch(/logs in \S+/);
+    up.kill('SIGINT');
+    expect(await exited).toBe(0);
   });
 
   it('run a dispatcher and a worker from the install: published messages are handled and acked', async () => {

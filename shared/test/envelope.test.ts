@@ -9,7 +9,7 @@ import {
   MAX_ENVELOPE_EPOCH_MS,
   Publisher,
 } from '@redispatch/shared';
-import { type RedisHandle, startRedis } from '@redispatch/shared/testing';
+import { type RedisHandle, startRedis } from '@redispatch/testing';
 import fc from 'fast-check';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -4,7 +4,7 @@ import {
   LeaseContendedError,
   RedisUnavailableError,
 } from '@redispatch/shared';
-import { type RedisHandle, startRedis } from '@redispatch/shared/testing';
+import { type RedisHandle, startRedis } from '@redispatch/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 let masters: RedisHandle[] = [];

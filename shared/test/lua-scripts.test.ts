@@ -1,5 +1,5 @@
 import { assertNotFenced, createConnection, createKeys, FencedError, ScriptCode } from '@redispatch/shared';
-import { type RedisHandle, startRedis } from '@redispatch/shared/testing';
+import { type RedisHandle, startRedis } from '@redispatch/testing';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 

@@ -1,10 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import {
-  LOCAL_REDIS_IMAGE,
-  type RedisHandle,
-  startRedis,
-  startRedisContainer,
-} from '@redispatch/shared/testing';
+import { LOCAL_REDIS_IMAGE, type RedisHandle, startRedis, startRedisContainer } from '@redispatch/testing';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 

@@ -8,6 +8,7 @@
  * Messages: keeper → up `{ type: 'ready', url, seeds? }` or `{ type: 'failed', message }`;
  * up → keeper `{ type: 'watch', pids, waitMs }`.
  */
+import { hasRedisServerBinary, startRedisCluster, startRedisProcess } from '@redispatch/shared/embedded';
 import { onParentGone } from './parent-link.js';
 
 export type KeeperMessage =
@@ -29,24 +30,20 @@ interface Started {
 const POLL_MS = 100;
 
 async function startServers(streams: boolean): Promise<Started> {
-  const testing = await import('@redispatch/shared/testing');
   if (streams) {
-    if (!testing.hasRedisServerBinary())
+    if (!hasRedisServerBinary())
       throw new Error(
         'REDISPATCH_CLUSTER_NODES is unset and no embedded cluster could start: it needs redis-server and redis-cli on PATH (apt-get install redis-server redis-tools); or point REDISPATCH_CLUSTER_NODES at a cluster',
       );
-    const cluster = await testing.startRedisCluster({ masters: 3 });
+    const cluster = await startRedisCluster({ masters: 3 });
     const first = cluster.nodes[0];
     return { url: `redis://${first?.host}:${first?.port}`, seeds: cluster.seeds, stop: () => cluster.stop() };
   }
-  if (testing.hasRedisServerBinary()) return testing.startRedisProcess();
-  try {
-    return await testing.startRedis();
-  } catch (error) {
+  if (!hasRedisServerBinary())
     throw new Error(
-      `REDISPATCH_REDIS_URL is unset and no embedded Redis could start: no redis-server on PATH (apt-get install redis-server) and no usable Docker engine (${(error as Error).message.split('\n')[0]}); install one, or point REDISPATCH_REDIS_URL at a Redis`,
+      'REDISPATCH_REDIS_URL is unset and no embedded Redis could start: no redis-server on PATH (apt-get install redis-server); install it, or point REDISPATCH_REDIS_URL at a Redis',
     );
-  }
+  return startRedisProcess();
 }
 
 function alive(pid: number): boolean {

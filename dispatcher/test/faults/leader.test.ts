@@ -8,7 +8,7 @@ import {
   startRedis,
   startRedisCluster,
   startRedisProcess,
-} from '@redispatch/shared/testing';
+} from '@redispatch/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FaultCluster, faultSize, killEverything, logLines, sleep } from '../helpers/fault-cluster.js';
 import { printFaultTable, recordFault, seconds } from '../helpers/fault-table.js';

@@ -2,7 +2,7 @@
 // Real processes (CLI dispatchers and checker workers), Redis pub/sub ingress, lists mode.
 import { performance } from 'node:perf_hooks';
 import { readStats } from '@redispatch/shared';
-import { type RedisHandle, startRedis, startRedisProcess } from '@redispatch/shared/testing';
+import { type RedisHandle, startRedis, startRedisProcess } from '@redispatch/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   adminConnection,

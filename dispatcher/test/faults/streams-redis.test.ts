@@ -4,11 +4,7 @@
 // maxmemory — the partition node, then the node holding the lease and the ingress subscription.
 import { performance } from 'node:perf_hooks';
 import { calculateSlot, loadPartitions, type PartitionKeys } from '@redispatch/shared';
-import {
-  type ClusterNodeHandle,
-  type RedisClusterHandle,
-  startRedisCluster,
-} from '@redispatch/shared/testing';
+import { type ClusterNodeHandle, type RedisClusterHandle, startRedisCluster } from '@redispatch/testing';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   adminConnection,

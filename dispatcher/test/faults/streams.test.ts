@@ -6,7 +6,7 @@
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { listStreamDeadLetters, loadPartitions } from '@redispatch/shared';
-import { type RedisClusterHandle, startRedisCluster } from '@redispatch/shared/testing';
+import { type RedisClusterHandle, startRedisCluster } from '@redispatch/testing';
 import type { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBurst } from '../helpers/burst-probe.js';

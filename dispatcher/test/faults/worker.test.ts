@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { listDeadLetters } from '@redispatch/shared';
-import { freePort, type RedisHandle, startRedis, startRedisProcess } from '@redispatch/shared/testing';
+import { freePort, type RedisHandle, startRedis, startRedisProcess } from '@redispatch/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBurst } from '../helpers/burst-probe.js';
 import type { CliProcess } from '../helpers/cli-process.js';

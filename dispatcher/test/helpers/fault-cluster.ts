@@ -14,7 +14,7 @@ import {
   readStreamStats,
   type Stats,
 } from '@redispatch/shared';
-import { freePort } from '@redispatch/shared/testing';
+import { freePort } from '@redispatch/testing';
 import { Redis } from 'ioredis';
 import { expect } from 'vitest';
 import { loadPayload } from '../../src/cli/command-publish.js';

@@ -13,7 +13,7 @@ import {
   type RedisHandle,
   startRedis,
   startRedisCluster,
-} from '@redispatch/shared/testing';
+} from '@redispatch/testing';
 import { afterAll, beforeAll } from 'vitest';
 import { deadLetterOps } from '../../src/cli/command-dlq.js';
 import { statsFor } from '../../src/cli/command-stats.js';

@@ -11,7 +11,7 @@ import {
   startNatsServer,
   startRedis,
   startRedisCluster,
-} from '@redispatch/shared/testing';
+} from '@redispatch/testing';
 import type { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll } from 'vitest';
 import { type CliProcess, spawnCli } from './cli-process.js';

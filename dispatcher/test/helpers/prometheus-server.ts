@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '@redispatch/shared/testing';
+import { freePort } from '@redispatch/testing';
 
 export interface PrometheusOptions {
   /** Scrape targets as `127.0.0.1:<port>`, one job. */

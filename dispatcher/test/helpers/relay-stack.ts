@@ -6,7 +6,7 @@ import {
   type Keys,
   relayAddress,
 } from '@redispatch/shared';
-import { freePort } from '@redispatch/shared/testing';
+import { freePort } from '@redispatch/testing';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { WebSocket } from 'ws';

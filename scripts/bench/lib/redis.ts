@@ -1,5 +1,5 @@
 /** A fresh redis-server per system under test, and what INFO tells about it. */
-import { type RedisHandle, startRedisProcess } from '@redispatch/shared/testing';
+import { type RedisHandle, startRedisProcess } from '@redispatch/testing';
 import { Redis } from 'ioredis';
 
 export interface BenchRedis {

@@ -6,7 +6,7 @@ import { createKeys } from '../redis/keys.js';
  * commands inside our Lua scripts count too: Redis checks a script's `redis.call`s against the
  * caller's ACL). Printed by `scripts/acl.mjs`; tested against a real Redis in dispatcher/test/acl.test.ts
  * (lists mode), dispatcher/test/acl-streams.test.ts (streams mode on a Redis Cluster, every node
- * loading the same users) and dispatcher/test/acl-relay.test.ts (the relay).
+ * loading the same users) and dispatcher/test/relay/acl-relay.test.ts (the relay).
  *
  * - `dispatcher`: the data Redis. Leader scripts (lists: dispatchBatch, reap; streams: streamFence,
  *   streamAppend, streamMaintain, liveWorkers; both: elect, resign), GET of the progress marker(s),

@@ -1,9 +1,9 @@
 import { createKeys, OPTIONS } from '@redispatch/shared';
 import { describe, expect, it } from 'vitest';
-import { COMMAND_HELP } from '../src/cli/command-help.js';
-import { runCli } from './helpers/cli-process.js';
-import { uniquePrefix } from './helpers/in-process.js';
-import { useProcessFixture } from './helpers/process-fixture.js';
+import { COMMAND_HELP } from '../../src/cli/command-help.js';
+import { runCli } from '../helpers/cli-process.js';
+import { uniquePrefix } from '../helpers/in-process.js';
+import { useProcessFixture } from '../helpers/process-fixture.js';
 
 const fx = useProcessFixture();
 const specs = Object.values(OPTIONS);

@@ -1,14 +1,14 @@
 import { fileURLToPath } from 'node:url';
 import { calculateSlot, createKeys, loadPartitions, type Stats } from '@redispatch/shared';
 import { describe, expect, it } from 'vitest';
-import { checkRun } from './helpers/checker.js';
-import { CHECKER_HANDLER, runCli } from './helpers/cli-process.js';
-import { type TestEnv, testEnv, uniquePrefix } from './helpers/in-process.js';
-import { useProcessFixture } from './helpers/process-fixture.js';
+import { checkRun } from '../helpers/checker.js';
+import { CHECKER_HANDLER, runCli } from '../helpers/cli-process.js';
+import { type TestEnv, testEnv, uniquePrefix } from '../helpers/in-process.js';
+import { useProcessFixture } from '../helpers/process-fixture.js';
 
 // Streams mode through the CLI, as real processes on a real 3-master Redis Cluster.
 const fx = useProcessFixture({ cluster: { masters: 3 } });
-const REFUSING_HANDLER = fileURLToPath(new URL('./fixtures/refusing-handler.mjs', import.meta.url));
+const REFUSING_HANDLER = fileURLToPath(new URL('../fixtures/refusing-handler.mjs', import.meta.url));
 
 function streamsEnv(prefix: string, extra: Record<string, string> = {}): TestEnv {
   const first = fx.cluster.nodes[0];

@@ -3,13 +3,13 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createKeys, newSessionId, Publisher, relayAddress } from '@redispatch/shared';
-import { freePort, type RedisHandle, startRedisProcess } from '@redispatch/shared/testing';
+import { freePort, type RedisHandle, startRedisProcess } from '@redispatch/testing';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateAclUsers } from './helpers/acl-users.js';
-import { type CliProcess, runCli, spawnCli } from './helpers/cli-process.js';
-import { testEnv } from './helpers/in-process.js';
-import { connect, REPLY_HANDLER } from './helpers/relay-stack.js';
+import { generateAclUsers } from '../helpers/acl-users.js';
+import { type CliProcess, runCli, spawnCli } from '../helpers/cli-process.js';
+import { testEnv } from '../helpers/in-process.js';
+import { connect, REPLY_HANDLER } from '../helpers/relay-stack.js';
 
 // The relay under its generated least-privilege user (lists mode, one redis-server with the ACL
 // file, default user off), next to a dispatcher and a replying worker under theirs: WebSocket and

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
+import { freePort, type RedisServerOptions, waitForRedis } from '@redispatch/shared/embedded';
 import type { GenericContainer, ImagePullPolicy, StartedTestContainer, WaitStrategy } from 'testcontainers';
-import { freePort } from './free-port.js';
-import { type RedisHandle, type RedisServerOptions, waitForRedis } from './redis-server.js';
+import type { RedisHandle } from './redis-server.js';
 
 /**
  * The image the containers backend runs. No registry can be reached from our machines, so it is never

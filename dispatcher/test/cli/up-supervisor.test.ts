@@ -1,7 +1,7 @@
 import { createConnection } from '@redispatch/shared';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type CliProcess, spawnCli } from './helpers/cli-process.js';
-import { embeddedRedisUrl, isAlive, upLogs, upTree } from './helpers/up-process.js';
+import { type CliProcess, spawnCli } from '../helpers/cli-process.js';
+import { embeddedRedisUrl, isAlive, upLogs, upTree } from './up-process.js';
 
 const started: CliProcess[] = [];
 const trees: number[][] = [];

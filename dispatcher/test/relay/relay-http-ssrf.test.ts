@@ -9,14 +9,14 @@ import {
   loadConfig,
   parseHttpAllowEntry,
 } from '@redispatch/shared';
-import { freePort } from '@redispatch/shared/testing';
+import { freePort } from '@redispatch/testing';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type AddressClass, classifyAddress } from '../src/relay/address-class.js';
-import { resolveDestination } from '../src/relay/pinned-destination.js';
-import { createPostAgents, pinnedPost } from '../src/relay/pinned-post.js';
-import { UrlPolicy } from '../src/relay/url-policy.js';
-import { useProcessFixture } from './helpers/process-fixture.js';
-import { type Stack, startStack, stopStacks } from './helpers/relay-stack.js';
+import { type AddressClass, classifyAddress } from '../../src/relay/address-class.js';
+import { resolveDestination } from '../../src/relay/pinned-destination.js';
+import { createPostAgents, pinnedPost } from '../../src/relay/pinned-post.js';
+import { UrlPolicy } from '../../src/relay/url-policy.js';
+import { useProcessFixture } from '../helpers/process-fixture.js';
+import { type Stack, startStack, stopStacks } from '../helpers/relay-stack.js';
 
 afterEach(stopStacks);
 const fx = useProcessFixture();

@@ -1,15 +1,15 @@
 import { fileURLToPath } from 'node:url';
 import { createKeys, encodeOutboundEntry, type Stats } from '@redispatch/shared';
 import { describe, expect, it } from 'vitest';
-import { checkRun } from './helpers/checker.js';
-import { runCli } from './helpers/cli-process.js';
-import { testEnv, uniquePrefix } from './helpers/in-process.js';
-import { useProcessFixture } from './helpers/process-fixture.js';
+import { checkRun } from '../helpers/checker.js';
+import { runCli } from '../helpers/cli-process.js';
+import { testEnv, uniquePrefix } from '../helpers/in-process.js';
+import { useProcessFixture } from '../helpers/process-fixture.js';
 
 // Dead letters and stats as an operator meets them: real dispatcher and worker processes, the CLI
 // run as a process (stdin is not a terminal), one real redis-server. Streams mode: streams-cli.test.ts.
 const fx = useProcessFixture();
-const REFUSING_HANDLER = fileURLToPath(new URL('./fixtures/refusing-handler.mjs', import.meta.url));
+const REFUSING_HANDLER = fileURLToPath(new URL('../fixtures/refusing-handler.mjs', import.meta.url));
 
 async function serverMs(): Promise<number> {
   const [seconds, micros] = await fx.admin.time();

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'vitest';
-import type { CliProcess } from './cli-process.js';
+import type { CliProcess } from '../helpers/cli-process.js';
 
 /** Direct children of `pid` (what `ps --ppid` lists), empty when it has none. */
 export function childPids(pid: number): number[] {

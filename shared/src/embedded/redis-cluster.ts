@@ -1,28 +1,23 @@
 import { spawn } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { freePort } from './free-port.js';
-import { type RedisHandle, startRedisProcess } from './redis-server.js';
+import { type RedisProcess, startRedisProcess } from './redis-server.js';
 
-/** One node of a test cluster: a redis-server process plus what the cluster says about it. */
-export interface ClusterNodeHandle extends RedisHandle {
+/** One node of a local cluster: a redis-server process plus what the cluster says about it. */
+export interface ClusterNode extends RedisProcess {
   /** The node's 40-character cluster id (stable across restarts: nodes.conf is kept). */
   readonly nodeId: string;
 }
 
-export interface RedisClusterHandle {
-  readonly nodes: readonly ClusterNodeHandle[];
+/** A Redis Cluster of local redis-server processes (`up --mode streams`, and the test harness). */
+export interface RedisCluster {
+  readonly nodes: readonly ClusterNode[];
   /** `127.0.0.1:p1,127.0.0.1:p2,…`, the REDISPATCH_CLUSTER_NODES form. */
   readonly seeds: string;
   /** With `tls`: the nodes' TLS ports in the same form (a TLS client is told TLS ports by CLUSTER SLOTS). */
   readonly tlsSeeds: string;
-  /** Current masters (asked of a live node), each with the slot ranges it serves. */
-  masters(): Promise<{ node: ClusterNodeHandle; ranges: [number, number][] }[]>;
-  /** The node serving `slot` right now. */
-  ownerOf(slot: number): Promise<ClusterNodeHandle>;
   /** Polls every live node until each reports `cluster_state:ok` and agrees on the slot owners. */
   waitHealthy(timeoutMs?: number): Promise<void>;
-  /** Moves one slot (and its keys) to `target`, with MIGRATE in batches while clients keep writing. */
-  migrateSlot(slot: number, target: ClusterNodeHandle): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -88,8 +83,9 @@ function runCli(args: string[], timeoutMs: number): Promise<string> {
   });
 }
 
-async function withNode<T>(
-  node: RedisHandle,
+/** One short-lived connection to one node (no retries, no offline queue): for cluster admin commands. */
+export async function withNode<T>(
+  node: RedisProcess,
   use: (client: Redis) => Promise<T>,
   auth?: NodeAuth,
 ): Promise<T> {
@@ -113,19 +109,19 @@ async function withNode<T>(
   }
 }
 
-type SlotsReply = [number, number, [string, number, string], ...[string, number, string][]][];
+export type SlotsReply = [number, number, [string, number, string], ...[string, number, string][]][];
 
 /**
  * Starts a real Redis Cluster on free loopback ports: `masters` redis-server processes (plus
  * `replicasPerMaster` replicas each) joined with `redis-cli --cluster create`. Each node keeps its
  * nodes.conf in its own directory, so `restart()` brings it back with the same identity.
  */
-export async function startRedisCluster(options: RedisClusterOptions = {}): Promise<RedisClusterHandle> {
+export async function startRedisCluster(options: RedisClusterOptions = {}): Promise<RedisCluster> {
   const masters = options.masters ?? 3;
   const replicas = options.replicasPerMaster ?? 0;
   const nodeTimeout = options.nodeTimeoutMs ?? 2_000;
   const auth = options.auth;
-  const withAuth = <T>(node: RedisHandle, use: (client: Redis) => Promise<T>) => withNode(node, use, auth);
+  const withAuth = <T>(node: RedisProcess, use: (client: Redis) => Promise<T>) => withNode(node, use, auth);
   const total = masters * (1 + replicas);
   const tls = options.tls;
   const taken: number[] = [];
@@ -208,47 +204,12 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
     servers.map((server) => withAuth(server, (client) => client.call('CLUSTER', 'MYID') as Promise<string>)),
   );
   // The handles' methods are closures over their own process, so a spread keeps them working.
-  const nodes: ClusterNodeHandle[] = servers.map((server, i) => ({ ...server, nodeId: ids[i] ?? '' }));
+  const nodes: ClusterNode[] = servers.map((server, i) => ({ ...server, nodeId: ids[i] ?? '' }));
 
-  const slotsFromAnyNode = async (): Promise<SlotsReply> => {
-    let lastError: unknown;
-    for (const node of nodes) {
-      try {
-        return await withAuth(node, (client) => client.call('CLUSTER', 'SLOTS') as Promise<SlotsReply>);
-      } catch (error) {
-        lastError = error;
-      }
-    }
-    throw new Error(`no cluster node answered CLUSTER SLOTS: ${(lastError as Error)?.message}`);
-  };
-  const byPort = (port: number) => {
-    const node = nodes.find((n) => n.port === port);
-    if (!node) throw new Error(`CLUSTER SLOTS names unknown port ${port}`);
-    return node;
-  };
-
-  const handle: RedisClusterHandle = {
+  const handle: RedisCluster = {
     nodes,
     seeds: ports.map((port) => `127.0.0.1:${port}`).join(','),
     tlsSeeds: tlsPorts.map((port) => `127.0.0.1:${port}`).join(','),
-    async masters() {
-      const slots = await slotsFromAnyNode();
-      const grouped = new Map<number, [number, number][]>();
-      for (const [start, end, [, port]] of slots) {
-        const list = grouped.get(port) ?? [];
-        list.push([start, end]);
-        grouped.set(port, list);
-      }
-      return [...grouped.entries()]
-        .sort(([a], [b]) => a - b)
-        .map(([port, ranges]) => ({ node: byPort(port), ranges }));
-    },
-    async ownerOf(slot) {
-      const slots = await slotsFromAnyNode();
-      const entry = slots.find(([start, end]) => slot >= start && slot <= end);
-      if (!entry) throw new Error(`slot ${slot} is not served`);
-      return byPort(entry[2][1]);
-    },
     async waitHealthy(timeoutMs = 30_000) {
       const deadline = Date.now() + timeoutMs;
       let last = '';
@@ -280,42 +241,6 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
       throw new Error(`cluster not healthy after ${timeoutMs} ms (${last})`);
-    },
-    async migrateSlot(slot, target) {
-      const source = await handle.ownerOf(slot);
-      if (source.port === target.port) return 0;
-      await withAuth(target, (c) => c.call('CLUSTER', 'SETSLOT', slot, 'IMPORTING', source.nodeId));
-      await withAuth(source, (c) => c.call('CLUSTER', 'SETSLOT', slot, 'MIGRATING', target.nodeId));
-      let moved = 0;
-      await withAuth(source, async (client) => {
-        for (;;) {
-          const keys = (await client.call('CLUSTER', 'GETKEYSINSLOT', slot, 100)) as string[];
-          if (keys.length === 0) break;
-          const credentials = auth ? ['AUTH2', auth.username, auth.password] : [];
-          await client.call(
-            'MIGRATE',
-            target.host,
-            target.port,
-            '',
-            0,
-            10_000,
-            ...credentials,
-            'KEYS',
-            ...keys,
-          );
-          moved += keys.length;
-        }
-      });
-      // Target first, then source, then everyone else: the order redis-cli uses.
-      await withAuth(target, (c) => c.call('CLUSTER', 'SETSLOT', slot, 'NODE', target.nodeId));
-      await withAuth(source, (c) => c.call('CLUSTER', 'SETSLOT', slot, 'NODE', target.nodeId));
-      for (const node of nodes) {
-        if (node === source || node === target) continue;
-        await withAuth(node, (c) => c.call('CLUSTER', 'SETSLOT', slot, 'NODE', target.nodeId)).catch(
-          () => {},
-        );
-      }
-      return moved;
     },
     async stop() {
       await Promise.all(nodes.map((node) => node.stop()));

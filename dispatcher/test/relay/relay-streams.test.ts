@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { useProcessFixture } from './helpers/process-fixture.js';
-import { type Client, connect, startStack, stopStacks } from './helpers/relay-stack.js';
+import { useProcessFixture } from '../helpers/process-fixture.js';
+import { type Client, connect, startStack, stopStacks } from '../helpers/relay-stack.js';
 
 // The relay and replies in streams mode, on a real 3-master Redis Cluster: the reply is written to
 // the relay's outbound queue (deployment slot) before the ack goes to the message's partition.

@@ -1,10 +1,10 @@
 import { createServer, type Server } from 'node:net';
 import type { Stats } from '@redispatch/shared';
-import { freePort } from '@redispatch/shared/testing';
+import { freePort } from '@redispatch/testing';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CHECKER_HANDLER, runCli } from './helpers/cli-process.js';
-import { testEnv, uniquePrefix } from './helpers/in-process.js';
-import { useProcessFixture } from './helpers/process-fixture.js';
+import { CHECKER_HANDLER, runCli } from '../helpers/cli-process.js';
+import { testEnv, uniquePrefix } from '../helpers/in-process.js';
+import { useProcessFixture } from '../helpers/process-fixture.js';
 
 const fx = useProcessFixture();
 const blockers: Server[] = [];

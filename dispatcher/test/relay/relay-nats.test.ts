@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { useProcessFixture } from './helpers/process-fixture.js';
-import { connect, startStack, stopStacks } from './helpers/relay-stack.js';
+import { useProcessFixture } from '../helpers/process-fixture.js';
+import { connect, startStack, stopStacks } from '../helpers/relay-stack.js';
 
 afterEach(stopStacks);
 const fx = useProcessFixture({ nats: {} });

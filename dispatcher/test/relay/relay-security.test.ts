@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Publisher, relayAddress } from '@redispatch/shared';
-import { freePort, makeTestPki } from '@redispatch/shared/testing';
+import { freePort, makeTestPki } from '@redispatch/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { useProcessFixture } from './helpers/process-fixture.js';
+import { useProcessFixture } from '../helpers/process-fixture.js';
 import {
   boundAddress,
   connect,
@@ -16,7 +16,7 @@ import {
   startStack,
   stopStacks,
   usePublisherRedis,
-} from './helpers/relay-stack.js';
+} from '../helpers/relay-stack.js';
 
 // The relay is the one process strangers reach. Each test here is an attack that worked before the
 // relay was hardened (issue 21): it must now be refused, and the relay must stay up for everyone else.

@@ -1,10 +1,10 @@
 import { join } from 'node:path';
 import { createKeys } from '@redispatch/shared';
 import { describe, expect, it } from 'vitest';
-import { checkRun } from './helpers/checker.js';
-import { CHECKER_HANDLER, type CliProcess, runCli } from './helpers/cli-process.js';
-import { testEnv, uniquePrefix } from './helpers/in-process.js';
-import { useProcessFixture } from './helpers/process-fixture.js';
+import { checkRun } from '../helpers/checker.js';
+import { CHECKER_HANDLER, type CliProcess, runCli } from '../helpers/cli-process.js';
+import { testEnv, uniquePrefix } from '../helpers/in-process.js';
+import { useProcessFixture } from '../helpers/process-fixture.js';
 
 const fx = useProcessFixture();
 
@@ -99,7 +99,7 @@ describe('the redispatch CLI as real processes', () => {
     );
 
     const noDefault = await runCli(
-      ['worker', '--handler', join(import.meta.dirname, 'fixtures/bad-export.mjs')],
+      ['worker', '--handler', join(import.meta.dirname, '../fixtures/bad-export.mjs')],
       env,
     );
     expect(noDefault.lines).toHaveLength(1);

@@ -1,9 +1,9 @@
 import { decodeDeadOutboundEntry } from '@redispatch/shared';
-import { freePort } from '@redispatch/shared/testing';
+import { freePort } from '@redispatch/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { WebSocket } from 'ws';
-import { useProcessFixture } from './helpers/process-fixture.js';
-import { connect, startStack, stopStacks } from './helpers/relay-stack.js';
+import { useProcessFixture } from '../helpers/process-fixture.js';
+import { connect, startStack, stopStacks } from '../helpers/relay-stack.js';
 
 // Guarantee 11: no client can starve another. The relay bounds what one session may have
 // outstanding (frames awaiting replies, reply bytes unsent) and stops reading a socket past it.

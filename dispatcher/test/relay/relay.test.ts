@@ -1,10 +1,10 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { encodeOutboundEntry, newSessionId, Publisher, relayAddress } from '@redispatch/shared';
-import { freePort } from '@redispatch/shared/testing';
+import { freePort } from '@redispatch/testing';
 import { afterEach, describe, expect, it } from 'vitest';
-import { runCli } from './helpers/cli-process.js';
-import { useProcessFixture } from './helpers/process-fixture.js';
+import { runCli } from '../helpers/cli-process.js';
+import { useProcessFixture } from '../helpers/process-fixture.js';
 import {
   boundAddress,
   type Client,
@@ -13,7 +13,7 @@ import {
   startStack,
   stopStacks,
   usePublisherRedis,
-} from './helpers/relay-stack.js';
+} from '../helpers/relay-stack.js';
 
 afterEach(stopStacks);
 const fx = useProcessFixture();

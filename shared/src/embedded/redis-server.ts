@@ -5,14 +5,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './free-port.js';
 
-/** A Redis the tests started; whichever backend started it, tests drive it through this. */
-export interface RedisHandle {
+/** A redis-server child process on a loopback port (`redispatch up`'s embedded Redis, and the test harness's). */
+export interface RedisProcess {
   readonly host: string;
   readonly port: number;
   /** `redis://127.0.0.1:<port>` */
   readonly url: string;
-  readonly backend: 'process' | 'container';
-  /** Sends a signal to the server (SIGKILL, SIGSTOP, SIGCONT); process backend only. */
+  /** Sends a signal to the server (SIGKILL, SIGSTOP, SIGCONT). */
   signal(signal: NodeJS.Signals): void;
   /** Starts the server again on the same port with the same data directory (after a kill or stop). */
   restart(): Promise<void>;
@@ -73,7 +72,7 @@ export async function waitForRedis(url: string, timeoutMs: number, describe: () 
 }
 
 /** Starts `redis-server` from PATH on a free loopback port, nothing persisted unless args say so. */
-export async function startRedisProcess(options: RedisServerOptions = {}): Promise<RedisHandle> {
+export async function startRedisProcess(options: RedisServerOptions = {}): Promise<RedisProcess> {
   const port = options.port ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), 'redispatch-redis-'));
   const args = [
@@ -116,7 +115,6 @@ export async function startRedisProcess(options: RedisServerOptions = {}): Promi
     host: '127.0.0.1',
     port,
     url: `redis://127.0.0.1:${port}`,
-    backend: 'process',
     signal: (signal) => {
       child.kill(signal);
     },

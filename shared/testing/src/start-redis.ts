@@ -1,9 +1,5 @@
-import {
-  hasRedisServerBinary,
-  type RedisHandle,
-  type RedisServerOptions,
-  startRedisProcess,
-} from './redis-server.js';
+import { hasRedisServerBinary, type RedisServerOptions } from '@redispatch/shared/embedded';
+import { type RedisHandle, startRedisProcess } from './redis-server.js';
 
 /**
  * The one entry point tests use to get a Redis. Backend: `REDISPATCH_TEST_BACKEND=process` (the
