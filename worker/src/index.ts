@@ -10,3 +10,4 @@ export {
   type WorkerMetrics,
 } from './metrics.js';
 export { Worker, type WorkerOptions, type WorkerState } from './worker.js';
+export { isolateOptionsFrom, workerOptionsFrom } from './worker-options.js';

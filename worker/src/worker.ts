@@ -2,19 +2,7 @@ import { performance } from 'node:perf_hooks';
 import {
   createKeys,
   createLogger,
-  DEFAULT_ACK_TIMEOUT_MS,
-  DEFAULT_BACKOFF_BASE_MS,
-  DEFAULT_BACKOFF_MAX_MS,
-  DEFAULT_COMMAND_TIMEOUT_MS,
-  DEFAULT_CONCURRENCY,
-  DEFAULT_DRAIN_TIMEOUT_MS,
-  DEFAULT_HEARTBEAT_MS,
-  DEFAULT_MAX_ATTEMPTS,
-  DEFAULT_OUTBOUND_MAX,
-  DEFAULT_PARTITIONS,
-  DEFAULT_PREFIX,
   decodeEnvelope,
-  defaultInstanceId,
   HandlerTimeoutError,
   hasEnvelopeMarker,
   type Logger,
@@ -22,7 +10,6 @@ import {
   ReplyAfterSettleError,
   type ReplyBytes,
   replyBytes,
-  type TlsSettings,
 } from '@redispatch/shared';
 import { Registry } from 'prom-client';
 import { FailureLog } from './failure-log.js';
@@ -35,7 +22,12 @@ import { pendingReplies } from './replies.js';
 import type { PendingReply } from './settler.js';
 import { StreamsTransport } from './streams/streams-transport.js';
 import type { Delivery, Transport, TransportHost } from './transport.js';
-import { validateWorkerOptions, type WorkerOptions } from './worker-options.js';
+import {
+  type ResolvedWorkerOptions,
+  resolveWorkerOptions,
+  validateWorkerOptions,
+  type WorkerOptions,
+} from './worker-options.js';
 
 export type { WorkerOptions } from './worker-options.js';
 
@@ -55,16 +47,7 @@ export type WorkerState = 'idle' | 'running' | 'draining' | 'stopped' | 'failed'
 export class Worker {
   state: WorkerState = 'idle';
   readonly id: string;
-  private readonly options: Required<
-    Omit<
-      WorkerOptions,
-      'tls' | 'logger' | 'registry' | 'clusterNodes' | 'clusterNatMap' | 'handler' | 'isolate'
-    >
-  > & {
-    tls: TlsSettings;
-    clusterNodes: readonly string[];
-    clusterNatMap: WorkerOptions['clusterNatMap'];
-  };
+  private readonly options: ResolvedWorkerOptions;
   private readonly log: Logger;
   /** Failed, hung and dead-lettered messages, rate-limited so a poison storm cannot flood the log. */
   private readonly failureLog: FailureLog;
@@ -94,27 +77,7 @@ export class Worker {
   /** Throws a ConfigError naming each bad option and its REDISPATCH_* variable (the CLI's checks). */
   constructor(options: WorkerOptions) {
     validateWorkerOptions(options);
-    this.options = {
-      prefix: DEFAULT_PREFIX,
-      id: defaultInstanceId(),
-      concurrency: DEFAULT_CONCURRENCY,
-      prefetch: 0,
-      ackTimeoutMs: DEFAULT_ACK_TIMEOUT_MS,
-      heartbeatMs: DEFAULT_HEARTBEAT_MS,
-      maxAttempts: DEFAULT_MAX_ATTEMPTS,
-      backoffBaseMs: DEFAULT_BACKOFF_BASE_MS,
-      backoffMaxMs: DEFAULT_BACKOFF_MAX_MS,
-      drainTimeoutMs: DEFAULT_DRAIN_TIMEOUT_MS,
-      commandTimeoutMs: DEFAULT_COMMAND_TIMEOUT_MS,
-      outboundMax: DEFAULT_OUTBOUND_MAX,
-      tls: { insecure: false },
-      mode: 'lists',
-      clusterNodes: [],
-      clusterNatMap: undefined,
-      partitions: DEFAULT_PARTITIONS,
-      consumerGroup: 'workers',
-      ...Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)),
-    } as unknown as Worker['options'];
+    this.options = resolveWorkerOptions(options);
     this.id = this.options.id;
     const keys = createKeys(this.options.prefix);
     this.log = (options.logger ?? createLogger('info')).child({ component: 'worker', instanceId: this.id });
@@ -235,7 +198,7 @@ export class Worker {
       if (this.state !== 'running' && this.state !== 'draining') return;
       try {
         const known = await this.transport.heartbeat();
-        if (known === 0)
+        if (!known)
           this.log.warn(
             're-registered: the leader had declared this worker dead (its claims were redelivered)',
           );
