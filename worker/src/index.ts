@@ -1,6 +1,6 @@
 export { type HandlerProcessEnd, HandlerProcessError } from './errors.js';
 export type { HandlerRunner } from './handler-runner.js';
-export { DEFAULT_ISOLATE_MAX_MEMORY_MB, type IsolateOptions } from './isolate/pool.js';
+export { DEFAULT_ISOLATE_MAX_MEMORY_MB, type IsolateOptions } from './isolate/isolate-options.js';
 export { loadHandler } from './load-handler.js';
 export type { Handler, Message } from './message.js';
 export {

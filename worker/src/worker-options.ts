@@ -9,7 +9,7 @@ import {
   validateLibraryOptions,
 } from '@redispatch/shared';
 import type { Registry } from 'prom-client';
-import type { IsolateOptions } from './isolate/pool.js';
+import type { IsolateOptions } from './isolate/isolate-options.js';
 import type { Handler } from './message.js';
 
 /**
