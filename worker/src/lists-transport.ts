@@ -1,5 +1,6 @@
 import { closeQuietly, connectOrThrow, createConnection, joinDeployment, scripts } from '@redispatch/shared';
 import type { Redis } from 'ioredis';
+import { Registration } from './registration.js';
 import { type OutboundSettings, type PendingReply, Settler } from './settler.js';
 import type { Delivery, Transport, TransportHost, TransportOptions } from './transport.js';
 
@@ -16,6 +17,7 @@ export interface ListsTransportOptions extends TransportOptions {
  */
 export class ListsTransport implements Transport {
   private readonly redis: Redis;
+  private readonly registration: Registration;
   private readonly blocking: Redis;
   private readonly settler: Settler;
   private readonly outbound: OutboundSettings;
@@ -23,6 +25,7 @@ export class ListsTransport implements Transport {
   constructor(private readonly options: ListsTransportOptions) {
     const base = { url: options.redisUrl, tls: options.tls, commandTimeoutMs: options.commandTimeoutMs };
     this.redis = createConnection('command', { ...base, name: `rd-worker-${options.workerId}` });
+    this.registration = new Registration(this.redis, options.keys, options.workerId);
     this.blocking = createConnection('blocking', { ...base, name: `rd-worker-block-${options.workerId}` });
     this.outbound = { max: options.outboundMax, tag: options.keys.tag };
     this.settler = new Settler(
@@ -56,15 +59,11 @@ export class ListsTransport implements Transport {
   }
 
   heartbeat(): Promise<boolean> {
-    return scripts.heartbeat(this.redis, this.registry, { member: this.options.workerId, action: 'beat' });
+    return this.registration.beat();
   }
 
-  async leave(): Promise<void> {
-    await scripts.heartbeat(this.redis, this.registry, { member: this.options.workerId, action: 'leave' });
-  }
-
-  private get registry(): { registry: string } {
-    return { registry: this.options.keys.workers };
+  leave(): Promise<void> {
+    return this.registration.leave();
   }
 
   ack(delivery: Delivery, replies?: readonly PendingReply[]): void {

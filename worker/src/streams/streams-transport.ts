@@ -10,6 +10,7 @@ import {
   type PartitionKeys,
   scripts,
 } from '@redispatch/shared';
+import { Registration } from '../registration.js';
 import type { PendingReply } from '../settler.js';
 import type { Delivery, Transport, TransportHost, TransportOptions } from '../transport.js';
 import { StreamSettler } from './stream-settler.js';
@@ -37,6 +38,7 @@ type ReadReply = [Buffer, [Buffer, Buffer[]][]][] | null;
  */
 export class StreamsTransport implements Transport {
   private readonly client: DataClient;
+  private readonly registration: Registration;
   private readonly readers: DataClient[] = [];
   private partitions: PartitionKeys[] = [];
   private readonly settler: StreamSettler;
@@ -58,6 +60,7 @@ export class StreamsTransport implements Transport {
       commandTimeoutMs: options.commandTimeoutMs,
       name: `rd-worker-${options.workerId}`,
     });
+    this.registration = new Registration(this.client, options.keys, options.workerId);
     this.settler = new StreamSettler(
       this.client,
       () => this.partitions,
@@ -115,15 +118,11 @@ export class StreamsTransport implements Transport {
   }
 
   heartbeat(): Promise<boolean> {
-    return scripts.heartbeat(this.client, this.registry, { member: this.options.workerId, action: 'beat' });
+    return this.registration.beat();
   }
 
-  async leave(): Promise<void> {
-    await scripts.heartbeat(this.client, this.registry, { member: this.options.workerId, action: 'leave' });
-  }
-
-  private get registry(): { registry: string } {
-    return { registry: this.options.keys.workers };
+  leave(): Promise<void> {
+    return this.registration.leave();
   }
 
   ack(delivery: Delivery, replies?: readonly PendingReply[]): void {
