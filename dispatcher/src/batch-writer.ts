@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { assertNotFenced, type DecodedHeader, type Keys } from '@redispatch/shared';
+import { type DecodedHeader, type Keys, scripts } from '@redispatch/shared';
 import type { Redis } from 'ioredis';
 import { rendezvousIndex } from './affinity.js';
 import type { Batch } from './batcher.js';
@@ -25,7 +25,6 @@ export interface BatchWriterOptions {
  */
 export class BatchWriter {
   private liveWorkers: string[] = [];
-  private queueKeys: string[] = [];
   private roundRobin = 1;
 
   constructor(private readonly options: BatchWriterOptions) {}
@@ -40,62 +39,46 @@ export class BatchWriter {
     if (sorted.length === this.liveWorkers.length && sorted.every((id, i) => id === this.liveWorkers[i]))
       return;
     this.liveWorkers = sorted;
-    this.queueKeys = sorted.map((id) => this.options.keys.queue(id));
     this.roundRobin = sorted.length === 0 ? 1 : ((this.roundRobin - 1) % sorted.length) + 1;
   }
 
   async write(batch: Batch): Promise<void> {
     const { keys, epoch, highWater, maxPayloadBytes, workerTtlMs, metrics, redis } = this.options;
-    const args: (string | number | Buffer)[] = [];
-    const dead: (string | Buffer)[] = [];
-    let newCount = 0;
+    const messages: scripts.NewMessage[] = [];
+    const rejected: scripts.RejectedMessage[] = [];
     for (let i = 0; i < batch.ids.length; i++) {
       const id = batch.ids[i] as string;
       const payload = batch.payloads[i] as Buffer;
       const classified = classifyPayload(payload, maxPayloadBytes);
       if (classified.kind === 'rejected') {
-        dead.push(id, payload, classified.reason);
+        rejected.push({ id, payload, reason: classified.reason });
         continue;
       }
-      if (classified.kind === 'plain') args.push(id, payload, '', '');
-      else args.push(id, payload, classified.header.id ?? '', this.placement(classified.header));
-      newCount++;
+      if (classified.kind === 'plain') messages.push({ id, payload, publisherId: '', placement: '' });
+      else
+        messages.push({
+          id,
+          payload,
+          publisherId: classified.header.id ?? '',
+          placement: this.placement(classified.header),
+        });
     }
-    const fixedKeys = [
-      keys.epoch,
-      keys.body,
-      keys.backlog,
-      keys.totals,
-      keys.dlq,
-      keys.errors,
-      keys.progress,
-      keys.workers,
-      keys.delayed,
-    ];
     const started = performance.now();
-    const reply = await redis.rdDispatchBatch(
-      fixedKeys.length + this.queueKeys.length,
-      ...fixedKeys,
-      ...this.queueKeys,
-      String(epoch),
-      highWater,
-      this.roundRobin,
-      newCount,
-      dead.length / 3,
-      batch.markers.at(-1) ?? '',
-      workerTtlMs,
-      this.options.routing === 'least-loaded' ? 'least-loaded' : 'round-robin',
-      this.options.dedupeWindowMs,
-      keys.tag,
-      ...this.liveWorkers,
-      ...args,
-      ...dead,
-    );
-    assertNotFenced(reply, epoch);
+    const { routed, roundRobinNext, accepted, duplicates, deadLettered, deduplicated } =
+      await scripts.dispatchBatch(redis, keys, {
+        epoch,
+        highWater,
+        roundRobinStart: this.roundRobin,
+        progress: batch.markers.at(-1) ?? '',
+        workerTtlMs,
+        routing: this.options.routing === 'least-loaded' ? 'least-loaded' : 'round-robin',
+        dedupeWindowMs: this.options.dedupeWindowMs,
+        workers: this.liveWorkers,
+        messages,
+        rejected,
+      });
     metrics.dispatchDuration.observe((performance.now() - started) / 1000);
-    const [routed = 0, , rrNext = 1, accepted = 0, duplicates = 0, deadLettered = 0, , deduplicated = 0] =
-      reply;
-    this.roundRobin = rrNext;
+    this.roundRobin = roundRobinNext;
     if (batch.ids.length > 0) metrics.batchSize.observe(batch.ids.length);
     metrics.dispatched.inc(routed);
     metrics.accepted.inc(accepted + deadLettered);

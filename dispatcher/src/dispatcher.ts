@@ -19,6 +19,7 @@ import {
   type Logger,
   type Readiness,
   RedisUnavailableError,
+  scripts,
   tlsSettingsFrom,
   validateLibraryOptions,
 } from '@redispatch/shared';
@@ -621,15 +622,13 @@ export class Dispatcher {
    * writes; the epoch is then raised past that fence and the takeover tried once more.
    */
   private async elect(floor = 0): Promise<LeaderRouting> {
-    this.epoch = await this.redis.rdElect(
-      this.keys.epoch,
-      this.keys.leader,
-      this.id,
-      hostname(),
-      process.pid,
-      this.config.leaseMs,
+    this.epoch = await scripts.elect(this.redis, this.keys, {
+      id: this.id,
+      host: hostname(),
+      pid: process.pid,
+      leaseMs: this.config.leaseMs,
       floor,
-    );
+    });
     this.sequence = 0;
     try {
       return await this.mode.takeOver(this.epoch);
@@ -748,7 +747,7 @@ export class Dispatcher {
     // `stats` (and anyone acting on it) never takes a standby for the leader.
     if (wasLeading || this.electing) {
       try {
-        await this.redis.rdResign(this.keys.epoch, this.keys.leader, this.epoch);
+        await scripts.resign(this.redis, this.keys, { epoch: this.epoch });
       } catch {
         // The next leader overwrites the record; nothing depends on this write.
       }

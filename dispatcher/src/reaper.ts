@@ -1,4 +1,4 @@
-import { assertNotFenced, type Config, type Keys } from '@redispatch/shared';
+import { type Config, type Keys, scripts } from '@redispatch/shared';
 import type { Redis } from 'ioredis';
 import type { DispatcherMetrics } from './metrics.js';
 
@@ -28,40 +28,25 @@ export class Reaper {
   ) {}
 
   async reap(): Promise<ReapResult> {
-    const k = this.keys;
-    const reply = await this.redis.rdReap(
-      k.epoch,
-      k.workers,
-      k.inflight,
-      k.delayed,
-      k.backlog,
-      k.owner,
-      k.attempts,
-      k.errors,
-      k.dlq,
-      k.totals,
-      k.body,
-      String(this.epoch),
-      this.config.workerTtlMs,
-      this.config.maxAttempts,
-      REAP_LIMIT,
-      k.tag,
-    );
-    assertNotFenced(reply, this.epoch);
-    const n = (index: number) => Number(reply[index] ?? 0);
-    const [deadWorkers, timedOut, workerLost, deadLettered, promoted] = [n(0), n(1), n(2), n(3), n(4)];
-    const [backlog, inflight, delayed, deadLetters, nowMs, earliestDeadline] = [
-      n(5),
-      n(6),
-      n(7),
-      n(8),
-      n(9),
-      n(10),
-    ];
-    const liveWorkers: { id: string; queued: number }[] = [];
-    for (let i = 11; i + 1 < reply.length; i += 2) {
-      liveWorkers.push({ id: String(reply[i]), queued: Number(reply[i + 1]) });
-    }
+    const {
+      deadWorkers,
+      timedOut,
+      workerLost,
+      deadLettered,
+      promoted,
+      backlog,
+      inflight,
+      delayed,
+      deadLetters,
+      nowMs,
+      earliestDeadline,
+      liveWorkers,
+    } = await scripts.reap(this.redis, this.keys, {
+      epoch: this.epoch,
+      workerTtlMs: this.config.workerTtlMs,
+      maxAttempts: this.config.maxAttempts,
+      limit: REAP_LIMIT,
+    });
     const m = this.metrics;
     m.redelivered.inc({ reason: 'timeout' }, timedOut);
     m.redelivered.inc({ reason: 'worker_lost' }, workerLost);

@@ -41,6 +41,17 @@ export class FencedError extends Error {
   }
 }
 
+/** A worker's call found it missing from the registry: it was declared dead and must re-register. */
+export class WorkerNotRegisteredError extends Error {
+  override readonly name = 'WorkerNotRegisteredError';
+  constructor(
+    readonly workerId: string,
+    options?: ErrorOptions,
+  ) {
+    super(`worker ${workerId} is not registered (declared dead); it must re-register`, options);
+  }
+}
+
 /** A handler module could not be loaded or does not export a function. */
 export class HandlerLoadError extends Error {
   override readonly name = 'HandlerLoadError';

@@ -58,6 +58,7 @@ export {
   type ConfigFlags,
   loadConfig,
   type SettingSource,
+  settingDefault,
   settingSource,
 } from './config/load-config.js';
 export { defaultInstanceId, OPTIONS, type OptionKey, type OptionSpec } from './config/options.js';
@@ -97,6 +98,7 @@ export {
   type Readiness,
 } from './observability/metrics-server.js';
 export * from './outbound/index.js';
+export * as scripts from './redis/calls/index.js';
 export {
   type ConnectionRole,
   type ConnectionSettings,
@@ -116,7 +118,14 @@ export {
   waitForReplicas,
 } from './redis/data-connection.js';
 export { createKeys, type Keys } from './redis/keys.js';
-export { assertNotFenced, defineScripts, ScriptCode } from './redis/scripts.js';
+export {
+  assertNotFenced,
+  type ScriptCallContext,
+  ScriptCode,
+  scriptCodeOf,
+  throwOnScriptCode,
+} from './redis/script-code.js';
+export { defineScripts } from './redis/scripts.js';
 export {
   ACL_ROLES,
   type AclMode,

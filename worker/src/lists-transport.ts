@@ -1,10 +1,8 @@
-import { closeQuietly, connectOrThrow, createConnection, joinDeployment } from '@redispatch/shared';
+import { closeQuietly, connectOrThrow, createConnection, joinDeployment, scripts } from '@redispatch/shared';
 import type { Redis } from 'ioredis';
-import { type OutboundSettings, type PendingReply, Settler, settlementArgs } from './settler.js';
+import { Registration } from './registration.js';
+import { type OutboundSettings, type PendingReply, Settler } from './settler.js';
 import type { Delivery, Transport, TransportHost, TransportOptions } from './transport.js';
-
-/** settleClaim's reply: 7 counts (acked … repliesDeadLettered), then the claimed triples. */
-const CLAIMED_FROM = 7;
 
 /** How long one BLMOVE wake-up blocks before the loop checks its state again. */
 const BLOCK_SECONDS = 1;
@@ -19,6 +17,7 @@ export interface ListsTransportOptions extends TransportOptions {
  */
 export class ListsTransport implements Transport {
   private readonly redis: Redis;
+  private readonly registration: Registration;
   private readonly blocking: Redis;
   private readonly settler: Settler;
   private readonly outbound: OutboundSettings;
@@ -26,6 +25,7 @@ export class ListsTransport implements Transport {
   constructor(private readonly options: ListsTransportOptions) {
     const base = { url: options.redisUrl, tls: options.tls, commandTimeoutMs: options.commandTimeoutMs };
     this.redis = createConnection('command', { ...base, name: `rd-worker-${options.workerId}` });
+    this.registration = new Registration(this.redis, options.keys, options.workerId);
     this.blocking = createConnection('blocking', { ...base, name: `rd-worker-block-${options.workerId}` });
     this.outbound = { max: options.outboundMax, tag: options.keys.tag };
     this.settler = new Settler(
@@ -58,12 +58,12 @@ export class ListsTransport implements Transport {
     return this.redis.status === 'ready';
   }
 
-  heartbeat(): Promise<number> {
-    return this.redis.rdHeartbeat(this.options.keys.workers, this.options.workerId, 'beat');
+  heartbeat(): Promise<boolean> {
+    return this.registration.beat();
   }
 
-  async leave(): Promise<void> {
-    await this.redis.rdHeartbeat(this.options.keys.workers, this.options.workerId, 'leave');
+  leave(): Promise<void> {
+    return this.registration.leave();
   }
 
   ack(delivery: Delivery, replies?: readonly PendingReply[]): void {
@@ -127,54 +127,33 @@ export class ListsTransport implements Transport {
   private async claim(host: TransportHost, count: number, rotated: string): Promise<number> {
     const { keys: k, workerId, ackTimeoutMs, maxAttempts, log } = this.options;
     const taken = this.settler.take();
-    let reply: (number | Buffer)[];
+    let reply: scripts.SettleClaimReply;
     try {
-      reply = await this.redis.rdSettleClaimBuffer(
-        k.queue(workerId),
-        k.inflight,
-        k.owner,
-        k.held(workerId),
-        k.attempts,
-        k.body,
-        k.workers,
-        k.backlog,
-        k.errors,
-        k.delayed,
-        k.dlq,
-        k.totals,
+      reply = await scripts.settleClaim(this.redis, k, {
         workerId,
         count,
         ackTimeoutMs,
         rotated,
         maxAttempts,
-        taken.acks.length,
-        taken.nacks.length,
-        ...settlementArgs(taken, this.outbound),
-      );
+        ...taken,
+        replyQueues: this.outbound,
+      });
     } catch (error) {
       this.settler.restore(taken);
       throw error;
     }
-    const [
-      acked = 0,
-      retried = 0,
-      deadLettered = 0,
-      stale = 0,
-      registered = 0,
-      replied = 0,
-      repliesDead = 0,
-    ] = reply as number[];
-    this.settler.record(acked, retried, deadLettered, stale, replied, repliesDead);
-    if (registered === 0) {
+    this.settler.record(reply);
+    if (!reply.registered) {
       await this.heartbeat();
       log.warn('re-registered before claiming: the leader had declared this worker dead');
       return 0;
     }
-    const deliveries: Delivery[] = [];
-    for (let i = CLAIMED_FROM; i + 2 < reply.length; i += 3) {
-      const id = (reply[i] as Buffer).toString();
-      deliveries.push({ receipt: id, id, attempt: Number(reply[i + 1]), body: reply[i + 2] as Buffer });
-    }
+    const deliveries: Delivery[] = reply.claimed.map(({ id, attempt, payload }) => ({
+      receipt: id,
+      id,
+      attempt,
+      body: payload,
+    }));
     host.accept(deliveries);
     return deliveries.length;
   }

@@ -1,19 +1,11 @@
-import type { Keys } from '@redispatch/shared';
+import { type Keys, scripts } from '@redispatch/shared';
 import type { Redis } from 'ioredis';
 import type { WorkerMetrics } from './metrics.js';
 
-export interface Nack {
-  id: string;
-  delayMs: number;
-  error: string;
-}
+export type Nack = scripts.SettleNack;
 
 /** A reply to write with its message's ack: the outbound route and the entry tail (see @redispatch/shared outbound). */
-export interface PendingReply {
-  id: string;
-  route: string;
-  tail: Buffer;
-}
+export type PendingReply = scripts.ReplyWrite;
 
 /** Settlements taken out of the buffer for one script call. */
 export interface Settlements {
@@ -23,29 +15,9 @@ export interface Settlements {
 }
 
 /** Where the settle scripts write replies: the queue bound and the deployment's hash tag. */
-export interface OutboundSettings {
-  max: number;
-  tag: string;
-}
+export type OutboundSettings = scripts.ReplyQueues;
 
 const RETRY_MS = 100;
-
-/**
- * Flattens settlements into the scripts' ARGV tail: ack ids, then (id, delayMs, error) triples, then
- * — only when there are replies — outboundMax, tag and (id, route, tail) triples. This is the
- * lists-mode outbound write; a streams settle script would take the same triples.
- */
-export function settlementArgs(taken: Settlements, outbound: OutboundSettings): (string | number | Buffer)[] {
-  const args: (string | number | Buffer)[] = [
-    ...taken.acks,
-    ...taken.nacks.flatMap((n) => [n.id, n.delayMs, n.error]),
-  ];
-  if (taken.replies.length > 0) {
-    args.push(outbound.max, outbound.tag);
-    for (const reply of taken.replies) args.push(reply.id, reply.route, reply.tail);
-  }
-  return args;
-}
 
 /**
  * Collects acks and nacks. Usually the worker's take loop carries them in its next claim call
@@ -104,17 +76,10 @@ export class Settler {
     this.schedule();
   }
 
-  /** Accounts for a settle reply: [acked, retried, deadLettered, stale, replied, repliesDeadLettered]. */
-  record(
-    acked: number,
-    retried: number,
-    deadLettered: number,
-    stale: number,
-    replied = 0,
-    repliesDead = 0,
-  ): void {
+  /** Accounts for a settle reply. */
+  record({ acked, retried, deadLettered, stale, replied, repliesDeadLettered }: scripts.SettleReply): void {
     this.metrics.replies.inc({ outcome: 'queued' }, replied);
-    this.metrics.replies.inc({ outcome: 'dead_lettered' }, repliesDead);
+    this.metrics.replies.inc({ outcome: 'dead_lettered' }, repliesDeadLettered);
     this.metrics.acked.inc(acked);
     this.metrics.nacked.inc(retried + deadLettered);
     this.metrics.deadLettered.inc(deadLettered);
@@ -150,27 +115,15 @@ export class Settler {
     }
     const taken = this.take();
     this.flushing = true;
-    const k = this.keys;
     try {
-      const [acked = 0, retried = 0, deadLettered = 0, stale = 0, replied = 0, repliesDead = 0] =
-        await this.redis.rdSettle(
-          k.inflight,
-          k.owner,
-          k.held(this.workerId),
-          k.attempts,
-          k.body,
-          k.errors,
-          k.delayed,
-          k.dlq,
-          k.totals,
-          this.workerId,
-          this.maxAttempts,
-          taken.acks.length,
-          taken.nacks.length,
-          ...settlementArgs(taken, this.outbound),
-        );
+      const reply = await scripts.settle(this.redis, this.keys, {
+        workerId: this.workerId,
+        maxAttempts: this.maxAttempts,
+        ...taken,
+        replyQueues: this.outbound,
+      });
       this.flushing = false;
-      this.record(acked, retried, deadLettered, stale, replied, repliesDead);
+      this.record(reply);
     } catch (error) {
       this.flushing = false;
       this.acks.unshift(...taken.acks);

@@ -56,8 +56,8 @@ export interface Transport {
    */
   ack(delivery: Delivery, replies?: readonly PendingReply[]): void;
   nack(delivery: Delivery, delayMs: number, error: string): void;
-  /** Refreshes the heartbeat; resolves to 0 when the worker had been declared dead and re-joined. */
-  heartbeat(): Promise<number>;
+  /** Refreshes the heartbeat; resolves to false when the worker had been declared dead and re-joined. */
+  heartbeat(): Promise<boolean>;
   /** Deregisters at once, so what this worker left behind is reassigned without waiting for the TTL. */
   leave(): Promise<void>;
   /** Wakes blocked reads so `run` can return. */

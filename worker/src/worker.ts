@@ -1,46 +1,35 @@
 import { performance } from 'node:perf_hooks';
 import {
+  type CloseStep,
   createKeys,
   createLogger,
-  DEFAULT_ACK_TIMEOUT_MS,
-  DEFAULT_BACKOFF_BASE_MS,
-  DEFAULT_BACKOFF_MAX_MS,
-  DEFAULT_COMMAND_TIMEOUT_MS,
-  DEFAULT_CONCURRENCY,
-  DEFAULT_DRAIN_TIMEOUT_MS,
-  DEFAULT_HEARTBEAT_MS,
-  DEFAULT_MAX_ATTEMPTS,
-  DEFAULT_OUTBOUND_MAX,
-  DEFAULT_PARTITIONS,
-  DEFAULT_PREFIX,
-  decodeEnvelope,
-  defaultInstanceId,
   HandlerTimeoutError,
-  hasEnvelopeMarker,
   type Logger,
   type Readiness,
-  ReplyAfterSettleError,
-  type ReplyBytes,
-  replyBytes,
-  type TlsSettings,
+  runCloseSteps,
 } from '@redispatch/shared';
 import { Registry } from 'prom-client';
+import { deliveredMessage, nackReason } from './delivered-message.js';
 import { FailureLog } from './failure-log.js';
 import { type HandlerRunner, inProcessRunner } from './handler-runner.js';
 import { ProcessPool } from './isolate/pool.js';
 import { ListsTransport } from './lists-transport.js';
-import type { Message } from './message.js';
 import { createIsolateMetrics, createWorkerMetrics, type WorkerMetrics } from './metrics.js';
 import { pendingReplies } from './replies.js';
 import type { PendingReply } from './settler.js';
 import { StreamsTransport } from './streams/streams-transport.js';
 import type { Delivery, Transport, TransportHost } from './transport.js';
-import { validateWorkerOptions, type WorkerOptions } from './worker-options.js';
+import {
+  type ResolvedWorkerOptions,
+  resolveWorkerOptions,
+  validateWorkerOptions,
+  type WorkerOptions,
+} from './worker-options.js';
 
 export type { WorkerOptions } from './worker-options.js';
 
-/** How much of a handler error's stack a dead letter keeps (stacks can be huge; the top is what helps). */
-const STACK_CHARS = 4_096;
+/** What stopping the handler processes may take in a close, beyond the drain. */
+const HANDLER_PROCESS_STOP_MS = 2_000;
 
 /**
  * Lifecycle:
@@ -55,16 +44,7 @@ export type WorkerState = 'idle' | 'running' | 'draining' | 'stopped' | 'failed'
 export class Worker {
   state: WorkerState = 'idle';
   readonly id: string;
-  private readonly options: Required<
-    Omit<
-      WorkerOptions,
-      'tls' | 'logger' | 'registry' | 'clusterNodes' | 'clusterNatMap' | 'handler' | 'isolate'
-    >
-  > & {
-    tls: TlsSettings;
-    clusterNodes: readonly string[];
-    clusterNatMap: WorkerOptions['clusterNatMap'];
-  };
+  private readonly options: ResolvedWorkerOptions;
   private readonly log: Logger;
   /** Failed, hung and dead-lettered messages, rate-limited so a poison storm cannot flood the log. */
   private readonly failureLog: FailureLog;
@@ -94,27 +74,7 @@ export class Worker {
   /** Throws a ConfigError naming each bad option and its REDISPATCH_* variable (the CLI's checks). */
   constructor(options: WorkerOptions) {
     validateWorkerOptions(options);
-    this.options = {
-      prefix: DEFAULT_PREFIX,
-      id: defaultInstanceId(),
-      concurrency: DEFAULT_CONCURRENCY,
-      prefetch: 0,
-      ackTimeoutMs: DEFAULT_ACK_TIMEOUT_MS,
-      heartbeatMs: DEFAULT_HEARTBEAT_MS,
-      maxAttempts: DEFAULT_MAX_ATTEMPTS,
-      backoffBaseMs: DEFAULT_BACKOFF_BASE_MS,
-      backoffMaxMs: DEFAULT_BACKOFF_MAX_MS,
-      drainTimeoutMs: DEFAULT_DRAIN_TIMEOUT_MS,
-      commandTimeoutMs: DEFAULT_COMMAND_TIMEOUT_MS,
-      outboundMax: DEFAULT_OUTBOUND_MAX,
-      tls: { insecure: false },
-      mode: 'lists',
-      clusterNodes: [],
-      clusterNatMap: undefined,
-      partitions: DEFAULT_PARTITIONS,
-      consumerGroup: 'workers',
-      ...Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)),
-    } as unknown as Worker['options'];
+    this.options = resolveWorkerOptions(options);
     this.id = this.options.id;
     const keys = createKeys(this.options.prefix);
     this.log = (options.logger ?? createLogger('info')).child({ component: 'worker', instanceId: this.id });
@@ -203,12 +163,13 @@ export class Worker {
     this.state = this.state === 'failed' ? 'failed' : 'draining';
     this.transport.interrupt();
     for (const wake of this.slotWaiters.splice(0)) wake();
-    const steps: [string, () => Promise<unknown>][] = [
+    const { drainTimeoutMs, commandTimeoutMs } = this.options;
+    const steps: CloseStep[] = [
       ['take loop', () => this.loop ?? Promise.resolve()],
-      ['finish in-flight', () => this.waitForHandlers(this.options.drainTimeoutMs)],
+      ['finish in-flight', () => this.waitForHandlers(drainTimeoutMs)],
       // Handler processes go after the drain; what they still held is nacked and settled next.
       ['stop handler processes', () => this.runner.close()],
-      ['settle', () => this.transport.drain(this.options.commandTimeoutMs * 2)],
+      ['settle', () => this.transport.drain(commandTimeoutMs * 2)],
       // Heartbeats go on through the drain (a drain longer than the worker TTL must not get us declared
       // dead and our in-flight work redelivered); they stop only now.
       ['stop heartbeats', async () => clearTimeout(this.heartbeatTimer)],
@@ -216,13 +177,15 @@ export class Worker {
       ['deregister', () => (wasRunning ? this.transport.leave() : Promise.resolve())],
       ['quit', () => this.transport.close()],
     ];
-    for (const [name, step] of steps) {
-      try {
-        await step();
-      } catch (error) {
-        this.log.warn({ err: error, step: name }, 'shutdown step failed; continuing');
-      }
-    }
+    // Bounded (guarantee 9): the drain, the settle's own bound, one command each to deregister and
+    // quit, and a little for the handler processes to exit.
+    const budgetMs = drainTimeoutMs + 4 * commandTimeoutMs + HANDLER_PROCESS_STOP_MS;
+    const outcome = await runCloseSteps(steps, { log: this.log, budgetMs });
+    if (outcome.kind === 'incomplete')
+      this.log.warn(
+        { failed: outcome.failed, timedOut: outcome.timedOut },
+        'worker stopped with steps left undone',
+      );
     clearInterval(this.sweepTimer);
     for (const { abort } of this.running.values()) abort(new Error('worker stopped'));
     if (this.state !== 'failed') this.state = 'stopped';
@@ -235,7 +198,7 @@ export class Worker {
       if (this.state !== 'running' && this.state !== 'draining') return;
       try {
         const known = await this.transport.heartbeat();
-        if (known === 0)
+        if (!known)
           this.log.warn(
             're-registered: the leader had declared this worker dead (its claims were redelivered)',
           );
@@ -266,69 +229,41 @@ export class Worker {
   };
 
   private run(delivery: Delivery, claimedAt: number): void {
-    const { id, body: payload, attempt, receipt } = delivery;
-    // The AbortController is made only if the handler reads `signal` (it was ~20% of a worker's CPU).
-    let controller: AbortController | undefined;
-    const signalOf = () => {
-      controller ??= new AbortController();
-      return controller.signal;
-    };
-    // The leader dead-letters malformed envelopes, so a marked payload here decodes; be safe anyway.
-    const decoded = hasEnvelopeMarker(payload) ? decodeEnvelope(payload) : undefined;
-    const envelope = decoded?.kind === 'envelope' ? decoded : undefined;
-    const replyTo = envelope?.header.replyTo;
-    let replies: ReplyBytes[] | undefined;
-    const message: Message = {
-      id,
-      body: envelope ? envelope.body : payload,
-      header: envelope?.header,
-      attempt,
-      get signal() {
-        return signalOf();
-      },
-      claimedAt,
-      reply(data: unknown) {
-        if (finished) throw new ReplyAfterSettleError(id);
-        const bytes = replyBytes(data);
-        if (!bytes) return;
-        replies ??= [];
-        replies.push(bytes);
-      },
-    };
-    const publishedAt = envelope?.header.timestamp;
+    const { id, attempt, receipt } = delivery;
+    const delivered = deliveredMessage(delivery, claimedAt);
+    const { message, replyTo, publishedAt } = delivered;
     const key = `${receipt}#${attempt}`;
     this.active += 1;
     this.metrics.inflight.set(this.active);
     const started = performance.now();
-    let finished = false;
     // At the deadline the leader redelivers; free the slot so a hung handler cannot starve the worker.
     // One sweep timer checks every running handler, instead of one timer per message.
     const expire = () => {
-      if (finished) return;
-      finished = true;
-      controller?.abort(new HandlerTimeoutError(this.options.ackTimeoutMs));
+      if (delivered.settled) return;
+      delivered.settle();
+      delivered.abort(new HandlerTimeoutError(this.options.ackTimeoutMs));
       this.metrics.timeouts.inc();
       this.metrics.handlerDuration.observe({ outcome: 'timeout' }, (performance.now() - started) / 1000);
       this.failureLog.timedOut(id, attempt, this.options.ackTimeoutMs);
       this.release(key);
     };
     this.running.set(key, {
-      abort: (reason) => controller?.abort(reason),
+      abort: (reason) => delivered.abort(reason),
       expireAt: started + this.options.ackTimeoutMs,
       expire,
     });
     const settle = (error: unknown, value?: unknown) => {
-      if (finished) return;
+      if (delivered.settled) return;
       let pending: PendingReply[] | undefined;
       if (error === undefined) {
         try {
-          pending = pendingReplies(this.metrics, id, replyTo, replies, value);
+          pending = pendingReplies(this.metrics, id, replyTo, delivered.replies(), value);
         } catch (replyError) {
           // A resolved value that cannot be encoded is the handler's bug: nack it with the reason.
           error = replyError;
         }
       }
-      finished = true;
+      delivered.settle();
       const seconds = (performance.now() - started) / 1000;
       if (error === undefined) {
         this.metrics.handlerDuration.observe({ outcome: 'ack' }, seconds);
@@ -338,14 +273,9 @@ export class Worker {
         this.transport.ack(delivery, pending);
       } else {
         this.metrics.handlerDuration.observe({ outcome: 'nack' }, seconds);
-        const text = (error instanceof Error ? `${error.name}: ${error.message}` : String(error)).slice(
-          0,
-          1_000,
-        );
-        this.failureLog.failed(id, attempt, error, text);
-        // The settle scripts split "<reason>\0<stack>": the reason as before, the stack kept with a dead letter.
-        const stack = error instanceof Error && error.stack ? `\0${error.stack.slice(0, STACK_CHARS)}` : '';
-        this.transport.nack(delivery, this.backoff(attempt), text.replaceAll('\0', '') + stack);
+        const reason = nackReason(error);
+        this.failureLog.failed(id, attempt, error, reason.text);
+        this.transport.nack(delivery, this.backoff(attempt), reason.withStack);
       }
       this.release(key);
     };

@@ -1,5 +1,5 @@
-import { ConfigError, tlsSettingsFrom } from '@redispatch/shared';
-import { loadHandler, Worker } from '@redispatch/worker';
+import { ConfigError } from '@redispatch/shared';
+import { isolateOptionsFrom, loadHandler, Worker, workerOptionsFrom } from '@redispatch/worker';
 import type { Command } from 'commander';
 import { configFrom, exitWithError } from './config-flags.js';
 import { serveProcess } from './serve-process.js';
@@ -18,42 +18,12 @@ export function registerWorkerCommand(program: Command): void {
         }
         // Isolated, the module is loaded only in the handler processes: its import cannot crash the worker.
         const run = config.isolate
-          ? {
-              isolate: {
-                module: config.handler,
-                poolSize: config.isolatePool,
-                maxMemoryMb: config.isolateMaxMemoryMb,
-              },
-            }
+          ? { isolate: isolateOptionsFrom(config, config.handler) }
           : { handler: await loadHandler(config.handler) };
         await serveProcess(
           'worker',
           config,
-          ({ logger, registry }) =>
-            new Worker({
-              redisUrl: config.redisUrl,
-              ...run,
-              prefix: config.prefix,
-              id: config.instanceId,
-              concurrency: config.concurrency,
-              prefetch: config.prefetch,
-              ackTimeoutMs: config.ackTimeoutMs,
-              heartbeatMs: config.heartbeatMs,
-              maxAttempts: config.maxAttempts,
-              backoffBaseMs: config.backoffBaseMs,
-              backoffMaxMs: config.backoffMaxMs,
-              drainTimeoutMs: config.drainTimeoutMs,
-              commandTimeoutMs: config.commandTimeoutMs,
-              outboundMax: config.outboundMax,
-              tls: tlsSettingsFrom(config),
-              mode: config.mode,
-              clusterNodes: config.clusterNodes ?? [],
-              clusterNatMap: config.clusterNatMap,
-              partitions: config.partitions,
-              consumerGroup: config.consumerGroup,
-              logger,
-              registry,
-            }),
+          ({ logger, registry }) => new Worker({ ...workerOptionsFrom(config), ...run, logger, registry }),
         );
       } catch (error) {
         exitWithError(error);

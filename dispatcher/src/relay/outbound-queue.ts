@@ -1,4 +1,4 @@
-import type { DataClient } from '@redispatch/shared';
+import { type DataClient, scripts } from '@redispatch/shared';
 
 /** Entries taken in one call, oldest first, with the Redis server time of the take. */
 export interface Taken {
@@ -42,44 +42,40 @@ export class ListOutboundQueue implements OutboundQueue {
     private readonly dead: string,
   ) {}
 
+  private get keys(): scripts.OutboundQueueKeys {
+    return { source: this.source, processing: this.processing };
+  }
+
   async recover(): Promise<Buffer[]> {
     // The processing list has the newest at its head.
     return (await this.redis.lrangeBuffer(this.processing, 0, -1)).reverse();
   }
 
   async take(count: number, blockSeconds: number): Promise<Taken> {
-    let reply = await this.redis.rdOutboundTakeBuffer(this.source, this.processing, count);
-    if (reply.length > 1) return taken(reply);
-    const first = await this.blocking.blmoveBuffer(
+    const first = await scripts.outboundTake(this.redis, this.keys, { count });
+    if (first.entries.length > 0) return first;
+    const woken = await this.blocking.blmoveBuffer(
       this.source,
       this.processing,
       'RIGHT',
       'LEFT',
       blockSeconds,
     );
-    if (first === null) return { nowMs: Number(reply[0]), entries: [] };
-    reply =
-      count > 1 ? await this.redis.rdOutboundTakeBuffer(this.source, this.processing, count - 1) : reply;
-    const rest = taken(reply);
-    return { nowMs: rest.nowMs, entries: [first, ...(count > 1 ? rest.entries : [])] };
+    if (woken === null) return { nowMs: first.nowMs, entries: [] };
+    const rest = count > 1 ? await scripts.outboundTake(this.redis, this.keys, { count: count - 1 }) : first;
+    return { nowMs: rest.nowMs, entries: [woken, ...(count > 1 ? rest.entries : [])] };
   }
 
   async finish(done: readonly Buffer[], dead: readonly DeadEntry[]): Promise<void> {
     if (done.length === 0 && dead.length === 0) return;
-    await this.redis.rdOutboundSettle(
-      this.processing,
-      this.dead,
-      done.length,
-      ...done,
-      ...dead.flatMap((d) => [d.reason, d.raw]),
+    await scripts.outboundSettle(
+      this.redis,
+      { processing: this.processing, dead: this.dead },
+      { done, dead },
     );
   }
 
   async giveBack(): Promise<number> {
-    return this.redis.rdOutboundReturn(this.processing, this.source);
+    return scripts.outboundReturn(this.redis, this.keys);
   }
-}
-
-function taken(reply: (number | Buffer)[]): Taken {
-  return { nowMs: Number(reply[0]), entries: reply.slice(1) as Buffer[] };
 }

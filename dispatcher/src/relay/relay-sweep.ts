@@ -1,4 +1,4 @@
-import type { DataClient, Keys, Logger } from '@redispatch/shared';
+import { type DataClient, type Keys, type Logger, scripts } from '@redispatch/shared';
 import type { RelayMetrics } from './relay-metrics.js';
 
 /** Relays one sweep call dead-letters at most. */
@@ -19,14 +19,12 @@ export async function heartbeatAndSweep(
   log: Logger,
 ): Promise<void> {
   try {
-    await redis.rdHeartbeat(keys.relays, relayId, 'beat');
-    const [swept = 0, dead = 0, returned = 0] = await redis.rdRelaySweep(
-      keys.relays,
-      keys.outboundDead,
-      retentionMs,
-      keys.tag,
-      SWEEP_LIMIT,
-    );
+    await scripts.heartbeat(redis, { registry: keys.relays }, { member: relayId, action: 'beat' });
+    const {
+      relaysSwept: swept,
+      deadLettered: dead,
+      returnedToHttp: returned,
+    } = await scripts.relaySweep(redis, keys, { retentionMs, limit: SWEEP_LIMIT });
     if (swept > 0) {
       metrics.undeliverable.inc({ reason: 'relay_gone' }, dead);
       log.warn(

@@ -14,6 +14,7 @@ import {
   type Logger,
   type Readiness,
   runCloseSteps,
+  scripts,
   tlsSettingsFrom,
   validateLibraryOptions,
 } from '@redispatch/shared';
@@ -226,7 +227,11 @@ export class Relay {
         loadPartitions: false,
       });
       // Registered first: from now on workers queue replies for us instead of dead-lettering them.
-      await this.redis.rdHeartbeat(this.keys.relays, this.id, 'beat');
+      await scripts.heartbeat(
+        this.redis,
+        { registry: this.keys.relays },
+        { member: this.id, action: 'beat' },
+      );
       this.publisher =
         c.ingress === 'redis'
           ? redisFramePublisher(this.redis, c.channel)

@@ -1,4 +1,4 @@
-import { type Config, type DataClient, FencedError, type Keys, type PartitionKeys } from '@redispatch/shared';
+import { type Config, type DataClient, type Keys, type PartitionKeys, scripts } from '@redispatch/shared';
 import type { DispatcherMetrics } from '../metrics.js';
 import type { UpkeepResult } from '../routing-mode.js';
 
@@ -24,24 +24,16 @@ export class StreamUpkeep {
   ) {}
 
   async run(): Promise<UpkeepResult> {
-    const live = await this.client.rdLiveWorkers(this.keys.workers, this.config.workerTtlMs);
-    const liveIds: string[] = [];
-    for (let i = 2; i + 1 < live.length; i += 2) liveIds.push(String(live[i]));
+    const live = await scripts.liveWorkers(this.client, this.keys, { ttlMs: this.config.workerTtlMs });
+    const liveIds = live.workers.map((w) => w.id);
     const replies = await Promise.all(
       this.partitions.map((p) =>
-        this.client.rdStreamMaintain(
-          p.fence,
-          p.stream,
-          p.delayed,
-          p.delayedBody,
-          p.delayedAttempts,
-          p.dlq,
-          p.errors,
-          String(this.epoch),
-          this.config.consumerGroup,
-          PROMOTE_LIMIT,
-          ...liveIds,
-        ),
+        scripts.streamMaintain(this.client, p, {
+          epoch: this.epoch,
+          group: this.config.consumerGroup,
+          promoteLimit: PROMOTE_LIMIT,
+          liveWorkers: liveIds,
+        }),
       ),
     );
     let promoted = 0;
@@ -53,20 +45,18 @@ export class StreamUpkeep {
     let nowMs = 0;
     const m = this.metrics;
     replies.forEach((reply, index) => {
-      if (reply[0] === -1) throw new FencedError(this.epoch);
-      const n = (i: number) => Number(reply[i] ?? 0);
       const partition = String(index);
-      promoted += n(0);
-      m.streamTrimmed.inc(n(1));
-      m.streamLength.set({ partition }, n(3));
-      m.streamPending.set({ partition }, n(4));
-      inflight += n(4);
+      promoted += reply.promoted;
+      m.streamTrimmed.inc(reply.trimmed);
+      m.streamLength.set({ partition }, reply.length);
+      m.streamPending.set({ partition }, reply.pending);
+      inflight += reply.pending;
       // Redis reports lag -1 when it cannot tell (after deletions); count it as unknown, not zero.
-      backlog += Math.max(0, n(5));
-      delayed += n(6);
-      deadLetters += n(7);
-      nowMs = n(8);
-      if (n(9) >= 0) oldest = Math.min(oldest, n(9));
+      backlog += Math.max(0, reply.undelivered);
+      delayed += reply.delayed;
+      deadLetters += reply.deadLetters;
+      nowMs = reply.nowMs;
+      if (reply.oldestPendingMs >= 0) oldest = Math.min(oldest, reply.oldestPendingMs);
     });
     for (const gone of this.knownPartitions) {
       if (Number(gone) >= this.partitions.length) {

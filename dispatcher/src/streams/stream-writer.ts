@@ -1,9 +1,9 @@
 import { performance } from 'node:perf_hooks';
 import {
-  assertNotFenced,
   type DataClient,
   type PartitionKeys,
   ReplicaWaitError,
+  scripts,
   waitForReplicas,
 } from '@redispatch/shared';
 import { rendezvousIndex } from '../affinity.js';
@@ -25,9 +25,8 @@ export interface StreamWriterOptions {
 
 interface SubBatch {
   partition: PartitionKeys;
-  entries: (string | Buffer)[];
-  newCount: number;
-  dead: (string | Buffer)[];
+  messages: scripts.NewMessage[];
+  rejected: scripts.RejectedMessage[];
 }
 
 /**
@@ -61,7 +60,7 @@ export class StreamWriter {
     const sub = (index: number): SubBatch => {
       let found = subs.get(index);
       if (!found) {
-        found = { partition: partitions[index] as PartitionKeys, entries: [], newCount: 0, dead: [] };
+        found = { partition: partitions[index] as PartitionKeys, messages: [], rejected: [] };
         subs.set(index, found);
       }
       return found;
@@ -72,19 +71,17 @@ export class StreamWriter {
       const payload = batch.payloads[i] as Buffer;
       const classified = classifyPayload(payload, maxPayloadBytes);
       if (classified.kind === 'rejected') {
-        home.dead.push(id, payload, classified.reason);
+        home.rejected.push({ id, payload, reason: classified.reason });
         continue;
       }
       if (classified.kind === 'plain') {
-        home.entries.push(id, payload, '', '');
-        home.newCount++;
+        home.messages.push({ id, payload, publisherId: '', placement: '' });
         continue;
       }
       const { header } = classified;
       const key = header.id ?? header.affinityKey;
       const target = key === undefined ? home : sub(rendezvousIndex(key, this.tags));
-      target.entries.push(id, payload, header.id ?? '', delayPlacement(header));
-      target.newCount++;
+      target.messages.push({ id, payload, publisherId: header.id ?? '', placement: delayPlacement(header) });
     }
     // Epochs only grow (fences are strict), so epoch and sequence name a batch for good.
     const tag = `${epoch}:${slot.seq}`;
@@ -101,33 +98,16 @@ export class StreamWriter {
   private async writeSub(s: SubBatch, tag: string, progress: string): Promise<void> {
     const { client, epoch, group, dedupeWindowMs, metrics, waitReplicas, waitTimeoutMs } = this.options;
     const p = s.partition;
-    const reply = await client.rdStreamAppend(
-      p.fence,
-      p.stream,
-      p.applied,
-      p.progress,
-      p.delayed,
-      p.delayedBody,
-      p.dlq,
-      p.totals,
-      String(epoch),
-      tag,
-      progress,
-      group,
-      dedupeWindowMs,
-      p.dedupePrefix,
-      s.newCount,
-      s.dead.length / 3,
-      ...s.entries,
-      ...s.dead,
+    const { appended, delayed, deadLettered, deduplicated, alreadyApplied } = await scripts.streamAppend(
+      client,
+      p,
+      { epoch, batchTag: tag, progress, group, dedupeWindowMs, messages: s.messages, rejected: s.rejected },
     );
-    assertNotFenced(reply, epoch);
-    const [appended = 0, delayed = 0, deadLettered = 0, deduplicated = 0, alreadyApplied = 0] = reply;
     metrics.dispatched.inc(appended);
     metrics.accepted.inc(appended + delayed + deadLettered);
     metrics.deadLettered.inc(deadLettered);
     metrics.deduplicated.inc(deduplicated);
-    if (alreadyApplied === 1) metrics.duplicates.inc(s.newCount);
+    if (alreadyApplied) metrics.duplicates.inc(s.messages.length);
     if (waitReplicas > 0) {
       // Redis Cluster replicates asynchronously; WAIT narrows (not closes) what a failover can lose.
       const acknowledged = await waitForReplicas(client, p.stream, waitReplicas, waitTimeoutMs);

@@ -4,6 +4,7 @@ import {
   joinDeployment,
   type Keys,
   type PartitionKeys,
+  scripts,
   waitForReplicas,
 } from '@redispatch/shared';
 import type { DispatcherMetrics } from '../metrics.js';
@@ -66,10 +67,10 @@ export class StreamsMode implements RoutingMode {
     }
     const replies = await Promise.all(
       this.partitions.map((p) =>
-        this.client.rdStreamFence(p.fence, p.stream, epoch, this.config.consumerGroup),
+        scripts.streamFence(this.client, p, { epoch, group: this.config.consumerGroup }),
       ),
     );
-    const floor = Math.max(0, ...replies.map((reply) => (reply[0] === -1 ? Number(reply[1]) : 0)));
+    const floor = Math.max(0, ...replies.map((outcome) => (outcome.raised ? 0 : outcome.current)));
     if (floor > 0) throw new EpochBehindError(epoch, floor);
     const writer = new StreamWriter({
       client: this.client,

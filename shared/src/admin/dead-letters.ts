@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { dlqPurge, dlqReplay } from '../redis/calls/dead-letter-calls.js';
 import type { Keys } from '../redis/keys.js';
 
 export interface DeadLetter {
@@ -43,11 +44,10 @@ export async function replayDeadLetters(
   keys: Keys,
   ids: readonly string[] | 'all',
 ): Promise<number> {
-  const dlqKeys = [keys.dlq, keys.attempts, keys.errors, keys.backlog, keys.totals] as const;
-  if (ids !== 'all') return redis.rdDlqReplay(...dlqKeys, '', 0, ...ids);
+  if (ids !== 'all') return dlqReplay(redis, keys, { ids });
   let total = 0;
   for (;;) {
-    const replayed = await redis.rdDlqReplay(...dlqKeys, '*', PURGE_CHUNK);
+    const replayed = await dlqReplay(redis, keys, { oldest: PURGE_CHUNK });
     total += replayed;
     if (replayed < PURGE_CHUNK) return total;
   }
@@ -57,7 +57,7 @@ export async function replayDeadLetters(
 export async function purgeDeadLetters(redis: Redis, keys: Keys): Promise<number> {
   let total = 0;
   for (;;) {
-    const purged = await redis.rdDlqPurge(keys.dlq, keys.body, keys.attempts, keys.errors, PURGE_CHUNK);
+    const purged = await dlqPurge(redis, keys, { limit: PURGE_CHUNK });
     total += purged;
     if (purged < PURGE_CHUNK) return total;
   }

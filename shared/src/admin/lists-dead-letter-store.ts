@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { dlqPurgeIds, dlqReplay } from '../redis/calls/dead-letter-calls.js';
 import type { Keys } from '../redis/keys.js';
 import {
   type DeadLetterFilter,
@@ -144,16 +145,7 @@ export function listsDeadLetterStore(redis: Redis, keys: Keys): DeadLetterStore 
       let replayed = 0;
       for (let i = 0; i < refs.length; i += PAGE) {
         const ids = refs.slice(i, i + PAGE).map((r) => r.locator);
-        replayed += await redis.rdDlqReplay(
-          keys.dlq,
-          keys.attempts,
-          keys.errors,
-          keys.backlog,
-          keys.totals,
-          '',
-          0,
-          ...ids,
-        );
+        replayed += await dlqReplay(redis, keys, { ids });
       }
       return replayed;
     },
@@ -161,7 +153,7 @@ export function listsDeadLetterStore(redis: Redis, keys: Keys): DeadLetterStore 
       let purged = 0;
       for (let i = 0; i < refs.length; i += PAGE) {
         const ids = refs.slice(i, i + PAGE).map((r) => r.locator);
-        purged += await redis.rdDlqPurgeIds(keys.dlq, keys.body, keys.attempts, keys.errors, ...ids);
+        purged += await dlqPurgeIds(redis, keys, { ids });
       }
       return purged;
     },

@@ -1,3 +1,4 @@
+import { streamDlqPurge, streamDlqReplay } from '../redis/calls/dead-letter-calls.js';
 import type { DataClient } from '../redis/data-connection.js';
 import type { PartitionKeys } from '../streams/partition-keys.js';
 import type { DeadLetter } from './dead-letters.js';
@@ -45,10 +46,10 @@ export async function replayStreamDeadLetters(
 ): Promise<number> {
   const counts = await Promise.all(
     partitions.map(async (p) => {
-      if (ids !== 'all') return client.rdStreamDlqReplay(p.dlq, p.stream, p.totals, '', 0, ...ids);
+      if (ids !== 'all') return streamDlqReplay(client, p, { ids });
       let total = 0;
       for (;;) {
-        const replayed = await client.rdStreamDlqReplay(p.dlq, p.stream, p.totals, '*', CHUNK);
+        const replayed = await streamDlqReplay(client, p, { oldest: CHUNK });
         total += replayed;
         if (replayed < CHUNK) return total;
       }
@@ -66,7 +67,7 @@ export async function purgeStreamDeadLetters(
     partitions.map(async (p) => {
       let total = 0;
       for (;;) {
-        const purged = await client.rdStreamDlqPurge(p.dlq, CHUNK);
+        const purged = await streamDlqPurge(client, p, { limit: CHUNK });
         total += purged;
         if (purged < CHUNK) return total;
       }

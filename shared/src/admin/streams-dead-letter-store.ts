@@ -1,3 +1,4 @@
+import { streamDlqReplayEntries } from '../redis/calls/dead-letter-calls.js';
 import type { DataClient } from '../redis/data-connection.js';
 import type { PartitionKeys } from '../streams/partition-keys.js';
 import {
@@ -151,9 +152,7 @@ export function streamsDeadLetterStore(
     async replay(refs) {
       const counts = await Promise.all(
         byPartition(refs).map(({ partition, entryIds }) =>
-          chunked(entryIds, (chunk) =>
-            client.rdStreamDlqReplayEntries(partition.dlq, partition.stream, partition.totals, ...chunk),
-          ),
+          chunked(entryIds, (chunk) => streamDlqReplayEntries(client, partition, { entryIds: chunk })),
         ),
       );
       return counts.reduce((a, b) => a + b, 0);

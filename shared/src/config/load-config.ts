@@ -45,6 +45,15 @@ function quoteValue(raw: string): string {
  * Validates one raw setting with its schema (the CLI's and the library's one check): the parsed
  * value, or the problem without the setting's name, ready to follow it on one line.
  */
+/** A setting's default from the table, parsed by its schema (undefined for a setting without one). */
+export function settingDefault<K extends OptionKey>(key: K): Config[K] {
+  const spec = OPTIONS[key];
+  // One cast for every key: the schema of `key` parses its default into exactly Config[K].
+  return (
+    spec.default === undefined ? undefined : (spec.schema as z.ZodType).parse(spec.default)
+  ) as Config[K];
+}
+
 export function parseOption(
   key: OptionKey,
   raw: string,

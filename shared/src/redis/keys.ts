@@ -1,7 +1,9 @@
 /**
  * Every key name of one deployment, built on one prefix wrapped in a hash tag (`{rd}:…`), so every
  * multi-key script touches one slot and the same code runs on a single Redis or a Redis Cluster.
- * No other module spells a key.
+ * No other module spells a key, with one exception: a script builds the keys it cannot know ahead
+ * (per-worker, per-route, per-publisher-id) from the tag it is given, always in the tag's slot. Those
+ * keys are declared here too, each naming the script that builds it; keep the two in step.
  */
 export interface Keys {
   /** `{prefix}`, the hash-tagged namespace; scripts derive per-worker keys from it. */
@@ -49,8 +51,15 @@ export interface Keys {
   readonly leaseLock: string;
   /** Pub/sub channel on which a resigning leader tells standbys to run for election now. */
   readonly controlChannel: string;
+  /** list: one worker's queue (also built by reap-11.lua). */
   queue(workerId: string): string;
+  /** set: the ids one worker holds (also built by reap-11.lua). */
   held(workerId: string): string;
+  /**
+   * String (expires with the dedupe window): the id a publisher id was accepted as. Built only by
+   * dispatchBatch-9+.lua (from ARGV tag), never by TypeScript; declared so no one else claims the name.
+   */
+  dedupe(publisherId: string): string;
   /** zset relay id -> last heartbeat (server ms). */
   readonly relays: string;
   /** list of outbound entries that could not be delivered, each with its reason. */
@@ -91,6 +100,7 @@ export function createKeys(prefix: string): Keys {
     controlChannel: `${prefix}:control`,
     queue: (workerId: string) => `${tag}:q:${workerId}`,
     held: (workerId: string) => `${tag}:held:${workerId}`,
+    dedupe: (publisherId: string) => `${tag}:dedupe:${publisherId}`,
     // The settle and relay-sweep scripts build these same names from the tag; keep them in step.
     relays: `${tag}:relays`,
     outboundDead: `${tag}:out-dlq`,

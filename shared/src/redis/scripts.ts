@@ -2,7 +2,6 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Cluster, Redis, Result } from 'ioredis';
-import { FencedError } from '../errors.js';
 
 const LUA_DIR = join(dirname(fileURLToPath(import.meta.url)), 'lua');
 const INCLUDE = /^--- @include ([a-z-]+)\s*$/gm;
@@ -62,12 +61,6 @@ declare module 'ioredis' {
   }
 }
 
-/** Domain outcomes scripts return as a leading negative integer, mapped to errors in one place. */
-export enum ScriptCode {
-  Fenced = -1,
-  NotRegistered = -2,
-}
-
 function loadLua(file: string): string {
   const source = readFileSync(join(LUA_DIR, file), 'utf8');
   return source.replace(INCLUDE, (_line, name: string) =>
@@ -85,9 +78,4 @@ export function defineScripts(client: Redis | Cluster): void {
     const lua = loadLua(file);
     client.defineCommand(name, variable ? { lua } : { lua, numberOfKeys: Number(keys) });
   }
-}
-
-/** Throws the typed error for a script's domain code, if its reply carries one. */
-export function assertNotFenced(reply: readonly unknown[], epoch: number): void {
-  if (reply[0] === ScriptCode.Fenced) throw new FencedError(epoch);
 }

@@ -1,5 +1,28 @@
 import { createHash } from 'node:crypto';
 import { createKeys } from '../redis/keys.js';
+import {
+  ADMIN_COMMANDS,
+  CLUSTER,
+  CONNECT,
+  DISPATCHER_COMMANDS,
+  REDLOCK,
+  RELAY_COMMANDS,
+  SCRIPTS,
+  STREAM_ADMIN_COMMANDS,
+  STREAM_DISPATCHER_COMMANDS,
+  STREAM_WORKER_COMMANDS,
+  WORKER_COMMANDS,
+} from './acl-commands.js';
+import {
+  deploymentRules,
+  endpointSelector,
+  everyDeploymentKey,
+  everyPartitionKey,
+  partitionDeadLetterKey,
+  relayKeys,
+  streamWorkerKeys,
+  workerKeys,
+} from './acl-keys.js';
 
 /**
  * Least-privilege Redis ACL rules for each role, derived from what the code actually sends (the
@@ -52,307 +75,7 @@ export interface AclOptions {
   mode?: AclMode;
 }
 
-/**
- * Every connection: CLIENT SETNAME (ioredis `connectionName`), INFO (ioredis's ready check) and
- * SELECT (a `/db` in the URL; key patterns apply in every database, so it widens nothing).
- * AUTH and QUIT need no permission. ioredis also tries CLIENT SETINFO (Redis >= 7.2) and ignores
- * a refusal; Redis 7.0 does not know the subcommand, so it cannot be listed.
- */
-const CONNECT = ['+client|setname', '+info', '+select'];
-/** What ioredis's Cluster client sends to learn and follow the topology; no key is touched. */
-const CLUSTER = ['+cluster|slots', '+cluster|info', '+asking', '+readonly', '+readwrite'];
-/** ioredis runs scripts as EVALSHA and falls back to EVAL on NOSCRIPT; it never sends SCRIPT LOAD. */
-const SCRIPTS = ['+evalsha', '+eval'];
-/** `redis.call`s in @sesamecare-oss/redlock's acquire/extend/release scripts (SELECT is a pcall). */
-const REDLOCK = ['+exists', '+get', '+set', '+del'];
-
-/**
- * The `redis.call`s in claim-8, settle-9, settleClaim-12 (with their reply writes: LPUSH/LLEN on the
- * outbound queues, ZSCORE on the relay registry) and heartbeat-1, plus BLMOVE.
- */
-const WORKER_COMMANDS = [
-  '+blmove',
-  '+lpush',
-  '+llen',
-  '+lindex',
-  '+lpop',
-  '+rpush',
-  '+zscore',
-  '+zadd',
-  '+zrem',
-  '+hget',
-  '+hmget',
-  '+hset',
-  '+hdel',
-  '+hincrby',
-  '+sadd',
-  '+srem',
-  '+time',
-];
-
-/**
- * Streams mode: XREADGROUP and XGROUP CREATE (the reader loops), GET of the partition table, and
- * the `redis.call`s in streamSettle-7, streamReclaim-3, heartbeat-1 and outboundWrite-1 (XADD is
- * granted separately, on the dead-letter streams only).
- */
-const STREAM_WORKER_COMMANDS = [
-  '+get',
-  '+xreadgroup',
-  '+xgroup|create',
-  '+xack',
-  '+xpending',
-  '+xrange',
-  '+xclaim',
-  '+exists',
-  '+zscore',
-  '+zadd',
-  '+hset',
-  '+hincrby',
-  '+lpush',
-  '+llen',
-  '+time',
-];
-
-/**
- * The `redis.call`s in dispatchBatch-9+, reap-11, elect-2 and resign-2, plus direct GET/HINCRBY and
- * the gap bookkeeping after a lost subscription (MULTI HSET PEXPIRE EXEC, HGETALL on `resumed`).
- */
-const DISPATCHER_COMMANDS = [
-  '+get',
-  '+set',
-  '+incr',
-  '+del',
-  '+hget',
-  '+hmget',
-  '+hset',
-  '+hsetnx',
-  '+hdel',
-  '+hexists',
-  '+hincrby',
-  '+lpop',
-  '+lpush',
-  '+rpush',
-  '+llen',
-  '+lrange',
-  '+zadd',
-  '+zrem',
-  '+zscore',
-  '+zrange',
-  '+zrangebyscore',
-  '+zremrangebyscore',
-  '+zcard',
-  '+smembers',
-  '+srem',
-  '+time',
-  '+hgetall',
-  '+pexpire',
-  '+multi',
-  '+exec',
-];
-
-/**
- * Streams mode: the `redis.call`s in elect-2, resign-2, liveWorkers-1, streamFence-2,
- * streamAppend-8 and streamMaintain-7, the partition table (GET, SET NX), WAIT, direct HINCRBY and
- * the gap bookkeeping.
- */
-const STREAM_DISPATCHER_COMMANDS = [
-  '+get',
-  '+set',
-  '+incr',
-  '+del',
-  '+exists',
-  '+hget',
-  '+hset',
-  '+hdel',
-  '+hincrby',
-  '+hgetall',
-  '+pexpire',
-  '+multi',
-  '+exec',
-  '+zadd',
-  '+zrem',
-  '+zrange',
-  '+zrangebyscore',
-  '+zremrangebyscore',
-  '+zcard',
-  '+xadd',
-  '+xgroup|create',
-  '+xgroup|delconsumer',
-  '+xinfo|groups',
-  '+xinfo|consumers',
-  '+xpending',
-  '+xtrim',
-  '+xlen',
-  '+time',
-  '+wait',
-];
-
-/**
- * `stats` (one pipeline of reads), `dlq list|show` (reads; ZSCORE finds an id, HSTRLEN sizes a body
- * before a replay), `dlq replay|purge` (dlqReplay-5, dlqPurge-4, dlqPurgeIds-4), `outbound-dlq list`
- * (LRANGE) and `purge` (MULTI LLEN DEL EXEC, or LREM per entry; DEL and LREM on that list only).
- */
-const ADMIN_COMMANDS = [
-  '+time',
-  '+hgetall',
-  '+get',
-  '+zrange',
-  '+zscore',
-  '+hstrlen',
-  '+zcard',
-  '+llen',
-  '+scard',
-  '+hmget',
-  '+zrem',
-  '+hdel',
-  '+rpush',
-  '+hincrby',
-  '+lrange',
-  '+multi',
-  '+exec',
-];
-
-/**
- * Streams mode's `stats` (XLEN, XINFO GROUPS/CONSUMERS, ZCARD, HGETALL), `dlq list` (XRANGE),
- * `dlq replay|purge` (streamDlqReplay-3, streamDlqReplayEntries-3, streamDlqPurge-1, XDEL) and `outbound-dlq`.
- */
-const STREAM_ADMIN_COMMANDS = [
-  '+time',
-  '+get',
-  '+hgetall',
-  '+zrange',
-  '+zcard',
-  '+llen',
-  '+lrange',
-  '+multi',
-  '+exec',
-  '+xlen',
-  '+xinfo|groups',
-  '+xinfo|consumers',
-  '+xrange',
-  '+xadd',
-  '+xdel',
-  '+hincrby',
-];
-
-/**
- * The `redis.call`s in heartbeat-1, relaySweep-2, outboundTake-2, outboundSettle-2 and
- * outboundReturn-2, plus BLMOVE (the blocking take), LRANGE (recovery), TIME, LLEN (the dead-letter
- * gauge) and the relay-sessions hash (HGETALL, HSET, HDEL; HSETNX and HGET for the reply-binding key).
- */
-const RELAY_COMMANDS = [
-  '+zscore',
-  '+zadd',
-  '+zrem',
-  '+zrangebyscore',
-  '+time',
-  '+lmove',
-  '+blmove',
-  '+lrange',
-  '+lrem',
-  '+lpush',
-  '+llen',
-  '+del',
-  '+hgetall',
-  '+hset',
-  '+hsetnx',
-  '+hget',
-  '+hdel',
-];
-
 const unique = (items: string[]) => [...new Set(items)];
-
-/**
- * Every long-lived process (dispatcher, worker, relay) keeps its entry in the endpoint directory
- * (where it serves /metrics; shared/src/observability/endpoint-directory.ts): a selector, so the
- * commands reach that one hash only.
- */
-function endpointSelector(prefix: string): string {
-  return `(+time +hset +hdel +hgetall ~${createKeys(prefix).endpoints})`;
-}
-
-/** Key patterns a worker touches: its queue and held set (any worker id), and the shared message state. */
-function workerKeys(prefix: string): string[] {
-  const k = createKeys(prefix);
-  return [
-    `~${k.tag}:q:*`,
-    `~${k.tag}:held:*`,
-    ...[
-      k.inflight,
-      k.owner,
-      k.attempts,
-      k.body,
-      k.workers,
-      k.backlog,
-      k.errors,
-      k.delayed,
-      k.dlq,
-      k.totals,
-      k.relays,
-      `${k.tag}:out-dlq`,
-    ].map((key) => `~${key}`),
-    // Replies: one outbound queue per relay (and one for HTTP deliveries).
-    `~${k.tag}:out:*`,
-  ];
-}
-
-/**
- * A glob over every partition key with one suffix: partition tags are `<prefix>:<n>` or
- * `<prefix>:<n>.<salt>` (shared/src/streams/partition-table.ts), so `{prefix:` then a digit.
- * A glob cannot say "digits only" after that, so a prefix that extends this one with `:<digit>`
- * would match (its keys collide with these partitions anyway: give deployments distinct prefixes).
- */
-function partitionKey(prefix: string, suffix: string): string {
-  return `~{${prefix}:[0-9]*}:${suffix}`;
-}
-
-/**
- * Streams mode: the worker's keys. The partition stream itself is read and acked, never written
- * (XADD is not granted on it); the partition table is read-only. The dead-letter streams are here
- * because the settle and reclaim scripts declare them (Redis checks a script's declared keys
- * against these patterns); the XADD into them is granted by a selector of its own.
- */
-function streamWorkerKeys(prefix: string): string[] {
-  const k = createKeys(prefix);
-  return [
-    `%R~${k.partitions}`,
-    `~${k.workers}`,
-    `~${k.relays}`,
-    `~${k.outboundDead}`,
-    `~${k.tag}:out:*`,
-    ...['s', 'delayed', 'delayed-body', 'delayed-attempts', 'errors', 'dlq', 'totals'].map((suffix) =>
-      partitionKey(prefix, suffix),
-    ),
-  ];
-}
-
-/** The relay's keys: registry, outbound queues and processing lists, sessions, outbound dead letters. */
-function relayKeys(prefix: string): string[] {
-  const k = createKeys(prefix);
-  return [
-    k.relays,
-    k.outboundDead,
-    k.outbound('relay:*'),
-    k.outboundProcessing('relay:*', ''),
-    k.outbound('http'),
-    k.outboundProcessing('http', '*'),
-    k.relaySessions('*'),
-  ].map((key) => `~${key}`);
-}
-
-/**
- * The deployment check every role but lock and publisher makes at start (shared/src/deployment):
- * GET of the stamp (and SET NX of it for the roles that stamp a new deployment: dispatcher and
- * worker), and EXISTS on the keys an unstamped earlier deployment's mode is read from. Selectors, so
- * no role gains SET or EXISTS on anything else.
- */
-function deploymentRules(prefix: string, stamps: boolean): string[] {
-  const k = createKeys(prefix);
-  return [
-    stamps ? `(+get +set ~${k.deployment})` : `(+get %R~${k.deployment})`,
-    `(+exists %R~${k.partitions} %R~${k.epoch} %R~${k.workers})`,
-  ];
-}
 
 /** The ACL rules (without user name and password) for one role. */
 export function aclRules(role: AclRole, options: AclOptions): string[] {
@@ -363,7 +86,7 @@ export function aclRules(role: AclRole, options: AclOptions): string[] {
 
 function listRules(role: AclRole, options: AclOptions): string[] {
   const k = createKeys(options.prefix);
-  const everyKey = `~${k.tag}:*`;
+  const everyKey = everyDeploymentKey(options.prefix);
   switch (role) {
     case 'dispatcher':
       return [
@@ -406,13 +129,13 @@ function listRules(role: AclRole, options: AclOptions): string[] {
 
 function streamRules(role: AclRole, options: AclOptions): string[] {
   const k = createKeys(options.prefix);
-  const everyKey = `~${k.tag}:*`;
-  const everyPartitionKey = partitionKey(options.prefix, '*');
+  const everyKey = everyDeploymentKey(options.prefix);
+  const everyPartition = everyPartitionKey(options.prefix);
   switch (role) {
     case 'dispatcher':
       return [
         everyKey,
-        everyPartitionKey,
+        everyPartition,
         `&${options.channel}`,
         `&${k.controlChannel}`,
         ...unique([
@@ -439,13 +162,13 @@ function streamRules(role: AclRole, options: AclOptions): string[] {
         ...STREAM_WORKER_COMMANDS,
         // Settle and reclaim dead-letter into the partition's dlq stream; that is the only XADD a
         // worker may send, so it cannot inject messages into a partition.
-        `(+xadd ${partitionKey(options.prefix, 'dlq')})`,
+        `(+xadd ${partitionDeadLetterKey(options.prefix)})`,
         endpointSelector(options.prefix),
       ];
     case 'admin':
       return [
         everyKey,
-        everyPartitionKey,
+        everyPartition,
         ...CONNECT,
         ...CLUSTER,
         ...SCRIPTS,

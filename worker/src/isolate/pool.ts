@@ -1,26 +1,22 @@
-import { type ChildProcess, fork } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { HandlerLoadError, type Logger } from '@redispatch/shared';
-import { type HandlerProcessEnd, HandlerProcessError } from '../errors.js';
+import { HandlerProcessError } from '../errors.js';
 import type { HandlerRunner } from '../handler-runner.js';
 import type { Message } from '../message.js';
 import type { IsolateMetrics } from '../metrics.js';
-import type { FromChild, ToChild } from './protocol.js';
+import {
+  type Child,
+  killChild,
+  processEnd,
+  type Run,
+  residentLimitMb,
+  residentMemoryMb,
+  sendTo,
+} from './handler-process.js';
+import { DEFAULT_ISOLATE_MAX_MEMORY_MB, type IsolateOptions } from './isolate-options.js';
+import type { FromChild } from './protocol.js';
 
-/** Library options for `isolate` (the CLI's --isolate, --isolate-pool, --isolate-max-memory-mb). */
-export interface IsolateOptions {
-  /** Handler module (path or package name) each child loads: the same contract as --handler. */
-  module: string;
-  /** Child processes. Each runs ceil(concurrency / poolSize) messages at once. @default concurrency */
-  poolSize?: number;
-  /** V8 heap limit per child (--max-old-space-size), MB; resident memory is capped at this + 128. @default 512 */
-  maxMemoryMb?: number;
-}
-
-export const DEFAULT_ISOLATE_MAX_MEMORY_MB = 512;
-/** Resident memory a child may use beyond its heap limit (code, Buffers, native allocations). */
-const RSS_HEADROOM_MB = 128;
 /** After a message's deadline the child gets this long to honour the abort before it is killed. */
 const ABORT_GRACE_MS = 1_000;
 /** A child that has not loaded its handler module within this is killed (and the start fails). */
@@ -31,30 +27,6 @@ const START_BACKOFF_MAX_MS = 30_000;
 /** How long close() waits for children to leave after their channel closed, before SIGKILL. */
 const CLOSE_GRACE_MS = 2_000;
 const CHILD_ENTRY = fileURLToPath(new URL('./child.js', import.meta.url));
-
-interface Run {
-  readonly message: Message;
-  readonly resolve: (value: unknown) => void;
-  readonly reject: (error: unknown) => void;
-  child: Child | undefined;
-  seq: number;
-  done: boolean;
-  abortTimer: NodeJS.Timeout | undefined;
-}
-
-interface Child {
-  readonly proc: ChildProcess;
-  state: 'starting' | 'ready' | 'dead';
-  readonly inHand: Map<number, Run>;
-  nextSeq: number;
-  /** The last few KB of stderr: how a V8 heap OOM is recognised. */
-  stderrTail: string;
-  loadError: string | undefined;
-  /** Set when the pool itself kills the child, so its end is reported for what it was. */
-  killedFor: { reason: HandlerProcessEnd; text: string } | undefined;
-  startTimer: NodeJS.Timeout | undefined;
-  onStarted: ((error?: Error) => void) | undefined;
-}
 
 export interface ProcessPoolOptions extends IsolateOptions {
   concurrency: number;
@@ -215,7 +187,7 @@ export class ProcessPool implements HandlerRunner {
     proc.on('close', (code, signal) => this.onClose(child, code, signal));
     child.startTimer = setTimeout(
       () =>
-        this.kill(child, 'timeout', `handler process did not load the handler within ${START_TIMEOUT_MS} ms`),
+        killChild(child, 'timeout', `handler process did not load the handler within ${START_TIMEOUT_MS} ms`),
       START_TIMEOUT_MS,
     );
     child.startTimer.unref();
@@ -268,7 +240,7 @@ export class ProcessPool implements HandlerRunner {
     clearTimeout(child.startTimer);
     this.children.delete(child);
     this.updateGauge();
-    const end = this.endOf(child, code, signal);
+    const end = processEnd(child, code, signal, this.maxMemoryMb);
     const inHand = [...child.inHand.values()];
     child.inHand.clear();
     for (const run of inHand) this.finish(run, new HandlerProcessError(end.text, end.reason, code, signal));
@@ -306,27 +278,6 @@ export class ProcessPool implements HandlerRunner {
     this.dispatch();
   }
 
-  private endOf(
-    child: Child,
-    code: number | null,
-    signal: NodeJS.Signals | null,
-  ): { reason: HandlerProcessEnd; text: string } {
-    if (child.killedFor) return child.killedFor;
-    if (/Reached heap limit|heap out of memory/.test(child.stderrTail))
-      return {
-        reason: 'memory',
-        text: `handler process exceeded its memory limit (V8 heap ${this.maxMemoryMb} MB)`,
-      };
-    if (signal) return { reason: 'signal', text: `handler process killed by ${signal}` };
-    return { reason: 'exit', text: `handler process exited with code ${code}` };
-  }
-
-  private kill(child: Child, reason: HandlerProcessEnd, text: string): void {
-    if (child.state === 'dead' || child.killedFor) return;
-    child.killedFor = { reason, text };
-    child.proc.kill('SIGKILL');
-  }
-
   /** Hands waiting messages to the ready children with the most room, in arrival order. */
   private dispatch(): void {
     while (this.pending.length > 0) {
@@ -342,7 +293,7 @@ export class ProcessPool implements HandlerRunner {
       run.seq = seq;
       best.inHand.set(seq, run);
       const { message } = run;
-      this.send(best, {
+      sendTo(this.log, best, {
         type: 'run',
         seq,
         id: message.id,
@@ -351,17 +302,6 @@ export class ProcessPool implements HandlerRunner {
         attempt: message.attempt,
         claimedAt: message.claimedAt,
       });
-    }
-  }
-
-  private send(child: Child, message: ToChild): void {
-    try {
-      child.proc.send(message, (error) => {
-        // The child is going away; its 'close' fails what it held.
-        if (error) this.log.debug({ err: error, pid: child.proc.pid }, 'send to handler process failed');
-      });
-    } catch (error) {
-      this.log.debug({ err: error, pid: child.proc.pid }, 'send to handler process failed');
     }
   }
 
@@ -374,12 +314,12 @@ export class ProcessPool implements HandlerRunner {
       return;
     }
     const error = reason instanceof Error ? reason : new Error(String(reason));
-    this.send(child, { type: 'abort', seq: run.seq, name: error.name, message: error.message });
+    sendTo(this.log, child, { type: 'abort', seq: run.seq, name: error.name, message: error.message });
     // A handler that ignores its signal, or an event loop that is blocked, gets the child killed: the
     // message goes to redelivery either way, and the slot must not stay taken.
     run.abortTimer = setTimeout(() => {
       if (!run.done)
-        this.kill(
+        killChild(
           child,
           'timeout',
           `handler process killed: message ${run.message.id} ran ${ABORT_GRACE_MS} ms past its abort (${error.message})`,
@@ -399,20 +339,14 @@ export class ProcessPool implements HandlerRunner {
   /** Kills a child whose resident memory passed the limit (Linux /proc; elsewhere the heap limit alone). */
   private checkMemory(): void {
     if (process.platform !== 'linux') return;
-    const limitMb = this.maxMemoryMb + RSS_HEADROOM_MB;
+    const limitMb = residentLimitMb(this.maxMemoryMb);
     for (const child of this.children) {
       const pid = child.proc.pid;
       if (child.state === 'dead' || pid === undefined) continue;
-      let rssMb: number;
-      try {
-        const kb = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-        if (kb === undefined) continue;
-        rssMb = Number(kb) / 1024;
-      } catch {
-        continue; // exited meanwhile
-      }
+      const rssMb = residentMemoryMb(pid);
+      if (rssMb === undefined) continue;
       if (rssMb > limitMb)
-        this.kill(
+        killChild(
           child,
           'memory',
           `handler process exceeded its memory limit (resident ${Math.round(rssMb)} MB > ${limitMb} MB)`,

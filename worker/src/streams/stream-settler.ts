@@ -1,11 +1,10 @@
-import type { DataClient, Keys, PartitionKeys } from '@redispatch/shared';
+import { type DataClient, type Keys, type PartitionKeys, scripts } from '@redispatch/shared';
 import type { WorkerMetrics } from '../metrics.js';
 import type { PendingReply } from '../settler.js';
 
 interface PartitionSettlements {
   acks: string[];
-  /** (entryId, messageId, attempt, delayMs, error) flattened, as the script takes them. */
-  nacks: (string | number)[];
+  nacks: scripts.StreamNack[];
 }
 
 const RETRY_MS = 100;
@@ -49,7 +48,7 @@ export class StreamSettler {
     delayMs: number,
     error: string,
   ): void {
-    this.slot(partition).nacks.push(entryId, messageId, attempt, delayMs, error);
+    this.slot(partition).nacks.push({ entryId, messageId, attempt, delayMs, error });
     this.added();
   }
 
@@ -103,12 +102,10 @@ export class StreamSettler {
       // first, so a failure in between can repeat a reply but never lose one.
       try {
         const { keys, max } = this.outbound;
-        const [written = 0, dead = 0] = await this.client.rdOutboundWrite(
-          keys.relays,
+        const { written, deadLettered: dead } = await scripts.outboundWrite(this.client, keys, {
           max,
-          keys.tag,
-          ...replies.flatMap((r) => [r.id, r.route, r.tail]),
-        );
+          replies,
+        });
         this.metrics.replies.inc({ outcome: 'queued' }, written);
         this.metrics.replies.inc({ outcome: 'dead_lettered' }, dead);
       } catch (error) {
@@ -116,7 +113,7 @@ export class StreamSettler {
         this.onError(error);
         this.buffered = taken;
         this.replies = replies;
-        this.count = [...taken.values()].reduce((n, w) => n + w.acks.length + w.nacks.length / 5, 0);
+        this.count = [...taken.values()].reduce((n, w) => n + w.acks.length + w.nacks.length, 0);
         await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
         this.schedule();
         return;
@@ -125,23 +122,13 @@ export class StreamSettler {
     const results = await Promise.allSettled(
       [...taken.entries()].map(async ([index, work]) => {
         const p = partitions[index] as PartitionKeys;
-        const reply = await this.client.rdStreamSettle(
-          p.stream,
-          p.delayed,
-          p.delayedBody,
-          p.delayedAttempts,
-          p.errors,
-          p.dlq,
-          p.totals,
-          this.group,
-          this.consumer,
-          this.maxAttempts,
-          work.acks.length,
-          work.nacks.length / 5,
-          ...work.acks,
-          ...work.nacks,
-        );
-        const [acked = 0, retried = 0, deadLettered = 0, stale = 0] = reply;
+        const { acked, retried, deadLettered, stale } = await scripts.streamSettle(this.client, p, {
+          group: this.group,
+          consumer: this.consumer,
+          maxAttempts: this.maxAttempts,
+          acks: work.acks,
+          nacks: work.nacks,
+        });
         this.metrics.acked.inc(acked);
         this.metrics.nacked.inc(retried + deadLettered);
         this.metrics.deadLettered.inc(deadLettered);
@@ -159,7 +146,7 @@ export class StreamSettler {
       const slot = this.slot(index);
       slot.acks.unshift(...work.acks);
       slot.nacks.unshift(...work.nacks);
-      this.count += work.acks.length + work.nacks.length / 5;
+      this.count += work.acks.length + work.nacks.length;
     });
     if (failed) await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
     if (this.count > 0) this.schedule();

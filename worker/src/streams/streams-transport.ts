@@ -8,7 +8,9 @@ import {
   dataTarget,
   joinDeployment,
   type PartitionKeys,
+  scripts,
 } from '@redispatch/shared';
+import { Registration } from '../registration.js';
 import type { PendingReply } from '../settler.js';
 import type { Delivery, Transport, TransportHost, TransportOptions } from '../transport.js';
 import { StreamSettler } from './stream-settler.js';
@@ -36,6 +38,7 @@ type ReadReply = [Buffer, [Buffer, Buffer[]][]][] | null;
  */
 export class StreamsTransport implements Transport {
   private readonly client: DataClient;
+  private readonly registration: Registration;
   private readonly readers: DataClient[] = [];
   private partitions: PartitionKeys[] = [];
   private readonly settler: StreamSettler;
@@ -57,6 +60,7 @@ export class StreamsTransport implements Transport {
       commandTimeoutMs: options.commandTimeoutMs,
       name: `rd-worker-${options.workerId}`,
     });
+    this.registration = new Registration(this.client, options.keys, options.workerId);
     this.settler = new StreamSettler(
       this.client,
       () => this.partitions,
@@ -113,12 +117,12 @@ export class StreamsTransport implements Transport {
     return this.client.status === 'ready';
   }
 
-  heartbeat(): Promise<number> {
-    return this.client.rdHeartbeat(this.options.keys.workers, this.options.workerId, 'beat');
+  heartbeat(): Promise<boolean> {
+    return this.registration.beat();
   }
 
-  async leave(): Promise<void> {
-    await this.client.rdHeartbeat(this.options.keys.workers, this.options.workerId, 'leave');
+  leave(): Promise<void> {
+    return this.registration.leave();
   }
 
   ack(delivery: Delivery, replies?: readonly PendingReply[]): void {
@@ -237,30 +241,22 @@ export class StreamsTransport implements Transport {
       for (const p of this.partitions) {
         const room = host.free();
         if (room <= 0 || !host.taking()) break;
-        const reply = await this.client.rdStreamReclaimBuffer(
-          p.stream,
-          p.dlq,
-          p.totals,
+        const reply = await scripts.streamReclaim(this.client, p, {
           group,
-          workerId,
-          ackTimeoutMs,
-          '0-0',
-          Math.min(room, READ_MAX),
+          consumer: workerId,
+          minIdleMs: ackTimeoutMs,
+          count: Math.min(room, READ_MAX),
           maxAttempts,
-        );
-        const deadLettered = Number(reply[1]);
-        if (deadLettered > 0) metrics.deadLettered.inc(deadLettered);
-        const lost = Number(reply[2]);
+        });
+        if (reply.deadLettered > 0) metrics.deadLettered.inc(reply.deadLettered);
+        const lost = reply.deletedWhilePending;
         if (lost > 0) log.error({ partition: p.index, lost }, 'pending entries were deleted from the stream');
-        const deliveries: Delivery[] = [];
-        for (let i = 3; i + 3 < reply.length; i += 4) {
-          deliveries.push({
-            receipt: `${p.index} ${String(reply[i])}`,
-            id: String(reply[i + 1]),
-            attempt: Number(reply[i + 2]),
-            body: reply[i + 3] as Buffer,
-          });
-        }
+        const deliveries: Delivery[] = reply.entries.map((entry) => ({
+          receipt: `${p.index} ${entry.entryId}`,
+          id: entry.messageId,
+          attempt: entry.attempt,
+          body: entry.payload,
+        }));
         if (deliveries.length > 0) {
           metrics.reclaimed.inc(deliveries.length);
           host.accept(deliveries);

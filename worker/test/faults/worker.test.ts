@@ -10,8 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { listDeadLetters } from '@redispatch/shared';
 import { freePort, type RedisHandle, startRedis, startRedisProcess } from '@redispatch/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runBurst } from '../helpers/burst-probe.js';
-import type { CliProcess } from '../helpers/cli-process.js';
+import { runBurst } from '../../../dispatcher/test/helpers/burst-probe.js';
+import type { CliProcess } from '../../../dispatcher/test/helpers/cli-process.js';
 import {
   FaultCluster,
   faketimeLibrary,
@@ -19,11 +19,13 @@ import {
   killEverything,
   logLines,
   sleep,
-} from '../helpers/fault-cluster.js';
-import { printFaultTable, recordFault, seconds } from '../helpers/fault-table.js';
-import { sampleValue, scrape } from '../helpers/metrics-probe.js';
+} from '../../../dispatcher/test/helpers/fault-cluster.js';
+import { printFaultTable, recordFault, seconds } from '../../../dispatcher/test/helpers/fault-table.js';
+import { sampleValue, scrape } from '../../../dispatcher/test/helpers/metrics-probe.js';
 
-const POISON_HANDLER = fileURLToPath(new URL('../helpers/poison-handler.mjs', import.meta.url));
+const POISON_HANDLER = fileURLToPath(
+  new URL('../../../dispatcher/test/helpers/poison-handler.mjs', import.meta.url),
+);
 
 let server: RedisHandle;
 const extraServers: RedisHandle[] = [];

@@ -10,13 +10,18 @@ import { fileURLToPath } from 'node:url';
 import { listDeadLetters, Publisher } from '@redispatch/shared';
 import { freePort, type RedisHandle, startRedis } from '@redispatch/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, spawnCli } from './helpers/cli-process.js';
-import { FaultCluster, type FaultClusterOptions, killEverything, sleep } from './helpers/fault-cluster.js';
-import { testEnv, uniquePrefix } from './helpers/in-process.js';
-import { sampleValue, scrape } from './helpers/metrics-probe.js';
+import { runCli, spawnCli } from '../../dispatcher/test/helpers/cli-process.js';
+import {
+  FaultCluster,
+  type FaultClusterOptions,
+  killEverything,
+  sleep,
+} from '../../dispatcher/test/helpers/fault-cluster.js';
+import { testEnv, uniquePrefix } from '../../dispatcher/test/helpers/in-process.js';
+import { sampleValue, scrape } from '../../dispatcher/test/helpers/metrics-probe.js';
 
 const HANDLER = fileURLToPath(new URL('./fixtures/isolate-handler.mjs', import.meta.url));
-const BAD_EXPORT = fileURLToPath(new URL('./fixtures/bad-export.mjs', import.meta.url));
+const BAD_EXPORT = fileURLToPath(new URL('../../dispatcher/test/fixtures/bad-export.mjs', import.meta.url));
 const THROWING_IMPORT = fileURLToPath(new URL('./fixtures/throwing-import.mjs', import.meta.url));
 
 let server: RedisHandle;

@@ -1,8 +1,8 @@
 import { fileURLToPath } from 'node:url';
 import { type RedisHandle, startRedis } from '@redispatch/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CliProcess, runCli, spawnCli } from './helpers/cli-process.js';
-import { testEnv, uniquePrefix } from './helpers/in-process.js';
+import { type CliProcess, runCli, spawnCli } from '../../dispatcher/test/helpers/cli-process.js';
+import { testEnv, uniquePrefix } from '../../dispatcher/test/helpers/in-process.js';
 
 // A failing handler is visible in the worker's own log (not only in `dlq list`): a warn line per
 // failure with id, attempt and error, an error line when the message is dead-lettered, and no more

@@ -8,8 +8,8 @@ import {
 } from '@redispatch/shared';
 import type { Message } from '@redispatch/worker';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type Fleet, fleet, testConfig, uniquePrefix } from './helpers/in-process.js';
-import { useProcessFixture } from './helpers/process-fixture.js';
+import { type Fleet, fleet, testConfig, uniquePrefix } from '../../dispatcher/test/helpers/in-process.js';
+import { useProcessFixture } from '../../dispatcher/test/helpers/process-fixture.js';
 
 const fx = useProcessFixture();
 let running: Fleet | undefined;

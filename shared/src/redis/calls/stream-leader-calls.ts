@@ -1,0 +1,144 @@
+import type { PartitionKeys } from '../../streams/partition-keys.js';
+import type { Keys } from '../keys.js';
+import { ScriptCode, scriptCodeOf, throwOnScriptCode } from '../script-code.js';
+import type { NewMessage, RejectedMessage } from './lists-leader-calls.js';
+import { numberAt, type ScriptArg, type ScriptClient } from './script-client.js';
+
+/**
+ * The outcome of raising one partition's fence: raised to the new epoch, or refused because the fence
+ * already holds `current` (this epoch or a newer one). Not an error: the caller raises its epoch past it.
+ */
+export type FenceOutcome = { raised: true } | { raised: false; current: number };
+
+/** streamFence-2.lua: raises one partition's fence to `epoch` and makes sure the group exists. */
+export async function streamFence(
+  client: ScriptClient,
+  keys: Pick<PartitionKeys, 'fence' | 'stream'>,
+  args: { epoch: number; group: string },
+): Promise<FenceOutcome> {
+  const reply = await client.rdStreamFence(keys.fence, keys.stream, args.epoch, args.group);
+  return scriptCodeOf(reply) === ScriptCode.Fenced
+    ? { raised: false, current: Number(reply[1]) }
+    : { raised: true };
+}
+
+export interface StreamAppendArgs {
+  epoch: number;
+  /** "<epoch>:<seq>", unique per batch. */
+  batchTag: string;
+  progress: string;
+  group: string;
+  dedupeWindowMs: number;
+  messages: readonly NewMessage[];
+  rejected: readonly RejectedMessage[];
+}
+
+export interface StreamAppendReply {
+  appended: number;
+  delayed: number;
+  deadLettered: number;
+  deduplicated: number;
+  /** True: this batch was already written (a retry whose first reply was lost). */
+  alreadyApplied: boolean;
+}
+
+/** streamAppend-8.lua: the leader's fenced batch write into one partition. Throws `FencedError`. */
+export async function streamAppend(
+  client: ScriptClient,
+  keys: PartitionKeys,
+  args: StreamAppendArgs,
+): Promise<StreamAppendReply> {
+  const tail: ScriptArg[] = [];
+  for (const m of args.messages) tail.push(m.id, m.payload, m.publisherId, m.placement);
+  for (const r of args.rejected) tail.push(r.id, r.payload, r.reason);
+  const reply = await client.rdStreamAppend(
+    keys.fence,
+    keys.stream,
+    keys.applied,
+    keys.progress,
+    keys.delayed,
+    keys.delayedBody,
+    keys.dlq,
+    keys.totals,
+    String(args.epoch),
+    args.batchTag,
+    args.progress,
+    args.group,
+    args.dedupeWindowMs,
+    keys.dedupePrefix,
+    args.messages.length,
+    args.rejected.length,
+    ...tail,
+  );
+  throwOnScriptCode(reply, { epoch: args.epoch });
+  return {
+    appended: numberAt(reply, 0),
+    delayed: numberAt(reply, 1),
+    deadLettered: numberAt(reply, 2),
+    deduplicated: numberAt(reply, 3),
+    alreadyApplied: numberAt(reply, 4) === 1,
+  };
+}
+
+export interface StreamMaintainReply {
+  promoted: number;
+  trimmed: number;
+  consumersRemoved: number;
+  length: number;
+  pending: number;
+  /** Redis's lag; -1 when it cannot tell. */
+  undelivered: number;
+  delayed: number;
+  deadLetters: number;
+  nowMs: number;
+  /** -1 when nothing is pending. */
+  oldestPendingMs: number;
+}
+
+/** streamMaintain-7.lua: the leader's upkeep of one partition. Throws `FencedError`. */
+export async function streamMaintain(
+  client: ScriptClient,
+  keys: PartitionKeys,
+  args: { epoch: number; group: string; promoteLimit: number; liveWorkers: readonly string[] },
+): Promise<StreamMaintainReply> {
+  const reply = await client.rdStreamMaintain(
+    keys.fence,
+    keys.stream,
+    keys.delayed,
+    keys.delayedBody,
+    keys.delayedAttempts,
+    keys.dlq,
+    keys.errors,
+    String(args.epoch),
+    args.group,
+    args.promoteLimit,
+    ...args.liveWorkers,
+  );
+  throwOnScriptCode(reply, { epoch: args.epoch });
+  const n = (i: number) => numberAt(reply, i);
+  return {
+    promoted: n(0),
+    trimmed: n(1),
+    consumersRemoved: n(2),
+    length: n(3),
+    pending: n(4),
+    undelivered: n(5),
+    delayed: n(6),
+    deadLetters: n(7),
+    nowMs: n(8),
+    oldestPendingMs: n(9),
+  };
+}
+
+/** liveWorkers-1.lua: the workers whose heartbeat is within the TTL (dropping long-silent ones). */
+export async function liveWorkers(
+  client: ScriptClient,
+  keys: Pick<Keys, 'workers'>,
+  args: { ttlMs: number },
+): Promise<{ nowMs: number; removed: number; workers: { id: string; beatMs: number }[] }> {
+  const reply = await client.rdLiveWorkers(keys.workers, args.ttlMs);
+  const workers: { id: string; beatMs: number }[] = [];
+  for (let i = 2; i + 1 < reply.length; i += 2)
+    workers.push({ id: String(reply[i]), beatMs: Number(reply[i + 1]) });
+  return { nowMs: numberAt(reply, 0), removed: numberAt(reply, 1), workers };
+}

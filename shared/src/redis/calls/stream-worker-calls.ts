@@ -1,0 +1,92 @@
+import type { PartitionKeys } from '../../streams/partition-keys.js';
+import { numberAt, type ScriptArg, type ScriptClient } from './script-client.js';
+
+/** A nack of one stream entry; an error may carry the handler's stack after a NUL byte. */
+export interface StreamNack {
+  entryId: string;
+  messageId: string;
+  attempt: number;
+  delayMs: number;
+  error: string;
+}
+
+export interface StreamSettleReply {
+  acked: number;
+  retried: number;
+  deadLettered: number;
+  stale: number;
+}
+
+/** streamSettle-7.lua: one worker's acks and nacks for one partition. */
+export async function streamSettle(
+  client: ScriptClient,
+  keys: PartitionKeys,
+  args: {
+    group: string;
+    consumer: string;
+    maxAttempts: number;
+    acks: readonly string[];
+    nacks: readonly StreamNack[];
+  },
+): Promise<StreamSettleReply> {
+  const nacks: ScriptArg[] = [];
+  for (const n of args.nacks) nacks.push(n.entryId, n.messageId, n.attempt, n.delayMs, n.error);
+  const reply = await client.rdStreamSettle(
+    keys.stream,
+    keys.delayed,
+    keys.delayedBody,
+    keys.delayedAttempts,
+    keys.errors,
+    keys.dlq,
+    keys.totals,
+    args.group,
+    args.consumer,
+    args.maxAttempts,
+    args.acks.length,
+    args.nacks.length,
+    ...args.acks,
+    ...nacks,
+  );
+  return {
+    acked: numberAt(reply, 0),
+    retried: numberAt(reply, 1),
+    deadLettered: numberAt(reply, 2),
+    stale: numberAt(reply, 3),
+  };
+}
+
+export interface ReclaimedEntry {
+  entryId: string;
+  messageId: string;
+  attempt: number;
+  payload: Buffer;
+}
+
+/** streamReclaim-3.lua: takes over entries of one partition idle past the ack timeout. */
+export async function streamReclaim(
+  client: ScriptClient,
+  keys: Pick<PartitionKeys, 'stream' | 'dlq' | 'totals'>,
+  args: { group: string; consumer: string; minIdleMs: number; count: number; maxAttempts: number },
+): Promise<{ deadLettered: number; deletedWhilePending: number; entries: ReclaimedEntry[] }> {
+  const reply = await client.rdStreamReclaimBuffer(
+    keys.stream,
+    keys.dlq,
+    keys.totals,
+    args.group,
+    args.consumer,
+    args.minIdleMs,
+    '0-0',
+    args.count,
+    args.maxAttempts,
+  );
+  const entries: ReclaimedEntry[] = [];
+  for (let i = 3; i + 3 < reply.length; i += 4) {
+    entries.push({
+      entryId: String(reply[i]),
+      messageId: String(reply[i + 1]),
+      attempt: Number(reply[i + 2]),
+      payload: reply[i + 3] as Buffer,
+    });
+  }
+  return { deadLettered: numberAt(reply, 1), deletedWhilePending: numberAt(reply, 2), entries };
+}

@@ -1,0 +1,114 @@
+import { createKeys } from '../redis/keys.js';
+import { partitionKeys } from '../streams/partition-keys.js';
+
+/**
+ * The key patterns of the ACL rules, every one built from the key builders (shared/src/redis/keys.ts,
+ * shared/src/streams/partition-keys.ts) with a glob where a worker, relay or partition id goes.
+ */
+
+/** `~{prefix}:*`: every key of the deployment's own slot. */
+export function everyDeploymentKey(prefix: string): string {
+  return `~${createKeys(prefix).tag}:*`;
+}
+
+/**
+ * The keys of every partition, as `partitionKeys` names them on a glob tag: partition tags are
+ * `<prefix>:<n>` or `<prefix>:<n>.<salt>` (shared/src/streams/partition-table.ts), so `{prefix:` then
+ * a digit. A glob cannot say "digits only" after that, so a prefix that extends this one with
+ * `:<digit>` would match (its keys collide with these partitions anyway: give deployments distinct
+ * prefixes).
+ */
+function anyPartition(prefix: string) {
+  return partitionKeys(0, `${prefix}:[0-9]*`);
+}
+
+/** `~{prefix:[0-9]*}:*`: every key of every partition. */
+export function everyPartitionKey(prefix: string): string {
+  return `~${anyPartition(prefix).tag}:*`;
+}
+
+/** The partitions' dead-letter streams (a worker's only XADD target). */
+export function partitionDeadLetterKey(prefix: string): string {
+  return `~${anyPartition(prefix).dlq}`;
+}
+
+/**
+ * Every long-lived process (dispatcher, worker, relay) keeps its entry in the endpoint directory
+ * (where it serves /metrics; shared/src/observability/endpoint-directory.ts): a selector, so the
+ * commands reach that one hash only.
+ */
+export function endpointSelector(prefix: string): string {
+  return `(+time +hset +hdel +hgetall ~${createKeys(prefix).endpoints})`;
+}
+
+/** Key patterns a worker touches: its queue and held set (any worker id), and the shared message state. */
+export function workerKeys(prefix: string): string[] {
+  const k = createKeys(prefix);
+  return [
+    k.queue('*'),
+    k.held('*'),
+    k.inflight,
+    k.owner,
+    k.attempts,
+    k.body,
+    k.workers,
+    k.backlog,
+    k.errors,
+    k.delayed,
+    k.dlq,
+    k.totals,
+    k.relays,
+    k.outboundDead,
+    // Replies: one outbound queue per relay (and one for HTTP deliveries).
+    k.outbound('*'),
+  ].map((key) => `~${key}`);
+}
+
+/**
+ * Streams mode: the worker's keys. The partition stream itself is read and acked, never written
+ * (XADD is not granted on it); the partition table is read-only. The dead-letter streams are here
+ * because the settle and reclaim scripts declare them (Redis checks a script's declared keys
+ * against these patterns); the XADD into them is granted by a selector of its own.
+ */
+export function streamWorkerKeys(prefix: string): string[] {
+  const k = createKeys(prefix);
+  const p = anyPartition(prefix);
+  return [
+    `%R~${k.partitions}`,
+    `~${k.workers}`,
+    `~${k.relays}`,
+    `~${k.outboundDead}`,
+    `~${k.outbound('*')}`,
+    ...[p.stream, p.delayed, p.delayedBody, p.delayedAttempts, p.errors, p.dlq, p.totals].map(
+      (key) => `~${key}`,
+    ),
+  ];
+}
+
+/** The relay's keys: registry, outbound queues and processing lists, sessions, outbound dead letters. */
+export function relayKeys(prefix: string): string[] {
+  const k = createKeys(prefix);
+  return [
+    k.relays,
+    k.outboundDead,
+    k.outbound('relay:*'),
+    k.outboundProcessing('relay:*', ''),
+    k.outbound('http'),
+    k.outboundProcessing('http', '*'),
+    k.relaySessions('*'),
+  ].map((key) => `~${key}`);
+}
+
+/**
+ * The deployment check every role but lock and publisher makes at start (shared/src/deployment):
+ * GET of the stamp (and SET NX of it for the roles that stamp a new deployment: dispatcher and
+ * worker), and EXISTS on the keys an unstamped earlier deployment's mode is read from. Selectors, so
+ * no role gains SET or EXISTS on anything else.
+ */
+export function deploymentRules(prefix: string, stamps: boolean): string[] {
+  const k = createKeys(prefix);
+  return [
+    stamps ? `(+get +set ~${k.deployment})` : `(+get %R~${k.deployment})`,
+    `(+exists %R~${k.partitions} %R~${k.epoch} %R~${k.workers})`,
+  ];
+}
