@@ -9,7 +9,7 @@ import {
   throwOnScriptCode,
   WorkerNotRegisteredError,
 } from '@redispatch/shared';
-import { type RedisHandle, startRedis } from '@redispatch/shared/testing';
+import { type RedisHandle, startRedis } from '@redispatch/testing';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
