@@ -14,7 +14,6 @@ import {
   FencedError,
   isCluster,
   type Keys,
-  LeaderLease,
   LeadershipLostError,
   type Logger,
   type Readiness,
@@ -24,17 +23,18 @@ import {
 } from '@redispatch/shared';
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
-import { Batcher } from './batcher.js';
 import { createIngress } from './ingress/create-ingress.js';
 import type { Deliver, Ingress } from './ingress/ingress.js';
 import { PinnedSubscriber } from './ingress/pinned-subscriber.js';
-import { ListsMode } from './lists-routing.js';
+import { LeaderLease } from './leadership/leader-lease.js';
 import { createDispatcherMetrics, type DispatcherMetrics } from './metrics.js';
 import { PresenceBeat } from './presence-beat.js';
-import { fingerprintOf, type Received, ReplayBuffer } from './replay-buffer.js';
-import { EpochBehindError, type LeaderRouting, type RoutingMode } from './routing-mode.js';
-import { StreamsMode } from './streams/streams-mode.js';
-import { SubscriptionWatch } from './subscription-watch.js';
+import { Batcher } from './routing/batcher.js';
+import { ListsMode } from './routing/lists/lists-mode.js';
+import { EpochBehindError, type LeaderRouting, type RoutingMode } from './routing/routing-mode.js';
+import { StreamsMode } from './routing/streams/streams-mode.js';
+import { fingerprintOf, type Received, ReplayBuffer } from './standby/replay-buffer.js';
+import { SubscriptionWatch } from './standby/subscription-watch.js';
 
 /**
  * Lifecycle:

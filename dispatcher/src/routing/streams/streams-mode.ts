@@ -6,7 +6,7 @@ import {
   type PartitionKeys,
   waitForReplicas,
 } from '@redispatch/shared';
-import type { DispatcherMetrics } from '../metrics.js';
+import type { DispatcherMetrics } from '../../metrics.js';
 import { EpochBehindError, type LeaderRouting, type RoutingMode } from '../routing-mode.js';
 import { StreamUpkeep } from './stream-upkeep.js';
 import { StreamWriter } from './stream-writer.js';

@@ -1,10 +1,17 @@
 import { performance } from 'node:perf_hooks';
+import {
+  closeQuietly,
+  createConnection,
+  createDataConnection,
+  type DataConnectionSettings,
+  LeadershipLostError,
+  LeaseContendedError,
+  RedisUnavailableError,
+  redactRedisUrl,
+  type TlsSettings,
+} from '@redispatch/shared';
 import { ExecutionError, type Lock, Redlock, ResourceLockedError } from '@sesamecare-oss/redlock';
 import type { Cluster, Redis } from 'ioredis';
-import { redactRedisUrl, type TlsSettings } from '../config/redis-url.js';
-import { LeadershipLostError, LeaseContendedError, RedisUnavailableError } from '../errors.js';
-import { closeQuietly, createConnection } from '../redis/connection.js';
-import { createDataConnection, type DataConnectionSettings } from '../redis/data-connection.js';
 
 /** Clock drift allowance, as Redlock's paper: a fraction of the lease plus Redis's 1 ms expiry precision. */
 const DRIFT_FACTOR = 0.01;

@@ -1,4 +1,4 @@
-import type { PubSubClient } from './ingress/ingress.js';
+import type { PubSubClient } from '../ingress/ingress.js';
 
 /**
  * Calls `onLost` whenever the subscriber connection drops (or, on a cluster, moves to another node):

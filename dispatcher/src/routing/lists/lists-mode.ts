@@ -1,9 +1,9 @@
 import { type Config, joinDeployment, type Keys } from '@redispatch/shared';
 import type { Redis } from 'ioredis';
+import type { DispatcherMetrics } from '../../metrics.js';
+import type { LeaderRouting, RoutingMode, UpkeepResult } from '../routing-mode.js';
 import { BatchWriter } from './batch-writer.js';
-import type { DispatcherMetrics } from './metrics.js';
 import { Reaper } from './reaper.js';
-import type { LeaderRouting, RoutingMode, UpkeepResult } from './routing-mode.js';
 
 /**
  * Lists mode: one fence (the epoch key itself, beside the data in one slot), per-worker queues

@@ -1,5 +1,5 @@
 import { type Config, type DataClient, FencedError, type Keys, type PartitionKeys } from '@redispatch/shared';
-import type { DispatcherMetrics } from '../metrics.js';
+import type { DispatcherMetrics } from '../../metrics.js';
 import type { UpkeepResult } from '../routing-mode.js';
 
 /** Most delayed messages one partition promotes per tick, so one call never blocks Redis for long. */

@@ -1,6 +1,6 @@
 import { assertNotFenced, type Config, type Keys } from '@redispatch/shared';
 import type { Redis } from 'ioredis';
-import type { DispatcherMetrics } from './metrics.js';
+import type { DispatcherMetrics } from '../../metrics.js';
 
 /** Most entries of each kind one reap call handles, so one call never blocks Redis for long. */
 const REAP_LIMIT = 1_000;
