@@ -100,6 +100,12 @@ export class LeaderLease {
    * One acquisition attempt. Resolves when this process now holds the lease; rejects with
    * LeaseContendedError when another holder has it, RedisUnavailableError when no quorum answered.
    */
+  /** Refuses to write once the lease may have run out on the monotonic clock (e.g. after SIGSTOP). */
+  async guard<T>(write: () => Promise<T>): Promise<T> {
+    if (this.validForMs() <= 0) throw new LeadershipLostError('lease validity ran out before the write');
+    return write();
+  }
+
   async acquire(): Promise<void> {
     await this.connecting;
     const started = performance.now();
