@@ -150,15 +150,10 @@ export class Dispatcher {
     const { subscriber } = this.parts;
     try {
       await connectDispatcher(this.config, this.parts);
-    } catch (error) {
-      this.setPhase({ kind: 'failed' });
-      throw error;
-    }
-    subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => this.onControl(channel, message));
-    // Pub/sub keeps nothing for a disconnected subscriber: a leader whose subscription dropped has a
-    // gap it cannot fill, but a standby that stayed connected can. Hand over so it replays the gap.
-    if (this.config.ingress === 'redis') this.subscriptionWatch.start();
-    try {
+      subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => this.onControl(channel, message));
+      // Pub/sub keeps nothing for a disconnected subscriber: a leader whose subscription dropped has a
+      // gap it cannot fill, but a standby that stayed connected can. Hand over so it replays the gap.
+      if (this.config.ingress === 'redis') this.subscriptionWatch.start();
       await this.parts.ingress.connect();
     } catch (error) {
       this.setPhase({ kind: 'failed' });
