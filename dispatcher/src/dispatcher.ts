@@ -1,44 +1,35 @@
 import { hostname } from 'node:os';
-import { performance } from 'node:perf_hooks';
 import {
   type Config,
-  closeQuietly,
-  connectOrThrow,
-  createConnection,
-  createDataConnection,
-  createKeys,
-  type DataClient,
   type DispatcherPresence,
-  dataSetting,
-  dataTarget,
   FencedError,
-  isCluster,
-  type Keys,
-  LeaderLease,
   LeadershipLostError,
   type Logger,
   type Readiness,
-  RedisUnavailableError,
+  runCloseSteps,
   scripts,
-  tlsSettingsFrom,
   validateLibraryOptions,
 } from '@redispatch/shared';
-import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
-import { Batcher } from './batcher.js';
-import { createIngress } from './ingress/create-ingress.js';
-import type { Deliver, Ingress } from './ingress/ingress.js';
-import { PinnedSubscriber } from './ingress/pinned-subscriber.js';
-import { ListsMode } from './lists-routing.js';
-import { createDispatcherMetrics, type DispatcherMetrics } from './metrics.js';
+import {
+  connectDispatcher,
+  createDispatcherParts,
+  type DispatcherParts,
+  quitDispatcherConnections,
+} from './dispatcher-parts.js';
+import type { Deliver } from './ingress/ingress.js';
+import { Campaign } from './leadership/campaign.js';
+import { Election } from './leadership/election.js';
+import { LeaderTerm, type StepDownReason } from './leadership/leader-term.js';
 import { PresenceBeat } from './presence-beat.js';
-import { fingerprintOf, type Received, ReplayBuffer } from './replay-buffer.js';
-import { EpochBehindError, type LeaderRouting, type RoutingMode } from './routing-mode.js';
-import { StreamsMode } from './streams/streams-mode.js';
-import { SubscriptionWatch } from './subscription-watch.js';
+import { CatchUp } from './standby/catch-up.js';
+import type { Received } from './standby/replay-buffer.js';
+import { SubscriptionWatch } from './standby/subscription-watch.js';
+
+export type { StepDownReason } from './leadership/leader-term.js';
 
 /**
- * Lifecycle:
+ * Lifecycle (the public state):
  * - `starting`: connecting; nothing is subscribed yet.
  * - `standby`: connected, campaigning for the lease every lease/4 (with jitter).
  * - `leading`: holds the lease and a fresh epoch; subscribed to the channel, writing batches, reaping.
@@ -48,20 +39,21 @@ import { SubscriptionWatch } from './subscription-watch.js';
  */
 export type DispatcherState = 'starting' | 'standby' | 'leading' | 'stopping' | 'stopped' | 'failed';
 
-export type StepDownReason =
-  | 'fenced'
-  | 'renewal_failed'
-  | 'lease_expired'
-  | 'shutdown'
-  | 'error'
-  | 'ingress_lost';
+/**
+ * The whole state, one kind at a time. `electing` (lease won, taking over) and `resigning` (stepping
+ * down, lease not yet released) show as the public state they come from: `standby` and `leading`.
+ */
+type Phase =
+  | { kind: 'starting' | 'standby' | 'stopped' | 'failed' }
+  | { kind: 'electing'; election: Election }
+  | { kind: 'leading'; term: LeaderTerm }
+  | { kind: 'resigning'; from: 'electing' | 'leading' }
+  /** Until the close steps down: the term (or election) still held, so the batch in hand is flushed. */
+  | { kind: 'stopping'; held: LeaderTerm | Election | undefined };
 
 const CONTROL_RESIGNED = 'resigned';
-/**
- * After a subscription gap, a dispatcher that may have missed what another heard waits this many leases
- * (from its own resubscription) for the other to take over, then campaigns anyway: someone must lead.
- */
-const GAP_DEFER_LEASES = 3;
+/** What a stop may take beyond the drain: stepping down, leaving stats (500 ms), quitting. */
+const CLOSE_MARGIN_MS = 3_000;
 
 export interface DispatcherOptions {
   config: Config;
@@ -70,138 +62,69 @@ export interface DispatcherOptions {
 }
 
 export class Dispatcher {
-  state: DispatcherState = 'starting';
-  epoch = 0;
   readonly id: string;
+  private phase: Phase = { kind: 'starting' };
+  /** The epoch of the current (or, after a step-down, the last) term; 0 before the first. */
+  epoch = 0;
   private readonly config: Config;
-  private readonly keys: Keys;
-  private readonly log: Logger;
-  private readonly metrics: DispatcherMetrics;
-  private readonly redis: DataClient;
-  /** A Redis; on a cluster, a subscription pinned to the node every dispatcher agrees on. */
-  private readonly subscriber: Redis | PinnedSubscriber;
-  private readonly lease: LeaderLease;
-  private readonly mode: RoutingMode;
+  private readonly parts: DispatcherParts;
   private readonly subscriptionWatch: SubscriptionWatch;
   private readonly presence: PresenceBeat;
-  private batcher: Batcher | undefined;
-  private routing: LeaderRouting | undefined;
-  private renewTimer: NodeJS.Timeout | undefined;
-  private reapTimer: NodeJS.Timeout | undefined;
-  private campaignTimer: NodeJS.Timeout | undefined;
-  private standbyTimer: NodeJS.Timeout | undefined;
-  private readonly buffer: ReplayBuffer;
-  private readonly ingress: Ingress;
-  /** True between winning the lease and taking over intake (renewals must already run). */
-  private electing = false;
-  /**
-   * A standby is caught up once its buffer provably holds everything after the leader's progress
-   * marker (or nothing was ever written). Only caught-up standbys campaign at full speed, so a
-   * freshly started dispatcher, which missed what was published before it subscribed, does not win
-   * a takeover it cannot replay.
-   */
-  private caughtUp = false;
-  /**
-   * Whether this process has offered its first message as the deployment's first heard
-   * (`keys.firstHeard`). Until a leader writes a progress marker, "no marker" alone proves nothing
-   * to a dispatcher that subscribed late (a leader killed before its first write leaves what was
-   * published meanwhile in the earlier standbys' buffers only): a standby is caught up then only if
-   * its buffer holds the first message any dispatcher heard, or if none was heard yet.
-   */
-  private offeredFirstHeard = false;
-  /**
-   * Set when this process's subscription dropped: its buffer has a hole, so "no marker yet" or "the
-   * marker I trimmed through before" no longer prove anything. Only a marker found in the buffer
-   * after resubscribing (a leader wrote something this process also heard) makes it caught up again.
-   */
-  private subscriptionGap = false;
-  /**
-   * After a subscription gap: when every dispatcher lost its subscription at once (a data Redis
-   * restart) they come back at different times (reconnect backoff), and the first one back heard
-   * messages the others did not. It must be the one to lead: a later one would never write them, and
-   * the others would trim them as soon as its marker showed up. So each records (in `keys.resumed`)
-   * the fingerprint of the first message it heard after the gap, and campaigns only once it has heard
-   * every other one's first message too (or after GAP_DEFER_LEASES).
-   */
-  private gapAt = 0;
-  /** When the subscription came back (performance.now()); undefined while it is down. */
-  private resubscribedAt: number | undefined;
-  /** Fingerprint of the first message heard after the gap, once there was one. */
-  private firstAfterGap: string | undefined;
-  private sequence = 0;
+  private readonly catchUp: CatchUp;
+  private readonly campaign: Campaign;
   private closing: Promise<void> | undefined;
   private readonly listeners = new Set<(state: DispatcherState) => void>();
 
   /** `config` is loadConfig's; one built by hand is checked with the same schemas (ConfigError). */
   constructor(options: DispatcherOptions) {
     validateLibraryOptions('Dispatcher config', options.config);
-    this.config = options.config;
-    this.id = options.config.instanceId;
-    this.keys = createKeys(this.config.prefix);
-    this.log = options.logger.child({ component: 'dispatcher', instanceId: this.id });
-    this.metrics = createDispatcherMetrics(options.registry);
-    const tls = tlsSettingsFrom(this.config);
-    const base = {
-      url: this.config.redisUrl,
-      clusterNodes: this.config.mode === 'streams' ? this.config.clusterNodes : undefined,
-      clusterNatMap: this.config.clusterNatMap,
-      tls,
-      commandTimeoutMs: this.config.commandTimeoutMs,
-    };
-    this.redis = createDataConnection('command', { ...base, name: `rd-dispatcher-${this.id}` });
-    this.subscriber = isCluster(this.redis)
-      ? new PinnedSubscriber({
-          cluster: this.redis,
-          key: this.keys.epoch,
-          url: this.config.redisUrl,
-          tls,
-          commandTimeoutMs: this.config.commandTimeoutMs,
-          name: `rd-dispatcher-sub-${this.id}`,
-        })
-      : createConnection('subscriber', { ...base, name: `rd-dispatcher-sub-${this.id}` });
-    if (this.config.mode === 'streams') {
-      this.mode = new StreamsMode(this.redis, this.keys, this.config, this.metrics);
-    } else if (isCluster(this.redis)) {
-      throw new Error('lists mode runs on a single Redis (REDISPATCH_REDIS_URL), not a cluster');
-    } else {
-      this.mode = new ListsMode(this.redis, this.keys, this.config, this.metrics);
-    }
-    this.subscriptionWatch = new SubscriptionWatch(this.subscriber, () => {
-      if (this.config.ingress === 'redis') this.onIngressLost();
+    const config = options.config;
+    this.config = config;
+    this.id = config.instanceId;
+    const parts = createDispatcherParts(config, options.logger, options.registry);
+    this.parts = parts;
+    this.subscriptionWatch = new SubscriptionWatch({
+      client: parts.subscriber,
+      channel: parts.keys.controlChannel,
+      inGap: () => this.catchUp.inGap,
+      onLost: () => this.onIngressLost(),
+      onBack: () => this.afterResubscribe(),
     });
     this.presence = new PresenceBeat(
-      this.redis,
-      this.keys,
-      this.config.heartbeatMs,
+      parts.redis,
+      parts.keys,
+      config.heartbeatMs,
       () => this.presenceRecord(),
-      this.log,
+      parts.log,
     );
-    this.buffer = new ReplayBuffer({
-      maxMessages: this.config.standbyBufferMax,
-      maxBytes: this.config.standbyBufferBytes,
-      maxAgeMs: this.config.standbyBufferAgeMs,
+    const isIdleStandby = () => this.phase.kind === 'standby';
+    this.catchUp = new CatchUp({
+      ...parts,
+      pollMs: config.standbyPollMs,
+      bufferless: parts.ingress.consumers === 'leader',
+      isIdleStandby,
     });
-    this.ingress = createIngress(this.config, this.subscriber, this.id);
-    this.lease = new LeaderLease({
-      lockUrls: this.config.lockUrls,
-      // Streams mode on a cluster without REDISPATCH_LOCK_URLS: the lease lives on the cluster itself.
-      lockCluster: this.config.lockUrls.length === 0 ? base : undefined,
-      tls,
-      resource: this.keys.leaseLock,
-      leaseMs: this.config.leaseMs,
-      name: `rd-dispatcher-${this.id}`,
+    this.campaign = new Campaign({
+      ...parts,
+      catchUp: this.catchUp,
+      isStandby: () => this.state === 'standby',
+      isIdleStandby,
+      onWon: () => this.takeOver(),
     });
-    if (this.config.tlsInsecure) {
-      this.log.warn(
-        'TLS certificate verification is DISABLED (REDISPATCH_TLS_INSECURE=true); never use this in production',
-      );
-    }
+  }
+
+  get state(): DispatcherState {
+    const phase = this.phase;
+    if (phase.kind === 'electing') return 'standby';
+    if (phase.kind === 'resigning') return phase.from === 'leading' ? 'leading' : 'standby';
+    return phase.kind;
   }
 
   /** Readiness for /readyz: leading, or a connected standby ready to take over. */
   readiness(): Readiness {
+    const { redis, subscriber } = this.parts;
     const connected =
-      this.redis.status === 'ready' && this.subscriber.status === 'ready' && this.ingress.connected();
+      redis.status === 'ready' && subscriber.status === 'ready' && this.parts.ingress.connected();
     const ready = connected && (this.state === 'leading' || this.state === 'standby');
     return { ready, state: this.state };
   }
@@ -212,8 +135,8 @@ export class Dispatcher {
     return {
       id: this.id,
       role: leading ? 'leader' : this.state,
-      caughtUp: leading || this.caughtUp,
-      buffered: leading ? 0 : this.buffer.size,
+      caughtUp: leading || this.catchUp.caughtUp,
+      buffered: leading ? 0 : this.parts.buffer.size,
       host: hostname(),
       pid: process.pid,
     };
@@ -225,69 +148,29 @@ export class Dispatcher {
   }
 
   async start(): Promise<void> {
-    const settings = {
-      url: this.config.redisUrl,
-      clusterNodes: this.config.mode === 'streams' ? this.config.clusterNodes : undefined,
-    };
+    const { subscriber } = this.parts;
     try {
-      await connectOrThrow(
-        this.redis,
-        dataTarget(settings),
-        dataSetting(settings),
-        this.config.commandTimeoutMs * 5,
-      );
-      if (this.subscriber instanceof PinnedSubscriber) {
-        try {
-          await this.subscriber.connect();
-        } catch (error) {
-          throw new RedisUnavailableError(
-            `${dataSetting(settings)}: cannot subscribe on ${this.subscriber.node || 'the cluster'}: ${(error as Error).message}`,
-            { cause: error },
-          );
-        }
-      } else {
-        await connectOrThrow(
-          this.subscriber,
-          dataTarget(settings),
-          dataSetting(settings),
-          this.config.commandTimeoutMs * 5,
-        );
-      }
-      await this.mode.prepare();
+      await connectDispatcher(this.config, this.parts);
+      subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => this.onControl(channel, message));
+      // Pub/sub keeps nothing for a disconnected subscriber: a leader whose subscription dropped has a
+      // gap it cannot fill, but a standby that stayed connected can. Hand over so it replays the gap.
+      if (this.config.ingress === 'redis') this.subscriptionWatch.start();
+      await this.parts.ingress.connect();
     } catch (error) {
-      this.setState('failed');
+      this.setPhase({ kind: 'failed' });
       throw error;
     }
-    this.subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) =>
-      this.onControl(channel, message),
-    );
-    // Pub/sub keeps nothing for a disconnected subscriber: a leader whose subscription dropped has a
-    // gap it cannot fill, but a standby that stayed connected can. Hand over so it replays the gap.
-    this.subscriptionWatch.start();
-    // ioredis emits 'ready' just before it re-sends the SUBSCRIBEs, so look on the next turn.
-    this.subscriber.on('ready', () => {
-      if (this.config.ingress === 'redis' && this.subscriptionGap)
-        setImmediate(() => void this.afterResubscribe());
-    });
-    try {
-      await this.ingress.connect();
-    } catch (error) {
-      this.setState('failed');
-      throw error;
-    }
-    await this.subscriber.subscribe(this.keys.controlChannel);
+    await subscriber.subscribe(this.parts.keys.controlChannel);
     // At-most-once transports: standbys consume too; what they receive is buffered and replayed if
     // the leader dies with it unwritten. JetStream: only the leader consumes (it starts on election).
-    if (this.ingress.consumers === 'all') await this.ingress.consume(this.deliver);
-    this.setState('standby');
-    await this.pollProgress();
-    this.scheduleStandbyPoll();
+    if (this.parts.ingress.consumers === 'all') await this.parts.ingress.consume(this.deliver);
+    this.setPhase({ kind: 'standby' });
+    await this.catchUp.poll();
+    this.catchUp.startPolling();
     this.presence.start();
-    this.log.info(
-      { channel: this.config.channel, prefix: this.config.prefix, locks: this.config.lockUrls.length },
-      'standby',
-    );
-    this.scheduleCampaign(this.caughtUp ? 0 : this.slowCampaignDelay());
+    const { channel, prefix, lockUrls } = this.config;
+    this.parts.log.info({ channel, prefix, locks: lockUrls.length }, 'standby');
+    this.campaign.schedule(this.catchUp.caughtUp ? 0 : this.campaign.slowDelay());
   }
 
   /** Stops intake, flushes the batch in hand, releases the lease so a standby takes over at once. */
@@ -298,60 +181,49 @@ export class Dispatcher {
 
   private async doClose(): Promise<void> {
     const wasLeading = this.state === 'leading';
-    this.setState('stopping');
-    clearTimeout(this.campaignTimer);
-    clearTimeout(this.standbyTimer);
-    const steps: [string, () => Promise<unknown>][] = [
-      ['stop intake', () => this.ingress.pause()],
-      ['flush batch', () => this.batcher?.drain() ?? Promise.resolve()],
-      ['step down', () => this.stepDown('shutdown')],
+    const phase = this.phase;
+    const held =
+      phase.kind === 'leading' ? phase.term : phase.kind === 'electing' ? phase.election : undefined;
+    this.setPhase({ kind: 'stopping', held });
+    this.campaign.cancel();
+    this.catchUp.stopPolling();
+    const { redis, lease } = this.parts;
+    await runCloseSteps(
       [
-        'tell standbys',
-        () =>
-          wasLeading ? this.redis.publish(this.keys.controlChannel, CONTROL_RESIGNED) : Promise.resolve(),
+        ['stop intake', () => this.parts.ingress.pause()],
+        ['flush batch', () => (held instanceof LeaderTerm ? held.drain() : undefined)],
+        ['step down', () => this.stepDown('shutdown')],
+        [
+          'tell standbys',
+          () => (wasLeading ? redis.publish(this.parts.keys.controlChannel, CONTROL_RESIGNED) : 0),
+        ],
+        ['close lease', () => lease.close()],
+        ['close ingress', () => this.parts.ingress.close()],
+        ['stop watching', () => this.subscriptionWatch.stop()],
+        // After the handover: leaving `stats` must never delay a standby's takeover.
+        ['leave stats', () => this.presence.stop()],
+        ['quit redis', () => quitDispatcherConnections(this.parts)],
       ],
-      ['close lease', () => this.lease.close()],
-      ['close ingress', () => this.ingress.close()],
-      ['stop watching', async () => this.subscriptionWatch.stop()],
-      // After the handover: leaving `stats` must never delay a standby's takeover.
-      ['leave stats', () => this.presence.stop()],
-      [
-        'quit redis',
-        () =>
-          Promise.all([
-            closeQuietly(this.redis),
-            this.subscriber instanceof PinnedSubscriber
-              ? this.subscriber.close()
-              : closeQuietly(this.subscriber),
-          ]),
-      ],
-    ];
-    for (const [name, step] of steps) {
-      try {
-        await step();
-      } catch (error) {
-        this.log.warn({ err: error, step: name }, 'shutdown step failed; continuing');
-      }
-    }
-    this.setState('stopped');
+      // Bounded (guarantee 9): a flush against a Redis that is down retries until the budget is spent.
+      { log: this.parts.log, budgetMs: this.config.drainTimeoutMs + CLOSE_MARGIN_MS },
+    );
+    this.setPhase({ kind: 'stopped' });
   }
 
-  private setState(state: DispatcherState): void {
-    if (this.state === state) return;
-    this.state = state;
-    for (const listener of this.listeners) listener(state);
+  private setPhase(phase: Phase): void {
+    const before = this.state;
+    this.phase = phase;
+    const after = this.state;
+    if (before === after) return;
+    for (const listener of this.listeners) listener(after);
   }
 
   private onIngressLost(): void {
     // This process's own buffer now has a gap too: it must not win the next takeover before it has
     // seen the leader's marker again.
-    this.caughtUp = false;
-    this.subscriptionGap = true;
-    this.gapAt = performance.now();
-    this.resubscribedAt = undefined;
-    this.firstAfterGap = undefined;
-    if (this.state === 'leading') {
-      this.log.warn(
+    this.catchUp.subscriptionLost();
+    if (this.phase.kind === 'leading') {
+      this.parts.log.warn(
         'subscription to the channel dropped: stepping down so a connected standby replays the gap',
       );
       void this.stepDown('ingress_lost');
@@ -359,404 +231,136 @@ export class Dispatcher {
   }
 
   private onControl(channel: Buffer, message: Buffer): void {
-    if (channel.toString() !== this.keys.controlChannel) return;
-    if (message.toString() === CONTROL_RESIGNED && this.state === 'standby' && this.caughtUp)
-      this.scheduleCampaign(0);
+    if (channel.toString() !== this.parts.keys.controlChannel) return;
+    if (message.toString() === CONTROL_RESIGNED && this.state === 'standby' && this.catchUp.caughtUp)
+      this.campaign.schedule(0);
   }
 
-  /** Notes when the subscription is back, then campaigns after a short settle (see `subscriptionGap`). */
-  private async afterResubscribe(): Promise<void> {
-    try {
-      // Answered after the re-sent SUBSCRIBEs on the same connection: from here on we hear everything.
-      await this.subscriber.subscribe(this.keys.controlChannel);
-    } catch {
-      return; // dropped again; the next 'ready' tries again
-    }
-    if (!this.subscriptionGap || this.resubscribedAt !== undefined) return;
-    this.resubscribedAt = performance.now();
-    this.log.info('resubscribed after a gap');
+  /** Notes when the subscription is back, then campaigns after a short settle (see CatchUp). */
+  private afterResubscribe(): void {
+    if (!this.catchUp.resubscribed()) return;
+    this.parts.log.info('resubscribed after a gap');
     // One lease first: a standby that never lost its subscription (it heard everything; it campaigns
     // every lease/4) wins if there is one, and one that came back earlier has recorded its first message.
-    if (this.state === 'standby' && !this.electing) this.scheduleCampaign(this.config.leaseMs);
-  }
-
-  /** Records the first message heard after a gap, for the other dispatchers to compare with. */
-  private async recordFirstAfterGap(fingerprint: string): Promise<void> {
-    try {
-      await this.withReadyConnection((redis) =>
-        redis
-          .multi()
-          .hset(this.keys.resumed, this.id, fingerprint)
-          .pexpire(this.keys.resumed, this.config.leaseMs * 10)
-          .exec(),
-      );
-    } catch (error) {
-      this.log.warn({ err: error }, 'could not record the first message heard after the gap');
-    }
-  }
-
-  /**
-   * True when this process heard, since its gap, the first message every other dispatcher heard after
-   * its own gap: nobody holds anything it missed. Others' entries expire after 10 leases.
-   */
-  private async heardWhatOthersHeard(): Promise<boolean> {
-    let firsts: Record<string, string>;
-    try {
-      firsts = await this.withReadyConnection((redis) => redis.hgetall(this.keys.resumed));
-    } catch {
-      return false;
-    }
-    for (const [id, fingerprint] of Object.entries(firsts)) {
-      if (id === this.id) continue;
-      if (!this.buffer.heardSince(fingerprint, this.gapAt)) return false;
-    }
-    return true;
-  }
-
-  /**
-   * Runs `use` on the command connection, or on a fresh one while that one is still in its own
-   * reconnect backoff: gap bookkeeping must happen now, not whenever that backoff ends.
-   */
-  private async withReadyConnection<T>(use: (redis: DataClient) => Promise<T>): Promise<T> {
-    if (this.redis.status === 'ready') return use(this.redis);
-    const fresh = this.redis.duplicate();
-    fresh.on('error', () => {});
-    try {
-      await fresh.connect();
-      return await use(fresh);
-    } finally {
-      fresh.disconnect();
-    }
-  }
-
-  /** Once per process: the deployment's first heard message, unless a dispatcher offered one already. */
-  private offerFirstHeard(fingerprint: string): void {
-    this.redis
-      .set(this.keys.firstHeard, fingerprint, 'NX')
-      .catch((error: unknown) => this.log.warn({ err: error }, 'could not record the first message heard'));
-  }
-
-  private endGap(): void {
-    if (!this.subscriptionGap) return;
-    this.subscriptionGap = false;
-    this.resubscribedAt = undefined;
-    this.firstAfterGap = undefined;
-    this.redis.hdel(this.keys.resumed, this.id).catch(() => {});
+    if (this.phase.kind === 'standby') this.campaign.schedule(this.config.leaseMs);
   }
 
   /** Every message from the ingress: the leader batches it; a standby buffers it for failover replay. */
   private readonly deliver: Deliver = (message, ack) => {
-    if (this.state === 'stopping' || this.state === 'stopped') return;
-    const received: Received = this.buffer.mark(message);
+    const phase = this.phase;
+    if (phase.kind === 'stopping' || phase.kind === 'stopped') return;
+    const received: Received = this.parts.buffer.mark(message);
     if (ack) received.ack = ack;
-    if (!this.offeredFirstHeard) {
-      this.offeredFirstHeard = true;
-      this.offerFirstHeard(fingerprintOf(received.marker));
-    }
-    if (this.subscriptionGap && this.firstAfterGap === undefined) {
-      this.firstAfterGap = fingerprintOf(received.marker);
-      void this.recordFirstAfterGap(this.firstAfterGap);
-    }
-    if (this.state === 'leading' && this.batcher) {
-      this.metrics.received.inc();
-      this.batcher.add(received);
-      this.metrics.pending.set(this.batcher.pendingCount);
+    this.catchUp.heard(received);
+    if (phase.kind === 'leading') {
+      this.parts.metrics.received.inc();
+      phase.term.add(received);
+      this.parts.metrics.pending.set(phase.term.pendingCount);
     } else {
-      this.buffer.push(received);
-      this.metrics.standbyBuffer.set(this.buffer.size);
+      this.parts.buffer.push(received);
+      this.parts.metrics.standbyBuffer.set(this.parts.buffer.size);
     }
   };
 
-  /** A standby drops what the leader's progress marker proves written, and ages out the rest. */
-  private scheduleStandbyPoll(): void {
-    this.standbyTimer = setTimeout(async () => {
-      if (this.state === 'standby' && !this.electing) await this.pollProgress();
-      if (this.state !== 'stopping' && this.state !== 'stopped') this.scheduleStandbyPoll();
-    }, this.config.standbyPollMs);
-  }
-
-  private async pollProgress(): Promise<void> {
+  /** The lease is won: take over, or step down if the takeover fails. */
+  private async takeOver(): Promise<void> {
+    const isCurrent = () => this.phase.kind === 'electing' && this.phase.election === election;
+    const election: Election = new Election({
+      ...this.parts,
+      isCurrent,
+      isRenewing: () => this.phase.kind === 'electing' || this.phase.kind === 'leading',
+      onRenewalFailed: () => this.stepDown('renewal_failed'),
+    });
+    this.setPhase({ kind: 'electing', election });
     try {
-      const marker = await this.mode.readProgress();
-      if (this.state !== 'standby' || this.electing) return;
-      // JetStream keeps what no leader took, so any standby can take over without a buffer.
-      if (this.ingress.consumers === 'leader') {
-        this.caughtUp = true;
-      } else if (this.subscriptionGap) {
-        // A marker from before the gap (the old leader's last batch) proves nothing about after it.
-        if (marker && this.buffer.trimThrough(marker, this.gapAt) > 0) {
-          this.caughtUp = true;
-          this.endGap();
-        }
-      } else if (!marker) {
-        const first = await this.redis.get(this.keys.firstHeard);
-        if (this.state !== 'standby' || this.electing) return;
-        this.caughtUp = first === null || this.buffer.heardSince(first, Number.NEGATIVE_INFINITY);
-      } else if (this.buffer.trimThrough(marker) > 0 || this.buffer.trimmedThrough(marker)) {
-        this.caughtUp = true;
-      }
-    } catch {
-      // Keep everything: the buffer's own limits still bound it.
-    }
-    this.buffer.enforceLimits();
-    this.metrics.standbyBuffer.set(this.buffer.size);
-    this.metrics.standbyCaughtUp.set(this.caughtUp ? 1 : 0);
-    this.metrics.standbyEvicted.inc(this.buffer.evicted - this.reportedEvictions);
-    this.reportedEvictions = this.buffer.evicted;
-  }
-
-  /** A standby that is not caught up still campaigns (someone must lead), but only after others had ample time. */
-  private slowCampaignDelay(): number {
-    return this.config.leaseMs * (2 + Math.random());
-  }
-
-  private reportedEvictions = 0;
-
-  private scheduleCampaign(delayMs: number): void {
-    clearTimeout(this.campaignTimer);
-    this.campaignTimer = setTimeout(() => void this.campaign(), delayMs);
-  }
-
-  private async campaign(): Promise<void> {
-    if (this.state !== 'standby' || this.electing) return;
-    if (this.subscriptionGap) {
-      // Subscription still down: leading now would write only what it hears later, while others
-      // already buffer what it missed. afterResubscribe() schedules the next try.
-      if (this.resubscribedAt === undefined) return;
-      const waited = performance.now() - this.resubscribedAt;
-      if (waited < GAP_DEFER_LEASES * this.config.leaseMs && !(await this.heardWhatOthersHeard())) {
-        this.scheduleCampaign(this.config.leaseMs / 4);
-        return;
-      }
-      if (this.state !== 'standby' || this.electing) return;
-    }
-    try {
-      await this.lease.acquire();
+      await this.becomeLeader(election, isCurrent);
     } catch (error) {
-      if (this.state === 'standby') {
-        const name = (error as Error).name;
-        if (name !== 'LeaseContendedError') this.log.warn({ err: error }, 'lease acquisition failed');
-        // lease/4 with ±25% jitter so standbys do not stampede the lock masters together.
-        const base = this.config.leaseMs / 4;
-        // After a gap, the comparison above decides; retry at the normal pace.
-        this.scheduleCampaign(
-          this.caughtUp || this.subscriptionGap
-            ? base * (0.75 + Math.random() * 0.5)
-            : this.slowCampaignDelay(),
-        );
-      }
-      return;
-    }
-    if (this.state !== 'standby') {
-      await this.lease.release();
-      return;
-    }
-    this.electing = true;
-    try {
-      await this.becomeLeader();
-    } catch (error) {
-      this.log.error({ err: error }, 'taking over failed; stepping down');
+      this.parts.log.error({ err: error }, 'taking over failed; stepping down');
       await this.stepDown(error instanceof FencedError ? 'fenced' : 'error');
-    } finally {
-      this.electing = false;
     }
-    // A takeover that failed before it started leading must not leave this standby idle for good.
-    if (this.state === 'standby') this.scheduleCampaign(this.config.leaseMs);
   }
 
   /**
-   * Takes over: raise the epoch (fencing out any older leader), learn the live workers, read the old
-   * leader's progress marker, then — synchronously, so no message slips between — replay from the
-   * standby buffer what the marker does not prove written and switch intake to the batcher.
+   * Takes over: the election raises the epoch and reads the old leader's progress marker; then —
+   * synchronously, so no message slips between — the term replays from the standby buffer what the
+   * marker does not prove written, and intake switches to its batcher.
    */
-  private async becomeLeader(): Promise<void> {
-    this.scheduleRenew();
-    // This process holds the lease, and may hold the only complete buffer: a transient error (a
-    // command timeout on a loaded box) must not hand the takeover to a standby that heard less.
-    const routing = await this.whileLeased('taking over', () => this.guardLease(() => this.elect()));
-    // Read after the epoch was raised: no older leader can move the marker any more.
-    const marker = await this.whileLeased('reading the progress marker', () => this.mode.readProgress());
-    if (this.state !== 'standby') return;
+  private async becomeLeader(election: Election, isCurrent: () => boolean): Promise<void> {
+    const elected = await election.run();
+    this.epoch = elected.epoch;
+    if (!isCurrent()) return;
     // A renewal may have failed while we awaited; never start leading without the lease.
-    if (!this.lease.held) throw new LeadershipLostError('lease lost while taking over');
-
-    const batcher = new Batcher({
-      maxBatch: this.config.batchSize,
-      write: async (batch) => {
-        await this.guardLease(() => routing.write(batch));
-        this.metrics.pending.set(batcher.pendingCount);
-        // JetStream: acknowledge only what is now durably in Redis.
-        for (const ack of batch.acks) ack?.();
-      },
-      nextId: () => this.nextId(),
-      isFatal: (error) => error instanceof FencedError || error instanceof LeadershipLostError,
-      onFatal: (error) => void this.stepDown(error instanceof FencedError ? 'fenced' : 'lease_expired'),
-      onRetry: (error, delayMs) => {
-        this.metrics.writeErrors.inc();
-        this.log.warn({ err: error, delayMs }, 'batch write failed; retrying the same batch');
-      },
+    if (!this.parts.lease.held) throw new LeadershipLostError('lease lost while taking over');
+    const term: LeaderTerm = new LeaderTerm({
+      ...this.parts,
+      batchSize: this.config.batchSize,
+      reapIntervalMs: this.config.reapIntervalMs,
+      elected,
+      renewal: election.renewal,
+      kickOnBacklog: this.config.mode === 'lists',
+      isCurrent: () => this.phase.kind === 'leading' && this.phase.term === term,
+      onLost: (reason) => this.stepDown(reason),
     });
-    const { replay, matched } = this.buffer.takeUnwritten(marker);
-    this.endGap();
-    for (const received of replay) batcher.add(received);
-    this.routing = routing;
-    this.batcher = batcher;
-    this.setState('leading');
-    if (this.ingress.consumers === 'leader') await this.ingress.consume(this.deliver);
-    this.metrics.standbyBuffer.set(0);
-    this.metrics.leader.set(1);
-    this.metrics.leaderEpoch.set(this.epoch);
-    this.metrics.elections.inc();
-    this.metrics.replayed.inc(replay.length);
-    if (!matched && replay.length > 0) this.metrics.replayUnmatched.inc();
+    const { replay, matched } = this.parts.buffer.takeUnwritten(elected.marker);
+    this.catchUp.endGap();
+    for (const received of replay) term.add(received);
+    this.setPhase({ kind: 'leading', term });
+    if (this.parts.ingress.consumers === 'leader') await this.parts.ingress.consume(this.deliver);
+    term.recordTakeover(replay.length, matched);
     if (replay.length > 0) {
-      this.redis.hincrby(this.keys.totals, 'failoverReplayed', replay.length).catch(() => {});
+      this.parts.redis.hincrby(this.parts.keys.totals, 'failoverReplayed', replay.length).catch(() => {});
     }
-    this.log.info({ epoch: this.epoch, replayed: replay.length, markerMatched: matched }, 'elected leader');
-    this.reapTimer = setTimeout(() => void this.reapOnce(), this.config.reapIntervalMs);
+    term.startReaping();
   }
 
-  /**
-   * Raises the epoch (fencing out any older leader) and the mode's own fences. In streams mode a
-   * partition fence can be ahead of the epoch key when a cluster failover lost the key's last
-   * writes; the epoch is then raised past that fence and the takeover tried once more.
-   */
-  private async elect(floor = 0): Promise<LeaderRouting> {
-    this.epoch = await scripts.elect(this.redis, this.keys, {
-      id: this.id,
-      host: hostname(),
-      pid: process.pid,
-      leaseMs: this.config.leaseMs,
-      floor,
-    });
-    this.sequence = 0;
-    try {
-      return await this.mode.takeOver(this.epoch);
-    } catch (error) {
-      if (error instanceof EpochBehindError && floor === 0) {
-        this.log.warn(
-          { epoch: error.epoch, fence: error.floor },
-          'epoch behind a partition fence; raising it',
-        );
-        return this.elect(error.floor);
-      }
-      throw error;
+  /** Takes the term (or election) out of the state, so exactly one step-down ends it. */
+  private detachHeld(): LeaderTerm | Election | undefined {
+    const phase = this.phase;
+    if (phase.kind === 'leading') {
+      this.setPhase({ kind: 'resigning', from: 'leading' });
+      return phase.term;
     }
-  }
-
-  /**
-   * Runs a takeover step again after a transient failure, for as long as this process still holds
-   * the lease. Fencing and lost leadership are final; so is a dispatcher that is shutting down.
-   * Retrying elect() raises the epoch again, which only supersedes the failed attempt's fences.
-   */
-  private async whileLeased<T>(step: string, run: () => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await run();
-      } catch (error) {
-        const final =
-          error instanceof FencedError ||
-          error instanceof LeadershipLostError ||
-          this.state !== 'standby' ||
-          !this.lease.held ||
-          this.lease.validForMs() < this.config.leaseMs / 4;
-        if (final) throw error;
-        this.log.warn({ err: error, step, attempt }, 'takeover step failed; retrying while the lease holds');
-        await new Promise((resolve) => setTimeout(resolve, Math.min(25 * 2 ** attempt, 200)));
-      }
+    if (phase.kind === 'electing') {
+      this.setPhase({ kind: 'resigning', from: 'electing' });
+      return phase.election;
     }
-  }
-
-  private nextId(): string {
-    this.sequence += 1;
-    return `${this.epoch.toString(36)}-${this.sequence.toString(36)}`;
-  }
-
-  /** Refuses to write once the lease may have run out on the monotonic clock (e.g. after SIGSTOP). */
-  private async guardLease<T>(write: () => Promise<T>): Promise<T> {
-    if (this.lease.validForMs() <= 0)
-      throw new LeadershipLostError('lease validity ran out before the write');
-    return write();
-  }
-
-  private scheduleRenew(): void {
-    this.renewTimer = setTimeout(async () => {
-      if (this.state !== 'leading' && !this.electing) return;
-      try {
-        await this.lease.renew();
-        if (this.state === 'leading' || this.electing) this.scheduleRenew();
-      } catch (error) {
-        this.log.error({ err: error }, 'lease renewal failed; stepping down');
-        await this.stepDown('renewal_failed');
-      }
-    }, this.config.leaseMs / 3);
-  }
-
-  private async reapOnce(): Promise<void> {
-    const routing = this.routing;
-    if (!routing || this.state !== 'leading') return;
-    clearTimeout(this.reapTimer);
-    let more = false;
-    try {
-      const result = await this.guardLease(() => routing.upkeep());
-      if (this.config.mode === 'lists' && result.backlog > 0 && result.liveWorkers > 0) this.batcher?.kick();
-      more = result.more;
-    } catch (error) {
-      if (error instanceof FencedError || error instanceof LeadershipLostError) {
-        await this.stepDown(error instanceof FencedError ? 'fenced' : 'lease_expired');
-        return;
-      }
-      this.log.warn({ err: error }, 'reap failed; will retry');
+    if (phase.kind === 'stopping') {
+      const held = phase.held;
+      phase.held = undefined;
+      return held;
     }
-    if (this.state === 'leading') {
-      this.reapTimer = setTimeout(() => void this.reapOnce(), more ? 0 : this.config.reapIntervalMs);
-    }
+    return undefined;
   }
 
-  /** Stops leading at once. Messages received but unwritten are counted as abandoned. */
+  /** Stops leading at once. Messages received but unwritten are kept in the buffer and counted. */
   private async stepDown(reason: StepDownReason): Promise<void> {
-    const wasLeading = this.batcher !== undefined;
-    clearTimeout(this.renewTimer);
-    clearTimeout(this.reapTimer);
-    if (wasLeading) {
-      const left = this.batcher?.stop() ?? [];
-      this.batcher = undefined;
-      if (this.ingress.consumers === 'leader') {
+    const held = this.detachHeld();
+    if (held instanceof LeaderTerm) {
+      const left = held.end(reason);
+      if (this.parts.ingress.consumers === 'leader') {
         // JetStream redelivers whatever was not acked to the next leader; keep nothing here.
-        await this.ingress.pause().catch(() => {});
+        await this.parts.ingress.pause().catch(() => {});
       } else if (left.length > 0) {
         // Keep them: if this process leads again, the marker check replays whatever nobody wrote.
-        this.buffer.unshift(left);
+        this.parts.buffer.unshift(left);
       }
-      if (left.length > 0) {
-        this.metrics.abandoned.inc(left.length);
-        this.log.warn(
-          { count: left.length, reason },
-          'unwritten messages kept in the standby buffer at step-down',
-        );
-      }
-      this.routing?.clearGauges();
-      this.routing = undefined;
-      this.metrics.leader.set(0);
-      this.metrics.leaderEpoch.set(0);
-      this.metrics.stepdowns.inc({ reason });
-      this.metrics.pending.set(0);
-      this.log.warn({ reason, epoch: this.epoch }, 'stepped down');
+    } else {
+      held?.end();
     }
     // A takeover that failed after raising the epoch left a record naming this process: clear it, so
     // `stats` (and anyone acting on it) never takes a standby for the leader.
-    if (wasLeading || this.electing) {
+    if (held) {
       try {
-        await scripts.resign(this.redis, this.keys, { epoch: this.epoch });
+        await scripts.resign(this.parts.redis, this.parts.keys, { epoch: held.epoch });
       } catch {
         // The next leader overwrites the record; nothing depends on this write.
       }
     }
-    await this.lease.release();
-    if (this.state === 'leading') {
-      this.setState('standby');
+    await this.parts.lease.release();
+    if (this.phase.kind === 'resigning') {
+      this.setPhase({ kind: 'standby' });
       // Let a healthier candidate win before competing again.
-      this.scheduleCampaign(this.config.leaseMs);
+      this.campaign.schedule(this.config.leaseMs);
     }
   }
 }

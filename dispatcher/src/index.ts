@@ -1,5 +1,3 @@
-export { BatchWriter } from './batch-writer.js';
-export { type Batch, Batcher, type BatcherOptions } from './batcher.js';
 export {
   Dispatcher,
   type DispatcherOptions,
@@ -7,8 +5,10 @@ export {
   type StepDownReason,
 } from './dispatcher.js';
 export { createDispatcherMetrics, type DispatcherMetrics } from './metrics.js';
-export { Reaper } from './reaper.js';
 export { HttpDeliverer, type HttpDelivererOptions } from './relay/http-deliverer.js';
 export { ListOutboundQueue, type OutboundQueue, type Taken } from './relay/outbound-queue.js';
 export { Relay, type RelayOptions, type RelayState } from './relay/relay.js';
 export { SESSION_HEADER } from './relay/socket-gateway.js';
+export { type Batch, Batcher, type BatcherOptions } from './routing/batcher.js';
+export { BatchWriter } from './routing/lists/batch-writer.js';
+export { Reaper } from './routing/lists/reaper.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { rendezvousIndex } from '../src/affinity.js';
-import { type Batch, Batcher } from '../src/batcher.js';
-import { ReplayBuffer } from '../src/replay-buffer.js';
+import { type Batch, Batcher } from '../src/routing/batcher.js';
+import { rendezvousIndex } from '../src/routing/placement.js';
+import { ReplayBuffer } from '../src/standby/replay-buffer.js';
 
 const received = (text: string) => ({ payload: Buffer.from(text), marker: text });
 

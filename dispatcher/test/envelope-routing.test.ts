@@ -3,7 +3,7 @@ import { type RedisHandle, startRedis } from '@redispatch/testing';
 import type { Message } from '@redispatch/worker';
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { rendezvousIndex } from '../src/affinity.js';
+import { rendezvousIndex } from '../src/routing/placement.js';
 import { type Fleet, fleet, testConfig, uniquePrefix } from './helpers/in-process.js';
 
 let server: RedisHandle;

@@ -74,7 +74,6 @@ export {
 export { type JoinDeploymentOptions, joinDeployment } from './deployment/join-deployment.js';
 export * from './envelope/index.js';
 export * from './errors.js';
-export { LeaderLease, type LeaderLeaseOptions } from './leadership/leader-lease.js';
 export {
   type CloseOutcome,
   type CloseStep,

@@ -122,7 +122,7 @@ export const DELIVERY_OPTIONS = {
   drainTimeoutMs: option(
     'DRAIN_TIMEOUT_MS',
     '--drain-timeout-ms <ms>',
-    'Grace period on SIGTERM: a worker finishes in-flight work, a relay lets its sockets drain',
+    'Grace period on SIGTERM: a worker finishes in-flight work, a relay lets its sockets drain, a dispatcher flushes and hands over; every role exits within it plus a few seconds, even with Redis down',
     intAtLeast(0),
     String(d.DEFAULT_DRAIN_TIMEOUT_MS),
   ),

@@ -4,7 +4,7 @@
  * trip; under load, messages pile up while a write is in flight and go out together in the next.
  * A failed write keeps its batch (same ids) and retries it with backoff: the write is idempotent.
  */
-import type { Received } from './replay-buffer.js';
+import type { Received } from '../standby/replay-buffer.js';
 
 export interface Batch {
   ids: string[];

@@ -1,10 +1,9 @@
 import { performance } from 'node:perf_hooks';
 import { type DecodedHeader, type Keys, scripts } from '@redispatch/shared';
 import type { Redis } from 'ioredis';
-import { rendezvousIndex } from './affinity.js';
-import type { Batch } from './batcher.js';
-import { classifyPayload, delayPlacement } from './classify.js';
-import type { DispatcherMetrics } from './metrics.js';
+import type { DispatcherMetrics } from '../../metrics.js';
+import type { Batch } from '../batcher.js';
+import { classifyPayload, delayPlacement, rendezvousIndex } from '../placement.js';
 
 export interface BatchWriterOptions {
   redis: Redis;

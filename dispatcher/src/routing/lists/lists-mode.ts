@@ -1,9 +1,13 @@
 import { type Config, joinDeployment, type Keys } from '@redispatch/shared';
 import type { Redis } from 'ioredis';
+import type { DispatcherMetrics } from '../../metrics.js';
+import type { LeaderRouting, RoutingMode, UpkeepResult } from '../routing-mode.js';
 import { BatchWriter } from './batch-writer.js';
-import type { DispatcherMetrics } from './metrics.js';
-import { Reaper } from './reaper.js';
-import type { LeaderRouting, RoutingMode, UpkeepResult } from './routing-mode.js';
+import { Reaper, type ReaperSettings } from './reaper.js';
+
+/** What lists mode reads from the configuration (its writer's and its reaper's settings). */
+export type ListsModeSettings = ReaperSettings &
+  Pick<Config, 'prefix' | 'partitions' | 'queueHighWater' | 'maxPayloadBytes' | 'routing' | 'dedupeWindowMs'>;
 
 /**
  * Lists mode: one fence (the epoch key itself, beside the data in one slot), per-worker queues
@@ -15,7 +19,7 @@ export class ListsMode implements RoutingMode {
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keys,
-    private readonly config: Config,
+    private readonly config: ListsModeSettings,
     private readonly metrics: DispatcherMetrics,
   ) {}
 

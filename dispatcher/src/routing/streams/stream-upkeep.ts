@@ -1,6 +1,9 @@
 import { type Config, type DataClient, type Keys, type PartitionKeys, scripts } from '@redispatch/shared';
-import type { DispatcherMetrics } from '../metrics.js';
+import type { DispatcherMetrics } from '../../metrics.js';
 import type { UpkeepResult } from '../routing-mode.js';
+
+/** What streams upkeep reads from the configuration. */
+export type StreamUpkeepSettings = Pick<Config, 'workerTtlMs' | 'consumerGroup'>;
 
 /** Most delayed messages one partition promotes per tick, so one call never blocks Redis for long. */
 const PROMOTE_LIMIT = 1_000;
@@ -18,7 +21,7 @@ export class StreamUpkeep {
     private readonly client: DataClient,
     private readonly keys: Keys,
     private readonly partitions: readonly PartitionKeys[],
-    private readonly config: Config,
+    private readonly config: StreamUpkeepSettings,
     private readonly epoch: number,
     private readonly metrics: DispatcherMetrics,
   ) {}

@@ -1,9 +1,12 @@
 import { type Config, type Keys, scripts } from '@redispatch/shared';
 import type { Redis } from 'ioredis';
-import type { DispatcherMetrics } from './metrics.js';
+import type { DispatcherMetrics } from '../../metrics.js';
 
 /** Most entries of each kind one reap call handles, so one call never blocks Redis for long. */
 const REAP_LIMIT = 1_000;
+
+/** What the reaper reads from the configuration: nothing else, so its inputs are plain to see. */
+export type ReaperSettings = Pick<Config, 'workerTtlMs' | 'maxAttempts' | 'ackTimeoutMs'>;
 
 export interface ReapResult {
   liveWorkers: { id: string; queued: number }[];
@@ -22,7 +25,7 @@ export class Reaper {
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keys,
-    private readonly config: Config,
+    private readonly config: ReaperSettings,
     private readonly epoch: number,
     private readonly metrics: DispatcherMetrics,
   ) {}

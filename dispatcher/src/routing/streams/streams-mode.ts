@@ -7,10 +7,17 @@ import {
   scripts,
   waitForReplicas,
 } from '@redispatch/shared';
-import type { DispatcherMetrics } from '../metrics.js';
+import type { DispatcherMetrics } from '../../metrics.js';
 import { EpochBehindError, type LeaderRouting, type RoutingMode } from '../routing-mode.js';
-import { StreamUpkeep } from './stream-upkeep.js';
+import { StreamUpkeep, type StreamUpkeepSettings } from './stream-upkeep.js';
 import { StreamWriter } from './stream-writer.js';
+
+/** What streams mode reads from the configuration (its writer's and its upkeep's settings). */
+export type StreamsModeSettings = StreamUpkeepSettings &
+  Pick<
+    Config,
+    'prefix' | 'partitions' | 'waitReplicas' | 'waitTimeoutMs' | 'maxPayloadBytes' | 'dedupeWindowMs'
+  >;
 
 /**
  * Streams mode: P partition streams spread over a Redis Cluster's masters, one consumer group.
@@ -24,7 +31,7 @@ export class StreamsMode implements RoutingMode {
   constructor(
     private readonly client: DataClient,
     private readonly keys: Keys,
-    private readonly config: Config,
+    private readonly config: StreamsModeSettings,
     private readonly metrics: DispatcherMetrics,
   ) {}
 

@@ -1,10 +1,17 @@
 import { performance } from 'node:perf_hooks';
+import {
+  closeQuietly,
+  createConnection,
+  createDataConnection,
+  type DataConnectionSettings,
+  LeadershipLostError,
+  LeaseContendedError,
+  RedisUnavailableError,
+  redactRedisUrl,
+  type TlsSettings,
+} from '@redispatch/shared';
 import { ExecutionError, type Lock, Redlock, ResourceLockedError } from '@sesamecare-oss/redlock';
 import type { Cluster, Redis } from 'ioredis';
-import { redactRedisUrl, type TlsSettings } from '../config/redis-url.js';
-import { LeadershipLostError, LeaseContendedError, RedisUnavailableError } from '../errors.js';
-import { closeQuietly, createConnection } from '../redis/connection.js';
-import { createDataConnection, type DataConnectionSettings } from '../redis/data-connection.js';
 
 /** Clock drift allowance, as Redlock's paper: a fraction of the lease plus Redis's 1 ms expiry precision. */
 const DRIFT_FACTOR = 0.01;
@@ -93,6 +100,12 @@ export class LeaderLease {
    * One acquisition attempt. Resolves when this process now holds the lease; rejects with
    * LeaseContendedError when another holder has it, RedisUnavailableError when no quorum answered.
    */
+  /** Refuses to write once the lease may have run out on the monotonic clock (e.g. after SIGSTOP). */
+  async guard<T>(write: () => Promise<T>): Promise<T> {
+    if (this.validForMs() <= 0) throw new LeadershipLostError('lease validity ran out before the write');
+    return write();
+  }
+
   async acquire(): Promise<void> {
     await this.connecting;
     const started = performance.now();

@@ -1,11 +1,7 @@
-import {
-  LeaderLease,
-  LeadershipLostError,
-  LeaseContendedError,
-  RedisUnavailableError,
-} from '@redispatch/shared';
+import { LeadershipLostError, LeaseContendedError, RedisUnavailableError } from '@redispatch/shared';
 import { type RedisHandle, startRedis } from '@redispatch/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { LeaderLease } from '../../src/leadership/leader-lease.js';
 
 let masters: RedisHandle[] = [];
 const leases: LeaderLease[] = [];

@@ -6,10 +6,9 @@ import {
   scripts,
   waitForReplicas,
 } from '@redispatch/shared';
-import { rendezvousIndex } from '../affinity.js';
+import type { DispatcherMetrics } from '../../metrics.js';
 import type { Batch } from '../batcher.js';
-import { classifyPayload, delayPlacement } from '../classify.js';
-import type { DispatcherMetrics } from '../metrics.js';
+import { classifyPayload, delayPlacement, rendezvousIndex } from '../placement.js';
 
 export interface StreamWriterOptions {
   client: DataClient;

@@ -1,0 +1,153 @@
+import { FencedError, LeadershipLostError, type Logger } from '@redispatch/shared';
+import type { DispatcherMetrics } from '../metrics.js';
+import { Batcher } from '../routing/batcher.js';
+import type { LeaderRouting } from '../routing/routing-mode.js';
+import type { Received } from '../standby/replay-buffer.js';
+import type { Elected } from './election.js';
+import type { LeaderLease } from './leader-lease.js';
+import type { LeaseRenewal } from './lease-renewal.js';
+
+/** Why a leader stopped leading (the `reason` label of redispatch_stepdowns_total). */
+export type StepDownReason =
+  | 'fenced'
+  | 'renewal_failed'
+  | 'lease_expired'
+  | 'shutdown'
+  | 'error'
+  | 'ingress_lost';
+
+export interface LeaderTermOptions {
+  elected: Elected;
+  renewal: LeaseRenewal;
+  lease: LeaderLease;
+  batchSize: number;
+  reapIntervalMs: number;
+  /** Lists mode: a reap that found a backlog and live workers asks for a write (freed room). */
+  kickOnBacklog: boolean;
+  metrics: DispatcherMetrics;
+  log: Logger;
+  /** False once this term ended or the dispatcher is shutting down: the reap loop stops. */
+  isCurrent: () => boolean;
+  /** Fenced or the lease ran out: the dispatcher steps down. */
+  onLost: (reason: StepDownReason) => Promise<void>;
+}
+
+/** The fatal errors of a leader's write: someone else leads now, or may. */
+function lostReason(error: unknown): StepDownReason | undefined {
+  if (error instanceof FencedError) return 'fenced';
+  if (error instanceof LeadershipLostError) return 'lease_expired';
+  return undefined;
+}
+
+/**
+ * One leader's term: everything that exists only while this process leads — its epoch and message
+ * ids, the batcher writing through the mode's routing, the lease renewal and the reap loop. Made on
+ * election and ended at step-down, so a dispatcher leads exactly when it holds a term.
+ */
+export class LeaderTerm {
+  readonly epoch: number;
+  private readonly batcher: Batcher;
+  private readonly routing: LeaderRouting;
+  private sequence = 0;
+  private reapTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly options: LeaderTermOptions) {
+    const { elected, lease, metrics, log } = options;
+    this.epoch = elected.epoch;
+    this.routing = elected.routing;
+    const routing = this.routing;
+    const batcher: Batcher = new Batcher({
+      maxBatch: options.batchSize,
+      write: async (batch) => {
+        await lease.guard(() => routing.write(batch));
+        metrics.pending.set(batcher.pendingCount);
+        // JetStream: acknowledge only what is now durably in Redis.
+        for (const ack of batch.acks) ack?.();
+      },
+      nextId: () => this.nextId(),
+      isFatal: (error) => lostReason(error) !== undefined,
+      onFatal: (error) => void options.onLost(lostReason(error) ?? 'error'),
+      onRetry: (error, delayMs) => {
+        metrics.writeErrors.inc();
+        log.warn({ err: error, delayMs }, 'batch write failed; retrying the same batch');
+      },
+    });
+    this.batcher = batcher;
+  }
+
+  get pendingCount(): number {
+    return this.batcher.pendingCount;
+  }
+
+  add(received: Received): void {
+    this.batcher.add(received);
+  }
+
+  /** Resolves when the batch in hand is written (or the term ended). */
+  drain(): Promise<void> {
+    return this.batcher.drain();
+  }
+
+  startReaping(): void {
+    this.reapTimer = setTimeout(() => void this.reapOnce(), this.options.reapIntervalMs);
+  }
+
+  /** Counts the takeover once intake switched to this term. */
+  recordTakeover(replayed: number, matched: boolean): void {
+    const m = this.options.metrics;
+    m.standbyBuffer.set(0);
+    m.leader.set(1);
+    m.leaderEpoch.set(this.epoch);
+    m.elections.inc();
+    m.replayed.inc(replayed);
+    if (!matched && replayed > 0) m.replayUnmatched.inc();
+    this.options.log.info({ epoch: this.epoch, replayed, markerMatched: matched }, 'elected leader');
+  }
+
+  /**
+   * Stops renewing, reaping and writing; returns what was not proven written, in arrival order
+   * (counted as abandoned: the dispatcher keeps them in its buffer, or JetStream redelivers them).
+   */
+  end(reason: StepDownReason): Received[] {
+    const { renewal, metrics: m, log } = this.options;
+    renewal.stop();
+    clearTimeout(this.reapTimer);
+    const left = this.batcher.stop();
+    this.routing.clearGauges();
+    if (left.length > 0) {
+      m.abandoned.inc(left.length);
+      log.warn({ count: left.length, reason }, 'unwritten messages kept in the standby buffer at step-down');
+    }
+    m.leader.set(0);
+    m.leaderEpoch.set(0);
+    m.stepdowns.inc({ reason });
+    m.pending.set(0);
+    log.warn({ reason, epoch: this.epoch }, 'stepped down');
+    return left;
+  }
+
+  private nextId(): string {
+    this.sequence += 1;
+    return `${this.epoch.toString(36)}-${this.sequence.toString(36)}`;
+  }
+
+  private async reapOnce(): Promise<void> {
+    const { isCurrent, lease, kickOnBacklog, reapIntervalMs, log } = this.options;
+    if (!isCurrent()) return;
+    clearTimeout(this.reapTimer);
+    let more = false;
+    try {
+      const result = await lease.guard(() => this.routing.upkeep());
+      if (kickOnBacklog && result.backlog > 0 && result.liveWorkers > 0) this.batcher.kick();
+      more = result.more;
+    } catch (error) {
+      const lost = lostReason(error);
+      if (lost) {
+        await this.options.onLost(lost);
+        return;
+      }
+      log.warn({ err: error }, 'reap failed; will retry');
+    }
+    if (isCurrent()) this.reapTimer = setTimeout(() => void this.reapOnce(), more ? 0 : reapIntervalMs);
+  }
+}
