@@ -109,7 +109,9 @@ export async function serveProcess(
     throw error;
   }
   const running = service;
-  const directory = announce(config, role, metrics, logger);
+  // Announced once started: a process that fails its start (a bad database, another deployment's
+  // mode) must leave nothing behind in Redis.
+  let directory: { close(): Promise<void> } | undefined;
   let stopping = false;
   const shutdown = (reason: string) => {
     if (stopping) {
@@ -120,7 +122,7 @@ export async function serveProcess(
     logger.info({ signal: reason }, 'shutting down');
     running
       .close()
-      .then(() => directory.close())
+      .then(() => directory?.close())
       .then(() => metrics?.close())
       .then(() => process.exit(0))
       .catch((error: unknown) => {
@@ -141,8 +143,8 @@ export async function serveProcess(
     await running.start();
   } catch (error) {
     await running.close().catch(() => {});
-    await directory.close();
     await metrics?.close();
     throw error;
   }
+  if (!stopping) directory = announce(config, role, metrics, logger);
 }
