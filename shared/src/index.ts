@@ -80,7 +80,6 @@ export {
   type CloseStepsOptions,
   runCloseSteps,
 } from './lifecycle/close-steps.js';
-export { type FlusherState, NextTurnFlusher } from './lifecycle/next-turn-flusher.js';
 export { createLogger, type Logger } from './logger.js';
 export {
   ENDPOINT_REFRESH_MS,

@@ -1,4 +1,4 @@
-import { createLogger, NextTurnFlusher, runCloseSteps } from '@redispatch/shared';
+import { createLogger, runCloseSteps } from '@redispatch/shared';
 import { describe, expect, it } from 'vitest';
 
 const log = createLogger('silent');
@@ -44,36 +44,5 @@ describe('runCloseSteps', () => {
     expect(await runCloseSteps([['x', async () => undefined]], { log, budgetMs: 1_000 })).toEqual({
       kind: 'clean',
     });
-  });
-});
-
-describe('NextTurnFlusher', () => {
-  it('coalesces requests of one turn into one flush, and flushes again for work that came during it', async () => {
-    let pending: number[] = [];
-    const writes: number[][] = [];
-    let release: () => void = () => undefined;
-    const flusher = new NextTurnFlusher(
-      async () => {
-        const batch = pending;
-        pending = [];
-        writes.push(batch);
-        if (writes.length === 1) await new Promise<void>((resolve) => (release = resolve));
-      },
-      () => pending.length > 0,
-    );
-    for (const n of [1, 2, 3]) {
-      pending.push(n);
-      flusher.request();
-    }
-    expect(flusher.state).toBe('scheduled');
-    await expect.poll(() => flusher.state).toBe('flushing');
-    // Arrives while the first write is in flight: waits for the next one.
-    pending.push(4);
-    flusher.request();
-    expect(writes).toEqual([[1, 2, 3]]);
-    release();
-    await flusher.idle(5_000);
-    expect(writes).toEqual([[1, 2, 3], [4]]);
-    expect(flusher.state).toBe('idle');
   });
 });
