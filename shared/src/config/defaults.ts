@@ -35,7 +35,7 @@ export const DEFAULT_HTTP_TIMEOUT_MS = 5_000;
 /** Streams mode: stream partitions; 6 spreads two per master on a 3-master cluster. */
 export const DEFAULT_PARTITIONS = 6;
 /** Relay: frames one session may have awaiting a reply before the relay stops reading its socket. */
-export const DEFAULT_RELAY_MAX_PENDING = 64;
+export const DEFAULT_RELAY_MAX_PENDING = 16;
 /** Relay: a frame unanswered this long no longer counts as pending (handlers that never reply). */
 export const DEFAULT_RELAY_PENDING_TIMEOUT_MS = 30_000;
 export const DEFAULT_RELAY_MAX_CONNECTIONS = 10_000;
