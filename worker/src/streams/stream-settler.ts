@@ -1,5 +1,6 @@
 import { type DataClient, type Keys, type PartitionKeys, scripts } from '@redispatch/shared';
 import type { WorkerMetrics } from '../metrics.js';
+import { SettleLoop } from '../settle-loop.js';
 import type { PendingReply } from '../settler.js';
 
 interface PartitionSettlements {
@@ -7,20 +8,23 @@ interface PartitionSettlements {
   nacks: scripts.StreamNack[];
 }
 
-const RETRY_MS = 100;
+/** What one write takes: each partition's acks and nacks, and the replies of those acks. */
+interface StreamSettlements {
+  buffered: Map<number, PartitionSettlements>;
+  replies: PendingReply[];
+}
 
 /**
- * Streams mode's acks and nacks, batched per event-loop turn and settled with one script call per
- * partition that has any (all partitions in parallel, one flush in flight at a time). A failed
- * call is retried: XACK of an entry already acked is a no-op, and a nack re-checks ownership.
+ * Streams mode's acks and nacks, batched per event-loop turn by a SettleLoop and settled with one
+ * script call per partition that has any (all partitions in parallel, one write in flight at a
+ * time). A failed call is retried: XACK of an entry already acked is a no-op, and a nack re-checks
+ * ownership.
  */
 export class StreamSettler {
   private buffered = new Map<number, PartitionSettlements>();
   private replies: PendingReply[] = [];
   private count = 0;
-  private flushing = false;
-  private scheduled = false;
-  private idle: (() => void)[] = [];
+  private readonly loop: SettleLoop<StreamSettlements, PromiseSettledResult<void>[]>;
 
   constructor(
     private readonly client: DataClient,
@@ -31,7 +35,18 @@ export class StreamSettler {
     private readonly outbound: { keys: Keys; max: number },
     private readonly metrics: WorkerMetrics,
     private readonly onError: (error: unknown) => void,
-  ) {}
+  ) {
+    this.loop = new SettleLoop({
+      hasPending: () => this.count > 0,
+      take: () => this.take(),
+      write: (taken) => this.write(taken),
+      settled: (taken, results) => this.putBackFailed(taken, results),
+      failed: (taken, error) => {
+        this.putBack(taken);
+        this.onError(error);
+      },
+    });
+  }
 
   /** Acks an entry; its replies are written to their outbound queues first, in the same flush. */
   ack(partition: number, entryId: string, replies?: readonly PendingReply[]): void {
@@ -52,13 +67,8 @@ export class StreamSettler {
     this.added();
   }
 
-  async drain(timeoutMs: number): Promise<void> {
-    if (this.count === 0 && !this.flushing) return;
-    this.schedule();
-    await Promise.race([
-      new Promise<void>((resolve) => this.idle.push(resolve)),
-      new Promise<void>((resolve) => setTimeout(resolve, timeoutMs).unref()),
-    ]);
+  drain(timeoutMs: number): Promise<void> {
+    return this.loop.drain(timeoutMs);
   }
 
   private slot(partition: number): PartitionSettlements {
@@ -72,55 +82,36 @@ export class StreamSettler {
 
   private added(): void {
     this.count += 1;
-    this.schedule();
+    this.loop.request();
   }
 
-  private schedule(): void {
-    if (this.scheduled || this.flushing) return;
-    this.scheduled = true;
-    setImmediate(() => {
-      this.scheduled = false;
-      void this.flush();
-    });
-  }
-
-  private async flush(): Promise<void> {
-    if (this.flushing) return;
-    if (this.count === 0) {
-      for (const resolve of this.idle.splice(0)) resolve();
-      return;
-    }
-    const taken = this.buffered;
-    const replies = this.replies;
+  private take(): StreamSettlements {
+    const taken = { buffered: this.buffered, replies: this.replies };
     this.buffered = new Map();
     this.replies = [];
     this.count = 0;
-    this.flushing = true;
+    return taken;
+  }
+
+  /**
+   * The replies, then every partition's settle in parallel. Throws only if the replies could not be
+   * written (then nothing was settled); a partition's failure is in its result.
+   */
+  private async write({ buffered, replies }: StreamSettlements): Promise<PromiseSettledResult<void>[]> {
     const partitions = this.partitions();
     if (replies.length > 0) {
       // The outbound queues live in the deployment's slot, the acks in each partition's: replies go
       // first, so a failure in between can repeat a reply but never lose one.
-      try {
-        const { keys, max } = this.outbound;
-        const { written, deadLettered: dead } = await scripts.outboundWrite(this.client, keys, {
-          max,
-          replies,
-        });
-        this.metrics.replies.inc({ outcome: 'queued' }, written);
-        this.metrics.replies.inc({ outcome: 'dead_lettered' }, dead);
-      } catch (error) {
-        this.flushing = false;
-        this.onError(error);
-        this.buffered = taken;
-        this.replies = replies;
-        this.count = [...taken.values()].reduce((n, w) => n + w.acks.length + w.nacks.length, 0);
-        await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
-        this.schedule();
-        return;
-      }
+      const { keys, max } = this.outbound;
+      const { written, deadLettered: dead } = await scripts.outboundWrite(this.client, keys, {
+        max,
+        replies,
+      });
+      this.metrics.replies.inc({ outcome: 'queued' }, written);
+      this.metrics.replies.inc({ outcome: 'dead_lettered' }, dead);
     }
-    const results = await Promise.allSettled(
-      [...taken.entries()].map(async ([index, work]) => {
+    return Promise.allSettled(
+      [...buffered.entries()].map(async ([index, work]) => {
         const p = partitions[index] as PartitionKeys;
         const { acked, retried, deadLettered, stale } = await scripts.streamSettle(this.client, p, {
           group: this.group,
@@ -136,20 +127,31 @@ export class StreamSettler {
         if (acked + retried + deadLettered > 0) this.metrics.lastProgress.set(Date.now() / 1000);
       }),
     );
-    this.flushing = false;
+  }
+
+  /** Puts back the partitions whose settle failed (their replies are already written); true if any. */
+  private putBackFailed({ buffered }: StreamSettlements, results: PromiseSettledResult<void>[]): boolean {
     let failed = false;
-    [...taken.entries()].forEach(([index, work], i) => {
+    [...buffered.entries()].forEach(([index, work], i) => {
       const result = results[i];
       if (result?.status !== 'rejected') return;
       failed = true;
       this.onError(result.reason);
-      const slot = this.slot(index);
-      slot.acks.unshift(...work.acks);
-      slot.nacks.unshift(...work.nacks);
-      this.count += work.acks.length + work.nacks.length;
+      this.putBackPartition(index, work);
     });
-    if (failed) await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
-    if (this.count > 0) this.schedule();
-    else for (const resolve of this.idle.splice(0)) resolve();
+    return failed;
+  }
+
+  /** Puts back a whole write whose replies could not be written (front of the line, order kept). */
+  private putBack({ buffered, replies }: StreamSettlements): void {
+    for (const [index, work] of buffered) this.putBackPartition(index, work);
+    this.replies.unshift(...replies);
+  }
+
+  private putBackPartition(index: number, work: PartitionSettlements): void {
+    const slot = this.slot(index);
+    slot.acks.unshift(...work.acks);
+    slot.nacks.unshift(...work.nacks);
+    this.count += work.acks.length + work.nacks.length;
   }
 }
