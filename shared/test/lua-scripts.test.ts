@@ -1,31 +1,20 @@
-import { assertNotFenced, createConnection, createKeys, FencedError, ScriptCode } from '@redispatch/shared';
-import { type RedisHandle, startRedis } from '@redispatch/testing';
+import { assertNotFenced, createKeys, FencedError, ScriptCode } from '@redispatch/shared';
 import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { useScriptRedis } from './helpers/script-redis.js';
 
-let server: RedisHandle;
 let redis: Redis;
-let prefixCounter = 0;
 let keys = createKeys('unset');
-
-beforeAll(async () => {
-  server = await startRedis();
-  redis = createConnection('command', {
-    url: server.url,
-    tls: { insecure: false },
-    commandTimeoutMs: 5_000,
-    name: 'lua-test',
-  });
-  await redis.connect();
-});
-afterAll(async () => {
-  redis.disconnect();
-  await server.stop();
-});
-beforeEach(() => {
-  prefixCounter += 1;
-  keys = createKeys(`lua${prefixCounter}`);
-});
+useScriptRedis(
+  'lua-test',
+  'lua',
+  (connected) => {
+    redis = connected;
+  },
+  (fresh) => {
+    keys = fresh;
+  },
+);
 
 const fixed = () => [
   keys.epoch,

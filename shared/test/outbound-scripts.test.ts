@@ -1,37 +1,25 @@
 import {
-  createConnection,
   createKeys,
   decodeDeadOutboundEntry,
   decodeOutboundEntry,
   encodeOutboundTail,
 } from '@redispatch/shared';
-import { type RedisHandle, startRedis } from '@redispatch/testing';
 import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { useScriptRedis } from './helpers/script-redis.js';
 
-let server: RedisHandle;
 let redis: Redis;
-let counter = 0;
 let keys = createKeys('unset');
-
-beforeAll(async () => {
-  server = await startRedis();
-  redis = createConnection('command', {
-    url: server.url,
-    tls: { insecure: false },
-    commandTimeoutMs: 5_000,
-    name: 'outbound-test',
-  });
-  await redis.connect();
-});
-afterAll(async () => {
-  redis.disconnect();
-  await server.stop();
-});
-beforeEach(() => {
-  counter += 1;
-  keys = createKeys(`out${counter}`);
-});
+useScriptRedis(
+  'outbound-test',
+  'out',
+  (connected) => {
+    redis = connected;
+  },
+  (fresh) => {
+    keys = fresh;
+  },
+);
 
 const ROUTE = 'relay:r1';
 const REPLY_TO = 'relay:r1:AAAAAAAAAAAAAAAAAAAAAA';

@@ -1,7 +1,6 @@
 // The typed script wrappers (shared/src/redis/calls): named keys and arguments reach the script in
 // the order its header declares, replies come back decoded, and domain codes become typed errors.
 import {
-  createConnection,
   createKeys,
   FencedError,
   ScriptCode,
@@ -9,33 +8,22 @@ import {
   throwOnScriptCode,
   WorkerNotRegisteredError,
 } from '@redispatch/shared';
-import { type RedisHandle, startRedis } from '@redispatch/testing';
 import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { useScriptRedis } from './helpers/script-redis.js';
 
-let server: RedisHandle;
 let redis: Redis;
-let prefixCounter = 0;
 let keys = createKeys('unset');
-
-beforeAll(async () => {
-  server = await startRedis();
-  redis = createConnection('command', {
-    url: server.url,
-    tls: { insecure: false },
-    commandTimeoutMs: 5_000,
-    name: 'script-calls-test',
-  });
-  await redis.connect();
-});
-afterAll(async () => {
-  redis.disconnect();
-  await server.stop();
-});
-beforeEach(() => {
-  prefixCounter += 1;
-  keys = createKeys(`calls${prefixCounter}`);
-});
+useScriptRedis(
+  'script-calls-test',
+  'calls',
+  (connected) => {
+    redis = connected;
+  },
+  (fresh) => {
+    keys = fresh;
+  },
+);
 
 const elect = () => scripts.elect(redis, keys, { id: 'd1', host: 'h', pid: 1, leaseMs: 3_000 });
 

@@ -139,6 +139,20 @@ export interface SettleClaimReply extends SettleReply {
   claimed: ClaimedMessage[];
 }
 
+/** KEYS[1..8] of claim-8.lua, which settleClaim-12.lua opens with too: the claim half's keys. */
+function claimKeys(keys: WorkerScriptKeys, workerId: string) {
+  return [
+    keys.queue(workerId),
+    keys.inflight,
+    keys.owner,
+    keys.held(workerId),
+    keys.attempts,
+    keys.body,
+    keys.workers,
+    keys.backlog,
+  ] as const;
+}
+
 /** settleClaim-12.lua: settle what finished, then claim up to `count` more, in ONE call. */
 export async function settleClaim(
   client: ScriptClient,
@@ -146,14 +160,7 @@ export async function settleClaim(
   args: SettleClaimArgs,
 ): Promise<SettleClaimReply> {
   const reply = await client.rdSettleClaimBuffer(
-    keys.queue(args.workerId),
-    keys.inflight,
-    keys.owner,
-    keys.held(args.workerId),
-    keys.attempts,
-    keys.body,
-    keys.workers,
-    keys.backlog,
+    ...claimKeys(keys, args.workerId),
     keys.errors,
     keys.delayed,
     keys.dlq,
@@ -181,14 +188,7 @@ export async function claim(
   args: { workerId: string; count: number; ackTimeoutMs: number; rotated: string },
 ): Promise<ClaimedMessage[]> {
   const reply = await client.rdClaimBuffer(
-    keys.queue(args.workerId),
-    keys.inflight,
-    keys.owner,
-    keys.held(args.workerId),
-    keys.attempts,
-    keys.body,
-    keys.workers,
-    keys.backlog,
+    ...claimKeys(keys, args.workerId),
     args.workerId,
     args.count,
     args.ackTimeoutMs,
