@@ -55,7 +55,13 @@ describe('relay flow control', () => {
   }, 90_000);
 
   it('REDISPATCH_RELAY_FRAME_RATE holds a session to its rate without losing a frame', async () => {
-    const stack = await startStack(fx, 'flow-rate', { REDISPATCH_RELAY_FRAME_RATE: '20' }, { worker: false });
+    // The pending limit is raised out of the way: with no worker yet, it alone would hold the session at 16.
+    const stack = await startStack(
+      fx,
+      'flow-rate',
+      { REDISPATCH_RELAY_FRAME_RATE: '20', REDISPATCH_RELAY_MAX_PENDING: '1000' },
+      { worker: false },
+    );
     const client = await connect(stack.relayPort);
     for (let i = 0; i < 200; i++) client.ws.send(`r${i}`);
     // The bucket holds one second of frames (20); after that about 20 a second get through.
