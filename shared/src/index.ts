@@ -124,6 +124,7 @@ export {
   throwOnScriptCode,
 } from './redis/script-code.js';
 export { defineScripts } from './redis/scripts.js';
+export { redisTimeMs, timeReplyMs } from './redis/server-time.js';
 export {
   ACL_ROLES,
   type AclMode,

@@ -8,6 +8,7 @@ import {
   listsDeadLetterStore,
   purgeDeadLetters,
   purgeStreamDeadLetters,
+  redisTimeMs,
   replayDeadLetters,
   replayStreamDeadLetters,
   streamsDeadLetterStore,
@@ -18,7 +19,7 @@ import { hexDump, previewBody, printableText } from './body-text.js';
 import { configFrom, exitWithError } from './config-flags.js';
 import { confirmOrRefuse } from './confirm.js';
 import { addFilterOptions, type FilterFlags, selectionFrom } from './dead-letter-flags.js';
-import { addListCommand, serverNowMs } from './dead-letter-listing.js';
+import { addListCommand } from './dead-letter-listing.js';
 
 /** Dead-letter operations for the configured mode (oldest first; kept for library callers and tests). */
 export function deadLetterOps(config: Config, { client, keys, partitions }: AdminScope) {
@@ -108,7 +109,7 @@ export function registerDlqCommand(program: Command): void {
       try {
         const config = configFrom(command);
         const [letters, nowMs] = await withAdminScope(config, async (scope) =>
-          Promise.all([deadLetterStore(config, scope).show(id), serverNowMs(scope.client)]),
+          Promise.all([deadLetterStore(config, scope).show(id), redisTimeMs(scope.client)]),
         );
         if (letters.length === 0) throw new Error(`no dead letter with id ${id}`);
         const blocks = letters.map((l) => (options.json ? letterJson(l) : letterDetail(l, nowMs).join('\n')));
@@ -132,7 +133,7 @@ export function registerDlqCommand(program: Command): void {
       const max = config.maxPayloadBytes;
       await withAdminScope(config, async (scope) => {
         const store = deadLetterStore(config, scope);
-        const selection = selectionFrom('dlq replay', ids, options, await serverNowMs(scope.client));
+        const selection = selectionFrom('dlq replay', ids, options, await redisTimeMs(scope.client));
         const { refs, missing } = await store.select(selection);
         const fits = refs.filter((r) => r.size <= max);
         const oversize = refs.filter((r) => r.size > max);
@@ -164,7 +165,7 @@ export function registerDlqCommand(program: Command): void {
       const config = configFrom(command);
       await withAdminScope(config, async (scope) => {
         const store = deadLetterStore(config, scope);
-        const selection = selectionFrom('dlq purge', ids, options, await serverNowMs(scope.client), true);
+        const selection = selectionFrom('dlq purge', ids, options, await redisTimeMs(scope.client), true);
         const { refs, missing } = await store.select(selection);
         if (options.dryRun) {
           for (const ref of refs) process.stdout.write(`would purge ${ref.id}\n`);

@@ -5,6 +5,7 @@ import {
   outboundDeadId,
   purgeOutboundDead,
   queryOutboundDead,
+  redisTimeMs,
   selectOutboundDead,
 } from '@redispatch/shared';
 import type { Command } from 'commander';
@@ -13,7 +14,7 @@ import { hexDump, previewBody, printableText } from './body-text.js';
 import { configFrom, exitWithError } from './config-flags.js';
 import { confirmOrRefuse } from './confirm.js';
 import { addFilterOptions, type FilterFlags, selectionFrom } from './dead-letter-flags.js';
-import { addListCommand, serverNowMs } from './dead-letter-listing.js';
+import { addListCommand } from './dead-letter-listing.js';
 
 const PREVIEW_BYTES = 80;
 
@@ -111,7 +112,7 @@ export function registerOutboundDlqCommand(program: Command): void {
         const config = configFrom(sub);
         const key = createKeys(config.prefix).outboundDead;
         await withAdminScope(config, async ({ client: redis }) => {
-          const selection = selectionFrom('outbound-dlq purge', ids, options, await serverNowMs(redis), true);
+          const selection = selectionFrom('outbound-dlq purge', ids, options, await redisTimeMs(redis), true);
           if (selection.kind === 'filter' && isEmptyFilter(selection.filter)) {
             // Everything: one DEL, however long the list.
             const count = await redis.llen(key);

@@ -1,4 +1,4 @@
-import type { Config, DataClient, DeadLetterFilter } from '@redispatch/shared';
+import { type Config, type DeadLetterFilter, redisTimeMs } from '@redispatch/shared';
 import type { Command } from 'commander';
 import { type AdminScope, withAdminScope } from './admin-connection.js';
 import { configFrom, exitWithError } from './config-flags.js';
@@ -10,12 +10,6 @@ import {
   type PageFlags,
   pageFrom,
 } from './dead-letter-flags.js';
-
-/** Redis server time, ms: ages (--older-than) are measured on the clock that stamped the entries. */
-export async function serverNowMs(client: DataClient): Promise<number> {
-  const [seconds, micros] = await client.time();
-  return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
-}
 
 export interface ListingSpec<L> {
   /** What one entry is called in the summary line, e.g. `dead letter(s)`. */
@@ -51,7 +45,7 @@ export function addListCommand<L>(parent: Command, spec: ListingSpec<L>): void {
       const { offset, limit } = pageFrom(options);
       const config = configFrom(command);
       const page = await withAdminScope(config, async (scope) =>
-        spec.query(config, scope, filterFrom(options, await serverNowMs(scope.client)), offset, limit),
+        spec.query(config, scope, filterFrom(options, await redisTimeMs(scope.client)), offset, limit),
       );
       for (const letter of page.letters)
         process.stdout.write(`${options.json ? spec.json(letter) : spec.line(letter)}\n`);

@@ -13,6 +13,7 @@ import {
   type Keys,
   type Logger,
   type Readiness,
+  redisTimeMs,
   runCloseSteps,
   scripts,
   tlsSettingsFrom,
@@ -183,7 +184,7 @@ export class Relay {
       allow: config.httpAllow ?? [],
       concurrency: HTTP_CONCURRENCY,
     });
-    const serverTime = () => this.serverTime();
+    const serverTime = () => redisTimeMs(this.redis);
     this.relayLoop = new ConsumeLoop({
       queue: this.relayQueue,
       tracker: this.relayTracker,
@@ -239,7 +240,7 @@ export class Relay {
       await this.binding.load(this.redis, this.keys.relaySessions(this.id));
       const resumable = await this.sessions.load();
       const recovered = await this.relayQueue.recover();
-      const nowMs = await this.serverTime();
+      const nowMs = await redisTimeMs(this.redis);
       for (const raw of recovered) {
         this.relayTracker.add(raw);
         this.router.route(raw, nowMs);
@@ -366,11 +367,6 @@ export class Relay {
     while (this.router.heldBytes() > this.config.relayMemoryBudgetBytes && !this.stopTaking.signal.aborted)
       await new Promise((resolve) => setTimeout(resolve, BUDGET_POLL_MS));
     return TAKE_BATCH;
-  }
-
-  private async serverTime(): Promise<number> {
-    const [seconds, micros] = await this.redis.time();
-    return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
   }
 
   private scheduleHeartbeat(): void {

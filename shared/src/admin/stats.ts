@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { endpointsFrom, type ProcessEndpoint } from '../observability/endpoint-directory.js';
 import type { Keys } from '../redis/keys.js';
+import { timeReplyMs } from '../redis/server-time.js';
 import type { DispatcherPresence } from './dispatcher-presence.js';
 
 export interface LeaderInfo {
@@ -156,8 +157,7 @@ export async function readStats(redis: Redis, keys: Keys, prefix: string): Promi
     if (!entry || entry[0]) throw entry?.[0] ?? new Error('missing reply');
     return entry[1] as T;
   };
-  const [seconds, micros] = value<[string, string]>(0);
-  const nowMs = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+  const nowMs = timeReplyMs(value<[string, string]>(0));
   const leaderHash = value<Record<string, string>>(1);
   const workerPairs = value<string[]>(3);
   const totalsHash = value<Record<string, string>>(8);
