@@ -1,7 +1,6 @@
-import { hostname } from 'node:os';
 import {
   type Config,
-  type DispatcherPresence,
+  type DispatcherDetails,
   FencedError,
   LeadershipLostError,
   type Logger,
@@ -21,7 +20,6 @@ import type { Deliver } from './ingress/ingress.js';
 import { Campaign } from './leadership/campaign.js';
 import { Election } from './leadership/election.js';
 import { LeaderTerm, type StepDownReason } from './leadership/leader-term.js';
-import { PresenceBeat } from './presence-beat.js';
 import { CatchUp } from './standby/catch-up.js';
 import type { Received } from './standby/replay-buffer.js';
 import { SubscriptionWatch } from './standby/subscription-watch.js';
@@ -52,7 +50,7 @@ type Phase =
   | { kind: 'stopping'; held: LeaderTerm | Election | undefined };
 
 const CONTROL_RESIGNED = 'resigned';
-/** What a stop may take beyond the drain: stepping down, leaving stats (500 ms), quitting. */
+/** What a stop may take beyond the drain: stepping down, quitting. */
 const CLOSE_MARGIN_MS = 3_000;
 
 export interface DispatcherOptions {
@@ -69,7 +67,6 @@ export class Dispatcher {
   private readonly config: Config;
   private readonly parts: DispatcherParts;
   private readonly subscriptionWatch: SubscriptionWatch;
-  private readonly presence: PresenceBeat;
   private readonly catchUp: CatchUp;
   private readonly campaign: Campaign;
   private closing: Promise<void> | undefined;
@@ -90,13 +87,6 @@ export class Dispatcher {
       onLost: () => this.onIngressLost(),
       onBack: () => this.afterResubscribe(),
     });
-    this.presence = new PresenceBeat(
-      parts.redis,
-      parts.keys,
-      config.heartbeatMs,
-      () => this.presenceRecord(),
-      parts.log,
-    );
     const isIdleStandby = () => this.phase.kind === 'standby';
     this.catchUp = new CatchUp({
       ...parts,
@@ -129,16 +119,16 @@ export class Dispatcher {
     return { ready, state: this.state };
   }
 
-  /** What `stats` shows of this dispatcher (written every REDISPATCH_HEARTBEAT_MS). */
-  presenceRecord(): DispatcherPresence {
+  /**
+   * What `stats` shows of this dispatcher besides where it runs: `redispatch dispatcher` puts it in
+   * the process's endpoint directory entry every REDISPATCH_HEARTBEAT_MS.
+   */
+  details(): DispatcherDetails {
     const leading = this.state === 'leading';
     return {
-      id: this.id,
-      role: leading ? 'leader' : this.state,
+      state: leading ? 'leader' : this.state,
       caughtUp: leading || this.catchUp.caughtUp,
       buffered: leading ? 0 : this.parts.buffer.size,
-      host: hostname(),
-      pid: process.pid,
     };
   }
 
@@ -167,7 +157,6 @@ export class Dispatcher {
     this.setPhase({ kind: 'standby' });
     await this.catchUp.poll();
     this.catchUp.startPolling();
-    this.presence.start();
     const { channel, prefix, lockUrls } = this.config;
     this.parts.log.info({ channel, prefix, locks: lockUrls.length }, 'standby');
     this.campaign.schedule(this.catchUp.caughtUp ? 0 : this.campaign.slowDelay());
@@ -200,8 +189,6 @@ export class Dispatcher {
         ['close lease', () => lease.close()],
         ['close ingress', () => this.parts.ingress.close()],
         ['stop watching', () => this.subscriptionWatch.stop()],
-        // After the handover: leaving `stats` must never delay a standby's takeover.
-        ['leave stats', () => this.presence.stop()],
         ['quit redis', () => quitDispatcherConnections(this.parts)],
       ],
       // Bounded (guarantee 9): a flush against a Redis that is down retries until the budget is spent.

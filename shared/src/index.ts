@@ -13,12 +13,6 @@ export {
   purgeDeadLetters,
   replayDeadLetters,
 } from './admin/dead-letters.js';
-export {
-  type DispatcherPresence,
-  readDispatchers,
-  removePresence,
-  writePresence,
-} from './admin/dispatcher-presence.js';
 export { listsDeadLetterStore } from './admin/lists-dead-letter-store.js';
 export {
   type OutboundDeadLetter,
@@ -82,8 +76,12 @@ export {
 } from './lifecycle/close-steps.js';
 export { createLogger, type Logger } from './logger.js';
 export {
+  type AnnouncerOptions,
+  type DispatcherDetails,
+  type DispatcherStatus,
+  dispatchersFrom,
   ENDPOINT_REFRESH_MS,
-  ENDPOINT_STALE_MS,
+  ENDPOINT_STALE_REFRESHES,
   type EndpointAnnouncement,
   EndpointAnnouncer,
   type ProcessEndpoint,

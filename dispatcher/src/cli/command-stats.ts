@@ -1,8 +1,8 @@
 import {
   type Config,
   isCluster,
+  type ProcessEndpoint,
   type Rates,
-  readDispatchers,
   readStats,
   readStreamStats,
   type Stats,
@@ -31,19 +31,6 @@ export function formatStats(stats: Stats): string {
     );
   } else if (stats.rates === null) {
     lines.push('rates: (from the next refresh)');
-  }
-  if (stats.dispatchers) {
-    lines.push('');
-    const rows = stats.dispatchers.map((d) => [
-      d.id,
-      d.role,
-      d.caughtUp ? 'yes' : 'no',
-      String(d.buffered),
-      d.host,
-      String(d.pid),
-    ]);
-    lines.push(...table(['dispatcher', 'role', 'caught up', 'buffered', 'host', 'pid'], rows));
-    if (rows.length === 0) lines.push('(no dispatcher presence records)');
   }
   if (stats.partitions) {
     lines.push('');
@@ -82,18 +69,34 @@ export function formatStats(stats: Stats): string {
   ]);
   lines.push(...table(header, rows));
   if (rows.length === 0) lines.push('(no workers registered)');
-  if (stats.processes.length > 0) {
-    lines.push('');
-    const processRows = stats.processes.map((p) => [
-      p.id,
-      p.role,
-      p.id === stats.leader?.id ? 'leader' : '',
-      String(p.pid),
-      p.metrics ?? '(off)',
-    ]);
-    lines.push(...table(['process', 'role', '', 'pid', 'metrics'], processRows));
-  }
+  lines.push('');
+  lines.push(
+    ...table(
+      PROCESS_HEADER,
+      stats.processes.map((p) => processRow(p, stats.leader?.id)),
+    ),
+  );
+  if (stats.processes.length === 0) lines.push('(no live process in the endpoint directory)');
   return lines.join('\n');
+}
+
+const PROCESS_HEADER = ['process', 'role', 'state', 'caught up', 'buffered', 'host', 'pid', 'metrics'];
+
+/** One live process; the state, caught up and buffered columns are a dispatcher's (blank for others). */
+function processRow(p: ProcessEndpoint, leaderId: string | undefined): string[] {
+  const d = p.dispatcher;
+  // A dispatcher of a version that did not record its details: only the leader record says anything.
+  const state = d?.state ?? (p.id === leaderId ? 'leader' : '');
+  return [
+    p.id,
+    p.role,
+    state,
+    d ? (d.caughtUp ? 'yes' : 'no') : '',
+    d ? String(d.buffered) : '',
+    p.host,
+    String(p.pid),
+    p.metrics ?? '(off)',
+  ];
 }
 
 /** Left-aligned first column, right-aligned numbers. */
@@ -104,16 +107,8 @@ function table(header: string[], rows: string[][]): string[] {
   return [format(header), ...rows.map(format)];
 }
 
-/** Reads the stats document for either mode, with every live dispatcher's presence. */
-export async function statsFor(config: Config, scope: AdminScope): Promise<Stats> {
-  const [stats, dispatchers] = await Promise.all([
-    modeStats(config, scope),
-    readDispatchers(scope.client, scope.keys),
-  ]);
-  return { ...stats, dispatchers };
-}
-
-function modeStats(config: Config, scope: AdminScope): Promise<Stats> {
+/** Reads the stats document for either mode (every live process, dispatchers with their details). */
+export function statsFor(config: Config, scope: AdminScope): Promise<Stats> {
   if (config.mode === 'streams')
     return readStreamStats(scope.client, scope.keys, config.prefix, scope.partitions, config.consumerGroup);
   if (isCluster(scope.client)) throw new Error('lists mode reads a single Redis');

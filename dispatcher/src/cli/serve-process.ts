@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import type { Config } from '@redispatch/shared';
 import {
+  type AnnouncerOptions,
   closeQuietly,
   createDataConnection,
   createKeys,
@@ -20,6 +21,8 @@ export interface Service {
   start(): Promise<void>;
   close(): Promise<void>;
   readiness(): Readiness;
+  /** A dispatcher's role, caught up and buffered, recorded with its endpoint directory entry. */
+  details?: AnnouncerOptions['details'];
 }
 
 /** The metrics server, when enabled; a default port that is taken falls back to a free one. */
@@ -48,8 +51,18 @@ async function startMetrics(
   return metrics;
 }
 
-/** Keeps this process's entry in the deployment's endpoint directory, for `stats`. */
-function announce(config: Config, role: string, metrics: MetricsServer | undefined, logger: Logger) {
+/**
+ * Keeps this process's entry in the deployment's endpoint directory, for `stats`. A service with
+ * details (a dispatcher) refreshes every REDISPATCH_HEARTBEAT_MS so its role and buffer are current;
+ * the others every ENDPOINT_REFRESH_MS.
+ */
+function announce(
+  config: Config,
+  role: string,
+  metrics: MetricsServer | undefined,
+  logger: Logger,
+  details: Service['details'],
+) {
   const client = createDataConnection('command', {
     url: config.redisUrl,
     clusterNodes: config.mode === 'streams' ? config.clusterNodes : undefined,
@@ -73,6 +86,7 @@ function announce(config: Config, role: string, metrics: MetricsServer | undefin
       metrics: metrics ? metrics.address(hostname()) : null,
     },
     (error) => logger.warn({ err: error }, 'could not record this process in the endpoint directory (stats)'),
+    details ? { details, refreshMs: config.heartbeatMs } : {},
   );
   return {
     close: async () => {
@@ -146,5 +160,5 @@ export async function serveProcess(
     await metrics?.close();
     throw error;
   }
-  if (!stopping) directory = announce(config, role, metrics, logger);
+  if (!stopping) directory = announce(config, role, metrics, logger, running.details?.bind(running));
 }

@@ -263,8 +263,15 @@ describe('stats: the whole cluster', () => {
     });
     for (const d of stats.dispatchers ?? []) expect(d.buffered).toEqual(expect.any(Number));
     const text = await runCli(['stats'], env);
-    expect(text.output).toMatch(/^dispatcher +role +caught up +buffered +host +pid$/m);
-    expect(text.output).toMatch(new RegExp(`^${stats.dispatchers?.[1]?.id} +standby +yes +\\d+ `, 'm'));
+    // One process table: the dispatchers' rows carry their state, caught up and buffered.
+    expect(text.output).toMatch(/^process +role +state +caught up +buffered +host +pid +metrics$/m);
+    expect(text.output).not.toMatch(/^dispatcher +role +caught up/m);
+    expect(text.output).toMatch(
+      new RegExp(`^${stats.dispatchers?.[0]?.id} +dispatcher +leader +yes +0 `, 'm'),
+    );
+    expect(text.output).toMatch(
+      new RegExp(`^${stats.dispatchers?.[1]?.id} +dispatcher +standby +yes +\\d+ `, 'm'),
+    );
 
     // Rates over each --watch interval, every refresh timestamped.
     const watch = fx.spawn(['stats', '--watch', '0.3', '--json'], env);
@@ -290,5 +297,25 @@ describe('stats: the whole cluster', () => {
     standby?.kill('SIGTERM');
     expect((await standby?.exited())?.code).toBe(0);
     expect((await statsJson()).dispatchers?.map((d) => d.role)).toEqual(['leader', 'standby']);
+
+    // One that dies leaves its entry behind, but stats stops showing it once it has missed
+    // ENDPOINT_STALE_REFRESHES of its refreshes.
+    const last = dispatchers.find(
+      (d) =>
+        d.pid === (stats.dispatchers ?? []).find((s) => s.role === 'standby' && s.pid !== standby?.pid)?.pid,
+    );
+    last?.kill('SIGKILL');
+    await last?.exited();
+    expect(
+      await fx.admin.hexists(
+        createKeys(prefix).endpoints,
+        stats.dispatchers?.find((d) => d.pid === last?.pid)?.id ?? '',
+      ),
+    ).toBe(1);
+    await expect
+      .poll(async () => (await statsJson()).dispatchers?.map((d) => d.role), { timeout: 15_000 })
+      .toEqual(['leader']);
+    // The dispatchers are recorded there only: no presence keys of their own.
+    expect(await fx.admin.keys(`${createKeys(prefix).tag}:dispatcher*`)).toEqual([]);
   });
 });

@@ -1,8 +1,12 @@
 import type { Redis } from 'ioredis';
-import { endpointsFrom, type ProcessEndpoint } from '../observability/endpoint-directory.js';
+import {
+  type DispatcherStatus,
+  dispatchersFrom,
+  endpointsFrom,
+  type ProcessEndpoint,
+} from '../observability/endpoint-directory.js';
 import type { Keys } from '../redis/keys.js';
 import { timeReplyMs } from '../redis/server-time.js';
-import type { DispatcherPresence } from './dispatcher-presence.js';
 
 export interface LeaderInfo {
   id: string;
@@ -76,8 +80,8 @@ export interface Stats {
   partitions?: PartitionStats[];
   /** Every live dispatcher, worker and relay, with where it serves /metrics. */
   processes: ProcessEndpoint[];
-  /** Every live dispatcher (leader first) from its presence record; see `readDispatchers`. */
-  dispatchers?: DispatcherPresence[];
+  /** Every live dispatcher (leader first): the `processes` entries of role dispatcher, with their details. */
+  dispatchers: DispatcherStatus[];
   /** Counters per second over the last `stats --watch` interval; null until there are two samples. */
   rates?: Rates | null;
   /** `stats --watch`: when this sample was taken (ISO 8601, this host's clock). */
@@ -92,11 +96,11 @@ export interface Rates {
 }
 
 /**
- * Adds the endpoint directory to a stats document: `processes`, and `metrics` on the leader and each
- * worker (by id).
+ * Adds the endpoint directory to a stats document: `processes`, `dispatchers`, and `metrics` on the
+ * leader and each worker (by id).
  */
 export function withEndpoints(
-  stats: Omit<Stats, 'processes'>,
+  stats: Omit<Stats, 'processes' | 'dispatchers'>,
   endpointHash: Record<string, string>,
   nowMs: number,
 ): Stats {
@@ -107,6 +111,7 @@ export function withEndpoints(
     leader: stats.leader ? { ...stats.leader, metrics: metricsOf(stats.leader.id) } : null,
     workers: stats.workers.map((worker) => ({ ...worker, metrics: metricsOf(worker.id) })),
     processes,
+    dispatchers: dispatchersFrom(processes),
   };
 }
 

@@ -1,10 +1,15 @@
 import type { DataClient } from '../redis/data-connection.js';
 import type { Keys } from '../redis/keys.js';
+import { redisTimeMs } from '../redis/server-time.js';
 
-/** How often a process refreshes its entry. */
+/** How often a process refreshes its entry, unless it says otherwise (a dispatcher: REDISPATCH_HEARTBEAT_MS). */
 export const ENDPOINT_REFRESH_MS = 2_000;
-/** An entry not refreshed for this long belongs to a process that is gone (or cut off): not shown. */
-export const ENDPOINT_STALE_MS = 5 * ENDPOINT_REFRESH_MS;
+/**
+ * An entry not refreshed for this many of its own refresh intervals belongs to a process that is
+ * gone (or cut off): not shown. One rule for every role (10 s at the default 2 s, 5 s for a
+ * dispatcher at the default 1 s heartbeat).
+ */
+export const ENDPOINT_STALE_REFRESHES = 5;
 /** Entries this old are deleted by any live process, so crashed processes do not pile up. */
 const ENDPOINT_PRUNE_MS = 10 * 60_000;
 /** Prune once every this many refreshes (one HGETALL of a small hash). */
@@ -20,6 +25,28 @@ export interface ProcessEndpoint {
   metrics: string | null;
   /** Milliseconds since it last refreshed its entry (Redis server clock). */
   seenAgeMs: number;
+  /** A dispatcher's place in the election and its standby buffer (absent for other roles). */
+  dispatcher?: DispatcherDetails;
+}
+
+/** What a dispatcher adds to its entry, as of its last refresh. */
+export interface DispatcherDetails {
+  /** `leader`, `standby`, or the lifecycle state it is passing through (`starting`, `stopping`). */
+  state: string;
+  /** A standby whose buffer provably holds everything the leader has not written (a leader: true). */
+  caughtUp: boolean;
+  /** Messages in its standby buffer (a leader: 0). */
+  buffered: number;
+}
+
+/** One dispatcher as `stats --json` lists it in `dispatchers` (derived from its entry). Extend only. */
+export interface DispatcherStatus {
+  id: string;
+  role: string;
+  caughtUp: boolean;
+  buffered: number;
+  host: string;
+  pid: number;
 }
 
 export interface EndpointAnnouncement {
@@ -30,9 +57,18 @@ export interface EndpointAnnouncement {
   metrics: string | null;
 }
 
-async function serverNowMs(client: DataClient): Promise<number> {
-  const [seconds, micros] = await client.time();
-  return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+export interface AnnouncerOptions {
+  /** Refresh interval; ENDPOINT_REFRESH_MS when not given. */
+  refreshMs?: number;
+  /** Read at every refresh: a dispatcher's current details. */
+  details?: () => DispatcherDetails;
+}
+
+/** The stored JSON of one entry. */
+interface StoredEntry extends EndpointAnnouncement {
+  seenMs: number;
+  refreshMs: number;
+  dispatcher?: DispatcherDetails;
 }
 
 /**
@@ -44,37 +80,53 @@ export class EndpointAnnouncer {
   private timer: NodeJS.Timeout | undefined;
   private refreshes = 0;
   private failing = false;
+  private closed = false;
+  /** The refresh on the wire, so close() deletes after it and not before (which would leave the entry). */
+  private inFlight: Promise<void> | undefined;
+  private readonly refreshMs: number;
 
   constructor(
     private readonly client: DataClient,
     private readonly keys: Keys,
     private readonly entry: EndpointAnnouncement,
     private readonly onError: (error: unknown) => void,
-  ) {}
+    private readonly options: AnnouncerOptions = {},
+  ) {
+    this.refreshMs = options.refreshMs ?? ENDPOINT_REFRESH_MS;
+  }
 
   start(): void {
+    if (this.closed) return;
     const tick = () => {
-      void this.refresh().finally(() => {
-        if (this.timer) this.timer = setTimeout(tick, ENDPOINT_REFRESH_MS).unref();
+      this.inFlight = this.refresh();
+      void this.inFlight.finally(() => {
+        this.inFlight = undefined;
+        if (this.timer) this.timer = setTimeout(tick, this.refreshMs).unref();
       });
     };
     this.timer = setTimeout(tick, 0).unref();
   }
 
+  /** Stops refreshing and deletes the entry, so a clean stop leaves `stats` at once. */
   async close(): Promise<void> {
+    this.closed = true;
     clearTimeout(this.timer);
     this.timer = undefined;
+    await this.inFlight;
     await this.client.hdel(this.keys.endpoints, this.entry.id).catch(() => {});
   }
 
   private async refresh(): Promise<void> {
     try {
-      const now = await serverNowMs(this.client);
-      await this.client.hset(
-        this.keys.endpoints,
-        this.entry.id,
-        JSON.stringify({ ...this.entry, seenMs: now }),
-      );
+      const now = await redisTimeMs(this.client);
+      if (this.closed) return;
+      const stored: StoredEntry = {
+        ...this.entry,
+        seenMs: now,
+        refreshMs: this.refreshMs,
+        ...(this.options.details ? { dispatcher: this.options.details() } : {}),
+      };
+      await this.client.hset(this.keys.endpoints, this.entry.id, JSON.stringify(stored));
       if (this.refreshes++ % PRUNE_EVERY === 0) await this.prune(now);
       this.failing = false;
     } catch (error) {
@@ -93,10 +145,22 @@ export class EndpointAnnouncer {
   }
 }
 
-function parseEntry(raw: string): (EndpointAnnouncement & { seenMs: number }) | undefined {
+function parseDetails(value: unknown): DispatcherDetails | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const details = value as Partial<DispatcherDetails>;
+  if (typeof details.state !== 'string') return undefined;
+  return {
+    state: details.state,
+    caughtUp: details.caughtUp === true,
+    buffered: Number(details.buffered ?? 0),
+  };
+}
+
+function parseEntry(raw: string): StoredEntry | undefined {
   try {
-    const value = JSON.parse(raw) as Partial<EndpointAnnouncement & { seenMs: number }>;
+    const value = JSON.parse(raw) as Partial<StoredEntry>;
     if (typeof value.seenMs !== 'number' || typeof value.role !== 'string') return undefined;
+    const dispatcher = parseDetails(value.dispatcher);
     return {
       id: String(value.id ?? ''),
       role: value.role,
@@ -104,21 +168,50 @@ function parseEntry(raw: string): (EndpointAnnouncement & { seenMs: number }) | 
       pid: Number(value.pid ?? 0),
       metrics: typeof value.metrics === 'string' ? value.metrics : null,
       seenMs: value.seenMs,
+      // Entries of versions that did not record it refreshed at the default interval.
+      refreshMs:
+        typeof value.refreshMs === 'number' && value.refreshMs > 0 ? value.refreshMs : ENDPOINT_REFRESH_MS,
+      ...(dispatcher ? { dispatcher } : {}),
     };
   } catch {
     return undefined;
   }
 }
 
-/** The live processes of the deployment (refreshed within ENDPOINT_STALE_MS), by role then id. Read-only. */
+const leaderRank = (p: ProcessEndpoint) => (p.dispatcher?.state === 'leader' ? 0 : 1);
+
+/**
+ * The live processes of the deployment (refreshed within ENDPOINT_STALE_REFRESHES of their own
+ * intervals), by role, the leader first among the dispatchers, then by id. Read-only.
+ */
 export function endpointsFrom(hash: Record<string, string>, nowMs: number): ProcessEndpoint[] {
   const live: ProcessEndpoint[] = [];
   for (const [id, raw] of Object.entries(hash)) {
     const entry = parseEntry(raw);
     if (!entry) continue;
     const seenAgeMs = Math.max(0, nowMs - entry.seenMs);
-    if (seenAgeMs > ENDPOINT_STALE_MS) continue;
-    live.push({ id, role: entry.role, host: entry.host, pid: entry.pid, metrics: entry.metrics, seenAgeMs });
+    if (seenAgeMs > ENDPOINT_STALE_REFRESHES * entry.refreshMs) continue;
+    const { role, host, pid, metrics, dispatcher } = entry;
+    live.push({ id, role, host, pid, metrics, seenAgeMs, ...(dispatcher ? { dispatcher } : {}) });
   }
-  return live.sort((a, b) => a.role.localeCompare(b.role) || a.id.localeCompare(b.id));
+  return live.sort(
+    (a, b) => a.role.localeCompare(b.role) || leaderRank(a) - leaderRank(b) || a.id.localeCompare(b.id),
+  );
+}
+
+/** The dispatchers among the live processes (leader first), as `stats --json` lists them. */
+export function dispatchersFrom(processes: readonly ProcessEndpoint[]): DispatcherStatus[] {
+  return processes
+    .filter((p) => p.dispatcher !== undefined)
+    .map((p) => ({
+      id: p.id,
+      role: p.dispatcher?.state ?? '',
+      caughtUp: p.dispatcher?.caughtUp ?? false,
+      buffered: p.dispatcher?.buffered ?? 0,
+      host: p.host,
+      pid: p.pid,
+    }))
+    .sort(
+      (a, b) => (a.role === 'leader' ? 0 : 1) - (b.role === 'leader' ? 0 : 1) || a.id.localeCompare(b.id),
+    );
 }

@@ -39,14 +39,11 @@ export interface Keys {
    */
   readonly deployment: string;
   /**
-   * Hash: process id → JSON `{ role, host, pid, metrics, seenMs }`, refreshed by every long-lived
-   * process (dispatcher, worker, relay) so `stats` can say where each one serves /metrics.
+   * Hash: process id → JSON `{ role, host, pid, metrics, seenMs, refreshMs, dispatcher? }`, refreshed
+   * by every long-lived process (dispatcher, worker, relay) so `stats` can say where each one serves
+   * /metrics and, for a dispatcher, its role, whether it is caught up and what it buffers.
    */
   readonly endpoints: string;
-  /** zset dispatcher id -> last presence beat (the dispatcher's clock, ms); pruned by the dispatchers. */
-  readonly dispatchers: string;
-  /** String (JSON, expires): one dispatcher's presence record, what `stats` shows of it. */
-  dispatcherInfo(dispatcherId: string): string;
   /** The Redlock resource on the lock masters. */
   readonly leaseLock: string;
   /** Pub/sub channel on which a resigning leader tells standbys to run for election now. */
@@ -94,8 +91,6 @@ export function createKeys(prefix: string): Keys {
     firstHeard: `${tag}:first-heard`,
     deployment: `${tag}:deployment`,
     endpoints: `${tag}:endpoints`,
-    dispatchers: `${tag}:dispatchers`,
-    dispatcherInfo: (dispatcherId: string) => `${tag}:dispatcher:${dispatcherId}`,
     leaseLock: `${tag}:lease`,
     controlChannel: `${prefix}:control`,
     queue: (workerId: string) => `${tag}:q:${workerId}`,

@@ -87,7 +87,6 @@ export const DISPATCHER_COMMANDS = [
   '+zscore',
   '+zrange',
   '+zrangebyscore',
-  '+zremrangebyscore',
   '+zcard',
   '+smembers',
   '+srem',
