@@ -59,7 +59,7 @@ export const DELIVERY_OPTIONS = {
   heartbeatMs: option(
     'HEARTBEAT_MS',
     '--heartbeat-ms <ms>',
-    'Worker heartbeat interval',
+    'Heartbeat interval of workers and relays (their registration) and of dispatchers (the record stats shows of them)',
     intAtLeast(50),
     String(d.DEFAULT_HEARTBEAT_MS),
   ),
