@@ -109,9 +109,10 @@ describe('relay flow control', () => {
     rawSocket(client.ws).resume();
     expect(await closed).toBe(4008);
     expect(stack.relay.child.exitCode).toBeNull();
-    // What the relay did not write or dead-letter waits for a resume, within the byte limit.
+    // What the relay did not write or dead-letter waits for a resume, within the byte limit; the
+    // frames it read after the snapshot above may still be publishing, so the bound is what was sent.
     const delivered = client.received.length;
-    expect(delivered + (await overflowed())).toBeLessThanOrEqual(accepted);
-    expect(delivered).toBeLessThan(accepted);
+    expect(delivered + (await overflowed())).toBeLessThanOrEqual(FRAMES);
+    expect(delivered).toBeLessThan(FRAMES);
   }, 60_000);
 });
