@@ -41,7 +41,6 @@ export * from './config/defaults.js';
 export {
   ENCODED_SEPARATOR,
   type HttpAllowEntry,
-  hostLiteral,
   parseHttpAllowEntry,
   rawAuthority,
   rawPath,
