@@ -313,7 +313,9 @@ describe('fault injection: streams mode on a Redis Cluster', () => {
       expect(held).toBeGreaterThan(0);
       expect(stats.totals.redelivered).toBeLessThanOrEqual(held);
       expect(result.duplicates + delayedResult.duplicates).toBeLessThanOrEqual(held);
-      expect(heartbeatAgeMax).toBeLessThan(1_000);
+      // Ages on the server clock: an hour's skew would show as ±3,600,000 ms; a busy box may delay a
+      // beat by seconds, so the bound is generous (the TTL and reassignments are checked elsewhere).
+      expect(heartbeatAgeMax).toBeLessThan(60_000);
     });
   }, 120_000);
 

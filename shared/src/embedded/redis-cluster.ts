@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { Redis } from 'ioredis';
+import { ListenedConnector } from '../redis/listened-connector.js';
 import { freePort } from './free-port.js';
 import { type RedisProcess, startRedisProcess } from './redis-server.js';
 
@@ -90,6 +91,7 @@ export async function withNode<T>(
   auth?: NodeAuth,
 ): Promise<T> {
   const client = new Redis({
+    Connector: ListenedConnector,
     host: node.host,
     port: node.port,
     ...(auth ?? {}),
