@@ -12,7 +12,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FaultCluster, faultSize, killEverything, logLines, sleep } from '../helpers/fault-cluster.js';
 import { printFaultTable, recordFault, seconds } from '../helpers/fault-table.js';
-import { describeTakeovers, failoverDuplicateBound } from '../helpers/takeovers.js';
+import { describeTakeovers, failoverDuplicateBound, unmatchedWithReplay } from '../helpers/takeovers.js';
 
 let server: RedisHandle;
 const extraServers: RedisHandle[] = [];
@@ -53,6 +53,7 @@ describe('fault injection: the leader', () => {
       const elections = cluster.elections().sort((a, b) => a.epoch - b.epoch);
       const afterKills = elections.filter((e) => e.epoch > firstEpoch);
       const matched = afterKills.filter((e) => e.markerMatched);
+      const missed = unmatchedWithReplay(afterKills);
       const detail = describeTakeovers(elections);
       recordFault({
         scenario: `1. leader SIGKILL x${kills} @2k/s`,
@@ -66,6 +67,8 @@ describe('fault injection: the leader', () => {
       // finds the marker and replays only what the dead leader never wrote (one script writes a batch and
       // its marker), so there is no duplicate to excuse. A matcher that failed would replay whole buffers.
       expect(afterKills.length, detail).toBe(kills);
+      // Mid-publish, with a marker stored and messages buffered: every one of them matched.
+      expect(missed, detail).toEqual([]);
       expect(matched.length, detail).toBe(kills);
       expect(result.duplicates, detail).toBeLessThanOrEqual(failoverDuplicateBound(elections));
       expect(result.duplicates, detail).toBe(0);

@@ -6,6 +6,8 @@ export interface Takeover {
   epoch: number;
   replayed: number;
   markerMatched: boolean;
+  /** The old leader had stored a marker (false before the first write: nothing to match). */
+  hadMarker: boolean;
 }
 
 /** Every "elected leader" line of these processes, in epoch order. */
@@ -22,6 +24,7 @@ export function takeoversOf(procs: readonly CliProcess[]): Takeover[] {
           epoch: Number(l.epoch),
           replayed: Number(l.replayed),
           markerMatched: l.markerMatched === true,
+          hadMarker: l.hadMarker === true,
         });
       } catch {
         // a partial last line
@@ -46,12 +49,21 @@ export function failoverDuplicateBound(takeovers: readonly Takeover[], splitBatc
   return bound;
 }
 
+/**
+ * Takeovers that should have found the marker and did not: a marker was stored and the new leader's
+ * buffer held something to replay. (An empty buffer replays nothing whatever the marker — a dispatcher
+ * started after the last message was published — and before the first write there is no marker.)
+ */
+export function unmatchedWithReplay(takeovers: readonly Takeover[]): Takeover[] {
+  return takeovers.filter((t) => t.hadMarker && t.replayed > 0 && !t.markerMatched);
+}
+
 /** A readable list of takeovers for assertion messages. */
 export function describeTakeovers(takeovers: readonly Takeover[]): string {
   return takeovers
     .map(
       (t) =>
-        `epoch ${t.epoch} pid ${t.pid}: replayed ${t.replayed}, marker ${t.markerMatched ? 'matched' : 'NOT matched'}`,
+        `epoch ${t.epoch} pid ${t.pid}: replayed ${t.replayed}, marker ${t.hadMarker ? (t.markerMatched ? 'matched' : 'NOT matched') : 'none stored yet'}`,
     )
     .join('; ');
 }
