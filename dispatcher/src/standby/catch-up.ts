@@ -148,38 +148,31 @@ export class CatchUp {
     const { mode, buffer, metrics, isIdleStandby } = this.options;
     try {
       const marker = await mode.readProgress();
-      if (isIdleStandby()) await this.trimAndCheck(marker);
+      if (!isIdleStandby()) return;
+      const s = this.subscription;
+      if (this.options.bufferless) {
+        this.caughtUp = true;
+      } else if (s.kind !== 'continuous') {
+        // A marker from before the gap (the old leader's last batch) proves nothing about after it.
+        if (marker && buffer.trimThrough(marker, s.since) > 0) {
+          this.caughtUp = true;
+          this.endGap();
+        }
+      } else if (!marker) {
+        const first = await this.options.redis.get(this.options.keys.firstHeard);
+        if (!isIdleStandby()) return;
+        this.caughtUp = first === null || buffer.heardSince(first, Number.NEGATIVE_INFINITY);
+      } else if (buffer.trimThrough(marker) > 0 || buffer.trimmedThrough(marker)) {
+        this.caughtUp = true;
+      }
     } catch {
       // Keep everything: the buffer's own limits still bound it.
     }
-    // The age limit holds in every state, a campaign included: while no one can take the lease (the
-    // lock masters unreachable) every dispatcher keeps campaigning and keeps buffering.
     buffer.enforceLimits();
     metrics.standbyBuffer.set(buffer.size);
     metrics.standbyCaughtUp.set(this.caughtUp ? 1 : 0);
     metrics.standbyEvicted.inc(buffer.evicted - this.reportedEvictions);
     this.reportedEvictions = buffer.evicted;
-  }
-
-  /** Trims what the marker proves written and decides whether this idle standby is caught up. */
-  private async trimAndCheck(marker: string): Promise<void> {
-    const { buffer, isIdleStandby } = this.options;
-    const s = this.subscription;
-    if (this.options.bufferless) {
-      this.caughtUp = true;
-    } else if (s.kind !== 'continuous') {
-      // A marker from before the gap (the old leader's last batch) proves nothing about after it.
-      if (marker && buffer.trimThrough(marker, s.since) > 0) {
-        this.caughtUp = true;
-        this.endGap();
-      }
-    } else if (!marker) {
-      const first = await this.options.redis.get(this.options.keys.firstHeard);
-      if (!isIdleStandby()) return;
-      this.caughtUp = first === null || buffer.heardSince(first, Number.NEGATIVE_INFINITY);
-    } else if (buffer.trimThrough(marker) > 0 || buffer.trimmedThrough(marker)) {
-      this.caughtUp = true;
-    }
   }
 
   /** Once per process: the deployment's first heard message, unless a dispatcher offered one already. */
