@@ -109,9 +109,17 @@ export class ConsoleServer {
   async listen(): Promise<number> {
     const { consolePort, consoleHost } = this.options.config;
     await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
+      this.server.once('error', (error: NodeJS.ErrnoException) =>
+        reject(
+          error.code === 'EADDRINUSE'
+            ? new Error(
+                `REDISPATCH_CONSOLE_PORT (--console-port) ${consolePort} on ${consoleHost} is taken (EADDRINUSE)`,
+              )
+            : error,
+        ),
+      );
       this.server.listen(consolePort, consoleHost, () => {
-        this.server.off('error', reject);
+        this.server.removeAllListeners('error');
         resolve();
       });
     });
@@ -150,16 +158,20 @@ export class ConsoleServer {
         const csp = url.pathname === '/' ? { 'content-security-policy': this.site.csp } : {};
         return sendBytes(res, file.type, file.body, csp);
       }
-      const matches = this.routes.filter((r) =>
-        r.path.endsWith('/')
-          ? url.pathname.startsWith(r.path) && url.pathname.length > r.path.length
-          : url.pathname === r.path,
-      );
+      // An exact path wins over a prefix (/api/dlq/replay is not the dead letter "replay").
+      const exact = this.routes.filter((r) => r.path === url.pathname);
+      const matches =
+        exact.length > 0
+          ? exact
+          : this.routes.filter(
+              (r) =>
+                r.path.endsWith('/') &&
+                url.pathname.startsWith(r.path) &&
+                url.pathname.length > r.path.length,
+            );
       if (matches.length === 0)
         throw new HttpError(404, `no such page or API route: ${url.pathname.slice(0, 100)}`);
-      // Exact routes win over prefixes (/api/dlq/replay over /api/dlq/<id>).
-      const sameMethod = matches.filter((r) => r.method === method);
-      const route = sameMethod.find((r) => !r.path.endsWith('/')) ?? sameMethod[0];
+      const route = matches.find((r) => r.method === method);
       if (!route) throw new MethodError([...new Set(matches.map((r) => r.method))]);
       const rest = route.path.endsWith('/') ? segment(url.pathname.slice(route.path.length)) : '';
       const result = await route.handle(req, res, url, rest);
