@@ -12,8 +12,8 @@ export function ElectionPanel({ stats, leaseLeftMs }) {
         ? html`<div class="leader">
           <div class="big">leader <strong data-testid="leader-id">${leader.id}</strong></div>
           <div>epoch <strong data-testid="epoch">${leader.epoch}</strong>
-            · lease left <strong data-testid="lease-left">${leaseLeftMs === null ? '—' : fmtMs(leaseLeftMs)}</strong>
-            · since ${fmtTime(leader.since)} · host ${leader.host} pid ${leader.pid}</div>
+            ${' · '}lease left <strong data-testid="lease-left">${leaseLeftMs === null ? '—' : fmtMs(leaseLeftMs)}</strong>
+            ${' · '}since ${fmtTime(leader.since)} · host ${leader.host} pid ${leader.pid}</div>
         </div>`
         : html`<div class="big warn" data-testid="leader-id">no leader</div>`
     }
