@@ -281,10 +281,12 @@ describe('console admin API (lists mode)', () => {
 
     // GET /api/events: a snapshot a second, with the lease left and, from the second on, rates.
     const [first, next] = await snapshots(c.url, 2);
-    expect(((first?.stats as Json).leader as Json).id).toBe((stats.leader as Json).id);
-    expect(first?.leaseLeftMs).toBeGreaterThan(0);
-    expect((first?.stats as Json).rates).toBeNull();
-    expect((next?.stats as Json).rates).toMatchObject({ acceptedPerSec: expect.any(Number) });
+    if (!first || !next) throw new Error('the event stream ended before two snapshots');
+    const firstStats = first.stats as Json;
+    expect((firstStats.leader as Json).id).toBe((stats.leader as Json).id);
+    expect(first.leaseLeftMs).toBeGreaterThan(0);
+    expect(firstStats.rates).toBeNull();
+    expect((next.stats as Json).rates).toMatchObject({ acceptedPerSec: expect.any(Number) });
   });
 
   it('without a token the console is read-only: it says so and refuses every action with 403', async () => {

@@ -106,7 +106,7 @@ describe.runIf(BROWSER_TESTS)('console page in Chromium (lists mode)', () => {
     const hostileRow = page.getByTestId('dlq-row').filter({ hasText: 'handler refused' });
     await hostileRow.getByTestId('dlq-view').click();
     await expect.poll(() => text(page, 'body'), { timeout: 5_000 }).toBe(HOSTILE);
-    expect(await page.evaluate(() => (window as { __pwned?: number }).__pwned)).toBeUndefined();
+    expect(await page.evaluate(() => (globalThis as { __pwned?: number }).__pwned)).toBeUndefined();
     expect(await page.locator('#dlq script, #dlq img').count()).toBe(0);
 
     // Without the token: refused (401), nothing purged.
