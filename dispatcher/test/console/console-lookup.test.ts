@@ -98,7 +98,13 @@ describe('console message lookup', () => {
 
   it('streams mode: undelivered (backlog), pending (in flight with its consumer), delayed, dead, acknowledged, unknown', async () => {
     const prefix = uniquePrefix('cslook');
-    const env = slowEnv(prefix, { REDISPATCH_MODE: 'streams', REDISPATCH_PARTITIONS: '2' });
+    // No upkeep during the test (it runs every REDISPATCH_REAP_INTERVAL_MS): it would trim the
+    // acknowledged entry, maybe before the console is asked about it.
+    const env = slowEnv(prefix, {
+      REDISPATCH_MODE: 'streams',
+      REDISPATCH_PARTITIONS: '2',
+      REDISPATCH_REAP_INTERVAL_MS: '600000',
+    });
     fx.spawn(['dispatcher'], env);
     await expect.poll(() => fx.subscribers(env.REDISPATCH_CHANNEL), { timeout: 15_000 }).toBe(1);
     const c = await startConsole(fx, env);
