@@ -1,6 +1,6 @@
 import { createKeys, framePayload, loadPartitions } from '@redispatch/shared';
 import { describe, expect, it } from 'vitest';
-import { CHECKER_HANDLER } from '../helpers/cli-process.js';
+import { CHECKER_HANDLER, runCli } from '../helpers/cli-process.js';
 import { call, startConsole } from '../helpers/console-process.js';
 import { testEnv, uniquePrefix } from '../helpers/in-process.js';
 import { useProcessFixture } from '../helpers/process-fixture.js';
@@ -96,7 +96,7 @@ describe('console message lookup', () => {
     });
   });
 
-  it('streams mode: undelivered (backlog), pending (in flight with its consumer), delayed, dead, acknowledged, unknown', async () => {
+  it('streams mode: undelivered (backlog), pending (in flight with its consumer), delayed, dead, acknowledged, unknown; stats and a purge', async () => {
     const prefix = uniquePrefix('cslook');
     // No upkeep during the test (it runs every REDISPATCH_REAP_INTERVAL_MS): it would trim the
     // acknowledged entry, maybe before the console is asked about it.
@@ -107,7 +107,8 @@ describe('console message lookup', () => {
     });
     fx.spawn(['dispatcher'], env);
     await expect.poll(() => fx.subscribers(env.REDISPATCH_CHANNEL), { timeout: 15_000 }).toBe(1);
-    const c = await startConsole(fx, env);
+    const token = 'streams-console-token-0123';
+    const c = await startConsole(fx, { ...env, REDISPATCH_CONSOLE_TOKEN: token });
     const partitions = await loadPartitions(fx.admin, createKeys(prefix), prefix, 2);
     /** The message id and partition of the entry now holding `body` (entries are trimmed once acked). */
     const entryOf = async (body: string) => {
@@ -179,6 +180,20 @@ describe('console message lookup', () => {
     const dead = (await lookUp(c.url, deadId)) as Json;
     expect(dead).toMatchObject({ id: deadId, state: 'dead', body: b64(`big:${'x'.repeat(100)}`) });
     expect(String(dead.lastError)).toMatch(/oversize/);
+
+    // Stats and dead letters in streams mode: the fields of `stats --json`, and a purge by id.
+    const api = (await call(c.url, '/api/stats')).json;
+    const cli = JSON.parse((await runCli(['stats', '--json'], env)).output) as Json;
+    expect(Object.keys(api).sort()).toEqual(Object.keys(cli).sort());
+    expect((api.partitions as Json[]).map((p) => p.stream)).toEqual(
+      (cli.partitions as Json[]).map((p) => p.stream),
+    );
+    expect((await call(c.url, '/api/dlq')).json).toMatchObject({ total: 1, entries: [{ id: deadId }] });
+    expect((await call(c.url, '/api/dlq/purge', { body: { ids: [deadId] }, token })).json).toEqual({
+      purged: 1,
+      missing: [],
+    });
+    expect((await lookUp(c.url, deadId)).state).toBe('unknown');
     expect(await lookUp(c.url, 'no-such-message')).toMatchObject({
       id: 'no-such-message',
       state: 'unknown',
