@@ -33,7 +33,8 @@ export const SpanAttribute = {
   linkKind: 'messaging.redispatch.link',
 } as const;
 
-const tracer = trace.getTracer('redispatch');
+/** The instrumentation scope of every redispatch span. */
+const TRACER_NAME = 'redispatch';
 
 /** What the global provider delegates to before an SDK registers one. */
 const NOOP_PROVIDER = new ProxyTracerProvider().getDelegate();
@@ -68,7 +69,9 @@ export interface MessagingSpanOptions {
 /** Starts a span named `<operation> <destination>` with the messaging attributes. */
 export function startMessagingSpan(options: MessagingSpanOptions): Span {
   const { type, kind } = OPERATIONS[options.operation];
-  return tracer.startSpan(
+  // Asked for at each span (the SDK caches it): a tracer taken at import time would stay a no-op
+  // forever if another copy of @opentelemetry/api registered the SDK after this module loaded.
+  return trace.getTracer(TRACER_NAME).startSpan(
     `${options.operation} ${options.destination}`,
     {
       kind,
