@@ -147,7 +147,11 @@ export class Publisher {
       for (const traced of spans ?? []) if (traced) endPublishSpan(traced.span, error);
       throw error;
     });
-    if (replies === null) throw new Error('publish pipeline was discarded');
+    if (replies === null) {
+      const discarded = new Error('publish pipeline was discarded');
+      for (const traced of spans ?? []) if (traced) endPublishSpan(traced.span, discarded);
+      throw discarded;
+    }
     if (spans)
       for (const [i, traced] of spans.entries()) if (traced) endPublishSpan(traced.span, replies[i]?.[0]);
     let failed = false;
