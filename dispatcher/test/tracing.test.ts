@@ -226,6 +226,27 @@ describe('tracing with the OpenTelemetry SDK (in-memory exporter)', () => {
     expect(second.links[0]?.attributes).toEqual({ 'messaging.redispatch.link': 'previous_attempt' });
   });
 
+  it('a handler past its ack timeout: that attempt ends as failed with the timeout, the redelivery links it', async () => {
+    const attempts: number[] = [];
+    const { publisher } = await startFleet('timeouttrace', async (msg) => {
+      attempts.push(msg.attempt);
+      // The first attempt outlives the 2 s ack timeout (then honours its aborted signal).
+      if (msg.attempt === 1)
+        await new Promise((resolve) => msg.signal.addEventListener('abort', resolve, { once: true }));
+    });
+    await publisher.publish('slow once');
+    await expect.poll(() => attempts, { timeout: 15_000 }).toEqual([1, 2]);
+    await expect.poll(() => named('process ').length, { timeout: 5_000 }).toBe(2);
+    const byAttempt = (n: number) =>
+      named('process ').find((s) => s.attributes['messaging.redispatch.attempt'] === n);
+    const [first, second] = [byAttempt(1), byAttempt(2)];
+    expect(first?.status).toEqual({
+      code: SpanStatusCode.ERROR,
+      message: 'handler did not finish within 2000 ms',
+    });
+    expect(second?.links.map((l) => l.context.spanId)).toEqual([first?.spanContext().spanId]);
+  });
+
   it('redispatch publish --traceparent sends it; the process span is its child; a bad one is refused by name', async () => {
     const seen: (string | undefined)[] = [];
     const { prefix } = await startFleet('clitrace', (msg) => {
