@@ -247,6 +247,40 @@ describe('tracing with the OpenTelemetry SDK (in-memory exporter)', () => {
     expect(second?.links.map((l) => l.context.spanId)).toEqual([first?.spanContext().spanId]);
   });
 
+  it('streams mode: process spans are children of the publish spans, dispatch links them, a redelivery links the failed attempt', async () => {
+    const prefix = uniquePrefix('streamtrace');
+    const config = testConfig(server.url, prefix, { REDISPATCH_MODE: 'streams', REDISPATCH_PARTITIONS: '2' });
+    const f = fleet(config);
+    fleets.push(f);
+    const handled: string[] = [];
+    await f.startDispatcher();
+    await f.startWorker((msg) => {
+      handled.push(`${msg.body} ${msg.attempt}`);
+      if (msg.body.toString() === 'fails once' && msg.attempt === 1) throw new Error('once');
+    });
+    await expect.poll(() => f.leader()?.state, { timeout: 10_000 }).toBe('leading');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const publisher = new Publisher({ redis: admin, channel: config.channel });
+    await publisher.publish('fine', { affinityKey: 'a' });
+    await publisher.publish('fails once', { affinityKey: 'b' });
+    await expect
+      .poll(() => handled.sort(), { timeout: 15_000 })
+      .toEqual(['fails once 1', 'fails once 2', 'fine 1']);
+    await expect.poll(() => named('process ').length, { timeout: 5_000 }).toBe(3);
+    const publishes = named('publish ');
+    expect(publishes).toHaveLength(2);
+    const processes = named('process ');
+    for (const span of processes) {
+      expect(publishes.some((p) => sameSpan(span.parentSpanContext, p.spanContext()))).toBe(true);
+    }
+    const linked = named('dispatch ').flatMap((s) => s.links.map((l) => traceparentOf(l.context)));
+    expect(linked.sort()).toEqual(publishes.map((p) => traceparentOf(p.spanContext())).sort());
+    const retried = processes.filter((s) => s.attributes['messaging.redispatch.attempt'] === 2);
+    const failed = processes.find((s) => s.status.code === SpanStatusCode.ERROR);
+    expect(retried).toHaveLength(1);
+    expect(retried[0]?.links.map((l) => l.context.spanId)).toEqual([failed?.spanContext().spanId]);
+  });
+
   it('redispatch publish --traceparent sends it; the process span is its child; a bad one is refused by name', async () => {
     const seen: (string | undefined)[] = [];
     const { prefix } = await startFleet('clitrace', (msg) => {
