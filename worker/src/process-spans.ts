@@ -1,7 +1,7 @@
 /**
  * The worker's `process` spans: one per delivery, a child of the message's trace context (its
- * envelope `traceparent`), with the attempt number, and — when this worker handled the previous
- * attempt — a link to that attempt's span. Nothing is built when tracing is off (no SDK).
+ * envelope `traceparent`), with the attempt number, and — when this worker handled (or still runs)
+ * the previous attempt — a link to that attempt's span. Nothing is built when tracing is off (no SDK).
  */
 import { context, ROOT_CONTEXT, type Span, type SpanContext, trace } from '@opentelemetry/api';
 import {
@@ -20,6 +20,11 @@ const REMEMBERED_ATTEMPTS = 1_024;
 export class ProcessSpans {
   /** The span of each message's last failed (or timed out) attempt here, by message id. */
   private readonly failedAttempts = new Map<string, SpanContext>();
+  /**
+   * The span of each message's attempt still running here. The leader redelivers at the deadline on
+   * the Redis clock, a little before the local one, so attempt n+1 can start while attempt n runs.
+   */
+  private readonly runningAttempts = new Map<string, SpanContext>();
 
   /** `destination`: the deployment prefix (`messaging.destination.name`). */
   constructor(private readonly destination: string) {}
@@ -33,14 +38,19 @@ export class ProcessSpans {
       header?.traceparent === undefined
         ? ROOT_CONTEXT
         : contextFromTraceparent(header.traceparent, header.tracestate);
-    const previous = message.attempt > 1 ? this.failedAttempts.get(message.id) : undefined;
-    return startMessagingSpan({
+    const previous =
+      message.attempt > 1
+        ? (this.failedAttempts.get(message.id) ?? this.runningAttempts.get(message.id))
+        : undefined;
+    const span = startMessagingSpan({
       operation: 'process',
       destination: this.destination,
       parent,
       links: previous === undefined ? undefined : [messageLink(previous, 'previous_attempt')],
       attributes: { [SpanAttribute.messageId]: message.id, [SpanAttribute.attempt]: message.attempt },
     });
+    this.runningAttempts.set(message.id, span.spanContext());
+    return span;
   }
 
   /** Runs the handler with `span` active, so the handler's own spans are its children. */
@@ -50,6 +60,10 @@ export class ProcessSpans {
 
   /** Ends the span: acked, or failed with the error (then remembered for the next attempt's link). */
   end(span: Span, messageId: string, error: unknown): void {
+    // A later attempt may have started meanwhile: forget only this attempt.
+    if (this.runningAttempts.get(messageId)?.spanId === span.spanContext().spanId) {
+      this.runningAttempts.delete(messageId);
+    }
     if (error === undefined) {
       this.failedAttempts.delete(messageId);
       span.end();
