@@ -8,6 +8,13 @@ import { connectNats } from '../ingress/nats-connection.js';
 import { withAdminConnection } from './admin-connection.js';
 import { configFrom, exitWithError } from './config-flags.js';
 import { onParentGone } from './parent-link.js';
+import {
+  addMessageFlags,
+  type MessageFlags,
+  needsHeader,
+  parseMessageFlags,
+  type RawMessageFlags,
+} from './publish-message-flags.js';
 
 export interface PublishOptions {
   count: number;
@@ -19,6 +26,8 @@ export interface PublishOptions {
   delayMs?: number;
   /** Stamp the publish time in an envelope header (feeds the end-to-end latency histogram). */
   timestamp?: boolean;
+  /** A fixed body and per-message options (`--body`, `--attempts`, …). */
+  message?: MessageFlags;
   onProgress?: (sent: number) => void;
 }
 
@@ -43,9 +52,21 @@ const MAX_IN_FLIGHT = 4;
 
 /** The body of message `seq`, in an envelope when a delay or a publish timestamp is asked for. */
 function framedPayload(options: PublishOptions, seq: number): Buffer {
-  const body = loadPayload(options.runId, seq, options.size);
-  if (options.delayMs === undefined && options.timestamp !== true) return body;
-  const framed = framePayload(body, { delayMs: options.delayMs, stampTime: options.timestamp === true });
+  const { message } = options;
+  const body = message?.body ?? loadPayload(options.runId, seq, options.size);
+  const headed = message !== undefined && needsHeader(message);
+  if (options.delayMs === undefined && options.timestamp !== true && !headed) {
+    return body.length > 0 && body[0] === 0xfe ? Buffer.from(framePayload(body)) : body;
+  }
+  const framed = framePayload(body, {
+    delayMs: options.delayMs,
+    stampTime: options.timestamp === true,
+    id: message?.id,
+    attempts: message?.attempts,
+    ttlMs: message?.ttlMs,
+    timeoutMs: message?.timeoutMs,
+    priority: message?.priority,
+  });
   return typeof framed === 'string' ? Buffer.from(framed) : framed;
 }
 
@@ -135,94 +156,98 @@ export function publishLoadNats(
 }
 
 export function registerPublishCommand(program: Command): void {
-  program
+  const publish = program
     .command('publish')
-    .description('Load generator: PUBLISH numbered messages to the channel, with a progress bar')
+    .description(
+      'PUBLISH messages to the channel: one by hand (--count 1 --body …) or a numbered load with a progress bar',
+    )
     .requiredOption('--count <n>', 'messages to publish')
     .option('--rate <r>', 'messages per second (0 = full speed)', '0')
     .option('--size <bytes>', 'payload size in bytes', '100')
     .option('--run-id <id>', 'prefix of every payload (for checkers)', `run${Date.now().toString(36)}`)
     .option('--delay <ms>', 'deliver each message this many ms after publishing (envelope delay)')
     .option('--no-timestamp', 'publish plain payloads without the envelope publish timestamp')
-    .option('--json', 'print a JSON summary')
-    .action(
-      async (
-        options: {
-          count: string;
-          rate: string;
-          size: string;
-          runId: string;
-          json?: boolean;
-          delay?: string;
-          timestamp: boolean;
-        },
-        command: Command,
-      ) => {
-        // Started by `up` (the demo publisher): a load with nobody left to watch it ends with `up`.
-        onParentGone(() => process.exit(0));
-        try {
-          const count = positiveInt('--count', options.count, 1);
-          const rate = positiveInt('--rate', options.rate, 0);
-          const size = positiveInt('--size', options.size, 1);
-          const delayMs = options.delay === undefined ? undefined : positiveInt('--delay', options.delay, 0);
-          const config = configFrom(command);
-          const bar =
-            process.stderr.isTTY && !options.json
-              ? new SingleBar({
-                  stream: process.stderr,
-                  etaBuffer: 50,
-                  format: 'publish [{bar}] {percentage}% | {value}/{total} | {eta}s left',
-                })
-              : undefined;
-          bar?.start(count, 0);
-          const load = {
-            count,
-            rate,
-            size,
-            runId: options.runId,
-            delayMs,
-            timestamp: options.timestamp,
-            onProgress: (sent: number) => bar?.update(sent),
-          };
-          const natsSeconds =
-            config.ingress === 'redis'
-              ? undefined
-              : await (async () => {
-                  const connection = await connectNats({
-                    urls: config.natsUrl,
-                    tlsCaFile: config.natsTlsCaFile,
-                    name: 'redispatch-publish',
-                  });
-                  try {
-                    return await publishLoadNats(
-                      connection,
-                      config.natsSubject ?? config.channel,
-                      config.ingress === 'jetstream',
-                      load,
-                    );
-                  } finally {
-                    await connection.drain();
-                  }
-                })();
-          const seconds =
-            natsSeconds ??
-            (await withAdminConnection(config, (redis) => publishLoad(redis, config.channel, load)));
-          bar?.stop();
-          const summary = {
-            count,
-            seconds: Number(seconds.toFixed(3)),
-            rate: Math.round(count / seconds),
-            runId: options.runId,
-            channel: config.channel,
-          };
-          process.stdout.write(
-            options.json
-              ? `${JSON.stringify(summary)}\n`
-              : `published ${count} messages in ${summary.seconds}s (${summary.rate} msg/s) to "${config.channel}"\n`,
-          );
-        } catch (error) {
-          exitWithError(error);
-        }
-      },
-    );
+    .option('--json', 'print a JSON summary');
+  addMessageFlags(publish).action(
+    async (
+      options: {
+        count: string;
+        rate: string;
+        size: string;
+        runId: string;
+        json?: boolean;
+        delay?: string;
+        timestamp: boolean;
+      } & RawMessageFlags,
+      command: Command,
+    ) => {
+      // Started by `up` (the demo publisher): a load with nobody left to watch it ends with `up`.
+      onParentGone(() => process.exit(0));
+      try {
+        const count = positiveInt('--count', options.count, 1);
+        const rate = positiveInt('--rate', options.rate, 0);
+        const size = positiveInt('--size', options.size, 1);
+        const delayMs = options.delay === undefined ? undefined : positiveInt('--delay', options.delay, 0);
+        const message = parseMessageFlags(options, count);
+        const config = configFrom(command);
+        const bar =
+          process.stderr.isTTY && !options.json
+            ? new SingleBar({
+                stream: process.stderr,
+                etaBuffer: 50,
+                format: 'publish [{bar}] {percentage}% | {value}/{total} | {eta}s left',
+              })
+            : undefined;
+        bar?.start(count, 0);
+        const load = {
+          count,
+          rate,
+          size,
+          runId: options.runId,
+          delayMs,
+          timestamp: options.timestamp,
+          message,
+          onProgress: (sent: number) => bar?.update(sent),
+        };
+        const natsSeconds =
+          config.ingress === 'redis'
+            ? undefined
+            : await (async () => {
+                const connection = await connectNats({
+                  urls: config.natsUrl,
+                  tlsCaFile: config.natsTlsCaFile,
+                  name: 'redispatch-publish',
+                });
+                try {
+                  return await publishLoadNats(
+                    connection,
+                    config.natsSubject ?? config.channel,
+                    config.ingress === 'jetstream',
+                    load,
+                  );
+                } finally {
+                  await connection.drain();
+                }
+              })();
+        const seconds =
+          natsSeconds ??
+          (await withAdminConnection(config, (redis) => publishLoad(redis, config.channel, load)));
+        bar?.stop();
+        const summary = {
+          count,
+          seconds: Number(seconds.toFixed(3)),
+          rate: Math.round(count / seconds),
+          runId: options.runId,
+          channel: config.channel,
+        };
+        process.stdout.write(
+          options.json
+            ? `${JSON.stringify(summary)}\n`
+            : `published ${count} messages in ${summary.seconds}s (${summary.rate} msg/s) to "${config.channel}"\n`,
+        );
+      } catch (error) {
+        exitWithError(error);
+      }
+    },
+  );
 }

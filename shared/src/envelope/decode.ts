@@ -8,7 +8,9 @@ import {
   ENVELOPE_VERSION,
   EnvelopeFlag,
   EnvelopeRecord,
+  MAX_ENVELOPE_ATTEMPTS,
   MAX_ENVELOPE_IDENTITY_BYTES,
+  MAX_ENVELOPE_PRIORITY,
 } from './format.js';
 
 const TWO_POW_32 = 2 ** 32;
@@ -34,8 +36,48 @@ const scratch = {
   timestamp: 0,
   identityStart: 0,
   identityEnd: 0,
+  /** Bit per option record seen in the last scan (1 << type); 0 for the usual header without them. */
+  options: 0,
+  attempts: 0,
+  expiresAt: 0,
+  timeoutMs: 0,
+  priority: 0,
   headerLength: 0,
 };
+
+const RECORD_NAMES = ['', 'identity', 'attempts', 'expiresAt', 'timeoutMs', 'priority'];
+/** Value size of each fixed-size option record, by type. */
+const RECORD_SIZES = [0, 0, 1, 8, 4, 1];
+
+/** Checks one fixed-size option record (types 0x02..0x05) and stores it in `scratch`; a reason or undefined. */
+function optionRecord(payload: Buffer, type: number, at: number, length: number): string | undefined {
+  const s = scratch;
+  const name = RECORD_NAMES[type]!;
+  const bit = 1 << type;
+  if ((s.options & bit) !== 0) return `duplicate ext record ${name} (type ${hex(type)}) at offset ${at}`;
+  if (length !== RECORD_SIZES[type]) {
+    return `${name} has length ${length} at offset ${at + 1}; it must be ${RECORD_SIZES[type]} bytes`;
+  }
+  const value = at + 3;
+  s.options |= bit;
+  if (type === EnvelopeRecord.attempts) {
+    s.attempts = payload[value]!;
+    if (s.attempts === 0) return `attempts is 0 at offset ${value}; it must be 1..${MAX_ENVELOPE_ATTEMPTS}`;
+  } else if (type === EnvelopeRecord.expiresAt) {
+    const expiresAt = u53(payload, value, 'expiresAt');
+    if (typeof expiresAt === 'string') return expiresAt;
+    s.expiresAt = expiresAt;
+  } else if (type === EnvelopeRecord.timeoutMs) {
+    s.timeoutMs = payload.readUInt32BE(value);
+    if (s.timeoutMs === 0) return `timeoutMs is 0 at offset ${value}; it must be at least 1`;
+  } else {
+    s.priority = payload[value]!;
+    if (s.priority > MAX_ENVELOPE_PRIORITY) {
+      return `priority ${s.priority} at offset ${value} is out of range 0..${MAX_ENVELOPE_PRIORITY}`;
+    }
+  }
+  return undefined;
+}
 
 /** Valid UTF-8? ASCII (the usual case) is checked in place; only other bytes pay for a view. */
 function utf8(payload: Buffer, start: number, end: number): boolean {
@@ -115,6 +157,9 @@ function extBlock(payload: Buffer, offset: number): number | string {
       }
       s.identityStart = valueStart;
       s.identityEnd = valueEnd;
+    } else if (type >= EnvelopeRecord.attempts && type <= EnvelopeRecord.priority) {
+      const reason = optionRecord(payload, type, at, length);
+      if (reason !== undefined) return reason;
     }
     at = valueEnd;
   }
@@ -149,6 +194,7 @@ function scan(payload: Buffer): string | undefined {
   s.affinityEnd = 0;
   s.replyEnd = 0;
   s.identityEnd = 0;
+  s.options = 0;
   let offset = ENVELOPE_FIXED_BYTES;
   if ((flags & EnvelopeFlag.id) !== 0) {
     const end = stringField(payload, offset, 'id');
@@ -236,6 +282,10 @@ export function decodeEnvelope(payload: Buffer): DecodedEnvelope {
     replyTo: s.replyEnd === 0 ? undefined : payload.toString('utf8', s.replyStart, s.replyEnd),
     timestamp: (flags & EnvelopeFlag.timestamp) === 0 ? undefined : s.timestamp,
     identity: s.identityEnd === 0 ? undefined : payload.toString('utf8', s.identityStart, s.identityEnd),
+    attempts: (s.options & (1 << EnvelopeRecord.attempts)) === 0 ? undefined : s.attempts,
+    expiresAt: (s.options & (1 << EnvelopeRecord.expiresAt)) === 0 ? undefined : s.expiresAt,
+    timeoutMs: (s.options & (1 << EnvelopeRecord.timeoutMs)) === 0 ? undefined : s.timeoutMs,
+    priority: (s.options & (1 << EnvelopeRecord.priority)) === 0 ? undefined : s.priority,
   };
   return {
     kind: 'envelope',

@@ -5,10 +5,13 @@ import {
   EnvelopeFlag,
   type EnvelopeHeader,
   EnvelopeRecord,
+  MAX_ENVELOPE_ATTEMPTS,
   MAX_ENVELOPE_DELAY_MS,
   MAX_ENVELOPE_EPOCH_MS,
   MAX_ENVELOPE_IDENTITY_BYTES,
+  MAX_ENVELOPE_PRIORITY,
   MAX_ENVELOPE_STRING_BYTES,
+  MAX_ENVELOPE_TIMEOUT_MS,
 } from './format.js';
 
 /** In unicode mode a surrogate pair is one code point, so this matches only lone surrogates. */
@@ -30,10 +33,17 @@ function stringBytes(name: string, value: unknown, max = MAX_ENVELOPE_STRING_BYT
   return bytes;
 }
 
-function checkInteger(name: string, value: unknown, max: number): void {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > max) {
-    throw new RangeError(`envelope ${name} must be an integer from 0 to ${max}, got ${String(value)}`);
+function checkInteger(name: string, value: unknown, max: number, min = 0): void {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new RangeError(`envelope ${name} must be an integer from ${min} to ${max}, got ${String(value)}`);
   }
+}
+
+/** Writes the head of a fixed-size option record and returns the offset of its value. */
+function recordHead(out: Buffer, offset: number, type: number, length: number): number {
+  out[offset] = type;
+  out.writeUInt16BE(length, offset + 1);
+  return offset + RECORD_HEAD_BYTES;
 }
 
 /** Writes a non-negative safe integer as u64 big-endian (two u32 halves: no BigInt). */
@@ -49,12 +59,14 @@ function writeU64(out: Buffer, value: number, offset: number): void {
  * envelope, which is how a binary body starting with 0xFE is protected from being misread.
  *
  * Throws `TypeError`/`RangeError` when a field is out of range (strings must be 1..255 bytes of
- * well-formed UTF-8, `identity` 1..1024, `delayMs` an integer 0..2^32-1, `dueAt`/`timestamp` integers
- * 0..2^53-1, not both `delayMs` and `dueAt`). Undefined fields are omitted; the extension block (flag
- * 0x40) is written only when an extension field (`identity`) is set.
+ * well-formed UTF-8, `identity` 1..1024, `delayMs` an integer 0..2^32-1, `dueAt`/`timestamp`/`expiresAt`
+ * integers 0..2^53-1, not both `delayMs` and `dueAt`, `attempts` 1..255, `timeoutMs` 1..2^32-1,
+ * `priority` 0..9). Undefined fields are omitted; the extension block (flag 0x40) is written only when
+ * an extension field (`identity`, `attempts`, `expiresAt`, `timeoutMs`, `priority`) is set.
  */
 export function encodeEnvelope(header: EnvelopeHeader, body: Buffer | Uint8Array | string): Buffer {
   const { id, delayMs, dueAt, affinityKey, replyTo, timestamp, identity } = header;
+  const { attempts, expiresAt, timeoutMs, priority } = header;
   let flags = 0;
   let size = ENVELOPE_FIXED_BYTES;
   let idBytes = 0;
@@ -97,6 +109,22 @@ export function encodeEnvelope(header: EnvelopeHeader, body: Buffer | Uint8Array
   if (identity !== undefined) {
     identityBytes = stringBytes('identity', identity, MAX_ENVELOPE_IDENTITY_BYTES);
     extBytes += RECORD_HEAD_BYTES + identityBytes;
+  }
+  if (attempts !== undefined) {
+    checkInteger('attempts', attempts, MAX_ENVELOPE_ATTEMPTS, 1);
+    extBytes += RECORD_HEAD_BYTES + 1;
+  }
+  if (expiresAt !== undefined) {
+    checkInteger('expiresAt', expiresAt, MAX_ENVELOPE_EPOCH_MS);
+    extBytes += RECORD_HEAD_BYTES + 8;
+  }
+  if (timeoutMs !== undefined) {
+    checkInteger('timeoutMs', timeoutMs, MAX_ENVELOPE_TIMEOUT_MS, 1);
+    extBytes += RECORD_HEAD_BYTES + 4;
+  }
+  if (priority !== undefined) {
+    checkInteger('priority', priority, MAX_ENVELOPE_PRIORITY);
+    extBytes += RECORD_HEAD_BYTES + 1;
   }
   if (extBytes > 0) {
     flags |= EnvelopeFlag.ext;
@@ -141,6 +169,24 @@ export function encodeEnvelope(header: EnvelopeHeader, body: Buffer | Uint8Array
       out[offset] = EnvelopeRecord.identity;
       out.writeUInt16BE(identityBytes, offset + 1);
       offset += RECORD_HEAD_BYTES + out.write(identity, offset + RECORD_HEAD_BYTES, identityBytes, 'utf8');
+    }
+    if (attempts !== undefined) {
+      offset = recordHead(out, offset, EnvelopeRecord.attempts, 1);
+      out[offset++] = attempts;
+    }
+    if (expiresAt !== undefined) {
+      offset = recordHead(out, offset, EnvelopeRecord.expiresAt, 8);
+      writeU64(out, expiresAt, offset);
+      offset += 8;
+    }
+    if (timeoutMs !== undefined) {
+      offset = recordHead(out, offset, EnvelopeRecord.timeoutMs, 4);
+      out.writeUInt32BE(timeoutMs, offset);
+      offset += 4;
+    }
+    if (priority !== undefined) {
+      offset = recordHead(out, offset, EnvelopeRecord.priority, 1);
+      out[offset++] = priority;
     }
   }
   if (typeof body === 'string') out.write(body, offset, bodyBytes, 'utf8');

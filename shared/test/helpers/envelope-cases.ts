@@ -21,7 +21,7 @@ export const SAMPLE: Required<Omit<EnvelopeHeader, 'identity'>> = {
 };
 const STRING_FIELDS = new Set<string>(['id', 'affinityKey', 'replyTo']);
 
-/** The decoded form of a header: all seven keys, `undefined` for an absent field. */
+/** The decoded form of a header: all eleven keys, `undefined` for an absent field. */
 export function normalized(header: EnvelopeHeader) {
   return {
     id: header.id,
@@ -31,6 +31,10 @@ export function normalized(header: EnvelopeHeader) {
     replyTo: header.replyTo,
     timestamp: header.timestamp,
     identity: header.identity,
+    attempts: header.attempts,
+    expiresAt: header.expiresAt,
+    timeoutMs: header.timeoutMs,
+    priority: header.priority,
   };
 }
 
@@ -43,8 +47,13 @@ export function expectedHeaderLength(header: EnvelopeHeader): number {
     if (STRING_FIELDS.has(field)) size += 1 + Buffer.byteLength(value as string, 'utf8');
     else size += field === 'delayMs' ? 4 : 8;
   }
-  if (header.identity !== undefined) size += 2 + 3 + Buffer.byteLength(header.identity, 'utf8');
-  return size;
+  let ext = 0;
+  if (header.identity !== undefined) ext += 3 + Buffer.byteLength(header.identity, 'utf8');
+  if (header.attempts !== undefined) ext += 3 + 1;
+  if (header.expiresAt !== undefined) ext += 3 + 8;
+  if (header.timeoutMs !== undefined) ext += 3 + 4;
+  if (header.priority !== undefined) ext += 3 + 1;
+  return ext > 0 ? size + 2 + ext : size;
 }
 
 export function expectEnvelope(decoded: DecodedEnvelope): Extract<DecodedEnvelope, { kind: 'envelope' }> {
@@ -79,6 +88,10 @@ export const headerArb: fc.Arbitrary<EnvelopeHeader> = fc
         replyTo: envelopeString,
         timestamp: epochMs,
         identity: identityString,
+        attempts: fc.integer({ min: 1, max: 255 }),
+        expiresAt: epochMs,
+        timeoutMs: fc.integer({ min: 1, max: 0xffff_ffff }),
+        priority: fc.integer({ min: 0, max: 9 }),
       },
       { requiredKeys: [] },
     ),

@@ -17,7 +17,7 @@
 
   ARGV[1] epoch        the caller's epoch
   ARGV[2] workerTtlMs  heartbeat age after which a worker is dead
-  ARGV[3] maxAttempts  deliveries before dead-lettering
+  ARGV[3] maxAttempts  deliveries before dead-lettering (a message's own limit, kept in KEYS[7], wins)
   ARGV[4] limit        most entries of each kind handled per call (bounds the script's run time)
   ARGV[5] tag          key prefix with hash tag, e.g. "{rd}"; per-worker keys are tag..":q:"..id and
                        tag..":held:"..id (same slot as every KEYS entry)
@@ -28,6 +28,8 @@
 ]]
 --- @include now
 --- @include push-chunked
+--- @include message-options
+--- @include priority-insert
 --- @include requeue-or-dead-letter
 local rcall = redis.call
 if rcall('GET', KEYS[1]) ~= ARGV[1] then
@@ -79,7 +81,14 @@ end
 local due = rcall('ZRANGEBYSCORE', KEYS[4], '-inf', now, 'LIMIT', 0, limit)
 if #due > 0 then
   pushChunked('ZREM', KEYS[4], due)
-  pushChunked('RPUSH', KEYS[5], due)
+  -- A due message with a priority goes ahead of lower priorities in the backlog, the rest to its tail.
+  local values = hmgetChunked(KEYS[7], due)
+  local plain, prioritized = {}, {}
+  for i, id in ipairs(due) do
+    if values[i] and priorityOf(values[i]) > 0 then prioritized[#prioritized + 1] = i else plain[#plain + 1] = id end
+  end
+  if #plain > 0 then pushChunked('RPUSH', KEYS[5], plain) end
+  for _, i in ipairs(prioritized) do insertByPriority(KEYS[5], KEYS[7], due[i], priorityOf(values[i])) end
   promoted = #due
 end
 
