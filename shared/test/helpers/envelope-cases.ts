@@ -11,7 +11,7 @@ import { expect } from 'vitest';
 
 /** The flag-byte fields, in flag-bit order (the extension block's `identity` is not one of them). */
 export const FIELDS = ['id', 'delayMs', 'dueAt', 'affinityKey', 'replyTo', 'timestamp'] as const;
-export const SAMPLE: Required<Omit<EnvelopeHeader, 'identity'>> = {
+export const SAMPLE: Required<Pick<EnvelopeHeader, (typeof FIELDS)[number]>> = {
   id: 'msg-0001',
   delayMs: 1_500,
   dueAt: 1_763_800_000_123,
