@@ -1,7 +1,8 @@
 --[[
   The leader's reaper, one fenced call per tick: reassigns the queue and in-flight messages of
   workers whose heartbeat stopped, redelivers claims whose deadline passed, promotes due delayed
-  messages into the backlog, and reports the live workers for routing.
+  messages into the backlog (a prioritized one to the head of the shortest live queue, ahead of lower
+  priorities), and reports the live workers for routing.
 
   KEYS[1]  epoch     string  fencing epoch
   KEYS[2]  workers   zset    worker id -> last heartbeat (server ms)
@@ -88,7 +89,18 @@ if #due > 0 then
     if values[i] and priorityOf(values[i]) > 0 then prioritized[#prioritized + 1] = i else plain[#plain + 1] = id end
   end
   if #plain > 0 then pushChunked('RPUSH', KEYS[5], plain) end
-  for _, i in ipairs(prioritized) do insertByPriority(KEYS[5], KEYS[7], due[i], priorityOf(values[i])) end
+  if #prioritized > 0 then
+    -- Straight to the head of the shortest live queue: the backlog drains only when queues run dry.
+    local target, shortest = KEYS[5], nil
+    for _, worker in ipairs(rcall('ZRANGEBYSCORE', KEYS[2], now - ttl, '+inf')) do
+      local length = rcall('LLEN', tag .. ':q:' .. worker)
+      if shortest == nil or length < shortest then
+        shortest = length
+        target = tag .. ':q:' .. worker
+      end
+    end
+    for _, i in ipairs(prioritized) do insertByPriority(target, KEYS[7], due[i], priorityOf(values[i])) end
+  end
   promoted = #due
 end
 
