@@ -248,6 +248,17 @@ function scan(payload: Buffer): string | undefined {
   return undefined;
 }
 
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/** Copies the option records of the last scan into `header`. */
+function readOptions(header: Mutable<DecodedHeader>): void {
+  const s = scratch;
+  if ((s.options & (1 << EnvelopeRecord.attempts)) !== 0) header.attempts = s.attempts;
+  if ((s.options & (1 << EnvelopeRecord.expiresAt)) !== 0) header.expiresAt = s.expiresAt;
+  if ((s.options & (1 << EnvelopeRecord.timeoutMs)) !== 0) header.timeoutMs = s.timeoutMs;
+  if ((s.options & (1 << EnvelopeRecord.priority)) !== 0) header.priority = s.priority;
+}
+
 /** Does the payload start with the envelope marker? One byte compare; says nothing about validity. */
 export function hasEnvelopeMarker(payload: Buffer): boolean {
   return payload.length > 0 && payload[0] === ENVELOPE_MARKER;
@@ -282,11 +293,13 @@ export function decodeEnvelope(payload: Buffer): DecodedEnvelope {
     replyTo: s.replyEnd === 0 ? undefined : payload.toString('utf8', s.replyStart, s.replyEnd),
     timestamp: (flags & EnvelopeFlag.timestamp) === 0 ? undefined : s.timestamp,
     identity: s.identityEnd === 0 ? undefined : payload.toString('utf8', s.identityStart, s.identityEnd),
-    attempts: (s.options & (1 << EnvelopeRecord.attempts)) === 0 ? undefined : s.attempts,
-    expiresAt: (s.options & (1 << EnvelopeRecord.expiresAt)) === 0 ? undefined : s.expiresAt,
-    timeoutMs: (s.options & (1 << EnvelopeRecord.timeoutMs)) === 0 ? undefined : s.timeoutMs,
-    priority: (s.options & (1 << EnvelopeRecord.priority)) === 0 ? undefined : s.priority,
+    attempts: undefined,
+    expiresAt: undefined,
+    timeoutMs: undefined,
+    priority: undefined,
   };
+  // Only a header with option records pays for reading them (same object shape either way).
+  if (s.options !== 0) readOptions(header as Mutable<DecodedHeader>);
   return {
     kind: 'envelope',
     version: ENVELOPE_VERSION,
