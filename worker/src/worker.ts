@@ -294,7 +294,7 @@ export class Worker {
       } else {
         this.metrics.handlerDuration.observe({ outcome: 'nack' }, seconds);
         const reason = nackReason(error);
-        this.failureLog.failed(id, attempt, error, reason.text);
+        this.failureLog.failed(id, attempt, error, reason.text, message.header?.attempts);
         this.transport.nack(delivery, this.backoff(attempt), reason.withStack);
       }
       this.release(key);
