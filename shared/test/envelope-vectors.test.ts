@@ -52,6 +52,8 @@ const PYTHON_NAMES: Record<string, string> = {
   expiresAt: 'expires_at',
   timeoutMs: 'timeout_ms',
   priority: 'priority',
+  traceparent: 'traceparent',
+  tracestate: 'tracestate',
 };
 
 /**

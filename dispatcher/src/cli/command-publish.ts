@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { framePayload } from '@redispatch/shared';
+import { encodeEnvelope, framePayload } from '@redispatch/shared';
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import type { Cluster, Redis } from 'ioredis';
@@ -28,6 +28,9 @@ export interface PublishOptions {
   timestamp?: boolean;
   /** A fixed body and per-message options (`--body`, `--attempts`, …). */
   message?: MessageFlags;
+  /** W3C trace context carried by every message (envelope records 0x06 / 0x07). */
+  traceparent?: string | undefined;
+  tracestate?: string | undefined;
   onProgress?: (sent: number) => void;
 }
 
@@ -55,7 +58,8 @@ function framedPayload(options: PublishOptions, seq: number): Buffer {
   const { message } = options;
   const body = message?.body ?? loadPayload(options.runId, seq, options.size);
   const headed = message !== undefined && needsHeader(message);
-  if (options.delayMs === undefined && options.timestamp !== true && !headed) {
+  const traced = options.traceparent !== undefined;
+  if (options.delayMs === undefined && options.timestamp !== true && !headed && !traced) {
     return body.length > 0 && body[0] === 0xfe ? Buffer.from(framePayload(body)) : body;
   }
   const framed = framePayload(body, {
@@ -66,6 +70,8 @@ function framedPayload(options: PublishOptions, seq: number): Buffer {
     ttlMs: message?.ttlMs,
     timeoutMs: message?.timeoutMs,
     priority: message?.priority,
+    traceparent: options.traceparent,
+    tracestate: options.tracestate,
   });
   return typeof framed === 'string' ? Buffer.from(framed) : framed;
 }
@@ -119,6 +125,24 @@ export function publishLoad(
   });
 }
 
+/** `--traceparent` / `--tracestate` as the envelope will carry them; a one-line error names the flag. */
+function traceContextFlags(traceparent: string | undefined, tracestate: string | undefined) {
+  if (tracestate !== undefined && traceparent === undefined)
+    throw new Error('--tracestate needs --traceparent');
+  for (const [flag, header] of [
+    ['--traceparent', { traceparent }],
+    ['--tracestate', { traceparent, tracestate }],
+  ] as const) {
+    if (header.traceparent === undefined) continue;
+    try {
+      encodeEnvelope(header, '');
+    } catch (error) {
+      throw new Error(`${flag}: ${(error as Error).message.replace(/^envelope /, '')}`);
+    }
+  }
+  return { traceparent, tracestate };
+}
+
 function positiveInt(name: string, raw: string, min: number): number {
   const value = Number(raw);
   if (!Number.isInteger(value) || value < min)
@@ -166,6 +190,8 @@ export function registerPublishCommand(program: Command): void {
     .option('--size <bytes>', 'payload size in bytes', '100')
     .option('--run-id <id>', 'prefix of every payload (for checkers)', `run${Date.now().toString(36)}`)
     .option('--delay <ms>', 'deliver each message this many ms after publishing (envelope delay)')
+    .option('--traceparent <w3c>', 'W3C traceparent every message carries (00-<trace id>-<span id>-<flags>)')
+    .option('--tracestate <w3c>', 'W3C tracestate to carry with --traceparent')
     .option('--no-timestamp', 'publish plain payloads without the envelope publish timestamp')
     .option('--json', 'print a JSON summary');
   addMessageFlags(publish).action(
@@ -178,6 +204,8 @@ export function registerPublishCommand(program: Command): void {
         json?: boolean;
         delay?: string;
         timestamp: boolean;
+        traceparent?: string;
+        tracestate?: string;
       } & RawMessageFlags,
       command: Command,
     ) => {
@@ -189,6 +217,7 @@ export function registerPublishCommand(program: Command): void {
         const size = positiveInt('--size', options.size, 1);
         const delayMs = options.delay === undefined ? undefined : positiveInt('--delay', options.delay, 0);
         const message = parseMessageFlags(options, count);
+        const trace = traceContextFlags(options.traceparent, options.tracestate);
         const config = configFrom(command);
         const bar =
           process.stderr.isTTY && !options.json
@@ -207,6 +236,7 @@ export function registerPublishCommand(program: Command): void {
           delayMs,
           timestamp: options.timestamp,
           message,
+          ...trace,
           onProgress: (sent: number) => bar?.update(sent),
         };
         const natsSeconds =

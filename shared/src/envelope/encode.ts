@@ -13,6 +13,7 @@ import {
   MAX_ENVELOPE_STRING_BYTES,
   MAX_ENVELOPE_TIMEOUT_MS,
 } from './format.js';
+import { traceparentProblem, tracestateProblem } from './trace-context.js';
 
 /** In unicode mode a surrogate pair is one code point, so this matches only lone surrogates. */
 const LONE_SURROGATE = /\p{Cs}/u;
@@ -31,6 +32,23 @@ function stringBytes(name: string, value: unknown, max = MAX_ENVELOPE_STRING_BYT
   if (bytes === 0) throw new RangeError(`envelope ${name} is empty; leave it undefined instead`);
   if (bytes > max) throw new RangeError(`envelope ${name} is ${bytes} UTF-8 bytes; the limit is ${max}`);
   return bytes;
+}
+
+/** An ASCII trace-context field as bytes, checked by the decoder's own rule; throws RangeError. */
+function traceBytes(
+  name: 'traceparent' | 'tracestate',
+  value: unknown,
+  problem: (bytes: Uint8Array, start: number, end: number) => string | undefined,
+): number {
+  if (typeof value !== 'string')
+    throw new TypeError(`envelope ${name} must be a string, got ${typeof value}`);
+  // Latin-1 keeps one byte per UTF-16 unit, so any non-ASCII character fails the byte checks.
+  for (let i = 0; i < value.length; i++) {
+    if (value.charCodeAt(i) > 0x7e) throw new RangeError(`envelope ${name} is not ASCII`);
+  }
+  const reason = problem(Buffer.from(value, 'latin1'), 0, value.length);
+  if (reason !== undefined) throw new RangeError(`envelope ${reason}`);
+  return value.length;
 }
 
 function checkInteger(name: string, value: unknown, max: number, min = 0): void {
@@ -53,6 +71,13 @@ function writeU64(out: Buffer, value: number, offset: number): void {
   out.writeUInt32BE(value - high * TWO_POW_32, offset + 4);
 }
 
+/** Writes one record of checked ASCII at `offset`; returns the offset after it. */
+function writeAsciiRecord(out: Buffer, offset: number, type: number, value: string): number {
+  out[offset] = type;
+  out.writeUInt16BE(value.length, offset + 1);
+  return offset + RECORD_HEAD_BYTES + out.write(value, offset + RECORD_HEAD_BYTES, value.length, 'latin1');
+}
+
 /**
  * Encodes `header` and `body` into one payload: the envelope header (wire format version 1, see
  * `format.ts` / WIRE-FORMAT.md) followed by the body bytes. An empty header gives the 3-byte empty
@@ -61,11 +86,13 @@ function writeU64(out: Buffer, value: number, offset: number): void {
  * Throws `TypeError`/`RangeError` when a field is out of range (strings must be 1..255 bytes of
  * well-formed UTF-8, `identity` 1..1024, `delayMs` an integer 0..2^32-1, `dueAt`/`timestamp`/`expiresAt`
  * integers 0..2^53-1, not both `delayMs` and `dueAt`, `attempts` 1..255, `timeoutMs` 1..2^32-1,
- * `priority` 0..9). Undefined fields are omitted; the extension block (flag 0x40) is written only when
- * an extension field (`identity`, `attempts`, `expiresAt`, `timeoutMs`, `priority`) is set.
+ * `priority` 0..9, `traceparent` a W3C version-00 traceparent, `tracestate` W3C list syntax and only
+ * with a `traceparent`). Undefined fields are omitted; the extension block (flag 0x40) is written only
+ * when an extension field (`identity`, `attempts`, `expiresAt`, `timeoutMs`, `priority`, `traceparent`)
+ * is set.
  */
 export function encodeEnvelope(header: EnvelopeHeader, body: Buffer | Uint8Array | string): Buffer {
-  const { id, delayMs, dueAt, affinityKey, replyTo, timestamp, identity } = header;
+  const { id, delayMs, dueAt, affinityKey, replyTo, timestamp, identity, traceparent, tracestate } = header;
   const { attempts, expiresAt, timeoutMs, priority } = header;
   let flags = 0;
   let size = ENVELOPE_FIXED_BYTES;
@@ -125,6 +152,16 @@ export function encodeEnvelope(header: EnvelopeHeader, body: Buffer | Uint8Array
   if (priority !== undefined) {
     checkInteger('priority', priority, MAX_ENVELOPE_PRIORITY);
     extBytes += RECORD_HEAD_BYTES + 1;
+  }
+  if (traceparent !== undefined) {
+    extBytes += RECORD_HEAD_BYTES + traceBytes('traceparent', traceparent, traceparentProblem);
+  }
+  let tracestateBytes = 0;
+  if (tracestate !== undefined) {
+    if (traceparent === undefined)
+      throw new RangeError('envelope tracestate needs a traceparent; it means nothing alone');
+    tracestateBytes = traceBytes('tracestate', tracestate, tracestateProblem);
+    extBytes += RECORD_HEAD_BYTES + tracestateBytes;
   }
   if (extBytes > 0) {
     flags |= EnvelopeFlag.ext;
@@ -188,6 +225,10 @@ export function encodeEnvelope(header: EnvelopeHeader, body: Buffer | Uint8Array
       offset = recordHead(out, offset, EnvelopeRecord.priority, 1);
       out[offset++] = priority;
     }
+    if (traceparent !== undefined)
+      offset = writeAsciiRecord(out, offset, EnvelopeRecord.traceparent, traceparent);
+    if (tracestate !== undefined)
+      offset = writeAsciiRecord(out, offset, EnvelopeRecord.tracestate, tracestate);
   }
   if (typeof body === 'string') out.write(body, offset, bodyBytes, 'utf8');
   else out.set(body, offset);

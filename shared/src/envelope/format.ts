@@ -90,6 +90,10 @@ export const EnvelopeRecord = {
   timeoutMs: 0x04,
   /** u8 0..9: routed before lower priorities (absent = 0). */
   priority: 0x05,
+  /** W3C `traceparent`, version 00: exactly 55 ASCII bytes (`trace-context.ts`). */
+  traceparent: 0x06,
+  /** W3C `tracestate`: 1..512 ASCII bytes of W3C list syntax. */
+  tracestate: 0x07,
 } as const;
 export type EnvelopeRecord = (typeof EnvelopeRecord)[keyof typeof EnvelopeRecord];
 
@@ -117,11 +121,19 @@ const LARGEST_OPTION_RECORDS_BYTES = 4 + 11 + 7 + 4;
 
 /**
  * Largest header `encodeEnvelope` writes, in bytes: 787 plus an extension block holding the largest
- * identity (2 + 3 + 1024) and every option record (26) = 1842. What a publisher must leave under
- * `REDISPATCH_MAX_PAYLOAD_BYTES`.
+ * identity (2 + 3 + 1024), a traceparent (3 + 55), the largest tracestate (3 + 512) and every option
+ * record (26) = 2415. What a publisher must leave under `REDISPATCH_MAX_PAYLOAD_BYTES`.
  */
 export const MAX_ENVELOPE_ENCODED_HEADER_BYTES =
-  LARGEST_FLAG_FIELDS_BYTES + 2 + 3 + MAX_ENVELOPE_IDENTITY_BYTES + LARGEST_OPTION_RECORDS_BYTES;
+  LARGEST_FLAG_FIELDS_BYTES +
+  2 +
+  3 +
+  MAX_ENVELOPE_IDENTITY_BYTES +
+  3 +
+  55 +
+  3 +
+  512 +
+  LARGEST_OPTION_RECORDS_BYTES;
 
 /** Largest per-message `attempts` (u8). */
 export const MAX_ENVELOPE_ATTEMPTS = 255;
@@ -165,6 +177,13 @@ export interface EnvelopeHeader {
   timeoutMs?: number | undefined;
   /** 0..9, higher routed first (record 0x05); absent means 0. */
   priority?: number | undefined;
+  /**
+   * W3C trace context of the message's publish (`00-<trace id>-<span id>-<flags>`, 55 ASCII bytes),
+   * extension record 0x06. Workers start their process span as its child.
+   */
+  traceparent?: string | undefined;
+  /** W3C `tracestate` travelling with `traceparent` (1..512 ASCII bytes), extension record 0x07. */
+  tracestate?: string | undefined;
 }
 
 /**
@@ -183,6 +202,8 @@ export interface DecodedHeader {
   readonly expiresAt: number | undefined;
   readonly timeoutMs: number | undefined;
   readonly priority: number | undefined;
+  readonly traceparent: string | undefined;
+  readonly tracestate: string | undefined;
 }
 
 /** What `decodeEnvelope` finds in a payload. */

@@ -35,6 +35,8 @@ export function normalized(header: EnvelopeHeader) {
     expiresAt: header.expiresAt,
     timeoutMs: header.timeoutMs,
     priority: header.priority,
+    traceparent: header.traceparent,
+    tracestate: header.tracestate,
   };
 }
 
@@ -53,7 +55,9 @@ export function expectedHeaderLength(header: EnvelopeHeader): number {
   if (header.expiresAt !== undefined) ext += 3 + 8;
   if (header.timeoutMs !== undefined) ext += 3 + 4;
   if (header.priority !== undefined) ext += 3 + 1;
-  return ext > 0 ? size + 2 + ext : size;
+  if (header.traceparent !== undefined) ext += 3 + 55;
+  if (header.tracestate !== undefined) ext += 3 + header.tracestate.length;
+  return ext === 0 ? size : size + 2 + ext;
 }
 
 export function expectEnvelope(decoded: DecodedEnvelope): Extract<DecodedEnvelope, { kind: 'envelope' }> {
@@ -78,6 +82,23 @@ export const envelopeString = fc
 export const identityString = fc
   .string({ unit: 'binary', minLength: 1, maxLength: 500 })
   .filter((s) => Buffer.byteLength(s, 'utf8') <= 1024);
+const hexDigits = (length: number) =>
+  fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: length, maxLength: length });
+/** A W3C version-00 traceparent: random lower-case hex ids (not all zero) and flags. */
+export const traceparentArb = fc
+  .tuple(hexDigits(32), hexDigits(16), hexDigits(2))
+  .filter(([trace, span]) => /[^0]/.test(trace) && /[^0]/.test(span))
+  .map(([trace, span, flags]) => `00-${trace}-${span}-${flags}`);
+const stateKey = fc.stringMatching(/^[a-z][a-z0-9_*/-]{0,12}(@[a-z][a-z0-9_*/-]{0,5})?$/);
+const stateValue = fc.stringMatching(/^[!-+\--<>-~]( ?[!-+\--<>-~]){0,10}$/);
+/** A W3C tracestate list: 1..8 `key=value` members joined by `,` with optional spaces. */
+export const tracestateArb = fc
+  .array(fc.tuple(stateKey, stateValue), { minLength: 1, maxLength: 8 })
+  .chain((members) =>
+    fc
+      .constantFrom(',', ', ', ' ,\t')
+      .map((separator) => members.map(([k, v]) => `${k}=${v}`).join(separator)),
+  );
 const epochMs = fc.integer({ min: 0, max: MAX_ENVELOPE_EPOCH_MS });
 export const headerArb: fc.Arbitrary<EnvelopeHeader> = fc
   .tuple(
@@ -92,6 +113,7 @@ export const headerArb: fc.Arbitrary<EnvelopeHeader> = fc
         expiresAt: epochMs,
         timeoutMs: fc.integer({ min: 1, max: 0xffff_ffff }),
         priority: fc.integer({ min: 0, max: 9 }),
+        trace: fc.tuple(traceparentArb, fc.option(tracestateArb, { nil: undefined })),
       },
       { requiredKeys: [] },
     ),
@@ -101,5 +123,9 @@ export const headerArb: fc.Arbitrary<EnvelopeHeader> = fc
       fc.record({ dueAt: epochMs }),
     ),
   )
-  .map(([rest, timing]) => ({ ...rest, ...timing }));
+  .map(([{ trace, ...rest }, timing]) => ({
+    ...rest,
+    ...timing,
+    ...(trace === undefined ? {} : { traceparent: trace[0], tracestate: trace[1] }),
+  }));
 export const bodyArb = fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b));
