@@ -38,7 +38,7 @@ const SCRIPTS_BY_ROLE: Record<string, { role: AclRole; files: string[] }> = {
   worker: { role: 'worker', files: ['claim-8.lua', 'settle-9.lua', 'settleClaim-12.lua', 'heartbeat-1.lua'] },
   leader: {
     role: 'dispatcher',
-    files: ['dispatchBatch-9+.lua', 'reap-11.lua', 'elect-2.lua', 'resign-2.lua'],
+    files: ['dispatchBatch-10+.lua', 'reap-11.lua', 'elect-2.lua', 'resign-2.lua'],
   },
   admin: { role: 'admin', files: ['dlqReplay-5.lua', 'dlqPurge-4.lua'] },
   relay: {
@@ -63,7 +63,7 @@ const STREAM_SCRIPTS_BY_ROLE: Record<string, { role: AclRole; files: string[] }>
     role: 'dispatcher',
     files: [
       'streamFence-2.lua',
-      'streamAppend-8.lua',
+      'streamAppend-9.lua',
       'streamMaintain-7.lua',
       'liveWorkers-1.lua',
       'elect-2.lua',
@@ -96,7 +96,7 @@ describe('ACL rules cover what the code sends', () => {
   }
 
   it('grants the streams subcommands the scripts call, and no other', () => {
-    const source = ['streamFence-2.lua', 'streamAppend-8.lua', 'streamMaintain-7.lua']
+    const source = ['streamFence-2.lua', 'streamAppend-9.lua', 'streamMaintain-7.lua']
       .map((file) => readFileSync(join(LUA, file), 'utf8'))
       .join('\n');
     const used = new Set(

@@ -29,6 +29,9 @@ import {
 
 export type { WorkerOptions } from './worker-options.js';
 
+/** A nack delay that dead-letters at once, with the error as the reason (settle scripts). */
+const DEAD_LETTER_NOW = -1;
+
 /** What stopping the handler processes may take in a close, beyond the drain. */
 const HANDLER_PROCESS_STOP_MS = 2_000;
 
@@ -235,6 +238,17 @@ export class Worker {
     const { id, attempt, receipt } = delivery;
     const delivered = deliveredMessage(delivery, claimedAt);
     const { message, replyTo, publishedAt } = delivered;
+    const expiresAt = message.header?.expiresAt;
+    if (expiresAt !== undefined && expiresAt <= Date.now()) {
+      // Past the publisher's expiry: dead-lettered at once with reason `expired`, never handled.
+      delivered.settle();
+      this.transport.nack(delivery, DEAD_LETTER_NOW, 'expired');
+      return;
+    }
+    // The publisher's own handler timeout, when shorter than the claim: aborted and retried at it.
+    const ownTimeoutMs = message.header?.timeoutMs;
+    const timeoutMs =
+      ownTimeoutMs !== undefined && ownTimeoutMs < this.options.ackTimeoutMs ? ownTimeoutMs : undefined;
     const span = this.spans.start(message);
     const key = `${receipt}#${attempt}`;
     this.active += 1;
@@ -244,6 +258,12 @@ export class Worker {
     // One sweep timer checks every running handler, instead of one timer per message.
     const expire = () => {
       if (delivered.settled) return;
+      if (timeoutMs !== undefined) {
+        settle(new HandlerTimeoutError(timeoutMs));
+        delivered.abort(new HandlerTimeoutError(timeoutMs));
+        this.metrics.timeouts.inc();
+        return;
+      }
       delivered.settle();
       delivered.abort(new HandlerTimeoutError(this.options.ackTimeoutMs));
       this.metrics.timeouts.inc();
@@ -254,7 +274,7 @@ export class Worker {
     };
     this.running.set(key, {
       abort: (reason) => delivered.abort(reason),
-      expireAt: started + this.options.ackTimeoutMs,
+      expireAt: started + (timeoutMs ?? this.options.ackTimeoutMs),
       expire,
     });
     const settle = (error: unknown, value?: unknown) => {
@@ -279,7 +299,7 @@ export class Worker {
       } else {
         this.metrics.handlerDuration.observe({ outcome: 'nack' }, seconds);
         const reason = nackReason(error);
-        this.failureLog.failed(id, attempt, error, reason.text);
+        this.failureLog.failed(id, attempt, error, reason.text, message.header?.attempts);
         this.transport.nack(delivery, this.backoff(attempt), reason.withStack);
       }
       if (span) this.spans.end(span, id, error);

@@ -55,6 +55,8 @@ export const COMMAND_HELP: Readonly<Record<string, CommandHelp>> = {
       'redispatch publish --count 100000 --rate 20000',
       'redispatch publish --count 10 --size 4096 --delay 5000       # delivered 5 s later',
       'redispatch publish --count 1000 --json                       # a JSON summary',
+      'redispatch publish --count 1 --body \'{"job":1}\' --message-id job-1   # one real message',
+      'redispatch publish --count 1 --body-file job.json --attempts 3 --ttl 60000 --priority 9',
     ],
   },
   stats: {

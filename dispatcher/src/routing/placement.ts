@@ -35,7 +35,26 @@ export function classifyPayload(payload: Buffer, maxPayloadBytes: number): Class
       reason: `malformed envelope: ${decoded.kind === 'malformed' ? decoded.reason : 'no header'}`,
     };
   }
-  return { kind: 'envelope', header: decoded.header };
+  const { header } = decoded;
+  // Past its expiry at intake: dead-lettered, never routed (the worker checks again before handling).
+  if (header.expiresAt !== undefined && header.expiresAt <= Date.now()) {
+    return { kind: 'rejected', reason: 'expired' };
+  }
+  return { kind: 'envelope', header };
+}
+
+/**
+ * The per-message options the Lua scripts keep beside the message: '' for a message without any
+ * (the usual case: nothing is added), else '|' + 'a<maxAttempts>' and/or 'p<priority>' (priority 0
+ * is the default and is not written). Appended to the placement, so it costs no extra argument.
+ */
+export function optionsPlacement(header: DecodedHeader): string {
+  const { attempts, priority } = header;
+  if (attempts === undefined && (priority === undefined || priority === 0)) return '';
+  let options = '|';
+  if (attempts !== undefined) options += `a${attempts}`;
+  if (priority !== undefined && priority > 0) options += `p${priority}`;
+  return options;
 }
 
 /** Delay placement shared by both modes: 'd<ms>' relative, 'D<epochMs>' absolute, '' none. */

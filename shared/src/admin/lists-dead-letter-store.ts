@@ -65,7 +65,7 @@ export function listsDeadLetterStore(redis: Redis, keys: Keys): DeadLetterStore 
       const letter: DeadLetter = {
         id,
         reason: reasons[i] ?? '',
-        attempts: Number(attempts[i] ?? 0),
+        attempts: Number.parseInt(attempts[i] ?? '0', 10),
         deadLetteredAt: at,
         body: bodies[i] ?? Buffer.alloc(0),
       };

@@ -54,7 +54,7 @@ export interface Keys {
   held(workerId: string): string;
   /**
    * String (expires with the dedupe window): the id a publisher id was accepted as. Built only by
-   * dispatchBatch-9+.lua (from ARGV tag), never by TypeScript; declared so no one else claims the name.
+   * dispatchBatch-10+.lua (from ARGV tag), never by TypeScript; declared so no one else claims the name.
    */
   dedupe(publisherId: string): string;
   /** zset relay id -> last heartbeat (server ms). */

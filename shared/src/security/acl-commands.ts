@@ -62,7 +62,7 @@ export const STREAM_WORKER_COMMANDS = [
 ];
 
 /**
- * The `redis.call`s in dispatchBatch-9+, reap-11, elect-2 and resign-2, plus direct GET/HINCRBY and
+ * The `redis.call`s in dispatchBatch-10+, reap-11, elect-2 and resign-2, plus direct GET/HINCRBY and
  * the gap bookkeeping after a lost subscription (MULTI HSET PEXPIRE EXEC, HGETALL on `resumed`).
  */
 export const DISPATCHER_COMMANDS = [
@@ -82,6 +82,7 @@ export const DISPATCHER_COMMANDS = [
   '+rpush',
   '+llen',
   '+lrange',
+  '+linsert',
   '+zadd',
   '+zrem',
   '+zscore',
@@ -99,7 +100,7 @@ export const DISPATCHER_COMMANDS = [
 
 /**
  * Streams mode: the `redis.call`s in elect-2, resign-2, liveWorkers-1, streamFence-2,
- * streamAppend-8 and streamMaintain-7, the partition table (GET, SET NX), WAIT, direct HINCRBY and
+ * streamAppend-9 and streamMaintain-7, the partition table (GET, SET NX), WAIT, direct HINCRBY and
  * the gap bookkeeping.
  */
 export const STREAM_DISPATCHER_COMMANDS = [
@@ -150,6 +151,8 @@ export const ADMIN_COMMANDS = [
   '+llen',
   '+scard',
   '+hmget',
+  '+hget',
+  '+hset',
   '+zrem',
   '+hdel',
   '+rpush',

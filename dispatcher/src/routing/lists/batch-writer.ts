@@ -3,7 +3,7 @@ import { type DecodedHeader, type Keys, scripts } from '@redispatch/shared';
 import type { Redis } from 'ioredis';
 import type { DispatcherMetrics } from '../../metrics.js';
 import type { Batch } from '../batcher.js';
-import { classifyPayload, delayPlacement, rendezvousIndex } from '../placement.js';
+import { classifyPayload, delayPlacement, optionsPlacement, rendezvousIndex } from '../placement.js';
 
 export interface BatchWriterOptions {
   redis: Redis;
@@ -59,7 +59,7 @@ export class BatchWriter {
           id,
           payload,
           publisherId: classified.header.id ?? '',
-          placement: this.placement(classified.header),
+          placement: this.placement(classified.header) + optionsPlacement(classified.header),
         });
     }
     const started = performance.now();

@@ -8,7 +8,7 @@ import {
 } from '@redispatch/shared';
 import type { DispatcherMetrics } from '../../metrics.js';
 import type { Batch } from '../batcher.js';
-import { classifyPayload, delayPlacement, rendezvousIndex } from '../placement.js';
+import { classifyPayload, delayPlacement, optionsPlacement, rendezvousIndex } from '../placement.js';
 
 export interface StreamWriterOptions {
   client: DataClient;
@@ -80,7 +80,8 @@ export class StreamWriter {
       const { header } = classified;
       const key = header.id ?? header.affinityKey;
       const target = key === undefined ? home : sub(rendezvousIndex(key, this.tags));
-      target.messages.push({ id, payload, publisherId: header.id ?? '', placement: delayPlacement(header) });
+      const placement = delayPlacement(header) + optionsPlacement(header);
+      target.messages.push({ id, payload, publisherId: header.id ?? '', placement });
     }
     // Epochs only grow (fences are strict), so epoch and sequence name a batch for good.
     const tag = `${epoch}:${slot.seq}`;

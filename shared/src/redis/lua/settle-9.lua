@@ -24,6 +24,7 @@
 ]]
 --- @include now
 --- @include push-chunked
+--- @include message-options
 --- @include settle-messages
 --- @include write-replies
 local k = { inflight = KEYS[1], owner = KEYS[2], held = KEYS[3], attempts = KEYS[4], body = KEYS[5],

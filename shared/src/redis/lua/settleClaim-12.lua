@@ -32,6 +32,7 @@
 ]]
 --- @include now
 --- @include push-chunked
+--- @include message-options
 --- @include settle-messages
 --- @include write-replies
 --- @include claim-messages

@@ -18,6 +18,8 @@
   ARGV[4] ackCount
   ARGV[5] nackCount
   ARGV[6..]             ackCount entry ids, then nackCount x (entryId, messageId, attempt, delayMs, error);
+                        delayMs -1 dead-letters at once with the error as the reason (expired). An
+                        entry's 'm' field (the publisher's own attempt limit) overrides maxAttempts;
                         an error may carry the handler's stack after a NUL byte ("<reason>\0<stack>")
 
   Returns: {acked, retried, deadLettered, stale}
@@ -51,14 +53,16 @@ for _ = 1, nackCount do
   if #pending == 0 or pending[1][2] ~= consumer or #entry == 0 then
     stale = stale + 1
   else
-    local fields, payload = entry[1][2], ''
+    local fields, payload, limit = entry[1][2], '', maxAttempts
     for f = 1, #fields, 2 do
-      if fields[f] == 'p' then payload = fields[f + 1] end
+      if fields[f] == 'p' then payload = fields[f + 1]
+      elseif fields[f] == 'm' then limit = tonumber(fields[f + 1]) end
     end
     rcall('XACK', KEYS[1], group, entryId)
     now = now or nowMs()
-    if attempt >= maxAttempts then
-      local reason = err .. ' (attempt ' .. attempt .. ' of ' .. maxAttempts .. ')'
+    if delay < 0 or attempt >= limit then
+      local reason = err
+      if delay >= 0 then reason = err .. ' (attempt ' .. attempt .. ' of ' .. limit .. ')' end
       if stack then
         rcall('XADD', KEYS[6], '*', 'i', messageId, 'p', payload, 'r', reason, 'a', attempt, 's', stack)
       else
@@ -68,7 +72,11 @@ for _ = 1, nackCount do
     else
       rcall('ZADD', KEYS[2], now + delay, messageId)
       rcall('HSET', KEYS[3], messageId, payload)
-      rcall('HSET', KEYS[4], messageId, attempt)
+      if limit ~= maxAttempts then
+        rcall('HSET', KEYS[4], messageId, attempt .. '|' .. limit)
+      else
+        rcall('HSET', KEYS[4], messageId, attempt)
+      end
       rcall('HSET', KEYS[5], messageId, err)
       retried = retried + 1
     end
