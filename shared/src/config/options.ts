@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { CONNECTION_OPTIONS, REDIS_TLS_OPTIONS } from './connection-options.js';
+import { CONTROLS_OPTIONS } from './controls-options.js';
 import { DELIVERY_OPTIONS } from './delivery-options.js';
 import { HANDLER_OPTIONS } from './handler-options.js';
 import { INTAKE_OPTIONS } from './intake-options.js';
@@ -18,6 +19,7 @@ export const OPTIONS = {
   ...DELIVERY_OPTIONS,
   ...INTAKE_OPTIONS,
   ...HANDLER_OPTIONS,
+  ...CONTROLS_OPTIONS,
   ...OUTBOUND_OPTIONS,
   ...REDIS_TLS_OPTIONS,
   ...RELAY_OPTIONS,

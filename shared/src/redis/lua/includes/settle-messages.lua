@@ -1,7 +1,8 @@
 -- Acks and nacks for one worker (needs the push-chunked include). Only the current owner may settle: a late ack or nack from a worker
 -- whose claim expired (frozen, or declared dead) is counted as stale and changes nothing.
 -- k: {inflight, owner, held, attempts, body, errors, delayed, dlq, totals}
--- args[base..]: ackCount ids, then nackCount x (id, delayMs, error). An error may carry the handler's
+-- args[base..]: ackCount ids, then nackCount x (id, delayMs, error); delayMs < 0 dead-letters at once
+-- with the error as the reason (UnrecoverableError). An error may carry the handler's
 -- stack after a NUL byte ("<reason>\0<stack>"); a dead letter keeps it in errors["stack:<id>"].
 -- Returns acked, retried, deadLettered, stale, the set of ids acked by this call (id -> true), and the
 -- index in args just past the nack triples (where an optional reply section starts).
@@ -50,8 +51,10 @@ local function settleMessages(k, worker, maxAttempts, args, base, ackCount, nack
     if cut then err, stack = string.sub(err, 1, cut - 1), string.sub(err, cut + 1) end
     if release(id) then
       local attempts = tonumber(redis.call('HGET', k.attempts, id) or '0')
-      if attempts >= maxAttempts then
-        redis.call('HSET', k.errors, id, err .. ' (attempt ' .. attempts .. ' of ' .. maxAttempts .. ')')
+      -- A negative delay asks to dead-letter now (UnrecoverableError): its text is the whole reason.
+      if delay < 0 or attempts >= maxAttempts then
+        local reason = delay < 0 and err or (err .. ' (attempt ' .. attempts .. ' of ' .. maxAttempts .. ')')
+        redis.call('HSET', k.errors, id, reason)
         if stack then redis.call('HSET', k.errors, 'stack:' .. id, stack) end
         redis.call('ZADD', k.dlq, now, id)
         deadLettered = deadLettered + 1
