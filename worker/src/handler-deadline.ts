@@ -45,12 +45,14 @@ export class HandlerDeadline {
   }
 
   /**
-   * With auto-extension: the ms to extend by now (one ack timeout, or what is left to the limit), or
-   * undefined when no extension is due; each due one schedules the next a third of the timeout on.
+   * With auto-extension: the ms to extend the claim by now (one ack timeout), or undefined when no
+   * extension is due; each due one schedules the next a third of the timeout on. The claim is not cut
+   * to the limit: the handler is aborted at the limit here, and its claim ends up to one ack timeout
+   * later, so the message is redelivered after the abort.
    */
   autoExtension(now: number): number | undefined {
     if (now < this.nextAutoExtendAt || this.expireAt >= this.limitAt) return undefined;
     this.nextAutoExtendAt = now + this.settings.ackTimeoutMs / 3;
-    return Math.max(1, Math.ceil(Math.min(this.settings.ackTimeoutMs, this.limitAt - now)));
+    return this.settings.ackTimeoutMs;
   }
 }
