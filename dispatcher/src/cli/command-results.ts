@@ -102,6 +102,10 @@ export function registerResultsCommand(program: Command): void {
               ? partitions.map((p) => ({ partition: p.index, key: p.results, lastId: '0-0' }))
               : [{ partition: undefined, key: keys.results, lastId: '0-0' }];
           if (!options.fromStart) for (const s of streams) s.lastId = await newestId(client, s.key);
+          // On stderr, so stdout stays one entry per line (--json).
+          process.stderr.write(
+            `redispatch: following ${streams.length} results stream${streams.length === 1 ? '' : 's'} of ${config.prefix}${options.count ? '' : ' (Ctrl-C to stop)'}\n`,
+          );
           let printed = 0;
           while (printed < limit) {
             const batches = await Promise.all(streams.map((s) => readNew(client, s)));
