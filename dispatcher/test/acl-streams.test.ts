@@ -175,7 +175,11 @@ describe('least-privilege ACL users in streams mode (scripts/acl.mjs --mode stre
     const stats = JSON.parse((await runCli(['stats', '--json'], admin)).output);
     expect(stats).toMatchObject({ mode: 'streams' });
     expect(stats.totals).toMatchObject({ accepted: 302, acked: 300, deadLettered: 2 });
-    const results = await runCli(['results', 'tail', '--json', '--from-start', '--count', '300'], admin);
+    const results = await runCli(
+      ['results', 'tail', '--json', '--from-start', '--count', '300'],
+      admin,
+      10_000,
+    );
     expect(results.code, results.output).toBe(0);
     expect(results.lines.filter((line) => line.startsWith('{'))).toHaveLength(300);
     const list = await runCli(['dlq', 'list'], admin);

@@ -26,6 +26,10 @@ describe.each(MODES)('claim extension (%s mode)', (mode) => {
     const [stale] = await waitForEvent(stack, 'stale', 'stale-extend', 1, 30_000);
     expect(stale?.attempt).toBe(1);
     expect(stale?.extended).toBe(false);
+    // The stale extend came while the later attempt held the message: it kept extending, and finished.
+    const heldOn = () =>
+      stack.eventsFor('stale').some((e) => e.event === 'extend' && e.extended && e.at > (stale?.at ?? 0));
+    await expect.poll(heldOn, { timeout: 10_000 }).toBe(true);
     const done = await waitForEvent(stack, 'stale', 'done', 1, 30_000);
     expect(done.some((e) => e.attempt >= 2)).toBe(true);
   }, 60_000);
