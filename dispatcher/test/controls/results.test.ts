@@ -58,7 +58,9 @@ describe.each(MODES)('the results stream (%s mode)', (mode) => {
     expect(entries.some((e) => e.id === ids.get('fail'))).toBe(false);
   }, 60_000);
 
-  it("a stale worker's ack writes nothing: the attempt that owns the message writes the one result", async () => {
+  // A stale worker's ack is refused by the settle script (shared/test/controls-scripts.test.ts); its
+  // worker does not even send it, as the handler passed its deadline there.
+  it('a stale worker writes no result: the attempt that owns the message writes the one result', async () => {
     const stack = await startControlsStack(
       fixture,
       mode,
