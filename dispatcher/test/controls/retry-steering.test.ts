@@ -48,3 +48,33 @@ describe.each(MODES)('errors that steer retries (%s mode)', (mode) => {
     await waitForEvent(stack, 'retry-after:3000', 'done');
   }, 60_000);
 });
+
+describe('isolated handlers (--isolate, lists mode)', () => {
+  it('msg.extend, UnrecoverableError and retryAfterMs travel through the handler process', async () => {
+    const stack = await startControlsStack(fixture, 'lists', {
+      REDISPATCH_ISOLATE: 'true',
+      REDISPATCH_BACKOFF_BASE_MS: '30000',
+      REDISPATCH_BACKOFF_MAX_MS: '30000',
+    });
+    for (const body of ['extend:4', 'unrecoverable', 'retry-after:2500']) await stack.publish(body);
+    await waitForEvent(stack, 'extend:4', 'done', 1, 30_000);
+    const extend = stack.eventsFor('extend:4');
+    expect(extend.filter((e) => e.event === 'start').map((e) => e.attempt)).toEqual([1]);
+    expect(extend.filter((e) => e.event === 'extend').map((e) => e.extended)).toEqual([
+      true,
+      true,
+      true,
+      true,
+    ]);
+    await expect.poll(async () => (await deadLetters(stack.env)).length, { timeout: 15_000 }).toBe(1);
+    expect((await deadLetters(stack.env))[0]).toMatchObject({
+      reason: 'bad input: cannot be processed',
+      attempts: 1,
+    });
+    const [failed] = await waitForEvent(stack, 'retry-after:2500', 'fail');
+    const [retry] = (await waitForEvent(stack, 'retry-after:2500', 'start', 2, 30_000)).slice(1);
+    const waited = (retry?.at ?? 0) - (failed?.at ?? 0);
+    expect(waited).toBeGreaterThanOrEqual(2_500);
+    expect(waited).toBeLessThan(14_000);
+  }, 60_000);
+});
