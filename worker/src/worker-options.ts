@@ -93,7 +93,7 @@ const WORKER_SETTINGS = {
   autoExtend: 'autoExtend',
   handlerTimeoutMs: 'handlerTimeoutMs',
   results: 'results',
-  resultsMaxLen: 'resultsMaxLen',
+  resultsMaxLen: 'resultsMaxlen',
 } as const satisfies { readonly [K in keyof WorkerOptions]?: OptionKey };
 
 /** The isolate options that are settings. */

@@ -24,7 +24,7 @@ export const CONTROLS_OPTIONS = {
     z.enum(['off', 'stream']),
     'off',
   ),
-  resultsMaxLen: option(
+  resultsMaxlen: option(
     'RESULTS_MAXLEN',
     '--results-maxlen <n>',
     'Approximate cap of each results stream (XADD MAXLEN ~)',
