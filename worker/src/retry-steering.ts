@@ -34,3 +34,9 @@ export function nackDelay(plan: RetryPlan, backoff: () => number): number {
   if (plan.kind === 'retry-after') return plan.delayMs;
   return backoff();
 }
+
+/** Exponential backoff with full jitter in the upper half, so retries of a burst spread out. */
+export function backoffMs(attempt: number, baseMs: number, maxMs: number): number {
+  const ceiling = Math.min(maxMs, baseMs * 2 ** (attempt - 1));
+  return Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
+}

@@ -17,8 +17,9 @@ import { type HandlerRunner, inProcessRunner } from './handler-runner.js';
 import { ProcessPool } from './isolate/pool.js';
 import { ListsTransport } from './lists-transport.js';
 import { createIsolateMetrics, createWorkerMetrics, type WorkerMetrics } from './metrics.js';
+import { ProcessSpans } from './process-spans.js';
 import { pendingReplies } from './replies.js';
-import { nackDelay, retryPlan } from './retry-steering.js';
+import { backoffMs, nackDelay, retryPlan } from './retry-steering.js';
 import type { PendingReply } from './settler.js';
 import { StreamsTransport } from './streams/streams-transport.js';
 import type { Delivery, Transport, TransportHost } from './transport.js';
@@ -55,6 +56,7 @@ export class Worker {
   readonly registry: Registry;
   private readonly transport: Transport;
   private readonly runner: HandlerRunner;
+  private readonly spans: ProcessSpans;
   private active = 0;
   /** Take loops waiting for a free handler slot (streams mode runs one per partition). */
   private slotWaiters: (() => void)[] = [];
@@ -82,6 +84,7 @@ export class Worker {
     const keys = createKeys(this.options.prefix);
     this.log = (options.logger ?? createLogger('info')).child({ component: 'worker', instanceId: this.id });
     this.failureLog = new FailureLog(this.log, this.options.maxAttempts);
+    this.spans = new ProcessSpans(this.options.prefix);
     this.registry = options.registry ?? new Registry();
     this.metrics = createWorkerMetrics(this.registry);
     if (options.isolate && options.handler)
@@ -244,6 +247,7 @@ export class Worker {
     };
     const delivered = deliveredMessage(delivery, claimedAt, extendClaim);
     const { message, replyTo, publishedAt } = delivered;
+    const span = this.spans.start(message);
     const key = `${receipt}#${attempt}`;
     this.active += 1;
     this.metrics.inflight.set(this.active);
@@ -263,6 +267,7 @@ export class Worker {
       this.metrics.timeouts.inc();
       this.metrics.handlerDuration.observe({ outcome: 'timeout' }, (performance.now() - started) / 1000);
       this.failureLog.timedOut(id, attempt, deadline.timeoutMs);
+      if (span) this.spans.end(span, id, new HandlerTimeoutError(deadline.timeoutMs));
       this.release(key);
     };
     const autoExtend = () => {
@@ -302,16 +307,18 @@ export class Worker {
         // UnrecoverableError dead-letters now; a numeric `retryAfterMs` replaces the backoff.
         const plan = retryPlan(error);
         this.failureLog.failed(id, attempt, error, plan.text);
-        this.transport.nack(
-          delivery,
-          nackDelay(plan, () => this.backoff(attempt)),
-          plan.withStack,
-        );
+        const { backoffBaseMs, backoffMaxMs } = this.options;
+        const delayMs = nackDelay(plan, () => backoffMs(attempt, backoffBaseMs, backoffMaxMs));
+        this.transport.nack(delivery, delayMs, plan.withStack);
       }
+      if (span) this.spans.end(span, id, error);
       this.release(key);
     };
     try {
-      Promise.resolve(this.runner.run(message)).then(
+      const result = span
+        ? this.spans.within(span, () => this.runner.run(message))
+        : this.runner.run(message);
+      Promise.resolve(result).then(
         (value: unknown) => settle(undefined, value),
         (error: unknown) => settle(error ?? new Error('handler rejected')),
       );
@@ -382,11 +389,5 @@ export class Worker {
       }),
     ]);
     clearTimeout(timer);
-  }
-
-  /** Exponential backoff with full jitter in the upper half, so retries of a burst spread out. */
-  private backoff(attempt: number): number {
-    const ceiling = Math.min(this.options.backoffMaxMs, this.options.backoffBaseMs * 2 ** (attempt - 1));
-    return Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
   }
 }
