@@ -123,6 +123,10 @@ export const COMMAND_HELP: Readonly<Record<string, CommandHelp>> = {
     settings: ['redisUrl', 'prefix'],
     examples: ['redispatch outbound-dlq list', 'redispatch outbound-dlq list --limit 5 --json'],
   },
+  'results tail': {
+    settings: CONNECTION,
+    examples: ['redispatch results tail', 'redispatch results tail --json --from-start --count 10'],
+  },
   'outbound-dlq purge': {
     settings: ['redisUrl', 'prefix'],
     examples: ['redispatch outbound-dlq purge'],

@@ -8,6 +8,7 @@ import { registerOptionsCommand } from './command-options.js';
 import { registerOutboundDlqCommand } from './command-outbound-dlq.js';
 import { registerPublishCommand } from './command-publish.js';
 import { registerRelayCommand } from './command-relay.js';
+import { registerResultsCommand } from './command-results.js';
 import { registerStatsCommand } from './command-stats.js';
 import { registerUpCommand } from './command-up.js';
 import { registerWorkerCommand } from './command-worker.js';
@@ -40,6 +41,7 @@ registerRelayCommand(program);
 registerOutboundDlqCommand(program);
 registerOptionsCommand(program);
 registerConsoleCommand(program);
+registerResultsCommand(program);
 // Settings are accepted before or after the subcommand (`redispatch worker --handler x`); each
 // command's help shows its own few (COMMAND_HELP), `redispatch options` all of them.
 const withSettings = (command: Command, path: string[]): void => {

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { CONNECTION_OPTIONS, REDIS_TLS_OPTIONS } from './connection-options.js';
 import { CONSOLE_OPTIONS } from './console-options.js';
+import { CONTROLS_OPTIONS } from './controls-options.js';
 import { DELIVERY_OPTIONS } from './delivery-options.js';
 import { HANDLER_OPTIONS } from './handler-options.js';
 import { INTAKE_OPTIONS } from './intake-options.js';
@@ -19,6 +20,7 @@ export const OPTIONS = {
   ...DELIVERY_OPTIONS,
   ...INTAKE_OPTIONS,
   ...HANDLER_OPTIONS,
+  ...CONTROLS_OPTIONS,
   ...OUTBOUND_OPTIONS,
   ...REDIS_TLS_OPTIONS,
   ...RELAY_OPTIONS,

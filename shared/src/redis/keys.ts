@@ -44,6 +44,12 @@ export interface Keys {
    * /metrics and, for a dispatcher, its role, whether it is caught up and what it buffers.
    */
   readonly endpoints: string;
+  /**
+   * Stream of handlers' return values `{id, result}` (REDISPATCH_RESULTS=stream), lists mode; written
+   * by the settle scripts with the ack (passed to them, never built there). Streams mode: one per
+   * partition (partition-keys.ts).
+   */
+  readonly results: string;
   /** The Redlock resource on the lock masters. */
   readonly leaseLock: string;
   /** Pub/sub channel on which a resigning leader tells standbys to run for election now. */
@@ -91,6 +97,7 @@ export function createKeys(prefix: string): Keys {
     firstHeard: `${tag}:first-heard`,
     deployment: `${tag}:deployment`,
     endpoints: `${tag}:endpoints`,
+    results: `${tag}:results`,
     leaseLock: `${tag}:lease`,
     controlChannel: `${prefix}:control`,
     queue: (workerId: string) => `${tag}:q:${workerId}`,

@@ -29,6 +29,7 @@ declare module 'ioredis' {
     rdSettle(...keysThenArgs: Arg[]): Result<number[], Context>;
     rdSettleClaim(...keysThenArgs: Arg[]): Result<(number | string | Buffer)[], Context>;
     rdSettleClaimBuffer(...keysThenArgs: Arg[]): Result<(number | Buffer)[], Context>;
+    rdExtend(...keysThenArgs: Arg[]): Result<number[], Context>;
     rdHeartbeat(workers: string, workerId: string, action: 'beat' | 'leave'): Result<number, Context>;
     rdDlqReplay(...keysThenArgs: Arg[]): Result<number, Context>;
     rdDlqPurge(...keysThenArgs: Arg[]): Result<number, Context>;
@@ -52,6 +53,7 @@ declare module 'ioredis' {
     rdStreamFence(fence: string, stream: string, epoch: number, group: string): Result<number[], Context>;
     rdStreamAppend(...keysThenArgs: Arg[]): Result<number[], Context>;
     rdStreamSettle(...keysThenArgs: Arg[]): Result<number[], Context>;
+    rdStreamExtend(...keysThenArgs: Arg[]): Result<number[], Context>;
     rdStreamReclaimBuffer(...keysThenArgs: Arg[]): Result<(number | Buffer)[], Context>;
     rdStreamMaintain(...keysThenArgs: Arg[]): Result<(number | string)[], Context>;
     rdStreamDlqReplay(...keysThenArgs: Arg[]): Result<number, Context>;

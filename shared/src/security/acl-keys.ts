@@ -33,6 +33,14 @@ export function partitionDeadLetterKey(prefix: string): string {
 }
 
 /**
+ * The results streams (REDISPATCH_RESULTS=stream): the deployment's (lists mode) or every partition's
+ * (streams mode). A worker's settle scripts XADD into them, by a selector of their own.
+ */
+export function resultsKey(prefix: string, mode: 'lists' | 'streams'): string {
+  return `~${mode === 'streams' ? anyPartition(prefix).results : createKeys(prefix).results}`;
+}
+
+/**
  * Every long-lived process (dispatcher, worker, relay) keeps its entry in the endpoint directory
  * (where it serves /metrics; shared/src/observability/endpoint-directory.ts): a selector, so the
  * commands reach that one hash only.
@@ -79,7 +87,7 @@ export function streamWorkerKeys(prefix: string): string[] {
     `~${k.relays}`,
     `~${k.outboundDead}`,
     `~${k.outbound('*')}`,
-    ...[p.stream, p.delayed, p.delayedBody, p.delayedAttempts, p.errors, p.dlq, p.totals].map(
+    ...[p.stream, p.delayed, p.delayedBody, p.delayedAttempts, p.errors, p.dlq, p.totals, p.results].map(
       (key) => `~${key}`,
     ),
   ];

@@ -20,6 +20,7 @@ import {
   everyPartitionKey,
   partitionDeadLetterKey,
   relayKeys,
+  resultsKey,
   streamWorkerKeys,
   workerKeys,
 } from './acl-keys.js';
@@ -39,12 +40,13 @@ import {
  *   (REDISPATCH_WAIT_REPLICAS) and the partition keys `{prefix:<n>…}:*`.
  * - `lock`: a dedicated Redlock master: Redlock's acquire/extend/release scripts on `{prefix}:lease` only.
  * - `worker`: lists: claim/settle/heartbeat scripts and the BLMOVE wake-up, on the message keys only.
+ *   Both: XADD into the results stream(s) only (a selector), the extend script of its mode.
  *   Streams: XREADGROUP, XGROUP CREATE, the streamSettle/streamReclaim/heartbeat/outboundWrite
  *   scripts; XADD only into the partitions' dead-letter streams (a selector), never into a partition
  *   stream; the partition table read-only. Neither mode: epoch, leader record, fences, progress
  *   markers, dedupe keys, lease, pub/sub.
  * - `admin`: `stats`, `dlq list|replay|purge` and `outbound-dlq list|purge`: reads, the DLQ scripts,
- *   and DEL of the outbound dead-letter list only.
+ *   and DEL of the outbound dead-letter list only; `results tail`: XREAD of the results stream(s).
  * - `publisher`: PUBLISH to the ingress channel, nothing else (`redispatch publish` and producers).
  * - `relay`: `redispatch relay`: its registry heartbeat and sweep, the outbound queues of relays and
  *   of HTTP deliveries (take, settle, give back, BLMOVE), the relay-sessions hashes, the outbound
@@ -108,10 +110,20 @@ function listRules(role: AclRole, options: AclOptions): string[] {
         ...CONNECT,
         ...SCRIPTS,
         ...WORKER_COMMANDS,
+        // The settle scripts' results stream: the only XADD a worker may send in lists mode.
+        `(+xadd ${resultsKey(options.prefix, 'lists')})`,
         endpointSelector(options.prefix),
       ];
     case 'admin':
-      return [everyKey, ...CONNECT, ...SCRIPTS, ...ADMIN_COMMANDS, `(+del +lrem ~${k.outboundDead})`];
+      return [
+        everyKey,
+        ...CONNECT,
+        ...SCRIPTS,
+        ...ADMIN_COMMANDS,
+        `(+del +lrem ~${k.outboundDead})`,
+        // `results tail`: reads the results stream only.
+        `(+xread +xrevrange ${resultsKey(options.prefix, 'lists')})`,
+      ];
     case 'publisher':
       return [`&${options.channel}`, ...CONNECT, '+publish'];
     case 'relay':
@@ -163,6 +175,7 @@ function streamRules(role: AclRole, options: AclOptions): string[] {
         // Settle and reclaim dead-letter into the partition's dlq stream; that is the only XADD a
         // worker may send, so it cannot inject messages into a partition.
         `(+xadd ${partitionDeadLetterKey(options.prefix)})`,
+        `(+xadd ${resultsKey(options.prefix, 'streams')})`,
         endpointSelector(options.prefix),
       ];
     case 'admin':
@@ -174,6 +187,7 @@ function streamRules(role: AclRole, options: AclOptions): string[] {
         ...SCRIPTS,
         ...STREAM_ADMIN_COMMANDS,
         `(+del +lrem ~${k.outboundDead})`,
+        `(+xread +xrevrange ${resultsKey(options.prefix, 'streams')})`,
       ];
     case 'publisher':
       return [`&${options.channel}`, ...CONNECT, ...CLUSTER, '+publish'];
