@@ -282,6 +282,8 @@ export class Dispatcher {
       ...this.parts,
       batchSize: this.config.batchSize,
       reapIntervalMs: this.config.reapIntervalMs,
+      maxPendingBytes: this.config.leaderPendingBytes,
+      maxPending: this.config.leaderPendingMax,
       elected,
       renewal: election.renewal,
       kickOnBacklog: this.config.mode === 'lists',

@@ -8,6 +8,7 @@ const STEPDOWN_REASONS = [
   'shutdown',
   'error',
   'ingress_lost',
+  'pending_full',
 ] as const;
 const REDELIVERY_REASONS = ['timeout', 'worker_lost'] as const;
 

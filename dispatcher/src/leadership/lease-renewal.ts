@@ -27,8 +27,8 @@ export class LeaseRenewal {
     private readonly onFailed: () => Promise<void>,
     private readonly log: Logger,
   ) {
-    this.marginMs = Math.max(20, Math.floor(leaseMs / 10));
-    this.retryPauseMs = Math.max(10, Math.floor(leaseMs / 30));
+    this.marginMs = Math.max(20, Math.floor(leaseMs / 20));
+    this.retryPauseMs = Math.max(5, Math.floor(leaseMs / 100));
     this.schedule(this.leaseMs / 3);
   }
 

@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { BOUNDS_OPTIONS } from './bounds-options.js';
 import { CONNECTION_OPTIONS, REDIS_TLS_OPTIONS } from './connection-options.js';
 import { DELIVERY_OPTIONS } from './delivery-options.js';
 import { HANDLER_OPTIONS } from './handler-options.js';
@@ -21,6 +22,7 @@ export const OPTIONS = {
   ...OUTBOUND_OPTIONS,
   ...REDIS_TLS_OPTIONS,
   ...RELAY_OPTIONS,
+  ...BOUNDS_OPTIONS,
 } as const;
 
 export type OptionKey = keyof typeof OPTIONS;
