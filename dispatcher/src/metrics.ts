@@ -73,6 +73,12 @@ export function createDispatcherMetrics(registry: Registry) {
       help: 'Messages dead-lettered by the leader (oversize, malformed, attempts exhausted by timeout or worker loss)',
       registers,
     }),
+    dlqTrimmed: new Counter({
+      name: 'redispatch_dlq_trimmed_total',
+      help: 'Dead letters removed, oldest first, to keep a dead-letter list or stream at REDISPATCH_DLQ_MAX (list: dlq, out-dlq)',
+      labelNames: ['list'] as const,
+      registers,
+    }),
     batchSize: new Histogram({
       name: 'redispatch_dispatch_batch_size',
       help: 'Messages per batch write',

@@ -138,8 +138,10 @@ export function registerDlqCommand(program: Command): void {
         const store = deadLetterStore(config, scope);
         const selection = selectionFrom('dlq replay', ids, options, await redisTimeMs(scope.client));
         const { refs, missing } = await store.select(selection);
-        const fits = refs.filter((r) => r.size <= max);
-        const oversize = refs.filter((r) => r.size > max);
+        // The limits the leader checks at intake: a body over the payload limit, or one of which only
+        // a prefix was kept (an oversize payload), is never sent back.
+        const fits = refs.filter((r) => r.size <= max && !r.truncated);
+        const oversize = refs.filter((r) => r.size > max || r.truncated);
         const verb = options.dryRun ? 'would not replay' : 'not replayed';
         if (options.dryRun)
           for (const ref of fits) process.stdout.write(`would replay ${terminalSafe(ref.id)}\n`);
@@ -147,7 +149,11 @@ export function registerDlqCommand(program: Command): void {
         process.stdout.write(`${options.dryRun ? 'would replay' : 'replayed'} ${count} dead letter(s)\n`);
         for (const ref of oversize)
           process.stderr.write(
-            `redispatch: ${verb} ${ref.id}: ${ref.size} bytes exceeds REDISPATCH_MAX_PAYLOAD_BYTES=${max}\n`,
+            `redispatch: ${verb} ${terminalSafe(ref.id)}: ${
+              ref.size > max
+                ? `${ref.size} bytes exceeds REDISPATCH_MAX_PAYLOAD_BYTES=${max}`
+                : `only a prefix of its ${ref.size} bytes was kept`
+            }\n`,
           );
         if (oversize.length > 0) process.exitCode = 1;
         reportMissing(missing);

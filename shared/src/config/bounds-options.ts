@@ -19,4 +19,11 @@ export const BOUNDS_OPTIONS = {
     intAtLeast(1),
     '100000',
   ),
+  dlqMax: option(
+    'DLQ_MAX',
+    '--dlq-max <n>',
+    "Dead letters kept per dead-letter list or stream ({prefix}:dlq, each partition's, {prefix}:out-dlq); the leader removes the oldest past it (redispatch_dlq_trimmed_total)",
+    intAtLeast(1),
+    '100000',
+  ),
 };
