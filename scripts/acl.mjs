@@ -20,6 +20,21 @@ function quote(arg) {
     : `"${arg.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`;
 }
 
+/**
+ * Every name the output carries (prefix, channel; user names and key patterns derive from the
+ * prefix) must be one token of the settings' own alphabet: a space, `~`, `&`, `+`, `%`, `(`, `>` or
+ * a glob character would turn a name into extra ACL rules (`--channel "redispatch +@all ~*"`).
+ */
+const NAME = /^[A-Za-z0-9._:-]+$/;
+
+function checkName(flag, value) {
+  if (typeof value !== 'string' || !NAME.test(value)) {
+    throw new Error(
+      `${flag} ${JSON.stringify(String(value))} may contain only letters, digits and . _ : - (it is written into ACL rules)`,
+    );
+  }
+}
+
 export function aclOutput({
   prefix = 'rd',
   channel = 'redispatch',
@@ -28,6 +43,8 @@ export function aclOutput({
   mode = 'lists',
   env,
 }) {
+  checkName('--prefix', prefix);
+  checkName('--channel', channel);
   const roles = target === 'lock' ? ['lock'] : ['dispatcher', 'worker', 'admin', 'publisher', 'relay'];
   const missing = roles.map((role) => `ACL_PASSWORD_${role.toUpperCase()}`).filter((name) => !env[name]);
   if (missing.length > 0) throw new Error(`set ${missing.join(', ')} (the users' passwords)`);
