@@ -293,6 +293,7 @@ export class Dispatcher {
     const term: LeaderTerm = new LeaderTerm({
       ...this.parts,
       batchSize: this.config.batchSize,
+      prefix: this.config.prefix,
       reapIntervalMs: this.config.reapIntervalMs,
       maxPendingBytes: this.config.leaderPendingBytes,
       maxPending: this.config.leaderPendingMax,
