@@ -5,9 +5,13 @@
  */
 const OVERSIZE = /^oversize: (\d+) bytes exceeds .* \(first \d+ bytes kept\)$/;
 
-/** The reason of a dead-lettered oversize payload, of which `keptBytes` are stored. */
+/**
+ * The reason of a dead-lettered oversize payload, of which `keptBytes` are stored: a body kept whole
+ * (no larger than the prefix) says nothing more, and can be replayed once the limit is raised.
+ */
 export function oversizeReason(size: number, maxPayloadBytes: number, keptBytes: number): string {
-  return `oversize: ${size} bytes exceeds REDISPATCH_MAX_PAYLOAD_BYTES=${maxPayloadBytes} (first ${keptBytes} bytes kept)`;
+  const reason = `oversize: ${size} bytes exceeds REDISPATCH_MAX_PAYLOAD_BYTES=${maxPayloadBytes}`;
+  return keptBytes < size ? `${reason} (first ${keptBytes} bytes kept)` : reason;
 }
 
 /** The size the payload had when its stored body is a truncated prefix, else undefined. */
