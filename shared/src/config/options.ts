@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { BOUNDS_OPTIONS } from './bounds-options.js';
 import { CONNECTION_OPTIONS, REDIS_TLS_OPTIONS } from './connection-options.js';
+import { CONSOLE_OPTIONS } from './console-options.js';
 import { DELIVERY_OPTIONS } from './delivery-options.js';
 import { HANDLER_OPTIONS } from './handler-options.js';
 import { INTAKE_OPTIONS } from './intake-options.js';
@@ -23,6 +24,7 @@ export const OPTIONS = {
   ...REDIS_TLS_OPTIONS,
   ...RELAY_OPTIONS,
   ...BOUNDS_OPTIONS,
+  ...CONSOLE_OPTIONS,
 } as const;
 
 export type OptionKey = keyof typeof OPTIONS;
