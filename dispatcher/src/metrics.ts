@@ -8,6 +8,7 @@ const STEPDOWN_REASONS = [
   'shutdown',
   'error',
   'ingress_lost',
+  'pending_full',
 ] as const;
 const REDELIVERY_REASONS = ['timeout', 'worker_lost'] as const;
 
@@ -70,6 +71,12 @@ export function createDispatcherMetrics(registry: Registry) {
     deadLettered: new Counter({
       name: 'redispatch_messages_dead_lettered_total',
       help: 'Messages dead-lettered by the leader (oversize, malformed, attempts exhausted by timeout or worker loss)',
+      registers,
+    }),
+    dlqTrimmed: new Counter({
+      name: 'redispatch_dlq_trimmed_total',
+      help: 'Dead letters removed, oldest first, to keep a dead-letter list or stream at REDISPATCH_DLQ_MAX (list: dlq, out-dlq)',
+      labelNames: ['list'] as const,
       registers,
     }),
     batchSize: new Histogram({

@@ -37,6 +37,7 @@ export {
 } from './admin/stream-dead-letters.js';
 export { readStreamStats } from './admin/stream-stats.js';
 export { streamsDeadLetterStore } from './admin/streams-dead-letter-store.js';
+export { oversizeReason, truncatedSize } from './admin/truncated-letters.js';
 export * from './config/defaults.js';
 export {
   ENCODED_SEPARATOR,

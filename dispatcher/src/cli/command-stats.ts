@@ -10,6 +10,7 @@ import {
 import type { Command } from 'commander';
 import { type AdminScope, withAdminScope } from './admin-connection.js';
 import { configFrom, exitWithError } from './config-flags.js';
+import { terminalSafe } from './terminal-text.js';
 
 export function formatStats(stats: Stats): string {
   const lines: string[] = [];
@@ -169,7 +170,7 @@ export function registerStatsCommand(program: Command): void {
             }
             const text = options.json
               ? JSON.stringify(stats, null, interval > 0 ? 0 : 2)
-              : `${stats.sampledAt ? `at ${stats.sampledAt}\n` : ''}${formatStats(stats)}`;
+              : terminalSafe(`${stats.sampledAt ? `at ${stats.sampledAt}\n` : ''}${formatStats(stats)}`);
             if (interval > 0 && !options.json && process.stdout.isTTY) process.stdout.write('\x1b[2J\x1b[H');
             process.stdout.write(`${text}\n`);
             if (interval <= 0) return;

@@ -15,7 +15,8 @@ export type StepDownReason =
   | 'lease_expired'
   | 'shutdown'
   | 'error'
-  | 'ingress_lost';
+  | 'ingress_lost'
+  | 'pending_full';
 
 export interface LeaderTermOptions {
   elected: Elected;
@@ -25,6 +26,9 @@ export interface LeaderTermOptions {
   /** The deployment prefix: the dispatch spans' `messaging.destination.name`. */
   prefix: string;
   reapIntervalMs: number;
+  /** REDISPATCH_LEADER_PENDING_BYTES / _MAX: what the batcher may hold unwritten before stepping down. */
+  maxPendingBytes: number;
+  maxPending: number;
   /** Lists mode: a reap that found a backlog and live workers asks for a write (freed room). */
   kickOnBacklog: boolean;
   metrics: DispatcherMetrics;
@@ -76,6 +80,15 @@ export class LeaderTerm {
       onRetry: (error, delayMs) => {
         metrics.writeErrors.inc();
         log.warn({ err: error, delayMs }, 'batch write failed; retrying the same batch');
+      },
+      maxPendingBytes: options.maxPendingBytes,
+      maxPending: options.maxPending,
+      onFull: (held) => {
+        log.error(
+          { ...held, maxBytes: options.maxPendingBytes, maxMessages: options.maxPending },
+          'unwritten messages over the leader pending limit; stepping down so a standby with a working link takes over',
+        );
+        void options.onLost('pending_full');
       },
     });
     this.batcher = batcher;

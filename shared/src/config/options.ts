@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { BOUNDS_OPTIONS } from './bounds-options.js';
 import { CONNECTION_OPTIONS, REDIS_TLS_OPTIONS } from './connection-options.js';
 import { CONSOLE_OPTIONS } from './console-options.js';
 import { CONTROLS_OPTIONS } from './controls-options.js';
@@ -24,6 +25,7 @@ export const OPTIONS = {
   ...OUTBOUND_OPTIONS,
   ...REDIS_TLS_OPTIONS,
   ...RELAY_OPTIONS,
+  ...BOUNDS_OPTIONS,
   ...CONSOLE_OPTIONS,
 } as const;
 

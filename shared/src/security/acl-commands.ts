@@ -89,6 +89,8 @@ export const DISPATCHER_COMMANDS = [
   '+zrange',
   '+zrangebyscore',
   '+zcard',
+  // Dead-letter cap (routing/dead-letter-trim.ts): LLEN and LTRIM of {prefix}:out-dlq.
+  '+ltrim',
   '+smembers',
   '+srem',
   '+time',
@@ -131,6 +133,9 @@ export const STREAM_DISPATCHER_COMMANDS = [
   '+xpending',
   '+xtrim',
   '+xlen',
+  // Dead-letter cap (routing/dead-letter-trim.ts): LLEN and LTRIM of {prefix}:out-dlq.
+  '+llen',
+  '+ltrim',
   '+time',
   '+wait',
 ];

@@ -18,6 +18,7 @@ import {
   endpointSelector,
   everyDeploymentKey,
   everyPartitionKey,
+  isPartitionTag,
   partitionDeadLetterKey,
   relayKeys,
   resultsKey,
@@ -75,6 +76,12 @@ export interface AclOptions {
   channel: string;
   /** REDISPATCH_MODE; lists by default. */
   mode?: AclMode;
+  /**
+   * Streams mode: the stored partition table's tags (`GET {prefix}:partitions`), so the partition
+   * patterns name exactly this deployment's partitions. Without them, a glob that also matches a
+   * deployment whose prefix extends this one with `:<digit>`.
+   */
+  partitionTags?: readonly string[];
 }
 
 const unique = (items: string[]) => [...new Set(items)];
@@ -142,12 +149,20 @@ function listRules(role: AclRole, options: AclOptions): string[] {
 function streamRules(role: AclRole, options: AclOptions): string[] {
   const k = createKeys(options.prefix);
   const everyKey = everyDeploymentKey(options.prefix);
-  const everyPartition = everyPartitionKey(options.prefix);
+  const tags = options.partitionTags;
+  if (tags !== undefined) {
+    const bad = tags.find((tag) => !isPartitionTag(options.prefix, tag));
+    if (bad !== undefined || tags.length === 0)
+      throw new Error(
+        `partition table: ${JSON.stringify(bad ?? '')} is not a partition tag of prefix ${options.prefix}`,
+      );
+  }
+  const everyPartition = everyPartitionKey(options.prefix, tags);
   switch (role) {
     case 'dispatcher':
       return [
         everyKey,
-        everyPartition,
+        ...everyPartition,
         `&${options.channel}`,
         `&${k.controlChannel}`,
         ...unique([
@@ -167,27 +182,27 @@ function streamRules(role: AclRole, options: AclOptions): string[] {
       return listRules('lock', options);
     case 'worker':
       return [
-        ...streamWorkerKeys(options.prefix),
+        ...streamWorkerKeys(options.prefix, tags),
         ...CONNECT,
         ...CLUSTER,
         ...SCRIPTS,
         ...STREAM_WORKER_COMMANDS,
         // Settle and reclaim dead-letter into the partition's dlq stream; that is the only XADD a
         // worker may send, so it cannot inject messages into a partition.
-        `(+xadd ${partitionDeadLetterKey(options.prefix)})`,
-        `(+xadd ${resultsKey(options.prefix, 'streams')})`,
+        `(+xadd ${partitionDeadLetterKey(options.prefix, tags)})`,
+        `(+xadd ${resultsKey(options.prefix, 'streams', tags)})`,
         endpointSelector(options.prefix),
       ];
     case 'admin':
       return [
         everyKey,
-        everyPartition,
+        ...everyPartition,
         ...CONNECT,
         ...CLUSTER,
         ...SCRIPTS,
         ...STREAM_ADMIN_COMMANDS,
         `(+del +lrem ~${k.outboundDead})`,
-        `(+xread +xrevrange ${resultsKey(options.prefix, 'streams')})`,
+        `(+xread +xrevrange ${resultsKey(options.prefix, 'streams', tags)})`,
       ];
     case 'publisher':
       return [`&${options.channel}`, ...CONNECT, ...CLUSTER, '+publish'];

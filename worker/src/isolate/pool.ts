@@ -5,6 +5,7 @@ import { HandlerProcessError } from '../errors.js';
 import type { HandlerRunner } from '../handler-runner.js';
 import type { Message } from '../message.js';
 import type { IsolateMetrics } from '../metrics.js';
+import { handlerEnv } from './handler-env.js';
 import {
   type Child,
   killChild,
@@ -161,6 +162,7 @@ export class ProcessPool implements HandlerRunner {
     ];
     const proc = fork(CHILD_ENTRY, [this.options.module, String(process.pid)], {
       execArgv,
+      env: handlerEnv(),
       serialization: 'advanced',
       stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
     });

@@ -50,7 +50,7 @@ export class BatchWriter {
       const payload = batch.payloads[i] as Buffer;
       const classified = classifyPayload(payload, maxPayloadBytes);
       if (classified.kind === 'rejected') {
-        rejected.push({ id, payload, reason: classified.reason });
+        rejected.push({ id, payload: classified.kept, reason: classified.reason });
         continue;
       }
       if (classified.kind === 'plain') messages.push({ id, payload, publisherId: '', placement: '' });

@@ -1,13 +1,17 @@
 import { type Config, joinDeployment, type Keys } from '@redispatch/shared';
 import type { Redis } from 'ioredis';
 import type { DispatcherMetrics } from '../../metrics.js';
+import { DeadLetterTrim } from '../dead-letter-trim.js';
 import type { LeaderRouting, RoutingMode, UpkeepResult } from '../routing-mode.js';
 import { BatchWriter } from './batch-writer.js';
 import { Reaper, type ReaperSettings } from './reaper.js';
 
 /** What lists mode reads from the configuration (its writer's and its reaper's settings). */
 export type ListsModeSettings = ReaperSettings &
-  Pick<Config, 'prefix' | 'partitions' | 'queueHighWater' | 'maxPayloadBytes' | 'routing' | 'dedupeWindowMs'>;
+  Pick<
+    Config,
+    'prefix' | 'partitions' | 'queueHighWater' | 'maxPayloadBytes' | 'routing' | 'dedupeWindowMs' | 'dlqMax'
+  >;
 
 /**
  * Lists mode: one fence (the epoch key itself, beside the data in one slot), per-worker queues
@@ -62,10 +66,16 @@ export class ListsMode implements RoutingMode {
       metrics,
     });
     const reaper = new Reaper(redis, keys, config, epoch, metrics);
+    const trim = new DeadLetterTrim(redis, keys, config.dlqMax, metrics);
     const upkeep = async (): Promise<UpkeepResult> => {
       const result = await reaper.reap();
       writer.setLiveWorkers(result.liveWorkers.map((w) => w.id));
-      return { liveWorkers: result.liveWorkers.length, backlog: result.backlog, more: result.more };
+      const trimMore = await trim.run();
+      return {
+        liveWorkers: result.liveWorkers.length,
+        backlog: result.backlog,
+        more: result.more || trimMore,
+      };
     };
     // The first reap learns the live workers before the first batch is routed.
     await upkeep();

@@ -70,7 +70,7 @@ export class StreamWriter {
       const payload = batch.payloads[i] as Buffer;
       const classified = classifyPayload(payload, maxPayloadBytes);
       if (classified.kind === 'rejected') {
-        home.rejected.push({ id, payload, reason: classified.reason });
+        home.rejected.push({ id, payload: classified.kept, reason: classified.reason });
         continue;
       }
       if (classified.kind === 'plain') {

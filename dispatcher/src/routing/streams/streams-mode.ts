@@ -8,6 +8,7 @@ import {
   waitForReplicas,
 } from '@redispatch/shared';
 import type { DispatcherMetrics } from '../../metrics.js';
+import { DeadLetterTrim } from '../dead-letter-trim.js';
 import { EpochBehindError, type LeaderRouting, type RoutingMode } from '../routing-mode.js';
 import { StreamUpkeep, type StreamUpkeepSettings } from './stream-upkeep.js';
 import { StreamWriter } from './stream-writer.js';
@@ -16,7 +17,13 @@ import { StreamWriter } from './stream-writer.js';
 export type StreamsModeSettings = StreamUpkeepSettings &
   Pick<
     Config,
-    'prefix' | 'partitions' | 'waitReplicas' | 'waitTimeoutMs' | 'maxPayloadBytes' | 'dedupeWindowMs'
+    | 'prefix'
+    | 'partitions'
+    | 'waitReplicas'
+    | 'waitTimeoutMs'
+    | 'maxPayloadBytes'
+    | 'dedupeWindowMs'
+    | 'dlqMax'
   >;
 
 /**
@@ -99,9 +106,20 @@ export class StreamsMode implements RoutingMode {
       this.metrics,
     );
     await upkeep.run();
+    const trim = new DeadLetterTrim(
+      this.client,
+      this.keys,
+      this.config.dlqMax,
+      this.metrics,
+      this.partitions,
+    );
     return {
       write: (batch) => writer.write(batch),
-      upkeep: () => upkeep.run(),
+      upkeep: async () => {
+        const result = await upkeep.run();
+        const trimMore = await trim.run();
+        return { ...result, more: result.more || trimMore };
+      },
       clearGauges: () => upkeep.clearGauges(),
     };
   }
