@@ -1,4 +1,5 @@
 import {
+  CONTROL_FLOW,
   type Config,
   type DispatcherDetails,
   FencedError,
@@ -219,8 +220,11 @@ export class Dispatcher {
 
   private onControl(channel: Buffer, message: Buffer): void {
     if (channel.toString() !== this.parts.keys.controlChannel) return;
-    if (message.toString() === CONTROL_RESIGNED && this.state === 'standby' && this.catchUp.caughtUp)
+    const text = message.toString();
+    if (text === CONTROL_RESIGNED && this.state === 'standby' && this.catchUp.caughtUp)
       this.campaign.schedule(0);
+    // A pause/resume request (docs/flow-control.md): the leader applies it now, fenced.
+    if (text === CONTROL_FLOW && this.phase.kind === 'leading') this.phase.term.upkeepNow();
   }
 
   /** Notes when the subscription is back, then campaigns after a short settle (see CatchUp). */

@@ -125,6 +125,11 @@ export function createDispatcherMetrics(registry: Registry) {
       help: 'Workers with a fresh heartbeat',
       registers,
     }),
+    paused: new Gauge({
+      name: 'redispatch_flow_paused',
+      help: '1 while the leader has routing paused (redispatch pause); set by the leader only',
+      registers,
+    }),
     pending: new Gauge({
       name: 'redispatch_ingress_pending_messages',
       help: 'Messages received by the leader and not yet written',

@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { registerDispatcherCommand } from './command-dispatcher.js';
 import { registerDlqCommand } from './command-dlq.js';
+import { registerFlowCommands } from './command-flow.js';
 import { COMMAND_HELP } from './command-help.js';
 import { registerOptionsCommand } from './command-options.js';
 import { registerOutboundDlqCommand } from './command-outbound-dlq.js';
@@ -38,6 +39,7 @@ registerUpCommand(program);
 registerRelayCommand(program);
 registerOutboundDlqCommand(program);
 registerOptionsCommand(program);
+registerFlowCommands(program);
 // Settings are accepted before or after the subcommand (`redispatch worker --handler x`); each
 // command's help shows its own few (COMMAND_HELP), `redispatch options` all of them.
 const withSettings = (command: Command, path: string[]): void => {

@@ -7,6 +7,8 @@ export interface UpkeepResult {
   backlog: number;
   /** True when a limit was hit and another pass should follow at once. */
   more: boolean;
+  /** Routing is paused (flow control): nothing is handed to workers, so freed room needs no write. */
+  paused: boolean;
 }
 
 /** The routing a leader runs for one epoch: batch writes and periodic upkeep, both fenced. */

@@ -62,7 +62,7 @@ export const STREAM_WORKER_COMMANDS = [
 ];
 
 /**
- * The `redis.call`s in dispatchBatch-9+, reap-11, elect-2 and resign-2, plus direct GET/HINCRBY and
+ * The `redis.call`s in dispatchBatch-9+, reap-11, flowApply-4, elect-2 and resign-2, plus direct GET/HINCRBY and
  * the gap bookkeeping after a lost subscription (MULTI HSET PEXPIRE EXEC, HGETALL on `resumed`).
  */
 export const DISPATCHER_COMMANDS = [
@@ -82,6 +82,7 @@ export const DISPATCHER_COMMANDS = [
   '+rpush',
   '+llen',
   '+lrange',
+  '+ltrim',
   '+zadd',
   '+zrem',
   '+zscore',
@@ -132,6 +133,11 @@ export const STREAM_DISPATCHER_COMMANDS = [
   '+xlen',
   '+time',
   '+wait',
+  // flowApply-4 (the held list is empty in streams mode, but the script reads it).
+  '+llen',
+  '+lrange',
+  '+lpush',
+  '+ltrim',
 ];
 
 /**

@@ -111,7 +111,14 @@ function listRules(role: AclRole, options: AclOptions): string[] {
         endpointSelector(options.prefix),
       ];
     case 'admin':
-      return [everyKey, ...CONNECT, ...SCRIPTS, ...ADMIN_COMMANDS, `(+del +lrem ~${k.outboundDead})`];
+      return [
+        everyKey,
+        ...CONNECT,
+        ...SCRIPTS,
+        ...ADMIN_COMMANDS,
+        `(+del +lrem ~${k.outboundDead})`,
+        ...flowRequestSelectors(k),
+      ];
     case 'publisher':
       return [`&${options.channel}`, ...CONNECT, '+publish'];
     case 'relay':
@@ -174,6 +181,7 @@ function streamRules(role: AclRole, options: AclOptions): string[] {
         ...SCRIPTS,
         ...STREAM_ADMIN_COMMANDS,
         `(+del +lrem ~${k.outboundDead})`,
+        ...flowRequestSelectors(k),
       ];
     case 'publisher':
       return [`&${options.channel}`, ...CONNECT, ...CLUSTER, '+publish'];
@@ -208,4 +216,9 @@ export function aclSetUserArgs(user: string, password: string, rules: readonly s
 /** One line of an ACL file (`aclfile` / `ACL LOAD`). */
 export function aclFileLine(user: string, password: string, rules: readonly string[]): string {
   return ['user', user, 'on', aclPasswordHash(password), ...rules].join(' ');
+}
+
+/** `pause`/`resume`: flowRequest-1.lua writes the request fields, then PUBLISH tells the leader. */
+function flowRequestSelectors(k: ReturnType<typeof createKeys>): string[] {
+  return [`(+hset +hincrby ~${k.flow})`, `(+publish &${k.controlChannel})`];
 }

@@ -1,6 +1,7 @@
 import { type Config, joinDeployment, type Keys } from '@redispatch/shared';
 import type { Redis } from 'ioredis';
 import type { DispatcherMetrics } from '../../metrics.js';
+import { FlowState } from '../flow-state.js';
 import type { LeaderRouting, RoutingMode, UpkeepResult } from '../routing-mode.js';
 import { BatchWriter } from './batch-writer.js';
 import { Reaper, type ReaperSettings } from './reaper.js';
@@ -50,6 +51,7 @@ export class ListsMode implements RoutingMode {
     // Stamps a new deployment as lists (a streams process that stamped first is refused here).
     await this.join(true);
     const { redis, keys, config, metrics } = this;
+    const flow = new FlowState(redis, keys, epoch, metrics);
     const writer = new BatchWriter({
       redis,
       keys,
@@ -60,19 +62,30 @@ export class ListsMode implements RoutingMode {
       routing: config.routing,
       dedupeWindowMs: config.dedupeWindowMs,
       metrics,
+      flow,
     });
-    const reaper = new Reaper(redis, keys, config, epoch, metrics);
+    // Paused, the reaper's requeues and promotions go to the held list too (flow.routingKeys).
+    const reaper = new Reaper(redis, () => flow.routingKeys, config, epoch, metrics);
     const upkeep = async (): Promise<UpkeepResult> => {
+      const releasing = await flow.apply();
       const result = await reaper.reap();
       writer.setLiveWorkers(result.liveWorkers.map((w) => w.id));
-      return { liveWorkers: result.liveWorkers.length, backlog: result.backlog, more: result.more };
+      return {
+        liveWorkers: result.liveWorkers.length,
+        backlog: result.backlog,
+        more: result.more || releasing,
+        paused: flow.isPaused,
+      };
     };
-    // The first reap learns the live workers before the first batch is routed.
+    // The first upkeep applies the flow state and learns the live workers before the first batch.
     await upkeep();
     return {
       write: (batch) => writer.write(batch),
       upkeep,
-      clearGauges: () => reaper.clearGauges(),
+      clearGauges: () => {
+        reaper.clearGauges();
+        flow.clearGauges();
+      },
     };
   }
 }

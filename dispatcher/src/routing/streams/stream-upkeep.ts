@@ -1,5 +1,6 @@
 import { type Config, type DataClient, type Keys, type PartitionKeys, scripts } from '@redispatch/shared';
 import type { DispatcherMetrics } from '../../metrics.js';
+import type { FlowState } from '../flow-state.js';
 import type { UpkeepResult } from '../routing-mode.js';
 
 /** What streams upkeep reads from the configuration. */
@@ -24,9 +25,13 @@ export class StreamUpkeep {
     private readonly config: StreamUpkeepSettings,
     private readonly epoch: number,
     private readonly metrics: DispatcherMetrics,
+    private readonly flow: FlowState,
   ) {}
 
   async run(): Promise<UpkeepResult> {
+    await this.flow.apply(); // streams mode holds nothing in the held list (parked in the delayed sets)
+    // Paused: delayed (and parked) messages stay in the delayed set; nothing reaches the streams.
+    const promoteLimit = this.flow.isPaused ? 0 : PROMOTE_LIMIT;
     const live = await scripts.liveWorkers(this.client, this.keys, { ttlMs: this.config.workerTtlMs });
     const liveIds = live.workers.map((w) => w.id);
     const replies = await Promise.all(
@@ -34,7 +39,7 @@ export class StreamUpkeep {
         scripts.streamMaintain(this.client, p, {
           epoch: this.epoch,
           group: this.config.consumerGroup,
-          promoteLimit: PROMOTE_LIMIT,
+          promoteLimit,
           liveWorkers: liveIds,
         }),
       ),
@@ -74,7 +79,12 @@ export class StreamUpkeep {
     m.deadLetters.set(deadLetters);
     m.liveWorkers.set(liveIds.length);
     m.oldestInflightAge.set(Number.isFinite(oldest) ? Math.max(0, (nowMs - oldest) / 1000) : 0);
-    return { liveWorkers: liveIds.length, backlog, more: promoted >= PROMOTE_LIMIT };
+    return {
+      liveWorkers: liveIds.length,
+      backlog,
+      more: promoted >= PROMOTE_LIMIT,
+      paused: this.flow.isPaused,
+    };
   }
 
   clearGauges(): void {
@@ -83,5 +93,6 @@ export class StreamUpkeep {
       gauge.set(0);
     m.streamLength.reset();
     m.streamPending.reset();
+    this.flow.clearGauges();
   }
 }

@@ -8,6 +8,7 @@ import {
   waitForReplicas,
 } from '@redispatch/shared';
 import type { DispatcherMetrics } from '../../metrics.js';
+import { FlowState } from '../flow-state.js';
 import { EpochBehindError, type LeaderRouting, type RoutingMode } from '../routing-mode.js';
 import { StreamUpkeep, type StreamUpkeepSettings } from './stream-upkeep.js';
 import { StreamWriter } from './stream-writer.js';
@@ -79,6 +80,7 @@ export class StreamsMode implements RoutingMode {
     );
     const floor = Math.max(0, ...replies.map((outcome) => (outcome.raised ? 0 : outcome.current)));
     if (floor > 0) throw new EpochBehindError(epoch, floor);
+    const flow = new FlowState(this.client, this.keys, epoch, this.metrics);
     const writer = new StreamWriter({
       client: this.client,
       partitions: this.partitions,
@@ -89,6 +91,7 @@ export class StreamsMode implements RoutingMode {
       waitReplicas: this.config.waitReplicas,
       waitTimeoutMs: this.config.waitTimeoutMs,
       metrics: this.metrics,
+      flow,
     });
     const upkeep = new StreamUpkeep(
       this.client,
@@ -97,7 +100,9 @@ export class StreamsMode implements RoutingMode {
       this.config,
       epoch,
       this.metrics,
+      flow,
     );
+    // The first upkeep applies the flow state before the first write.
     await upkeep.run();
     return {
       write: (batch) => writer.write(batch),
