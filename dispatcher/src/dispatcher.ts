@@ -1,5 +1,4 @@
 import {
-  CONTROL_FLOW,
   type Config,
   type DispatcherDetails,
   FencedError,
@@ -220,11 +219,8 @@ export class Dispatcher {
 
   private onControl(channel: Buffer, message: Buffer): void {
     if (channel.toString() !== this.parts.keys.controlChannel) return;
-    const text = message.toString();
-    if (text === CONTROL_RESIGNED && this.state === 'standby' && this.catchUp.caughtUp)
+    if (message.toString() === CONTROL_RESIGNED && this.state === 'standby' && this.catchUp.caughtUp)
       this.campaign.schedule(0);
-    // A pause/resume request (docs/flow-control.md): the leader applies it now, fenced.
-    if (text === CONTROL_FLOW && this.phase.kind === 'leading') this.phase.term.upkeepNow();
   }
 
   /** Notes when the subscription is back, then campaigns after a short settle (see CatchUp). */

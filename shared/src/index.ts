@@ -14,7 +14,6 @@ export {
   replayDeadLetters,
 } from './admin/dead-letters.js';
 export {
-  CONTROL_FLOW,
   type FlowRequestOutcome,
   type FlowStatus,
   readFlow,

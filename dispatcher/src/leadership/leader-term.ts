@@ -50,10 +50,6 @@ export class LeaderTerm {
   private readonly routing: LeaderRouting;
   private sequence = 0;
   private reapTimer: NodeJS.Timeout | undefined;
-  /** The reap loop: not started, idle between ticks, or running one (with another asked for). */
-  private reapLoop: { kind: 'not-started' } | { kind: 'idle' } | { kind: 'running'; again: boolean } = {
-    kind: 'not-started',
-  };
 
   constructor(private readonly options: LeaderTermOptions) {
     const { elected, lease, metrics, log } = options;
@@ -93,7 +89,6 @@ export class LeaderTerm {
   }
 
   startReaping(): void {
-    this.reapLoop = { kind: 'idle' };
     this.reapTimer = setTimeout(() => void this.reapOnce(), this.options.reapIntervalMs);
   }
 
@@ -131,12 +126,6 @@ export class LeaderTerm {
     return left;
   }
 
-  /** Runs upkeep now (an admin announced a flow request on the control channel): applies it at once. */
-  upkeepNow(): void {
-    if (this.reapLoop.kind === 'running') this.reapLoop.again = true;
-    else if (this.reapLoop.kind === 'idle' && this.options.isCurrent()) void this.reapOnce();
-  }
-
   private nextId(): string {
     this.sequence += 1;
     return `${this.epoch.toString(36)}-${this.sequence.toString(36)}`;
@@ -144,9 +133,8 @@ export class LeaderTerm {
 
   private async reapOnce(): Promise<void> {
     const { isCurrent, lease, kickOnBacklog, reapIntervalMs, log } = this.options;
-    if (!isCurrent() || this.reapLoop.kind === 'running') return;
+    if (!isCurrent()) return;
     clearTimeout(this.reapTimer);
-    this.reapLoop = { kind: 'running', again: false };
     let more = false;
     try {
       const result = await lease.guard(() => this.routing.upkeep());
@@ -156,15 +144,11 @@ export class LeaderTerm {
     } catch (error) {
       const lost = lostReason(error);
       if (lost) {
-        this.reapLoop = { kind: 'idle' };
         await this.options.onLost(lost);
         return;
       }
       log.warn({ err: error }, 'reap failed; will retry');
     }
-    const again = this.reapLoop.kind === 'running' && this.reapLoop.again;
-    this.reapLoop = { kind: 'idle' };
-    if (isCurrent())
-      this.reapTimer = setTimeout(() => void this.reapOnce(), more || again ? 0 : reapIntervalMs);
+    if (isCurrent()) this.reapTimer = setTimeout(() => void this.reapOnce(), more ? 0 : reapIntervalMs);
   }
 }

@@ -7,7 +7,7 @@ const RELEASE_LIMIT = 1_000;
 /**
  * What one leader term's routing obeys of flow control (docs/flow-control.md): paused or running, as
  * last applied by this leader's fenced flowApply call. Applied before the term's first write and on
- * every upkeep, so a failover neither loses a pause nor invents one: the state lives in Redis.
+ * every upkeep (REDISPATCH_REAP_INTERVAL_MS), so a failover neither loses a pause nor invents one: the state lives in Redis.
  * A pause takes effect for every write that starts after the apply's reply (a batch in flight was
  * sent before it on the same connection, so Redis ordered it first).
  */

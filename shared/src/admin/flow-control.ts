@@ -2,9 +2,6 @@ import { type FlowRequest, flowRequest } from '../redis/calls/flow-calls.js';
 import type { DataClient } from '../redis/data-connection.js';
 import type { Keys } from '../redis/keys.js';
 
-/** Published on the control channel after a request, so the leader applies it now, not at its next tick. */
-export const CONTROL_FLOW = 'flow';
-
 /** The flow hash as `stats` and `pause` read it. */
 export interface FlowStatus {
   /** What an admin last asked for ('running' when nobody ever asked). */
@@ -38,19 +35,19 @@ export interface FlowRequestOutcome {
 }
 
 /**
- * Records a pause/resume request, tells the leader on the control channel, and waits (polling) up to
- * `waitMs` for a leader to apply it: once applied, the leader routes by it (nothing more is handed
- * to workers after a pause is applied). Without a leader it stays requested and the next leader
- * applies it before its first write.
+ * Records a pause/resume request and waits (polling) up to `waitMs` for a leader to apply it — the
+ * leader applies it at its next upkeep (REDISPATCH_REAP_INTERVAL_MS). Once applied, the leader routes
+ * by it (nothing more is handed to workers after a pause is applied). Without a leader it stays
+ * requested and the next leader applies it before its first write. No control-channel message: the
+ * admin user may not publish there (a forged `resigned` would start elections).
  */
 export async function requestFlow(
   client: DataClient,
-  keys: Pick<Keys, 'flow' | 'controlChannel'>,
+  keys: Pick<Keys, 'flow'>,
   requested: FlowRequest,
   waitMs: number,
 ): Promise<FlowRequestOutcome> {
   const seq = await flowRequest(client, keys, { requested });
-  await client.publish(keys.controlChannel, CONTROL_FLOW);
   const deadline = Date.now() + waitMs;
   for (;;) {
     const status = await readFlow(client, keys);

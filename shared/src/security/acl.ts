@@ -218,7 +218,7 @@ export function aclFileLine(user: string, password: string, rules: readonly stri
   return ['user', user, 'on', aclPasswordHash(password), ...rules].join(' ');
 }
 
-/** `pause`/`resume`: flowRequest-1.lua writes the request fields, then PUBLISH tells the leader. */
+/** `pause`/`resume`: flowRequest-1.lua writes the request fields (the leader reads them each upkeep). */
 function flowRequestSelectors(k: ReturnType<typeof createKeys>): string[] {
-  return [`(+hset +hincrby ~${k.flow})`, `(+publish &${k.controlChannel})`];
+  return [`(+hset +hincrby ~${k.flow})`];
 }

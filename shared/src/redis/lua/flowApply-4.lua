@@ -1,6 +1,6 @@
 --[[
   The leader applies the requested flow state, fenced: on takeover (before its first write) and on
-  every upkeep tick, and at once when an admin announces a request on the control channel. What it
+  every upkeep tick (REDISPATCH_REAP_INTERVAL_MS). What it
   returns is what the leader's routing obeys until the next apply. Lists mode: while paused the
   leader's scripts use the held list as their backlog (workers never take from it); once running,
   this moves the held ids back to the head of the backlog, oldest first, `limit` per call.
