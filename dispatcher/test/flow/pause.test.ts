@@ -67,13 +67,31 @@ describe.each(modes)('pause and resume ($mode mode)', ({ mode, on }) => {
       first.proc.kill('SIGKILL');
       const next = await fleet.newLeader(first.epoch, killedAt);
       expect((await publishing).code).toBe(0);
-      await fleet.waitAccepted(count);
+      // Delayed messages whose time comes while paused are not handed out either.
+      const delayedId = `pause-delayed-${mode}`;
+      const delayedCount = 50;
+      const delayedRun = await runCli(
+        [
+          'publish',
+          '--count',
+          String(delayedCount),
+          '--delay',
+          '300',
+          '--run-id',
+          delayedId,
+          '--no-timestamp',
+        ],
+        fleet.env,
+      );
+      expect(delayedRun.code, delayedRun.output).toBe(0);
+      await fleet.waitAccepted(count + delayedCount);
       await sleep(1_500);
       expect(fleet.check(runId, count).handled).toBe(0);
+      expect(fleet.check(delayedId, delayedCount).handled).toBe(0);
       const held = await fleet.stats();
       // Everything accepted waits for routing (lists: the backlog; streams: parked in the delayed set).
       expect(held.inflight).toBe(0);
-      expect(held.backlog + held.delayed).toBeGreaterThanOrEqual(count);
+      expect(held.backlog + held.delayed).toBeGreaterThanOrEqual(count + delayedCount);
       expect(await statsPaused(fleet)).toBe(true);
 
       const resumed = await flowCommand(fleet, 'resume');
@@ -81,6 +99,7 @@ describe.each(modes)('pause and resume ($mode mode)', ({ mode, on }) => {
       expect(await statsPaused(fleet)).toBe(false);
       const result = await fleet.waitHandled(runId, count, 60_000);
       expect(result.lost).toBe(0);
+      expect((await fleet.waitHandled(delayedId, delayedCount, 30_000)).lost).toBe(0);
       const idle = FaultCluster.inventory(await fleet.waitIdle());
       expect(idle.missing).toBe(0);
     });
