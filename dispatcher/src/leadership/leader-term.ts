@@ -50,6 +50,8 @@ export class LeaderTerm {
   private readonly routing: LeaderRouting;
   private sequence = 0;
   private reapTimer: NodeJS.Timeout | undefined;
+  /** The rate limit's release loop (only when the routing has one). */
+  private releaseTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: LeaderTermOptions) {
     const { elected, lease, metrics, log } = options;
@@ -90,6 +92,7 @@ export class LeaderTerm {
 
   startReaping(): void {
     this.reapTimer = setTimeout(() => void this.reapOnce(), this.options.reapIntervalMs);
+    if (this.routing.release) this.releaseTimer = setTimeout(() => void this.releaseOnce(), 0);
   }
 
   /** Counts the takeover once intake switched to this term. */
@@ -112,6 +115,7 @@ export class LeaderTerm {
     const { renewal, metrics: m, log } = this.options;
     renewal.stop();
     clearTimeout(this.reapTimer);
+    clearTimeout(this.releaseTimer);
     const left = this.batcher.stop();
     this.routing.clearGauges();
     if (left.length > 0) {
@@ -129,6 +133,28 @@ export class LeaderTerm {
   private nextId(): string {
     this.sequence += 1;
     return `${this.epoch.toString(36)}-${this.sequence.toString(36)}`;
+  }
+
+  /** One draw from the rate limit's bucket; the next is timed for the next token (not a slow tick). */
+  private async releaseOnce(): Promise<void> {
+    const release = this.routing.release;
+    const { isCurrent, lease, kickOnBacklog, reapIntervalMs, log } = this.options;
+    if (!release || !isCurrent()) return;
+    let nextMs = reapIntervalMs;
+    try {
+      const result = await lease.guard(() => release());
+      // Lists: released ids are in the backlog; a write routes them to queues with room now.
+      if (kickOnBacklog && result.released > 0) this.batcher.kick();
+      nextMs = result.nextMs;
+    } catch (error) {
+      const lost = lostReason(error);
+      if (lost) {
+        await this.options.onLost(lost);
+        return;
+      }
+      log.warn({ err: error }, 'rate-limit release failed; will retry');
+    }
+    if (isCurrent()) this.releaseTimer = setTimeout(() => void this.releaseOnce(), nextMs);
   }
 
   private async reapOnce(): Promise<void> {

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { CONNECTION_OPTIONS, REDIS_TLS_OPTIONS } from './connection-options.js';
 import { DELIVERY_OPTIONS } from './delivery-options.js';
+import { FLOW_OPTIONS } from './flow-options.js';
 import { HANDLER_OPTIONS } from './handler-options.js';
 import { INTAKE_OPTIONS } from './intake-options.js';
 import { OUTBOUND_OPTIONS } from './outbound-options.js';
@@ -21,6 +22,7 @@ export const OPTIONS = {
   ...OUTBOUND_OPTIONS,
   ...REDIS_TLS_OPTIONS,
   ...RELAY_OPTIONS,
+  ...FLOW_OPTIONS,
 } as const;
 
 export type OptionKey = keyof typeof OPTIONS;

@@ -66,6 +66,8 @@ declare module 'ioredis' {
       leaderEpoch: number,
       limit: number,
     ): Result<number[], Context>;
+    rdFlowRelease(...keysThenArgs: Arg[]): Result<number[], Context>;
+    rdFlowTake(...keysThenArgs: Arg[]): Result<number[], Context>;
     rdLiveWorkers(workers: string, ttlMs: number): Result<(number | string)[], Context>;
   }
 }

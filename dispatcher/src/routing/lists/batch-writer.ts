@@ -45,8 +45,9 @@ export class BatchWriter {
 
   async write(batch: Batch): Promise<void> {
     const { epoch, highWater, maxPayloadBytes, workerTtlMs, metrics, redis, flow } = this.options;
-    // Paused: no queue is offered and the script's backlog is the held list, so everything waits there.
-    const workers = flow.isPaused ? [] : this.liveWorkers;
+    // Holding (paused, or a rate limit): no queue is offered and the script's backlog is the held
+    // list, so everything waits there until resumed or released.
+    const workers = flow.isHolding ? [] : this.liveWorkers;
     const keys = flow.routingKeys;
     const messages: scripts.NewMessage[] = [];
     const rejected: scripts.RejectedMessage[] = [];

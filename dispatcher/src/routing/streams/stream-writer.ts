@@ -67,8 +67,9 @@ export class StreamWriter {
       return found;
     };
     const home = sub(slot.partition);
-    // Paused: what would be appended now is parked as due at once; upkeep promotes nothing until resumed.
-    const now = this.options.flow.isPaused ? 'd0' : '';
+    // Holding (paused, or a rate limit): what would be appended now is parked as due at once; only a
+    // resume or the rate limit's release brings it to the stream.
+    const now = this.options.flow.isHolding ? 'd0' : '';
     for (let i = 0; i < batch.ids.length; i++) {
       const id = batch.ids[i] as string;
       const payload = batch.payloads[i] as Buffer;

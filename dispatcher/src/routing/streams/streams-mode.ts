@@ -8,7 +8,7 @@ import {
   waitForReplicas,
 } from '@redispatch/shared';
 import type { DispatcherMetrics } from '../../metrics.js';
-import { FlowState } from '../flow-state.js';
+import { FlowState, rateSetting } from '../flow-state.js';
 import { EpochBehindError, type LeaderRouting, type RoutingMode } from '../routing-mode.js';
 import { StreamUpkeep, type StreamUpkeepSettings } from './stream-upkeep.js';
 import { StreamWriter } from './stream-writer.js';
@@ -17,7 +17,14 @@ import { StreamWriter } from './stream-writer.js';
 export type StreamsModeSettings = StreamUpkeepSettings &
   Pick<
     Config,
-    'prefix' | 'partitions' | 'waitReplicas' | 'waitTimeoutMs' | 'maxPayloadBytes' | 'dedupeWindowMs'
+    | 'prefix'
+    | 'partitions'
+    | 'waitReplicas'
+    | 'waitTimeoutMs'
+    | 'maxPayloadBytes'
+    | 'dedupeWindowMs'
+    | 'rateLimit'
+    | 'rateBurst'
   >;
 
 /**
@@ -80,7 +87,8 @@ export class StreamsMode implements RoutingMode {
     );
     const floor = Math.max(0, ...replies.map((outcome) => (outcome.raised ? 0 : outcome.current)));
     if (floor > 0) throw new EpochBehindError(epoch, floor);
-    const flow = new FlowState(this.client, this.keys, epoch, this.metrics);
+    const rate = rateSetting(this.config.rateLimit, this.config.rateBurst);
+    const flow = new FlowState(this.client, this.keys, epoch, this.metrics, rate);
     const writer = new StreamWriter({
       client: this.client,
       partitions: this.partitions,
@@ -107,6 +115,7 @@ export class StreamsMode implements RoutingMode {
     return {
       write: (batch) => writer.write(batch),
       upkeep: () => upkeep.run(),
+      ...(rate.kind === 'limited' ? { release: () => upkeep.release() } : {}),
       clearGauges: () => upkeep.clearGauges(),
     };
   }

@@ -41,3 +41,48 @@ export async function flowApply(
   assertNotFenced(reply, args.epoch);
   return { paused: numberAt(reply, 0) === 1, appliedSeq: numberAt(reply, 1), held: numberAt(reply, 2) };
 }
+
+/** The cluster-wide rate limit: tokens per second and the bucket size. */
+export interface RateLimit {
+  rate: number;
+  burst: number;
+}
+
+/** flowRelease-4.lua (lists): moves up to the bucket's tokens of held ids into the backlog, fenced. */
+export async function flowRelease(
+  client: ScriptClient,
+  keys: Pick<Keys, 'epoch' | 'flow' | 'flowHeld' | 'backlog'>,
+  args: RateLimit & { epoch: number; limit: number },
+): Promise<{ released: number; held: number; waitMs: number }> {
+  const reply = await client.rdFlowRelease(
+    keys.epoch,
+    keys.flow,
+    keys.flowHeld,
+    keys.backlog,
+    args.epoch,
+    args.rate,
+    args.burst,
+    args.limit,
+  );
+  assertNotFenced(reply, args.epoch);
+  return { released: numberAt(reply, 0), held: numberAt(reply, 1), waitMs: numberAt(reply, 2) };
+}
+
+/** flowTake-2.lua (streams): takes up to `want` tokens after returning `refund`, fenced. */
+export async function flowTake(
+  client: ScriptClient,
+  keys: Pick<Keys, 'epoch' | 'flow'>,
+  args: RateLimit & { epoch: number; want: number; refund: number },
+): Promise<{ granted: number; waitMs: number }> {
+  const reply = await client.rdFlowTake(
+    keys.epoch,
+    keys.flow,
+    args.epoch,
+    args.rate,
+    args.burst,
+    args.want,
+    args.refund,
+  );
+  assertNotFenced(reply, args.epoch);
+  return { granted: numberAt(reply, 0), waitMs: numberAt(reply, 1) };
+}

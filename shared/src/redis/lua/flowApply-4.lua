@@ -11,7 +11,7 @@
   KEYS[4] backlog  list    lists mode: ids waiting for routing
 
   ARGV[1] epoch  the caller's epoch; rejected unless it equals KEYS[1]
-  ARGV[2] limit  most held ids moved per call
+  ARGV[2] limit  most held ids moved per call (0 = none: a rate limit releases them instead)
 
   Returns: {paused (1 | 0), appliedSeq, held ids still to move}
   Errors:  {-1} when the epoch is stale (the caller must step down).
@@ -31,6 +31,10 @@ end
 -- Running: the tail chunk of the held list goes to the head of the backlog, so over several calls
 -- the held ids keep their order ahead of anything newer.
 local limit = tonumber(ARGV[2])
+if limit <= 0 then
+  -- A rate limit is set: the held list is released by flowRelease-4.lua at the limit, not here.
+  return {0, tonumber(seq), rcall('LLEN', KEYS[3])}
+end
 local chunk = rcall('LRANGE', KEYS[3], -limit, -1)
 if #chunk > 0 then
   for i = #chunk, 1, -1 do rcall('LPUSH', KEYS[4], chunk[i]) end
