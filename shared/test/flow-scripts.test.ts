@@ -60,4 +60,32 @@ describe('flowRequest-1 / flowApply-4', () => {
     expect(await redis.lrange(keys.backlog, 0, -1)).toEqual([...held, 'newer']);
     expect(await redis.exists(keys.flowHeld)).toBe(0);
   });
+
+  it('flowRelease-4: a full bucket lets the burst through, then one token per 1/rate s; a stale epoch is refused', async () => {
+    const keys = createKeys('flow-bucket');
+    await redis.set(keys.epoch, '2');
+    await redis.rpush(keys.flowHeld, ...Array.from({ length: 20 }, (_, i) => `m${i}`));
+    const limit = { epoch: 2, rate: 10, burst: 5, limit: 100 };
+    await expect(scripts.flowRelease(redis, keys, { ...limit, epoch: 1 })).rejects.toBeInstanceOf(
+      FencedError,
+    );
+    expect(await redis.llen(keys.backlog)).toBe(0);
+    const first = await scripts.flowRelease(redis, keys, limit);
+    expect(first).toMatchObject({ released: 5, held: 15 });
+    const second = await scripts.flowRelease(redis, keys, limit);
+    expect(second.released).toBeLessThanOrEqual(1);
+    expect(second.waitMs).toBeGreaterThan(0);
+    expect(second.waitMs).toBeLessThanOrEqual(100);
+    expect(await redis.lrange(keys.backlog, 0, 4)).toEqual(['m0', 'm1', 'm2', 'm3', 'm4']);
+  });
+
+  it('flowTake-2: grants at most the bucket, and a refund comes back (capped at the burst)', async () => {
+    const keys = createKeys('flow-take');
+    await redis.set(keys.epoch, '4');
+    const rate = { epoch: 4, rate: 1, burst: 8 };
+    expect((await scripts.flowTake(redis, keys, { ...rate, want: 3, refund: 0 })).granted).toBe(3);
+    expect((await scripts.flowTake(redis, keys, { ...rate, want: 100, refund: 0 })).granted).toBe(5);
+    expect((await scripts.flowTake(redis, keys, { ...rate, want: 100, refund: 2 })).granted).toBe(2);
+    expect((await scripts.flowTake(redis, keys, { ...rate, want: 100, refund: 50 })).granted).toBe(8);
+  });
 });
