@@ -1,6 +1,7 @@
 import { FencedError, LeadershipLostError, type Logger } from '@redispatch/shared';
 import type { DispatcherMetrics } from '../metrics.js';
 import { Batcher } from '../routing/batcher.js';
+import { traceDispatch } from '../routing/dispatch-span.js';
 import type { LeaderRouting } from '../routing/routing-mode.js';
 import type { Received } from '../standby/replay-buffer.js';
 import type { Elected } from './election.js';
@@ -21,6 +22,8 @@ export interface LeaderTermOptions {
   renewal: LeaseRenewal;
   lease: LeaderLease;
   batchSize: number;
+  /** The deployment prefix: the dispatch spans' `messaging.destination.name`. */
+  prefix: string;
   reapIntervalMs: number;
   /** Lists mode: a reap that found a backlog and live workers asks for a write (freed room). */
   kickOnBacklog: boolean;
@@ -61,7 +64,7 @@ export class LeaderTerm {
     const batcher: Batcher = new Batcher({
       maxBatch: options.batchSize,
       write: async (batch) => {
-        await lease.guard(() => routing.write(batch));
+        await traceDispatch(options.prefix, this.epoch, batch, () => lease.guard(() => routing.write(batch)));
         metrics.pending.set(batcher.pendingCount);
         // JetStream: acknowledge only what is now durably in Redis.
         for (const ack of batch.acks) ack?.();

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { CONNECTION_OPTIONS, REDIS_TLS_OPTIONS } from './connection-options.js';
+import { CONSOLE_OPTIONS } from './console-options.js';
 import { DELIVERY_OPTIONS } from './delivery-options.js';
 import { FLOW_OPTIONS } from './flow-options.js';
 import { HANDLER_OPTIONS } from './handler-options.js';
@@ -22,6 +23,7 @@ export const OPTIONS = {
   ...OUTBOUND_OPTIONS,
   ...REDIS_TLS_OPTIONS,
   ...RELAY_OPTIONS,
+  ...CONSOLE_OPTIONS,
   ...FLOW_OPTIONS,
 } as const;
 
