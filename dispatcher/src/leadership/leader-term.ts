@@ -55,6 +55,8 @@ export class LeaderTerm {
   private reapTimer: NodeJS.Timeout | undefined;
   /** The rate limit's release loop (only when the routing has one). */
   private releaseTimer: NodeJS.Timeout | undefined;
+  /** The marker of the last batch this term wrote ('' before its first): what a successor's election reads. */
+  lastWrittenMarker = '';
 
   constructor(private readonly options: LeaderTermOptions) {
     const { elected, lease, metrics, log } = options;
@@ -65,6 +67,7 @@ export class LeaderTerm {
       maxBatch: options.batchSize,
       write: async (batch) => {
         await traceDispatch(options.prefix, this.epoch, batch, () => lease.guard(() => routing.write(batch)));
+        this.lastWrittenMarker = batch.markers.at(-1) || this.lastWrittenMarker;
         metrics.pending.set(batcher.pendingCount);
         // JetStream: acknowledge only what is now durably in Redis.
         for (const ack of batch.acks) ack?.();
@@ -98,8 +101,11 @@ export class LeaderTerm {
     if (this.routing.release) this.releaseTimer = setTimeout(() => void this.releaseOnce(), 0);
   }
 
-  /** Counts the takeover once intake switched to this term. */
-  recordTakeover(replayed: number, matched: boolean): void {
+  /**
+   * Counts the takeover once intake switched to this term. `hadMarker`: the old leader had stored a
+   * progress marker (false before the deployment's first write, when there is nothing to match).
+   */
+  recordTakeover(replayed: number, matched: boolean, hadMarker: boolean): void {
     const m = this.options.metrics;
     m.standbyBuffer.set(0);
     m.leader.set(1);
@@ -107,7 +113,10 @@ export class LeaderTerm {
     m.elections.inc();
     m.replayed.inc(replayed);
     if (!matched && replayed > 0) m.replayUnmatched.inc();
-    this.options.log.info({ epoch: this.epoch, replayed, markerMatched: matched }, 'elected leader');
+    this.options.log.info(
+      { epoch: this.epoch, replayed, markerMatched: matched, hadMarker },
+      'elected leader',
+    );
   }
 
   /**
