@@ -132,6 +132,16 @@ export function createDispatcherMetrics(registry: Registry) {
       help: 'Workers with a fresh heartbeat',
       registers,
     }),
+    paused: new Gauge({
+      name: 'redispatch_flow_paused',
+      help: '1 while the leader has routing paused (redispatch pause); set by the leader only',
+      registers,
+    }),
+    released: new Counter({
+      name: 'redispatch_flow_released_total',
+      help: 'Messages the rate limit (REDISPATCH_RATE_LIMIT) let through to workers; what it holds back waits in Redis',
+      registers,
+    }),
     pending: new Gauge({
       name: 'redispatch_ingress_pending_messages',
       help: 'Messages received by the leader and not yet written',

@@ -173,6 +173,11 @@ describe('least-privilege ACL users in streams mode (scripts/acl.mjs --mode stre
       })
       .toBe(300);
     const stats = JSON.parse((await runCli(['stats', '--json'], admin)).output);
+    // pause/resume as the admin user; the leader applies each under the dispatcher user (flowApply).
+    for (const verb of ['pause', 'resume']) {
+      const flow = await runCli([verb, '--json'], admin);
+      expect(JSON.parse(flow.lines.at(-1) ?? '{}'), flow.output).toMatchObject({ applied: true });
+    }
     expect(stats).toMatchObject({ mode: 'streams' });
     expect(stats.totals).toMatchObject({ accepted: 302, acked: 300, deadLettered: 2 });
     const results = await runCli(

@@ -132,6 +132,11 @@ describe('least-privilege ACL users (scripts/acl.mjs)', () => {
       })
       .toBe(2);
     const stats = JSON.parse((await runCli(['stats', '--json'], admin)).output);
+    // pause/resume as the admin user; the leader applies each under the dispatcher user (flowApply).
+    for (const verb of ['pause', 'resume']) {
+      const flow = await runCli([verb, '--json'], admin);
+      expect(JSON.parse(flow.lines.at(-1) ?? '{}'), flow.output).toMatchObject({ applied: true });
+    }
     expect(stats.totals).toMatchObject({ accepted: 302, acked: 300, deadLettered: 2 });
     expect(stats.leader).toMatchObject({ epoch: expect.any(Number) });
     const results = await runCli(['results', 'tail', '--json', '--from-start', '--count', '300'], admin);

@@ -13,6 +13,12 @@ export {
   purgeDeadLetters,
   replayDeadLetters,
 } from './admin/dead-letters.js';
+export {
+  type FlowRequestOutcome,
+  type FlowStatus,
+  readFlow,
+  requestFlow,
+} from './admin/flow-control.js';
 export { listsDeadLetterStore } from './admin/lists-dead-letter-store.js';
 export {
   type OutboundDeadLetter,

@@ -57,6 +57,8 @@ export class LeaderTerm {
   private readonly routing: LeaderRouting;
   private sequence = 0;
   private reapTimer: NodeJS.Timeout | undefined;
+  /** The rate limit's release loop (only when the routing has one). */
+  private releaseTimer: NodeJS.Timeout | undefined;
   /** The marker of the last batch this term wrote ('' before its first): what a successor's election reads. */
   lastWrittenMarker = '';
 
@@ -109,6 +111,7 @@ export class LeaderTerm {
 
   startReaping(): void {
     this.reapTimer = setTimeout(() => void this.reapOnce(), this.options.reapIntervalMs);
+    if (this.routing.release) this.releaseTimer = setTimeout(() => void this.releaseOnce(), 0);
   }
 
   /**
@@ -137,6 +140,7 @@ export class LeaderTerm {
     const { renewal, metrics: m, log } = this.options;
     renewal.stop();
     clearTimeout(this.reapTimer);
+    clearTimeout(this.releaseTimer);
     const left = this.batcher.stop();
     this.routing.clearGauges();
     if (left.length > 0) {
@@ -156,6 +160,28 @@ export class LeaderTerm {
     return `${this.epoch.toString(36)}-${this.sequence.toString(36)}`;
   }
 
+  /** One draw from the rate limit's bucket; the next is timed for the next token (not a slow tick). */
+  private async releaseOnce(): Promise<void> {
+    const release = this.routing.release;
+    const { isCurrent, lease, kickOnBacklog, reapIntervalMs, log } = this.options;
+    if (!release || !isCurrent()) return;
+    let nextMs = reapIntervalMs;
+    try {
+      const result = await lease.guard(() => release());
+      // Lists: released ids are in the backlog; a write routes them to queues with room now.
+      if (kickOnBacklog && result.released > 0) this.batcher.kick();
+      nextMs = result.nextMs;
+    } catch (error) {
+      const lost = lostReason(error);
+      if (lost) {
+        await this.options.onLost(lost);
+        return;
+      }
+      log.warn({ err: error }, 'rate-limit release failed; will retry');
+    }
+    if (isCurrent()) this.releaseTimer = setTimeout(() => void this.releaseOnce(), nextMs);
+  }
+
   private async reapOnce(): Promise<void> {
     const { isCurrent, lease, kickOnBacklog, reapIntervalMs, log } = this.options;
     if (!isCurrent()) return;
@@ -163,7 +189,8 @@ export class LeaderTerm {
     let more = false;
     try {
       const result = await lease.guard(() => this.routing.upkeep());
-      if (kickOnBacklog && result.backlog > 0 && result.liveWorkers > 0) this.batcher.kick();
+      if (kickOnBacklog && !result.paused && result.backlog > 0 && result.liveWorkers > 0)
+        this.batcher.kick();
       more = result.more;
     } catch (error) {
       const lost = lostReason(error);

@@ -4,6 +4,7 @@ import { CONNECTION_OPTIONS, REDIS_TLS_OPTIONS } from './connection-options.js';
 import { CONSOLE_OPTIONS } from './console-options.js';
 import { CONTROLS_OPTIONS } from './controls-options.js';
 import { DELIVERY_OPTIONS } from './delivery-options.js';
+import { FLOW_OPTIONS } from './flow-options.js';
 import { HANDLER_OPTIONS } from './handler-options.js';
 import { INTAKE_OPTIONS } from './intake-options.js';
 import { OUTBOUND_OPTIONS } from './outbound-options.js';
@@ -27,6 +28,7 @@ export const OPTIONS = {
   ...RELAY_OPTIONS,
   ...BOUNDS_OPTIONS,
   ...CONSOLE_OPTIONS,
+  ...FLOW_OPTIONS,
 } as const;
 
 export type OptionKey = keyof typeof OPTIONS;

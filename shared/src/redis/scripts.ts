@@ -59,6 +59,17 @@ declare module 'ioredis' {
     rdStreamDlqReplay(...keysThenArgs: Arg[]): Result<number, Context>;
     rdStreamDlqPurge(dlq: string, limit: number): Result<number, Context>;
     rdStreamDlqReplayEntries(...keysThenArgs: Arg[]): Result<number, Context>;
+    rdFlowRequest(flow: string, requested: 'paused' | 'running'): Result<number, Context>;
+    rdFlowApply(
+      epoch: string,
+      flow: string,
+      held: string,
+      backlog: string,
+      leaderEpoch: number,
+      limit: number,
+    ): Result<number[], Context>;
+    rdFlowRelease(...keysThenArgs: Arg[]): Result<number[], Context>;
+    rdFlowTake(...keysThenArgs: Arg[]): Result<number[], Context>;
     rdLiveWorkers(workers: string, ttlMs: number): Result<(number | string)[], Context>;
   }
 }

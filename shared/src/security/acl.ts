@@ -130,6 +130,7 @@ function listRules(role: AclRole, options: AclOptions): string[] {
         `(+del +lrem ~${k.outboundDead})`,
         // `results tail`: reads the results stream only.
         `(+xread +xrevrange ${resultsKey(options.prefix, 'lists')})`,
+        ...flowRequestSelectors(k),
       ];
     case 'publisher':
       return [`&${options.channel}`, ...CONNECT, '+publish'];
@@ -203,6 +204,7 @@ function streamRules(role: AclRole, options: AclOptions): string[] {
         ...STREAM_ADMIN_COMMANDS,
         `(+del +lrem ~${k.outboundDead})`,
         `(+xread +xrevrange ${resultsKey(options.prefix, 'streams', tags)})`,
+        ...flowRequestSelectors(k),
       ];
     case 'publisher':
       return [`&${options.channel}`, ...CONNECT, ...CLUSTER, '+publish'];
@@ -237,4 +239,9 @@ export function aclSetUserArgs(user: string, password: string, rules: readonly s
 /** One line of an ACL file (`aclfile` / `ACL LOAD`). */
 export function aclFileLine(user: string, password: string, rules: readonly string[]): string {
   return ['user', user, 'on', aclPasswordHash(password), ...rules].join(' ');
+}
+
+/** `pause`/`resume`: flowRequest-1.lua writes the request fields (the leader reads them each upkeep). */
+function flowRequestSelectors(k: ReturnType<typeof createKeys>): string[] {
+  return [`(+hset +hincrby ~${k.flow})`];
 }
