@@ -282,6 +282,7 @@ export class Dispatcher {
       ...this.parts,
       batchSize: this.config.batchSize,
       reapIntervalMs: this.config.reapIntervalMs,
+      dueCheckMs: this.config.dueCheckMs,
       elected,
       renewal: election.renewal,
       kickOnBacklog: this.config.mode === 'lists',

@@ -8,8 +8,12 @@
  *   t0 + seq/rate and carries that *scheduled* time, so if this process (or Redis) stalls, the
  *   delay is charged to the latency instead of silently lowering the offered load.
  * - bullmq-full / bullmq-rate: the same for BullMQ (`addBulk` in chunks / `add` one by one).
+ * - publish-delayed: publish-rate, each message in an envelope delayed by `delayMs` (lateness).
+ * - bee-full / bee-rate: the same for Bee-Queue (`saveAll` in chunks / `save` one by one).
  */
 import { pathToFileURL } from 'node:url';
+import { encodeEnvelope } from '@redispatch/shared';
+import BeeQueue from 'bee-queue';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { encodeHistogram, newHistogram, record } from './lib/hist.js';
@@ -105,7 +109,12 @@ async function handle(m: Msg): Promise<Record<string, unknown>> {
       redis.disconnect();
     }
   }
-  if (m.type === 'publish-rate') {
+  if (m.type === 'publish-rate' || m.type === 'publish-delayed') {
+    const delayMs = m.type === 'publish-delayed' ? (m.delayMs as number) : 0;
+    const body = (seq: number, scheduledUs: number): string | Buffer => {
+      const text = ratePayload(m.runId, seq, scheduledUs, m.size);
+      return delayMs > 0 ? encodeEnvelope({ delayMs }, text) : text;
+    };
     const redis = new Redis(m.url as string, { enableAutoPipelining: false });
     try {
       await redis.ping();
@@ -117,7 +126,7 @@ async function handle(m: Msg): Promise<Record<string, unknown>> {
         send: (from, to, scheduled) => {
           const pipeline = redis.pipeline();
           for (let seq = from; seq < to; seq++)
-            pipeline.publish(m.channel as string, ratePayload(m.runId, seq, scheduled(seq), m.size));
+            pipeline.publish(m.channel as string, body(seq, scheduled(seq)));
           return pipeline.exec();
         },
       });
@@ -154,6 +163,42 @@ async function handle(m: Msg): Promise<Record<string, unknown>> {
           for (let seq = from; seq < to; seq++)
             adds.push(q.add('j', { p: ratePayload(m.runId, seq, scheduled(seq), m.size) }));
           return Promise.all(adds);
+        },
+      });
+    } finally {
+      await Promise.race([q.close(), sleep(2_000)]);
+    }
+  }
+  if (m.type === 'bee-full' || m.type === 'bee-rate') {
+    // A producer only: no worker, and the defaults otherwise (as for BullMQ).
+    const q = new BeeQueue<{ p: string }>(m.queue as string, {
+      redis: { host: '127.0.0.1', port: m.port as number },
+      isWorker: false,
+    });
+    try {
+      await q.ready();
+      if (m.type === 'bee-full') {
+        const t0 = nowUs();
+        reply({ type: 'started', t0 });
+        const chunk = 500;
+        for (let from = 0; from < m.count; from += chunk) {
+          const jobs = [];
+          for (let seq = from; seq < Math.min(m.count, from + chunk); seq++)
+            jobs.push(q.createJob({ p: fullPayload(m.runId, seq, m.size) }));
+          await q.saveAll(jobs);
+        }
+        return { type: 'done', t0, t1: nowUs(), sent: m.count };
+      }
+      return await runSchedule({
+        count: m.count,
+        rate: m.rate,
+        size: m.size,
+        runId: m.runId,
+        send: (from, to, scheduled) => {
+          const saves = [];
+          for (let seq = from; seq < to; seq++)
+            saves.push(q.createJob({ p: ratePayload(m.runId, seq, scheduled(seq), m.size) }).save());
+          return Promise.all(saves);
         },
       });
     } finally {

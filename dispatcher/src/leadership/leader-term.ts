@@ -3,6 +3,7 @@ import type { DispatcherMetrics } from '../metrics.js';
 import { Batcher } from '../routing/batcher.js';
 import type { LeaderRouting } from '../routing/routing-mode.js';
 import type { Received } from '../standby/replay-buffer.js';
+import { DueWatch } from './due-watch.js';
 import type { Elected } from './election.js';
 import type { LeaderLease } from './leader-lease.js';
 import type { LeaseRenewal } from './lease-renewal.js';
@@ -22,6 +23,8 @@ export interface LeaderTermOptions {
   lease: LeaderLease;
   batchSize: number;
   reapIntervalMs: number;
+  /** How often to read the delayed set's earliest due time (0: promote only at reap ticks). */
+  dueCheckMs: number;
   /** Lists mode: a reap that found a backlog and live workers asks for a write (freed room). */
   kickOnBacklog: boolean;
   metrics: DispatcherMetrics;
@@ -50,6 +53,10 @@ export class LeaderTerm {
   private readonly routing: LeaderRouting;
   private sequence = 0;
   private reapTimer: NodeJS.Timeout | undefined;
+  private readonly dueWatch: DueWatch;
+  /** A reap call is awaiting its reply; a due timer firing meanwhile asks for another right after. */
+  private reaping = false;
+  private reapAgain = false;
 
   constructor(private readonly options: LeaderTermOptions) {
     const { elected, lease, metrics, log } = options;
@@ -73,6 +80,11 @@ export class LeaderTerm {
       },
     });
     this.batcher = batcher;
+    this.dueWatch = new DueWatch({
+      checkMs: options.dueCheckMs,
+      nextDueInMs: () => this.routing.nextDueInMs(),
+      onDue: () => this.reapNow(),
+    });
   }
 
   get pendingCount(): number {
@@ -90,6 +102,18 @@ export class LeaderTerm {
 
   startReaping(): void {
     this.reapTimer = setTimeout(() => void this.reapOnce(), this.options.reapIntervalMs);
+    this.dueWatch.start();
+  }
+
+  /** Something delayed is due: reap now rather than at the next tick (one reap in flight at a time). */
+  private reapNow(): void {
+    if (!this.options.isCurrent()) return;
+    if (this.reaping) {
+      this.reapAgain = true;
+      return;
+    }
+    clearTimeout(this.reapTimer);
+    void this.reapOnce();
   }
 
   /** Counts the takeover once intake switched to this term. */
@@ -112,6 +136,7 @@ export class LeaderTerm {
     const { renewal, metrics: m, log } = this.options;
     renewal.stop();
     clearTimeout(this.reapTimer);
+    this.dueWatch.stop();
     const left = this.batcher.stop();
     this.routing.clearGauges();
     if (left.length > 0) {
@@ -136,6 +161,7 @@ export class LeaderTerm {
     if (!isCurrent()) return;
     clearTimeout(this.reapTimer);
     let more = false;
+    this.reaping = true;
     try {
       const result = await lease.guard(() => this.routing.upkeep());
       if (kickOnBacklog && result.backlog > 0 && result.liveWorkers > 0) this.batcher.kick();
@@ -147,7 +173,11 @@ export class LeaderTerm {
         return;
       }
       log.warn({ err: error }, 'reap failed; will retry');
+    } finally {
+      this.reaping = false;
     }
+    more ||= this.reapAgain;
+    this.reapAgain = false;
     if (isCurrent()) this.reapTimer = setTimeout(() => void this.reapOnce(), more ? 0 : reapIntervalMs);
   }
 }

@@ -58,6 +58,7 @@ declare module 'ioredis' {
     rdStreamDlqPurge(dlq: string, limit: number): Result<number, Context>;
     rdStreamDlqReplayEntries(...keysThenArgs: Arg[]): Result<number, Context>;
     rdLiveWorkers(workers: string, ttlMs: number): Result<(number | string)[], Context>;
+    rdDelayedHead(delayed: string): Result<number, Context>;
   }
 }
 

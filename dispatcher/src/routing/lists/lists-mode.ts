@@ -1,4 +1,4 @@
-import { type Config, joinDeployment, type Keys } from '@redispatch/shared';
+import { type Config, joinDeployment, type Keys, scripts } from '@redispatch/shared';
 import type { Redis } from 'ioredis';
 import type { DispatcherMetrics } from '../../metrics.js';
 import type { LeaderRouting, RoutingMode, UpkeepResult } from '../routing-mode.js';
@@ -73,6 +73,7 @@ export class ListsMode implements RoutingMode {
       write: (batch) => writer.write(batch),
       upkeep,
       clearGauges: () => reaper.clearGauges(),
+      nextDueInMs: () => scripts.delayedHead(redis, keys),
     };
   }
 }

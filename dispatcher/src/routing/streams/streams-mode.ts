@@ -103,6 +103,7 @@ export class StreamsMode implements RoutingMode {
       write: (batch) => writer.write(batch),
       upkeep: () => upkeep.run(),
       clearGauges: () => upkeep.clearGauges(),
+      nextDueInMs: () => upkeep.nextDueInMs(),
     };
   }
 }
