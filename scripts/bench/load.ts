@@ -8,7 +8,7 @@
  *   t0 + seq/rate and carries that *scheduled* time, so if this process (or Redis) stalls, the
  *   delay is charged to the latency instead of silently lowering the offered load.
  * - bullmq-full / bullmq-rate: the same for BullMQ (`addBulk` in chunks / `add` one by one).
- * - publish-delayed: publish-rate, each message in an envelope delayed by `delayMs` (lateness).
+ * - publish-delayed: publish-rate, each message in an envelope due at its scheduled time + `delayMs`.
  * - bee-full / bee-rate: the same for Bee-Queue (`saveAll` in chunks / `save` one by one).
  */
 import { pathToFileURL } from 'node:url';
@@ -113,7 +113,10 @@ async function handle(m: Msg): Promise<Record<string, unknown>> {
     const delayMs = m.type === 'publish-delayed' ? (m.delayMs as number) : 0;
     const body = (seq: number, scheduledUs: number): string | Buffer => {
       const text = ratePayload(m.runId, seq, scheduledUs, m.size);
-      return delayMs > 0 ? encodeEnvelope({ delayMs }, text) : text;
+      if (delayMs === 0) return text;
+      // Due at scheduled + delay (an absolute time, so a leader's lag before its write is not hidden).
+      const dueAt = Math.round(Date.now() + (scheduledUs + delayMs * 1000 - nowUs()) / 1000);
+      return encodeEnvelope({ dueAt }, text);
     };
     const redis = new Redis(m.url as string, { enableAutoPipelining: false });
     try {

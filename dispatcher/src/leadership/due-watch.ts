@@ -17,8 +17,6 @@ export interface DueWatchOptions {
 export class DueWatch {
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
-  /** The last check fired for an entry already due: if it is still due, leave it to the reap tick. */
-  private firedOverdue = false;
 
   constructor(private readonly options: DueWatchOptions) {}
 
@@ -45,13 +43,12 @@ export class DueWatch {
     }
     if (this.stopped) return;
     const { checkMs } = this.options;
-    if (wait === undefined || wait > checkMs || (wait === 0 && this.firedOverdue)) {
-      // Nothing due before the next read (or an overdue entry the reaper could not move yet).
-      this.firedOverdue = false;
+    if (wait === undefined || wait > checkMs) {
       this.next(checkMs);
       return;
     }
-    this.firedOverdue = wait === 0;
+    // Due before the next read. At most one reap per `checkMs` from here, even when an entry stays
+    // overdue (a steady stream of delays keeps the head due; a failing reap is retried at that pace).
     this.timer = setTimeout(() => {
       if (this.stopped) return;
       this.options.onDue();
