@@ -12,8 +12,6 @@
  * - bee-full / bee-rate: the same for Bee-Queue (`saveAll` in chunks / `save` one by one).
  */
 import { pathToFileURL } from 'node:url';
-import { encodeEnvelope } from '@redispatch/shared';
-import BeeQueue from 'bee-queue';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { encodeHistogram, newHistogram, record } from './lib/hist.js';
@@ -111,6 +109,8 @@ async function handle(m: Msg): Promise<Record<string, unknown>> {
   }
   if (m.type === 'publish-rate' || m.type === 'publish-delayed') {
     const delayMs = m.type === 'publish-delayed' ? (m.delayMs as number) : 0;
+    // Loaded only here: a lighter start for every other command (the orchestrator waits for 'ready').
+    const { encodeEnvelope } = await import('@redispatch/shared');
     const body = (seq: number, scheduledUs: number): string | Buffer => {
       const text = ratePayload(m.runId, seq, scheduledUs, m.size);
       if (delayMs === 0) return text;
@@ -173,6 +173,7 @@ async function handle(m: Msg): Promise<Record<string, unknown>> {
     }
   }
   if (m.type === 'bee-full' || m.type === 'bee-rate') {
+    const { default: BeeQueue } = await import('bee-queue');
     // A producer only: no worker, and the defaults otherwise (as for BullMQ).
     const q = new BeeQueue<{ p: string }>(m.queue as string, {
       redis: { host: '127.0.0.1', port: m.port as number },
