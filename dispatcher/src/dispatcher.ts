@@ -281,6 +281,7 @@ export class Dispatcher {
     const term: LeaderTerm = new LeaderTerm({
       ...this.parts,
       batchSize: this.config.batchSize,
+      prefix: this.config.prefix,
       reapIntervalMs: this.config.reapIntervalMs,
       dueCheckMs: this.config.dueCheckMs,
       elected,

@@ -135,3 +135,4 @@ export {
 } from './security/acl.js';
 export { type PartitionKeys, partitionKeys } from './streams/partition-keys.js';
 export { type LoadPartitionsOptions, loadPartitions, planPartitionTags } from './streams/partition-table.js';
+export * from './tracing/index.js';

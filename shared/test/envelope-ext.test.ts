@@ -178,9 +178,17 @@ describe('envelope extension block (flag 0x40)', () => {
       replyTo: 'r'.repeat(255),
       timestamp: MAX_ENVELOPE_EPOCH_MS,
     };
-    const written = encodeEnvelope({ ...longest, identity: 'u'.repeat(MAX_ENVELOPE_IDENTITY_BYTES) }, 'b');
+    const written = encodeEnvelope(
+      {
+        ...longest,
+        identity: 'u'.repeat(MAX_ENVELOPE_IDENTITY_BYTES),
+        traceparent: `00-${'a'.repeat(32)}-${'b'.repeat(16)}-01`,
+        tracestate: `k=${'v'.repeat(256)},${'q'.repeat(251)}=1`, // 258 + 1 + 253 = 512 bytes
+      },
+      'b',
+    );
     expect(envelopeHeaderLength(written)).toBe(MAX_ENVELOPE_ENCODED_HEADER_BYTES);
-    expect(MAX_ENVELOPE_ENCODED_HEADER_BYTES).toBe(1816);
+    expect(MAX_ENVELOPE_ENCODED_HEADER_BYTES).toBe(2389);
     expect(
       encodeEnvelope({ ...longest, delayMs: MAX_ENVELOPE_DELAY_MS, dueAt: undefined }, '').length,
     ).toBeLessThan(787);
@@ -201,7 +209,14 @@ describe('envelope extension block properties', () => {
   /** Records of any type except the known ones, with arbitrary values. */
   const unknownRecord = fc
     .tuple(
-      fc.integer({ min: 0, max: 255 }).filter((t) => t !== EnvelopeRecord.identity),
+      fc
+        .integer({ min: 0, max: 255 })
+        .filter(
+          (t) =>
+            t !== EnvelopeRecord.identity &&
+            t !== EnvelopeRecord.traceparent &&
+            t !== EnvelopeRecord.tracestate,
+        ),
       fc.uint8Array({ maxLength: 40 }),
     )
     .map(([type, value]) => record(type, Buffer.from(value)));

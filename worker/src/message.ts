@@ -10,6 +10,9 @@ export interface Message {
    * The envelope header (publisher id, reply address, publish timestamp, caller `identity`, …), or
    * undefined for a plain payload. `header.identity` is who published the message as authenticated by
    * the writer of the envelope (e.g. the relay's auth hook); undefined when none was given.
+   * `header.traceparent` / `header.tracestate` are the W3C trace context of the message's publish
+   * (docs/tracing.md); with an OpenTelemetry SDK installed the handler runs inside a process span
+   * that is its child.
    */
   readonly header: DecodedHeader | undefined;
   /** 1 on first delivery; counts every delivery, including ones lost to timeouts or worker crashes. */

@@ -15,6 +15,7 @@ import { type HandlerRunner, inProcessRunner } from './handler-runner.js';
 import { ProcessPool } from './isolate/pool.js';
 import { ListsTransport } from './lists-transport.js';
 import { createIsolateMetrics, createWorkerMetrics, type WorkerMetrics } from './metrics.js';
+import { ProcessSpans } from './process-spans.js';
 import { pendingReplies } from './replies.js';
 import type { PendingReply } from './settler.js';
 import { StreamsTransport } from './streams/streams-transport.js';
@@ -52,6 +53,7 @@ export class Worker {
   readonly registry: Registry;
   private readonly transport: Transport;
   private readonly runner: HandlerRunner;
+  private readonly spans: ProcessSpans;
   private active = 0;
   /** Take loops waiting for a free handler slot (streams mode runs one per partition). */
   private slotWaiters: (() => void)[] = [];
@@ -79,6 +81,7 @@ export class Worker {
     const keys = createKeys(this.options.prefix);
     this.log = (options.logger ?? createLogger('info')).child({ component: 'worker', instanceId: this.id });
     this.failureLog = new FailureLog(this.log, this.options.maxAttempts);
+    this.spans = new ProcessSpans(this.options.prefix);
     this.registry = options.registry ?? new Registry();
     this.metrics = createWorkerMetrics(this.registry);
     if (options.isolate && options.handler)
@@ -232,6 +235,7 @@ export class Worker {
     const { id, attempt, receipt } = delivery;
     const delivered = deliveredMessage(delivery, claimedAt);
     const { message, replyTo, publishedAt } = delivered;
+    const span = this.spans.start(message);
     const key = `${receipt}#${attempt}`;
     this.active += 1;
     this.metrics.inflight.set(this.active);
@@ -245,6 +249,7 @@ export class Worker {
       this.metrics.timeouts.inc();
       this.metrics.handlerDuration.observe({ outcome: 'timeout' }, (performance.now() - started) / 1000);
       this.failureLog.timedOut(id, attempt, this.options.ackTimeoutMs);
+      if (span) this.spans.end(span, id, new HandlerTimeoutError(this.options.ackTimeoutMs));
       this.release(key);
     };
     this.running.set(key, {
@@ -277,10 +282,14 @@ export class Worker {
         this.failureLog.failed(id, attempt, error, reason.text);
         this.transport.nack(delivery, this.backoff(attempt), reason.withStack);
       }
+      if (span) this.spans.end(span, id, error);
       this.release(key);
     };
     try {
-      Promise.resolve(this.runner.run(message)).then(
+      const result = span
+        ? this.spans.within(span, () => this.runner.run(message))
+        : this.runner.run(message);
+      Promise.resolve(result).then(
         (value: unknown) => settle(undefined, value),
         (error: unknown) => settle(error ?? new Error('handler rejected')),
       );

@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { framePayload } from '@redispatch/shared';
+import { encodeEnvelope, framePayload } from '@redispatch/shared';
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import type { Cluster, Redis } from 'ioredis';
@@ -19,6 +19,9 @@ export interface PublishOptions {
   delayMs?: number;
   /** Stamp the publish time in an envelope header (feeds the end-to-end latency histogram). */
   timestamp?: boolean;
+  /** W3C trace context carried by every message (envelope records 0x06 / 0x07). */
+  traceparent?: string | undefined;
+  tracestate?: string | undefined;
   onProgress?: (sent: number) => void;
 }
 
@@ -44,8 +47,14 @@ const MAX_IN_FLIGHT = 4;
 /** The body of message `seq`, in an envelope when a delay or a publish timestamp is asked for. */
 function framedPayload(options: PublishOptions, seq: number): Buffer {
   const body = loadPayload(options.runId, seq, options.size);
-  if (options.delayMs === undefined && options.timestamp !== true) return body;
-  const framed = framePayload(body, { delayMs: options.delayMs, stampTime: options.timestamp === true });
+  if (options.delayMs === undefined && options.timestamp !== true && options.traceparent === undefined)
+    return body;
+  const framed = framePayload(body, {
+    delayMs: options.delayMs,
+    stampTime: options.timestamp === true,
+    traceparent: options.traceparent,
+    tracestate: options.tracestate,
+  });
   return typeof framed === 'string' ? Buffer.from(framed) : framed;
 }
 
@@ -98,6 +107,24 @@ export function publishLoad(
   });
 }
 
+/** `--traceparent` / `--tracestate` as the envelope will carry them; a one-line error names the flag. */
+function traceContextFlags(traceparent: string | undefined, tracestate: string | undefined) {
+  if (tracestate !== undefined && traceparent === undefined)
+    throw new Error('--tracestate needs --traceparent');
+  for (const [flag, header] of [
+    ['--traceparent', { traceparent }],
+    ['--tracestate', { traceparent, tracestate }],
+  ] as const) {
+    if (header.traceparent === undefined) continue;
+    try {
+      encodeEnvelope(header, '');
+    } catch (error) {
+      throw new Error(`${flag}: ${(error as Error).message.replace(/^envelope /, '')}`);
+    }
+  }
+  return { traceparent, tracestate };
+}
+
 function positiveInt(name: string, raw: string, min: number): number {
   const value = Number(raw);
   if (!Number.isInteger(value) || value < min)
@@ -143,6 +170,8 @@ export function registerPublishCommand(program: Command): void {
     .option('--size <bytes>', 'payload size in bytes', '100')
     .option('--run-id <id>', 'prefix of every payload (for checkers)', `run${Date.now().toString(36)}`)
     .option('--delay <ms>', 'deliver each message this many ms after publishing (envelope delay)')
+    .option('--traceparent <w3c>', 'W3C traceparent every message carries (00-<trace id>-<span id>-<flags>)')
+    .option('--tracestate <w3c>', 'W3C tracestate to carry with --traceparent')
     .option('--no-timestamp', 'publish plain payloads without the envelope publish timestamp')
     .option('--json', 'print a JSON summary')
     .action(
@@ -155,6 +184,8 @@ export function registerPublishCommand(program: Command): void {
           json?: boolean;
           delay?: string;
           timestamp: boolean;
+          traceparent?: string;
+          tracestate?: string;
         },
         command: Command,
       ) => {
@@ -165,6 +196,7 @@ export function registerPublishCommand(program: Command): void {
           const rate = positiveInt('--rate', options.rate, 0);
           const size = positiveInt('--size', options.size, 1);
           const delayMs = options.delay === undefined ? undefined : positiveInt('--delay', options.delay, 0);
+          const trace = traceContextFlags(options.traceparent, options.tracestate);
           const config = configFrom(command);
           const bar =
             process.stderr.isTTY && !options.json
@@ -182,6 +214,7 @@ export function registerPublishCommand(program: Command): void {
             runId: options.runId,
             delayMs,
             timestamp: options.timestamp,
+            ...trace,
             onProgress: (sent: number) => bar?.update(sent),
           };
           const natsSeconds =

@@ -1,6 +1,7 @@
 import { FencedError, LeadershipLostError, type Logger } from '@redispatch/shared';
 import type { DispatcherMetrics } from '../metrics.js';
 import { Batcher } from '../routing/batcher.js';
+import { traceDispatch } from '../routing/dispatch-span.js';
 import type { LeaderRouting } from '../routing/routing-mode.js';
 import type { Received } from '../standby/replay-buffer.js';
 import { DueWatch } from './due-watch.js';
@@ -22,6 +23,8 @@ export interface LeaderTermOptions {
   renewal: LeaseRenewal;
   lease: LeaderLease;
   batchSize: number;
+  /** The deployment prefix: the dispatch spans' `messaging.destination.name`. */
+  prefix: string;
   reapIntervalMs: number;
   /** How often to read the delayed set's earliest due time (0: promote only at reap ticks). */
   dueCheckMs: number;
@@ -66,7 +69,7 @@ export class LeaderTerm {
     const batcher: Batcher = new Batcher({
       maxBatch: options.batchSize,
       write: async (batch) => {
-        await lease.guard(() => routing.write(batch));
+        await traceDispatch(options.prefix, this.epoch, batch, () => lease.guard(() => routing.write(batch)));
         metrics.pending.set(batcher.pendingCount);
         // JetStream: acknowledge only what is now durably in Redis.
         for (const ack of batch.acks) ack?.();

@@ -1,4 +1,11 @@
-import { type Config, type DataClient, framePayload, Publisher } from '@redispatch/shared';
+import {
+  type Config,
+  type DataClient,
+  endPublishSpan,
+  framePayload,
+  Publisher,
+  startPublishSpan,
+} from '@redispatch/shared';
 import type { NatsConnection } from 'nats';
 import { connectNats } from '../ingress/nats-connection.js';
 
@@ -9,7 +16,10 @@ export interface FramePublisher {
   close(): Promise<void>;
 }
 
-/** Redis pub/sub: PUBLISH on the channel (the receiver count tells whether a dispatcher heard it). */
+/**
+ * Redis pub/sub: PUBLISH on the channel (the receiver count tells whether a dispatcher heard it).
+ * The `Publisher` starts each frame's publish span and puts its traceparent in the envelope.
+ */
 export function redisFramePublisher(redis: DataClient, channel: string): FramePublisher {
   const publisher = new Publisher({ redis, channel, stampTime: true });
   return {
@@ -29,10 +39,19 @@ export async function natsFramePublisher(config: Config, name: string): Promise<
   const js = config.ingress === 'jetstream' ? connection.jetstream() : undefined;
   return {
     publish: async (body, replyTo, identity) => {
-      const payload = framePayload(body, { replyTo, stampTime: true, identity });
-      const bytes = typeof payload === 'string' ? Buffer.from(payload) : payload;
-      if (js) await js.publish(subject, bytes);
-      else connection.publish(subject, bytes);
+      const options = { replyTo, stampTime: true, identity };
+      // Each frame gets a publish span (when tracing is on) and carries its traceparent.
+      const traced = startPublishSpan(subject, options);
+      try {
+        const payload = framePayload(body, traced?.options ?? options);
+        const bytes = typeof payload === 'string' ? Buffer.from(payload) : payload;
+        if (js) await js.publish(subject, bytes);
+        else connection.publish(subject, bytes);
+      } catch (error) {
+        if (traced) endPublishSpan(traced.span, error);
+        throw error;
+      }
+      if (traced) endPublishSpan(traced.span, true);
       return true;
     },
     close: () => connection.drain(),

@@ -10,6 +10,7 @@ import {
   EnvelopeRecord,
   MAX_ENVELOPE_IDENTITY_BYTES,
 } from './format.js';
+import { traceparentProblem, tracestateProblem } from './trace-context.js';
 
 const TWO_POW_32 = 2 ** 32;
 /** Largest high u32 half of a u64 that stays within 2^53-1. */
@@ -34,6 +35,10 @@ const scratch = {
   timestamp: 0,
   identityStart: 0,
   identityEnd: 0,
+  traceparentStart: 0,
+  traceparentEnd: 0,
+  tracestateStart: 0,
+  tracestateEnd: 0,
   headerLength: 0,
 };
 
@@ -115,8 +120,23 @@ function extBlock(payload: Buffer, offset: number): number | string {
       }
       s.identityStart = valueStart;
       s.identityEnd = valueEnd;
+    } else if (type === EnvelopeRecord.traceparent) {
+      if (s.traceparentEnd !== 0) return `duplicate ext record traceparent (type 0x06) at offset ${at}`;
+      const problem = traceparentProblem(payload, valueStart, valueEnd);
+      if (problem !== undefined) return `${problem} (ext record at offset ${at})`;
+      s.traceparentStart = valueStart;
+      s.traceparentEnd = valueEnd;
+    } else if (type === EnvelopeRecord.tracestate) {
+      if (s.tracestateEnd !== 0) return `duplicate ext record tracestate (type 0x07) at offset ${at}`;
+      const problem = tracestateProblem(payload, valueStart, valueEnd);
+      if (problem !== undefined) return `${problem} (ext record at offset ${at})`;
+      s.tracestateStart = valueStart;
+      s.tracestateEnd = valueEnd;
     }
     at = valueEnd;
+  }
+  if (s.tracestateEnd !== 0 && s.traceparentEnd === 0) {
+    return 'ext record tracestate (type 0x07) without a traceparent (type 0x06)';
   }
   return end;
 }
@@ -149,6 +169,8 @@ function scan(payload: Buffer): string | undefined {
   s.affinityEnd = 0;
   s.replyEnd = 0;
   s.identityEnd = 0;
+  s.traceparentEnd = 0;
+  s.tracestateEnd = 0;
   let offset = ENVELOPE_FIXED_BYTES;
   if ((flags & EnvelopeFlag.id) !== 0) {
     const end = stringField(payload, offset, 'id');
@@ -236,6 +258,10 @@ export function decodeEnvelope(payload: Buffer): DecodedEnvelope {
     replyTo: s.replyEnd === 0 ? undefined : payload.toString('utf8', s.replyStart, s.replyEnd),
     timestamp: (flags & EnvelopeFlag.timestamp) === 0 ? undefined : s.timestamp,
     identity: s.identityEnd === 0 ? undefined : payload.toString('utf8', s.identityStart, s.identityEnd),
+    traceparent:
+      s.traceparentEnd === 0 ? undefined : payload.toString('latin1', s.traceparentStart, s.traceparentEnd),
+    tracestate:
+      s.tracestateEnd === 0 ? undefined : payload.toString('latin1', s.tracestateStart, s.tracestateEnd),
   };
   return {
     kind: 'envelope',
@@ -244,4 +270,17 @@ export function decodeEnvelope(payload: Buffer): DecodedEnvelope {
     body: payload.subarray(s.headerLength),
     headerLength: s.headerLength,
   };
+}
+
+/**
+ * The `traceparent` of a payload, reading its header only (never the body): undefined for a plain
+ * payload, a malformed envelope or one without trace context. Allocates only when there is one, so
+ * the leader can look for trace context in every message of a batch at the cost of a check.
+ */
+export function envelopeTraceparent(payload: Buffer): string | undefined {
+  if (payload.length === 0 || payload[0] !== ENVELOPE_MARKER) return undefined;
+  // No ext flag, no trace context: skip the scan (the leader already validated the header).
+  if (payload.length < ENVELOPE_FIXED_BYTES || (payload[2]! & EnvelopeFlag.ext) === 0) return undefined;
+  if (scan(payload) !== undefined || scratch.traceparentEnd === 0) return undefined;
+  return payload.toString('latin1', scratch.traceparentStart, scratch.traceparentEnd);
 }

@@ -10,6 +10,7 @@ import {
   MAX_ENVELOPE_IDENTITY_BYTES,
   MAX_ENVELOPE_STRING_BYTES,
 } from './format.js';
+import { traceparentProblem, tracestateProblem } from './trace-context.js';
 
 /** In unicode mode a surrogate pair is one code point, so this matches only lone surrogates. */
 const LONE_SURROGATE = /\p{Cs}/u;
@@ -30,6 +31,23 @@ function stringBytes(name: string, value: unknown, max = MAX_ENVELOPE_STRING_BYT
   return bytes;
 }
 
+/** An ASCII trace-context field as bytes, checked by the decoder's own rule; throws RangeError. */
+function traceBytes(
+  name: 'traceparent' | 'tracestate',
+  value: unknown,
+  problem: (bytes: Uint8Array, start: number, end: number) => string | undefined,
+): number {
+  if (typeof value !== 'string')
+    throw new TypeError(`envelope ${name} must be a string, got ${typeof value}`);
+  // Latin-1 keeps one byte per UTF-16 unit, so any non-ASCII character fails the byte checks.
+  for (let i = 0; i < value.length; i++) {
+    if (value.charCodeAt(i) > 0x7e) throw new RangeError(`envelope ${name} is not ASCII`);
+  }
+  const reason = problem(Buffer.from(value, 'latin1'), 0, value.length);
+  if (reason !== undefined) throw new RangeError(`envelope ${reason}`);
+  return value.length;
+}
+
 function checkInteger(name: string, value: unknown, max: number): void {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > max) {
     throw new RangeError(`envelope ${name} must be an integer from 0 to ${max}, got ${String(value)}`);
@@ -43,6 +61,13 @@ function writeU64(out: Buffer, value: number, offset: number): void {
   out.writeUInt32BE(value - high * TWO_POW_32, offset + 4);
 }
 
+/** Writes one record of checked ASCII at `offset`; returns the offset after it. */
+function writeAsciiRecord(out: Buffer, offset: number, type: number, value: string): number {
+  out[offset] = type;
+  out.writeUInt16BE(value.length, offset + 1);
+  return offset + RECORD_HEAD_BYTES + out.write(value, offset + RECORD_HEAD_BYTES, value.length, 'latin1');
+}
+
 /**
  * Encodes `header` and `body` into one payload: the envelope header (wire format version 1, see
  * `format.ts` / WIRE-FORMAT.md) followed by the body bytes. An empty header gives the 3-byte empty
@@ -50,11 +75,12 @@ function writeU64(out: Buffer, value: number, offset: number): void {
  *
  * Throws `TypeError`/`RangeError` when a field is out of range (strings must be 1..255 bytes of
  * well-formed UTF-8, `identity` 1..1024, `delayMs` an integer 0..2^32-1, `dueAt`/`timestamp` integers
- * 0..2^53-1, not both `delayMs` and `dueAt`). Undefined fields are omitted; the extension block (flag
- * 0x40) is written only when an extension field (`identity`) is set.
+ * 0..2^53-1, not both `delayMs` and `dueAt`, `traceparent` a W3C version-00 traceparent, `tracestate`
+ * W3C list syntax and only with a `traceparent`). Undefined fields are omitted; the extension block
+ * (flag 0x40) is written only when an extension field (`identity`, `traceparent`) is set.
  */
 export function encodeEnvelope(header: EnvelopeHeader, body: Buffer | Uint8Array | string): Buffer {
-  const { id, delayMs, dueAt, affinityKey, replyTo, timestamp, identity } = header;
+  const { id, delayMs, dueAt, affinityKey, replyTo, timestamp, identity, traceparent, tracestate } = header;
   let flags = 0;
   let size = ENVELOPE_FIXED_BYTES;
   let idBytes = 0;
@@ -97,6 +123,16 @@ export function encodeEnvelope(header: EnvelopeHeader, body: Buffer | Uint8Array
   if (identity !== undefined) {
     identityBytes = stringBytes('identity', identity, MAX_ENVELOPE_IDENTITY_BYTES);
     extBytes += RECORD_HEAD_BYTES + identityBytes;
+  }
+  if (traceparent !== undefined) {
+    extBytes += RECORD_HEAD_BYTES + traceBytes('traceparent', traceparent, traceparentProblem);
+  }
+  let tracestateBytes = 0;
+  if (tracestate !== undefined) {
+    if (traceparent === undefined)
+      throw new RangeError('envelope tracestate needs a traceparent; it means nothing alone');
+    tracestateBytes = traceBytes('tracestate', tracestate, tracestateProblem);
+    extBytes += RECORD_HEAD_BYTES + tracestateBytes;
   }
   if (extBytes > 0) {
     flags |= EnvelopeFlag.ext;
@@ -142,6 +178,10 @@ export function encodeEnvelope(header: EnvelopeHeader, body: Buffer | Uint8Array
       out.writeUInt16BE(identityBytes, offset + 1);
       offset += RECORD_HEAD_BYTES + out.write(identity, offset + RECORD_HEAD_BYTES, identityBytes, 'utf8');
     }
+    if (traceparent !== undefined)
+      offset = writeAsciiRecord(out, offset, EnvelopeRecord.traceparent, traceparent);
+    if (tracestate !== undefined)
+      offset = writeAsciiRecord(out, offset, EnvelopeRecord.tracestate, tracestate);
   }
   if (typeof body === 'string') out.write(body, offset, bodyBytes, 'utf8');
   else out.set(body, offset);

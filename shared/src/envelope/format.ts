@@ -80,6 +80,10 @@ export const ENVELOPE_KNOWN_FLAGS = 0x7f;
 /** Record types in the extension block. A decoder skips any type not listed here. */
 export const EnvelopeRecord = {
   identity: 0x01,
+  /** W3C `traceparent`, version 00: exactly 55 ASCII bytes (`trace-context.ts`). */
+  traceparent: 0x06,
+  /** W3C `tracestate`: 1..512 ASCII bytes of W3C list syntax. */
+  tracestate: 0x07,
 } as const;
 export type EnvelopeRecord = (typeof EnvelopeRecord)[keyof typeof EnvelopeRecord];
 
@@ -104,10 +108,11 @@ export const MAX_ENVELOPE_HEADER_BYTES = LARGEST_FLAG_FIELDS_BYTES + 2 + MAX_ENV
 
 /**
  * Largest header `encodeEnvelope` writes, in bytes: 787 plus an extension block holding the largest
- * identity (2 + 3 + 1024) = 1816. What a publisher must leave under `REDISPATCH_MAX_PAYLOAD_BYTES`.
+ * identity (2 + 3 + 1024), a traceparent (3 + 55) and the largest tracestate (3 + 512) = 2389. What
+ * a publisher must leave under `REDISPATCH_MAX_PAYLOAD_BYTES`.
  */
 export const MAX_ENVELOPE_ENCODED_HEADER_BYTES =
-  LARGEST_FLAG_FIELDS_BYTES + 2 + 3 + MAX_ENVELOPE_IDENTITY_BYTES;
+  LARGEST_FLAG_FIELDS_BYTES + 2 + 3 + MAX_ENVELOPE_IDENTITY_BYTES + 3 + 55 + 3 + 512;
 
 /** Largest `delayMs` (u32, about 49.7 days). */
 export const MAX_ENVELOPE_DELAY_MS = 0xffff_ffff;
@@ -134,6 +139,13 @@ export interface EnvelopeHeader {
    * hook): 1..1024 UTF-8 bytes, carried in extension record 0x01. Opaque to redispatch.
    */
   identity?: string | undefined;
+  /**
+   * W3C trace context of the message's publish (`00-<trace id>-<span id>-<flags>`, 55 ASCII bytes),
+   * extension record 0x06. Workers start their process span as its child.
+   */
+  traceparent?: string | undefined;
+  /** W3C `tracestate` travelling with `traceparent` (1..512 ASCII bytes), extension record 0x07. */
+  tracestate?: string | undefined;
 }
 
 /**
@@ -148,6 +160,8 @@ export interface DecodedHeader {
   readonly replyTo: string | undefined;
   readonly timestamp: number | undefined;
   readonly identity: string | undefined;
+  readonly traceparent: string | undefined;
+  readonly tracestate: string | undefined;
 }
 
 /** What `decodeEnvelope` finds in a payload. */

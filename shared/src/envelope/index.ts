@@ -1,4 +1,4 @@
-export { decodeEnvelope, envelopeHeaderLength, hasEnvelopeMarker } from './decode.js';
+export { decodeEnvelope, envelopeHeaderLength, envelopeTraceparent, hasEnvelopeMarker } from './decode.js';
 export { encodeEnvelope } from './encode.js';
 export {
   type DecodedEnvelope,
@@ -26,3 +26,9 @@ export {
   type PublishItem,
   type PublishOptions,
 } from './publisher.js';
+export {
+  MAX_TRACESTATE_BYTES,
+  TRACEPARENT_BYTES,
+  traceparentProblem,
+  tracestateProblem,
+} from './trace-context.js';

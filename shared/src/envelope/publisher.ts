@@ -1,5 +1,6 @@
 import type { Cluster, Redis } from 'ioredis';
 import { validateLibraryOptions } from '../config/library-options.js';
+import { endPublishSpan, startPublishSpan, type TracedPublish } from '../tracing/publish-span.js';
 import { encodeEnvelope } from './encode.js';
 import { ENVELOPE_MARKER, type EnvelopeHeader } from './format.js';
 
@@ -51,7 +52,7 @@ export function framePayload(
   options: PublishOptions = {},
   defaultStampTime = false,
 ): Buffer | string {
-  const { id, delayMs, dueAt, affinityKey, replyTo, identity } = options;
+  const { id, delayMs, dueAt, affinityKey, replyTo, identity, traceparent, tracestate } = options;
   let timestamp = options.timestamp;
   if (timestamp === undefined && (options.stampTime ?? defaultStampTime)) timestamp = Date.now();
   if (
@@ -61,13 +62,18 @@ export function framePayload(
     affinityKey === undefined &&
     replyTo === undefined &&
     timestamp === undefined &&
-    identity === undefined
+    identity === undefined &&
+    traceparent === undefined &&
+    tracestate === undefined
   ) {
     if (typeof body === 'string') return body;
     if (body.byteLength > 0 && body[0] === ENVELOPE_MARKER) return encodeEnvelope({}, body);
     return Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
   }
-  return encodeEnvelope({ id, delayMs, dueAt, affinityKey, replyTo, timestamp, identity }, body);
+  return encodeEnvelope(
+    { id, delayMs, dueAt, affinityKey, replyTo, timestamp, identity, traceparent, tracestate },
+    body,
+  );
 }
 
 /**
@@ -98,8 +104,20 @@ export class Publisher {
    * header field is invalid.
    */
   async publish(body: Buffer | Uint8Array | string, options?: PublishOptions): Promise<number> {
-    const payload = framePayload(body, options, this.stampTime);
-    return this.redis.publish(this.channel, payload);
+    const traced = startPublishSpan(this.channel, options);
+    if (traced === undefined)
+      return this.redis.publish(this.channel, framePayload(body, options, this.stampTime));
+    try {
+      const receivers = await this.redis.publish(
+        this.channel,
+        framePayload(body, traced.options, this.stampTime),
+      );
+      endPublishSpan(traced.span, receivers);
+      return receivers;
+    } catch (error) {
+      endPublishSpan(traced.span, error);
+      throw error;
+    }
   }
 
   /**
@@ -109,11 +127,33 @@ export class Publisher {
    */
   async publishBatch(items: readonly PublishItem[]): Promise<number[]> {
     if (items.length === 0) return [];
-    const payloads = items.map((item) => framePayload(item.body, item.options, this.stampTime));
+    let spans: (TracedPublish<PublishOptions> | undefined)[] | undefined;
+    let payloads: (Buffer | string)[];
+    try {
+      payloads = items.map((item, i) => {
+        const traced = startPublishSpan(this.channel, item.options);
+        if (traced === undefined) return framePayload(item.body, item.options, this.stampTime);
+        spans ??= [];
+        spans[i] = traced;
+        return framePayload(item.body, traced.options, this.stampTime);
+      });
+    } catch (error) {
+      for (const traced of spans ?? []) if (traced) endPublishSpan(traced.span, error);
+      throw error;
+    }
     const pipeline = this.redis.pipeline();
     for (const payload of payloads) pipeline.publish(this.channel, payload);
-    const replies = await pipeline.exec();
-    if (replies === null) throw new Error('publish pipeline was discarded');
+    const replies = await pipeline.exec().catch((error: unknown) => {
+      for (const traced of spans ?? []) if (traced) endPublishSpan(traced.span, error);
+      throw error;
+    });
+    if (replies === null) {
+      const discarded = new Error('publish pipeline was discarded');
+      for (const traced of spans ?? []) if (traced) endPublishSpan(traced.span, discarded);
+      throw discarded;
+    }
+    if (spans)
+      for (const [i, traced] of spans.entries()) if (traced) endPublishSpan(traced.span, replies[i]?.[0]);
     let failed = false;
     const results = replies.map(([error, count]): number | Error => {
       if (error) {

@@ -11,7 +11,7 @@ import { expect } from 'vitest';
 
 /** The flag-byte fields, in flag-bit order (the extension block's `identity` is not one of them). */
 export const FIELDS = ['id', 'delayMs', 'dueAt', 'affinityKey', 'replyTo', 'timestamp'] as const;
-export const SAMPLE: Required<Omit<EnvelopeHeader, 'identity'>> = {
+export const SAMPLE: Required<Omit<EnvelopeHeader, 'identity' | 'traceparent' | 'tracestate'>> = {
   id: 'msg-0001',
   delayMs: 1_500,
   dueAt: 1_763_800_000_123,
@@ -31,6 +31,8 @@ export function normalized(header: EnvelopeHeader) {
     replyTo: header.replyTo,
     timestamp: header.timestamp,
     identity: header.identity,
+    traceparent: header.traceparent,
+    tracestate: header.tracestate,
   };
 }
 
@@ -43,8 +45,11 @@ export function expectedHeaderLength(header: EnvelopeHeader): number {
     if (STRING_FIELDS.has(field)) size += 1 + Buffer.byteLength(value as string, 'utf8');
     else size += field === 'delayMs' ? 4 : 8;
   }
-  if (header.identity !== undefined) size += 2 + 3 + Buffer.byteLength(header.identity, 'utf8');
-  return size;
+  let ext = 0;
+  if (header.identity !== undefined) ext += 3 + Buffer.byteLength(header.identity, 'utf8');
+  if (header.traceparent !== undefined) ext += 3 + 55;
+  if (header.tracestate !== undefined) ext += 3 + header.tracestate.length;
+  return ext === 0 ? size : size + 2 + ext;
 }
 
 export function expectEnvelope(decoded: DecodedEnvelope): Extract<DecodedEnvelope, { kind: 'envelope' }> {
@@ -69,6 +74,23 @@ export const envelopeString = fc
 export const identityString = fc
   .string({ unit: 'binary', minLength: 1, maxLength: 500 })
   .filter((s) => Buffer.byteLength(s, 'utf8') <= 1024);
+const hexDigits = (length: number) =>
+  fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: length, maxLength: length });
+/** A W3C version-00 traceparent: random lower-case hex ids (not all zero) and flags. */
+export const traceparentArb = fc
+  .tuple(hexDigits(32), hexDigits(16), hexDigits(2))
+  .filter(([trace, span]) => /[^0]/.test(trace) && /[^0]/.test(span))
+  .map(([trace, span, flags]) => `00-${trace}-${span}-${flags}`);
+const stateKey = fc.stringMatching(/^[a-z][a-z0-9_*/-]{0,12}(@[a-z][a-z0-9_*/-]{0,5})?$/);
+const stateValue = fc.stringMatching(/^[!-+\--<>-~]( ?[!-+\--<>-~]){0,10}$/);
+/** A W3C tracestate list: 1..8 `key=value` members joined by `,` with optional spaces. */
+export const tracestateArb = fc
+  .array(fc.tuple(stateKey, stateValue), { minLength: 1, maxLength: 8 })
+  .chain((members) =>
+    fc
+      .constantFrom(',', ', ', ' ,\t')
+      .map((separator) => members.map(([k, v]) => `${k}=${v}`).join(separator)),
+  );
 const epochMs = fc.integer({ min: 0, max: MAX_ENVELOPE_EPOCH_MS });
 export const headerArb: fc.Arbitrary<EnvelopeHeader> = fc
   .tuple(
@@ -79,6 +101,7 @@ export const headerArb: fc.Arbitrary<EnvelopeHeader> = fc
         replyTo: envelopeString,
         timestamp: epochMs,
         identity: identityString,
+        trace: fc.tuple(traceparentArb, fc.option(tracestateArb, { nil: undefined })),
       },
       { requiredKeys: [] },
     ),
@@ -88,5 +111,9 @@ export const headerArb: fc.Arbitrary<EnvelopeHeader> = fc
       fc.record({ dueAt: epochMs }),
     ),
   )
-  .map(([rest, timing]) => ({ ...rest, ...timing }));
+  .map(([{ trace, ...rest }, timing]) => ({
+    ...rest,
+    ...timing,
+    ...(trace === undefined ? {} : { traceparent: trace[0], tracestate: trace[1] }),
+  }));
 export const bodyArb = fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b));
