@@ -24,6 +24,8 @@ export async function failoverPhase(system: Redispatch, report: Report): Promise
   const signals: NodeJS.Signals[] = [...Array(options.failoverKills).fill('SIGKILL'), 'SIGTERM'];
   let sigterm: FailoverResult['sigterm'] = null;
   for (const [k, signal] of signals.entries()) {
+    // The graceful handover is measured from a steady state, not while a new leader still replays.
+    if (signal === 'SIGTERM') await sleep(3_000);
     const leader = await system.leader();
     if (!leader) {
       report.errors.push('failover: no leader among our dispatchers');
