@@ -34,6 +34,7 @@ export const TARGETS = [
   'test/fixtures/base-keda-streams',
   'test/fixtures/base-redis-tls',
   'test/fixtures/base-relay',
+  'test/fixtures/base-console',
 ] as const;
 export type Target = (typeof TARGETS)[number];
 

@@ -255,12 +255,13 @@ describe.each(TARGETS)('policy: deploy/%s', (target) => {
     }
   });
 
-  it('lets only Prometheus reach the metrics port of redispatch pods, and relay clients only the WebSocket port (NetworkPolicy)', () => {
+  it('lets only Prometheus reach the metrics port of redispatch pods, relay clients only the WebSocket port, console users only the console port (NetworkPolicy)', () => {
     const policies = ofKind(objects(), 'NetworkPolicy');
     for (const workload of workloads(objects())) {
       if (!workload.spec.template.spec.containers.some(isProject)) continue;
       const labels = workload.spec.template.metadata.labels;
       const isRelay = labels['app.kubernetes.io/component'] === 'relay';
+      const isConsole = labels['app.kubernetes.io/component'] === 'console';
       const applying = policies.filter(
         (p) => selects(p.spec.podSelector, labels) && (p.spec.policyTypes ?? ['Ingress']).includes('Ingress'),
       );
@@ -282,6 +283,10 @@ describe.each(TARGETS)('policy: deploy/%s', (target) => {
               expect(peer.podSelector?.matchLabels?.['app.kubernetes.io/name']).toBe('prometheus');
             }
             expect(rule.from?.length).toBeGreaterThan(0);
+          } else if (isConsole) {
+            // The console's page: only from the pods labelled for it (console.test.ts: the paths).
+            expect(ports).toEqual(['http']);
+            expect(rule.from?.length, `${policy.metadata.name}: console peers`).toBeGreaterThan(0);
           } else {
             // Only the relay's WebSocket port is open to clients (from anywhere).
             expect(isRelay, `${policy.metadata.name}: ${workload.metadata.name} opens ${ports}`).toBe(true);

@@ -295,7 +295,7 @@ export class Dispatcher {
     for (const received of replay) term.add(received);
     this.setPhase({ kind: 'leading', term });
     if (this.parts.ingress.consumers === 'leader') await this.parts.ingress.consume(this.deliver);
-    term.recordTakeover(replay.length, matched);
+    term.recordTakeover(replay.length, matched, elected.marker !== '');
     if (replay.length > 0) {
       this.parts.redis.hincrby(this.parts.keys.totals, 'failoverReplayed', replay.length).catch(() => {});
     }
@@ -329,9 +329,13 @@ export class Dispatcher {
       if (this.parts.ingress.consumers === 'leader') {
         // JetStream redelivers whatever was not acked to the next leader; keep nothing here.
         await this.parts.ingress.pause().catch(() => {});
-      } else if (left.length > 0) {
+      } else {
         // Keep them: if this process leads again, the marker check replays whatever nobody wrote.
         this.parts.buffer.unshift(left);
+        // Its buffer now holds everything after its own last write (the rest, then what it hears), so
+        // that marker proves it caught up — as a trim would for a standby. Without it, re-elected
+        // before a successor wrote anything, it would not find its own marker and replay everything.
+        this.parts.buffer.heldEverythingAfter(held.lastWrittenMarker);
       }
     } else {
       held?.end();

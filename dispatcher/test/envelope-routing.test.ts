@@ -58,11 +58,12 @@ describe('envelope features through a real leader and workers', () => {
     const publisher = new Publisher({ redis: admin, channel: config.channel });
     const base = Date.now();
     const due: Record<string, number> = {};
-    // Published in reverse due order; 'late-*' are due after the restart.
+    // Published in reverse due order; 'late-*' are due after the restart, far enough out that a busy
+    // box still restarts everything before they are due.
     const plan: [string, number][] = [
-      ['late-3', 3_400],
-      ['late-2', 3_200],
-      ['late-1', 3_000],
+      ['late-3', 9_400],
+      ['late-2', 9_200],
+      ['late-1', 9_000],
       ['early-3', 900],
       ['early-2', 700],
       ['early-1', 500],
@@ -71,7 +72,7 @@ describe('envelope features through a real leader and workers', () => {
       due[name] = base + delay;
       await publisher.publish(name, { dueAt: base + delay });
     }
-    await expect.poll(() => handled.length, { timeout: 5_000 }).toBe(3);
+    await expect.poll(() => handled.length, { timeout: 6_000 }).toBe(3);
     expect(handled.map((h) => h.name)).toEqual(['early-1', 'early-2', 'early-3']);
 
     // Stop everything while the rest are still parked, then start a new fleet.
@@ -82,7 +83,7 @@ describe('envelope features through a real leader and workers', () => {
     fleets.push(second);
     await second.startDispatcher();
     await second.startWorker(handler);
-    await expect.poll(() => handled.length, { timeout: 10_000 }).toBe(6);
+    await expect.poll(() => handled.length, { timeout: 25_000 }).toBe(6);
     expect(handled.map((h) => h.name)).toEqual([
       'early-1',
       'early-2',
@@ -95,8 +96,9 @@ describe('envelope features through a real leader and workers', () => {
     console.info(`delayed delivery lateness (ms): ${lateness.join(', ')} (reap interval 100 ms)`);
     for (const late of lateness) {
       expect(late).toBeGreaterThanOrEqual(-5);
-      // Promotion runs every reap interval (100 ms here); a restart adds an election.
-      expect(late).toBeLessThan(2_500);
+      // Never early (above); late by a reap interval (100 ms here) plus, after the restart, an election —
+      // the bench has the figure; here only a generous bound that a lost promotion would still break.
+      expect(late).toBeLessThan(8_000);
     }
   });
 

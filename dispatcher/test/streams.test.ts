@@ -221,7 +221,10 @@ describe('streams mode on a 3-master Redis Cluster', () => {
     expect(trimmedSomewhere).toBe(true);
   });
 
-  it('keeps stream length and Redis memory flat under steady load', async () => {
+  // Named for what it checks: the length the streams hold *past delivery* stays bounded (the undelivered
+  // backlog depends on how busy the box is, so it is reported, not bounded), Redis memory does not grow
+  // from the first half of the run to the second, and the streams are empty once drained.
+  it('trims delivered entries under steady load: held-after-delivery stays under count/8, memory does not grow, empty once drained', async () => {
     const { f, config } = setup('flat');
     const seen = new Map<number, number>();
     await f.startDispatcher();

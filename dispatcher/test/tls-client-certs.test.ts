@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -129,6 +130,59 @@ describe('rediss:// with client certificates (--tls-auth-clients yes)', () => {
     expect((await dispatcher.exited()).code).toBe(0);
     expect((await worker.exited()).code).toBe(0);
   });
+});
+
+/**
+ * A TCP relay in front of the mTLS Redis that turns its close into a reset: it passes the handshake and
+ * the server's "certificate required" alert through, then, `delayMs` after the server closed, resets
+ * the client's connection (RST) instead of closing it. The client's TLS socket then reports two errors:
+ * the alert (emitted while the socket stays open: TLS 1.3 finished the handshake on the client's side)
+ * and ECONNRESET. A loaded machine produced the same pair by chance (the client's first command crossed
+ * the server's close); here it happens every time, at delays from before to after the client reacts.
+ */
+async function resettingRelay(
+  targetPort: number,
+  delayMs: number,
+): Promise<{ port: number; server: Server }> {
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    sockets.add(client);
+    client.on('error', () => {});
+    const upstream = connect(targetPort, '127.0.0.1');
+    upstream.on('error', () => {});
+    client.pipe(upstream);
+    upstream.on('data', (chunk) => client.write(chunk));
+    upstream.on('close', () => setTimeout(() => client.resetAndDestroy(), delayMs));
+    client.on('close', () => {
+      sockets.delete(client);
+      upstream.destroy();
+    });
+  });
+  const port = await freePort();
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  return { port, server };
+}
+
+describe('rediss:// to a server that resets the connection after the handshake', () => {
+  it.each([0, 5, 20, 60, 200])(
+    'stats without a client certificate prints its one-line error, never an unhandled socket error (reset %i ms after the server closed)',
+    async (delayMs) => {
+      const relay = await resettingRelay(mtlsPort, delayMs);
+      try {
+        const env = {
+          ...testEnv(`rediss://127.0.0.1:${relay.port}`, uniquePrefix('reset')),
+          REDISPATCH_TLS_CA_FILE: pki.caCert,
+        };
+        const stats = await runCli(['stats'], env);
+        expect(stats.lines, stats.output).toHaveLength(1);
+        expect(stats.lines[0]).toMatch(/^redispatch: REDISPATCH_REDIS_URL: cannot connect to rediss:/);
+        expect(stats.lines[0]).toContain('REDISPATCH_TLS_CERT_FILE');
+        expect(stats.code).toBe(1);
+      } finally {
+        await new Promise((resolve) => relay.server.close(resolve));
+      }
+    },
+  );
 });
 
 describe('certificate verification', () => {

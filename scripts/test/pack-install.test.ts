@@ -161,4 +161,36 @@ describe('the packed packages installed outside the clone', () => {
     await redispatch(['publish', '--count', '50'], env);
     await expect.poll(async () => (await stats()).totals.acked, { timeout: 20_000 }).toBe(50);
   });
+
+  it('serve the console from the install: its page and the libraries it loads from node_modules', async () => {
+    const env = {
+      ...process.env,
+      REDISPATCH_REDIS_URL: redis.url,
+      REDISPATCH_PREFIX: `packc${process.pid}`,
+      REDISPATCH_METRICS_PORT: '-1',
+      REDISPATCH_CONSOLE_PORT: '0',
+    };
+    const bin = join(app, 'node_modules', '.bin', 'redispatch');
+    const child = spawn(bin, ['console'], { cwd: app, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
+    let output = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    await expect.poll(() => /"port":(\d+)/.exec(output)?.[1], { timeout: 20_000 }).toBeDefined();
+    const base = `http://127.0.0.1:${/"port":(\d+)/.exec(output)?.[1]}`;
+    expect(await (await fetch(`${base}/`)).text()).toContain('/app.js');
+    for (const path of [
+      '/app.js',
+      '/vendor/preact.mjs',
+      '/vendor/hooks.mjs',
+      '/vendor/htm.mjs',
+      '/vendor/uPlot.esm.js',
+    ])
+      expect((await fetch(`${base}${path}`)).status, path).toBe(200);
+    expect(await (await fetch(`${base}/api/console`)).json()).toMatchObject({
+      mode: 'lists',
+      readOnly: true,
+    });
+  });
 });

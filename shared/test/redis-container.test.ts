@@ -15,6 +15,9 @@ if (!dockerAvailable) {
   const why = engineUp
     ? `image ${image} missing (run .ci/build-redis-image.sh)`
     : 'no engine answers `docker info` (run .ci/start-docker.sh)';
+  // CI (.ci/run) provides Docker and says so: there a missing engine or image fails the run, never skips.
+  if (process.env.REDISPATCH_REQUIRE_DOCKER === '1')
+    throw new Error(`REDISPATCH_REQUIRE_DOCKER=1 but the containers backend cannot run: ${why}`);
   console.warn(
     [
       '',

@@ -89,6 +89,13 @@ export const COMMAND_HELP: Readonly<Record<string, CommandHelp>> = {
       'redispatch up --mode streams --workers 2                     # embedded 3-master cluster',
     ],
   },
+  console: {
+    settings: [...CONNECTION, 'consolePort', 'consoleHost', 'consoleToken'],
+    examples: [
+      'redispatch console                                   # http://127.0.0.1:9480/ (read-only)',
+      'REDISPATCH_CONSOLE_TOKEN=$(openssl rand -hex 24) redispatch console --console-port 9480',
+    ],
+  },
   relay: {
     settings: [
       'instanceId',

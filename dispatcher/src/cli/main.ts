@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
+import { registerConsoleCommand } from './command-console.js';
 import { registerDispatcherCommand } from './command-dispatcher.js';
 import { registerDlqCommand } from './command-dlq.js';
 import { COMMAND_HELP } from './command-help.js';
@@ -38,6 +39,7 @@ registerUpCommand(program);
 registerRelayCommand(program);
 registerOutboundDlqCommand(program);
 registerOptionsCommand(program);
+registerConsoleCommand(program);
 // Settings are accepted before or after the subcommand (`redispatch worker --handler x`); each
 // command's help shows its own few (COMMAND_HELP), `redispatch options` all of them.
 const withSettings = (command: Command, path: string[]): void => {

@@ -60,6 +60,8 @@ export class LeaderTerm {
   /** A reap call is awaiting its reply; a due timer firing meanwhile asks for another right after. */
   private reaping = false;
   private reapAgain = false;
+  /** The marker of the last batch this term wrote ('' before its first): what a successor's election reads. */
+  lastWrittenMarker = '';
 
   constructor(private readonly options: LeaderTermOptions) {
     const { elected, lease, metrics, log } = options;
@@ -70,6 +72,7 @@ export class LeaderTerm {
       maxBatch: options.batchSize,
       write: async (batch) => {
         await traceDispatch(options.prefix, this.epoch, batch, () => lease.guard(() => routing.write(batch)));
+        this.lastWrittenMarker = batch.marker || this.lastWrittenMarker;
         metrics.pending.set(batcher.pendingCount);
         // JetStream: acknowledge only what is now durably in Redis.
         for (const ack of batch.acks) ack?.();
@@ -119,8 +122,11 @@ export class LeaderTerm {
     void this.reapOnce();
   }
 
-  /** Counts the takeover once intake switched to this term. */
-  recordTakeover(replayed: number, matched: boolean): void {
+  /**
+   * Counts the takeover once intake switched to this term. `hadMarker`: the old leader had stored a
+   * progress marker (false before the deployment's first write, when there is nothing to match).
+   */
+  recordTakeover(replayed: number, matched: boolean, hadMarker: boolean): void {
     const m = this.options.metrics;
     m.standbyBuffer.set(0);
     m.leader.set(1);
@@ -128,7 +134,10 @@ export class LeaderTerm {
     m.elections.inc();
     m.replayed.inc(replayed);
     if (!matched && replayed > 0) m.replayUnmatched.inc();
-    this.options.log.info({ epoch: this.epoch, replayed, markerMatched: matched }, 'elected leader');
+    this.options.log.info(
+      { epoch: this.epoch, replayed, markerMatched: matched, hadMarker },
+      'elected leader',
+    );
   }
 
   /**

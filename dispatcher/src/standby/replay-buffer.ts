@@ -111,6 +111,15 @@ export class ReplayBuffer {
     return false;
   }
 
+  /**
+   * Records that this buffer holds everything after `marker` although the message itself is not here:
+   * a leader stepping down, whose own last written message it never buffered, with the unwritten rest
+   * put back in front. Counts as a trim through it for `trimmedThrough` and `takeUnwritten`.
+   */
+  heldEverythingAfter(marker: string): void {
+    if (marker) this.trimmedMarker = marker;
+  }
+
   /** True when `marker` is the one this buffer last trimmed through (so it holds everything after it). */
   trimmedThrough(marker: string): boolean {
     return marker !== '' && marker === this.trimmedMarker;

@@ -22,10 +22,16 @@ async function leaderPid(keys: ReturnType<typeof createKeys>): Promise<number | 
 }
 
 describe('the redispatch CLI as real processes', () => {
-  it('hands leadership over at once on SIGTERM and within 2x the lease on SIGKILL', async () => {
+  it('hands leadership over on SIGTERM without waiting for the lease; on SIGKILL only once the lease ran out', async () => {
     const prefix = uniquePrefix('handover');
     const keys = createKeys(prefix);
-    const env = testEnv(fx.redis.url, prefix, { REDISPATCH_LOG_LEVEL: 'info' });
+    // A lease long enough that "before it expires" and "after it expired" stay apart on a busy box
+    // (the bench measures the handover times themselves).
+    const leaseMs = 6_000;
+    const env = testEnv(fx.redis.url, prefix, {
+      REDISPATCH_LOG_LEVEL: 'info',
+      REDISPATCH_LEASE_MS: String(leaseMs),
+    });
     const dispatchers = [1, 2, 3].map(() => start(['dispatcher'], env));
     await expect.poll(() => leaderPid(keys), { timeout: 15_000 }).toBeDefined();
     const first = await leaderPid(keys);
@@ -37,23 +43,27 @@ describe('the redispatch CLI as real processes', () => {
     leader?.kill('SIGTERM');
     expect((await leader?.exited())?.code).toBe(0);
     await expect
-      .poll(async () => Number(await fx.admin.hget(keys.leader, 'epoch')), { timeout: 5_000, interval: 20 })
+      .poll(async () => Number(await fx.admin.hget(keys.leader, 'epoch')), { timeout: 20_000, interval: 20 })
       .toBeGreaterThan(firstEpoch);
     const termHandover = performance.now() - termAt;
-    // Immediate: the resigning leader releases the lease and tells standbys, no waiting for expiry (lease 1000 ms).
-    expect(termHandover).toBeLessThan(1_000);
+    // The resigning leader releases the lease and tells standbys: a standby leads before the lease
+    // (renewed every lease/3, so valid at least 2/3 of it past the SIGTERM) could have expired.
+    expect(termHandover).toBeLessThan(leaseMs / 2);
 
     const second = await leaderPid(keys);
     const secondEpoch = Number(await fx.admin.hget(keys.leader, 'epoch'));
     const killAt = performance.now();
     dispatchers.find((d) => d.pid === second)?.kill('SIGKILL');
     await expect
-      .poll(async () => Number(await fx.admin.hget(keys.leader, 'epoch')), { timeout: 10_000, interval: 20 })
+      .poll(async () => Number(await fx.admin.hget(keys.leader, 'epoch')), { timeout: 30_000, interval: 20 })
       .toBeGreaterThan(secondEpoch);
     const killHandover = performance.now() - killAt;
-    expect(killHandover).toBeLessThan(2 * 1_000 + 500);
+    // Nobody released it: no standby may lead while the dead leader's lease is still valid, which it
+    // is for at least 2/3 of a lease after the kill (less drift); a busy box only makes this longer.
+    expect(killHandover).toBeGreaterThanOrEqual(leaseMs / 2);
+    expect(termHandover).toBeLessThan(killHandover);
     console.info(
-      `handover: SIGTERM ${termHandover.toFixed(0)} ms, SIGKILL ${killHandover.toFixed(0)} ms (lease 1000 ms)`,
+      `handover: SIGTERM ${termHandover.toFixed(0)} ms, SIGKILL ${killHandover.toFixed(0)} ms (lease ${leaseMs} ms)`,
     );
   });
 

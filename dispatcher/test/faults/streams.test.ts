@@ -20,6 +20,7 @@ import {
   sleep,
 } from '../helpers/fault-cluster.js';
 import { printFaultTable, recordFault, seconds } from '../helpers/fault-table.js';
+import { describeTakeovers, failoverDuplicateBound, unmatchedWithReplay } from '../helpers/takeovers.js';
 
 const POISON_HANDLER = fileURLToPath(new URL('../helpers/poison-handler.mjs', import.meta.url));
 
@@ -60,6 +61,7 @@ describe('fault injection: streams mode on a Redis Cluster', () => {
       const count = faultSize(12_000, 6_000);
       const publishing = fleet.publish('s1', count, 2_000);
       await fleet.waitAccepted(1_000);
+      const firstEpoch = (await fleet.leader()).epoch;
       const takeovers: number[] = [];
       for (let k = 0; k < kills; k++) {
         const { proc, epoch } = await fleet.leader();
@@ -71,16 +73,22 @@ describe('fault injection: streams mode on a Redis Cluster', () => {
       expect((await publishing).code).toBe(0);
       const result = await fleet.waitHandled('s1', count);
       const stats = await fleet.waitIdle();
+      const elections = fleet.elections();
+      const afterKills = elections.filter((e) => e.epoch > firstEpoch);
       recordFault({
         scenario: `1s. streams: leader SIGKILL x${kills} @2k/s`,
         lost: result.lost,
         duplicates: result.duplicates,
         recover: `takeover ${takeovers.map(seconds).join(', ')}`,
-        notes: `${count} msgs; replayed ${stats.totals.failoverReplayed}; bound dup ≤ replayed`,
+        notes: `${count} msgs; replayed ${stats.totals.failoverReplayed}; markers matched ${afterKills.filter((e) => e.markerMatched).length}/${afterKills.length}`,
       });
       if (result.lost > 0) console.info(await whereAre(fleet, 's1', fleet.missingRanges('s1', count)));
       expect(result.lost, `${fleet.missingRanges('s1', count)}\n${fleet.leadershipEvents()}`).toBe(0);
-      expect(result.duplicates).toBeLessThanOrEqual(stats.totals.failoverReplayed);
+      // Unkeyed messages: each batch and its marker are one script call on one partition, so a takeover
+      // that found the marker replays only what was never written — and every standby heard everything.
+      const detail = describeTakeovers(elections);
+      expect(unmatchedWithReplay(afterKills), detail).toEqual([]);
+      expect(result.duplicates, detail).toBeLessThanOrEqual(failoverDuplicateBound(elections));
     } finally {
       await fleet.close();
     }
@@ -113,7 +121,10 @@ describe('fault injection: streams mode on a Redis Cluster', () => {
       });
       expect(['fenced', 'lease_expired', 'renewal_failed']).toContain(reason);
       expect(result.lost).toBe(0);
-      expect(result.duplicates).toBeLessThanOrEqual(stats.totals.failoverReplayed);
+      const elections = fleet.elections();
+      const detail = describeTakeovers(elections);
+      expect(elections.find((e) => e.epoch === next.epoch)?.markerMatched, detail).toBe(true);
+      expect(result.duplicates, detail).toBeLessThanOrEqual(failoverDuplicateBound(elections));
     } finally {
       await fleet.close();
     }
@@ -299,7 +310,9 @@ describe('fault injection: streams mode on a Redis Cluster', () => {
       expect(held).toBeGreaterThan(0);
       expect(stats.totals.redelivered).toBeLessThanOrEqual(held);
       expect(result.duplicates + delayedResult.duplicates).toBeLessThanOrEqual(held);
-      expect(heartbeatAgeMax).toBeLessThan(1_000);
+      // Ages on the server clock: an hour's skew would show as ±3,600,000 ms; a busy box may delay a
+      // beat by seconds, so the bound is generous (the TTL and reassignments are checked elsewhere).
+      expect(heartbeatAgeMax).toBeLessThan(60_000);
     });
   }, 120_000);
 

@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { childEnv } from './cli-process.js';
 
 const ACL_SCRIPT = fileURLToPath(new URL('../../../scripts/acl.mjs', import.meta.url));
 
@@ -16,7 +17,7 @@ export function generateAclUsers(
     Object.entries(passwords).map(([role, password]) => [`ACL_PASSWORD_${role.toUpperCase()}`, password]),
   );
   const result = spawnSync(process.execPath, [ACL_SCRIPT, ...args], {
-    env: { ...process.env, ...env },
+    env: childEnv(env),
     encoding: 'utf8',
   });
   if (result.status !== 0) throw new Error(`scripts/acl.mjs ${args.join(' ')} failed: ${result.stderr}`);

@@ -14,16 +14,28 @@ export interface CliProcess {
   kill(signal?: NodeJS.Signals): void;
 }
 
+/**
+ * The environment of a child process a test starts: the shell's own (PATH, HOME, locale, LD_PRELOAD
+ * of the runner) without any REDISPATCH_* setting of the shell that runs the tests — a stray
+ * REDISPATCH_PREFIX or REDISPATCH_MODE there must not change what a test runs — then exactly the
+ * test's settings.
+ */
+export function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
+  const inherited = Object.fromEntries(
+    Object.entries(process.env).filter(([name]) => !name.startsWith('REDISPATCH_')),
+  );
+  return { ...inherited, ...env };
+}
+
 /** Runs `redispatch <args>` as a real process with the given environment. */
 export function spawnCli(args: string[], env: Record<string, string>): CliProcess {
   const child = spawn(process.execPath, [CLI, ...args], {
     // Tests wait on log lines, so CLI processes always log at info (CLI_LOG_LEVEL overrides).
-    env: {
-      ...process.env,
+    env: childEnv({
       REDISPATCH_METRICS_PORT: '-1',
       ...env,
       REDISPATCH_LOG_LEVEL: env.CLI_LOG_LEVEL ?? 'info',
-    },
+    }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

@@ -22,6 +22,7 @@ import { type CheckResult, checkRun, missingRanges } from './checker.js';
 import { CHECKER_HANDLER, type CliProcess, runCli, spawnCli } from './cli-process.js';
 import { testEnv, uniquePrefix } from './in-process.js';
 import { sampleValue, scrape } from './metrics-probe.js';
+import type { Takeover } from './takeovers.js';
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -283,15 +284,17 @@ export class FaultCluster {
    * blocked read Redis serves before it notices the closed socket adds entries. Call it well inside the
    * worker TTL / ack timeout, after which the claims are taken back.
    */
-  async heldBy(workerId: string): Promise<number> {
+  async heldBy(workerId: string, timeoutMs = 10_000): Promise<number> {
     const read = async () => (await this.stats()).workers.find((w) => w.id === workerId)?.inflight ?? 0;
+    const deadline = performance.now() + timeoutMs;
     let previous = await read();
-    for (;;) {
+    while (performance.now() < deadline) {
       await sleep(100);
       const current = await read();
       if (current === previous) return current;
       previous = current;
     }
+    throw new Error(`what ${workerId} holds never settled within ${timeoutMs} ms (last ${previous})`);
   }
 
   /** Stats, or undefined while the data Redis cannot answer. */
@@ -463,7 +466,7 @@ export class FaultCluster {
   }
 
   /** The "elected leader" log lines of every dispatcher (epoch, replayed, markerMatched). */
-  elections(): { pid: number; epoch: number; replayed: number; markerMatched: boolean }[] {
+  elections(): Takeover[] {
     return this.allDispatchers.flatMap((proc) =>
       logLines(proc)
         .filter((l) => l.msg === 'elected leader')
@@ -472,6 +475,7 @@ export class FaultCluster {
           epoch: Number(l.epoch),
           replayed: Number(l.replayed),
           markerMatched: l.markerMatched === true,
+          hadMarker: l.hadMarker === true,
         })),
     );
   }

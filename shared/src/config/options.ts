@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { CONNECTION_OPTIONS, REDIS_TLS_OPTIONS } from './connection-options.js';
+import { CONSOLE_OPTIONS } from './console-options.js';
 import { DELIVERY_OPTIONS } from './delivery-options.js';
 import { HANDLER_OPTIONS } from './handler-options.js';
 import { INTAKE_OPTIONS } from './intake-options.js';
@@ -23,6 +24,7 @@ export const OPTIONS = {
   ...REDIS_TLS_OPTIONS,
   ...RELAY_OPTIONS,
   ...TIMING_OPTIONS,
+  ...CONSOLE_OPTIONS,
 } as const;
 
 export type OptionKey = keyof typeof OPTIONS;

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { RedisOptions } from 'ioredis';
+import { ListenedConnector } from '../redis/listened-connector.js';
 
 /** TLS material for `rediss://` connections. Verification is on unless `insecure` is set explicitly. */
 export interface TlsSettings {
@@ -70,6 +71,8 @@ export function redactRedisUrl(raw: string): string {
 /** ioredis connection options for an endpoint (role-specific options are added by the connection factory). */
 export function endpointToOptions(endpoint: RedisEndpoint, tls: TlsSettings): RedisOptions {
   const options: RedisOptions = {
+    // Every socket keeps an 'error' listener for as long as it lives (see ListenedConnector).
+    Connector: ListenedConnector,
     host: endpoint.host,
     port: endpoint.port,
     db: endpoint.db,

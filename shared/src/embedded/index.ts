@@ -1,6 +1,6 @@
 // Local Redis servers as child processes: what `redispatch up` runs when no Redis is configured.
 // The test harness (@redispatch/testing, dev only) builds on these.
-export { freePort } from './free-port.js';
+export { freePort, portIsFree } from './free-port.js';
 export {
   type ClusterNode,
   type ClusterTls,

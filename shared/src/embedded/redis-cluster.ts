@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { Redis } from 'ioredis';
-import { freePort } from './free-port.js';
+import { ListenedConnector } from '../redis/listened-connector.js';
+import { freePort, portIsFree } from './free-port.js';
 import { type RedisProcess, startRedisProcess } from './redis-server.js';
 
 /** One node of a local cluster: a redis-server process plus what the cluster says about it. */
@@ -90,6 +91,7 @@ export async function withNode<T>(
   auth?: NodeAuth,
 ): Promise<T> {
   const client = new Redis({
+    Connector: ListenedConnector,
     host: node.host,
     port: node.port,
     ...(auth ?? {}),
@@ -124,13 +126,18 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
   const withAuth = <T>(node: RedisProcess, use: (client: Redis) => Promise<T>) => withNode(node, use, auth);
   const total = masters * (1 + replicas);
   const tls = options.tls;
-  const taken: number[] = [];
+  /** Every port picked so far and its bus port: none may be picked again, as either. */
+  const taken = new Set<number>();
   const pickPort = async (): Promise<number> => {
     for (;;) {
       const port = await freePort();
-      // Cluster nodes also listen on port + 10000 (the bus); keep both free and distinct.
-      if (port + 10_000 < 65_536 && !taken.includes(port)) {
-        taken.push(port);
+      const bus = port + 10_000;
+      // Cluster nodes also listen on port + 10000 (the bus): keep both free and distinct from every
+      // other node's pair (a bus port taken by another process fails the node's start or, worse, meets
+      // the wrong peer).
+      if (bus < 65_536 && !taken.has(port) && !taken.has(bus) && (await portIsFree(bus))) {
+        taken.add(port);
+        taken.add(bus);
         return port;
       }
     }
