@@ -104,7 +104,7 @@ describe('envelope extension block (flag 0x40)', () => {
 
   it('skips records of unknown types wherever they are, and reads identity around them', () => {
     const cases: [Buffer[], string | undefined][] = [
-      [[record(0x02, 'attempts?'), record(EnvelopeRecord.identity, 'alice')], 'alice'],
+      [[record(0x0b, 'later?'), record(EnvelopeRecord.identity, 'alice')], 'alice'],
       [[record(EnvelopeRecord.identity, 'bob'), record(0xff, Buffer.alloc(300, 0xfe))], 'bob'],
       [[record(0x00, ''), record(0x7f, bytes(0xc3, 0x28)), record(0x7f, 'again')], undefined],
     ];
@@ -133,7 +133,7 @@ describe('envelope extension block (flag 0x40)', () => {
     ],
     [
       'record head cut by the block end',
-      extPayload([identity('alice'), bytes(0x02, 0x00)], 'body'),
+      extPayload([identity('alice'), bytes(0x0b, 0x00)], 'body'),
       /^ext record at offset 13 needs 3 bytes \(type, length\) but only 2 remain in the ext block/,
     ],
     [
@@ -143,7 +143,7 @@ describe('envelope extension block (flag 0x40)', () => {
     ],
     [
       'duplicate identity',
-      extPayload([identity('alice'), record(0x05, ''), identity('alice')]),
+      extPayload([identity('alice'), record(0x0c, ''), identity('alice')]),
       /^duplicate ext record identity \(type 0x01\) at offset 16/,
     ],
     [
@@ -184,11 +184,15 @@ describe('envelope extension block (flag 0x40)', () => {
         identity: 'u'.repeat(MAX_ENVELOPE_IDENTITY_BYTES),
         traceparent: `00-${'a'.repeat(32)}-${'b'.repeat(16)}-01`,
         tracestate: `k=${'v'.repeat(256)},${'q'.repeat(251)}=1`, // 258 + 1 + 253 = 512 bytes
+        attempts: 255,
+        expiresAt: MAX_ENVELOPE_EPOCH_MS,
+        timeoutMs: 0xffff_ffff,
+        priority: 9,
       },
       'b',
     );
     expect(envelopeHeaderLength(written)).toBe(MAX_ENVELOPE_ENCODED_HEADER_BYTES);
-    expect(MAX_ENVELOPE_ENCODED_HEADER_BYTES).toBe(2389);
+    expect(MAX_ENVELOPE_ENCODED_HEADER_BYTES).toBe(2415);
     expect(
       encodeEnvelope({ ...longest, delayMs: MAX_ENVELOPE_DELAY_MS, dueAt: undefined }, '').length,
     ).toBeLessThan(787);
@@ -196,7 +200,7 @@ describe('envelope extension block (flag 0x40)', () => {
     const fields = encodeEnvelope(longest, '');
     const fullBlock = Buffer.alloc(2 + MAX_ENVELOPE_EXT_BYTES);
     fullBlock.writeUInt16BE(MAX_ENVELOPE_EXT_BYTES, 0);
-    record(0x02, Buffer.alloc(MAX_ENVELOPE_EXT_BYTES - 3)).copy(fullBlock, 2);
+    record(0x0b, Buffer.alloc(MAX_ENVELOPE_EXT_BYTES - 3)).copy(fullBlock, 2);
     const largest = Buffer.concat([fields, fullBlock, Buffer.from('body')]);
     largest[2] = largest[2]! | EnvelopeFlag.ext;
     expect(fields.length).toBe(787);
@@ -214,6 +218,7 @@ describe('envelope extension block properties', () => {
         .filter(
           (t) =>
             t !== EnvelopeRecord.identity &&
+            (t < EnvelopeRecord.attempts || t > EnvelopeRecord.priority) &&
             t !== EnvelopeRecord.traceparent &&
             t !== EnvelopeRecord.tracestate,
         ),

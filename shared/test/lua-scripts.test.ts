@@ -26,6 +26,7 @@ const fixed = () => [
   keys.progress,
   keys.workers,
   keys.delayed,
+  keys.attempts,
 ];
 
 async function elect(): Promise<number> {
@@ -50,7 +51,7 @@ async function dispatch(
   const queueKeys = workers.map((w) => keys.queue(w));
   const tuples = messages.map((m) => (m.length === 4 ? m : [m[0], m[1], '', '']));
   return redis.rdDispatchBatch(
-    9 + queueKeys.length,
+    10 + queueKeys.length,
     ...fixed(),
     ...queueKeys,
     String(epoch),
@@ -211,7 +212,7 @@ describe('dispatchBatch', () => {
     const epoch = await elect();
     const payload = Buffer.from([0, 255, 10, 13, 0xc3, 0x28]);
     await redis.rdDispatchBatch(
-      10,
+      11,
       ...fixed(),
       keys.queue('a'),
       String(epoch),
@@ -232,7 +233,7 @@ describe('dispatchBatch', () => {
     );
     await redis.zadd(keys.workers, Date.now() + 60_000, 'a');
     await redis.rdDispatchBatch(
-      10,
+      11,
       ...fixed(),
       keys.queue('a'),
       String(epoch),
@@ -263,7 +264,7 @@ describe('dispatchBatch', () => {
     await redis.zadd(keys.workers, 1, 'silent');
     const queueKeys = [keys.queue('reaped'), keys.queue('silent'), keys.queue('live')];
     const reply = await redis.rdDispatchBatch(
-      9 + queueKeys.length,
+      10 + queueKeys.length,
       ...fixed(),
       ...queueKeys,
       String(epoch),

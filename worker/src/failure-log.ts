@@ -81,13 +81,16 @@ export class FailureLog {
     );
   }
 
-  /** A handler threw or rejected; on the last attempt the message is dead-lettered with `reason`. */
-  failed(id: string, attempt: number, error: unknown, reason: string): void {
+  /**
+   * A handler threw or rejected; on the last attempt the message is dead-lettered with `reason`.
+   * `maxAttempts`: the message's own limit when its publisher set one.
+   */
+  failed(id: string, attempt: number, error: unknown, reason: string, maxAttempts = this.maxAttempts): void {
     if (this.failures.take())
-      this.log.warn({ id, attempt, maxAttempts: this.maxAttempts, err: asError(error) }, 'handler failed');
-    if (attempt >= this.maxAttempts && this.deadLetters.take())
+      this.log.warn({ id, attempt, maxAttempts, err: asError(error) }, 'handler failed');
+    if (attempt >= maxAttempts && this.deadLetters.take())
       this.log.error(
-        { id, attempt, maxAttempts: this.maxAttempts, reason },
+        { id, attempt, maxAttempts, reason },
         'dead-lettering: the handler failed on its last attempt',
       );
   }

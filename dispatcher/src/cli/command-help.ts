@@ -55,11 +55,21 @@ export const COMMAND_HELP: Readonly<Record<string, CommandHelp>> = {
       'redispatch publish --count 100000 --rate 20000',
       'redispatch publish --count 10 --size 4096 --delay 5000       # delivered 5 s later',
       'redispatch publish --count 1000 --json                       # a JSON summary',
+      'redispatch publish --count 1 --body \'{"job":1}\' --message-id job-1   # one real message',
+      'redispatch publish --count 1 --body-file job.json --attempts 3 --ttl 60000 --priority 9',
     ],
   },
   stats: {
     settings: CONNECTION,
     examples: ['redispatch stats', 'redispatch stats --watch 2', 'redispatch stats --json --prefix rd'],
+  },
+  pause: {
+    settings: CONNECTION,
+    examples: ['redispatch pause', 'redispatch pause --mode streams --cluster-nodes 127.0.0.1:7000 --json'],
+  },
+  resume: {
+    settings: CONNECTION,
+    examples: ['redispatch resume', 'redispatch resume --wait 10000'],
   },
   'dlq list': {
     settings: CONNECTION,
@@ -120,6 +130,10 @@ export const COMMAND_HELP: Readonly<Record<string, CommandHelp>> = {
   'outbound-dlq list': {
     settings: ['redisUrl', 'prefix'],
     examples: ['redispatch outbound-dlq list', 'redispatch outbound-dlq list --limit 5 --json'],
+  },
+  'results tail': {
+    settings: CONNECTION,
+    examples: ['redispatch results tail', 'redispatch results tail --json --from-start --count 10'],
   },
   'outbound-dlq purge': {
     settings: ['redisUrl', 'prefix'],

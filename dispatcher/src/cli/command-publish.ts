@@ -8,6 +8,13 @@ import { connectNats } from '../ingress/nats-connection.js';
 import { withAdminConnection } from './admin-connection.js';
 import { configFrom, exitWithError } from './config-flags.js';
 import { onParentGone } from './parent-link.js';
+import {
+  addMessageFlags,
+  type MessageFlags,
+  needsHeader,
+  parseMessageFlags,
+  type RawMessageFlags,
+} from './publish-message-flags.js';
 
 export interface PublishOptions {
   count: number;
@@ -19,6 +26,8 @@ export interface PublishOptions {
   delayMs?: number;
   /** Stamp the publish time in an envelope header (feeds the end-to-end latency histogram). */
   timestamp?: boolean;
+  /** A fixed body and per-message options (`--body`, `--attempts`, …). */
+  message?: MessageFlags;
   /** W3C trace context carried by every message (envelope records 0x06 / 0x07). */
   traceparent?: string | undefined;
   tracestate?: string | undefined;
@@ -46,12 +55,21 @@ const MAX_IN_FLIGHT = 4;
 
 /** The body of message `seq`, in an envelope when a delay or a publish timestamp is asked for. */
 function framedPayload(options: PublishOptions, seq: number): Buffer {
-  const body = loadPayload(options.runId, seq, options.size);
-  if (options.delayMs === undefined && options.timestamp !== true && options.traceparent === undefined)
-    return body;
+  const { message } = options;
+  const body = message?.body ?? loadPayload(options.runId, seq, options.size);
+  const headed = message !== undefined && needsHeader(message);
+  const traced = options.traceparent !== undefined;
+  if (options.delayMs === undefined && options.timestamp !== true && !headed && !traced) {
+    return body.length > 0 && body[0] === 0xfe ? Buffer.from(framePayload(body)) : body;
+  }
   const framed = framePayload(body, {
     delayMs: options.delayMs,
     stampTime: options.timestamp === true,
+    id: message?.id,
+    attempts: message?.attempts,
+    ttlMs: message?.ttlMs,
+    timeoutMs: message?.timeoutMs,
+    priority: message?.priority,
     traceparent: options.traceparent,
     tracestate: options.tracestate,
   });
@@ -162,9 +180,11 @@ export function publishLoadNats(
 }
 
 export function registerPublishCommand(program: Command): void {
-  program
+  const publish = program
     .command('publish')
-    .description('Load generator: PUBLISH numbered messages to the channel, with a progress bar')
+    .description(
+      'PUBLISH messages to the channel: one by hand (--count 1 --body …) or a numbered load with a progress bar',
+    )
     .requiredOption('--count <n>', 'messages to publish')
     .option('--rate <r>', 'messages per second (0 = full speed)', '0')
     .option('--size <bytes>', 'payload size in bytes', '100')
@@ -173,89 +193,91 @@ export function registerPublishCommand(program: Command): void {
     .option('--traceparent <w3c>', 'W3C traceparent every message carries (00-<trace id>-<span id>-<flags>)')
     .option('--tracestate <w3c>', 'W3C tracestate to carry with --traceparent')
     .option('--no-timestamp', 'publish plain payloads without the envelope publish timestamp')
-    .option('--json', 'print a JSON summary')
-    .action(
-      async (
-        options: {
-          count: string;
-          rate: string;
-          size: string;
-          runId: string;
-          json?: boolean;
-          delay?: string;
-          timestamp: boolean;
-          traceparent?: string;
-          tracestate?: string;
-        },
-        command: Command,
-      ) => {
-        // Started by `up` (the demo publisher): a load with nobody left to watch it ends with `up`.
-        onParentGone(() => process.exit(0));
-        try {
-          const count = positiveInt('--count', options.count, 1);
-          const rate = positiveInt('--rate', options.rate, 0);
-          const size = positiveInt('--size', options.size, 1);
-          const delayMs = options.delay === undefined ? undefined : positiveInt('--delay', options.delay, 0);
-          const trace = traceContextFlags(options.traceparent, options.tracestate);
-          const config = configFrom(command);
-          const bar =
-            process.stderr.isTTY && !options.json
-              ? new SingleBar({
-                  stream: process.stderr,
-                  etaBuffer: 50,
-                  format: 'publish [{bar}] {percentage}% | {value}/{total} | {eta}s left',
-                })
-              : undefined;
-          bar?.start(count, 0);
-          const load = {
-            count,
-            rate,
-            size,
-            runId: options.runId,
-            delayMs,
-            timestamp: options.timestamp,
-            ...trace,
-            onProgress: (sent: number) => bar?.update(sent),
-          };
-          const natsSeconds =
-            config.ingress === 'redis'
-              ? undefined
-              : await (async () => {
-                  const connection = await connectNats({
-                    urls: config.natsUrl,
-                    tlsCaFile: config.natsTlsCaFile,
-                    name: 'redispatch-publish',
-                  });
-                  try {
-                    return await publishLoadNats(
-                      connection,
-                      config.natsSubject ?? config.channel,
-                      config.ingress === 'jetstream',
-                      load,
-                    );
-                  } finally {
-                    await connection.drain();
-                  }
-                })();
-          const seconds =
-            natsSeconds ??
-            (await withAdminConnection(config, (redis) => publishLoad(redis, config.channel, load)));
-          bar?.stop();
-          const summary = {
-            count,
-            seconds: Number(seconds.toFixed(3)),
-            rate: Math.round(count / seconds),
-            runId: options.runId,
-            channel: config.channel,
-          };
-          process.stdout.write(
-            options.json
-              ? `${JSON.stringify(summary)}\n`
-              : `published ${count} messages in ${summary.seconds}s (${summary.rate} msg/s) to "${config.channel}"\n`,
-          );
-        } catch (error) {
-          exitWithError(error);
-        }
-      },
-    );
+    .option('--json', 'print a JSON summary');
+  addMessageFlags(publish).action(
+    async (
+      options: {
+        count: string;
+        rate: string;
+        size: string;
+        runId: string;
+        json?: boolean;
+        delay?: string;
+        timestamp: boolean;
+        traceparent?: string;
+        tracestate?: string;
+      } & RawMessageFlags,
+      command: Command,
+    ) => {
+      // Started by `up` (the demo publisher): a load with nobody left to watch it ends with `up`.
+      onParentGone(() => process.exit(0));
+      try {
+        const count = positiveInt('--count', options.count, 1);
+        const rate = positiveInt('--rate', options.rate, 0);
+        const size = positiveInt('--size', options.size, 1);
+        const delayMs = options.delay === undefined ? undefined : positiveInt('--delay', options.delay, 0);
+        const message = parseMessageFlags(options, count);
+        const trace = traceContextFlags(options.traceparent, options.tracestate);
+        const config = configFrom(command);
+        const bar =
+          process.stderr.isTTY && !options.json
+            ? new SingleBar({
+                stream: process.stderr,
+                etaBuffer: 50,
+                format: 'publish [{bar}] {percentage}% | {value}/{total} | {eta}s left',
+              })
+            : undefined;
+        bar?.start(count, 0);
+        const load = {
+          count,
+          rate,
+          size,
+          runId: options.runId,
+          delayMs,
+          timestamp: options.timestamp,
+          message,
+          ...trace,
+          onProgress: (sent: number) => bar?.update(sent),
+        };
+        const natsSeconds =
+          config.ingress === 'redis'
+            ? undefined
+            : await (async () => {
+                const connection = await connectNats({
+                  urls: config.natsUrl,
+                  tlsCaFile: config.natsTlsCaFile,
+                  name: 'redispatch-publish',
+                });
+                try {
+                  return await publishLoadNats(
+                    connection,
+                    config.natsSubject ?? config.channel,
+                    config.ingress === 'jetstream',
+                    load,
+                  );
+                } finally {
+                  await connection.drain();
+                }
+              })();
+        const seconds =
+          natsSeconds ??
+          (await withAdminConnection(config, (redis) => publishLoad(redis, config.channel, load)));
+        bar?.stop();
+        const summary = {
+          count,
+          seconds: Number(seconds.toFixed(3)),
+          rate: Math.round(count / seconds),
+          runId: options.runId,
+          channel: config.channel,
+        };
+        process.stdout.write(
+          options.json
+            ? `${JSON.stringify(summary)}\n`
+            : `published ${count} messages in ${summary.seconds}s (${summary.rate} msg/s) to "${config.channel}"\n`,
+        );
+      } catch (error) {
+        exitWithError(error);
+      }
+    },
+  );
 }

@@ -32,7 +32,7 @@ export async function listDeadLetters(redis: Redis, keys: Keys, limit: number): 
   return ids.map(({ id, at }, index) => ({
     id,
     reason: reasons[index] ?? '',
-    attempts: Number(attempts[index] ?? 0),
+    attempts: Number.parseInt(attempts[index] ?? '0', 10),
     deadLetteredAt: at,
     body: bodies[index] ?? Buffer.alloc(0),
   }));

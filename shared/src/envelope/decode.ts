@@ -8,7 +8,9 @@ import {
   ENVELOPE_VERSION,
   EnvelopeFlag,
   EnvelopeRecord,
+  MAX_ENVELOPE_ATTEMPTS,
   MAX_ENVELOPE_IDENTITY_BYTES,
+  MAX_ENVELOPE_PRIORITY,
 } from './format.js';
 import { traceparentProblem, tracestateProblem } from './trace-context.js';
 
@@ -35,12 +37,52 @@ const scratch = {
   timestamp: 0,
   identityStart: 0,
   identityEnd: 0,
+  /** Bit per option record seen in the last scan (1 << type); 0 for the usual header without them. */
+  options: 0,
+  attempts: 0,
+  expiresAt: 0,
+  timeoutMs: 0,
+  priority: 0,
   traceparentStart: 0,
   traceparentEnd: 0,
   tracestateStart: 0,
   tracestateEnd: 0,
   headerLength: 0,
 };
+
+const RECORD_NAMES = ['', 'identity', 'attempts', 'expiresAt', 'timeoutMs', 'priority'];
+/** Value size of each fixed-size option record, by type. */
+const RECORD_SIZES = [0, 0, 1, 8, 4, 1];
+
+/** Checks one fixed-size option record (types 0x02..0x05) and stores it in `scratch`; a reason or undefined. */
+function optionRecord(payload: Buffer, type: number, at: number, length: number): string | undefined {
+  const s = scratch;
+  const name = RECORD_NAMES[type]!;
+  const bit = 1 << type;
+  if ((s.options & bit) !== 0) return `duplicate ext record ${name} (type ${hex(type)}) at offset ${at}`;
+  if (length !== RECORD_SIZES[type]) {
+    return `${name} has length ${length} at offset ${at + 1}; it must be ${RECORD_SIZES[type]} bytes`;
+  }
+  const value = at + 3;
+  s.options |= bit;
+  if (type === EnvelopeRecord.attempts) {
+    s.attempts = payload[value]!;
+    if (s.attempts === 0) return `attempts is 0 at offset ${value}; it must be 1..${MAX_ENVELOPE_ATTEMPTS}`;
+  } else if (type === EnvelopeRecord.expiresAt) {
+    const expiresAt = u53(payload, value, 'expiresAt');
+    if (typeof expiresAt === 'string') return expiresAt;
+    s.expiresAt = expiresAt;
+  } else if (type === EnvelopeRecord.timeoutMs) {
+    s.timeoutMs = payload.readUInt32BE(value);
+    if (s.timeoutMs === 0) return `timeoutMs is 0 at offset ${value}; it must be at least 1`;
+  } else {
+    s.priority = payload[value]!;
+    if (s.priority > MAX_ENVELOPE_PRIORITY) {
+      return `priority ${s.priority} at offset ${value} is out of range 0..${MAX_ENVELOPE_PRIORITY}`;
+    }
+  }
+  return undefined;
+}
 
 /** Valid UTF-8? ASCII (the usual case) is checked in place; only other bytes pay for a view. */
 function utf8(payload: Buffer, start: number, end: number): boolean {
@@ -120,6 +162,9 @@ function extBlock(payload: Buffer, offset: number): number | string {
       }
       s.identityStart = valueStart;
       s.identityEnd = valueEnd;
+    } else if (type >= EnvelopeRecord.attempts && type <= EnvelopeRecord.priority) {
+      const reason = optionRecord(payload, type, at, length);
+      if (reason !== undefined) return reason;
     } else if (type === EnvelopeRecord.traceparent) {
       if (s.traceparentEnd !== 0) return `duplicate ext record traceparent (type 0x06) at offset ${at}`;
       const problem = traceparentProblem(payload, valueStart, valueEnd);
@@ -169,6 +214,7 @@ function scan(payload: Buffer): string | undefined {
   s.affinityEnd = 0;
   s.replyEnd = 0;
   s.identityEnd = 0;
+  s.options = 0;
   s.traceparentEnd = 0;
   s.tracestateEnd = 0;
   let offset = ENVELOPE_FIXED_BYTES;
@@ -224,6 +270,17 @@ function scan(payload: Buffer): string | undefined {
   return undefined;
 }
 
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/** Copies the option records of the last scan into `header`. */
+function readOptions(header: Mutable<DecodedHeader>): void {
+  const s = scratch;
+  if ((s.options & (1 << EnvelopeRecord.attempts)) !== 0) header.attempts = s.attempts;
+  if ((s.options & (1 << EnvelopeRecord.expiresAt)) !== 0) header.expiresAt = s.expiresAt;
+  if ((s.options & (1 << EnvelopeRecord.timeoutMs)) !== 0) header.timeoutMs = s.timeoutMs;
+  if ((s.options & (1 << EnvelopeRecord.priority)) !== 0) header.priority = s.priority;
+}
+
 /** Does the payload start with the envelope marker? One byte compare; says nothing about validity. */
 export function hasEnvelopeMarker(payload: Buffer): boolean {
   return payload.length > 0 && payload[0] === ENVELOPE_MARKER;
@@ -258,11 +315,17 @@ export function decodeEnvelope(payload: Buffer): DecodedEnvelope {
     replyTo: s.replyEnd === 0 ? undefined : payload.toString('utf8', s.replyStart, s.replyEnd),
     timestamp: (flags & EnvelopeFlag.timestamp) === 0 ? undefined : s.timestamp,
     identity: s.identityEnd === 0 ? undefined : payload.toString('utf8', s.identityStart, s.identityEnd),
+    attempts: undefined,
+    expiresAt: undefined,
+    timeoutMs: undefined,
+    priority: undefined,
     traceparent:
       s.traceparentEnd === 0 ? undefined : payload.toString('latin1', s.traceparentStart, s.traceparentEnd),
     tracestate:
       s.tracestateEnd === 0 ? undefined : payload.toString('latin1', s.tracestateStart, s.tracestateEnd),
   };
+  // Only a header with option records pays for reading them (same object shape either way).
+  if (s.options !== 0) readOptions(header as Mutable<DecodedHeader>);
   return {
     kind: 'envelope',
     version: ENVELOPE_VERSION,

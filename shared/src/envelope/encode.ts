@@ -5,10 +5,13 @@ import {
   EnvelopeFlag,
   type EnvelopeHeader,
   EnvelopeRecord,
+  MAX_ENVELOPE_ATTEMPTS,
   MAX_ENVELOPE_DELAY_MS,
   MAX_ENVELOPE_EPOCH_MS,
   MAX_ENVELOPE_IDENTITY_BYTES,
+  MAX_ENVELOPE_PRIORITY,
   MAX_ENVELOPE_STRING_BYTES,
+  MAX_ENVELOPE_TIMEOUT_MS,
 } from './format.js';
 import { traceparentProblem, tracestateProblem } from './trace-context.js';
 
@@ -48,10 +51,17 @@ function traceBytes(
   return value.length;
 }
 
-function checkInteger(name: string, value: unknown, max: number): void {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > max) {
-    throw new RangeError(`envelope ${name} must be an integer from 0 to ${max}, got ${String(value)}`);
+function checkInteger(name: string, value: unknown, max: number, min = 0): void {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new RangeError(`envelope ${name} must be an integer from ${min} to ${max}, got ${String(value)}`);
   }
+}
+
+/** Writes the head of a fixed-size option record and returns the offset of its value. */
+function recordHead(out: Buffer, offset: number, type: number, length: number): number {
+  out[offset] = type;
+  out.writeUInt16BE(length, offset + 1);
+  return offset + RECORD_HEAD_BYTES;
 }
 
 /** Writes a non-negative safe integer as u64 big-endian (two u32 halves: no BigInt). */
@@ -74,13 +84,16 @@ function writeAsciiRecord(out: Buffer, offset: number, type: number, value: stri
  * envelope, which is how a binary body starting with 0xFE is protected from being misread.
  *
  * Throws `TypeError`/`RangeError` when a field is out of range (strings must be 1..255 bytes of
- * well-formed UTF-8, `identity` 1..1024, `delayMs` an integer 0..2^32-1, `dueAt`/`timestamp` integers
- * 0..2^53-1, not both `delayMs` and `dueAt`, `traceparent` a W3C version-00 traceparent, `tracestate`
- * W3C list syntax and only with a `traceparent`). Undefined fields are omitted; the extension block
- * (flag 0x40) is written only when an extension field (`identity`, `traceparent`) is set.
+ * well-formed UTF-8, `identity` 1..1024, `delayMs` an integer 0..2^32-1, `dueAt`/`timestamp`/`expiresAt`
+ * integers 0..2^53-1, not both `delayMs` and `dueAt`, `attempts` 1..255, `timeoutMs` 1..2^32-1,
+ * `priority` 0..9, `traceparent` a W3C version-00 traceparent, `tracestate` W3C list syntax and only
+ * with a `traceparent`). Undefined fields are omitted; the extension block (flag 0x40) is written only
+ * when an extension field (`identity`, `attempts`, `expiresAt`, `timeoutMs`, `priority`, `traceparent`)
+ * is set.
  */
 export function encodeEnvelope(header: EnvelopeHeader, body: Buffer | Uint8Array | string): Buffer {
   const { id, delayMs, dueAt, affinityKey, replyTo, timestamp, identity, traceparent, tracestate } = header;
+  const { attempts, expiresAt, timeoutMs, priority } = header;
   let flags = 0;
   let size = ENVELOPE_FIXED_BYTES;
   let idBytes = 0;
@@ -123,6 +136,22 @@ export function encodeEnvelope(header: EnvelopeHeader, body: Buffer | Uint8Array
   if (identity !== undefined) {
     identityBytes = stringBytes('identity', identity, MAX_ENVELOPE_IDENTITY_BYTES);
     extBytes += RECORD_HEAD_BYTES + identityBytes;
+  }
+  if (attempts !== undefined) {
+    checkInteger('attempts', attempts, MAX_ENVELOPE_ATTEMPTS, 1);
+    extBytes += RECORD_HEAD_BYTES + 1;
+  }
+  if (expiresAt !== undefined) {
+    checkInteger('expiresAt', expiresAt, MAX_ENVELOPE_EPOCH_MS);
+    extBytes += RECORD_HEAD_BYTES + 8;
+  }
+  if (timeoutMs !== undefined) {
+    checkInteger('timeoutMs', timeoutMs, MAX_ENVELOPE_TIMEOUT_MS, 1);
+    extBytes += RECORD_HEAD_BYTES + 4;
+  }
+  if (priority !== undefined) {
+    checkInteger('priority', priority, MAX_ENVELOPE_PRIORITY);
+    extBytes += RECORD_HEAD_BYTES + 1;
   }
   if (traceparent !== undefined) {
     extBytes += RECORD_HEAD_BYTES + traceBytes('traceparent', traceparent, traceparentProblem);
@@ -177,6 +206,24 @@ export function encodeEnvelope(header: EnvelopeHeader, body: Buffer | Uint8Array
       out[offset] = EnvelopeRecord.identity;
       out.writeUInt16BE(identityBytes, offset + 1);
       offset += RECORD_HEAD_BYTES + out.write(identity, offset + RECORD_HEAD_BYTES, identityBytes, 'utf8');
+    }
+    if (attempts !== undefined) {
+      offset = recordHead(out, offset, EnvelopeRecord.attempts, 1);
+      out[offset++] = attempts;
+    }
+    if (expiresAt !== undefined) {
+      offset = recordHead(out, offset, EnvelopeRecord.expiresAt, 8);
+      writeU64(out, expiresAt, offset);
+      offset += 8;
+    }
+    if (timeoutMs !== undefined) {
+      offset = recordHead(out, offset, EnvelopeRecord.timeoutMs, 4);
+      out.writeUInt32BE(timeoutMs, offset);
+      offset += 4;
+    }
+    if (priority !== undefined) {
+      offset = recordHead(out, offset, EnvelopeRecord.priority, 1);
+      out[offset++] = priority;
     }
     if (traceparent !== undefined)
       offset = writeAsciiRecord(out, offset, EnvelopeRecord.traceparent, traceparent);

@@ -35,7 +35,9 @@
  * - Extension block: L = 0 is malformed (clear the flag instead); a block overrunning the payload, a
  *   record overrunning the block and a second record of a known type are malformed. Known records are
  *   written in ascending type order; skipped unknown records are the one way two payloads decode to the
- *   same header (re-encoding drops them). Record 0x01 `identity`: 1..1024 bytes of well-formed UTF-8.
+ *   same header (re-encoding drops them). Record 0x01 `identity`: 1..1024 bytes of well-formed UTF-8;
+ *   0x02 `attempts` u8 1..255; 0x03 `expiresAt` u64 ≤ 2^53-1; 0x04 `timeoutMs` u32 ≥ 1; 0x05 `priority`
+ *   u8 0..9. A known fixed-size record of another length, or a value out of range, is malformed.
  * - Compatibility: decoders older than the extension block report bit 6 as an unknown flag (malformed),
  *   so dispatchers and workers must be upgraded before anything publishes it.
  * - The header is self-delimiting; the body has no length. Any prefix of a header is malformed, but a
@@ -80,6 +82,14 @@ export const ENVELOPE_KNOWN_FLAGS = 0x7f;
 /** Record types in the extension block. A decoder skips any type not listed here. */
 export const EnvelopeRecord = {
   identity: 0x01,
+  /** u8 1..255: this message's most deliveries, overriding REDISPATCH_MAX_ATTEMPTS. */
+  attempts: 0x02,
+  /** u64 Unix ms (0..2^53-1): past it the message is dead-lettered `expired`, never handled. */
+  expiresAt: 0x03,
+  /** u32 ms (1..2^32-1): this message's handler timeout. */
+  timeoutMs: 0x04,
+  /** u8 0..9: routed before lower priorities (absent = 0). */
+  priority: 0x05,
   /** W3C `traceparent`, version 00: exactly 55 ASCII bytes (`trace-context.ts`). */
   traceparent: 0x06,
   /** W3C `tracestate`: 1..512 ASCII bytes of W3C list syntax. */
@@ -106,13 +116,33 @@ export const MAX_ENVELOPE_EXT_BYTES = 0xffff;
  */
 export const MAX_ENVELOPE_HEADER_BYTES = LARGEST_FLAG_FIELDS_BYTES + 2 + MAX_ENVELOPE_EXT_BYTES;
 
+/** Bytes the per-message option records add at most: attempts 4 + expiresAt 11 + timeoutMs 7 + priority 4. */
+const LARGEST_OPTION_RECORDS_BYTES = 4 + 11 + 7 + 4;
+
 /**
  * Largest header `encodeEnvelope` writes, in bytes: 787 plus an extension block holding the largest
- * identity (2 + 3 + 1024), a traceparent (3 + 55) and the largest tracestate (3 + 512) = 2389. What
- * a publisher must leave under `REDISPATCH_MAX_PAYLOAD_BYTES`.
+ * identity (2 + 3 + 1024), a traceparent (3 + 55), the largest tracestate (3 + 512) and every option
+ * record (26) = 2415. What a publisher must leave under `REDISPATCH_MAX_PAYLOAD_BYTES`.
  */
 export const MAX_ENVELOPE_ENCODED_HEADER_BYTES =
-  LARGEST_FLAG_FIELDS_BYTES + 2 + 3 + MAX_ENVELOPE_IDENTITY_BYTES + 3 + 55 + 3 + 512;
+  LARGEST_FLAG_FIELDS_BYTES +
+  2 +
+  3 +
+  MAX_ENVELOPE_IDENTITY_BYTES +
+  3 +
+  55 +
+  3 +
+  512 +
+  LARGEST_OPTION_RECORDS_BYTES;
+
+/** Largest per-message `attempts` (u8). */
+export const MAX_ENVELOPE_ATTEMPTS = 255;
+
+/** Largest `priority`; 0 (the default when absent) is the lowest. */
+export const MAX_ENVELOPE_PRIORITY = 9;
+
+/** Largest `timeoutMs` (u32). */
+export const MAX_ENVELOPE_TIMEOUT_MS = 0xffff_ffff;
 
 /** Largest `delayMs` (u32, about 49.7 days). */
 export const MAX_ENVELOPE_DELAY_MS = 0xffff_ffff;
@@ -139,6 +169,14 @@ export interface EnvelopeHeader {
    * hook): 1..1024 UTF-8 bytes, carried in extension record 0x01. Opaque to redispatch.
    */
   identity?: string | undefined;
+  /** Most deliveries of this message (record 0x02): integer 1..255; overrides REDISPATCH_MAX_ATTEMPTS. */
+  attempts?: number | undefined;
+  /** Unix ms after which the message is dead-lettered `expired` unhandled (record 0x03): 0..2^53-1. */
+  expiresAt?: number | undefined;
+  /** This message's handler timeout in ms (record 0x04): integer 1..2^32-1. */
+  timeoutMs?: number | undefined;
+  /** 0..9, higher routed first (record 0x05); absent means 0. */
+  priority?: number | undefined;
   /**
    * W3C trace context of the message's publish (`00-<trace id>-<span id>-<flags>`, 55 ASCII bytes),
    * extension record 0x06. Workers start their process span as its child.
@@ -160,6 +198,10 @@ export interface DecodedHeader {
   readonly replyTo: string | undefined;
   readonly timestamp: number | undefined;
   readonly identity: string | undefined;
+  readonly attempts: number | undefined;
+  readonly expiresAt: number | undefined;
+  readonly timeoutMs: number | undefined;
+  readonly priority: number | undefined;
   readonly traceparent: string | undefined;
   readonly tracestate: string | undefined;
 }

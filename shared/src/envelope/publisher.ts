@@ -7,6 +7,11 @@ import { ENVELOPE_MARKER, type EnvelopeHeader } from './format.js';
 /** Header fields for one message, plus whether to stamp the publish time. */
 export interface PublishOptions extends EnvelopeHeader {
   /**
+   * Time to live in ms from now: sets `expiresAt` to `Date.now() + ttlMs` (an explicit `expiresAt`
+   * wins). A message still unhandled then is dead-lettered `expired`.
+   */
+  ttlMs?: number | undefined;
+  /**
    * Set `timestamp` to `Date.now()` when it is not given. Defaults to the publisher's `stampTime`.
    * Note that a stamped message always carries a header (11 bytes for the timestamp alone).
    */
@@ -53,8 +58,10 @@ export function framePayload(
   defaultStampTime = false,
 ): Buffer | string {
   const { id, delayMs, dueAt, affinityKey, replyTo, identity, traceparent, tracestate } = options;
+  const { attempts, timeoutMs, priority } = options;
   let timestamp = options.timestamp;
   if (timestamp === undefined && (options.stampTime ?? defaultStampTime)) timestamp = Date.now();
+  const expiresAt = options.expiresAt ?? expiryOf(options.ttlMs);
   if (
     id === undefined &&
     delayMs === undefined &&
@@ -64,16 +71,43 @@ export function framePayload(
     timestamp === undefined &&
     identity === undefined &&
     traceparent === undefined &&
-    tracestate === undefined
+    tracestate === undefined &&
+    attempts === undefined &&
+    expiresAt === undefined &&
+    timeoutMs === undefined &&
+    priority === undefined
   ) {
     if (typeof body === 'string') return body;
     if (body.byteLength > 0 && body[0] === ENVELOPE_MARKER) return encodeEnvelope({}, body);
     return Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
   }
   return encodeEnvelope(
-    { id, delayMs, dueAt, affinityKey, replyTo, timestamp, identity, traceparent, tracestate },
+    {
+      id,
+      delayMs,
+      dueAt,
+      affinityKey,
+      replyTo,
+      timestamp,
+      identity,
+      traceparent,
+      tracestate,
+      attempts,
+      expiresAt,
+      timeoutMs,
+      priority,
+    },
     body,
   );
+}
+
+/** `expiresAt` for a TTL: now + ttlMs. Throws a RangeError for anything but a positive integer. */
+function expiryOf(ttlMs: number | undefined): number | undefined {
+  if (ttlMs === undefined) return undefined;
+  if (!Number.isInteger(ttlMs) || ttlMs < 1) {
+    throw new RangeError(`ttlMs must be a positive integer (ms), got ${String(ttlMs)}`);
+  }
+  return Date.now() + ttlMs;
 }
 
 /**

@@ -11,7 +11,7 @@ import { expect } from 'vitest';
 
 /** The flag-byte fields, in flag-bit order (the extension block's `identity` is not one of them). */
 export const FIELDS = ['id', 'delayMs', 'dueAt', 'affinityKey', 'replyTo', 'timestamp'] as const;
-export const SAMPLE: Required<Omit<EnvelopeHeader, 'identity' | 'traceparent' | 'tracestate'>> = {
+export const SAMPLE: Required<Pick<EnvelopeHeader, (typeof FIELDS)[number]>> = {
   id: 'msg-0001',
   delayMs: 1_500,
   dueAt: 1_763_800_000_123,
@@ -21,7 +21,7 @@ export const SAMPLE: Required<Omit<EnvelopeHeader, 'identity' | 'traceparent' | 
 };
 const STRING_FIELDS = new Set<string>(['id', 'affinityKey', 'replyTo']);
 
-/** The decoded form of a header: all seven keys, `undefined` for an absent field. */
+/** The decoded form of a header: all eleven keys, `undefined` for an absent field. */
 export function normalized(header: EnvelopeHeader) {
   return {
     id: header.id,
@@ -31,6 +31,10 @@ export function normalized(header: EnvelopeHeader) {
     replyTo: header.replyTo,
     timestamp: header.timestamp,
     identity: header.identity,
+    attempts: header.attempts,
+    expiresAt: header.expiresAt,
+    timeoutMs: header.timeoutMs,
+    priority: header.priority,
     traceparent: header.traceparent,
     tracestate: header.tracestate,
   };
@@ -47,6 +51,10 @@ export function expectedHeaderLength(header: EnvelopeHeader): number {
   }
   let ext = 0;
   if (header.identity !== undefined) ext += 3 + Buffer.byteLength(header.identity, 'utf8');
+  if (header.attempts !== undefined) ext += 3 + 1;
+  if (header.expiresAt !== undefined) ext += 3 + 8;
+  if (header.timeoutMs !== undefined) ext += 3 + 4;
+  if (header.priority !== undefined) ext += 3 + 1;
   if (header.traceparent !== undefined) ext += 3 + 55;
   if (header.tracestate !== undefined) ext += 3 + header.tracestate.length;
   return ext === 0 ? size : size + 2 + ext;
@@ -101,6 +109,10 @@ export const headerArb: fc.Arbitrary<EnvelopeHeader> = fc
         replyTo: envelopeString,
         timestamp: epochMs,
         identity: identityString,
+        attempts: fc.integer({ min: 1, max: 255 }),
+        expiresAt: epochMs,
+        timeoutMs: fc.integer({ min: 1, max: 0xffff_ffff }),
+        priority: fc.integer({ min: 0, max: 9 }),
         trace: fc.tuple(traceparentArb, fc.option(tracestateArb, { nil: undefined })),
       },
       { requiredKeys: [] },

@@ -2,7 +2,10 @@ import type { Keys } from '../keys.js';
 import { throwOnScriptCode } from '../script-code.js';
 import { numberAt, type ScriptArg, type ScriptClient } from './script-client.js';
 
-/** A new message for dispatchBatch: placement '' (route now), 'd<ms>', 'D<epochMs>' or 'q<index>'. */
+/**
+ * A new message for dispatchBatch: placement '' (route now), 'd<ms>', 'D<epochMs>' or 'q<index>',
+ * then, only for a message with per-message options, '|' + 'a<maxAttempts>' and/or 'p<priority>'.
+ */
 export interface NewMessage {
   id: string;
   payload: Buffer;
@@ -43,7 +46,7 @@ export interface DispatchBatchReply {
   deduplicated: number;
 }
 
-/** dispatchBatch-9+.lua: the leader's fenced batch write. Throws `FencedError` on a stale epoch. */
+/** dispatchBatch-10+.lua: the leader's fenced batch write. Throws `FencedError` on a stale epoch. */
 export async function dispatchBatch(
   client: ScriptClient,
   keys: Keys,
@@ -59,6 +62,7 @@ export async function dispatchBatch(
     keys.progress,
     keys.workers,
     keys.delayed,
+    keys.attempts,
   ];
   const queueKeys = args.workers.map((id) => keys.queue(id));
   const tail: ScriptArg[] = [];

@@ -42,7 +42,7 @@ export interface StreamAppendReply {
   alreadyApplied: boolean;
 }
 
-/** streamAppend-8.lua: the leader's fenced batch write into one partition. Throws `FencedError`. */
+/** streamAppend-9.lua: the leader's fenced batch write into one partition. Throws `FencedError`. */
 export async function streamAppend(
   client: ScriptClient,
   keys: PartitionKeys,
@@ -60,6 +60,7 @@ export async function streamAppend(
     keys.delayedBody,
     keys.dlq,
     keys.totals,
+    keys.delayedAttempts,
     String(args.epoch),
     args.batchTag,
     args.progress,

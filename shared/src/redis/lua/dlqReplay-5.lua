@@ -22,7 +22,10 @@ end
 local replayed = 0
 for _, id in ipairs(ids) do
   if rcall('ZREM', KEYS[1], id) == 1 then
-    rcall('HDEL', KEYS[2], id)
+    -- A fresh count; the publisher's options (own attempt limit, priority) stay with the message.
+    local value = rcall('HGET', KEYS[2], id)
+    local bar = value and string.find(value, '|', 1, true)
+    if bar then rcall('HSET', KEYS[2], id, '0' .. string.sub(value, bar)) else rcall('HDEL', KEYS[2], id) end
     rcall('HDEL', KEYS[3], id, 'stack:' .. id)
     rcall('RPUSH', KEYS[4], id)
     replayed = replayed + 1

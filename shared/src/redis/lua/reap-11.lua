@@ -1,7 +1,8 @@
 --[[
   The leader's reaper, one fenced call per tick: reassigns the queue and in-flight messages of
   workers whose heartbeat stopped, redelivers claims whose deadline passed, promotes due delayed
-  messages into the backlog, and reports the live workers for routing.
+  messages into the backlog (a prioritized one to the head of the shortest live queue, ahead of lower
+  priorities), and reports the live workers for routing.
 
   KEYS[1]  epoch     string  fencing epoch
   KEYS[2]  workers   zset    worker id -> last heartbeat (server ms)
@@ -17,7 +18,7 @@
 
   ARGV[1] epoch        the caller's epoch
   ARGV[2] workerTtlMs  heartbeat age after which a worker is dead
-  ARGV[3] maxAttempts  deliveries before dead-lettering
+  ARGV[3] maxAttempts  deliveries before dead-lettering (a message's own limit, kept in KEYS[7], wins)
   ARGV[4] limit        most entries of each kind handled per call (bounds the script's run time)
   ARGV[5] tag          key prefix with hash tag, e.g. "{rd}"; per-worker keys are tag..":q:"..id and
                        tag..":held:"..id (same slot as every KEYS entry)
@@ -28,6 +29,8 @@
 ]]
 --- @include now
 --- @include push-chunked
+--- @include message-options
+--- @include priority-insert
 --- @include requeue-or-dead-letter
 local rcall = redis.call
 if rcall('GET', KEYS[1]) ~= ARGV[1] then
@@ -79,7 +82,25 @@ end
 local due = rcall('ZRANGEBYSCORE', KEYS[4], '-inf', now, 'LIMIT', 0, limit)
 if #due > 0 then
   pushChunked('ZREM', KEYS[4], due)
-  pushChunked('RPUSH', KEYS[5], due)
+  -- A due message with a priority goes ahead of lower priorities in the backlog, the rest to its tail.
+  local values = hmgetChunked(KEYS[7], due)
+  local plain, prioritized = {}, {}
+  for i, id in ipairs(due) do
+    if values[i] and priorityOf(values[i]) > 0 then prioritized[#prioritized + 1] = i else plain[#plain + 1] = id end
+  end
+  if #plain > 0 then pushChunked('RPUSH', KEYS[5], plain) end
+  if #prioritized > 0 then
+    -- Straight to the head of the shortest live queue: the backlog drains only when queues run dry.
+    local target, shortest = KEYS[5], nil
+    for _, worker in ipairs(rcall('ZRANGEBYSCORE', KEYS[2], now - ttl, '+inf')) do
+      local length = rcall('LLEN', tag .. ':q:' .. worker)
+      if shortest == nil or length < shortest then
+        shortest = length
+        target = tag .. ':q:' .. worker
+      end
+    end
+    for _, i in ipairs(prioritized) do insertByPriority(target, KEYS[7], due[i], priorityOf(values[i])) end
+  end
   promoted = #due
 end
 

@@ -8,7 +8,7 @@
   KEYS[2] stream           stream  the partition
   KEYS[3] delayed          zset    message id -> due time (server ms)
   KEYS[4] delayedBody      hash    message id -> payload
-  KEYS[5] delayedAttempts  hash    message id -> attempts so far
+  KEYS[5] delayedAttempts  hash    message id -> attempts so far ("<attempts>|<own limit>" with one)
   KEYS[6] dlq              stream  dead letters
   KEYS[7] errors           hash    message id -> last handler error, while delayed
 
@@ -33,7 +33,12 @@ for _, id in ipairs(due) do
   local payload = rcall('HGET', KEYS[4], id)
   if payload then
     local earlier = rcall('HGET', KEYS[5], id)
-    if earlier then
+    -- "<attempts>|<limit>" when the message carries its own attempt limit.
+    local bar = earlier and string.find(earlier, '|', 1, true)
+    if bar then
+      rcall('XADD', KEYS[2], '*', 'i', id, 'p', payload, 'n', string.sub(earlier, 1, bar - 1),
+        'm', string.sub(earlier, bar + 1))
+    elseif earlier then
       rcall('XADD', KEYS[2], '*', 'i', id, 'p', payload, 'n', earlier)
     else
       rcall('XADD', KEYS[2], '*', 'i', id, 'p', payload)

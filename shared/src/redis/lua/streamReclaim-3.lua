@@ -15,7 +15,7 @@
   ARGV[3] minIdleMs    the ack timeout
   ARGV[4] cursor       unused (kept for the call shape; every pass scans from the oldest pending)
   ARGV[5] count        most entries to claim
-  ARGV[6] maxAttempts
+  ARGV[6] maxAttempts  (an entry's 'm' field, the publisher's own limit, wins)
 
   Returns: {'0-0', deadLettered, deletedWhilePending, then (entryId, messageId, attempt, payload) x n}
 ]]
@@ -44,17 +44,18 @@ for _, row in ipairs(candidates) do
       deleted = deleted + 1
     else
       local fields = entry[2]
-      local messageId, payload, earlier = '', '', 0
+      local messageId, payload, earlier, limit = '', '', 0, maxAttempts
       for f = 1, #fields, 2 do
         local name = fields[f]
         if name == 'i' then messageId = fields[f + 1]
         elseif name == 'p' then payload = fields[f + 1]
-        elseif name == 'n' then earlier = tonumber(fields[f + 1]) end
+        elseif name == 'n' then earlier = tonumber(fields[f + 1])
+        elseif name == 'm' then limit = tonumber(fields[f + 1]) end
       end
       local attempt = earlier + deliveries + 1
-      if attempt > maxAttempts then
+      if attempt > limit then
         rcall('XADD', KEYS[2], '*', 'i', messageId, 'p', payload,
-          'r', 'ack timeout: not acknowledged after ' .. (attempt - 1) .. ' deliveries (max ' .. maxAttempts .. ')',
+          'r', 'ack timeout: not acknowledged after ' .. (attempt - 1) .. ' deliveries (max ' .. limit .. ')',
           'a', attempt - 1)
         rcall('XACK', KEYS[1], group, entryId)
         deadLettered = deadLettered + 1

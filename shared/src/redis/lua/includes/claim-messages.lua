@@ -1,7 +1,7 @@
 -- A worker takes up to `want` messages from its own queue (then from the backlog when its queue ran
 -- dry) and claims each: ack deadline, owner, held set, one more attempt — atomically, so no message is
 -- ever outside the queue / in-flight sets between taking and claiming. A handful of variadic commands
--- per batch, not per message. Needs the push-chunked include.
+-- per batch, not per message. Needs the push-chunked and message-options includes.
 -- k: {queue, inflight, owner, held, attempts, body, workers, backlog}
 -- rotated: id a BLMOVE wake-up moved from the tail to the head ('' = none); put back at the tail.
 -- Returns a flat list of (id, attempt, payload), or nil when the worker is not registered.
@@ -34,14 +34,14 @@ local function claimMessages(k, worker, want, ackTimeoutMs, rotated, now)
   for i, id in ipairs(ids) do
     -- A message purged from the DLQ or acked by a previous owner may leave a stale id behind.
     if payloads[i] then
-      local attempt = tonumber(previous[i] or '0') + 1
+      local attempt = deliveriesOf(previous[i]) + 1
       claimed[#claimed + 1] = id
       scored[#scored + 1] = deadline
       scored[#scored + 1] = id
       owners[#owners + 1] = id
       owners[#owners + 1] = worker
       attempts[#attempts + 1] = id
-      attempts[#attempts + 1] = attempt
+      attempts[#attempts + 1] = attempt .. optionsOf(previous[i])
       out[#out + 1] = id
       out[#out + 1] = attempt
       out[#out + 1] = payloads[i]

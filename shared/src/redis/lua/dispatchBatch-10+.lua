@@ -16,7 +16,9 @@
                               is silent past the TTL gets nothing, so a batch sent before the leader
                               learned of a death cannot strand messages in an orphaned queue
   KEYS[9]   delayed   zset    id -> due time (server ms)
-  KEYS[10..] queues   list    one per worker the leader believes live, in round-robin order
+  KEYS[10]  attempts  hash    id -> deliveries; written here only for messages with per-message
+                              options ("0|a<max>p<priority>", see includes/message-options.lua)
+  KEYS[11..] queues   list    one per worker the leader believes live, in round-robin order
 
   ARGV[1]  epoch          the caller's epoch; rejected unless it equals KEYS[1]
   ARGV[2]  highWater      a queue this long is skipped (backpressure)
@@ -34,12 +36,17 @@
                       'd<ms>'       park in the delayed set until now + ms (server clock)
                       'D<epochMs>'  park until that absolute time
                       'q<index>'    affinity: this worker's queue, even past the high-water mark
+                      any of them + '|' + options ('a<maxAttempts>', 'p<priority>'): the message's own
+                      attempt limit; priority 1..9 goes to the head of a live queue (ahead of lower
+                      priorities, even past the high-water mark), or of the backlog when none is live
 
   Returns: {routed, backlogged, rrNext, accepted, duplicates, deadLettered, delayed, deduplicated}
   Errors:  {-1} when the epoch is stale (the caller must step down).
 ]]
 --- @include now
 --- @include push-chunked
+--- @include message-options
+--- @include priority-insert
 local rcall = redis.call
 if rcall('GET', KEYS[1]) ~= ARGV[1] then
   return {-1}
@@ -52,7 +59,7 @@ local deadCount = tonumber(ARGV[5])
 local leastLoaded = ARGV[8] == 'least-loaded'
 local dedupeWindow = tonumber(ARGV[9])
 local tag = ARGV[10]
-local queueCount = #KEYS - 9
+local queueCount = #KEYS - 10
 local liveSince = now - tonumber(ARGV[7])
 
 local room = {}
@@ -63,7 +70,7 @@ for q = 1, queueCount do
   local free = 0
   live[q] = beat ~= false and tonumber(beat) >= liveSince
   if live[q] then
-    free = highWater - rcall('LLEN', KEYS[9 + q])
+    free = highWater - rcall('LLEN', KEYS[10 + q])
     if free < 0 then free = 0 end
   end
   room[q] = free
@@ -89,9 +96,17 @@ local newIds = {}
 for i = 0, newCount - 1 do newIds[#newIds + 1] = ARGV[base + i * 4] end
 local existing = hmgetChunked(KEYS[2], newIds)
 local stored = {}
+local withOptions = {}
+local urgent = {}
 for i = 1, newCount do
   local id, payload, publisherId, placement = ARGV[base], ARGV[base + 1], ARGV[base + 2], ARGV[base + 3]
   base = base + 4
+  local options = nil
+  local bar = string.find(placement, '|', 1, true)
+  if bar then
+    options = string.sub(placement, bar)
+    placement = string.sub(placement, 1, bar - 1)
+  end
   local fresh = true
   if existing[i] then
     -- Already stored: a retried batch whose first reply was lost.
@@ -109,12 +124,20 @@ for i = 1, newCount do
     stored[#stored + 1] = payload
     accepted = accepted + 1
     local kind = string.sub(placement, 1, 1)
+    local priority = 0
+    if options then
+      withOptions[#withOptions + 1] = id
+      withOptions[#withOptions + 1] = '0' .. options
+      priority = priorityOf(options)
+    end
     if kind == 'd' then
       rcall('ZADD', KEYS[9], now + tonumber(string.sub(placement, 2)), id)
       delayedCount = delayedCount + 1
     elseif kind == 'D' then
       rcall('ZADD', KEYS[9], tonumber(string.sub(placement, 2)), id)
       delayedCount = delayedCount + 1
+    elseif priority > 0 then
+      urgent[#urgent + 1] = {id, priority, kind == 'q' and tonumber(string.sub(placement, 2)) or 0}
     elseif kind == 'q' and live[tonumber(string.sub(placement, 2))] then
       local q = tonumber(string.sub(placement, 2))
       local list = assigned[q]
@@ -126,6 +149,7 @@ for i = 1, newCount do
   end
 end
 if #stored > 0 then pushChunked('HSET', KEYS[2], stored) end
+if #withOptions > 0 then pushChunked('HSET', KEYS[10], withOptions) end
 
 local overflow = {}
 for i = 1, #pending do
@@ -160,12 +184,37 @@ end
 local routed = 0
 for q = 1, queueCount do
   if #assigned[q] > 0 then
-    pushChunked('RPUSH', KEYS[9 + q], assigned[q])
+    pushChunked('RPUSH', KEYS[10 + q], assigned[q])
     routed = routed + #assigned[q]
   end
 end
 if #overflow > 0 then
   pushChunked('RPUSH', KEYS[3], overflow)
+end
+
+-- Prioritized messages last, so each goes ahead of everything queued above: to its affinity worker
+-- or the live queue with the most room, past the high-water mark if need be (it is few, and waiting
+-- in the backlog behind lower priorities would defeat it); to the backlog only when no queue is live.
+for _, u in ipairs(urgent) do
+  local id, priority, chosen = u[1], u[2], u[3]
+  if chosen == 0 or not live[chosen] then
+    chosen = nil
+    local best = nil
+    for q = 1, queueCount do
+      if live[q] and (best == nil or room[q] > best) then
+        best = room[q]
+        chosen = q
+      end
+    end
+  end
+  if chosen then
+    insertByPriority(KEYS[10 + chosen], KEYS[10], id, priority)
+    room[chosen] = room[chosen] - 1
+    routed = routed + 1
+  else
+    insertByPriority(KEYS[3], KEYS[10], id, priority)
+    overflow[#overflow + 1] = id
+  end
 end
 
 local deadLettered = 0

@@ -5,13 +5,15 @@
   written twice (batches go out one at a time, so the last tag per partition is enough).
 
   KEYS[1] fence        string  partition fencing epoch
-  KEYS[2] stream       stream  the partition: entries {i = message id, p = payload, n = earlier attempts}
+  KEYS[2] stream       stream  the partition: entries {i = message id, p = payload, n = earlier attempts,
+                               m = the message's own attempt limit, only when its publisher set one}
   KEYS[3] applied      string  tag of the last batch written here
   KEYS[4] progress     string  "<epoch> <seq> <marker>" of the last batch that carried a replay marker
   KEYS[5] delayed      zset    message id -> due time (server ms)
   KEYS[6] delayedBody  hash    message id -> payload, while delayed
   KEYS[7] dlq          stream  dead letters {i, p, r = reason, a = attempts}
   KEYS[8] totals       hash    this partition's counters
+  KEYS[9] delayedAttempts hash message id -> "0|<limit>" while delayed, only for a message with its own limit
 
   ARGV[1] epoch           the caller's epoch; rejected unless it equals KEYS[1]
   ARGV[2] batchTag        "<epoch>:<seq>", unique per batch
@@ -21,7 +23,9 @@
   ARGV[6] dedupePrefix    key prefix in this partition's slot for publisher ids
   ARGV[7] newCount        number of (id, payload, publisherId or '', placement) tuples
   ARGV[8] deadCount       number of (id, payload, reason) triples after them
-  ARGV[9..]               the tuples; placement: '' now, 'd<ms>' after a delay, 'D<epochMs>' at a time
+  ARGV[9..]               the tuples; placement: '' now, 'd<ms>' after a delay, 'D<epochMs>' at a time,
+                          then, only for a message with options, '|' + 'a<maxAttempts>' / 'p<priority>'
+                          (priority is not applied in streams mode: a partition is read in order)
 
   Returns: {appended, delayed, deadLettered, deduplicated, alreadyApplied}
   Errors:  {-1} when the epoch is stale (the caller must step down).
@@ -56,13 +60,23 @@ for _ = 1, newCount do
     end
   end
   if fresh then
+    local limit = nil
+    local bar = string.find(placement, '|', 1, true)
+    if bar then
+      limit = string.match(placement, 'a(%d+)', bar)
+      placement = string.sub(placement, 1, bar - 1)
+    end
     local kind = string.sub(placement, 1, 1)
     if kind == 'd' or kind == 'D' then
       local due = tonumber(string.sub(placement, 2))
       if kind == 'd' then due = now + due end
       rcall('ZADD', KEYS[5], due, id)
       rcall('HSET', KEYS[6], id, payload)
+      if limit then rcall('HSET', KEYS[9], id, '0|' .. limit) end
       delayedCount = delayedCount + 1
+    elseif limit then
+      rcall('XADD', KEYS[2], '*', 'i', id, 'p', payload, 'm', limit)
+      appended = appended + 1
     else
       rcall('XADD', KEYS[2], '*', 'i', id, 'p', payload)
       appended = appended + 1

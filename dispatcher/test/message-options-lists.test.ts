@@ -1,0 +1,3 @@
+import { describeMessageOptions } from './behaviour/message-options-behaviour.js';
+
+describeMessageOptions('lists');
