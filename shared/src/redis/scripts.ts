@@ -71,6 +71,7 @@ declare module 'ioredis' {
     rdFlowRelease(...keysThenArgs: Arg[]): Result<number[], Context>;
     rdFlowTake(...keysThenArgs: Arg[]): Result<number[], Context>;
     rdLiveWorkers(workers: string, ttlMs: number): Result<(number | string)[], Context>;
+    rdDelayedHead(delayed: string): Result<number, Context>;
   }
 }
 
