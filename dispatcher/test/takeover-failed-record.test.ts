@@ -28,7 +28,8 @@ it('clears the leader record of a takeover that failed for good, even one whose 
       await dispatcher.waitForLog(/"msg":"takeover step failed; retrying while the lease holds"/, 20_000);
       lock.signal('SIGSTOP');
       lockStopped = true;
-      await dispatcher.waitForLog(/"msg":"lease renewal failed; stepping down"/, 20_000);
+      // Either the renewal fails, or (on a slow box) the retries run the lease too low first.
+      await dispatcher.waitForLog(/"msg":"(lease renewal failed|taking over failed); stepping down"/, 20_000);
     } finally {
       await fx.admin.call('CLIENT', 'UNPAUSE');
     }
