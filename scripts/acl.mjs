@@ -6,12 +6,14 @@
 // --target data (default): the data Redis (dispatcher, worker, admin, publisher, relay users).
 // --target lock: a dedicated Redlock master (one lock user; ACL_PASSWORD_LOCK).
 // --mode streams: REDISPATCH_MODE=streams on a Redis Cluster; load the same users on EVERY node
-// (ACL users are per node, not replicated by the cluster bus).
+// (ACL users are per node, not replicated by the cluster bus). Add
+// --partition-table "$(redis-cli -c GET '{rd}:partitions')" so the partition patterns name exactly
+// this deployment's partitions (without it they also match a prefix like rd:2024).
 // Passwords are read from the environment and printed only as SHA-256 hashes (#…), never in clear.
 import { aclFileLine, aclRules, aclSetUserArgs, aclUserName } from '@redispatch/shared';
 
 const USAGE =
-  'usage: node scripts/acl.mjs [--prefix rd] [--channel redispatch] [--format commands|acl-file] [--target data|lock] [--mode lists|streams]';
+  'usage: node scripts/acl.mjs [--prefix rd] [--channel redispatch] [--format commands|acl-file] [--target data|lock] [--mode lists|streams] [--partition-table <json>]';
 
 /** Quotes an argument for redis-cli when it holds characters the shell or redis-cli would split on. */
 function quote(arg) {
@@ -20,21 +22,49 @@ function quote(arg) {
     : `"${arg.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`;
 }
 
+/**
+ * Every name the output carries (prefix, channel; user names and key patterns derive from the
+ * prefix) must be one token of the settings' own alphabet: a space, `~`, `&`, `+`, `%`, `(`, `>` or
+ * a glob character would turn a name into extra ACL rules (`--channel "redispatch +@all ~*"`).
+ */
+const NAME = /^[A-Za-z0-9._:-]+$/;
+
+function checkName(flag, value) {
+  if (typeof value !== 'string' || !NAME.test(value)) {
+    throw new Error(
+      `${flag} ${JSON.stringify(String(value))} may contain only letters, digits and . _ : - (it is written into ACL rules)`,
+    );
+  }
+}
+
 export function aclOutput({
   prefix = 'rd',
   channel = 'redispatch',
   format = 'commands',
   target = 'data',
   mode = 'lists',
+  partitionTable,
   env,
 }) {
+  checkName('--prefix', prefix);
+  checkName('--channel', channel);
+  let partitionTags;
+  if (partitionTable !== undefined) {
+    try {
+      partitionTags = JSON.parse(partitionTable);
+    } catch {
+      partitionTags = undefined;
+    }
+    if (!Array.isArray(partitionTags) || partitionTags.some((tag) => typeof tag !== 'string'))
+      throw new Error('--partition-table expects the JSON list stored in {prefix}:partitions');
+  }
   const roles = target === 'lock' ? ['lock'] : ['dispatcher', 'worker', 'admin', 'publisher', 'relay'];
   const missing = roles.map((role) => `ACL_PASSWORD_${role.toUpperCase()}`).filter((name) => !env[name]);
   if (missing.length > 0) throw new Error(`set ${missing.join(', ')} (the users' passwords)`);
   return roles.map((role) => {
     const user = aclUserName(role, prefix);
     const password = env[`ACL_PASSWORD_${role.toUpperCase()}`];
-    const rules = aclRules(role, { prefix, channel, mode });
+    const rules = aclRules(role, { prefix, channel, mode, ...(partitionTags ? { partitionTags } : {}) });
     return format === 'acl-file'
       ? aclFileLine(user, password, rules)
       : `ACL SETUSER ${aclSetUserArgs(user, password, rules).map(quote).join(' ')}`;
@@ -50,6 +80,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     '--format': 'format',
     '--target': 'target',
     '--mode': 'mode',
+    '--partition-table': 'partitionTable',
   };
   for (let i = 0; i < args.length; i += 2) {
     const key = allowed[args[i]];

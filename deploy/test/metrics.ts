@@ -19,6 +19,8 @@ export const DISPATCHER_METRICS = {
   redispatch_dead_letter_messages: 'gauge',
   redispatch_worker_queue_messages: 'gauge',
   redispatch_live_workers: 'gauge',
+  redispatch_flow_paused: 'gauge',
+  redispatch_flow_released_total: 'counter',
   redispatch_standby_buffer_messages: 'gauge',
   redispatch_failover_replayed_total: 'counter',
   redispatch_oldest_inflight_age_seconds: 'gauge',

@@ -128,6 +128,21 @@ describe.each(TARGETS)('policy: deploy/%s', (target) => {
     }
   });
 
+  it('runs Redis only at a release with the Lua-engine fixes (CVE-2024-46981, CVE-2025-49844, CVE-2025-46817/46818/46819)', () => {
+    // First fixed release of each line (Redis advisories of 2025-01 and 2025-10-03).
+    const FIXED: Record<string, number> = { '7.2': 11, '7.4': 6, '8.0': 4, '8.2': 2 };
+    // Targets without a Redis of their own (base, fixtures on an external Redis) have nothing to check.
+    for (const { container, where } of containers(objects()).filter((c) => isRedis(c.container))) {
+      const match = /(?:^|\/)redis:(\d+)\.(\d+)\.(\d+)(?:-[a-z0-9.]+)?$/.exec(String(container.image));
+      expect(match, `${where}: ${container.image} pins an exact x.y.z release`).not.toBeNull();
+      const [major, minor, patch] = (match ?? []).slice(1).map(Number) as [number, number, number];
+      const line = `${major}.${minor}`;
+      const fixed =
+        major > 8 || (major === 8 && minor >= 4) || (FIXED[line] !== undefined && patch >= FIXED[line]);
+      expect(fixed, `${where}: ${container.image} predates the Lua-engine fixes`).toBe(true);
+    }
+  });
+
   it('probes every long-running container; Redis with redis-cli ping', () => {
     for (const item of containers(objects())) {
       if (item.workload.kind === 'Job') continue; // run-to-completion: nothing to probe

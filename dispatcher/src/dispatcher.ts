@@ -51,7 +51,7 @@ type Phase =
 
 const CONTROL_RESIGNED = 'resigned';
 /** What a stop may take beyond the drain: stepping down, quitting. */
-const CLOSE_MARGIN_MS = 3_000;
+const CLOSE_MARGIN_MS = 1_500;
 
 export interface DispatcherOptions {
   config: Config;
@@ -163,6 +163,9 @@ export class Dispatcher {
   }
 
   /** Stops intake, flushes the batch in hand, releases the lease so a standby takes over at once. */
+  /** How the last close ended: 'incomplete' when a step failed or ran out of its budget. */
+  closeOutcome: 'clean' | 'incomplete' = 'clean';
+
   close(): Promise<void> {
     this.closing ??= this.doClose();
     return this.closing;
@@ -177,7 +180,7 @@ export class Dispatcher {
     this.campaign.cancel();
     this.catchUp.stopPolling();
     const { redis, lease } = this.parts;
-    await runCloseSteps(
+    const outcome = await runCloseSteps(
       [
         ['stop intake', () => this.parts.ingress.pause()],
         ['flush batch', () => (held instanceof LeaderTerm ? held.drain() : undefined)],
@@ -195,6 +198,15 @@ export class Dispatcher {
       { log: this.parts.log, budgetMs: this.config.drainTimeoutMs + CLOSE_MARGIN_MS },
     );
     this.setPhase({ kind: 'stopped' });
+    if (outcome.kind === 'incomplete') {
+      // What was left: the standbys heard the unwritten messages (and replay them); claims are
+      // redelivered after the ack timeout. The CLI exits non-zero (issue 22).
+      this.parts.log.warn(
+        { failed: outcome.failed, timedOut: outcome.timedOut },
+        'dispatcher stopped with steps left undone: unwritten messages stay with the standbys',
+      );
+      this.closeOutcome = 'incomplete';
+    }
   }
 
   private setPhase(phase: Phase): void {
@@ -236,16 +248,16 @@ export class Dispatcher {
   private readonly deliver: Deliver = (message, ack) => {
     const phase = this.phase;
     if (phase.kind === 'stopping' || phase.kind === 'stopped') return;
-    const received: Received = this.parts.buffer.mark(message);
-    if (ack) received.ack = ack;
-    this.catchUp.heard(received);
+    this.catchUp.heard(message);
     if (phase.kind === 'leading') {
+      const received: Received = this.parts.buffer.mark(message);
+      if (ack) received.ack = ack;
       this.parts.metrics.received.inc();
       phase.term.add(received);
       this.parts.metrics.pending.set(phase.term.pendingCount);
     } else {
-      this.parts.buffer.push(received);
-      this.parts.metrics.standbyBuffer.set(this.parts.buffer.size);
+      // No object, string or hash per message here: a standby fingerprints lazily (replay-buffer.ts).
+      this.parts.buffer.keep(message, ack);
     }
   };
 
@@ -283,6 +295,9 @@ export class Dispatcher {
       batchSize: this.config.batchSize,
       prefix: this.config.prefix,
       reapIntervalMs: this.config.reapIntervalMs,
+      dueCheckMs: this.config.dueCheckMs,
+      maxPendingBytes: this.config.leaderPendingBytes,
+      maxPending: this.config.leaderPendingMax,
       elected,
       renewal: election.renewal,
       kickOnBacklog: this.config.mode === 'lists',

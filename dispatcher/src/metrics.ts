@@ -8,6 +8,7 @@ const STEPDOWN_REASONS = [
   'shutdown',
   'error',
   'ingress_lost',
+  'pending_full',
 ] as const;
 const REDELIVERY_REASONS = ['timeout', 'worker_lost'] as const;
 
@@ -72,6 +73,12 @@ export function createDispatcherMetrics(registry: Registry) {
       help: 'Messages dead-lettered by the leader (oversize, malformed, attempts exhausted by timeout or worker loss)',
       registers,
     }),
+    dlqTrimmed: new Counter({
+      name: 'redispatch_dlq_trimmed_total',
+      help: 'Dead letters removed, oldest first, to keep a dead-letter list or stream at REDISPATCH_DLQ_MAX (list: dlq, out-dlq)',
+      labelNames: ['list'] as const,
+      registers,
+    }),
     batchSize: new Histogram({
       name: 'redispatch_dispatch_batch_size',
       help: 'Messages per batch write',
@@ -123,6 +130,16 @@ export function createDispatcherMetrics(registry: Registry) {
     liveWorkers: new Gauge({
       name: 'redispatch_live_workers',
       help: 'Workers with a fresh heartbeat',
+      registers,
+    }),
+    paused: new Gauge({
+      name: 'redispatch_flow_paused',
+      help: '1 while the leader has routing paused (redispatch pause); set by the leader only',
+      registers,
+    }),
+    released: new Counter({
+      name: 'redispatch_flow_released_total',
+      help: 'Messages the rate limit (REDISPATCH_RATE_LIMIT) let through to workers; what it holds back waits in Redis',
       registers,
     }),
     pending: new Gauge({

@@ -133,7 +133,11 @@ describe('least-privilege ACL users in streams mode (scripts/acl.mjs --mode stre
     });
     // The worker starts first: it may only read the partition table, so it waits for a dispatcher
     // to write it instead of writing it itself.
-    let worker = spawnCli(['worker', '--handler', CHECKER_HANDLER], as('worker'));
+    // Results on: the worker XADDs each ack's result (its own selector), the admin tails them.
+    let worker = spawnCli(
+      ['worker', '--handler', CHECKER_HANDLER],
+      as('worker', { REDISPATCH_RESULTS: 'stream' }),
+    );
     processes.push(worker);
     // No REDISPATCH_LOCK_URLS: the lease lives on the cluster, under the dispatcher user.
     const dispatchers = [
@@ -169,8 +173,20 @@ describe('least-privilege ACL users in streams mode (scripts/acl.mjs --mode stre
       })
       .toBe(300);
     const stats = JSON.parse((await runCli(['stats', '--json'], admin)).output);
+    // pause/resume as the admin user; the leader applies each under the dispatcher user (flowApply).
+    for (const verb of ['pause', 'resume']) {
+      const flow = await runCli([verb, '--json'], admin);
+      expect(JSON.parse(flow.lines.at(-1) ?? '{}'), flow.output).toMatchObject({ applied: true });
+    }
     expect(stats).toMatchObject({ mode: 'streams' });
     expect(stats.totals).toMatchObject({ accepted: 302, acked: 300, deadLettered: 2 });
+    const results = await runCli(
+      ['results', 'tail', '--json', '--from-start', '--count', '300'],
+      admin,
+      10_000,
+    );
+    expect(results.code, results.output).toBe(0);
+    expect(results.lines.filter((line) => line.startsWith('{'))).toHaveLength(300);
     const list = await runCli(['dlq', 'list'], admin);
     expect(list.code, list.output).toBe(0);
     expect(list.lines.filter((line) => line.includes('reason="oversize'))).toHaveLength(2);
@@ -291,6 +307,7 @@ describe('least-privilege ACL users in streams mode (scripts/acl.mjs --mode stre
             p.delayedBody,
             p.dlq,
             p.totals,
+            p.delayedAttempts,
             '1',
             '1:1',
             '',

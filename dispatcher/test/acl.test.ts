@@ -104,7 +104,11 @@ describe('least-privilege ACL users (scripts/acl.mjs)', () => {
       REDISPATCH_LOCK_URLS: url(lock, `${PREFIX}-lock`, PASSWORDS.lock),
     });
     const dispatchers = [spawnCli(['dispatcher'], dispatcherEnv), spawnCli(['dispatcher'], dispatcherEnv)];
-    const worker = spawnCli(['worker', '--handler', CHECKER_HANDLER], as('worker'));
+    // Results on: the worker XADDs each ack's result (its own selector), the admin tails them.
+    const worker = spawnCli(
+      ['worker', '--handler', CHECKER_HANDLER],
+      as('worker', { REDISPATCH_RESULTS: 'stream' }),
+    );
     processes.push(...dispatchers, worker);
     await worker.waitForLog(/worker registered/);
     await Promise.all(dispatchers.map((d) => d.waitForLog(/"msg":"standby"/)));
@@ -128,8 +132,16 @@ describe('least-privilege ACL users (scripts/acl.mjs)', () => {
       })
       .toBe(2);
     const stats = JSON.parse((await runCli(['stats', '--json'], admin)).output);
+    // pause/resume as the admin user; the leader applies each under the dispatcher user (flowApply).
+    for (const verb of ['pause', 'resume']) {
+      const flow = await runCli([verb, '--json'], admin);
+      expect(JSON.parse(flow.lines.at(-1) ?? '{}'), flow.output).toMatchObject({ applied: true });
+    }
     expect(stats.totals).toMatchObject({ accepted: 302, acked: 300, deadLettered: 2 });
     expect(stats.leader).toMatchObject({ epoch: expect.any(Number) });
+    const results = await runCli(['results', 'tail', '--json', '--from-start', '--count', '300'], admin);
+    expect(results.code, results.output).toBe(0);
+    expect(results.lines.filter((line) => line.startsWith('{'))).toHaveLength(300);
     const list = await runCli(['dlq', 'list'], admin);
     expect(list.code).toBe(0);
     expect(list.lines.filter((line) => line.includes('reason="oversize'))).toHaveLength(2);

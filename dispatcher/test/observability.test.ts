@@ -37,6 +37,8 @@ const DISPATCHER_FAMILIES = {
   redispatch_inflight_messages: 'gauge',
   redispatch_worker_queue_messages: 'gauge',
   redispatch_live_workers: 'gauge',
+  redispatch_flow_paused: 'gauge',
+  redispatch_flow_released_total: 'counter',
   redispatch_standby_buffer_messages: 'gauge',
   redispatch_failover_replayed_total: 'counter',
 } as const;

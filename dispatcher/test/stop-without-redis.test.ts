@@ -1,6 +1,6 @@
-import { startRedisProcess } from '@redispatch/testing';
+import { freePort, startRedisProcess } from '@redispatch/testing';
 import { expect, it } from 'vitest';
-import { spawnCli } from './helpers/cli-process.js';
+import { CHECKER_HANDLER, type CliProcess, spawnCli } from './helpers/cli-process.js';
 import { testEnv, uniquePrefix } from './helpers/in-process.js';
 
 // Guarantee 9 (every stop is bounded): the close steps share one budget, the drain timeout plus a
@@ -20,10 +20,62 @@ it('a leader whose data Redis is down still exits on SIGTERM', async () => {
     await redis.stop();
     dispatcher.kill('SIGTERM');
     const exit = await dispatcher.exited();
-    expect(exit.code, dispatcher.output()).toBe(0);
+    // It could not flush: non-zero, and it says what it left.
+    expect(exit.code, dispatcher.output()).toBe(1);
     expect(dispatcher.output()).toMatch(/"msg":"shutdown step ran out of time; continuing"/);
+    expect(dispatcher.output()).toMatch(
+      /dispatcher stopped with steps left undone|shutdown ran out of its budget/,
+    );
   } finally {
     dispatcher.kill('SIGKILL');
     await redis.stop();
   }
 }, 60_000);
+
+/** Milliseconds from a process's own "shutting down" line (its clock: same host) to its exit. */
+async function stopTime(proc: CliProcess): Promise<{ ms: number; code: number | null }> {
+  const exit = await proc.exited();
+  const exitedAt = Date.now();
+  const line = proc
+    .output()
+    .split('\n')
+    .find((l) => l.includes('"msg":"shutting down"'));
+  const startedAt = Number((JSON.parse(line ?? '{}') as { time?: number }).time);
+  return { ms: exitedAt - startedAt, code: exit.code };
+}
+
+// Issue 22 item 1: with the data Redis frozen (SIGSTOP: connections open, nothing answered — the
+// harder case than a refused connection), every role ends within REDISPATCH_DRAIN_TIMEOUT_MS + 2 s.
+it('with the data Redis frozen by SIGSTOP, dispatcher, worker and relay each exit within the drain timeout + 2 s', async () => {
+  const redis = await startRedisProcess();
+  const prefix = uniquePrefix('stop-frozen');
+  const drainMs = 1_000;
+  const env = {
+    ...testEnv(redis.url, prefix),
+    REDISPATCH_DRAIN_TIMEOUT_MS: String(drainMs),
+    REDISPATCH_LOG_LEVEL: 'info',
+  };
+  const dispatcher = spawnCli(['dispatcher'], env);
+  const worker = spawnCli(['worker', '--handler', CHECKER_HANDLER], env);
+  const relay = spawnCli(['relay'], { ...env, REDISPATCH_RELAY_PORT: String(await freePort()) });
+  const all = [dispatcher, worker, relay];
+  try {
+    await Promise.all([
+      dispatcher.waitForLog(/"msg":"elected leader"/, 30_000),
+      worker.waitForLog(/worker registered/, 30_000),
+      relay.waitForLog(/relay listening/, 30_000),
+    ]);
+    redis.signal('SIGSTOP');
+    for (const proc of all) proc.kill('SIGTERM');
+    const [d, w, r] = await Promise.all(all.map(stopTime));
+    const times = `dispatcher ${d?.ms} ms (exit ${d?.code}), worker ${w?.ms} ms (exit ${w?.code}), relay ${r?.ms} ms (exit ${r?.code})`;
+    console.log(`stop-frozen: ${times}`);
+    for (const t of [d, w, r]) expect(t?.ms, times).toBeLessThanOrEqual(drainMs + 2_000);
+    // The leader could not flush or step down against a frozen Redis: it says so and exits non-zero.
+    expect(d?.code, dispatcher.output()).toBe(1);
+  } finally {
+    redis.signal('SIGCONT');
+    for (const proc of all) proc.kill('SIGKILL');
+    await redis.stop();
+  }
+}, 90_000);

@@ -13,6 +13,12 @@ export {
   purgeDeadLetters,
   replayDeadLetters,
 } from './admin/dead-letters.js';
+export {
+  type FlowRequestOutcome,
+  type FlowStatus,
+  readFlow,
+  requestFlow,
+} from './admin/flow-control.js';
 export { listsDeadLetterStore } from './admin/lists-dead-letter-store.js';
 export {
   type OutboundDeadLetter,
@@ -37,6 +43,7 @@ export {
 } from './admin/stream-dead-letters.js';
 export { readStreamStats } from './admin/stream-stats.js';
 export { streamsDeadLetterStore } from './admin/streams-dead-letter-store.js';
+export { oversizeReason, truncatedSize } from './admin/truncated-letters.js';
 export * from './config/defaults.js';
 export {
   ENCODED_SEPARATOR,

@@ -35,7 +35,10 @@ function grants(rules: readonly string[], command: string): boolean {
 }
 
 const SCRIPTS_BY_ROLE: Record<string, { role: AclRole; files: string[] }> = {
-  worker: { role: 'worker', files: ['claim-8.lua', 'settle-9.lua', 'settleClaim-12.lua', 'heartbeat-1.lua'] },
+  worker: {
+    role: 'worker',
+    files: ['claim-8.lua', 'settle-9.lua', 'settleClaim-12.lua', 'heartbeat-1.lua', 'extend-3.lua'],
+  },
   leader: {
     role: 'dispatcher',
     files: ['dispatchBatch-10+.lua', 'reap-11.lua', 'elect-2.lua', 'resign-2.lua'],
@@ -57,7 +60,13 @@ const SCRIPTS_BY_ROLE: Record<string, { role: AclRole; files: string[] }> = {
 const STREAM_SCRIPTS_BY_ROLE: Record<string, { role: AclRole; files: string[] }> = {
   worker: {
     role: 'worker',
-    files: ['streamSettle-7.lua', 'streamReclaim-3.lua', 'heartbeat-1.lua', 'outboundWrite-1.lua'],
+    files: [
+      'streamSettle-7.lua',
+      'streamReclaim-3.lua',
+      'heartbeat-1.lua',
+      'outboundWrite-1.lua',
+      'streamExtend-1.lua',
+    ],
   },
   leader: {
     role: 'dispatcher',
@@ -80,7 +89,7 @@ describe('ACL rules cover what the code sends', () => {
       const rules = aclRules(role, { prefix: 'rd', channel: 'redispatch' });
       const needed = new Set(files.flatMap((file) => [...commandsOf(file)]));
       expect(needed.size).toBeGreaterThan(3);
-      for (const command of needed) expect(rules, `${role} needs ${command}`).toContain(`+${command}`);
+      for (const command of needed) expect(grants(rules, command), `${role} needs ${command}`).toBe(true);
       expect(rules).toEqual(expect.arrayContaining(['+evalsha', '+eval']));
     });
   }

@@ -18,6 +18,11 @@ export interface DeliveredMessage {
   readonly replyTo: string | undefined;
   /** The publisher's timestamp (ms), for the end-to-end latency. */
   readonly publishedAt: number | undefined;
+  /**
+   * This message's own handler timeout (ms), overriding REDISPATCH_HANDLER_TIMEOUT_MS; undefined: the
+   * worker's. (The per-message `timeoutMs` envelope record, when decoded, is read here.)
+   */
+  readonly timeoutMs: number | undefined;
   /** What the handler passed to `message.reply` so far. */
   replies(): ReplyBytes[] | undefined;
   /** Aborts the handler's signal, if it ever read it. */
@@ -27,7 +32,14 @@ export interface DeliveredMessage {
   readonly settled: boolean;
 }
 
-export function deliveredMessage(delivery: Delivery, claimedAt: number): DeliveredMessage {
+/** Extends the claim behind `msg.extend` (the worker fences and batches it). */
+export type ExtendClaim = (ms: number) => Promise<boolean>;
+
+export function deliveredMessage(
+  delivery: Delivery,
+  claimedAt: number,
+  extendClaim: ExtendClaim,
+): DeliveredMessage {
   const { id, body: payload, attempt } = delivery;
   // The AbortController is made only if the handler reads `signal` (it was ~20% of a worker's CPU).
   let controller: AbortController | undefined;
@@ -53,11 +65,17 @@ export function deliveredMessage(delivery: Delivery, claimedAt: number): Deliver
       replies ??= [];
       replies.push(bytes);
     },
+    extend(ms: number) {
+      if (!Number.isSafeInteger(ms) || ms < 1)
+        return Promise.reject(new RangeError(`msg.extend: ms must be a whole number of ms >= 1, got ${ms}`));
+      return settled ? Promise.resolve(false) : extendClaim(ms);
+    },
   };
   return {
     message,
     replyTo: envelope?.header.replyTo,
     publishedAt: envelope?.header.timestamp,
+    timeoutMs: envelope?.header.timeoutMs,
     replies: () => replies,
     abort: (reason) => controller?.abort(reason),
     settle: () => {

@@ -18,3 +18,12 @@ export class HandlerProcessError extends Error {
     super(message, options);
   }
 }
+
+/**
+ * Thrown by a handler: the message is dead-lettered at once (no retry), with this error's message as
+ * the reason. Matched by `name`, so a handler module may throw its own class of that name instead of
+ * importing this one (handlers in child processes keep the name too).
+ */
+export class UnrecoverableError extends Error {
+  override readonly name = 'UnrecoverableError';
+}

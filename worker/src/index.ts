@@ -1,4 +1,4 @@
-export { type HandlerProcessEnd, HandlerProcessError } from './errors.js';
+export { type HandlerProcessEnd, HandlerProcessError, UnrecoverableError } from './errors.js';
 export type { HandlerRunner } from './handler-runner.js';
 export { DEFAULT_ISOLATE_MAX_MEMORY_MB, type IsolateOptions } from './isolate/isolate-options.js';
 export { loadHandler } from './load-handler.js';

@@ -1,5 +1,6 @@
 import { closeQuietly, connectOrThrow, createConnection, joinDeployment, scripts } from '@redispatch/shared';
 import type { Redis } from 'ioredis';
+import { ExtendBatcher } from './extend-batcher.js';
 import { Registration } from './registration.js';
 import { type OutboundSettings, type PendingReply, Settler } from './settler.js';
 import type { Delivery, Transport, TransportHost, TransportOptions } from './transport.js';
@@ -21,6 +22,8 @@ export class ListsTransport implements Transport {
   private readonly blocking: Redis;
   private readonly settler: Settler;
   private readonly outbound: OutboundSettings;
+  private readonly extender: ExtendBatcher;
+  readonly extendReachMs = Number.POSITIVE_INFINITY;
 
   constructor(private readonly options: ListsTransportOptions) {
     const base = { url: options.redisUrl, tls: options.tls, commandTimeoutMs: options.commandTimeoutMs };
@@ -34,8 +37,17 @@ export class ListsTransport implements Transport {
       options.workerId,
       options.maxAttempts,
       this.outbound,
+      options.resultsMaxLen === undefined
+        ? undefined
+        : { key: options.keys.results, maxLen: options.resultsMaxLen },
       options.metrics,
       (error) => options.log.warn({ err: error }, 'settle failed; retrying'),
+    );
+    this.extender = new ExtendBatcher((batch) =>
+      scripts.extendClaims(this.redis, options.keys, {
+        workerId: options.workerId,
+        requests: batch.map(({ delivery, ms }) => ({ ref: delivery.receipt, attempt: delivery.attempt, ms })),
+      }),
     );
   }
 
@@ -66,8 +78,12 @@ export class ListsTransport implements Transport {
     return this.registration.leave();
   }
 
-  ack(delivery: Delivery, replies?: readonly PendingReply[]): void {
-    this.settler.ack(delivery.receipt, replies);
+  ack(delivery: Delivery, replies?: readonly PendingReply[], result?: Buffer): void {
+    this.settler.ack(delivery.receipt, replies, result);
+  }
+
+  extend(delivery: Delivery, ms: number): Promise<boolean> {
+    return this.extender.extend(delivery, ms);
   }
 
   nack(delivery: Delivery, delayMs: number, error: string): void {
@@ -137,6 +153,7 @@ export class ListsTransport implements Transport {
         maxAttempts,
         ...taken,
         replyQueues: this.outbound,
+        resultsStream: this.settler.resultsStream,
       });
     } catch (error) {
       this.settler.restore(taken);

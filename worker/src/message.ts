@@ -31,6 +31,14 @@ export interface Message {
    * Throws `ReplyAfterSettleError` once the handler has settled.
    */
   reply(data: unknown): void;
+  /**
+   * Moves this claim's ack deadline to now + `ms` (Redis clock), so a long handler is not redelivered
+   * while it runs. Resolves true when extended, false when this worker no longer owns this attempt
+   * (the claim expired and the message was redelivered, or it was settled): nothing changed then.
+   * Streams mode: one call reaches at most one ack timeout ahead (call it again to go further).
+   * Capped by the handler timeout (REDISPATCH_HANDLER_TIMEOUT_MS). Rejects on a Redis error.
+   */
+  extend(ms: number): Promise<boolean>;
 }
 
 /**

@@ -13,6 +13,8 @@ export interface Settlements {
   acks: string[];
   nacks: Nack[];
   replies: PendingReply[];
+  /** Handlers' return values for the results stream (empty unless REDISPATCH_RESULTS=stream). */
+  results: scripts.ResultWrite[];
 }
 
 /** Where the settle scripts write replies: the queue bound and the deployment's hash tag. */
@@ -28,6 +30,7 @@ export class Settler {
   private acks: string[] = [];
   private nacks: Nack[] = [];
   private replies: PendingReply[] = [];
+  private results: scripts.ResultWrite[] = [];
   private readonly loop: SettleLoop<Settlements, scripts.SettleReply>;
 
   constructor(
@@ -36,6 +39,8 @@ export class Settler {
     private readonly workerId: string,
     private readonly maxAttempts: number,
     private readonly outbound: OutboundSettings,
+    /** Where results go; undefined: results are off and no ack carries one. */
+    readonly resultsStream: scripts.ResultsStream | undefined,
     private readonly metrics: WorkerMetrics,
     private readonly onError: (error: unknown) => void,
   ) {
@@ -48,6 +53,7 @@ export class Settler {
           maxAttempts: this.maxAttempts,
           ...taken,
           replyQueues: this.outbound,
+          resultsStream: this.resultsStream,
         }),
       settled: (_taken, reply) => {
         this.record(reply);
@@ -60,10 +66,11 @@ export class Settler {
     });
   }
 
-  /** Acks `id`; its replies are written in the same script call, and only if the ack is not stale. */
-  ack(id: string, replies?: readonly PendingReply[]): void {
+  /** Acks `id`; its replies (and result) are written in the same script call, and only if the ack is not stale. */
+  ack(id: string, replies?: readonly PendingReply[], result?: Buffer): void {
     this.acks.push(id);
     if (replies) this.replies.push(...replies);
+    if (result) this.results.push({ id, result });
     this.loop.request();
   }
 
@@ -78,10 +85,11 @@ export class Settler {
 
   /** Removes everything pending, for a caller that settles it in its own script call. */
   take(): Settlements {
-    const taken = { acks: this.acks, nacks: this.nacks, replies: this.replies };
+    const taken = { acks: this.acks, nacks: this.nacks, replies: this.replies, results: this.results };
     this.acks = [];
     this.nacks = [];
     this.replies = [];
+    this.results = [];
     return taken;
   }
 
@@ -112,5 +120,6 @@ export class Settler {
     this.acks.unshift(...taken.acks);
     this.nacks.unshift(...taken.nacks);
     this.replies.unshift(...taken.replies);
+    this.results.unshift(...taken.results);
   }
 }

@@ -13,6 +13,8 @@ export interface TransportOptions {
   prefetch: number;
   /** Most replies one outbound queue holds. */
   outboundMax: number;
+  /** Approximate cap of the results stream(s); undefined: results are off (REDISPATCH_RESULTS). */
+  resultsMaxLen: number | undefined;
   metrics: WorkerMetrics;
   log: Logger;
 }
@@ -54,8 +56,16 @@ export interface Transport {
    * Acks; `replies` (outbound writes for the message's reply address) are written with the ack where
    * the mode allows (lists: the same script call, only if the ack is not stale).
    */
-  ack(delivery: Delivery, replies?: readonly PendingReply[]): void;
+  ack(delivery: Delivery, replies?: readonly PendingReply[], result?: Buffer): void;
+  /** `delayMs` < 0 (scripts.DEAD_LETTER_NOW): dead-letter at once with `error` as the reason. */
   nack(delivery: Delivery, delayMs: number, error: string): void;
+  /**
+   * Moves the claim's deadline min(ms, extendReachMs) ahead on the Redis clock, only while this worker
+   * still owns this attempt; false (and nothing changed) otherwise. Batched per event-loop turn.
+   */
+  extend(delivery: Delivery, ms: number): Promise<boolean>;
+  /** How far one extension reaches at most (streams: one ack timeout, as Redis cannot idle below 0). */
+  readonly extendReachMs: number;
   /** Refreshes the heartbeat; resolves to false when the worker had been declared dead and re-joined. */
   heartbeat(): Promise<boolean>;
   /** Deregisters at once, so what this worker left behind is reassigned without waiting for the TTL. */

@@ -58,6 +58,14 @@ export interface WorkerOptions {
   partitions?: number;
   /** Streams mode: @default "workers" */
   consumerGroup?: string;
+  /** Extend the claims of running handlers every third of the ack timeout. @default false */
+  autoExtend?: boolean;
+  /** Longest a handler runs while its claim is extended. @default REDISPATCH_HANDLER_TIMEOUT_MS's default */
+  handlerTimeoutMs?: number;
+  /** `stream`: acked handlers' return values go to the results stream. @default 'off' */
+  results?: 'off' | 'stream';
+  /** Approximate cap of each results stream. @default REDISPATCH_RESULTS_MAXLEN's default */
+  resultsMaxLen?: number;
   logger?: Logger;
   registry?: Registry;
 }
@@ -82,6 +90,10 @@ const WORKER_SETTINGS = {
   clusterNatMap: 'clusterNatMap',
   partitions: 'partitions',
   consumerGroup: 'consumerGroup',
+  autoExtend: 'autoExtend',
+  handlerTimeoutMs: 'handlerTimeoutMs',
+  results: 'results',
+  resultsMaxLen: 'resultsMaxlen',
 } as const satisfies { readonly [K in keyof WorkerOptions]?: OptionKey };
 
 /** The isolate options that are settings. */

@@ -6,17 +6,20 @@ import {
   HandlerTimeoutError,
   type Logger,
   type Readiness,
+  replyBytes,
   runCloseSteps,
 } from '@redispatch/shared';
 import { Registry } from 'prom-client';
-import { deliveredMessage, nackReason } from './delivered-message.js';
+import { deliveredMessage } from './delivered-message.js';
 import { FailureLog } from './failure-log.js';
+import { HandlerDeadline } from './handler-deadline.js';
 import { type HandlerRunner, inProcessRunner } from './handler-runner.js';
 import { ProcessPool } from './isolate/pool.js';
 import { ListsTransport } from './lists-transport.js';
 import { createIsolateMetrics, createWorkerMetrics, type WorkerMetrics } from './metrics.js';
 import { ProcessSpans } from './process-spans.js';
 import { pendingReplies } from './replies.js';
+import { backoffMs, nackDelay, retryPlan } from './retry-steering.js';
 import type { PendingReply } from './settler.js';
 import { StreamsTransport } from './streams/streams-transport.js';
 import type { Delivery, Transport, TransportHost } from './transport.js';
@@ -70,7 +73,7 @@ export class Worker {
    */
   private readonly running = new Map<
     string,
-    { abort: (reason: Error) => void; expireAt: number; expire: () => void }
+    { abort: (reason: Error) => void; deadline: HandlerDeadline; expire: () => void; autoExtend: () => void }
   >();
   private sweepTimer: NodeJS.Timeout | undefined;
   /** Claimed (prefetched) messages waiting for a handler slot, oldest first. */
@@ -108,6 +111,8 @@ export class Worker {
       ackTimeoutMs: o.ackTimeoutMs,
       maxAttempts: o.maxAttempts,
       prefetch: o.prefetch,
+      // Off: no result is made and no settle call carries a results section (nothing on the hot path).
+      resultsMaxLen: o.results === 'stream' ? o.resultsMaxLen : undefined,
       metrics: this.metrics,
       log: this.log,
     };
@@ -236,7 +241,14 @@ export class Worker {
 
   private run(delivery: Delivery, claimedAt: number): void {
     const { id, attempt, receipt } = delivery;
-    const delivered = deliveredMessage(delivery, claimedAt);
+    // Extensions (msg.extend and the auto-extension sweep) move the deadline only while we own the claim.
+    const extendClaim = async (ms: number) => {
+      const sentAt = performance.now();
+      const extended = await this.transport.extend(delivery, ms);
+      if (extended && !delivered.settled) deadline.extended(sentAt, ms);
+      return extended;
+    };
+    const delivered = deliveredMessage(delivery, claimedAt, extendClaim);
     const { message, replyTo, publishedAt } = delivered;
     const expiresAt = message.header?.expiresAt;
     if (expiresAt !== undefined && expiresAt <= Date.now()) {
@@ -254,6 +266,12 @@ export class Worker {
     this.active += 1;
     this.metrics.inflight.set(this.active);
     const started = performance.now();
+    // The per-message timeout (delivered.timeoutMs) overrides the handler timeout for this message.
+    const deadline = new HandlerDeadline(
+      started,
+      { ...this.options, extendReachMs: this.transport.extendReachMs },
+      delivered.timeoutMs,
+    );
     // At the deadline the leader redelivers; free the slot so a hung handler cannot starve the worker.
     // One sweep timer checks every running handler, instead of one timer per message.
     const expire = () => {
@@ -265,24 +283,32 @@ export class Worker {
         return;
       }
       delivered.settle();
-      delivered.abort(new HandlerTimeoutError(this.options.ackTimeoutMs));
+      delivered.abort(new HandlerTimeoutError(deadline.timeoutMs));
       this.metrics.timeouts.inc();
       this.metrics.handlerDuration.observe({ outcome: 'timeout' }, (performance.now() - started) / 1000);
-      this.failureLog.timedOut(id, attempt, this.options.ackTimeoutMs);
-      if (span) this.spans.end(span, id, new HandlerTimeoutError(this.options.ackTimeoutMs));
+      this.failureLog.timedOut(id, attempt, deadline.timeoutMs);
+      if (span) this.spans.end(span, id, new HandlerTimeoutError(deadline.timeoutMs));
       this.release(key);
     };
-    this.running.set(key, {
-      abort: (reason) => delivered.abort(reason),
-      expireAt: started + (timeoutMs ?? this.options.ackTimeoutMs),
-      expire,
-    });
+    const autoExtend = () => {
+      const ms = deadline.autoExtension(performance.now());
+      if (ms === undefined || delivered.settled) return;
+      extendClaim(ms).then(
+        (extended) => {
+          if (!extended) this.log.warn({ id, attempt }, 'auto-extend: the claim is no longer ours');
+        },
+        (error: unknown) => this.log.warn({ err: error, id, attempt }, 'auto-extend failed; retrying'),
+      );
+    };
+    this.running.set(key, { abort: (reason) => delivered.abort(reason), deadline, expire, autoExtend });
     const settle = (error: unknown, value?: unknown) => {
       if (delivered.settled) return;
       let pending: PendingReply[] | undefined;
+      let result: Buffer | undefined;
       if (error === undefined) {
         try {
           pending = pendingReplies(this.metrics, id, replyTo, delivered.replies(), value);
+          result = this.resultOf(value);
         } catch (replyError) {
           // A resolved value that cannot be encoded is the handler's bug: nack it with the reason.
           error = replyError;
@@ -295,12 +321,15 @@ export class Worker {
         // Publish to handled-and-acked (the ack itself flushes within this event-loop turn).
         if (publishedAt !== undefined)
           this.metrics.endToEnd.observe(Math.max(0, Date.now() - publishedAt) / 1000);
-        this.transport.ack(delivery, pending);
+        this.transport.ack(delivery, pending, result);
       } else {
         this.metrics.handlerDuration.observe({ outcome: 'nack' }, seconds);
-        const reason = nackReason(error);
-        this.failureLog.failed(id, attempt, error, reason.text, message.header?.attempts);
-        this.transport.nack(delivery, this.backoff(attempt), reason.withStack);
+        // UnrecoverableError dead-letters now; a numeric `retryAfterMs` replaces the backoff.
+        const plan = retryPlan(error);
+        this.failureLog.failed(id, attempt, error, plan.text, message.header?.attempts);
+        const { backoffBaseMs, backoffMaxMs } = this.options;
+        const delayMs = nackDelay(plan, () => backoffMs(attempt, backoffBaseMs, backoffMaxMs));
+        this.transport.nack(delivery, delayMs, plan.withStack);
       }
       if (span) this.spans.end(span, id, error);
       this.release(key);
@@ -321,7 +350,16 @@ export class Worker {
   private sweepDeadlines(): void {
     const now = performance.now();
     this.dropExpiredPrefetched(now);
-    for (const entry of [...this.running.values()]) if (entry.expireAt <= now) entry.expire();
+    for (const entry of [...this.running.values()]) {
+      if (entry.deadline.expireAt <= now) entry.expire();
+      else if (this.options.autoExtend) entry.autoExtend();
+    }
+  }
+
+  /** The results stream's entry for a resolved value (empty when it resolved to nothing), or none when off. */
+  private resultOf(value: unknown): Buffer | undefined {
+    if (this.options.results !== 'stream') return undefined;
+    return replyBytes(value)?.payload ?? Buffer.alloc(0);
   }
 
   /**
@@ -371,11 +409,5 @@ export class Worker {
       }),
     ]);
     clearTimeout(timer);
-  }
-
-  /** Exponential backoff with full jitter in the upper half, so retries of a burst spread out. */
-  private backoff(attempt: number): number {
-    const ceiling = Math.min(this.options.backoffMaxMs, this.options.backoffBaseMs * 2 ** (attempt - 1));
-    return Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
   }
 }

@@ -20,6 +20,7 @@ import { configFrom, exitWithError } from './config-flags.js';
 import { confirmOrRefuse } from './confirm.js';
 import { addFilterOptions, type FilterFlags, selectionFrom } from './dead-letter-flags.js';
 import { addListCommand } from './dead-letter-listing.js';
+import { terminalSafe } from './terminal-text.js';
 
 /** Dead-letter operations for the configured mode (oldest first; kept for library callers and tests). */
 export function deadLetterOps(config: Config, { client, keys, partitions }: AdminScope) {
@@ -83,7 +84,7 @@ export function ago(ms: number): string {
 
 function reportMissing(missing: string[]): void {
   if (missing.length === 0) return;
-  process.stderr.write(`redispatch: no dead letter with id(s): ${missing.join(', ')}\n`);
+  process.stderr.write(`redispatch: no dead letter with id(s): ${terminalSafe(missing.join(', '))}\n`);
   process.exitCode = 1;
 }
 
@@ -112,7 +113,9 @@ export function registerDlqCommand(program: Command): void {
           Promise.all([deadLetterStore(config, scope).show(id), redisTimeMs(scope.client)]),
         );
         if (letters.length === 0) throw new Error(`no dead letter with id ${id}`);
-        const blocks = letters.map((l) => (options.json ? letterJson(l) : letterDetail(l, nowMs).join('\n')));
+        const blocks = letters.map((l) =>
+          options.json ? letterJson(l) : terminalSafe(letterDetail(l, nowMs).join('\n')),
+        );
         process.stdout.write(`${blocks.join(options.json ? '\n' : '\n\n')}\n`);
       } catch (error) {
         exitWithError(error);
@@ -135,15 +138,22 @@ export function registerDlqCommand(program: Command): void {
         const store = deadLetterStore(config, scope);
         const selection = selectionFrom('dlq replay', ids, options, await redisTimeMs(scope.client));
         const { refs, missing } = await store.select(selection);
-        const fits = refs.filter((r) => r.size <= max);
-        const oversize = refs.filter((r) => r.size > max);
+        // The limits the leader checks at intake: a body over the payload limit, or one of which only
+        // a prefix was kept (an oversize payload), is never sent back.
+        const fits = refs.filter((r) => r.size <= max && !r.truncated);
+        const oversize = refs.filter((r) => r.size > max || r.truncated);
         const verb = options.dryRun ? 'would not replay' : 'not replayed';
-        if (options.dryRun) for (const ref of fits) process.stdout.write(`would replay ${ref.id}\n`);
+        if (options.dryRun)
+          for (const ref of fits) process.stdout.write(`would replay ${terminalSafe(ref.id)}\n`);
         const count = options.dryRun ? fits.length : await store.replay(fits);
         process.stdout.write(`${options.dryRun ? 'would replay' : 'replayed'} ${count} dead letter(s)\n`);
         for (const ref of oversize)
           process.stderr.write(
-            `redispatch: ${verb} ${ref.id}: ${ref.size} bytes exceeds REDISPATCH_MAX_PAYLOAD_BYTES=${max}\n`,
+            `redispatch: ${verb} ${terminalSafe(ref.id)}: ${
+              ref.size > max
+                ? `${ref.size} bytes exceeds REDISPATCH_MAX_PAYLOAD_BYTES=${max}`
+                : `only a prefix of its ${ref.size} bytes was kept`
+            }\n`,
           );
         if (oversize.length > 0) process.exitCode = 1;
         reportMissing(missing);
@@ -168,7 +178,7 @@ export function registerDlqCommand(program: Command): void {
         const selection = selectionFrom('dlq purge', ids, options, await redisTimeMs(scope.client), true);
         const { refs, missing } = await store.select(selection);
         if (options.dryRun) {
-          for (const ref of refs) process.stdout.write(`would purge ${ref.id}\n`);
+          for (const ref of refs) process.stdout.write(`would purge ${terminalSafe(ref.id)}\n`);
           process.stdout.write(`would purge ${refs.length} dead letter(s)\n`);
         } else if (refs.length > 0) {
           await confirmOrRefuse(`${refs.length} dead letter(s)`, options.yes, 'dlq purge');

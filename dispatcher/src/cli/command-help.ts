@@ -63,6 +63,14 @@ export const COMMAND_HELP: Readonly<Record<string, CommandHelp>> = {
     settings: CONNECTION,
     examples: ['redispatch stats', 'redispatch stats --watch 2', 'redispatch stats --json --prefix rd'],
   },
+  pause: {
+    settings: CONNECTION,
+    examples: ['redispatch pause', 'redispatch pause --mode streams --cluster-nodes 127.0.0.1:7000 --json'],
+  },
+  resume: {
+    settings: CONNECTION,
+    examples: ['redispatch resume', 'redispatch resume --wait 10000'],
+  },
   'dlq list': {
     settings: CONNECTION,
     examples: ['redispatch dlq list', 'redispatch dlq list --limit 100 --json'],
@@ -122,6 +130,10 @@ export const COMMAND_HELP: Readonly<Record<string, CommandHelp>> = {
   'outbound-dlq list': {
     settings: ['redisUrl', 'prefix'],
     examples: ['redispatch outbound-dlq list', 'redispatch outbound-dlq list --limit 5 --json'],
+  },
+  'results tail': {
+    settings: CONNECTION,
+    examples: ['redispatch results tail', 'redispatch results tail --json --from-start --count 10'],
   },
   'outbound-dlq purge': {
     settings: ['redisUrl', 'prefix'],

@@ -15,6 +15,7 @@ import { configFrom, exitWithError } from './config-flags.js';
 import { confirmOrRefuse } from './confirm.js';
 import { addFilterOptions, type FilterFlags, selectionFrom } from './dead-letter-flags.js';
 import { addListCommand } from './dead-letter-listing.js';
+import { terminalSafe } from './terminal-text.js';
 
 const PREVIEW_BYTES = 80;
 
@@ -55,7 +56,9 @@ function letterDetail({ dead }: OutboundDeadLetter): string[] {
 
 function reportMissing(missing: string[]): void {
   if (missing.length === 0) return;
-  process.stderr.write(`redispatch: no undeliverable reply for message id(s): ${missing.join(', ')}\n`);
+  process.stderr.write(
+    `redispatch: no undeliverable reply for message id(s): ${terminalSafe(missing.join(', '))}\n`,
+  );
   process.exitCode = 1;
 }
 
@@ -86,7 +89,9 @@ export function registerOutboundDlqCommand(program: Command): void {
           selectOutboundDead(redis, key, { kind: 'ids', ids: [id] }),
         );
         if (letters.length === 0) throw new Error(`no undeliverable reply for message id ${id}`);
-        const blocks = letters.map((l) => (options.json ? letterJson(l) : letterDetail(l).join('\n')));
+        const blocks = letters.map((l) =>
+          options.json ? letterJson(l) : terminalSafe(letterDetail(l).join('\n')),
+        );
         process.stdout.write(`${blocks.join(options.json ? '\n' : '\n\n')}\n`);
       } catch (error) {
         exitWithError(error);
@@ -128,7 +133,7 @@ export function registerOutboundDlqCommand(program: Command): void {
           const { letters, missing } = await selectOutboundDead(redis, key, selection);
           if (options.dryRun) {
             for (const letter of letters)
-              process.stdout.write(`would purge ${outboundDeadId(letter) || '?'}\n`);
+              process.stdout.write(`would purge ${terminalSafe(outboundDeadId(letter) || '?')}\n`);
             process.stdout.write(`would purge ${letters.length} undeliverable reply(ies)\n`);
           } else if (letters.length > 0) {
             await confirmOrRefuse(

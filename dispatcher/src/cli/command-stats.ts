@@ -3,6 +3,7 @@ import {
   isCluster,
   type ProcessEndpoint,
   type Rates,
+  readFlow,
   readStats,
   readStreamStats,
   type Stats,
@@ -10,13 +11,16 @@ import {
 import type { Command } from 'commander';
 import { type AdminScope, withAdminScope } from './admin-connection.js';
 import { configFrom, exitWithError } from './config-flags.js';
+import { terminalSafe } from './terminal-text.js';
 
 export function formatStats(stats: Stats): string {
   const lines: string[] = [];
   const leader = stats.leader
     ? `${stats.leader.id} (host ${stats.leader.host}, pid ${stats.leader.pid}, epoch ${stats.leader.epoch}${stats.leader.metrics ? `, metrics ${stats.leader.metrics}` : ''})`
     : 'none';
-  lines.push(`mode ${stats.mode}   prefix ${stats.prefix}   leader ${leader}`);
+  lines.push(
+    `mode ${stats.mode}   prefix ${stats.prefix}   leader ${leader}${stats.paused ? '   PAUSED (redispatch resume)' : ''}`,
+  );
   lines.push(
     `inflight ${stats.inflight}   delayed ${stats.delayed}   backlog ${stats.backlog}   dead letters ${stats.deadLetters}`,
   );
@@ -108,7 +112,14 @@ function table(header: string[], rows: string[][]): string[] {
 }
 
 /** Reads the stats document for either mode (every live process, dispatchers with their details). */
-export function statsFor(config: Config, scope: AdminScope): Promise<Stats> {
+export async function statsFor(config: Config, scope: AdminScope): Promise<Stats> {
+  const stats = await readModeStats(config, scope);
+  // The pause control any leader obeys (docs/flow-control.md).
+  stats.paused = (await readFlow(scope.client, scope.keys)).requested === 'paused';
+  return stats;
+}
+
+function readModeStats(config: Config, scope: AdminScope): Promise<Stats> {
   if (config.mode === 'streams')
     return readStreamStats(scope.client, scope.keys, config.prefix, scope.partitions, config.consumerGroup);
   if (isCluster(scope.client)) throw new Error('lists mode reads a single Redis');
@@ -140,7 +151,7 @@ export function registerStatsCommand(program: Command): void {
     .description('Show the leader, standby dispatchers, workers, queue depths and totals')
     .option(
       '--json',
-      'print JSON (fields: mode, leader, workers, inflight, delayed, backlog, deadLetters, totals, processes, dispatchers; with --watch also rates, sampledAt)',
+      'print JSON (fields: mode, leader, workers, inflight, delayed, backlog, deadLetters, totals, processes, dispatchers, paused; with --watch also rates, sampledAt)',
     )
     .option(
       '--watch <seconds>',
@@ -169,7 +180,7 @@ export function registerStatsCommand(program: Command): void {
             }
             const text = options.json
               ? JSON.stringify(stats, null, interval > 0 ? 0 : 2)
-              : `${stats.sampledAt ? `at ${stats.sampledAt}\n` : ''}${formatStats(stats)}`;
+              : terminalSafe(`${stats.sampledAt ? `at ${stats.sampledAt}\n` : ''}${formatStats(stats)}`);
             if (interval > 0 && !options.json && process.stdout.isTTY) process.stdout.write('\x1b[2J\x1b[H');
             process.stdout.write(`${text}\n`);
             if (interval <= 0) return;

@@ -8,6 +8,7 @@ import {
 } from '@redispatch/shared';
 import { type Command, Option } from 'commander';
 import type { CommandHelp } from './command-help.js';
+import { terminalSafe } from './terminal-text.js';
 
 /**
  * Adds one flag per setting in the shared table, so every REDISPATCH_* variable has its flag on
@@ -52,10 +53,10 @@ export function configFrom(command: Command): Config {
 /** Prints an error as one line per problem and exits: 2 for bad configuration, 1 otherwise. */
 export function exitWithError(error: unknown): never {
   if (error instanceof ConfigError) {
-    for (const problem of error.problems) process.stderr.write(`redispatch: ${problem}\n`);
+    for (const problem of error.problems) process.stderr.write(`redispatch: ${terminalSafe(problem)}\n`);
     process.exit(2);
   }
   const message = error instanceof Error ? error.message : String(error);
-  process.stderr.write(`redispatch: ${message.split('\n')[0]}\n`);
+  process.stderr.write(`redispatch: ${terminalSafe(message.split('\n')[0] ?? '')}\n`);
   process.exit(1);
 }

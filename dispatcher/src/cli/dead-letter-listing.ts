@@ -10,6 +10,7 @@ import {
   type PageFlags,
   pageFrom,
 } from './dead-letter-flags.js';
+import { terminalSafe } from './terminal-text.js';
 
 export interface ListingSpec<L> {
   /** What one entry is called in the summary line, e.g. `dead letter(s)`. */
@@ -48,7 +49,7 @@ export function addListCommand<L>(parent: Command, spec: ListingSpec<L>): void {
         spec.query(config, scope, filterFrom(options, await redisTimeMs(scope.client)), offset, limit),
       );
       for (const letter of page.letters)
-        process.stdout.write(`${options.json ? spec.json(letter) : spec.line(letter)}\n`);
+        process.stdout.write(`${options.json ? spec.json(letter) : terminalSafe(spec.line(letter))}\n`);
       const shown = page.letters.length;
       const next = offset + shown < page.total ? `; next: --offset ${offset + shown}` : '';
       // --json prints entries only: scripts parse every line as one (2>&1 included).

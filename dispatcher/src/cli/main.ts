@@ -3,11 +3,13 @@ import { Command } from 'commander';
 import { registerConsoleCommand } from './command-console.js';
 import { registerDispatcherCommand } from './command-dispatcher.js';
 import { registerDlqCommand } from './command-dlq.js';
+import { registerFlowCommands } from './command-flow.js';
 import { COMMAND_HELP } from './command-help.js';
 import { registerOptionsCommand } from './command-options.js';
 import { registerOutboundDlqCommand } from './command-outbound-dlq.js';
 import { registerPublishCommand } from './command-publish.js';
 import { registerRelayCommand } from './command-relay.js';
+import { registerResultsCommand } from './command-results.js';
 import { registerStatsCommand } from './command-stats.js';
 import { registerUpCommand } from './command-up.js';
 import { registerWorkerCommand } from './command-worker.js';
@@ -40,6 +42,8 @@ registerRelayCommand(program);
 registerOutboundDlqCommand(program);
 registerOptionsCommand(program);
 registerConsoleCommand(program);
+registerResultsCommand(program);
+registerFlowCommands(program);
 // Settings are accepted before or after the subcommand (`redispatch worker --handler x`); each
 // command's help shows its own few (COMMAND_HELP), `redispatch options` all of them.
 const withSettings = (command: Command, path: string[]): void => {

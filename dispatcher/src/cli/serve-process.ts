@@ -23,7 +23,17 @@ export interface Service {
   readiness(): Readiness;
   /** A dispatcher's role, caught up and buffered, recorded with its endpoint directory entry. */
   details?: AnnouncerOptions['details'];
+  /** After close: 'incomplete' when it could not flush (the process then exits non-zero). */
+  readonly closeOutcome?: 'clean' | 'incomplete';
 }
+
+/**
+ * The whole stop, from the signal to the exit, beyond REDISPATCH_DRAIN_TIMEOUT_MS (guarantee 9,
+ * issue 22: every role within the drain timeout plus 2 s, whatever its connections are doing). Each
+ * service bounds its own close steps; this is the backstop for what follows them (the endpoint
+ * directory, the metrics server) and for a service whose own budget is longer.
+ */
+const STOP_MARGIN_MS = 1_800;
 
 /** The metrics server, when enabled; a default port that is taken falls back to a free one. */
 async function startMetrics(
@@ -134,11 +144,19 @@ export async function serveProcess(
     }
     stopping = true;
     logger.info({ signal: reason }, 'shutting down');
+    const budgetMs = config.drainTimeoutMs + STOP_MARGIN_MS;
+    setTimeout(() => {
+      logger.error(
+        { budgetMs },
+        'shutdown ran out of its budget (REDISPATCH_DRAIN_TIMEOUT_MS + 2 s): exiting with work left (standbys hold unwritten messages; claims are redelivered)',
+      );
+      process.exit(1);
+    }, budgetMs).unref();
     running
       .close()
       .then(() => directory?.close())
       .then(() => metrics?.close())
-      .then(() => process.exit(0))
+      .then(() => process.exit(running.closeOutcome === 'incomplete' ? 1 : 0))
       .catch((error: unknown) => {
         logger.error({ err: error }, 'shutdown failed');
         process.exit(1);

@@ -13,6 +13,11 @@ import {
 import { ExecutionError, type Lock, Redlock, ResourceLockedError } from '@sesamecare-oss/redlock';
 import type { Cluster, Redis } from 'ioredis';
 
+/** One renewal attempt failed; the lease it was extending is still valid for `validForMs()`. */
+export class LeaseRenewalError extends Error {
+  override readonly name = 'LeaseRenewalError';
+}
+
 /** Clock drift allowance, as Redlock's paper: a fraction of the lease plus Redis's 1 ms expiry precision. */
 const DRIFT_FACTOR = 0.01;
 
@@ -117,7 +122,12 @@ export class LeaderLease {
     }
   }
 
-  /** Extends the lease by a full period; on failure the lease is treated as lost at once. */
+  /**
+   * Extends the lease by a full period. A failed attempt keeps the current lease: its validity is
+   * still counted on the monotonic clock from the last success, so the caller may retry while
+   * `validForMs()` says it provably holds (LeaseRenewal) and must step down once it is nearly spent.
+   * Rejects with LeadershipLostError when the lease had already run out (nothing left to retry).
+   */
   async renew(): Promise<void> {
     const lock = this.lock;
     if (!lock || this.validForMs() <= 0) {
@@ -126,14 +136,15 @@ export class LeaderLease {
     }
     const started = performance.now();
     try {
-      this.lock = await lock.extend(this.options.leaseMs);
-      const validUntil = started + this.options.leaseMs - this.drift();
-      this.validUntil = validUntil;
+      const extended = await lock.extend(this.options.leaseMs);
+      // Released (stepped down) while the attempt was in flight: a late success must not revive it.
+      if (this.lock !== lock) throw new LeadershipLostError('lease released while a renewal was in flight');
+      this.lock = extended;
+      this.validUntil = started + this.options.leaseMs - this.drift();
     } catch (error) {
-      this.lock = undefined;
-      this.validUntil = 0;
+      if (error instanceof LeadershipLostError) throw error;
       const cause = await this.classify(error, 'renew');
-      throw new LeadershipLostError(`lease renewal failed: ${cause.message}`, { cause });
+      throw new LeaseRenewalError(`lease renewal failed: ${cause.message}`, { cause });
     }
   }
 

@@ -4,6 +4,7 @@ import { Batcher } from '../routing/batcher.js';
 import { traceDispatch } from '../routing/dispatch-span.js';
 import type { LeaderRouting } from '../routing/routing-mode.js';
 import type { Received } from '../standby/replay-buffer.js';
+import { DueWatch } from './due-watch.js';
 import type { Elected } from './election.js';
 import type { LeaderLease } from './leader-lease.js';
 import type { LeaseRenewal } from './lease-renewal.js';
@@ -15,7 +16,8 @@ export type StepDownReason =
   | 'lease_expired'
   | 'shutdown'
   | 'error'
-  | 'ingress_lost';
+  | 'ingress_lost'
+  | 'pending_full';
 
 export interface LeaderTermOptions {
   elected: Elected;
@@ -25,6 +27,11 @@ export interface LeaderTermOptions {
   /** The deployment prefix: the dispatch spans' `messaging.destination.name`. */
   prefix: string;
   reapIntervalMs: number;
+  /** How often to read the delayed set's earliest due time (0: promote only at reap ticks). */
+  dueCheckMs: number;
+  /** REDISPATCH_LEADER_PENDING_BYTES / _MAX: what the batcher may hold unwritten before stepping down. */
+  maxPendingBytes: number;
+  maxPending: number;
   /** Lists mode: a reap that found a backlog and live workers asks for a write (freed room). */
   kickOnBacklog: boolean;
   metrics: DispatcherMetrics;
@@ -53,6 +60,12 @@ export class LeaderTerm {
   private readonly routing: LeaderRouting;
   private sequence = 0;
   private reapTimer: NodeJS.Timeout | undefined;
+  private readonly dueWatch: DueWatch;
+  /** A reap call is awaiting its reply; a due timer firing meanwhile asks for another right after. */
+  private reaping = false;
+  private reapAgain = false;
+  /** The rate limit's release loop (only when the routing has one). */
+  private releaseTimer: NodeJS.Timeout | undefined;
   /** The marker of the last batch this term wrote ('' before its first): what a successor's election reads. */
   lastWrittenMarker = '';
 
@@ -65,7 +78,7 @@ export class LeaderTerm {
       maxBatch: options.batchSize,
       write: async (batch) => {
         await traceDispatch(options.prefix, this.epoch, batch, () => lease.guard(() => routing.write(batch)));
-        this.lastWrittenMarker = batch.markers.at(-1) || this.lastWrittenMarker;
+        this.lastWrittenMarker = batch.marker || this.lastWrittenMarker;
         metrics.pending.set(batcher.pendingCount);
         // JetStream: acknowledge only what is now durably in Redis.
         for (const ack of batch.acks) ack?.();
@@ -77,8 +90,22 @@ export class LeaderTerm {
         metrics.writeErrors.inc();
         log.warn({ err: error, delayMs }, 'batch write failed; retrying the same batch');
       },
+      maxPendingBytes: options.maxPendingBytes,
+      maxPending: options.maxPending,
+      onFull: (held) => {
+        log.error(
+          { ...held, maxBytes: options.maxPendingBytes, maxMessages: options.maxPending },
+          'unwritten messages over the leader pending limit; stepping down so a standby with a working link takes over',
+        );
+        void options.onLost('pending_full');
+      },
     });
     this.batcher = batcher;
+    this.dueWatch = new DueWatch({
+      checkMs: options.dueCheckMs,
+      nextDueInMs: () => this.routing.nextDueInMs(),
+      onDue: () => this.reapNow(),
+    });
   }
 
   get pendingCount(): number {
@@ -96,6 +123,19 @@ export class LeaderTerm {
 
   startReaping(): void {
     this.reapTimer = setTimeout(() => void this.reapOnce(), this.options.reapIntervalMs);
+    this.dueWatch.start();
+    if (this.routing.release) this.releaseTimer = setTimeout(() => void this.releaseOnce(), 0);
+  }
+
+  /** Something delayed is due: reap now rather than at the next tick (one reap in flight at a time). */
+  private reapNow(): void {
+    if (!this.options.isCurrent()) return;
+    if (this.reaping) {
+      this.reapAgain = true;
+      return;
+    }
+    clearTimeout(this.reapTimer);
+    void this.reapOnce();
   }
 
   /**
@@ -124,6 +164,8 @@ export class LeaderTerm {
     const { renewal, metrics: m, log } = this.options;
     renewal.stop();
     clearTimeout(this.reapTimer);
+    this.dueWatch.stop();
+    clearTimeout(this.releaseTimer);
     const left = this.batcher.stop();
     this.routing.clearGauges();
     if (left.length > 0) {
@@ -143,14 +185,38 @@ export class LeaderTerm {
     return `${this.epoch.toString(36)}-${this.sequence.toString(36)}`;
   }
 
+  /** One draw from the rate limit's bucket; the next is timed for the next token (not a slow tick). */
+  private async releaseOnce(): Promise<void> {
+    const release = this.routing.release;
+    const { isCurrent, lease, kickOnBacklog, reapIntervalMs, log } = this.options;
+    if (!release || !isCurrent()) return;
+    let nextMs = reapIntervalMs;
+    try {
+      const result = await lease.guard(() => release());
+      // Lists: released ids are in the backlog; a write routes them to queues with room now.
+      if (kickOnBacklog && result.released > 0) this.batcher.kick();
+      nextMs = result.nextMs;
+    } catch (error) {
+      const lost = lostReason(error);
+      if (lost) {
+        await this.options.onLost(lost);
+        return;
+      }
+      log.warn({ err: error }, 'rate-limit release failed; will retry');
+    }
+    if (isCurrent()) this.releaseTimer = setTimeout(() => void this.releaseOnce(), nextMs);
+  }
+
   private async reapOnce(): Promise<void> {
     const { isCurrent, lease, kickOnBacklog, reapIntervalMs, log } = this.options;
     if (!isCurrent()) return;
     clearTimeout(this.reapTimer);
     let more = false;
+    this.reaping = true;
     try {
       const result = await lease.guard(() => this.routing.upkeep());
-      if (kickOnBacklog && result.backlog > 0 && result.liveWorkers > 0) this.batcher.kick();
+      if (kickOnBacklog && !result.paused && result.backlog > 0 && result.liveWorkers > 0)
+        this.batcher.kick();
       more = result.more;
     } catch (error) {
       const lost = lostReason(error);
@@ -159,7 +225,11 @@ export class LeaderTerm {
         return;
       }
       log.warn({ err: error }, 'reap failed; will retry');
+    } finally {
+      this.reaping = false;
     }
+    more ||= this.reapAgain;
+    this.reapAgain = false;
     if (isCurrent()) this.reapTimer = setTimeout(() => void this.reapOnce(), more ? 0 : reapIntervalMs);
   }
 }

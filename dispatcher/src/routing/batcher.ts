@@ -9,8 +9,10 @@ import type { Received } from '../standby/replay-buffer.js';
 export interface Batch {
   ids: string[];
   payloads: Buffer[];
-  /** Replay markers, one per payload; the last one is stored as the leader's progress. */
-  markers: string[];
+  /** The replay marker of the last payload, stored as the leader's progress ('' for none). */
+  marker: string;
+  /** What was batched, in order (kept when the batch cannot be proven written). */
+  received: Received[];
   /** Transport acks (JetStream), called after the batch is written. */
   acks: ((() => void) | undefined)[];
 }
@@ -24,6 +26,14 @@ export interface BatcherOptions {
   isFatal: (error: unknown) => boolean;
   onFatal: (error: unknown) => void;
   onRetry: (error: unknown, delayMs: number) => void;
+  /**
+   * Bounds on what the batcher holds unwritten (pending plus the batch in hand). Crossing either calls
+   * `onFull` once: the leader steps down (its standbys heard the same messages) instead of growing
+   * its heap while every write fails.
+   */
+  maxPendingBytes: number;
+  maxPending: number;
+  onFull: (held: { count: number; bytes: number }) => void;
 }
 
 const RETRY_MIN_MS = 20;
@@ -40,6 +50,10 @@ export class Batcher {
   private kicked = false;
   private retryDelay = RETRY_MIN_MS;
   private idleWaiters: (() => void)[] = [];
+  /** Payload bytes in `pending`, and in the batch in hand (retrying or in flight). */
+  private pendingBytes = 0;
+  private batchBytes = 0;
+  private full = false;
 
   constructor(private readonly options: BatcherOptions) {}
 
@@ -47,8 +61,21 @@ export class Batcher {
     return this.pending.length + (this.retrying?.ids.length ?? 0);
   }
 
+  /** Payload bytes held unwritten: pending plus the batch in hand. */
+  get heldBytes(): number {
+    return this.pendingBytes + this.batchBytes;
+  }
+
   add(received: Received): void {
     this.pending.push(received);
+    this.pendingBytes += received.payload.length;
+    if (
+      !this.full &&
+      (this.heldBytes > this.options.maxPendingBytes || this.pendingCount > this.options.maxPending)
+    ) {
+      this.full = true;
+      this.options.onFull({ count: this.pendingCount, bytes: this.heldBytes });
+    }
     this.schedule();
   }
 
@@ -72,15 +99,11 @@ export class Batcher {
   stop(): Received[] {
     this.stopped = true;
     const retrying = this.retrying ?? this.inFlight;
-    const unwritten = retrying
-      ? retrying.payloads.map((payload, i) => ({
-          payload,
-          marker: retrying.markers[i] ?? '',
-          ack: retrying.acks[i],
-        }))
-      : [];
+    const unwritten = retrying ? retrying.received : [];
     const left = [...unwritten, ...this.pending];
     this.pending = [];
+    this.pendingBytes = 0;
+    this.batchBytes = 0;
     this.retrying = undefined;
     this.notifyIdle();
     return left;
@@ -106,10 +129,15 @@ export class Batcher {
         ? this.pending
         : this.pending.slice(0, this.options.maxBatch);
     this.pending = taken === this.pending ? [] : this.pending.slice(this.options.maxBatch);
+    const bytes = taken.reduce((sum, r) => sum + r.payload.length, 0);
+    this.pendingBytes -= bytes;
+    this.batchBytes = bytes;
     return {
       ids: taken.map(() => this.options.nextId()),
       payloads: taken.map((r) => r.payload),
-      markers: taken.map((r) => r.marker),
+      // Only the last message's marker is stored: hash three payloads per batch, not per message.
+      marker: taken.at(-1)?.marker ?? '',
+      received: taken,
       acks: taken.map((r) => r.ack),
     };
   }
@@ -127,6 +155,7 @@ export class Batcher {
     try {
       await this.options.write(batch);
       this.retrying = undefined;
+      this.batchBytes = 0;
       this.retryDelay = RETRY_MIN_MS;
     } catch (error) {
       if (this.options.isFatal(error)) {

@@ -7,13 +7,20 @@ import {
   decodeEnvelope,
   envelopeHeaderLength,
   hasEnvelopeMarker,
+  oversizeReason,
 } from '@redispatch/shared';
 
 /** What the leader learns from a payload without ever parsing its body. */
 export type Classified =
   | { kind: 'plain' }
   | { kind: 'envelope'; header: DecodedHeader }
-  | { kind: 'rejected'; reason: string };
+  | { kind: 'rejected'; reason: string; kept: Buffer };
+
+/**
+ * What is kept of an oversize payload in the dead letters: its first bytes (enough to recognise it),
+ * its size in the reason. Storing it whole let publishers fill Redis (issue 22).
+ */
+export const REJECTED_PREFIX_BYTES = 1024;
 
 /**
  * Oversize payloads and malformed envelope headers are rejected (dead-lettered with the reason);
@@ -21,9 +28,11 @@ export type Classified =
  */
 export function classifyPayload(payload: Buffer, maxPayloadBytes: number): Classified {
   if (payload.length > maxPayloadBytes) {
+    const kept = payload.subarray(0, REJECTED_PREFIX_BYTES);
     return {
       kind: 'rejected',
-      reason: `oversize: ${payload.length} bytes exceeds REDISPATCH_MAX_PAYLOAD_BYTES=${maxPayloadBytes}`,
+      reason: oversizeReason(payload.length, maxPayloadBytes, kept.length),
+      kept,
     };
   }
   const headerLength = hasEnvelopeMarker(payload) ? envelopeHeaderLength(payload) : 0;
@@ -33,12 +42,14 @@ export function classifyPayload(payload: Buffer, maxPayloadBytes: number): Class
     return {
       kind: 'rejected',
       reason: `malformed envelope: ${decoded.kind === 'malformed' ? decoded.reason : 'no header'}`,
+      // Within the size limit: kept whole, so it can be inspected (and replayed once fixed).
+      kept: payload,
     };
   }
   const { header } = decoded;
   // Past its expiry at intake: dead-lettered, never routed (the worker checks again before handling).
   if (header.expiresAt !== undefined && header.expiresAt <= Date.now()) {
-    return { kind: 'rejected', reason: 'expired' };
+    return { kind: 'rejected', reason: 'expired', kept: payload };
   }
   return { kind: 'envelope', header };
 }

@@ -1,4 +1,5 @@
 import type { Batch } from './batcher.js';
+import type { ReleaseResult } from './rate-release.js';
 
 /** What a leader's periodic upkeep found. */
 export interface UpkeepResult {
@@ -7,6 +8,8 @@ export interface UpkeepResult {
   backlog: number;
   /** True when a limit was hit and another pass should follow at once. */
   more: boolean;
+  /** Routing is paused (flow control): nothing is handed to workers, so freed room needs no write. */
+  paused: boolean;
 }
 
 /** The routing a leader runs for one epoch: batch writes and periodic upkeep, both fenced. */
@@ -15,8 +18,15 @@ export interface LeaderRouting {
   write(batch: Batch): Promise<void>;
   /** Redelivery, delayed promotion, trimming, dead workers; throws FencedError when superseded. */
   upkeep(): Promise<UpkeepResult>;
+  /**
+   * With a rate limit: releases what the token bucket allows (fenced) and says when to call again;
+   * absent when no rate limit is set (then nothing per message or per tick is added).
+   */
+  release?: () => Promise<ReleaseResult>;
   /** Zeroes the cluster-wide gauges when this process stops leading. */
   clearGauges(): void;
+  /** Ms until the earliest delayed message or retry is due (server clock), undefined when none. */
+  nextDueInMs(): Promise<number | undefined>;
 }
 
 /**

@@ -103,7 +103,7 @@ export function logLines(proc: CliProcess): Record<string, unknown>[] {
 /** Every dispatcher's role changes (elections, step-downs, gaps) in time order, for failure messages. */
 export function leadershipTimeline(procs: CliProcess[], label: (pid: number) => string): string {
   const wanted =
-    /^(standby|elected leader|stepped down|resubscribed after a gap|subscription to the channel dropped|unwritten messages kept|takeover step failed)/;
+    /^(standby|elected leader|stepped down|resubscribed after a gap|subscription to the channel dropped|unwritten messages kept|takeover step failed|lease renewal failed|lease renewed after a retry|lease nearly spent)/;
   return procs
     .flatMap((proc) =>
       logLines(proc)
@@ -112,8 +112,19 @@ export function leadershipTimeline(procs: CliProcess[], label: (pid: number) => 
     )
     .sort((a, b) => a.time - b.time)
     .map(({ time, pid, line }) => {
-      const { msg, epoch, replayed, markerMatched, reason, rank, count } = line;
-      const extra = JSON.stringify({ epoch, replayed, markerMatched, reason, rank, count });
+      const { msg, epoch, replayed, markerMatched, reason, rank, count, attempt, validForMs, err } = line;
+      const why = (err as { message?: string } | undefined)?.message;
+      const extra = JSON.stringify({
+        epoch,
+        replayed,
+        markerMatched,
+        reason,
+        rank,
+        count,
+        attempt,
+        validForMs,
+        why,
+      });
       return `  ${new Date(time).toISOString().slice(17, 23)} ${label(pid)} ${String(msg)} ${extra}`;
     })
     .join('\n');

@@ -25,8 +25,13 @@ export interface DeadLetterPage {
 export interface DeadLetterRef {
   id: string;
   deadLetteredAt: number;
-  /** Body size in bytes (checked against REDISPATCH_MAX_PAYLOAD_BYTES before a replay). */
+  /**
+   * Body size in bytes (checked against REDISPATCH_MAX_PAYLOAD_BYTES before a replay); for an
+   * oversize payload of which only a prefix was kept, the size it had.
+   */
   size: number;
+  /** Only a prefix of the body was kept (an oversize payload): never replayable. */
+  truncated?: boolean;
   /** Where it lives: the id in lists mode, `<partition>/<entry id>` in streams mode. */
   locator: string;
 }

@@ -11,6 +11,7 @@ import {
   reasonMatches,
 } from './dead-letter-filter.js';
 import type { DeadLetter } from './dead-letters.js';
+import { truncatedSize } from './truncated-letters.js';
 
 /** Ids per ZRANGE page and per script call: bounded work per round trip. */
 const PAGE = 500;
@@ -79,13 +80,20 @@ export function listsDeadLetterStore(redis: Redis, keys: Keys): DeadLetterStore 
     if (entries.length === 0) return [];
     const sizes = redis.pipeline();
     for (const { id } of entries) sizes.hstrlen(keys.body, id);
-    const replies = (await sizes.exec()) ?? [];
-    return entries.map(({ id, at }, i) => ({
-      id,
-      deadLetteredAt: at,
-      size: Number(replies[i]?.[1] ?? 0),
-      locator: id,
-    }));
+    const [replies, reasons] = await Promise.all([
+      sizes.exec().then((r) => r ?? []),
+      redis.hmget(keys.errors, ...entries.map(({ id }) => id)),
+    ]);
+    return entries.map(({ id, at }, i) => {
+      const cut = truncatedSize(reasons[i] ?? '');
+      return {
+        id,
+        deadLetteredAt: at,
+        size: cut ?? Number(replies[i]?.[1] ?? 0),
+        ...(cut === undefined ? {} : { truncated: true }),
+        locator: id,
+      };
+    });
   }
 
   async function scores(ids: readonly string[]): Promise<Scored[]> {

@@ -82,6 +82,8 @@ export interface Stats {
   processes: ProcessEndpoint[];
   /** Every live dispatcher (leader first): the `processes` entries of role dispatcher, with their details. */
   dispatchers: DispatcherStatus[];
+  /** Routing is paused (`redispatch pause`, docs/flow-control.md): the state the leader applied. */
+  paused?: boolean;
   /** Counters per second over the last `stats --watch` interval; null until there are two samples. */
   rates?: Rates | null;
   /** `stats --watch`: when this sample was taken (ISO 8601, this host's clock). */
@@ -155,6 +157,7 @@ export async function readStats(redis: Redis, keys: Keys, prefix: string): Promi
     .zcard(keys.dlq)
     .hgetall(keys.totals)
     .hgetall(keys.endpoints)
+    .llen(keys.flowHeld)
     .exec();
   if (!first) throw new Error('stats pipeline returned nothing');
   const value = <T>(index: number): T => {
@@ -192,7 +195,8 @@ export async function readStats(redis: Redis, keys: Keys, prefix: string): Promi
     workers,
     inflight: value<number>(4),
     delayed: value<number>(5),
-    backlog: value<number>(6),
+    // What a pause holds (docs/flow-control.md) waits for routing too: part of the backlog.
+    backlog: value<number>(6) + value<number>(10),
     deadLetters: value<number>(7),
     totals,
   };

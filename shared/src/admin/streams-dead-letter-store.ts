@@ -10,6 +10,7 @@ import {
   reasonMatches,
 } from './dead-letter-filter.js';
 import type { DeadLetter } from './dead-letters.js';
+import { truncatedSize } from './truncated-letters.js';
 
 /** Entries per XRANGE page and per script call: bounded work per round trip. */
 const PAGE = 500;
@@ -49,12 +50,16 @@ function newestFirst(a: Located, b: Located): number {
   );
 }
 
-const refOf = ({ partition, entryId, letter }: Located): DeadLetterRef => ({
-  id: letter.id,
-  deadLetteredAt: letter.deadLetteredAt,
-  size: letter.body.length,
-  locator: `${partition.index}/${entryId}`,
-});
+const refOf = ({ partition, entryId, letter }: Located): DeadLetterRef => {
+  const cut = truncatedSize(letter.reason);
+  return {
+    id: letter.id,
+    deadLetteredAt: letter.deadLetteredAt,
+    size: cut ?? letter.body.length,
+    ...(cut === undefined ? {} : { truncated: true }),
+    locator: `${partition.index}/${entryId}`,
+  };
+};
 
 /** Streams mode: one dead-letter stream per partition (`{prefix:i}:dlq`, entries {i, p, r, a[, s]}). */
 export function streamsDeadLetterStore(

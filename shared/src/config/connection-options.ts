@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import * as d from './defaults.js';
-import { bool, commaList, intAtLeast, name, option } from './option-schemas.js';
+import { bool, commaList, intAtLeast, name, option, sensitive } from './option-schemas.js';
 import { parseRedisUrl } from './redis-url.js';
 
 const redisUrl = z.string().superRefine((value, ctx) => {
@@ -74,18 +74,24 @@ const natMapList = commaList.transform((pairs, ctx) => {
  * partitions, replication waits, the ingress channel and the key prefix.
  */
 export const CONNECTION_OPTIONS = {
-  redisUrl: option(
-    'REDIS_URL',
-    '--redis-url <url>',
-    'Data Redis (redis://, rediss:// for TLS)',
-    redisUrl,
-    d.DEFAULT_REDIS_URL,
+  redisUrl: sensitive(
+    'url',
+    option(
+      'REDIS_URL',
+      '--redis-url <url>',
+      'Data Redis (redis://, rediss:// for TLS)',
+      redisUrl,
+      d.DEFAULT_REDIS_URL,
+    ),
   ),
-  lockUrls: option(
-    'LOCK_URLS',
-    '--lock-urls <urls>',
-    'Comma-separated Redlock masters (default: the data Redis)',
-    redisUrlList,
+  lockUrls: sensitive(
+    'url',
+    option(
+      'LOCK_URLS',
+      '--lock-urls <urls>',
+      'Comma-separated Redlock masters (default: the data Redis)',
+      redisUrlList,
+    ),
   ),
   mode: option(
     'MODE',
@@ -94,11 +100,14 @@ export const CONNECTION_OPTIONS = {
     z.enum(['lists', 'streams']),
     'lists',
   ),
-  clusterNodes: option(
-    'CLUSTER_NODES',
-    '--cluster-nodes <nodes>',
-    'Streams mode: Redis Cluster seed nodes, comma-separated host:port (auth and TLS as REDISPATCH_REDIS_URL); unset: the single Redis at REDISPATCH_REDIS_URL',
-    clusterNodeList,
+  clusterNodes: sensitive(
+    'url',
+    option(
+      'CLUSTER_NODES',
+      '--cluster-nodes <nodes>',
+      'Streams mode: Redis Cluster seed nodes, comma-separated host:port (auth and TLS as REDISPATCH_REDIS_URL); unset: the single Redis at REDISPATCH_REDIS_URL',
+      clusterNodeList,
+    ),
   ),
   clusterNatMap: option(
     'CLUSTER_NAT_MAP',

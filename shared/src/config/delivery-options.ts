@@ -10,7 +10,7 @@ export const DELIVERY_OPTIONS = {
   leaseMs: option(
     'LEASE_MS',
     '--lease-ms <ms>',
-    'Leader lease; renewed every lease/3, retried every lease/4',
+    'Leader lease; renewed every lease/3 (a failed renewal is retried while the lease still holds), taken over every lease/4',
     intAtLeast(300),
     String(d.DEFAULT_LEASE_MS),
   ),

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { commaList, intAtLeast, name, option } from './option-schemas.js';
+import { commaList, intAtLeast, name, option, sensitive } from './option-schemas.js';
 
 const natsUrlList = commaList.superRefine((urls, ctx) => {
   if (urls.length === 0) ctx.addIssue({ code: 'custom', message: 'must name at least one server' });
@@ -35,12 +35,15 @@ export const INTAKE_OPTIONS = {
     z.enum(['redis', 'nats', 'jetstream']),
     'redis',
   ),
-  natsUrl: option(
-    'NATS_URL',
-    '--nats-url <url>',
-    'NATS server(s), comma-separated: nats://[user:pass@|token@]host:port (tls:// for TLS)',
-    natsUrlList,
-    'nats://127.0.0.1:4222',
+  natsUrl: sensitive(
+    'url',
+    option(
+      'NATS_URL',
+      '--nats-url <url>',
+      'NATS server(s), comma-separated: nats://[user:pass@|token@]host:port (tls:// for TLS)',
+      natsUrlList,
+      'nats://127.0.0.1:4222',
+    ),
   ),
   natsSubject: option(
     'NATS_SUBJECT',

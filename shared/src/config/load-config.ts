@@ -54,16 +54,26 @@ export function settingDefault<K extends OptionKey>(key: K): Config[K] {
   ) as Config[K];
 }
 
+/** Whether a setting's value may carry a secret: marked in its table (the name is only a fallback). */
+export function isSensitive(key: OptionKey): boolean {
+  const spec: { sensitive?: string } = OPTIONS[key];
+  return spec.sensitive !== undefined || /url|secret|password|token/i.test(key);
+}
+
 export function parseOption(
   key: OptionKey,
   raw: string,
 ): { ok: true; value: unknown } | { ok: false; problem: string } {
   const result = (OPTIONS[key].schema as z.ZodType).safeParse(raw);
   if (result.success) return { ok: true, value: result.data };
-  const message = result.error.issues.map((issue) => issue.message).join(', ');
-  // URLs may carry passwords: never echoed. Other values are quoted (JSON escapes newlines and
-  // control characters, so one problem stays one line) and cut short.
-  const shown = key.toLowerCase().includes('url') ? '' : ` (got ${quoteValue(raw)})`;
+  const joined = result.error.issues.map((issue) => issue.message).join(', ');
+  // A sensitive setting's problem may quote an entry (`entry 1 "https://u:p@h" has user info`):
+  // credentials in any URL it quotes are cut out too.
+  const message = isSensitive(key) ? joined.replace(/\/\/[^\s",]*@/g, '//***@') : joined;
+  // A setting marked sensitive in its table (URLs, which may carry passwords; secrets) is never
+  // echoed, whatever its name. Other values are quoted (JSON escapes newlines and control
+  // characters, so one problem stays one line) and cut short.
+  const shown = isSensitive(key) ? '' : ` (got ${quoteValue(raw)})`;
   return { ok: false, problem: `${message}${shown}` };
 }
 

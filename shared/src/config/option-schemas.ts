@@ -10,6 +10,19 @@ export interface OptionSpec<T> {
   description: string;
   schema: z.ZodType<T>;
   default: string | undefined;
+  /**
+   * The value may carry a secret (a password in a URL, a token): an error about it never echoes the
+   * value, whatever the setting is called. Marked with `sensitive(...)` in the tables.
+   */
+  sensitive?: 'url' | 'secret';
+}
+
+/** Marks a setting whose value may carry a secret, so no message ever prints it (redact by schema). */
+export function sensitive<S extends OptionSpec<unknown>>(
+  kind: 'url' | 'secret',
+  spec: S,
+): S & { sensitive: 'url' | 'secret' } {
+  return { ...spec, sensitive: kind };
 }
 
 export function option<T, D extends string | undefined = undefined>(

@@ -1,11 +1,15 @@
 import { hostname } from 'node:os';
+import { BOUNDS_OPTIONS } from './bounds-options.js';
 import { CONNECTION_OPTIONS, REDIS_TLS_OPTIONS } from './connection-options.js';
 import { CONSOLE_OPTIONS } from './console-options.js';
+import { CONTROLS_OPTIONS } from './controls-options.js';
 import { DELIVERY_OPTIONS } from './delivery-options.js';
+import { FLOW_OPTIONS } from './flow-options.js';
 import { HANDLER_OPTIONS } from './handler-options.js';
 import { INTAKE_OPTIONS } from './intake-options.js';
 import { OUTBOUND_OPTIONS } from './outbound-options.js';
 import { RELAY_OPTIONS } from './relay-options.js';
+import { TIMING_OPTIONS } from './timing-options.js';
 
 export type { OptionSpec } from './option-schemas.js';
 
@@ -19,10 +23,14 @@ export const OPTIONS = {
   ...DELIVERY_OPTIONS,
   ...INTAKE_OPTIONS,
   ...HANDLER_OPTIONS,
+  ...CONTROLS_OPTIONS,
   ...OUTBOUND_OPTIONS,
   ...REDIS_TLS_OPTIONS,
   ...RELAY_OPTIONS,
+  ...TIMING_OPTIONS,
+  ...BOUNDS_OPTIONS,
   ...CONSOLE_OPTIONS,
+  ...FLOW_OPTIONS,
 } as const;
 
 export type OptionKey = keyof typeof OPTIONS;

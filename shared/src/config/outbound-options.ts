@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import * as d from './defaults.js';
 import { type HttpAllowEntry, parseHttpAllowEntry } from './http-allow.js';
-import { bool, commaList, intAtLeast, option } from './option-schemas.js';
+import { bool, commaList, intAtLeast, option, sensitive } from './option-schemas.js';
 
 /**
  * Replies: the outbound queues, the relay's listener, fallback and retention, and HTTP delivery
@@ -78,20 +78,23 @@ export const OUTBOUND_OPTIONS = {
     intAtLeast(10),
     String(d.DEFAULT_HTTP_TIMEOUT_MS),
   ),
-  httpAllow: option(
-    'HTTP_ALLOW',
-    '--http-allow <urls>',
-    'Comma-separated http(s) URLs HTTP replies may go to: same scheme, host and port, path at or below (default: none); others are dead-lettered',
-    commaList.transform((entries, ctx) => {
-      const parsed: HttpAllowEntry[] = [];
-      entries.forEach((value, index) => {
-        try {
-          parsed.push(parseHttpAllowEntry(value));
-        } catch (error) {
-          ctx.addIssue({ code: 'custom', message: `entry ${index + 1} ${(error as Error).message}` });
-        }
-      });
-      return parsed;
-    }),
+  httpAllow: sensitive(
+    'url',
+    option(
+      'HTTP_ALLOW',
+      '--http-allow <urls>',
+      'Comma-separated http(s) URLs HTTP replies may go to: same scheme, host and port, path at or below (default: none); others are dead-lettered',
+      commaList.transform((entries, ctx) => {
+        const parsed: HttpAllowEntry[] = [];
+        entries.forEach((value, index) => {
+          try {
+            parsed.push(parseHttpAllowEntry(value));
+          } catch (error) {
+            ctx.addIssue({ code: 'custom', message: `entry ${index + 1} ${(error as Error).message}` });
+          }
+        });
+        return parsed;
+      }),
+    ),
   ),
 };

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import * as d from './defaults.js';
-import { commaList, intAtLeast, option } from './option-schemas.js';
+import { commaList, intAtLeast, option, sensitive } from './option-schemas.js';
 
 /** Origins as the browser sends them (`scheme://host[:port]`), each checked and normalised once. */
 const originList = commaList.transform((entries, ctx) => {
@@ -78,11 +78,14 @@ export const RELAY_OPTIONS = {
     intAtLeast(1024),
     String(d.DEFAULT_RELAY_MEMORY_BUDGET_BYTES),
   ),
-  relayOrigins: option(
-    'RELAY_ORIGINS',
-    '--relay-origins <origins>',
-    'Comma-separated browser origins allowed to connect (e.g. https://app.example.com); a request with another Origin header is refused with 403. Unset: any origin',
-    originList,
+  relayOrigins: sensitive(
+    'url',
+    option(
+      'RELAY_ORIGINS',
+      '--relay-origins <origins>',
+      'Comma-separated browser origins allowed to connect (e.g. https://app.example.com); a request with another Origin header is refused with 403. Unset: any origin',
+      originList,
+    ),
   ),
   relayAuth: option(
     'RELAY_AUTH',

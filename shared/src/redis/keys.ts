@@ -44,6 +44,22 @@ export interface Keys {
    * /metrics and, for a dispatcher, its role, whether it is caught up and what it buffers.
    */
   readonly endpoints: string;
+  /**
+   * Stream of handlers' return values `{id, result}` (REDISPATCH_RESULTS=stream), lists mode; written
+   * by the settle scripts with the ack (passed to them, never built there). Streams mode: one per
+   * partition (partition-keys.ts).
+   */
+  readonly results: string;
+  /**
+   * Hash: flow control (docs/flow-control.md). `requested` and `requestSeq` are written by an admin's
+   * flowRequest-1.lua; `state`, `appliedSeq` and `appliedEpoch` only by the leader's fenced flowApply-2.lua.
+   */
+  readonly flow: string;
+  /**
+   * List, lists mode: ids accepted while paused. The leader's scripts use it as their backlog while
+   * paused (workers take only from the real backlog); flowApply-4.lua moves it back on resume.
+   */
+  readonly flowHeld: string;
   /** The Redlock resource on the lock masters. */
   readonly leaseLock: string;
   /** Pub/sub channel on which a resigning leader tells standbys to run for election now. */
@@ -91,6 +107,9 @@ export function createKeys(prefix: string): Keys {
     firstHeard: `${tag}:first-heard`,
     deployment: `${tag}:deployment`,
     endpoints: `${tag}:endpoints`,
+    results: `${tag}:results`,
+    flow: `${tag}:flow`,
+    flowHeld: `${tag}:flow-held`,
     leaseLock: `${tag}:lease`,
     controlChannel: `${prefix}:control`,
     queue: (workerId: string) => `${tag}:q:${workerId}`,

@@ -29,6 +29,7 @@ declare module 'ioredis' {
     rdSettle(...keysThenArgs: Arg[]): Result<number[], Context>;
     rdSettleClaim(...keysThenArgs: Arg[]): Result<(number | string | Buffer)[], Context>;
     rdSettleClaimBuffer(...keysThenArgs: Arg[]): Result<(number | Buffer)[], Context>;
+    rdExtend(...keysThenArgs: Arg[]): Result<number[], Context>;
     rdHeartbeat(workers: string, workerId: string, action: 'beat' | 'leave'): Result<number, Context>;
     rdDlqReplay(...keysThenArgs: Arg[]): Result<number, Context>;
     rdDlqPurge(...keysThenArgs: Arg[]): Result<number, Context>;
@@ -52,12 +53,25 @@ declare module 'ioredis' {
     rdStreamFence(fence: string, stream: string, epoch: number, group: string): Result<number[], Context>;
     rdStreamAppend(...keysThenArgs: Arg[]): Result<number[], Context>;
     rdStreamSettle(...keysThenArgs: Arg[]): Result<number[], Context>;
+    rdStreamExtend(...keysThenArgs: Arg[]): Result<number[], Context>;
     rdStreamReclaimBuffer(...keysThenArgs: Arg[]): Result<(number | Buffer)[], Context>;
     rdStreamMaintain(...keysThenArgs: Arg[]): Result<(number | string)[], Context>;
     rdStreamDlqReplay(...keysThenArgs: Arg[]): Result<number, Context>;
     rdStreamDlqPurge(dlq: string, limit: number): Result<number, Context>;
     rdStreamDlqReplayEntries(...keysThenArgs: Arg[]): Result<number, Context>;
+    rdFlowRequest(flow: string, requested: 'paused' | 'running'): Result<number, Context>;
+    rdFlowApply(
+      epoch: string,
+      flow: string,
+      held: string,
+      backlog: string,
+      leaderEpoch: number,
+      limit: number,
+    ): Result<number[], Context>;
+    rdFlowRelease(...keysThenArgs: Arg[]): Result<number[], Context>;
+    rdFlowTake(...keysThenArgs: Arg[]): Result<number[], Context>;
     rdLiveWorkers(workers: string, ttlMs: number): Result<(number | string)[], Context>;
+    rdDelayedHead(delayed: string): Result<number, Context>;
   }
 }
 

@@ -62,7 +62,7 @@ export const STREAM_WORKER_COMMANDS = [
 ];
 
 /**
- * The `redis.call`s in dispatchBatch-10+, reap-11, elect-2 and resign-2, plus direct GET/HINCRBY and
+ * The `redis.call`s in dispatchBatch-10+, reap-11, flowApply-4, elect-2 and resign-2, plus direct GET/HINCRBY and
  * the gap bookkeeping after a lost subscription (MULTI HSET PEXPIRE EXEC, HGETALL on `resumed`).
  */
 export const DISPATCHER_COMMANDS = [
@@ -83,12 +83,15 @@ export const DISPATCHER_COMMANDS = [
   '+llen',
   '+lrange',
   '+linsert',
+  '+ltrim',
   '+zadd',
   '+zrem',
   '+zscore',
   '+zrange',
   '+zrangebyscore',
   '+zcard',
+  // Dead-letter cap (routing/dead-letter-trim.ts): LLEN and LTRIM of {prefix}:out-dlq.
+  '+ltrim',
   '+smembers',
   '+srem',
   '+time',
@@ -131,8 +134,16 @@ export const STREAM_DISPATCHER_COMMANDS = [
   '+xpending',
   '+xtrim',
   '+xlen',
+  // Dead-letter cap (routing/dead-letter-trim.ts): LLEN and LTRIM of {prefix}:out-dlq.
+  '+llen',
+  '+ltrim',
   '+time',
   '+wait',
+  // flowApply-4 (the held list is empty in streams mode, but the script reads it).
+  '+llen',
+  '+lrange',
+  '+lpush',
+  '+ltrim',
 ];
 
 /**

@@ -12,24 +12,41 @@ export function everyDeploymentKey(prefix: string): string {
 }
 
 /**
- * The keys of every partition, as `partitionKeys` names them on a glob tag: partition tags are
- * `<prefix>:<n>` or `<prefix>:<n>.<salt>` (shared/src/streams/partition-table.ts), so `{prefix:` then
- * a digit. A glob cannot say "digits only" after that, so a prefix that extends this one with
- * `:<digit>` would match (its keys collide with these partitions anyway: give deployments distinct
- * prefixes).
+ * The partitions' tag names. With the stored partition table's tags (`{prefix}:partitions`, a JSON
+ * list such as `["rd:0","rd:1.k3"]`): exactly those, so no pattern reaches another deployment's keys
+ * (issue 22: `{rd:[0-9]*}` also matched `{rd:2024}:epoch`, `{rd:7prod}:s`, `{rd:1-staging}:dlq`).
+ * Without them: the glob `<prefix>:[0-9]*` (any tag `partitionKeys` could make, and more).
  */
-function anyPartition(prefix: string) {
-  return partitionKeys(0, `${prefix}:[0-9]*`);
+function partitionTagNames(prefix: string, tags: readonly string[] | undefined): string[] {
+  return tags === undefined ? [`${prefix}:[0-9]*`] : [...tags];
 }
 
-/** `~{prefix:[0-9]*}:*`: every key of every partition. */
-export function everyPartitionKey(prefix: string): string {
-  return `~${anyPartition(prefix).tag}:*`;
+/** `~{tag}:*` per partition: every key of every partition. */
+export function everyPartitionKey(prefix: string, tags?: readonly string[]): string[] {
+  return partitionTagNames(prefix, tags).map((tag, i) => `~${partitionKeys(i, tag).tag}:*`);
 }
 
-/** The partitions' dead-letter streams (a worker's only XADD target). */
-export function partitionDeadLetterKey(prefix: string): string {
-  return `~${anyPartition(prefix).dlq}`;
+/** The partitions' dead-letter streams (a worker's only XADD target), one pattern per partition. */
+export function partitionDeadLetterKey(prefix: string, tags?: readonly string[]): string {
+  return partitionTagNames(prefix, tags)
+    .map((tag, i) => `~${partitionKeys(i, tag).dlq}`)
+    .join(' ');
+}
+
+/** Whether `tag` is a partition tag of `prefix` as the partition table writes them. */
+export function isPartitionTag(prefix: string, tag: string): boolean {
+  return tag.startsWith(`${prefix}:`) && /^\d+(\.[A-Za-z0-9]+)?$/.test(tag.slice(prefix.length + 1));
+}
+
+/**
+ * The results streams (REDISPATCH_RESULTS=stream): the deployment's (lists mode) or every partition's
+ * (streams mode). A worker's settle scripts XADD into them, by a selector of their own.
+ */
+export function resultsKey(prefix: string, mode: 'lists' | 'streams', tags?: readonly string[]): string {
+  if (mode === 'lists') return `~${createKeys(prefix).results}`;
+  return partitionTagNames(prefix, tags)
+    .map((tag, i) => `~${partitionKeys(i, tag).results}`)
+    .join(' ');
 }
 
 /**
@@ -70,18 +87,27 @@ export function workerKeys(prefix: string): string[] {
  * because the settle and reclaim scripts declare them (Redis checks a script's declared keys
  * against these patterns); the XADD into them is granted by a selector of its own.
  */
-export function streamWorkerKeys(prefix: string): string[] {
+export function streamWorkerKeys(prefix: string, tags?: readonly string[]): string[] {
   const k = createKeys(prefix);
-  const p = anyPartition(prefix);
   return [
     `%R~${k.partitions}`,
     `~${k.workers}`,
     `~${k.relays}`,
     `~${k.outboundDead}`,
     `~${k.outbound('*')}`,
-    ...[p.stream, p.delayed, p.delayedBody, p.delayedAttempts, p.errors, p.dlq, p.totals].map(
-      (key) => `~${key}`,
-    ),
+    ...partitionTagNames(prefix, tags).flatMap((tag, i) => {
+      const p = partitionKeys(i, tag);
+      return [
+        p.stream,
+        p.delayed,
+        p.delayedBody,
+        p.delayedAttempts,
+        p.errors,
+        p.dlq,
+        p.totals,
+        p.results,
+      ].map((key) => `~${key}`);
+    }),
   ];
 }
 

@@ -18,8 +18,10 @@ import {
   endpointSelector,
   everyDeploymentKey,
   everyPartitionKey,
+  isPartitionTag,
   partitionDeadLetterKey,
   relayKeys,
+  resultsKey,
   streamWorkerKeys,
   workerKeys,
 } from './acl-keys.js';
@@ -39,12 +41,13 @@ import {
  *   (REDISPATCH_WAIT_REPLICAS) and the partition keys `{prefix:<n>…}:*`.
  * - `lock`: a dedicated Redlock master: Redlock's acquire/extend/release scripts on `{prefix}:lease` only.
  * - `worker`: lists: claim/settle/heartbeat scripts and the BLMOVE wake-up, on the message keys only.
+ *   Both: XADD into the results stream(s) only (a selector), the extend script of its mode.
  *   Streams: XREADGROUP, XGROUP CREATE, the streamSettle/streamReclaim/heartbeat/outboundWrite
  *   scripts; XADD only into the partitions' dead-letter streams (a selector), never into a partition
  *   stream; the partition table read-only. Neither mode: epoch, leader record, fences, progress
  *   markers, dedupe keys, lease, pub/sub.
  * - `admin`: `stats`, `dlq list|replay|purge` and `outbound-dlq list|purge`: reads, the DLQ scripts,
- *   and DEL of the outbound dead-letter list only.
+ *   and DEL of the outbound dead-letter list only; `results tail`: XREAD of the results stream(s).
  * - `publisher`: PUBLISH to the ingress channel, nothing else (`redispatch publish` and producers).
  * - `relay`: `redispatch relay`: its registry heartbeat and sweep, the outbound queues of relays and
  *   of HTTP deliveries (take, settle, give back, BLMOVE), the relay-sessions hashes, the outbound
@@ -73,6 +76,12 @@ export interface AclOptions {
   channel: string;
   /** REDISPATCH_MODE; lists by default. */
   mode?: AclMode;
+  /**
+   * Streams mode: the stored partition table's tags (`GET {prefix}:partitions`), so the partition
+   * patterns name exactly this deployment's partitions. Without them, a glob that also matches a
+   * deployment whose prefix extends this one with `:<digit>`.
+   */
+  partitionTags?: readonly string[];
 }
 
 const unique = (items: string[]) => [...new Set(items)];
@@ -108,10 +117,21 @@ function listRules(role: AclRole, options: AclOptions): string[] {
         ...CONNECT,
         ...SCRIPTS,
         ...WORKER_COMMANDS,
+        // The settle scripts' results stream: the only XADD a worker may send in lists mode.
+        `(+xadd ${resultsKey(options.prefix, 'lists')})`,
         endpointSelector(options.prefix),
       ];
     case 'admin':
-      return [everyKey, ...CONNECT, ...SCRIPTS, ...ADMIN_COMMANDS, `(+del +lrem ~${k.outboundDead})`];
+      return [
+        everyKey,
+        ...CONNECT,
+        ...SCRIPTS,
+        ...ADMIN_COMMANDS,
+        `(+del +lrem ~${k.outboundDead})`,
+        // `results tail`: reads the results stream only.
+        `(+xread +xrevrange ${resultsKey(options.prefix, 'lists')})`,
+        ...flowRequestSelectors(k),
+      ];
     case 'publisher':
       return [`&${options.channel}`, ...CONNECT, '+publish'];
     case 'relay':
@@ -130,12 +150,20 @@ function listRules(role: AclRole, options: AclOptions): string[] {
 function streamRules(role: AclRole, options: AclOptions): string[] {
   const k = createKeys(options.prefix);
   const everyKey = everyDeploymentKey(options.prefix);
-  const everyPartition = everyPartitionKey(options.prefix);
+  const tags = options.partitionTags;
+  if (tags !== undefined) {
+    const bad = tags.find((tag) => !isPartitionTag(options.prefix, tag));
+    if (bad !== undefined || tags.length === 0)
+      throw new Error(
+        `partition table: ${JSON.stringify(bad ?? '')} is not a partition tag of prefix ${options.prefix}`,
+      );
+  }
+  const everyPartition = everyPartitionKey(options.prefix, tags);
   switch (role) {
     case 'dispatcher':
       return [
         everyKey,
-        everyPartition,
+        ...everyPartition,
         `&${options.channel}`,
         `&${k.controlChannel}`,
         ...unique([
@@ -155,25 +183,28 @@ function streamRules(role: AclRole, options: AclOptions): string[] {
       return listRules('lock', options);
     case 'worker':
       return [
-        ...streamWorkerKeys(options.prefix),
+        ...streamWorkerKeys(options.prefix, tags),
         ...CONNECT,
         ...CLUSTER,
         ...SCRIPTS,
         ...STREAM_WORKER_COMMANDS,
         // Settle and reclaim dead-letter into the partition's dlq stream; that is the only XADD a
         // worker may send, so it cannot inject messages into a partition.
-        `(+xadd ${partitionDeadLetterKey(options.prefix)})`,
+        `(+xadd ${partitionDeadLetterKey(options.prefix, tags)})`,
+        `(+xadd ${resultsKey(options.prefix, 'streams', tags)})`,
         endpointSelector(options.prefix),
       ];
     case 'admin':
       return [
         everyKey,
-        everyPartition,
+        ...everyPartition,
         ...CONNECT,
         ...CLUSTER,
         ...SCRIPTS,
         ...STREAM_ADMIN_COMMANDS,
         `(+del +lrem ~${k.outboundDead})`,
+        `(+xread +xrevrange ${resultsKey(options.prefix, 'streams', tags)})`,
+        ...flowRequestSelectors(k),
       ];
     case 'publisher':
       return [`&${options.channel}`, ...CONNECT, ...CLUSTER, '+publish'];
@@ -208,4 +239,9 @@ export function aclSetUserArgs(user: string, password: string, rules: readonly s
 /** One line of an ACL file (`aclfile` / `ACL LOAD`). */
 export function aclFileLine(user: string, password: string, rules: readonly string[]): string {
   return ['user', user, 'on', aclPasswordHash(password), ...rules].join(' ');
+}
+
+/** `pause`/`resume`: flowRequest-1.lua writes the request fields (the leader reads them each upkeep). */
+function flowRequestSelectors(k: ReturnType<typeof createKeys>): string[] {
+  return [`(+hset +hincrby ~${k.flow})`];
 }

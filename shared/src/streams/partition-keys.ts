@@ -16,6 +16,8 @@ export interface PartitionKeys {
   readonly errors: string;
   readonly dlq: string;
   readonly totals: string;
+  /** Stream of handlers' return values `{id, result}` for this partition (REDISPATCH_RESULTS=stream). */
+  readonly results: string;
   /** Prefix of publisher-id dedupe keys (one key per id, expiring with the dedupe window). */
   readonly dedupePrefix: string;
 }
@@ -35,6 +37,7 @@ export function partitionKeys(index: number, tagName: string): PartitionKeys {
     errors: `${tag}:errors`,
     dlq: `${tag}:dlq`,
     totals: `${tag}:totals`,
+    results: `${tag}:results`,
     dedupePrefix: `${tag}:dedupe:`,
   });
 }

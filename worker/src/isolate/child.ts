@@ -20,6 +20,12 @@ function namedError(name: string, message: string): Error {
   return error;
 }
 
+/** A numeric `retryAfterMs` on a handler's error (it steers the retry), carried to the worker. */
+function retryAfterOf(error: Error): number | undefined {
+  const after = (error as { retryAfterMs?: unknown }).retryAfterMs;
+  return typeof after === 'number' ? after : undefined;
+}
+
 /**
  * A handler process must not outlive its worker, even with a blocked event loop (a SIGKILLed worker
  * cannot close anything): a thread with its own event loop watches for this process being reparented
@@ -49,9 +55,19 @@ async function main(): Promise<void> {
     return;
   }
   const running = new Map<number, AbortController>();
+  // msg.extend calls waiting for the worker's answer, by request number.
+  const extensions = new Map<number, { resolve(extended: boolean): void; reject(error: Error): void }>();
+  let nextRequest = 0;
   process.on('message', (raw: ToChild) => {
     if (raw.type === 'abort') {
       running.get(raw.seq)?.abort(namedError(raw.name, raw.message));
+      return;
+    }
+    if (raw.type === 'extended') {
+      const waiting = extensions.get(raw.request);
+      extensions.delete(raw.request);
+      if (raw.error !== undefined) waiting?.reject(new Error(raw.error));
+      else waiting?.resolve(raw.extended);
       return;
     }
     const controller = new AbortController();
@@ -68,12 +84,26 @@ async function main(): Promise<void> {
       attempt: raw.attempt,
       signal: controller.signal,
       claimedAt: raw.claimedAt,
+      // The claim is the worker's: it checks `ms`, fences and batches the extension, and answers.
+      extend: (ms: number) =>
+        new Promise<boolean>((resolve, reject) => {
+          const request = nextRequest++;
+          extensions.set(request, { resolve, reject });
+          send({ type: 'extend', seq: raw.seq, request, ms });
+        }),
     };
     const settle = (error: unknown, value?: unknown) => {
       running.delete(raw.seq);
       if (error === undefined) send({ type: 'done', seq: raw.seq, value, replies });
       else if (error instanceof Error)
-        send({ type: 'failed', seq: raw.seq, name: error.name, message: error.message, stack: error.stack });
+        send({
+          type: 'failed',
+          seq: raw.seq,
+          name: error.name,
+          message: error.message,
+          stack: error.stack,
+          retryAfterMs: retryAfterOf(error),
+        });
       // A thrown non-Error is reported as its text, as the worker does in-process (String(error)).
       else send({ type: 'failed', seq: raw.seq, name: '', message: String(error) });
     };

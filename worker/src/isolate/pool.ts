@@ -5,6 +5,7 @@ import { HandlerProcessError } from '../errors.js';
 import type { HandlerRunner } from '../handler-runner.js';
 import type { Message } from '../message.js';
 import type { IsolateMetrics } from '../metrics.js';
+import { handlerEnv } from './handler-env.js';
 import {
   type Child,
   killChild,
@@ -161,6 +162,7 @@ export class ProcessPool implements HandlerRunner {
     ];
     const proc = fork(CHILD_ENTRY, [this.options.module, String(process.pid)], {
       execArgv,
+      env: handlerEnv(),
       serialization: 'advanced',
       stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
     });
@@ -224,10 +226,27 @@ export class ProcessPool implements HandlerRunner {
             (error as Error).name = message.name;
             // The handler's own stack (from its process): the failure log and the dead letter point at its code.
             if (message.stack) (error as Error).stack = message.stack;
+            if (message.retryAfterMs !== undefined)
+              Object.assign(error as Error, { retryAfterMs: message.retryAfterMs });
           }
           this.finish(run, error);
         }
         this.dispatch();
+        return;
+      }
+      case 'extend': {
+        const run = child.inHand.get(message.seq);
+        const { seq, request } = message;
+        const answer = (extended: boolean, error?: string) =>
+          sendTo(this.log, child, { type: 'extended', seq, request, extended, error });
+        if (!run) {
+          answer(false);
+          return;
+        }
+        run.message.extend(message.ms).then(
+          (extended) => answer(extended),
+          (error: unknown) => answer(false, error instanceof Error ? error.message : String(error)),
+        );
         return;
       }
     }

@@ -14,7 +14,9 @@ export type ToChild =
       attempt: number;
       claimedAt: number;
     }
-  | { type: 'abort'; seq: number; name: string; message: string };
+  | { type: 'abort'; seq: number; name: string; message: string }
+  /** The answer to a child's `extend` request `request`: extended, or `error` (msg.extend rejects). */
+  | { type: 'extended'; seq: number; request: number; extended: boolean; error?: string };
 
 export type FromChild =
   | { type: 'ready' }
@@ -22,4 +24,14 @@ export type FromChild =
   /** `value`: what the handler resolved to; `replies`: what it gave `msg.reply` (both become replies). */
   | { type: 'done'; seq: number; value?: unknown; replies?: unknown[] }
   /** `stack`: the handler's own stack, for the worker's log line and the dead letter (absent for a thrown non-Error). */
-  | { type: 'failed'; seq: number; name: string; message: string; stack?: string | undefined };
+  | {
+      type: 'failed';
+      seq: number;
+      name: string;
+      message: string;
+      stack?: string | undefined;
+      /** The error's numeric `retryAfterMs` (it steers the retry delay), when it had one. */
+      retryAfterMs?: number | undefined;
+    }
+  /** The handler called `msg.extend(ms)`; answered by `extended` with the same `request`. */
+  | { type: 'extend'; seq: number; request: number; ms: number };

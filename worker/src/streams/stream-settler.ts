@@ -6,6 +6,8 @@ import type { PendingReply } from '../settler.js';
 interface PartitionSettlements {
   acks: string[];
   nacks: scripts.StreamNack[];
+  /** Handlers' return values of these acks (only with a results stream). */
+  results: scripts.StreamResultWrite[];
 }
 
 /** What one write takes: each partition's acks and nacks, and the replies of those acks. */
@@ -33,6 +35,8 @@ export class StreamSettler {
     private readonly consumer: string,
     private readonly maxAttempts: number,
     private readonly outbound: { keys: Keys; max: number },
+    /** Approximate cap of each partition's results stream; undefined: results are off. */
+    private readonly resultsMaxLen: number | undefined,
     private readonly metrics: WorkerMetrics,
     private readonly onError: (error: unknown) => void,
   ) {
@@ -48,9 +52,19 @@ export class StreamSettler {
     });
   }
 
-  /** Acks an entry; its replies are written to their outbound queues first, in the same flush. */
-  ack(partition: number, entryId: string, replies?: readonly PendingReply[]): void {
-    this.slot(partition).acks.push(entryId);
+  /**
+   * Acks an entry; its replies are written to their outbound queues first, in the same flush, and its
+   * result (if any) in the ack's own script call.
+   */
+  ack(
+    partition: number,
+    entryId: string,
+    replies?: readonly PendingReply[],
+    result?: { messageId: string; result: Buffer },
+  ): void {
+    const slot = this.slot(partition);
+    slot.acks.push(entryId);
+    if (result) slot.results.push({ entryId, ...result });
     if (replies) this.replies.push(...replies);
     this.added();
   }
@@ -74,7 +88,7 @@ export class StreamSettler {
   private slot(partition: number): PartitionSettlements {
     let found = this.buffered.get(partition);
     if (!found) {
-      found = { acks: [], nacks: [] };
+      found = { acks: [], nacks: [], results: [] };
       this.buffered.set(partition, found);
     }
     return found;
@@ -119,6 +133,9 @@ export class StreamSettler {
           maxAttempts: this.maxAttempts,
           acks: work.acks,
           nacks: work.nacks,
+          results: work.results,
+          resultsStream:
+            this.resultsMaxLen === undefined ? undefined : { key: p.results, maxLen: this.resultsMaxLen },
         });
         this.metrics.acked.inc(acked);
         this.metrics.nacked.inc(retried + deadLettered);
@@ -152,6 +169,7 @@ export class StreamSettler {
     const slot = this.slot(index);
     slot.acks.unshift(...work.acks);
     slot.nacks.unshift(...work.nacks);
+    slot.results.unshift(...work.results);
     this.count += work.acks.length + work.nacks.length;
   }
 }

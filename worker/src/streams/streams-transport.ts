@@ -10,6 +10,7 @@ import {
   type PartitionKeys,
   scripts,
 } from '@redispatch/shared';
+import { ExtendBatcher, type ExtendWork } from '../extend-batcher.js';
 import { Registration } from '../registration.js';
 import type { PendingReply } from '../settler.js';
 import type { Delivery, Transport, TransportHost, TransportOptions } from '../transport.js';
@@ -47,6 +48,9 @@ export class StreamsTransport implements Transport {
   private reserved = 0;
   private reclaimTimer: NodeJS.Timeout | undefined;
   private reclaiming = false;
+  private readonly extender = new ExtendBatcher((batch) => this.writeExtensions(batch));
+  /** XCLAIM cannot set an idle time below zero: an extension reaches one ack timeout ahead at most. */
+  readonly extendReachMs: number;
 
   constructor(private readonly options: StreamsTransportOptions) {
     this.settings = {
@@ -68,9 +72,11 @@ export class StreamsTransport implements Transport {
       options.workerId,
       options.maxAttempts,
       { keys: options.keys, max: options.outboundMax },
+      options.resultsMaxLen,
       options.metrics,
       (error) => options.log.warn({ err: error }, 'settle failed; retrying'),
     );
+    this.extendReachMs = options.ackTimeoutMs;
   }
 
   async start(): Promise<void> {
@@ -125,9 +131,42 @@ export class StreamsTransport implements Transport {
     return this.registration.leave();
   }
 
-  ack(delivery: Delivery, replies?: readonly PendingReply[]): void {
+  ack(delivery: Delivery, replies?: readonly PendingReply[], result?: Buffer): void {
     const [partition, entryId] = this.parse(delivery.receipt);
-    this.settler.ack(partition, entryId, replies);
+    this.settler.ack(partition, entryId, replies, result && { messageId: delivery.id, result });
+  }
+
+  extend(delivery: Delivery, ms: number): Promise<boolean> {
+    return this.extender.extend(delivery, ms);
+  }
+
+  /** One streamExtend call per partition with extensions, all partitions in parallel. */
+  private async writeExtensions(batch: readonly ExtendWork[]): Promise<boolean[]> {
+    const { group, workerId, ackTimeoutMs } = this.options;
+    const byPartition = new Map<number, number[]>();
+    batch.forEach((work, i) => {
+      const [partition] = this.parse(work.delivery.receipt);
+      byPartition.set(partition, [...(byPartition.get(partition) ?? []), i]);
+    });
+    const extended: boolean[] = batch.map(() => false);
+    await Promise.all(
+      [...byPartition].map(async ([partition, indexes]) => {
+        const p = this.partitions[partition] as PartitionKeys;
+        const flags = await scripts.extendStreamClaims(this.client, p, {
+          group,
+          consumer: workerId,
+          ackTimeoutMs,
+          requests: indexes.map((i) => {
+            const { delivery, ms } = batch[i] as ExtendWork;
+            return { ref: this.parse(delivery.receipt)[1], attempt: delivery.attempt, ms };
+          }),
+        });
+        indexes.forEach((i, at) => {
+          extended[i] = flags[at] === true;
+        });
+      }),
+    );
+    return extended;
   }
 
   nack(delivery: Delivery, delayMs: number, error: string): void {

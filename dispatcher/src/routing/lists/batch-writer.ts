@@ -3,6 +3,7 @@ import { type DecodedHeader, type Keys, scripts } from '@redispatch/shared';
 import type { Redis } from 'ioredis';
 import type { DispatcherMetrics } from '../../metrics.js';
 import type { Batch } from '../batcher.js';
+import type { FlowState } from '../flow-state.js';
 import { classifyPayload, delayPlacement, optionsPlacement, rendezvousIndex } from '../placement.js';
 
 export interface BatchWriterOptions {
@@ -15,6 +16,7 @@ export interface BatchWriterOptions {
   routing: 'round-robin' | 'least-loaded' | 'affinity';
   dedupeWindowMs: number;
   metrics: DispatcherMetrics;
+  flow: FlowState;
 }
 
 /**
@@ -42,7 +44,11 @@ export class BatchWriter {
   }
 
   async write(batch: Batch): Promise<void> {
-    const { keys, epoch, highWater, maxPayloadBytes, workerTtlMs, metrics, redis } = this.options;
+    const { epoch, highWater, maxPayloadBytes, workerTtlMs, metrics, redis, flow } = this.options;
+    // Holding (paused, or a rate limit): no queue is offered and the script's backlog is the held
+    // list, so everything waits there until resumed or released.
+    const workers = flow.isHolding ? [] : this.liveWorkers;
+    const keys = flow.routingKeys;
     const messages: scripts.NewMessage[] = [];
     const rejected: scripts.RejectedMessage[] = [];
     for (let i = 0; i < batch.ids.length; i++) {
@@ -50,7 +56,7 @@ export class BatchWriter {
       const payload = batch.payloads[i] as Buffer;
       const classified = classifyPayload(payload, maxPayloadBytes);
       if (classified.kind === 'rejected') {
-        rejected.push({ id, payload, reason: classified.reason });
+        rejected.push({ id, payload: classified.kept, reason: classified.reason });
         continue;
       }
       if (classified.kind === 'plain') messages.push({ id, payload, publisherId: '', placement: '' });
@@ -59,7 +65,7 @@ export class BatchWriter {
           id,
           payload,
           publisherId: classified.header.id ?? '',
-          placement: this.placement(classified.header) + optionsPlacement(classified.header),
+          placement: this.placement(classified.header, workers) + optionsPlacement(classified.header),
         });
     }
     const started = performance.now();
@@ -68,11 +74,11 @@ export class BatchWriter {
         epoch,
         highWater,
         roundRobinStart: this.roundRobin,
-        progress: batch.markers.at(-1) ?? '',
+        progress: batch.marker,
         workerTtlMs,
         routing: this.options.routing === 'least-loaded' ? 'least-loaded' : 'round-robin',
         dedupeWindowMs: this.options.dedupeWindowMs,
-        workers: this.liveWorkers,
+        workers,
         messages,
         rejected,
       });
@@ -87,11 +93,11 @@ export class BatchWriter {
   }
 
   /** Where an enveloped message goes: the delayed set, its affinity worker, or normal routing. */
-  private placement(header: DecodedHeader): string {
+  private placement(header: DecodedHeader, workers: readonly string[]): string {
     const delayed = delayPlacement(header);
     if (delayed !== '') return delayed;
     if (this.options.routing === 'affinity' && header.affinityKey !== undefined) {
-      const index = rendezvousIndex(header.affinityKey, this.liveWorkers);
+      const index = rendezvousIndex(header.affinityKey, workers);
       if (index >= 0) return `q${index + 1}`;
     }
     return '';

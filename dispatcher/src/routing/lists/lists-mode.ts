@@ -1,13 +1,30 @@
-import { type Config, joinDeployment, type Keys } from '@redispatch/shared';
+import { type Config, joinDeployment, type Keys, scripts } from '@redispatch/shared';
 import type { Redis } from 'ioredis';
 import type { DispatcherMetrics } from '../../metrics.js';
+import { DeadLetterTrim } from '../dead-letter-trim.js';
+import { FlowState, rateSetting } from '../flow-state.js';
+import { nextReleaseMs, type ReleaseResult } from '../rate-release.js';
 import type { LeaderRouting, RoutingMode, UpkeepResult } from '../routing-mode.js';
 import { BatchWriter } from './batch-writer.js';
 import { Reaper, type ReaperSettings } from './reaper.js';
 
+/** Most held ids one rate-limit release moves (a burst larger than this takes several passes). */
+const RELEASE_LIMIT = 1_000;
+
 /** What lists mode reads from the configuration (its writer's and its reaper's settings). */
 export type ListsModeSettings = ReaperSettings &
-  Pick<Config, 'prefix' | 'partitions' | 'queueHighWater' | 'maxPayloadBytes' | 'routing' | 'dedupeWindowMs'>;
+  Pick<
+    Config,
+    | 'prefix'
+    | 'partitions'
+    | 'queueHighWater'
+    | 'maxPayloadBytes'
+    | 'routing'
+    | 'dedupeWindowMs'
+    | 'dlqMax'
+    | 'rateLimit'
+    | 'rateBurst'
+  >;
 
 /**
  * Lists mode: one fence (the epoch key itself, beside the data in one slot), per-worker queues
@@ -50,6 +67,8 @@ export class ListsMode implements RoutingMode {
     // Stamps a new deployment as lists (a streams process that stamped first is refused here).
     await this.join(true);
     const { redis, keys, config, metrics } = this;
+    const rate = rateSetting(config.rateLimit, config.rateBurst);
+    const flow = new FlowState(redis, keys, epoch, metrics, rate);
     const writer = new BatchWriter({
       redis,
       keys,
@@ -60,19 +79,45 @@ export class ListsMode implements RoutingMode {
       routing: config.routing,
       dedupeWindowMs: config.dedupeWindowMs,
       metrics,
+      flow,
     });
-    const reaper = new Reaper(redis, keys, config, epoch, metrics);
+    // Paused, the reaper's requeues and promotions go to the held list too (flow.routingKeys).
+    const reaper = new Reaper(redis, () => flow.routingKeys, config, epoch, metrics);
+    const trim = new DeadLetterTrim(redis, keys, config.dlqMax, metrics);
     const upkeep = async (): Promise<UpkeepResult> => {
+      const releasing = await flow.apply();
       const result = await reaper.reap();
       writer.setLiveWorkers(result.liveWorkers.map((w) => w.id));
-      return { liveWorkers: result.liveWorkers.length, backlog: result.backlog, more: result.more };
+      const trimMore = await trim.run();
+      return {
+        liveWorkers: result.liveWorkers.length,
+        backlog: result.backlog,
+        more: result.more || releasing || trimMore,
+        paused: flow.isPaused,
+      };
     };
-    // The first reap learns the live workers before the first batch is routed.
+    // The first upkeep applies the flow state and learns the live workers before the first batch.
     await upkeep();
+    const release = async (): Promise<ReleaseResult> => {
+      if (rate.kind !== 'limited' || flow.isPaused) return { released: 0, nextMs: nextReleaseMs(0, false) };
+      const { released, held, waitMs } = await scripts.flowRelease(redis, keys, {
+        epoch,
+        rate: rate.rate,
+        burst: rate.burst,
+        limit: RELEASE_LIMIT,
+      });
+      metrics.released.inc(released);
+      return { released, nextMs: nextReleaseMs(waitMs, held > 0) };
+    };
     return {
       write: (batch) => writer.write(batch),
       upkeep,
-      clearGauges: () => reaper.clearGauges(),
+      ...(rate.kind === 'limited' ? { release } : {}),
+      clearGauges: () => {
+        reaper.clearGauges();
+        flow.clearGauges();
+      },
+      nextDueInMs: () => scripts.delayedHead(redis, keys),
     };
   }
 }

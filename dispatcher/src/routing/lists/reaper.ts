@@ -24,7 +24,8 @@ export class Reaper {
 
   constructor(
     private readonly redis: Redis,
-    private readonly keys: Keys,
+    /** The keys to reap with now (flow control swaps the backlog for the held list while paused). */
+    private readonly keys: () => Keys,
     private readonly config: ReaperSettings,
     private readonly epoch: number,
     private readonly metrics: DispatcherMetrics,
@@ -44,7 +45,7 @@ export class Reaper {
       nowMs,
       earliestDeadline,
       liveWorkers,
-    } = await scripts.reap(this.redis, this.keys, {
+    } = await scripts.reap(this.redis, this.keys(), {
       epoch: this.epoch,
       workerTtlMs: this.config.workerTtlMs,
       maxAttempts: this.config.maxAttempts,

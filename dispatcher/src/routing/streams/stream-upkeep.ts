@@ -1,5 +1,7 @@
 import { type Config, type DataClient, type Keys, type PartitionKeys, scripts } from '@redispatch/shared';
 import type { DispatcherMetrics } from '../../metrics.js';
+import type { FlowState } from '../flow-state.js';
+import { IDLE_RELEASE_MS, nextReleaseMs, type ReleaseResult } from '../rate-release.js';
 import type { UpkeepResult } from '../routing-mode.js';
 
 /** What streams upkeep reads from the configuration. */
@@ -16,6 +18,12 @@ const PROMOTE_LIMIT = 1_000;
  */
 export class StreamUpkeep {
   private knownPartitions = new Set<string>();
+  /** The live workers the last upkeep saw (a release's maintain call must not drop their consumers). */
+  private liveIds: string[] = [];
+  /** The partition the next rate-limit release promotes from (round-robin). */
+  private releaseNext = 0;
+  /** Tokens the last release took but could not use (fewer entries were due there). */
+  private refund = 0;
 
   constructor(
     private readonly client: DataClient,
@@ -24,17 +32,23 @@ export class StreamUpkeep {
     private readonly config: StreamUpkeepSettings,
     private readonly epoch: number,
     private readonly metrics: DispatcherMetrics,
+    private readonly flow: FlowState,
   ) {}
 
   async run(): Promise<UpkeepResult> {
+    await this.flow.apply(); // streams mode holds nothing in the held list (parked in the delayed sets)
+    // Holding: delayed (and parked) messages stay in the delayed set; nothing reaches the streams
+    // (paused), or only what the rate limit's release promotes.
+    const promoteLimit = this.flow.isHolding ? 0 : PROMOTE_LIMIT;
     const live = await scripts.liveWorkers(this.client, this.keys, { ttlMs: this.config.workerTtlMs });
     const liveIds = live.workers.map((w) => w.id);
+    this.liveIds = liveIds;
     const replies = await Promise.all(
       this.partitions.map((p) =>
         scripts.streamMaintain(this.client, p, {
           epoch: this.epoch,
           group: this.config.consumerGroup,
-          promoteLimit: PROMOTE_LIMIT,
+          promoteLimit,
           liveWorkers: liveIds,
         }),
       ),
@@ -74,7 +88,52 @@ export class StreamUpkeep {
     m.deadLetters.set(deadLetters);
     m.liveWorkers.set(liveIds.length);
     m.oldestInflightAge.set(Number.isFinite(oldest) ? Math.max(0, (nowMs - oldest) / 1000) : 0);
-    return { liveWorkers: liveIds.length, backlog, more: promoted >= PROMOTE_LIMIT };
+    return {
+      liveWorkers: liveIds.length,
+      backlog,
+      more: promoted >= PROMOTE_LIMIT,
+      paused: this.flow.isPaused,
+    };
+  }
+
+  /**
+   * Rate limit: takes tokens from the cluster-wide bucket (fenced) and promotes that many parked or due
+   * entries from one partition, round-robin; tokens it could not use go back with the next take.
+   */
+  async release(): Promise<ReleaseResult> {
+    const rate = this.flow.rate;
+    if (rate.kind !== 'limited' || this.flow.isPaused) return { released: 0, nextMs: IDLE_RELEASE_MS };
+    const { granted, waitMs } = await scripts.flowTake(this.client, this.keys, {
+      epoch: this.epoch,
+      rate: rate.rate,
+      burst: rate.burst,
+      want: PROMOTE_LIMIT,
+      refund: this.refund,
+    });
+    this.refund = 0;
+    if (granted === 0) return { released: 0, nextMs: nextReleaseMs(waitMs, true) };
+    const partition = this.partitions[this.releaseNext] as PartitionKeys;
+    this.releaseNext = (this.releaseNext + 1) % this.partitions.length;
+    const reply = await scripts.streamMaintain(this.client, partition, {
+      epoch: this.epoch,
+      group: this.config.consumerGroup,
+      promoteLimit: granted,
+      liveWorkers: this.liveIds,
+    });
+    this.refund = granted - reply.promoted;
+    this.metrics.released.inc(reply.promoted);
+    // Unused tokens: try the next partition at once, unless this one had nothing at all.
+    const nextMs = this.refund > 0 ? (reply.promoted > 0 ? 0 : IDLE_RELEASE_MS) : nextReleaseMs(waitMs, true);
+    return { released: reply.promoted, nextMs };
+  }
+
+  /** Ms until the earliest delayed entry over all partitions is due (one read per partition, in parallel). */
+  async nextDueInMs(): Promise<number | undefined> {
+    const waits = await Promise.all(this.partitions.map((p) => scripts.delayedHead(this.client, p)));
+    let earliest: number | undefined;
+    for (const wait of waits)
+      if (wait !== undefined && (earliest === undefined || wait < earliest)) earliest = wait;
+    return earliest;
   }
 
   clearGauges(): void {
@@ -83,5 +142,6 @@ export class StreamUpkeep {
       gauge.set(0);
     m.streamLength.reset();
     m.streamPending.reset();
+    this.flow.clearGauges();
   }
 }

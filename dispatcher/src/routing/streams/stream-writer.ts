@@ -8,6 +8,7 @@ import {
 } from '@redispatch/shared';
 import type { DispatcherMetrics } from '../../metrics.js';
 import type { Batch } from '../batcher.js';
+import type { FlowState } from '../flow-state.js';
 import { classifyPayload, delayPlacement, optionsPlacement, rendezvousIndex } from '../placement.js';
 
 export interface StreamWriterOptions {
@@ -20,6 +21,7 @@ export interface StreamWriterOptions {
   waitReplicas: number;
   waitTimeoutMs: number;
   metrics: DispatcherMetrics;
+  flow: FlowState;
 }
 
 interface SubBatch {
@@ -65,27 +67,30 @@ export class StreamWriter {
       return found;
     };
     const home = sub(slot.partition);
+    // Holding (paused, or a rate limit): what would be appended now is parked as due at once; only a
+    // resume or the rate limit's release brings it to the stream.
+    const now = this.options.flow.isHolding ? 'd0' : '';
     for (let i = 0; i < batch.ids.length; i++) {
       const id = batch.ids[i] as string;
       const payload = batch.payloads[i] as Buffer;
       const classified = classifyPayload(payload, maxPayloadBytes);
       if (classified.kind === 'rejected') {
-        home.rejected.push({ id, payload, reason: classified.reason });
+        home.rejected.push({ id, payload: classified.kept, reason: classified.reason });
         continue;
       }
       if (classified.kind === 'plain') {
-        home.messages.push({ id, payload, publisherId: '', placement: '' });
+        home.messages.push({ id, payload, publisherId: '', placement: now });
         continue;
       }
       const { header } = classified;
       const key = header.id ?? header.affinityKey;
       const target = key === undefined ? home : sub(rendezvousIndex(key, this.tags));
-      const placement = delayPlacement(header) + optionsPlacement(header);
+      const placement = (delayPlacement(header) || now) + optionsPlacement(header);
       target.messages.push({ id, payload, publisherId: header.id ?? '', placement });
     }
     // Epochs only grow (fences are strict), so epoch and sequence name a batch for good.
     const tag = `${epoch}:${slot.seq}`;
-    const marker = batch.markers.at(-1);
+    const marker = batch.marker;
     const progress = marker ? `${epoch} ${slot.seq} ${marker}` : '';
     const started = performance.now();
     const others = [...subs.values()].filter((s) => s !== home);

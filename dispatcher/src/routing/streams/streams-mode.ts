@@ -8,6 +8,8 @@ import {
   waitForReplicas,
 } from '@redispatch/shared';
 import type { DispatcherMetrics } from '../../metrics.js';
+import { DeadLetterTrim } from '../dead-letter-trim.js';
+import { FlowState, rateSetting } from '../flow-state.js';
 import { EpochBehindError, type LeaderRouting, type RoutingMode } from '../routing-mode.js';
 import { StreamUpkeep, type StreamUpkeepSettings } from './stream-upkeep.js';
 import { StreamWriter } from './stream-writer.js';
@@ -16,7 +18,15 @@ import { StreamWriter } from './stream-writer.js';
 export type StreamsModeSettings = StreamUpkeepSettings &
   Pick<
     Config,
-    'prefix' | 'partitions' | 'waitReplicas' | 'waitTimeoutMs' | 'maxPayloadBytes' | 'dedupeWindowMs'
+    | 'prefix'
+    | 'partitions'
+    | 'waitReplicas'
+    | 'waitTimeoutMs'
+    | 'maxPayloadBytes'
+    | 'dedupeWindowMs'
+    | 'dlqMax'
+    | 'rateLimit'
+    | 'rateBurst'
   >;
 
 /**
@@ -79,6 +89,8 @@ export class StreamsMode implements RoutingMode {
     );
     const floor = Math.max(0, ...replies.map((outcome) => (outcome.raised ? 0 : outcome.current)));
     if (floor > 0) throw new EpochBehindError(epoch, floor);
+    const rate = rateSetting(this.config.rateLimit, this.config.rateBurst);
+    const flow = new FlowState(this.client, this.keys, epoch, this.metrics, rate);
     const writer = new StreamWriter({
       client: this.client,
       partitions: this.partitions,
@@ -89,6 +101,7 @@ export class StreamsMode implements RoutingMode {
       waitReplicas: this.config.waitReplicas,
       waitTimeoutMs: this.config.waitTimeoutMs,
       metrics: this.metrics,
+      flow,
     });
     const upkeep = new StreamUpkeep(
       this.client,
@@ -97,12 +110,27 @@ export class StreamsMode implements RoutingMode {
       this.config,
       epoch,
       this.metrics,
+      flow,
     );
+    // The first upkeep applies the flow state before the first write.
     await upkeep.run();
+    const trim = new DeadLetterTrim(
+      this.client,
+      this.keys,
+      this.config.dlqMax,
+      this.metrics,
+      this.partitions,
+    );
     return {
       write: (batch) => writer.write(batch),
-      upkeep: () => upkeep.run(),
+      upkeep: async () => {
+        const result = await upkeep.run();
+        const trimMore = await trim.run();
+        return { ...result, more: result.more || trimMore };
+      },
+      ...(rate.kind === 'limited' ? { release: () => upkeep.release() } : {}),
       clearGauges: () => upkeep.clearGauges(),
+      nextDueInMs: () => upkeep.nextDueInMs(),
     };
   }
 }

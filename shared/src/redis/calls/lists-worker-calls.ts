@@ -15,11 +15,28 @@ export interface ReplyWrite {
   tail: Buffer;
 }
 
+/** A nack's `delayMs` that dead-letters the message at once, its error the whole reason (UnrecoverableError). */
+export const DEAD_LETTER_NOW = -1;
+
+/** A handler's return value for the results stream, written with its message's ack. */
+export interface ResultWrite {
+  id: string;
+  result: Buffer;
+}
+
+/** The results stream (REDISPATCH_RESULTS=stream): its key and approximate cap. */
+export interface ResultsStream {
+  key: string;
+  maxLen: number;
+}
+
 /** What one settle call carries. */
 export interface Settlements {
   acks: readonly string[];
   nacks: readonly SettleNack[];
   replies: readonly ReplyWrite[];
+  /** Only with a results stream; none sends no results section at all. */
+  results?: readonly ResultWrite[];
 }
 
 /** Where the settle scripts write replies: the queue bound and the deployment's hash tag. */
@@ -62,11 +79,21 @@ export interface ClaimedMessage {
 
 /**
  * The ARGV tail both settle scripts share: ack ids, then (id, delayMs, error) triples, then — only
- * when there are replies — outboundMax, tag and (id, route, tail) triples (includes/write-replies.lua).
+ * when there are results — the results section (includes/write-results.lua), then — only when there
+ * are replies — outboundMax, tag and (id, route, tail) triples (includes/write-replies.lua).
  */
-function settlementTail(settlements: Settlements, replyQueues: ReplyQueues): ScriptArg[] {
+function settlementTail(
+  settlements: Settlements,
+  replyQueues: ReplyQueues,
+  resultsStream: ResultsStream | undefined,
+): ScriptArg[] {
   const tail: ScriptArg[] = [...settlements.acks];
   for (const n of settlements.nacks) tail.push(n.id, n.delayMs, n.error);
+  const results = settlements.results ?? [];
+  if (resultsStream && results.length > 0) {
+    tail.push('results', resultsStream.key, resultsStream.maxLen, results.length);
+    for (const r of results) tail.push(r.id, r.id, r.result);
+  }
   if (settlements.replies.length > 0) {
     tail.push(replyQueues.max, replyQueues.tag);
     for (const r of settlements.replies) tail.push(r.id, r.route, r.tail);
@@ -86,6 +113,8 @@ export interface SettleArgs extends Settlements {
   workerId: string;
   maxAttempts: number;
   replyQueues: ReplyQueues;
+  /** Where `results` go (includes/write-results.lua); without it none are written. */
+  resultsStream?: ResultsStream | undefined;
 }
 
 /** settle-9.lua: one worker's acks, nacks and replies. */
@@ -108,7 +137,7 @@ export async function settle(
     args.maxAttempts,
     args.acks.length,
     args.nacks.length,
-    ...settlementTail(args, args.replyQueues),
+    ...settlementTail(args, args.replyQueues, args.resultsStream),
   );
   return settleReply(reply, 4);
 }
@@ -172,7 +201,7 @@ export async function settleClaim(
     args.maxAttempts,
     args.acks.length,
     args.nacks.length,
-    ...settlementTail(args, args.replyQueues),
+    ...settlementTail(args, args.replyQueues, args.resultsStream),
   );
   // The counts come first; {acked, retried, deadLettered, stale, registered, replied, repliesDead, …}.
   return { ...settleReply(reply, 5), registered: numberAt(reply, 4) === 1, claimed: claimedFrom(reply, 7) };

@@ -1,5 +1,13 @@
 import type { PartitionKeys } from '../../streams/partition-keys.js';
+import type { ResultsStream } from './lists-worker-calls.js';
 import { numberAt, type ScriptArg, type ScriptClient } from './script-client.js';
+
+/** A handler's return value for the partition's results stream, written with the entry's ack. */
+export interface StreamResultWrite {
+  entryId: string;
+  messageId: string;
+  result: Buffer;
+}
 
 /** A nack of one stream entry; an error may carry the handler's stack after a NUL byte. */
 export interface StreamNack {
@@ -27,10 +35,18 @@ export async function streamSettle(
     maxAttempts: number;
     acks: readonly string[];
     nacks: readonly StreamNack[];
+    /** Written only for entries this call acks, and only with `resultsStream`. */
+    results?: readonly StreamResultWrite[];
+    resultsStream?: ResultsStream | undefined;
   },
 ): Promise<StreamSettleReply> {
   const nacks: ScriptArg[] = [];
   for (const n of args.nacks) nacks.push(n.entryId, n.messageId, n.attempt, n.delayMs, n.error);
+  const results = args.results ?? [];
+  if (args.resultsStream && results.length > 0) {
+    nacks.push('results', args.resultsStream.key, args.resultsStream.maxLen, results.length);
+    for (const r of results) nacks.push(r.entryId, r.messageId, r.result);
+  }
   const reply = await client.rdStreamSettle(
     keys.stream,
     keys.delayed,

@@ -17,8 +17,10 @@
   ARGV[2] maxAttempts
   ARGV[3] ackCount    number of ids to ack that follow
   ARGV[4] nackCount   number of (id, delayMs, error) triples after them
-  ARGV[5..]           ackCount ids, then nackCount x (id, delayMs, error), then optionally the reply
-                      section: outboundMax, tag, (id, route, tail)... (see includes/write-replies.lua)
+  ARGV[5..]           ackCount ids, then nackCount x (id, delayMs, error) (delayMs < 0: dead-letter
+                      now), then optionally the results section (includes/write-results.lua), then
+                      optionally the reply section: outboundMax, tag, (id, route, tail)...
+                      (see includes/write-replies.lua)
 
   Returns: {acked, retried, deadLettered, stale, replied, repliesDeadLettered}
 ]]
@@ -27,10 +29,12 @@
 --- @include message-options
 --- @include settle-messages
 --- @include write-replies
+--- @include write-results
 local k = { inflight = KEYS[1], owner = KEYS[2], held = KEYS[3], attempts = KEYS[4], body = KEYS[5],
   errors = KEYS[6], delayed = KEYS[7], dlq = KEYS[8], totals = KEYS[9] }
 local now = nowMs()
 local acked, retried, deadLettered, stale, ackedIds, replyBase = settleMessages(k, ARGV[1], tonumber(ARGV[2]),
   ARGV, 5, tonumber(ARGV[3]), tonumber(ARGV[4]), now)
-local replied, repliesDead = writeReplies(ARGV, replyBase, ackedIds, now)
+local _, resultsEnd = writeResults(ARGV, replyBase, ackedIds)
+local replied, repliesDead = writeReplies(ARGV, resultsEnd, ackedIds, now)
 return {acked, retried, deadLettered, stale, replied, repliesDead}

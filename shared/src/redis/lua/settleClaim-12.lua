@@ -23,8 +23,9 @@
   ARGV[5] maxAttempts
   ARGV[6] ackCount
   ARGV[7] nackCount
-  ARGV[8..] ackCount ids, then nackCount x (id, delayMs, error), then optionally the reply section:
-            outboundMax, tag, (id, route, tail)... (see includes/write-replies.lua)
+  ARGV[8..] ackCount ids, then nackCount x (id, delayMs, error) (delayMs < 0: dead-letter now), then
+            optionally the results section (includes/write-results.lua), then optionally the reply
+            section: outboundMax, tag, (id, route, tail)... (see includes/write-replies.lua)
 
   Returns: {acked, retried, deadLettered, stale, registered (1|0), replied, repliesDeadLettered,
             (id, attempt, payload)...}
@@ -35,13 +36,15 @@
 --- @include message-options
 --- @include settle-messages
 --- @include write-replies
+--- @include write-results
 --- @include claim-messages
 local now = nowMs()
 local settleKeys = { inflight = KEYS[2], owner = KEYS[3], held = KEYS[4], attempts = KEYS[5], body = KEYS[6],
   errors = KEYS[9], delayed = KEYS[10], dlq = KEYS[11], totals = KEYS[12] }
 local acked, retried, deadLettered, stale, ackedIds, replyBase = settleMessages(settleKeys, ARGV[1],
   tonumber(ARGV[5]), ARGV, 8, tonumber(ARGV[6]), tonumber(ARGV[7]), now)
-local replied, repliesDead = writeReplies(ARGV, replyBase, ackedIds, now)
+local _, resultsEnd = writeResults(ARGV, replyBase, ackedIds)
+local replied, repliesDead = writeReplies(ARGV, resultsEnd, ackedIds, now)
 local claimKeys = { queue = KEYS[1], inflight = KEYS[2], owner = KEYS[3], held = KEYS[4], attempts = KEYS[5],
   body = KEYS[6], workers = KEYS[7], backlog = KEYS[8] }
 local claimed = claimMessages(claimKeys, ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], now)

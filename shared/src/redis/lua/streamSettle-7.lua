@@ -18,28 +18,48 @@
   ARGV[4] ackCount
   ARGV[5] nackCount
   ARGV[6..]             ackCount entry ids, then nackCount x (entryId, messageId, attempt, delayMs, error);
-                        delayMs -1 dead-letters at once with the error as the reason (expired). An
-                        entry's 'm' field (the publisher's own attempt limit) overrides maxAttempts;
-                        an error may carry the handler's stack after a NUL byte ("<reason>\0<stack>")
+                        an error may carry the handler's stack after a NUL byte ("<reason>\0<stack>");
+                        delayMs < 0 dead-letters at once with the error as the whole reason
+                        (UnrecoverableError, expired). An entry's 'm' field (the publisher's own
+                        attempt limit) overrides maxAttempts. Then optionally the results section
+                        (includes/write-results.lua, keyed by entry id), written only for entries
+                        this call acked
 
   Returns: {acked, retried, deadLettered, stale}
 ]]
 --- @include now
 --- @include push-chunked
+--- @include write-results
 local rcall = redis.call
 local group, consumer, maxAttempts = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local ackCount, nackCount = tonumber(ARGV[4]), tonumber(ARGV[5])
 local acked, retried, deadLettered, stale = 0, 0, 0, 0
 local base = 6
+-- With results to write, each ack is checked and sent on its own: only the entry's current owner
+-- acks it (as in lists mode), so exactly one result is written per message, by the attempt that
+-- finished it; a stale ack writes nothing.
+local resultsAt = base + ackCount + 5 * nackCount
+local ackedIds = ARGV[resultsAt] == 'results' and {} or nil
 if ackCount > 0 then
   local ids = {}
   for i = 0, ackCount - 1 do ids[#ids + 1] = ARGV[base + i] end
-  for i = 1, #ids, CHUNK do
-    acked = acked + rcall('XACK', KEYS[1], group, unpack(ids, i, math.min(i + CHUNK - 1, #ids)))
+  if ackedIds then
+    for _, id in ipairs(ids) do
+      local pending = rcall('XPENDING', KEYS[1], group, id, id, 1)
+      if pending[1] and pending[1][2] == consumer and rcall('XACK', KEYS[1], group, id) == 1 then
+        acked = acked + 1
+        ackedIds[id] = true
+      end
+    end
+  else
+    for i = 1, #ids, CHUNK do
+      acked = acked + rcall('XACK', KEYS[1], group, unpack(ids, i, math.min(i + CHUNK - 1, #ids)))
+    end
   end
   stale = ackCount - acked
   base = base + ackCount
 end
+if ackedIds then writeResults(ARGV, resultsAt, ackedIds) end
 local now = nil
 for _ = 1, nackCount do
   local entryId, messageId, attempt = ARGV[base], ARGV[base + 1], tonumber(ARGV[base + 2])
@@ -61,8 +81,7 @@ for _ = 1, nackCount do
     rcall('XACK', KEYS[1], group, entryId)
     now = now or nowMs()
     if delay < 0 or attempt >= limit then
-      local reason = err
-      if delay >= 0 then reason = err .. ' (attempt ' .. attempt .. ' of ' .. limit .. ')' end
+      local reason = delay < 0 and err or (err .. ' (attempt ' .. attempt .. ' of ' .. limit .. ')')
       if stack then
         rcall('XADD', KEYS[6], '*', 'i', messageId, 'p', payload, 'r', reason, 'a', attempt, 's', stack)
       else

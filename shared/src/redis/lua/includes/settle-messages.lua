@@ -1,8 +1,9 @@
 -- Acks and nacks for one worker (needs the push-chunked and message-options includes). Only the current owner may settle: a late ack or nack from a worker
 -- whose claim expired (frozen, or declared dead) is counted as stale and changes nothing.
 -- k: {inflight, owner, held, attempts, body, errors, delayed, dlq, totals}
--- args[base..]: ackCount ids, then nackCount x (id, delayMs, error); delayMs -1 dead-letters at once
--- with the error as the reason (a message past its expiry, never handed to a handler). An error may carry the handler's
+-- args[base..]: ackCount ids, then nackCount x (id, delayMs, error); delayMs < 0 dead-letters at once
+-- with the error as the whole reason (UnrecoverableError, or a message past its expiry that was never
+-- handed to a handler). An error may carry the handler's
 -- stack after a NUL byte ("<reason>\0<stack>"); a dead letter keeps it in errors["stack:<id>"].
 -- Returns acked, retried, deadLettered, stale, the set of ids acked by this call (id -> true), and the
 -- index in args just past the nack triples (where an optional reply section starts).
@@ -52,12 +53,10 @@ local function settleMessages(k, worker, maxAttempts, args, base, ackCount, nack
     if release(id) then
       local value = redis.call('HGET', k.attempts, id)
       local attempts, limit = deliveriesOf(value), attemptLimitOf(value, maxAttempts)
-      if delay < 0 then
-        redis.call('HSET', k.errors, id, err)
-        redis.call('ZADD', k.dlq, now, id)
-        deadLettered = deadLettered + 1
-      elseif attempts >= limit then
-        redis.call('HSET', k.errors, id, err .. ' (attempt ' .. attempts .. ' of ' .. limit .. ')')
+      -- A negative delay asks to dead-letter now (UnrecoverableError, expired): its text is the whole reason.
+      if delay < 0 or attempts >= limit then
+        local reason = delay < 0 and err or (err .. ' (attempt ' .. attempts .. ' of ' .. limit .. ')')
+        redis.call('HSET', k.errors, id, reason)
         if stack then redis.call('HSET', k.errors, 'stack:' .. id, stack) end
         redis.call('ZADD', k.dlq, now, id)
         deadLettered = deadLettered + 1
