@@ -1,4 +1,4 @@
-import { calculateSlot, createDataConnection, createKeys } from '@redispatch/shared';
+import { calculateSlot, createDataConnection, createKeys, Publisher } from '@redispatch/shared';
 import { type RedisClusterHandle, startRedisCluster } from '@redispatch/testing';
 import { type Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -79,4 +79,19 @@ describe('redispatch publish on a Redis Cluster', () => {
       subscriber.disconnect();
     }
   }, 60_000);
+
+  it('Publisher({ prefix }) sends publish() and publishBatch() to that node too', async () => {
+    const prefix = 'cpub2';
+    const pinned = await cluster.ownerOf(calculateSlot(createKeys(prefix).epoch));
+    for (const node of cluster.nodes) {
+      const client = new Redis({ host: node.host, port: node.port });
+      await client.config('RESETSTAT');
+      client.disconnect();
+    }
+    const publisher = new Publisher({ redis: admin, channel: `${prefix}:ingress`, prefix });
+    for (let i = 0; i < 6; i++) await publisher.publish(`single ${i}`);
+    await publisher.publishBatch(Array.from({ length: 20 }, (_, i) => ({ body: `batch ${i}` })));
+    const calls = await Promise.all(cluster.nodes.map((node) => publishCalls(node.host, node.port)));
+    expect(calls).toEqual(cluster.nodes.map((node) => (node.port === pinned.port ? 26 : 0)));
+  });
 });
