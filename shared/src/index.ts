@@ -117,6 +117,7 @@ export {
   dataTarget,
   isCluster,
   masterOf,
+  publishingNode,
   waitForReplicas,
 } from './redis/data-connection.js';
 export { createKeys, type Keys } from './redis/keys.js';

@@ -5,6 +5,7 @@ import { checkRun } from '../helpers/checker.js';
 import { CHECKER_HANDLER, runCli } from '../helpers/cli-process.js';
 import { type TestEnv, testEnv, uniquePrefix } from '../helpers/in-process.js';
 import { useProcessFixture } from '../helpers/process-fixture.js';
+import { diagnoseStreams } from '../helpers/streams-diagnosis.js';
 
 // Streams mode through the CLI, as real processes on a real 3-master Redis Cluster.
 const fx = useProcessFixture({ cluster: { masters: 3 } });
@@ -127,7 +128,17 @@ describe('streams mode end to end through the CLI', () => {
     }
     expect(moved).toBeGreaterThan(0);
     expect((await publish).code).toBe(0);
-    await expect.poll(() => checkRun(dir, 'smove', count).lost, { timeout: 30_000, interval: 200 }).toBe(0);
+    try {
+      await expect.poll(() => checkRun(dir, 'smove', count).lost, { timeout: 30_000, interval: 200 }).toBe(0);
+    } catch (error) {
+      const named = [
+        ...dispatchers.map((proc, i) => ({ name: `dispatcher ${i}`, proc })),
+        ...workers.map((proc, i) => ({ name: `worker ${i}`, proc })),
+      ];
+      const run = { dir, runId: 'smove', count };
+      const diagnosis = await diagnoseStreams(fx.clusterAdmin, partitions, 'workers', run, named);
+      throw new Error(`${(error as Error).message}\nmoved ${[...movedTo]}\n${diagnosis}`);
+    }
     const result = checkRun(dir, 'smove', count);
     console.info(`slot move: ${moved} keys migrated, lost ${result.lost}, duplicates ${result.duplicates}`);
     for (const proc of [...dispatchers, ...workers]) expect(proc.child.exitCode).toBeNull();

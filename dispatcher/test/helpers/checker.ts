@@ -59,6 +59,14 @@ export function seqOf(body: Buffer, runId: string): number | undefined {
   return Number(text.slice(runId.length + 1, text.indexOf(':', runId.length + 1)));
 }
 
+/** The never-handled sequence numbers of a run. */
+export function missingSeqs(dir: string, runId: string, count: number): number[] {
+  const { seen } = countSeen(dir, runId);
+  const missing: number[] = [];
+  for (let seq = 0; seq < count; seq++) if (!seen.has(seq)) missing.push(seq);
+  return missing;
+}
+
 /** The never-handled sequence numbers of a run as compact ranges ("120-431, 9000"), for failure messages. */
 export function missingRanges(dir: string, runId: string, count: number, limit = 20): string {
   const { seen } = countSeen(dir, runId);

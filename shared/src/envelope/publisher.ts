@@ -1,5 +1,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import { validateLibraryOptions } from '../config/library-options.js';
+import { publishingNode } from '../redis/data-connection.js';
+import { createKeys } from '../redis/keys.js';
 import { endPublishSpan, startPublishSpan, type TracedPublish } from '../tracing/publish-span.js';
 import { encodeEnvelope } from './encode.js';
 import { ENVELOPE_MARKER, type EnvelopeHeader } from './format.js';
@@ -25,6 +27,12 @@ export interface PublisherOptions {
   channel: string;
   /** Default for `PublishOptions.stampTime` (default `false`). */
   stampTime?: boolean | undefined;
+  /**
+   * The deployment's REDISPATCH_PREFIX. On a Redis Cluster, messages are then published on the node
+   * the dispatchers subscribe on, not a random one: a PUBLISH crossing the cluster bus is dropped
+   * when a bus link resets (a busy host). Ignored on a single Redis.
+   */
+  prefix?: string | undefined;
 }
 
 export interface PublishItem {
@@ -123,6 +131,7 @@ export class Publisher {
   private readonly redis: Redis | Cluster;
   readonly channel: string;
   private readonly stampTime: boolean;
+  private readonly pin: string | undefined;
 
   /** Throws a ConfigError for a channel REDISPATCH_CHANNEL would refuse. */
   constructor(options: PublisherOptions) {
@@ -130,6 +139,12 @@ export class Publisher {
     this.redis = options.redis;
     this.channel = options.channel;
     this.stampTime = options.stampTime ?? false;
+    this.pin = options.prefix === undefined ? undefined : createKeys(options.prefix).epoch;
+  }
+
+  /** Where PUBLISH goes: the subscription node when the prefix is known (looked up per call). */
+  private target(): Redis | Cluster {
+    return this.pin === undefined ? this.redis : publishingNode(this.redis, this.pin);
   }
 
   /**
@@ -140,9 +155,9 @@ export class Publisher {
   async publish(body: Buffer | Uint8Array | string, options?: PublishOptions): Promise<number> {
     const traced = startPublishSpan(this.channel, options);
     if (traced === undefined)
-      return this.redis.publish(this.channel, framePayload(body, options, this.stampTime));
+      return this.target().publish(this.channel, framePayload(body, options, this.stampTime));
     try {
-      const receivers = await this.redis.publish(
+      const receivers = await this.target().publish(
         this.channel,
         framePayload(body, traced.options, this.stampTime),
       );
@@ -175,7 +190,7 @@ export class Publisher {
       for (const traced of spans ?? []) if (traced) endPublishSpan(traced.span, error);
       throw error;
     }
-    const pipeline = this.redis.pipeline();
+    const pipeline = this.target().pipeline();
     for (const payload of payloads) pipeline.publish(this.channel, payload);
     const replies = await pipeline.exec().catch((error: unknown) => {
       for (const traced of spans ?? []) if (traced) endPublishSpan(traced.span, error);
