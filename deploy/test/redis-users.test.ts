@@ -167,12 +167,25 @@ describe.each(OVERLAYS)('per-role Redis users: deploy/%s', (overlay) => {
   });
 });
 
-describe("the lists overlay's ACL file on a real Redis", () => {
+/** Each ACL file an overlay ships, and the role users whose URLs must open it. */
+const ACL_FILES = [
+  { overlay: 'overlays/lists', secret: 'redis-acl', users: ROLES },
+  { overlay: 'overlays/lists', secret: 'redis-lock-acl', users: ['lock'] },
+  { overlay: 'overlays/streams', secret: 'redis-acl', users: ROLES },
+  { overlay: 'overlays/streams', secret: 'redis-lock-acl', users: ['lock'] },
+  { overlay: 'overlays/dev', secret: 'redis-acl', users: ROLES },
+];
+
+describe.each(ACL_FILES)('$overlay $secret on a real Redis', ({ overlay, secret, users }) => {
   let redis: RedisHandle;
   let dir: string;
-  const objects = () => render('overlays/lists');
+  const objects = () => render(overlay);
+  /** The URL a role connects with: its own Secret's; the lock user's is in the dispatcher's LOCK_URLS. */
   const urlOf = (role: string) =>
-    secretData(objects(), `redispatch-redis-${role}`).REDISPATCH_REDIS_URL ?? '';
+    role === 'lock'
+      ? ((secretData(objects(), 'redispatch-redis-dispatcher').REDISPATCH_LOCK_URLS ?? '').split(',')[0] ??
+        '')
+      : (secretData(objects(), `redispatch-redis-${role}`).REDISPATCH_REDIS_URL ?? '');
   const clients: Redis[] = [];
   const connect = (options: { username?: string; password?: string }) => {
     const client = new Redis({
@@ -192,7 +205,7 @@ describe("the lists overlay's ACL file on a real Redis", () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'rd-overlay-acl-'));
     const file = join(dir, 'users.acl');
-    writeFileSync(file, secretData(objects(), 'redis-acl')['users.acl'] ?? '');
+    writeFileSync(file, secretData(objects(), secret)['users.acl'] ?? '');
     redis = await startRedisProcess({ args: ['--aclfile', file] });
   });
   afterAll(async () => {
@@ -205,11 +218,12 @@ describe("the lists overlay's ACL file on a real Redis", () => {
     const anonymous = connect({});
     await anonymous.connect();
     await expect(anonymous.ping()).rejects.toThrow(/NOAUTH/);
-    await expect(anonymous.call('AUTH', 'default', 'CHANGE-ME-lists-ops')).rejects.toThrow(/WRONGPASS/);
+    const ops = secretData(objects(), 'redis-auth').REDIS_PASSWORD ?? '';
+    await expect(anonymous.call('AUTH', 'default', ops)).rejects.toThrow(/WRONGPASS/);
   });
 
-  it("admits each role with its own Secret's URL, and holds the relay to its rules", async () => {
-    for (const role of ROLES) {
+  it("admits each role with its own Secret's URL, and holds the relay and replicator to their rules", async () => {
+    for (const role of users) {
       const url = new URL(urlOf(role));
       const client = connect({ username: url.username, password: decodeURIComponent(url.password) });
       // connect() sends AUTH with the URL's user and password: a mismatch with the ACL file rejects it.
@@ -217,10 +231,14 @@ describe("the lists overlay's ACL file on a real Redis", () => {
       expect(String(await client.call('INFO', 'server')), role).toMatch(/redis_version/);
     }
     const auth = secretData(objects(), 'redis-auth');
-    const ops = connect({ username: 'ops', password: auth.REDIS_PASSWORD });
+    const ops = connect({ username: 'ops', password: auth.REDIS_PASSWORD ?? '' });
     await ops.connect();
-    expect(await ops.call('ACL', 'DRYRUN', 'rd-relay', 'SET', '{rd}:epoch', '9')).toMatch(/no permissions/);
+    if (secret === 'redis-acl')
+      expect(await ops.call('ACL', 'DRYRUN', 'rd-relay', 'SET', '{rd}:epoch', '9')).toMatch(/no permissions/);
     expect(await ops.call('ACL', 'DRYRUN', 'replicator', 'GET', '{rd}:epoch')).toMatch(/no permissions/);
     expect(await ops.call('ACL', 'DRYRUN', 'replicator', 'REPLCONF', 'listening-port', '1')).toBe('OK');
+    const replicator = connect({ username: 'replicator', password: auth.REPLICATOR_PASSWORD ?? '' });
+    await replicator.connect();
+    expect(await replicator.ping()).toBe('PONG');
   });
 });
