@@ -37,7 +37,7 @@
  *   written in ascending type order; skipped unknown records are the one way two payloads decode to the
  *   same header (re-encoding drops them). Record 0x01 `identity`: 1..1024 bytes of well-formed UTF-8;
  *   0x02 `attempts` u8 1..255; 0x03 `expiresAt` u64 ≤ 2^53-1; 0x04 `timeoutMs` u32 ≥ 1; 0x05 `priority`
- *   u8 0..9. A known fixed-size record of another length, or a value out of range, is malformed.
+ *   u8 0..9; 0x08 `namespace` 1..64 bytes of well-formed UTF-8. A known fixed-size record of another length, or a value out of range, is malformed.
  * - Compatibility: decoders older than the extension block report bit 6 as an unknown flag (malformed),
  *   so dispatchers and workers must be upgraded before anything publishes it.
  * - The header is self-delimiting; the body has no length. Any prefix of a header is malformed, but a
