@@ -248,16 +248,16 @@ export class Dispatcher {
   private readonly deliver: Deliver = (message, ack) => {
     const phase = this.phase;
     if (phase.kind === 'stopping' || phase.kind === 'stopped') return;
-    const received: Received = this.parts.buffer.mark(message);
-    if (ack) received.ack = ack;
-    this.catchUp.heard(received);
+    this.catchUp.heard(message);
     if (phase.kind === 'leading') {
+      const received: Received = this.parts.buffer.mark(message);
+      if (ack) received.ack = ack;
       this.parts.metrics.received.inc();
       phase.term.add(received);
       this.parts.metrics.pending.set(phase.term.pendingCount);
     } else {
-      this.parts.buffer.push(received);
-      this.parts.metrics.standbyBuffer.set(this.parts.buffer.size);
+      // No object, string or hash per message here: a standby fingerprints lazily (replay-buffer.ts).
+      this.parts.buffer.keep(message, ack);
     }
   };
 
@@ -295,6 +295,7 @@ export class Dispatcher {
       batchSize: this.config.batchSize,
       prefix: this.config.prefix,
       reapIntervalMs: this.config.reapIntervalMs,
+      dueCheckMs: this.config.dueCheckMs,
       maxPendingBytes: this.config.leaderPendingBytes,
       maxPending: this.config.leaderPendingMax,
       elected,
@@ -354,10 +355,11 @@ export class Dispatcher {
       held?.end();
     }
     // A takeover that failed after raising the epoch left a record naming this process: clear it, so
-    // `stats` (and anyone acting on it) never takes a standby for the leader.
+    // `stats` (and anyone acting on it) never takes a standby for the leader. By id too: an election
+    // script the client gave up on still runs (before this, on the same connection) and names us.
     if (held) {
       try {
-        await scripts.resign(this.parts.redis, this.parts.keys, { epoch: held.epoch });
+        await scripts.resign(this.parts.redis, this.parts.keys, { epoch: held.epoch, id: this.parts.id });
       } catch {
         // The next leader overwrites the record; nothing depends on this write.
       }

@@ -4,6 +4,7 @@ import { Batcher } from '../routing/batcher.js';
 import { traceDispatch } from '../routing/dispatch-span.js';
 import type { LeaderRouting } from '../routing/routing-mode.js';
 import type { Received } from '../standby/replay-buffer.js';
+import { DueWatch } from './due-watch.js';
 import type { Elected } from './election.js';
 import type { LeaderLease } from './leader-lease.js';
 import type { LeaseRenewal } from './lease-renewal.js';
@@ -26,6 +27,8 @@ export interface LeaderTermOptions {
   /** The deployment prefix: the dispatch spans' `messaging.destination.name`. */
   prefix: string;
   reapIntervalMs: number;
+  /** How often to read the delayed set's earliest due time (0: promote only at reap ticks). */
+  dueCheckMs: number;
   /** REDISPATCH_LEADER_PENDING_BYTES / _MAX: what the batcher may hold unwritten before stepping down. */
   maxPendingBytes: number;
   maxPending: number;
@@ -57,6 +60,10 @@ export class LeaderTerm {
   private readonly routing: LeaderRouting;
   private sequence = 0;
   private reapTimer: NodeJS.Timeout | undefined;
+  private readonly dueWatch: DueWatch;
+  /** A reap call is awaiting its reply; a due timer firing meanwhile asks for another right after. */
+  private reaping = false;
+  private reapAgain = false;
   /** The rate limit's release loop (only when the routing has one). */
   private releaseTimer: NodeJS.Timeout | undefined;
   /** The marker of the last batch this term wrote ('' before its first): what a successor's election reads. */
@@ -71,7 +78,7 @@ export class LeaderTerm {
       maxBatch: options.batchSize,
       write: async (batch) => {
         await traceDispatch(options.prefix, this.epoch, batch, () => lease.guard(() => routing.write(batch)));
-        this.lastWrittenMarker = batch.markers.at(-1) || this.lastWrittenMarker;
+        this.lastWrittenMarker = batch.marker || this.lastWrittenMarker;
         metrics.pending.set(batcher.pendingCount);
         // JetStream: acknowledge only what is now durably in Redis.
         for (const ack of batch.acks) ack?.();
@@ -94,6 +101,11 @@ export class LeaderTerm {
       },
     });
     this.batcher = batcher;
+    this.dueWatch = new DueWatch({
+      checkMs: options.dueCheckMs,
+      nextDueInMs: () => this.routing.nextDueInMs(),
+      onDue: () => this.reapNow(),
+    });
   }
 
   get pendingCount(): number {
@@ -111,7 +123,19 @@ export class LeaderTerm {
 
   startReaping(): void {
     this.reapTimer = setTimeout(() => void this.reapOnce(), this.options.reapIntervalMs);
+    this.dueWatch.start();
     if (this.routing.release) this.releaseTimer = setTimeout(() => void this.releaseOnce(), 0);
+  }
+
+  /** Something delayed is due: reap now rather than at the next tick (one reap in flight at a time). */
+  private reapNow(): void {
+    if (!this.options.isCurrent()) return;
+    if (this.reaping) {
+      this.reapAgain = true;
+      return;
+    }
+    clearTimeout(this.reapTimer);
+    void this.reapOnce();
   }
 
   /**
@@ -140,6 +164,7 @@ export class LeaderTerm {
     const { renewal, metrics: m, log } = this.options;
     renewal.stop();
     clearTimeout(this.reapTimer);
+    this.dueWatch.stop();
     clearTimeout(this.releaseTimer);
     const left = this.batcher.stop();
     this.routing.clearGauges();
@@ -187,6 +212,7 @@ export class LeaderTerm {
     if (!isCurrent()) return;
     clearTimeout(this.reapTimer);
     let more = false;
+    this.reaping = true;
     try {
       const result = await lease.guard(() => this.routing.upkeep());
       if (kickOnBacklog && !result.paused && result.backlog > 0 && result.liveWorkers > 0)
@@ -199,7 +225,11 @@ export class LeaderTerm {
         return;
       }
       log.warn({ err: error }, 'reap failed; will retry');
+    } finally {
+      this.reaping = false;
     }
+    more ||= this.reapAgain;
+    this.reapAgain = false;
     if (isCurrent()) this.reapTimer = setTimeout(() => void this.reapOnce(), more ? 0 : reapIntervalMs);
   }
 }
