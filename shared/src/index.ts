@@ -141,6 +141,7 @@ export {
   aclSetUserArgs,
   aclUserName,
 } from './security/acl.js';
+export { SERVER_USERS, type ServerUserPasswords, serverUserLines } from './security/acl-server-users.js';
 export { type PartitionKeys, partitionKeys } from './streams/partition-keys.js';
 export { type LoadPartitionsOptions, loadPartitions, planPartitionTags } from './streams/partition-table.js';
 export * from './tracing/index.js';

@@ -66,6 +66,7 @@ function framedPayload(options: PublishOptions, seq: number): Buffer {
     delayMs: options.delayMs,
     stampTime: options.timestamp === true,
     id: message?.id,
+    namespace: message?.namespace,
     attempts: message?.attempts,
     ttlMs: message?.ttlMs,
     timeoutMs: message?.timeoutMs,

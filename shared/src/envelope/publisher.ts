@@ -33,6 +33,12 @@ export interface PublisherOptions {
    * when a bus link resets (a busy host). Ignored on a single Redis.
    */
   prefix?: string | undefined;
+  /**
+   * This publisher's namespace (envelope record 0x08), for every message that does not name its own:
+   * the leader dedupes `id` per namespace, so publishers in different namespaces cannot suppress
+   * each other's messages (docs/security.md). 1..64 UTF-8 bytes.
+   */
+  namespace?: string | undefined;
 }
 
 export interface PublishItem {
@@ -64,8 +70,10 @@ export function framePayload(
   body: Buffer | Uint8Array | string,
   options: PublishOptions = {},
   defaultStampTime = false,
+  defaultNamespace?: string,
 ): Buffer | string {
   const { id, delayMs, dueAt, affinityKey, replyTo, identity, traceparent, tracestate } = options;
+  const namespace = options.namespace ?? defaultNamespace;
   const { attempts, timeoutMs, priority } = options;
   let timestamp = options.timestamp;
   if (timestamp === undefined && (options.stampTime ?? defaultStampTime)) timestamp = Date.now();
@@ -83,7 +91,8 @@ export function framePayload(
     attempts === undefined &&
     expiresAt === undefined &&
     timeoutMs === undefined &&
-    priority === undefined
+    priority === undefined &&
+    namespace === undefined
   ) {
     if (typeof body === 'string') return body;
     if (body.byteLength > 0 && body[0] === ENVELOPE_MARKER) return encodeEnvelope({}, body);
@@ -104,6 +113,7 @@ export function framePayload(
       expiresAt,
       timeoutMs,
       priority,
+      namespace,
     },
     body,
   );
@@ -132,6 +142,7 @@ export class Publisher {
   readonly channel: string;
   private readonly stampTime: boolean;
   private readonly pin: string | undefined;
+  private readonly namespace: string | undefined;
 
   /** Throws a ConfigError for a channel REDISPATCH_CHANNEL would refuse. */
   constructor(options: PublisherOptions) {
@@ -139,6 +150,8 @@ export class Publisher {
     this.redis = options.redis;
     this.channel = options.channel;
     this.stampTime = options.stampTime ?? false;
+    if (options.namespace !== undefined) framePayload('', { namespace: options.namespace }); // throws early if invalid
+    this.namespace = options.namespace;
     this.pin = options.prefix === undefined ? undefined : createKeys(options.prefix).epoch;
   }
 
@@ -155,11 +168,11 @@ export class Publisher {
   async publish(body: Buffer | Uint8Array | string, options?: PublishOptions): Promise<number> {
     const traced = startPublishSpan(this.channel, options);
     if (traced === undefined)
-      return this.target().publish(this.channel, framePayload(body, options, this.stampTime));
+      return this.target().publish(this.channel, framePayload(body, options, this.stampTime, this.namespace));
     try {
       const receivers = await this.target().publish(
         this.channel,
-        framePayload(body, traced.options, this.stampTime),
+        framePayload(body, traced.options, this.stampTime, this.namespace),
       );
       endPublishSpan(traced.span, receivers);
       return receivers;
@@ -181,10 +194,11 @@ export class Publisher {
     try {
       payloads = items.map((item, i) => {
         const traced = startPublishSpan(this.channel, item.options);
-        if (traced === undefined) return framePayload(item.body, item.options, this.stampTime);
+        if (traced === undefined)
+          return framePayload(item.body, item.options, this.stampTime, this.namespace);
         spans ??= [];
         spans[i] = traced;
-        return framePayload(item.body, traced.options, this.stampTime);
+        return framePayload(item.body, traced.options, this.stampTime, this.namespace);
       });
     } catch (error) {
       for (const traced of spans ?? []) if (traced) endPublishSpan(traced.span, error);
