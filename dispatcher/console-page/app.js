@@ -81,7 +81,7 @@ function App() {
           <${ProcessesPanel} stats=${stats} />
           <${LookupPanel} />
           <${DlqPanel} readOnly=${info?.readOnly ?? true} deadLetters=${stats.deadLetters} />
-          <${OutboundPanel} tick=${tick} />
+          <${OutboundPanel} tick=${tick} readOnly=${info?.readOnly ?? true} />
         </main>`
         : html`<p class="muted">Waiting for the first snapshot…</p>`
     }`;
