@@ -52,6 +52,8 @@ function App() {
           accepted: s.rates?.acceptedPerSec ?? null,
           acked: s.rates?.ackedPerSec ?? null,
           inflight: s.inflight,
+          p50ms: next.latency ? next.latency.p50 * 1000 : null,
+          p99ms: next.latency ? next.latency.p99 * 1000 : null,
         },
       ]);
     });
@@ -76,7 +78,7 @@ function App() {
             <${ElectionPanel} stats=${stats} leaseLeftMs=${snapshot.leaseLeftMs} />
             <${TotalsPanel} stats=${stats} history=${history} />
           </div>
-          <${WorkersPanel} stats=${stats} />
+          <${WorkersPanel} stats=${stats} workerMetrics=${snapshot.workerMetrics} />
           <${PartitionsPanel} stats=${stats} />
           <${ProcessesPanel} stats=${stats} />
           <${LookupPanel} />
