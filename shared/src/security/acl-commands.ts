@@ -139,6 +139,8 @@ export const STREAM_DISPATCHER_COMMANDS = [
   '+ltrim',
   '+time',
   '+wait',
+  // scheduleAdvance-3.
+  '+hexists',
   // flowApply-4 (the held list is empty in streams mode, but the script reads it).
   '+llen',
   '+lrange',

@@ -123,6 +123,19 @@ export class StreamsMode implements RoutingMode {
     );
     return {
       write: (batch) => writer.write(batch),
+      fireTick: async (tick) => {
+        // The partition append deduplicates on the tick's id (its envelope id), so a tick appended by a
+        // leader that died before recording it is dropped when its successor appends it again.
+        if (tick.payload !== '')
+          await writer.write({ ids: [tick.id], payloads: [tick.payload], markers: [''], acks: [undefined] });
+        const { keys, client } = this;
+        return scripts.scheduleAdvance(client, keys, {
+          epoch,
+          name: tick.name,
+          dueMs: tick.dueMs,
+          fired: tick.payload !== '',
+        });
+      },
       upkeep: async () => {
         const result = await upkeep.run();
         const trimMore = await trim.run();
