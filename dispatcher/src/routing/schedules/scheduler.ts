@@ -63,8 +63,8 @@ export class Scheduler {
   private priorAliveMs: number | undefined;
   private readonly takeoverMs = Date.now();
   private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private rerun = false;
+  /** A pass runs at a time; a kick during one asks for another after it. */
+  private passState: { kind: 'idle' } | { kind: 'running'; again: boolean } = { kind: 'idle' };
   private stopped = false;
 
   constructor(private readonly options: SchedulerOptions) {}
@@ -115,17 +115,16 @@ export class Scheduler {
   /** Runs a pass now (or once more after the one running). */
   private kick(): void {
     if (this.stopped || !this.options.isCurrent()) return;
-    if (this.running) {
-      this.rerun = true;
+    if (this.passState.kind === 'running') {
+      this.passState.again = true;
       return;
     }
     clearTimeout(this.timer);
-    this.running = this.pass().finally(() => {
-      this.running = undefined;
-      if (this.rerun) {
-        this.rerun = false;
-        this.kick();
-      }
+    const state: { kind: 'running'; again: boolean } = { kind: 'running', again: false };
+    this.passState = state;
+    void this.pass().finally(() => {
+      this.passState = { kind: 'idle' };
+      if (state.again) this.kick();
     });
   }
 
