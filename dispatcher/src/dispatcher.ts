@@ -248,16 +248,16 @@ export class Dispatcher {
   private readonly deliver: Deliver = (message, ack) => {
     const phase = this.phase;
     if (phase.kind === 'stopping' || phase.kind === 'stopped') return;
-    const received: Received = this.parts.buffer.mark(message);
-    if (ack) received.ack = ack;
-    this.catchUp.heard(received);
+    this.catchUp.heard(message);
     if (phase.kind === 'leading') {
+      const received: Received = this.parts.buffer.mark(message);
+      if (ack) received.ack = ack;
       this.parts.metrics.received.inc();
       phase.term.add(received);
       this.parts.metrics.pending.set(phase.term.pendingCount);
     } else {
-      this.parts.buffer.push(received);
-      this.parts.metrics.standbyBuffer.set(this.parts.buffer.size);
+      // No object, string or hash per message here: a standby fingerprints lazily (replay-buffer.ts).
+      this.parts.buffer.keep(message, ack);
     }
   };
 
@@ -295,6 +295,7 @@ export class Dispatcher {
       batchSize: this.config.batchSize,
       prefix: this.config.prefix,
       reapIntervalMs: this.config.reapIntervalMs,
+      dueCheckMs: this.config.dueCheckMs,
       maxPendingBytes: this.config.leaderPendingBytes,
       maxPending: this.config.leaderPendingMax,
       elected,

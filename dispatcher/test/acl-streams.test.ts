@@ -307,6 +307,7 @@ describe('least-privilege ACL users in streams mode (scripts/acl.mjs --mode stre
             p.delayedBody,
             p.dlq,
             p.totals,
+            p.delayedAttempts,
             '1',
             '1:1',
             '',

@@ -74,7 +74,7 @@ describe('Batcher', () => {
     await new Promise((resolve) => setImmediate(resolve));
     await new Promise((resolve) => setImmediate(resolve));
     expect(seen).toHaveLength(1);
-    expect(seen[0]?.markers).toEqual(['only']);
+    expect(seen[0]?.marker).toBe('only');
   });
 
   it('retries a failed batch with the same ids, then goes on', async () => {

@@ -134,6 +134,7 @@ describe('streams mode on a 3-master Redis Cluster', () => {
       first.delayedBody,
       first.dlq,
       first.totals,
+      first.delayedAttempts,
       String(d.epoch),
       `${d.epoch}:999`,
       '',

@@ -8,6 +8,8 @@
  *   t0 + seq/rate and carries that *scheduled* time, so if this process (or Redis) stalls, the
  *   delay is charged to the latency instead of silently lowering the offered load.
  * - bullmq-full / bullmq-rate: the same for BullMQ (`addBulk` in chunks / `add` one by one).
+ * - publish-delayed: publish-rate, each message in an envelope due at its scheduled time + `delayMs`.
+ * - bee-full / bee-rate: the same for Bee-Queue (`saveAll` in chunks / `save` one by one).
  */
 import { pathToFileURL } from 'node:url';
 import { Queue } from 'bullmq';
@@ -105,7 +107,17 @@ async function handle(m: Msg): Promise<Record<string, unknown>> {
       redis.disconnect();
     }
   }
-  if (m.type === 'publish-rate') {
+  if (m.type === 'publish-rate' || m.type === 'publish-delayed') {
+    const delayMs = m.type === 'publish-delayed' ? (m.delayMs as number) : 0;
+    // Loaded only here: a lighter start for every other command (the orchestrator waits for 'ready').
+    const { encodeEnvelope } = await import('@redispatch/shared');
+    const body = (seq: number, scheduledUs: number): string | Buffer => {
+      const text = ratePayload(m.runId, seq, scheduledUs, m.size);
+      if (delayMs === 0) return text;
+      // Due at scheduled + delay (an absolute time, so a leader's lag before its write is not hidden).
+      const dueAt = Math.round(Date.now() + (scheduledUs + delayMs * 1000 - nowUs()) / 1000);
+      return encodeEnvelope({ dueAt }, text);
+    };
     const redis = new Redis(m.url as string, { enableAutoPipelining: false });
     try {
       await redis.ping();
@@ -117,7 +129,7 @@ async function handle(m: Msg): Promise<Record<string, unknown>> {
         send: (from, to, scheduled) => {
           const pipeline = redis.pipeline();
           for (let seq = from; seq < to; seq++)
-            pipeline.publish(m.channel as string, ratePayload(m.runId, seq, scheduled(seq), m.size));
+            pipeline.publish(m.channel as string, body(seq, scheduled(seq)));
           return pipeline.exec();
         },
       });
@@ -154,6 +166,43 @@ async function handle(m: Msg): Promise<Record<string, unknown>> {
           for (let seq = from; seq < to; seq++)
             adds.push(q.add('j', { p: ratePayload(m.runId, seq, scheduled(seq), m.size) }));
           return Promise.all(adds);
+        },
+      });
+    } finally {
+      await Promise.race([q.close(), sleep(2_000)]);
+    }
+  }
+  if (m.type === 'bee-full' || m.type === 'bee-rate') {
+    const { default: BeeQueue } = await import('bee-queue');
+    // A producer only: no worker, and the defaults otherwise (as for BullMQ).
+    const q = new BeeQueue<{ p: string }>(m.queue as string, {
+      redis: { host: '127.0.0.1', port: m.port as number },
+      isWorker: false,
+    });
+    try {
+      await q.ready();
+      if (m.type === 'bee-full') {
+        const t0 = nowUs();
+        reply({ type: 'started', t0 });
+        const chunk = 500;
+        for (let from = 0; from < m.count; from += chunk) {
+          const jobs = [];
+          for (let seq = from; seq < Math.min(m.count, from + chunk); seq++)
+            jobs.push(q.createJob({ p: fullPayload(m.runId, seq, m.size) }));
+          await q.saveAll(jobs);
+        }
+        return { type: 'done', t0, t1: nowUs(), sent: m.count };
+      }
+      return await runSchedule({
+        count: m.count,
+        rate: m.rate,
+        size: m.size,
+        runId: m.runId,
+        send: (from, to, scheduled) => {
+          const saves = [];
+          for (let seq = from; seq < to; seq++)
+            saves.push(q.createJob({ p: ratePayload(m.runId, seq, scheduled(seq), m.size) }).save());
+          return Promise.all(saves);
         },
       });
     } finally {

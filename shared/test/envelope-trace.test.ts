@@ -270,7 +270,7 @@ describe('envelope trace context records (0x06 traceparent, 0x07 tracestate)', (
       // The function alone: no Redis client, no publish.
       const fn = snippet
         .replace('import struct, time, redis', 'import struct, time')
-        .split('redis.Redis()')[0];
+        .split(/^(?:\w+ = )?redis\.Redis\(\)/m)[0];
       const program = `${fn}
 import sys
 sys.stdout.write(envelope(b"hi", traceparent="${TRACEPARENT}", tracestate="congo=t61rcWkgMzE").hex() + "\\n")

@@ -9,13 +9,16 @@ export class RedisIngress implements Ingress {
   readonly name = 'redis';
   private deliver: Deliver | undefined;
   private subscribed = false;
+  /** Compared as bytes: decoding every message's channel name was a string per message. */
+  private readonly channelBytes: Buffer;
 
   constructor(
     private readonly subscriber: PubSubClient,
     private readonly channel: string,
   ) {
+    this.channelBytes = Buffer.from(channel);
     this.subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => {
-      if (this.deliver && channel.toString() === this.channel) this.deliver(message);
+      if (this.deliver && this.channelBytes.equals(channel)) this.deliver(message);
     });
   }
 

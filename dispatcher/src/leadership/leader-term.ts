@@ -11,6 +11,7 @@ import { traceDispatch } from '../routing/dispatch-span.js';
 import type { LeaderRouting } from '../routing/routing-mode.js';
 import { Scheduler } from '../routing/schedules/scheduler.js';
 import type { Received } from '../standby/replay-buffer.js';
+import { DueWatch } from './due-watch.js';
 import type { Elected } from './election.js';
 import type { LeaderLease } from './leader-lease.js';
 import type { LeaseRenewal } from './lease-renewal.js';
@@ -33,6 +34,8 @@ export interface LeaderTermOptions {
   /** The deployment prefix: the dispatch spans' `messaging.destination.name`. */
   prefix: string;
   reapIntervalMs: number;
+  /** How often to read the delayed set's earliest due time (0: promote only at reap ticks). */
+  dueCheckMs: number;
   /** REDISPATCH_LEADER_PENDING_BYTES / _MAX: what the batcher may hold unwritten before stepping down. */
   maxPendingBytes: number;
   maxPending: number;
@@ -70,6 +73,10 @@ export class LeaderTerm {
   private readonly scheduler: Scheduler;
   private sequence = 0;
   private reapTimer: NodeJS.Timeout | undefined;
+  private readonly dueWatch: DueWatch;
+  /** A reap call is awaiting its reply; a due timer firing meanwhile asks for another right after. */
+  private reaping = false;
+  private reapAgain = false;
   /** The rate limit's release loop (only when the routing has one). */
   private releaseTimer: NodeJS.Timeout | undefined;
   /** The marker of the last batch this term wrote ('' before its first): what a successor's election reads. */
@@ -84,7 +91,7 @@ export class LeaderTerm {
       maxBatch: options.batchSize,
       write: async (batch) => {
         await traceDispatch(options.prefix, this.epoch, batch, () => lease.guard(() => routing.write(batch)));
-        this.lastWrittenMarker = batch.markers.at(-1) || this.lastWrittenMarker;
+        this.lastWrittenMarker = batch.marker || this.lastWrittenMarker;
         metrics.pending.set(batcher.pendingCount);
         // JetStream: acknowledge only what is now durably in Redis.
         for (const ack of batch.acks) ack?.();
@@ -122,6 +129,11 @@ export class LeaderTerm {
       isCurrent: options.isCurrent,
       onLost: (error) => options.onLost(lostReason(error) ?? 'error'),
     });
+    this.dueWatch = new DueWatch({
+      checkMs: options.dueCheckMs,
+      nextDueInMs: () => this.routing.nextDueInMs(),
+      onDue: () => this.reapNow(),
+    });
   }
 
   get pendingCount(): number {
@@ -139,6 +151,7 @@ export class LeaderTerm {
 
   startReaping(): void {
     this.reapTimer = setTimeout(() => void this.reapOnce(), this.options.reapIntervalMs);
+    this.dueWatch.start();
     if (this.routing.release) this.releaseTimer = setTimeout(() => void this.releaseOnce(), 0);
     void this.scheduleUpkeep(() => this.scheduler.start());
   }
@@ -152,6 +165,17 @@ export class LeaderTerm {
       if (lost) await this.options.onLost(lost);
       else this.options.log.warn({ err: error }, 'schedule upkeep failed; will retry');
     }
+  }
+
+  /** Something delayed is due: reap now rather than at the next tick (one reap in flight at a time). */
+  private reapNow(): void {
+    if (!this.options.isCurrent()) return;
+    if (this.reaping) {
+      this.reapAgain = true;
+      return;
+    }
+    clearTimeout(this.reapTimer);
+    void this.reapOnce();
   }
 
   /**
@@ -180,6 +204,7 @@ export class LeaderTerm {
     const { renewal, metrics: m, log } = this.options;
     renewal.stop();
     clearTimeout(this.reapTimer);
+    this.dueWatch.stop();
     clearTimeout(this.releaseTimer);
     this.scheduler.stop();
     const left = this.batcher.stop();
@@ -228,6 +253,7 @@ export class LeaderTerm {
     if (!isCurrent()) return;
     clearTimeout(this.reapTimer);
     let more = false;
+    this.reaping = true;
     try {
       const result = await lease.guard(() => this.routing.upkeep());
       if (kickOnBacklog && !result.paused && result.backlog > 0 && result.liveWorkers > 0)
@@ -241,7 +267,11 @@ export class LeaderTerm {
         return;
       }
       log.warn({ err: error }, 'reap failed; will retry');
+    } finally {
+      this.reaping = false;
     }
+    more ||= this.reapAgain;
+    this.reapAgain = false;
     if (isCurrent()) this.reapTimer = setTimeout(() => void this.reapOnce(), more ? 0 : reapIntervalMs);
   }
 }

@@ -9,8 +9,10 @@ import type { Received } from '../standby/replay-buffer.js';
 export interface Batch {
   ids: string[];
   payloads: Buffer[];
-  /** Replay markers, one per payload; the last one is stored as the leader's progress. */
-  markers: string[];
+  /** The replay marker of the last payload, stored as the leader's progress ('' for none). */
+  marker: string;
+  /** What was batched, in order (kept when the batch cannot be proven written). */
+  received: Received[];
   /** Transport acks (JetStream), called after the batch is written. */
   acks: ((() => void) | undefined)[];
 }
@@ -97,13 +99,7 @@ export class Batcher {
   stop(): Received[] {
     this.stopped = true;
     const retrying = this.retrying ?? this.inFlight;
-    const unwritten = retrying
-      ? retrying.payloads.map((payload, i) => ({
-          payload,
-          marker: retrying.markers[i] ?? '',
-          ack: retrying.acks[i],
-        }))
-      : [];
+    const unwritten = retrying ? retrying.received : [];
     const left = [...unwritten, ...this.pending];
     this.pending = [];
     this.pendingBytes = 0;
@@ -139,7 +135,9 @@ export class Batcher {
     return {
       ids: taken.map(() => this.options.nextId()),
       payloads: taken.map((r) => r.payload),
-      markers: taken.map((r) => r.marker),
+      // Only the last message's marker is stored: hash three payloads per batch, not per message.
+      marker: taken.at(-1)?.marker ?? '',
+      received: taken,
       acks: taken.map((r) => r.ack),
     };
   }

@@ -28,6 +28,8 @@ export interface LeaderRouting {
   fireTick: FireTick;
   /** Zeroes the cluster-wide gauges when this process stops leading. */
   clearGauges(): void;
+  /** Ms until the earliest delayed message or retry is due (server clock), undefined when none. */
+  nextDueInMs(): Promise<number | undefined>;
 }
 
 /**

@@ -2,7 +2,8 @@ import { performance } from 'node:perf_hooks';
 import type { DataClient, Keys, Logger } from '@redispatch/shared';
 import type { DispatcherMetrics } from '../metrics.js';
 import type { RoutingMode } from '../routing/routing-mode.js';
-import { fingerprintOf, type Received, type ReplayBuffer } from './replay-buffer.js';
+import { fingerprint } from './marker.js';
+import type { ReplayBuffer } from './replay-buffer.js';
 
 /**
  * After a subscription gap, a dispatcher that may have missed what another heard waits this many leases
@@ -80,14 +81,14 @@ export class CatchUp {
   }
 
   /** Every message heard (leading or not): the first-heard and first-after-gap bookkeeping. */
-  heard(received: Received): void {
+  heard(payload: Buffer): void {
     if (!this.offeredFirstHeard) {
       this.offeredFirstHeard = true;
-      this.offerFirstHeard(fingerprintOf(received.marker));
+      this.offerFirstHeard(fingerprint(payload));
     }
     const s = this.subscription;
     if (s.kind === 'gap' && s.firstAfterGap === undefined) {
-      s.firstAfterGap = fingerprintOf(received.marker);
+      s.firstAfterGap = fingerprint(payload);
       void this.recordFirstAfterGap(s.firstAfterGap);
     }
   }

@@ -31,6 +31,7 @@ export function environment(): Report['environment'] {
     loadavgAtStart: loadavg().map((l) => round(l, 2)),
     redis: safe(() => execFileSync('redis-server', ['--version'], { encoding: 'utf8' })),
     bullmq: version('node_modules/bullmq/package.json'),
+    beeQueue: version('node_modules/bee-queue/package.json'),
     ioredis: version('node_modules/ioredis/package.json'),
     gitHead: safe(() =>
       execFileSync('git', ['-C', REPO, 'log', '-1', '--format=%h %s'], { encoding: 'utf8' }),

@@ -21,7 +21,11 @@ export async function failoverPhase(system: Redispatch, report: Report): Promise
     return { epoch: Number(r[0]?.[1] ?? 0), dispatched: Number(r[1]?.[1] ?? 0), at: nowUs() };
   };
   await sleep(1_000);
-  for (let k = 0; k < options.failoverKills; k++) {
+  const signals: NodeJS.Signals[] = [...Array(options.failoverKills).fill('SIGKILL'), 'SIGTERM'];
+  let sigterm: FailoverResult['sigterm'] = null;
+  for (const [k, signal] of signals.entries()) {
+    // The graceful handover is measured from a steady state, not while a new leader still replays.
+    if (signal === 'SIGTERM') await sleep(3_000);
     const leader = await system.leader();
     if (!leader) {
       report.errors.push('failover: no leader among our dispatchers');
@@ -29,7 +33,7 @@ export async function failoverPhase(system: Redispatch, report: Report): Promise
     }
     const before = await read();
     const killedAt = nowUs();
-    leader.kill('SIGKILL');
+    leader.kill(signal);
     system.spawnDispatcher();
     let elected: { epoch: number; dispatched: number; at: number } | undefined;
     let dispatching: { epoch: number; dispatched: number; at: number } | undefined;
@@ -47,9 +51,11 @@ export async function failoverPhase(system: Redispatch, report: Report): Promise
       electedMs: elected ? round((elected.at - killedAt) / 1000) : Number.NaN,
       dispatchingMs: dispatching ? round((dispatching.at - killedAt) / 1000) : Number.NaN,
     };
-    kills.push(entry);
+    // The last one is a SIGTERM: a graceful handover (the leader releases the lease and tells standbys).
+    if (signal === 'SIGTERM') sigterm = entry;
+    else kills.push(entry);
     log(
-      `  kill ${k + 1}: new epoch after ${entry.electedMs} ms, dispatching after ${entry.dispatchingMs} ms`,
+      `  ${signal} ${k + 1}: new epoch after ${entry.electedMs} ms, dispatching after ${entry.dispatchingMs} ms`,
     );
     await sleep(1_500);
   }
@@ -83,6 +89,7 @@ export async function failoverPhase(system: Redispatch, report: Report): Promise
     medianDispatchingMs: median(kills.map((k) => k.dispatchingMs)),
     maxDispatchingMs: Math.max(...kills.map((k) => k.dispatchingMs)),
     delivery,
+    sigterm,
     failoverReplayed: Number(totals.failoverReplayed ?? 0),
     redelivered: Number(totals.redelivered ?? 0),
   };

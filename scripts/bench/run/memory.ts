@@ -11,7 +11,9 @@ import { options } from './options.js';
 
 export async function memoryPhase(report: Report): Promise<void> {
   const n = options.memoryCount;
-  const systems: SystemName[] = options.memoryPeers ? ['redispatch', 'raw', 'bullmq'] : ['redispatch'];
+  const systems: SystemName[] = options.memoryPeers
+    ? ['redispatch', 'raw', 'bullmq', 'beequeue']
+    : ['redispatch'];
   for (const name of systems) {
     log(`memory: ${name}, ${n} parked messages per payload size, no workers`);
     const tag = `mem-${name}`;
@@ -20,15 +22,17 @@ export async function memoryPhase(report: Report): Promise<void> {
         ? await Redispatch.start(startOptions(tag, 0, { dispatchers: 1 }))
         : name === 'raw'
           ? await RawLoop.start(startOptions(tag, 1), false)
-          : await BullMQ.start(startOptions(tag, 1), false);
+          : await BullMQ.start(startOptions(tag, 1), false, name === 'beequeue' ? 'beequeue' : 'bullmq');
     const admin = system.redis.admin;
-    // How many messages are parked: accepted by the leader / stored by the raw leader / BullMQ waiting.
+    // Parked: accepted by the leader / stored by the raw leader / BullMQ or Bee-Queue waiting.
     const parked = async () =>
       name === 'redispatch'
         ? Number((await admin.hget('{rd}:totals', 'accepted')) ?? 0)
         : name === 'raw'
           ? await admin.hlen('raw:body')
-          : await admin.llen('bull:bench:wait');
+          : name === 'beequeue'
+            ? await admin.llen('bq:bench:waiting')
+            : await admin.llen('bull:bench:wait');
     try {
       await sleep(200);
       for (const size of options.sizes) {

@@ -7,7 +7,7 @@ const value = (name: string) => {
   return i >= 0 ? argv[i + 1] : undefined;
 };
 export const quick = flag('quick');
-const PHASES = ['throughput', 'latency', 'rss', 'failover', 'memory'] as const;
+const PHASES = ['throughput', 'latency', 'rss', 'delay', 'failover', 'memory'] as const;
 export const only = new Set((value('only') ?? PHASES.join(',')).split(','));
 const workerCounts = (value('workers') ?? '1,2,4').split(',').map(Number);
 export const options = {
@@ -19,7 +19,8 @@ export const options = {
   sizes: [100, 4096],
   concurrency: Number(value('concurrency') ?? 100),
   count: (size: number) => {
-    const base = Number(value('count') ?? (quick ? 6_000 : 50_000));
+    // Long enough to be stable: 6k messages was warm-up dominated (issue 17).
+    const base = Number(value('count') ?? (quick ? 20_000 : 100_000));
     return size > 1000 ? Math.round(base / 2.5) : base;
   },
   warmup: quick ? 1_000 : 3_000,

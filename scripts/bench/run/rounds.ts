@@ -5,6 +5,7 @@ import { startSystem } from '../lib/systems/start-system.js';
 import type { SystemName } from '../lib/systems/system.js';
 import { errorText } from '../lib/util.js';
 import { log, startOptions } from './context.js';
+import { delayPhase } from './delay.js';
 import { failoverPhase } from './failover.js';
 import { latencyRates, latencyRun } from './latency.js';
 import { only, options, quick } from './options.js';
@@ -12,7 +13,7 @@ import { rssPhase } from './rss.js';
 import { maxThroughput, throughputRun, warmup } from './throughput.js';
 
 /**
- * One round: each system in turn (redispatch, raw loop, BullMQ), each on a fresh redis-server.
+ * One round: each system in turn (redispatch, raw loop, BullMQ, Bee-Queue), each on a fresh redis-server.
  * Within a system the worker processes are scaled up between runs (1 -> 2 -> 4, warm-up after
  * each step), so dispatchers and Redis start once per system and round. In the last round the
  * system then goes back to the latency configuration for the latency runs (and, for redispatch,
@@ -22,11 +23,12 @@ export async function runRound(r: number, report: Report): Promise<void> {
   const last = r === options.reps;
   const doThroughput = only.has('throughput');
   const doLatency = last && only.has('latency');
-  const names: SystemName[] = ['redispatch', 'raw', 'bullmq'];
+  const names: SystemName[] = ['redispatch', 'raw', 'bullmq', 'beequeue'];
   for (const name of names) {
     const ours = name === 'redispatch';
     const counts = doThroughput ? (ours ? options.workerCounts : options.peerWorkerCounts) : [];
-    const needsLatencyCluster = doLatency || (ours && last && (only.has('rss') || only.has('failover')));
+    const needsLatencyCluster =
+      doLatency || (ours && last && (only.has('rss') || only.has('delay') || only.has('failover')));
     if (counts.length === 0 && !needsLatencyCluster) continue;
     const first = counts[0] ?? options.latencyWorkers;
     log(`round ${r}/${options.reps}: ${name}`);
@@ -57,6 +59,7 @@ export async function runRound(r: number, report: Report): Promise<void> {
           }
         }
         if (ours && only.has('rss')) await rssPhase(system as Redispatch, report);
+        if (ours && only.has('delay')) await delayPhase(system as Redispatch, report);
         if (ours && only.has('failover')) await failoverPhase(system as Redispatch, report);
       }
     } catch (error) {

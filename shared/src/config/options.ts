@@ -9,6 +9,7 @@ import { HANDLER_OPTIONS } from './handler-options.js';
 import { INTAKE_OPTIONS } from './intake-options.js';
 import { OUTBOUND_OPTIONS } from './outbound-options.js';
 import { RELAY_OPTIONS } from './relay-options.js';
+import { TIMING_OPTIONS } from './timing-options.js';
 
 export type { OptionSpec } from './option-schemas.js';
 
@@ -26,6 +27,7 @@ export const OPTIONS = {
   ...OUTBOUND_OPTIONS,
   ...REDIS_TLS_OPTIONS,
   ...RELAY_OPTIONS,
+  ...TIMING_OPTIONS,
   ...BOUNDS_OPTIONS,
   ...CONSOLE_OPTIONS,
   ...FLOW_OPTIONS,

@@ -74,6 +74,7 @@ declare module 'ioredis' {
     rdScheduleFire(...keysThenArgs: Arg[]): Result<number[], Context>;
     rdScheduleAdvance(...keysThenArgs: Arg[]): Result<number[], Context>;
     rdLiveWorkers(workers: string, ttlMs: number): Result<(number | string)[], Context>;
+    rdDelayedHead(delayed: string): Result<number, Context>;
   }
 }
 

@@ -74,7 +74,7 @@ export class BatchWriter {
         epoch,
         highWater,
         roundRobinStart: this.roundRobin,
-        progress: batch.markers.at(-1) ?? '',
+        progress: batch.marker,
         workerTtlMs,
         routing: this.options.routing === 'least-loaded' ? 'least-loaded' : 'round-robin',
         dedupeWindowMs: this.options.dedupeWindowMs,

@@ -120,6 +120,7 @@ export class ListsMode implements RoutingMode {
         reaper.clearGauges();
         flow.clearGauges();
       },
+      nextDueInMs: () => scripts.delayedHead(redis, keys),
     };
   }
 }

@@ -127,6 +127,15 @@ export class StreamUpkeep {
     return { released: reply.promoted, nextMs };
   }
 
+  /** Ms until the earliest delayed entry over all partitions is due (one read per partition, in parallel). */
+  async nextDueInMs(): Promise<number | undefined> {
+    const waits = await Promise.all(this.partitions.map((p) => scripts.delayedHead(this.client, p)));
+    let earliest: number | undefined;
+    for (const wait of waits)
+      if (wait !== undefined && (earliest === undefined || wait < earliest)) earliest = wait;
+    return earliest;
+  }
+
   clearGauges(): void {
     const m = this.metrics;
     for (const gauge of [m.backlog, m.inflight, m.delayed, m.deadLetters, m.liveWorkers, m.oldestInflightAge])

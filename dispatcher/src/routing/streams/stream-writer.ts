@@ -90,7 +90,7 @@ export class StreamWriter {
     }
     // Epochs only grow (fences are strict), so epoch and sequence name a batch for good.
     const tag = `${epoch}:${slot.seq}`;
-    const marker = batch.markers.at(-1);
+    const marker = batch.marker;
     const progress = marker ? `${epoch} ${slot.seq} ${marker}` : '';
     const started = performance.now();
     const others = [...subs.values()].filter((s) => s !== home);

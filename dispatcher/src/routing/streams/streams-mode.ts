@@ -143,6 +143,7 @@ export class StreamsMode implements RoutingMode {
       },
       ...(rate.kind === 'limited' ? { release: () => upkeep.release() } : {}),
       clearGauges: () => upkeep.clearGauges(),
+      nextDueInMs: () => upkeep.nextDueInMs(),
     };
   }
 }

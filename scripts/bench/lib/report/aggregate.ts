@@ -20,7 +20,7 @@ export function throughputRows(report: Report): ThroughputRow[] {
     const key = `${t.system}|${t.workers}|${t.size}`;
     groups.set(key, [...(groups.get(key) ?? []), t]);
   }
-  const order = ['redispatch', 'raw', 'bullmq'];
+  const order = ['redispatch', 'raw', 'bullmq', 'beequeue'];
   return [...groups.values()]
     .map((runs) => {
       const first = runs[0] as ThroughputResult;
@@ -64,9 +64,11 @@ export interface RatioRow {
   ours: number;
   raw: number;
   bullmq: number;
+  beequeue: number;
   /** Median over rounds of the per-round ratio (same round = same conditions). */
   vsRaw: Spread;
   vsBullmq: Spread;
+  vsBeequeue: Spread;
 }
 
 export function ratioRows(report: Report): RatioRow[] {
@@ -79,7 +81,8 @@ export function ratioRows(report: Report): RatioRow[] {
     const ours = pick('redispatch');
     const raw = pick('raw');
     const bull = pick('bullmq');
-    if (ours.length === 0 || (raw.length === 0 && bull.length === 0)) continue;
+    const bee = pick('beequeue');
+    if (ours.length === 0 || (raw.length === 0 && bull.length === 0 && bee.length === 0)) continue;
     const perRound = (peer: ThroughputResult[]) =>
       ours
         .map((o) => {
@@ -95,6 +98,8 @@ export function ratioRows(report: Report): RatioRow[] {
       bullmq: median(bull.map((t) => t.msgPerSec)),
       vsRaw: spread(perRound(raw)),
       vsBullmq: spread(perRound(bull)),
+      beequeue: median(bee.map((t) => t.msgPerSec)),
+      vsBeequeue: spread(perRound(bee)),
     });
   }
   return rows.sort((a, b) => a.size - b.size || a.workers - b.workers);

@@ -31,6 +31,9 @@ export function failoverTables(report: Report): Table[] {
       ],
       notes: [
         `per kill (epoch / dispatching ms): ${f.kills.map((k) => `${k.electedMs}/${k.dispatchingMs}`).join(', ')}`,
+        f.sigterm
+          ? `SIGTERM handover (then): new epoch after ${f.sigterm.electedMs} ms, dispatching after ${f.sigterm.dispatchingMs} ms`
+          : 'SIGTERM handover: not measured',
       ],
     });
   }

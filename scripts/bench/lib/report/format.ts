@@ -6,6 +6,7 @@ export const SYSTEM_LABEL: Record<string, string> = {
   redispatch: 'redispatch',
   raw: 'raw ioredis loop',
   bullmq: 'BullMQ',
+  beequeue: 'Bee-Queue',
 };
 
 /** A median rate, with its min–max when there were several runs. */

@@ -33,7 +33,7 @@ export function latencyTables(report: Report): Table[] {
         'Latency is measured from the *scheduled* send time embedded in each payload (coordinated omission corrected);',
         'it includes the publisher send lag (its 1 ms tick and any stall), shown separately.',
         'publish → ack: redispatch and raw loop by count matching on the acked counter polled every ~1 ms (see README);',
-        'BullMQ from its per-job completed event.',
+        'BullMQ and Bee-Queue from their per-job completed / succeeded event.',
         ...report.latencySkipped.map(
           (k) =>
             `${SYSTEM_LABEL[k.system] ?? k.system} at ${kilo(k.rate)} msg/s (${k.label}) skipped: above 90% of its own max (${kilo(k.ownMax)} msg/s).`,

@@ -4,7 +4,12 @@ import { throughputRows } from './aggregate.js';
 import { payloadSize, SYSTEM_LABEL } from './format.js';
 import type { Report } from './results.js';
 
-const COLORS: Record<string, string> = { redispatch: '#2b6cb0', raw: '#9c9c9c', bullmq: '#dd6b20' };
+const COLORS: Record<string, string> = {
+  redispatch: '#2b6cb0',
+  raw: '#9c9c9c',
+  bullmq: '#dd6b20',
+  beequeue: '#38a169',
+};
 const escapeXml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
 
 /** Round tick values (1, 2, 5 × 10^k steps) from 0 up to `top`. */

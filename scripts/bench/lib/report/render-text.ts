@@ -19,7 +19,7 @@ function tables(report: Report): Table[] {
 
 function machine(report: Report): string {
   const e = report.environment;
-  return `${e.cpus} vCPU ${e.cpuModel}, ${e.memoryGiB} GiB, Node ${e.node}, ${e.redis.split(' ').slice(0, 3).join(' ')}, BullMQ ${e.bullmq}, ioredis ${e.ioredis}; commit ${e.gitHead}${e.gitDirty ? ` (+${e.gitDirty} uncommitted files in */src)` : ''}`;
+  return `${e.cpus} vCPU ${e.cpuModel}, ${e.memoryGiB} GiB, Node ${e.node}, ${e.redis.split(' ').slice(0, 3).join(' ')}, BullMQ ${e.bullmq}, Bee-Queue ${e.beeQueue}, ioredis ${e.ioredis}; commit ${e.gitHead}${e.gitDirty ? ` (+${e.gitDirty} uncommitted files in */src)` : ''}`;
 }
 
 export function renderTerminal(report: Report): string {

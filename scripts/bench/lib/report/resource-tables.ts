@@ -44,5 +44,24 @@ export function resourceTables(report: Report): Table[] {
       ],
     });
   }
+  const d = report.delay;
+  if (d) {
+    const l = d.latenessMs;
+    out.push({
+      title: `7. Delayed messages: lateness (handler time − due time), ${d.delayMs} ms delay at ${kilo(d.rate)} msg/s`,
+      header: ['messages', 'p50', 'p99', 'p99.9', 'max', 'lost / dup'],
+      rows: [
+        [
+          String(d.count),
+          l ? `${l.p50} ms` : '-',
+          l ? `${l.p99} ms` : '-',
+          l ? `${l.p999} ms` : '-',
+          l ? `${l.max} ms` : '-',
+          `${d.delivery.lost} / ${d.delivery.duplicates}`,
+        ],
+      ],
+      notes: ['Due time = scheduled publish time + delay; includes the publisher send lag and the claim.'],
+    });
+  }
   return out;
 }

@@ -60,8 +60,19 @@ export interface FailoverResult {
   medianDispatchingMs: number;
   maxDispatchingMs: number;
   delivery: Delivery;
+  /** One graceful stop of the leader after the kills: time to the new epoch and to dispatching. */
+  sigterm: { electedMs: number; dispatchingMs: number } | null;
   failoverReplayed: number;
   redelivered: number;
+}
+
+export interface DelayResult {
+  delayMs: number;
+  rate: number;
+  count: number;
+  /** Handler time minus the due time, ms. */
+  latenessMs: { p50: number; p99: number; p999: number; max: number } | null;
+  delivery: Delivery;
 }
 
 export interface MemoryResult {
@@ -86,6 +97,7 @@ export interface Report {
     loadavgAtStart: number[];
     redis: string;
     bullmq: string;
+    beeQueue: string;
     ioredis: string;
     gitHead: string;
     gitDirty: number;
@@ -97,6 +109,7 @@ export interface Report {
   latencySkipped: { system: string; rate: number; label: string; ownMax: number }[];
   rss: RssResult | null;
   failover: FailoverResult | null;
+  delay?: DelayResult;
   memory: MemoryResult[];
   errors: string[];
   logDir: string;

@@ -33,9 +33,9 @@ export function throughputTables(report: Report): Table[] {
       ]),
       notes: [
         'redispatch: 3 dispatchers (1 leader + 2 standbys), worker concurrency ' +
-          `${report.options.concurrency}; BullMQ: same worker processes and concurrency; raw loop: moves ≤100 per call.`,
-        'Messages per run: redispatch and raw loop as in options.count; BullMQ 1/2.5 of that (it drains ~5x slower).',
-        'Measured from the first publish to the moment the ack counter reached the count (BullMQ: last completed job).',
+          `${report.options.concurrency}; BullMQ and Bee-Queue: same worker processes and concurrency; raw loop: moves ≤100 per call.`,
+        'Messages per run: redispatch, raw loop and Bee-Queue as in options.count; BullMQ 1/2.5 of that (it drains ~5x slower).',
+        'Measured from the first publish to the moment the ack counter reached the count (BullMQ, Bee-Queue: last completed job).',
         'CPU µs/msg is process CPU time (/proc) per message, so it does not depend on what else runs on the machine; CPU % is of one core.',
       ],
     });
@@ -50,8 +50,10 @@ export function throughputTables(report: Report): Table[] {
         'redispatch msg/s',
         'raw loop msg/s',
         'BullMQ msg/s',
+        'Bee-Queue msg/s',
         'redispatch / raw',
         'redispatch / BullMQ',
+        'redispatch / Bee-Queue',
       ],
       rows: ratios.map((r) => [
         String(r.workers),
@@ -59,10 +61,12 @@ export function throughputTables(report: Report): Table[] {
         kilo(r.ours),
         kilo(r.raw),
         kilo(r.bullmq),
+        kilo(r.beequeue),
         ratioText(r.vsRaw),
         ratioText(r.vsBullmq),
+        ratioText(r.vsBeequeue),
       ]),
-      notes: ['Ratios are medians of per-round ratios (each round runs the three systems back to back).'],
+      notes: ['Ratios are medians of per-round ratios (each round runs the four systems back to back).'],
     });
   }
   const scaling = tp.filter((r) => r.system === 'redispatch');

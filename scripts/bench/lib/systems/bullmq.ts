@@ -1,4 +1,7 @@
-/** BullMQ under test: worker processes (bullmq-worker.ts) that report their completions over IPC. */
+/**
+ * A job-queue peer under test (BullMQ, or Bee-Queue with the same method): worker processes
+ * (bullmq-worker.ts / bee-worker.ts) that report their completions over IPC.
+ */
 import { join } from 'node:path';
 import { BENCH_DIST } from '../paths.js';
 import { type Child, spawnNode } from '../procs.js';
@@ -7,8 +10,15 @@ import { startBenchRedis } from '../redis.js';
 import { nowUs } from '../util.js';
 import { BULL_QUEUE, type Role, type StartOptions, System, startLoad } from './system.js';
 
+/** The two job-queue peers: their name and worker script. */
+const PEERS = {
+  bullmq: 'bullmq-worker.js',
+  beequeue: 'bee-worker.js',
+} as const;
+export type PeerName = keyof typeof PEERS;
+
 export class BullMQ extends System {
-  readonly name = 'bullmq';
+  readonly name: PeerName = 'bullmq';
   readonly ackCounter = null;
   private readonly workerChildren: Child[] = [];
   private readonly progress = new Map<number, { completed: number; lastUs: number }>();
@@ -16,9 +26,12 @@ export class BullMQ extends System {
 
   private spawnedWorkers = 0;
 
-  static async start(options: StartOptions, withWorkers = true): Promise<BullMQ> {
+  static async start(options: StartOptions, withWorkers = true, peer: PeerName = 'bullmq'): Promise<BullMQ> {
     const redis = await startBenchRedis();
-    const system = new BullMQ(redis, startLoad(options), options);
+    const system =
+      peer === 'bullmq'
+        ? new BullMQ(redis, startLoad(options), options)
+        : new BeeQueue(redis, startLoad(options), options);
     await system.load.next('ready', 20_000);
     if (withWorkers) await system.setWorkers(options.workers);
     return system;
@@ -33,8 +46,8 @@ export class BullMQ extends System {
     while (this.workerChildren.length < count) {
       this.spawnedWorkers += 1;
       const child = spawnNode({
-        name: `${this.options.tag}-bullmq-worker-${this.spawnedWorkers}`,
-        script: join(BENCH_DIST, 'bullmq-worker.js'),
+        name: `${this.options.tag}-${this.name}-worker-${this.spawnedWorkers}`,
+        script: join(BENCH_DIST, PEERS[this.name]),
         args: [String(this.redis.port), BULL_QUEUE, String(this.options.concurrency)],
         logDir: this.options.logDir,
         ipc: true,
@@ -95,4 +108,9 @@ export class BullMQ extends System {
   async stopProcesses(): Promise<void> {
     await Promise.all(this.workerChildren.map((c) => c.stop(3_000)));
   }
+}
+
+/** Bee-Queue: the same processes and method as BullMQ, its own worker script and load commands. */
+export class BeeQueue extends BullMQ {
+  override readonly name: PeerName = 'beequeue';
 }

@@ -41,7 +41,7 @@ export class Redispatch extends System {
     const env: Record<string, string> = {
       REDISPATCH_REDIS_URL: this.redis.url,
       REDISPATCH_METRICS_PORT: '-1',
-      REDISPATCH_LOG_LEVEL: 'warn',
+      REDISPATCH_LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn',
       REDISPATCH_CHANNEL: CHANNEL,
       REDISPATCH_QUEUE_HIGH_WATER: '100000',
       REDISPATCH_CONCURRENCY: String(this.options.concurrency),

@@ -7,5 +7,5 @@ import type { StartOptions, System, SystemName } from './system.js';
 export function startSystem(name: SystemName, options: StartOptions): Promise<System> {
   if (name === 'redispatch') return Redispatch.start(options);
   if (name === 'raw') return RawLoop.start(options);
-  return BullMQ.start(options);
+  return BullMQ.start(options, true, name);
 }

@@ -8,7 +8,7 @@ import { type Child, cpuSeconds, type Msg, spawnNode } from '../procs.js';
 import type { RunDump } from '../recorder.js';
 import type { BenchRedis } from '../redis.js';
 
-export type SystemName = 'redispatch' | 'raw' | 'bullmq';
+export type SystemName = 'redispatch' | 'raw' | 'bullmq' | 'beequeue';
 export const CHANNEL = 'redispatch';
 export const BULL_QUEUE = 'bench';
 
@@ -51,7 +51,8 @@ export abstract class System {
 
   /** Starts a full-speed publish; resolves with the µs of the first publish. */
   async publishFull(runId: string, count: number, size: number): Promise<number> {
-    const type = this.name === 'bullmq' ? 'bullmq-full' : 'publish-full';
+    const type =
+      this.name === 'bullmq' ? 'bullmq-full' : this.name === 'beequeue' ? 'bee-full' : 'publish-full';
     this.load.send({
       type,
       url: this.redis.url,
@@ -67,7 +68,8 @@ export abstract class System {
 
   /** Starts a fixed-rate publish; resolves with the schedule origin t0 (µs). */
   async publishRate(runId: string, count: number, rate: number, size: number): Promise<number> {
-    const type = this.name === 'bullmq' ? 'bullmq-rate' : 'publish-rate';
+    const type =
+      this.name === 'bullmq' ? 'bullmq-rate' : this.name === 'beequeue' ? 'bee-rate' : 'publish-rate';
     this.load.send({
       type,
       url: this.redis.url,

@@ -4,6 +4,7 @@
  * KEYS and ARGV order is spelled here and in the script's header, nowhere else.
  */
 export * from './dead-letter-calls.js';
+export * from './delayed-calls.js';
 export * from './extend-calls.js';
 export * from './flow-calls.js';
 export * from './leadership-calls.js';
