@@ -127,7 +127,13 @@ export class StreamsMode implements RoutingMode {
         // The partition append deduplicates on the tick's id (its envelope id), so a tick appended by a
         // leader that died before recording it is dropped when its successor appends it again.
         if (tick.payload !== '')
-          await writer.write({ ids: [tick.id], payloads: [tick.payload], markers: [''], acks: [undefined] });
+          await writer.write({
+            ids: [tick.id],
+            payloads: [tick.payload],
+            marker: '',
+            received: [],
+            acks: [undefined],
+          });
         const { keys, client } = this;
         return scripts.scheduleAdvance(client, keys, {
           epoch,
