@@ -107,7 +107,9 @@ export class Scheduler {
         log.warn({ schedule: name }, 'unreadable schedule spec; it does not fire');
         continue;
       }
-      next.set(name, { spec, lastMs: Number(state[`${name}:last`] ?? 0) });
+      // A pass may have fired a tick after the state was read: never go back behind what it fired.
+      const fired = this.schedules.get(name)?.lastMs ?? 0;
+      next.set(name, { spec, lastMs: Math.max(fired, Number(state[`${name}:last`] ?? 0)) });
     }
     this.schedules = next;
   }
