@@ -9,11 +9,14 @@
 // (ACL users are per node, not replicated by the cluster bus). Add
 // --partition-table "$(redis-cli -c GET '{rd}:partitions')" so the partition patterns name exactly
 // this deployment's partitions (without it they also match a prefix like rd:2024).
+// --server-users (with --format acl-file): also `user default off`, the `replicator` user for
+// replicas (ACL_PASSWORD_REPLICATOR) and the operator's `ops` user (ACL_PASSWORD_OPS), so the
+// output is a whole aclfile for a server (deploy/README.md, "Per-role Redis users").
 // Passwords are read from the environment and printed only as SHA-256 hashes (#…), never in clear.
-import { aclFileLine, aclRules, aclSetUserArgs, aclUserName } from '@redispatch/shared';
+import { aclFileLine, aclRules, aclSetUserArgs, aclUserName, serverUserLines } from '@redispatch/shared';
 
 const USAGE =
-  'usage: node scripts/acl.mjs [--prefix rd] [--channel redispatch] [--format commands|acl-file] [--target data|lock] [--mode lists|streams] [--partition-table <json>]';
+  'usage: node scripts/acl.mjs [--prefix rd] [--channel redispatch] [--format commands|acl-file] [--target data|lock] [--mode lists|streams] [--partition-table <json>] [--server-users]';
 
 /** Quotes an argument for redis-cli when it holds characters the shell or redis-cli would split on. */
 function quote(arg) {
@@ -44,6 +47,7 @@ export function aclOutput({
   target = 'data',
   mode = 'lists',
   partitionTable,
+  serverUsers = false,
   env,
 }) {
   checkName('--prefix', prefix);
@@ -59,9 +63,14 @@ export function aclOutput({
       throw new Error('--partition-table expects the JSON list stored in {prefix}:partitions');
   }
   const roles = target === 'lock' ? ['lock'] : ['dispatcher', 'worker', 'admin', 'publisher', 'relay'];
-  const missing = roles.map((role) => `ACL_PASSWORD_${role.toUpperCase()}`).filter((name) => !env[name]);
+  if (serverUsers && format !== 'acl-file') throw new Error('--server-users needs --format acl-file');
+  const named = serverUsers ? [...roles, 'replicator', 'ops'] : roles;
+  const missing = named.map((role) => `ACL_PASSWORD_${role.toUpperCase()}`).filter((name) => !env[name]);
   if (missing.length > 0) throw new Error(`set ${missing.join(', ')} (the users' passwords)`);
-  return roles.map((role) => {
+  const server = serverUsers
+    ? serverUserLines({ replicator: env.ACL_PASSWORD_REPLICATOR, ops: env.ACL_PASSWORD_OPS })
+    : [];
+  const roleLines = roles.map((role) => {
     const user = aclUserName(role, prefix);
     const password = env[`ACL_PASSWORD_${role.toUpperCase()}`];
     const rules = aclRules(role, { prefix, channel, mode, ...(partitionTags ? { partitionTags } : {}) });
@@ -69,6 +78,7 @@ export function aclOutput({
       ? aclFileLine(user, password, rules)
       : `ACL SETUSER ${aclSetUserArgs(user, password, rules).map(quote).join(' ')}`;
   });
+  return [...server, ...roleLines];
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
@@ -83,6 +93,11 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     '--partition-table': 'partitionTable',
   };
   for (let i = 0; i < args.length; i += 2) {
+    if (args[i] === '--server-users') {
+      options.serverUsers = true;
+      i -= 1;
+      continue;
+    }
     const key = allowed[args[i]];
     const value = args[i + 1];
     if (!key || value === undefined) {

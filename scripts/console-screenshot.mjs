@@ -43,10 +43,13 @@ const run = (args) => new Promise((resolve) => start(args).once('exit', resolve)
 
 try {
   for (const n of [1, 2, 3]) start(['dispatcher', '--instance-id', `dispatcher-${n}`]);
-  // Quiet: the demo handler's simulated failures would fill the terminal.
+  // Quiet: the demo handler's simulated failures would fill the terminal. Workers serve /metrics
+  // (free ports) so the console shows their throughput and latency.
   for (const n of [1, 2])
     start(['worker', '--instance-id', `worker-${n}`, '--handler', DEMO, '--concurrency', '32'], {
       REDISPATCH_LOG_LEVEL: 'error',
+      REDISPATCH_METRICS_PORT: '0',
+      REDISPATCH_METRICS_HOST: '127.0.0.1',
     });
   start(['relay', '--instance-id', 'relay-1', '--relay-port', String(await freePort())]);
   await sleep(3_000);

@@ -4,6 +4,7 @@ import {
   byName,
   envValue,
   type K8sObject,
+  type Loose,
   OVERLAYS,
   ofKind,
   RELAY_TARGETS,
@@ -375,12 +376,17 @@ describe.each(RELAY_TARGETS)('relay in deploy/%s', (target) => {
     expect(grace * 1000).toBeGreaterThan(drainMs + 4_000);
   });
 
-  it("shares the dispatchers' config and connection wiring (same ConfigMap, Secret and Redis URL)", () => {
+  it("shares the dispatchers' config and Redis, with its own Secret and user (issue 22)", () => {
     const dispatcher = byName(objects(), 'Deployment', 'redispatch-dispatcher')?.spec.template.spec
       .containers[0];
-    expect(container().envFrom).toEqual(dispatcher.envFrom);
+    const sources = (c: Loose) =>
+      (c.envFrom ?? []).map((s: Loose) => s.configMapRef?.name ?? `secret:${s.secretRef?.name}`);
+    const configMaps = (c: Loose) => sources(c).filter((name: string) => !name.startsWith('secret:'));
+    expect(configMaps(container())).toEqual(configMaps(dispatcher));
+    const secrets = sources(container()).filter((name: string) => name.startsWith('secret:'));
+    expect(secrets).toHaveLength(1);
+    expect(secrets[0]).toMatch(/^secret:redispatch-redis-relay(-[a-z0-9]{10})?$/);
     for (const name of [
-      'REDISPATCH_REDIS_URL',
       'REDISPATCH_MODE',
       'REDISPATCH_PREFIX',
       'REDISPATCH_CHANNEL',
@@ -388,8 +394,13 @@ describe.each(RELAY_TARGETS)('relay in deploy/%s', (target) => {
     ]) {
       expect(envValue(container(), objects(), name), name).toBe(envValue(dispatcher, objects(), name));
     }
-    if (target.startsWith('overlays/'))
-      expect(envValue(container(), objects(), 'REDISPATCH_REDIS_URL')).toBeTruthy();
+    if (target.startsWith('overlays/')) {
+      const relayUrl = new URL(envValue(container(), objects(), 'REDISPATCH_REDIS_URL') ?? '');
+      const dispatcherUrl = new URL(envValue(dispatcher, objects(), 'REDISPATCH_REDIS_URL') ?? '');
+      expect(relayUrl.host).toBe(dispatcherUrl.host);
+      expect(relayUrl.username).toBe('rd-relay');
+      expect(envValue(container(), objects(), 'REDISPATCH_LOCK_URLS')).toBeUndefined();
+    }
     expect(pod().spec.serviceAccountName).toBe('redispatch');
   });
 

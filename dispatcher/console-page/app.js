@@ -52,6 +52,8 @@ function App() {
           accepted: s.rates?.acceptedPerSec ?? null,
           acked: s.rates?.ackedPerSec ?? null,
           inflight: s.inflight,
+          p50ms: next.latency ? next.latency.p50 * 1000 : null,
+          p99ms: next.latency ? next.latency.p99 * 1000 : null,
         },
       ]);
     });
@@ -76,12 +78,12 @@ function App() {
             <${ElectionPanel} stats=${stats} leaseLeftMs=${snapshot.leaseLeftMs} />
             <${TotalsPanel} stats=${stats} history=${history} />
           </div>
-          <${WorkersPanel} stats=${stats} />
+          <${WorkersPanel} stats=${stats} workerMetrics=${snapshot.workerMetrics} />
           <${PartitionsPanel} stats=${stats} />
           <${ProcessesPanel} stats=${stats} />
           <${LookupPanel} />
           <${DlqPanel} readOnly=${info?.readOnly ?? true} deadLetters=${stats.deadLetters} />
-          <${OutboundPanel} tick=${tick} />
+          <${OutboundPanel} tick=${tick} readOnly=${info?.readOnly ?? true} />
         </main>`
         : html`<p class="muted">Waiting for the first snapshot…</p>`
     }`;

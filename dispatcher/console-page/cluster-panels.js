@@ -33,19 +33,36 @@ export function ElectionPanel({ stats, leaseLeftMs }) {
   <//>`;
 }
 
-export function WorkersPanel({ stats }) {
+/** A worker's handled/s and p50/p99 from its /metrics, or why there are none. */
+function throughputOf(scrape) {
+  if (!scrape) return { rate: '…', latency: '' };
+  if (scrape.state === 'unreachable') return { rate: 'unreachable', latency: scrape.error };
+  if (scrape.state === 'no-metrics') return { rate: 'no /metrics', latency: '' };
+  const l = scrape.latency;
+  return {
+    rate: scrape.handledPerSec === null ? '…' : fmtRate(scrape.handledPerSec),
+    latency: l ? `${fmtSeconds(l.p50)} / ${fmtSeconds(l.p99)} (${l.source})` : '—',
+  };
+}
+
+const fmtSeconds = (s) => (s < 1 ? `${(s * 1000).toFixed(s < 0.01 ? 2 : 0)} ms` : `${s.toFixed(2)} s`);
+
+export function WorkersPanel({ stats, workerMetrics }) {
   return html`<${Panel} title=${`Workers (${stats.workers.length})`} id="workers">
     <table>
-      <thead><tr><th>worker</th><th>queued</th><th>in flight</th><th>heartbeat</th><th>metrics</th></tr></thead>
+      <thead><tr><th>worker</th><th>queued</th><th>in flight</th><th>heartbeat</th><th>handled/s</th><th>p50 / p99</th><th>metrics</th></tr></thead>
       <tbody>
-        ${stats.workers.map(
-          (w) => html`<tr key=${w.id} data-testid="worker">
+        ${stats.workers.map((w) => {
+          const t = throughputOf(workerMetrics?.[w.id]);
+          return html`<tr key=${w.id} data-testid="worker">
             <td class="id">${w.id}</td><td class="num">${w.queued}</td><td class="num">${w.inflight}</td>
             <td class=${`num ${w.heartbeatAgeMs > 5000 ? 'warn' : ''}`}>${fmtMs(w.heartbeatAgeMs)} ago</td>
+            <td class=${`num ${t.rate === 'unreachable' ? 'warn' : ''}`} data-testid="worker-throughput">${t.rate}</td>
+            <td class="num" data-testid="worker-latency" title=${t.latency}>${t.latency}</td>
             <td>${w.metrics ?? '—'}</td>
-          </tr>`,
-        )}
-        ${stats.workers.length === 0 ? html`<tr><td colspan="5" class="muted">no worker registered</td></tr>` : null}
+          </tr>`;
+        })}
+        ${stats.workers.length === 0 ? html`<tr><td colspan="7" class="muted">no worker registered</td></tr>` : null}
       </tbody>
     </table>
   <//>`;
@@ -118,7 +135,7 @@ export function TotalsPanel({ stats, history }) {
   <//>`;
 }
 
-/** accepted/s, acked/s and in flight over the last minutes (one point per snapshot). */
+/** accepted/s, acked/s, in flight and latency p50/p99 (ms) over the last minutes (one point per snapshot). */
 function ThroughputChart({ history }) {
   const box = useRef(null);
   const plot = useRef(null);
@@ -131,10 +148,17 @@ function ThroughputChart({ history }) {
         { label: 'accepted/s', stroke: '#2b6cb0', width: 2 },
         { label: 'acked/s', stroke: '#2f855a', width: 2 },
         { label: 'in flight', stroke: '#b7791f', width: 1, scale: 'n' },
+        { label: 'p50 ms', stroke: '#805ad5', width: 1, scale: 'ms' },
+        { label: 'p99 ms', stroke: '#c53030', width: 1, scale: 'ms', dash: [4, 4] },
       ],
-      axes: [{}, { label: 'per second' }, { side: 1, scale: 'n', label: 'in flight', grid: { show: false } }],
+      axes: [
+        {},
+        { label: 'per second' },
+        { side: 1, scale: 'n', label: 'in flight', grid: { show: false } },
+        { side: 1, scale: 'ms', label: 'latency ms', grid: { show: false } },
+      ],
     };
-    plot.current = new uPlot(opts, [[], [], [], []], box.current);
+    plot.current = new uPlot(opts, [[], [], [], [], [], []], box.current);
     return () => plot.current.destroy();
   }, []);
   useEffect(() => {
@@ -143,6 +167,8 @@ function ThroughputChart({ history }) {
       history.map((p) => p.accepted),
       history.map((p) => p.acked),
       history.map((p) => p.inflight),
+      history.map((p) => p.p50ms),
+      history.map((p) => p.p99ms),
     ]);
   }, [history]);
   return html`<div ref=${box} class="chart" data-testid="chart"></div>`;

@@ -40,14 +40,40 @@ export function LookupPanel() {
   <//>`;
 }
 
-export function OutboundPanel({ tick }) {
+export function OutboundPanel({ tick, readOnly }) {
   const [page, setPage] = useState({ total: 0, entries: [] });
   const [open, setOpen] = useState(null);
+  const [confirming, setConfirming] = useState(false);
+  const [message, setMessage] = useState('');
+  const load = () => api('/api/outbound-dlq?limit=20').then(setPage, () => {});
   // Every 10 snapshots: undeliverable replies are rare and the list can be long.
-  useEffect(() => {
-    api('/api/outbound-dlq?limit=20').then(setPage, () => {});
-  }, [Math.floor(tick / 10)]);
+  useEffect(() => void load(), [Math.floor(tick / 10)]);
+  const purge = async () => {
+    setConfirming(false);
+    try {
+      const result = await api('/api/outbound-dlq/purge', { all: true });
+      setMessage(`purged ${result.purged}`);
+      setOpen(null);
+      await load();
+    } catch (error) {
+      setMessage(`refused: ${error.message}`);
+    }
+  };
   return html`<${Panel} title=${`Undeliverable replies (${page.total})`} id="outbound">
+    <div class="toolbar">
+      <button data-testid="outbound-purge" class="danger" disabled=${readOnly || page.total === 0} onClick=${() => setConfirming(true)}>Purge all…</button>
+      <button onClick=${load}>Refresh</button>
+    </div>
+    ${
+      confirming
+        ? html`<div class="confirm" data-testid="outbound-confirm">
+          Delete every undeliverable reply (${page.total})? This cannot be undone.
+          <button data-testid="outbound-confirm-yes" class="danger" onClick=${purge}>Yes, purge</button>
+          <button onClick=${() => setConfirming(false)}>Cancel</button>
+        </div>`
+        : null
+    }
+    ${message ? html`<div class="message" data-testid="outbound-message">${message}</div>` : null}
     <table>
       <thead><tr><th>message</th><th>reason</th><th>reply to</th><th>dead at</th><th></th></tr></thead>
       <tbody>

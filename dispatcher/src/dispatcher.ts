@@ -355,10 +355,11 @@ export class Dispatcher {
       held?.end();
     }
     // A takeover that failed after raising the epoch left a record naming this process: clear it, so
-    // `stats` (and anyone acting on it) never takes a standby for the leader.
+    // `stats` (and anyone acting on it) never takes a standby for the leader. By id too: an election
+    // script the client gave up on still runs (before this, on the same connection) and names us.
     if (held) {
       try {
-        await scripts.resign(this.parts.redis, this.parts.keys, { epoch: held.epoch });
+        await scripts.resign(this.parts.redis, this.parts.keys, { epoch: held.epoch, id: this.parts.id });
       } catch {
         // The next leader overwrites the record; nothing depends on this write.
       }

@@ -130,6 +130,7 @@ export {
   dataTarget,
   isCluster,
   masterOf,
+  publishingNode,
   waitForReplicas,
 } from './redis/data-connection.js';
 export { createKeys, type Keys } from './redis/keys.js';
@@ -153,6 +154,7 @@ export {
   aclSetUserArgs,
   aclUserName,
 } from './security/acl.js';
+export { SERVER_USERS, type ServerUserPasswords, serverUserLines } from './security/acl-server-users.js';
 export { type PartitionKeys, partitionKeys } from './streams/partition-keys.js';
 export { type LoadPartitionsOptions, loadPartitions, planPartitionTags } from './streams/partition-table.js';
 export * from './tracing/index.js';

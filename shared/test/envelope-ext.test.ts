@@ -188,11 +188,12 @@ describe('envelope extension block (flag 0x40)', () => {
         expiresAt: MAX_ENVELOPE_EPOCH_MS,
         timeoutMs: 0xffff_ffff,
         priority: 9,
+        namespace: 'n'.repeat(64),
       },
       'b',
     );
     expect(envelopeHeaderLength(written)).toBe(MAX_ENVELOPE_ENCODED_HEADER_BYTES);
-    expect(MAX_ENVELOPE_ENCODED_HEADER_BYTES).toBe(2415);
+    expect(MAX_ENVELOPE_ENCODED_HEADER_BYTES).toBe(2482);
     expect(
       encodeEnvelope({ ...longest, delayMs: MAX_ENVELOPE_DELAY_MS, dueAt: undefined }, '').length,
     ).toBeLessThan(787);
@@ -220,7 +221,8 @@ describe('envelope extension block properties', () => {
             t !== EnvelopeRecord.identity &&
             (t < EnvelopeRecord.attempts || t > EnvelopeRecord.priority) &&
             t !== EnvelopeRecord.traceparent &&
-            t !== EnvelopeRecord.tracestate,
+            t !== EnvelopeRecord.tracestate &&
+            t !== EnvelopeRecord.namespace,
         ),
       fc.uint8Array({ maxLength: 40 }),
     )

@@ -54,6 +54,7 @@ const PYTHON_NAMES: Record<string, string> = {
   priority: 'priority',
   traceparent: 'traceparent',
   tracestate: 'tracestate',
+  namespace: 'namespace',
 };
 
 /**

@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { encodeEnvelope, framePayload } from '@redispatch/shared';
+import { createKeys, encodeEnvelope, framePayload, publishingNode } from '@redispatch/shared';
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import type { Cluster, Redis } from 'ioredis';
@@ -66,6 +66,7 @@ function framedPayload(options: PublishOptions, seq: number): Buffer {
     delayMs: options.delayMs,
     stampTime: options.timestamp === true,
     id: message?.id,
+    namespace: message?.namespace,
     attempts: message?.attempts,
     ttlMs: message?.ttlMs,
     timeoutMs: message?.timeoutMs,
@@ -111,14 +112,20 @@ async function pacedLoad(
   return (performance.now() - started) / 1000;
 }
 
-/** Publishes `count` numbered messages at `rate` with pipelined PUBLISH; resolves with the seconds it took. */
+/**
+ * Publishes `count` numbered messages at `rate` with pipelined PUBLISH; resolves with the seconds it
+ * took. With `prefix`, on a cluster each pipeline goes to the node the deployment's dispatchers
+ * subscribe on (see `publishingNode`), looked up again per pipeline so it follows a failover.
+ */
 export function publishLoad(
   redis: Redis | Cluster,
   channel: string,
   options: PublishOptions,
+  prefix?: string,
 ): Promise<number> {
+  const pin = prefix === undefined ? undefined : createKeys(prefix).epoch;
   return pacedLoad(options, MAX_IN_FLIGHT, async (from, upTo) => {
-    const pipeline = redis.pipeline();
+    const pipeline = (pin === undefined ? redis : publishingNode(redis, pin)).pipeline();
     for (let seq = from; seq < upTo; seq++) pipeline.publish(channel, framedPayload(options, seq));
     const failed = ((await pipeline.exec()) ?? []).find(([error]) => error);
     if (failed?.[0]) throw failed[0];
@@ -261,7 +268,9 @@ export function registerPublishCommand(program: Command): void {
               })();
         const seconds =
           natsSeconds ??
-          (await withAdminConnection(config, (redis) => publishLoad(redis, config.channel, load)));
+          (await withAdminConnection(config, (redis) =>
+            publishLoad(redis, config.channel, load, config.prefix),
+          ));
         bar?.stop();
         const summary = {
           count,

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import {
   MAX_ENVELOPE_ATTEMPTS,
+  MAX_ENVELOPE_NAMESPACE_BYTES,
   MAX_ENVELOPE_PRIORITY,
   MAX_ENVELOPE_STRING_BYTES,
   MAX_ENVELOPE_TIMEOUT_MS,
@@ -16,6 +17,8 @@ export interface MessageFlags {
   /** The body of every message (instead of the numbered load payload). */
   body?: Buffer | undefined;
   id?: string | undefined;
+  /** The publisher namespace (record 0x08): the leader dedupes `id` per namespace. */
+  namespace?: string | undefined;
   attempts?: number | undefined;
   ttlMs?: number | undefined;
   timeoutMs?: number | undefined;
@@ -26,6 +29,7 @@ export interface RawMessageFlags {
   body?: string;
   bodyFile?: string;
   messageId?: string;
+  namespace?: string;
   attempts?: string;
   ttl?: string;
   timeout?: string;
@@ -37,6 +41,10 @@ export function addMessageFlags(command: Command): Command {
     .option('--body <text>', 'the body of every message, as UTF-8 text (instead of the numbered load body)')
     .option('--body-file <path>', 'the body of every message, the bytes of this file')
     .option('--message-id <id>', 'publisher message id, for deduplication (with --count 1)')
+    .option(
+      '--namespace <name>',
+      `publisher namespace, 1..${MAX_ENVELOPE_NAMESPACE_BYTES} UTF-8 bytes: message ids are deduplicated per namespace`,
+    )
     .option(
       '--attempts <n>',
       `most deliveries of each message, 1..${MAX_ENVELOPE_ATTEMPTS} (overrides REDISPATCH_MAX_ATTEMPTS)`,
@@ -80,9 +88,16 @@ export function parseMessageFlags(raw: RawMessageFlags, count: number): MessageF
         `--message-id needs --count 1 (every copy would carry the same id and be deduplicated)`,
       );
   }
+  const namespace = raw.namespace;
+  if (namespace !== undefined) {
+    const bytes = Buffer.byteLength(namespace, 'utf8');
+    if (bytes === 0 || bytes > MAX_ENVELOPE_NAMESPACE_BYTES)
+      throw new Error(`--namespace expects 1..${MAX_ENVELOPE_NAMESPACE_BYTES} UTF-8 bytes (got ${bytes})`);
+  }
   return {
     body,
     id,
+    namespace,
     attempts: integerFlag('--attempts', raw.attempts, 1, MAX_ENVELOPE_ATTEMPTS),
     ttlMs: integerFlag('--ttl', raw.ttl, 1, Number.MAX_SAFE_INTEGER),
     timeoutMs: integerFlag('--timeout', raw.timeout, 1, MAX_ENVELOPE_TIMEOUT_MS),
@@ -94,6 +109,7 @@ export function parseMessageFlags(raw: RawMessageFlags, count: number): MessageF
 export function needsHeader(flags: MessageFlags): boolean {
   return (
     flags.id !== undefined ||
+    flags.namespace !== undefined ||
     flags.attempts !== undefined ||
     flags.ttlMs !== undefined ||
     flags.timeoutMs !== undefined ||

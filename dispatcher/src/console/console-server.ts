@@ -13,7 +13,7 @@ import { checkedId, listDlq, purgeDlq, replayDlq, selectionOf, showDlq } from '.
 import { EventStream } from './event-stream.js';
 import { HttpError, requireToken, sendBytes, sendError, sendJson } from './http-io.js';
 import { lookUpListsMessage } from './message-lookup.js';
-import { listOutboundDlq } from './outbound-api.js';
+import { listOutboundDlq, purgeOutboundDlq } from './outbound-api.js';
 import { loadStaticSite, type StaticSite } from './static-files.js';
 import { lookUpStreamsMessage } from './stream-message-lookup.js';
 
@@ -80,6 +80,11 @@ export class ConsoleServer {
         method: 'GET',
         path: '/api/outbound-dlq',
         handle: async (_q, _s, url) => listOutboundDlq(config, scope, url.searchParams),
+      },
+      {
+        method: 'POST',
+        path: '/api/outbound-dlq/purge',
+        handle: act(async (req) => purgeOutboundDlq(scope, await selectionOf(req))),
       },
       {
         method: 'POST',

@@ -1,12 +1,17 @@
 import type { Config, Stats } from '@redispatch/shared';
 import type { AdminScope } from '../cli/admin-connection.js';
 import { statsFor } from '../cli/command-stats.js';
+import { type LatencyQuantiles, type WorkerScrape, WorkerScraper } from './worker-scrape.js';
 
 /** One live update of the page: the stats document (with rates) and the leader's lease. */
 export interface Snapshot {
   stats: Stats;
   /** Milliseconds the current lease holds without a renewal (PTTL of the lock key); null when the lock lives elsewhere. */
   leaseLeftMs: number | null;
+  /** Per worker id, from its /metrics (the last finished scrape; /api/events only). */
+  workerMetrics: Record<string, WorkerScrape>;
+  /** p50/p99 over the last interval across the scraped workers; null without observations. */
+  latency: LatencyQuantiles | null;
 }
 
 interface Sample {
@@ -18,6 +23,7 @@ interface Sample {
 /** Reads snapshots; each carries the rates since the one before (as `stats --watch` does). */
 export class SnapshotReader {
   private previous: Sample | undefined;
+  private readonly scraper = new WorkerScraper();
 
   constructor(
     private readonly config: Config,
@@ -47,6 +53,14 @@ export class SnapshotReader {
           }
         : null;
     stats.sampledAt = new Date().toISOString();
-    return { stats, leaseLeftMs: pttl >= 0 && stats.leader ? pttl : null };
+    // The scrape runs beside the snapshot: this one carries the last finished round.
+    const scraped = this.scraper.latest();
+    this.scraper.refresh(stats.workers);
+    return {
+      stats,
+      leaseLeftMs: pttl >= 0 && stats.leader ? pttl : null,
+      workerMetrics: scraped.workers,
+      latency: scraped.latency,
+    };
   }
 }

@@ -1,4 +1,11 @@
-import { type Config, queryOutboundDead } from '@redispatch/shared';
+import {
+  type Config,
+  type DeadLetterSelection,
+  isEmptyFilter,
+  purgeOutboundDead,
+  queryOutboundDead,
+  selectOutboundDead,
+} from '@redispatch/shared';
 import type { AdminScope } from '../cli/admin-connection.js';
 import { HttpError, intParam } from './http-io.js';
 
@@ -27,4 +34,19 @@ export async function listOutboundDlq(_config: Config, scope: AdminScope, params
       payload: (dead.entry?.payload ?? dead.raw).toString('base64'),
     })),
   };
+}
+
+/**
+ * `POST /api/outbound-dlq/purge` with `{ids}` (message ids: every reply to them), `{all: true}` or
+ * `{reason}`: what `outbound-dlq purge` does (it has no replay: a reply's requester is gone).
+ */
+export async function purgeOutboundDlq(scope: AdminScope, selection: DeadLetterSelection) {
+  const key = scope.keys.outboundDead;
+  if (selection.kind === 'filter' && isEmptyFilter(selection.filter)) {
+    // Everything: one DEL, however long the list (as the CLI does).
+    const reply = await scope.client.multi().llen(key).del(key).exec();
+    return { purged: Number(reply?.[0]?.[1] ?? 0), missing: [] };
+  }
+  const { letters, missing } = await selectOutboundDead(scope.client, key, selection);
+  return { purged: letters.length > 0 ? await purgeOutboundDead(scope.client, key, letters) : 0, missing };
 }

@@ -333,6 +333,29 @@ export function describeRoutingBehaviour(mode: Mode): void {
       expect((await backend.stats(config)).totals.deduplicated).toBe(1);
     });
 
+    it('dedupes a publisher id per namespace (record 0x08): other namespaces and the global ids are apart', async () => {
+      const { f, config } = setup('dedupe-ns');
+      const seen: string[] = [];
+      await f.startDispatcher();
+      await f.startWorker(async (msg) => {
+        seen.push(`${msg.header?.namespace ?? '-'}:${msg.body.toString()}`);
+      });
+      await ready(f, config.channel);
+      const send = (namespace: string | undefined, body: string) =>
+        backend.admin.publish(
+          config.channel,
+          encodeEnvelope({ id: 'order-42', namespace }, Buffer.from(body)),
+        );
+      await send('tenant-a', 'a1');
+      await send('tenant-b', 'b1');
+      await send('tenant-a', 'a2'); // same namespace, same id: suppressed
+      await send(undefined, 'global');
+      await expect.poll(() => seen.length, { timeout: 10_000 }).toBe(3);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(seen.sort()).toEqual(['-:global', 'tenant-a:a1', 'tenant-b:b1']);
+      expect((await backend.stats(config)).totals.deduplicated).toBe(1);
+    });
+
     it('keeps accepted messages while no worker is live, and delivers them when one registers', async () => {
       const { f, config } = setup('noworker');
       const rec = recorder('nw');

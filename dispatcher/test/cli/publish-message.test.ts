@@ -70,6 +70,29 @@ describe('redispatch publish sends real messages', () => {
     expect(received.some((m) => m.body.toString() === 'again')).toBe(false);
   });
 
+  it('--namespace: the same message id in two namespaces is delivered twice, again in one is not', async () => {
+    const { env, received } = await deployment('pub-ns');
+    const send = (body: string, namespace: string) =>
+      runCli(
+        ['publish', '--count', '1', '--body', body, '--message-id', 'order-42', '--namespace', namespace],
+        env,
+      );
+    for (const [body, namespace] of [
+      ['a1', 'tenant-a'],
+      ['b1', 'tenant-b'],
+      ['a2', 'tenant-a'],
+    ] as const) {
+      const sent = await send(body, namespace);
+      expect(sent.code, sent.output).toBe(0);
+    }
+    await expect.poll(() => received.length, { timeout: 10_000 }).toBe(2);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(received.map((m) => `${m.header?.namespace}:${m.body}`).sort()).toEqual([
+      'tenant-a:a1',
+      'tenant-b:b1',
+    ]);
+  });
+
   it('a message whose TTL ends while it is delayed is dead-lettered "expired", visible in dlq list', async () => {
     const { env, received } = await deployment('pub-ttl');
     const sent = await runCli(
@@ -105,6 +128,11 @@ describe('redispatch publish sends real messages', () => {
       'a missing body file',
       ['--body-file', '/nonexistent/body'],
       /^redispatch: --body-file: cannot read "\/nonexistent\/body"/m,
+    ],
+    [
+      'an empty namespace',
+      ['--namespace', ''],
+      /^redispatch: --namespace expects 1..64 UTF-8 bytes \(got 0\)/m,
     ],
     [
       'a message id on many copies',

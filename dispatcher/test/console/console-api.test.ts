@@ -250,6 +250,33 @@ describe('console admin API (lists mode)', () => {
     ).toEqual(['m1']);
     expect((await call(c.url, '/api/outbound-dlq?limit=0')).status).toBe(400);
 
+    // Purging undeliverable replies: the token, then by message id, by reason, all.
+    await fx.admin.lpush(
+      keys.outboundDead,
+      deadReply(3_000, 'expired', 'm3'),
+      deadReply(4_000, 'gone', 'm4'),
+    );
+    const outPurge = '/api/outbound-dlq/purge';
+    expect((await call(c.url, outPurge, { body: { all: true } })).status).toBe(401);
+    expect((await call(c.url, outPurge, { body: { ids: [] }, token: TOKEN })).status).toBe(400);
+    expect(await fx.admin.llen(keys.outboundDead)).toBe(4);
+    expect((await call(c.url, outPurge, { body: { ids: ['m2', 'nope'] }, token: TOKEN })).json).toEqual({
+      purged: 1,
+      missing: ['nope'],
+    });
+    expect((await call(c.url, outPurge, { body: { reason: 'expired' }, token: TOKEN })).json).toEqual({
+      purged: 2,
+      missing: [],
+    });
+    expect(((await call(c.url, '/api/outbound-dlq')).json.entries as Json[]).map((e) => e.messageId)).toEqual(
+      ['m4'],
+    );
+    expect((await call(c.url, outPurge, { body: { all: true }, token: TOKEN })).json).toEqual({
+      purged: 1,
+      missing: [],
+    });
+    expect(await fx.admin.llen(keys.outboundDead)).toBe(0);
+
     // Routes and methods.
     expect(await call(c.url, '/api/nothing')).toMatchObject({
       status: 404,
@@ -294,7 +321,7 @@ describe('console admin API (lists mode)', () => {
     const env = testEnv(fx.redis.url, prefix);
     const c = await startConsole(fx, env);
     expect((await call(c.url, '/api/console')).json).toEqual({ mode: 'lists', prefix, readOnly: true });
-    for (const path of ['/api/dlq/replay', '/api/dlq/purge']) {
+    for (const path of ['/api/dlq/replay', '/api/dlq/purge', '/api/outbound-dlq/purge']) {
       const answer = await call(c.url, path, { body: { all: true }, token: 'any-token-at-all-0123' });
       expect(answer).toMatchObject({
         status: 403,

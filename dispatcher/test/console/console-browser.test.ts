@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createKeys } from '@redispatch/shared';
+import { createKeys, encodeOutboundEntry } from '@redispatch/shared';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BROWSER_TESTS, launchChromium } from '../helpers/browser.js';
@@ -134,6 +134,24 @@ describe.runIf(BROWSER_TESTS)('console page in Chromium (lists mode)', () => {
     await page.getByTestId('dlq-confirm-yes').click();
     await expect.poll(() => text(page, 'dlq-message'), { timeout: 5_000 }).toBe('purged 1');
     expect(await fx.admin.zcard(keys.dlq)).toBe(0);
+
+    // Undeliverable replies: listed, then purged through the page after a confirmation.
+    const deadReply = (messageId: string) =>
+      Buffer.concat([
+        Buffer.from('1000:7:expired'),
+        encodeOutboundEntry(
+          { messageId, replyTo: 'ws:r1:s1', payload: Buffer.from('late'), text: true },
+          995,
+        ),
+      ]);
+    await fx.admin.lpush(keys.outboundDead, deadReply('r1'), deadReply('r2'));
+    await page.locator('#outbound').getByRole('button', { name: 'Refresh' }).click();
+    await expect.poll(async () => (await texts(page, 'outbound-row')).length, { timeout: 5_000 }).toBe(2);
+    await page.getByTestId('outbound-purge').click();
+    await expect.poll(() => text(page, 'outbound-confirm'), { timeout: 5_000 }).toContain('(2)');
+    await page.getByTestId('outbound-confirm-yes').click();
+    await expect.poll(() => text(page, 'outbound-message'), { timeout: 5_000 }).toBe('purged 2');
+    expect(await fx.admin.llen(keys.outboundDead)).toBe(0);
     expect(errors).toEqual([]);
     await page.close();
   });
@@ -148,6 +166,7 @@ describe.runIf(BROWSER_TESTS)('console page in Chromium (lists mode)', () => {
       .toBe('read-only: REDISPATCH_CONSOLE_TOKEN is not set');
     expect(await page.getByTestId('dlq-purge').isDisabled()).toBe(true);
     expect(await page.getByTestId('dlq-replay').isDisabled()).toBe(true);
+    expect(await page.getByTestId('outbound-purge').isDisabled()).toBe(true);
     expect(await page.getByTestId('token').count()).toBe(0);
     await page.close();
   });

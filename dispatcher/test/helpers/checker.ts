@@ -59,6 +59,14 @@ export function seqOf(body: Buffer, runId: string): number | undefined {
   return Number(text.slice(runId.length + 1, text.indexOf(':', runId.length + 1)));
 }
 
+/** The never-handled sequence numbers of a run. */
+export function missingSeqs(dir: string, runId: string, count: number): number[] {
+  const { seen } = countSeen(dir, runId);
+  const missing: number[] = [];
+  for (let seq = 0; seq < count; seq++) if (!seen.has(seq)) missing.push(seq);
+  return missing;
+}
+
 /** The never-handled sequence numbers of a run as compact ranges ("120-431, 9000"), for failure messages. */
 export function missingRanges(dir: string, runId: string, count: number, limit = 20): string {
   const { seen } = countSeen(dir, runId);
@@ -75,4 +83,33 @@ export function missingRanges(dir: string, runId: string, count: number, limit =
   return ranges.length > limit
     ? `${ranges.slice(0, limit).join(', ')} … (${ranges.length} ranges)`
     : ranges.join(', ');
+}
+
+/**
+ * Where a killed worker's duplicates sit in what it handled. A worker SIGKILLed mid-run can only
+ * duplicate what it handled but had not acknowledged yet: the newest of its records (acks leave in
+ * the order handlers finish). `fromEnd` is how far from the end of its record the oldest duplicated
+ * one is; `killed` how many of the run's duplicates involve it; `others` the rest (another cause,
+ * such as a failover replay).
+ */
+export function killedWorkerDuplicates(
+  dir: string,
+  runId: string,
+  pid: number | undefined,
+): { killed: number; others: number; fromEnd: number } {
+  const { seen } = countSeen(dir, runId);
+  const mine = readFileSync(join(dir, `${pid}.log`), 'utf8')
+    .split('\n')
+    .filter((line) => line.startsWith(`${runId}:`))
+    .map((line) => Number(line.slice(runId.length + 1)));
+  const mineSet = new Set(mine);
+  let killed = 0;
+  let others = 0;
+  for (const [seq, times] of seen) {
+    if (times < 2) continue;
+    if (mineSet.has(seq)) killed += times - 1;
+    else others += times - 1;
+  }
+  const oldest = mine.findIndex((seq) => (seen.get(seq) ?? 0) > 1);
+  return { killed, others, fromEnd: oldest < 0 ? 0 : mine.length - oldest };
 }

@@ -10,6 +10,7 @@ import {
   EnvelopeRecord,
   MAX_ENVELOPE_ATTEMPTS,
   MAX_ENVELOPE_IDENTITY_BYTES,
+  MAX_ENVELOPE_NAMESPACE_BYTES,
   MAX_ENVELOPE_PRIORITY,
 } from './format.js';
 import { traceparentProblem, tracestateProblem } from './trace-context.js';
@@ -47,6 +48,8 @@ const scratch = {
   traceparentEnd: 0,
   tracestateStart: 0,
   tracestateEnd: 0,
+  namespaceStart: 0,
+  namespaceEnd: 0,
   headerLength: 0,
 };
 
@@ -177,6 +180,16 @@ function extBlock(payload: Buffer, offset: number): number | string {
       if (problem !== undefined) return `${problem} (ext record at offset ${at})`;
       s.tracestateStart = valueStart;
       s.tracestateEnd = valueEnd;
+    } else if (type === EnvelopeRecord.namespace) {
+      if (s.namespaceEnd !== 0) return `duplicate ext record namespace (type 0x08) at offset ${at}`;
+      if (length === 0 || length > MAX_ENVELOPE_NAMESPACE_BYTES) {
+        return `namespace has length ${length} at offset ${at + 1}; it must be 1..${MAX_ENVELOPE_NAMESPACE_BYTES} bytes`;
+      }
+      if (!utf8(payload, valueStart, valueEnd)) {
+        return `namespace (bytes ${valueStart}..${valueEnd - 1}) is not valid UTF-8`;
+      }
+      s.namespaceStart = valueStart;
+      s.namespaceEnd = valueEnd;
     }
     at = valueEnd;
   }
@@ -217,6 +230,7 @@ function scan(payload: Buffer): string | undefined {
   s.options = 0;
   s.traceparentEnd = 0;
   s.tracestateEnd = 0;
+  s.namespaceEnd = 0;
   let offset = ENVELOPE_FIXED_BYTES;
   if ((flags & EnvelopeFlag.id) !== 0) {
     const end = stringField(payload, offset, 'id');
@@ -323,6 +337,7 @@ export function decodeEnvelope(payload: Buffer): DecodedEnvelope {
       s.traceparentEnd === 0 ? undefined : payload.toString('latin1', s.traceparentStart, s.traceparentEnd),
     tracestate:
       s.tracestateEnd === 0 ? undefined : payload.toString('latin1', s.tracestateStart, s.tracestateEnd),
+    namespace: s.namespaceEnd === 0 ? undefined : payload.toString('utf8', s.namespaceStart, s.namespaceEnd),
   };
   // Only a header with option records pays for reading them (same object shape either way).
   if (s.options !== 0) readOptions(header as Mutable<DecodedHeader>);

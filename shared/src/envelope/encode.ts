@@ -9,6 +9,7 @@ import {
   MAX_ENVELOPE_DELAY_MS,
   MAX_ENVELOPE_EPOCH_MS,
   MAX_ENVELOPE_IDENTITY_BYTES,
+  MAX_ENVELOPE_NAMESPACE_BYTES,
   MAX_ENVELOPE_PRIORITY,
   MAX_ENVELOPE_STRING_BYTES,
   MAX_ENVELOPE_TIMEOUT_MS,
@@ -93,7 +94,7 @@ function writeAsciiRecord(out: Buffer, offset: number, type: number, value: stri
  */
 export function encodeEnvelope(header: EnvelopeHeader, body: Buffer | Uint8Array | string): Buffer {
   const { id, delayMs, dueAt, affinityKey, replyTo, timestamp, identity, traceparent, tracestate } = header;
-  const { attempts, expiresAt, timeoutMs, priority } = header;
+  const { attempts, expiresAt, timeoutMs, priority, namespace } = header;
   let flags = 0;
   let size = ENVELOPE_FIXED_BYTES;
   let idBytes = 0;
@@ -163,6 +164,11 @@ export function encodeEnvelope(header: EnvelopeHeader, body: Buffer | Uint8Array
     tracestateBytes = traceBytes('tracestate', tracestate, tracestateProblem);
     extBytes += RECORD_HEAD_BYTES + tracestateBytes;
   }
+  let namespaceBytes = 0;
+  if (namespace !== undefined) {
+    namespaceBytes = stringBytes('namespace', namespace, MAX_ENVELOPE_NAMESPACE_BYTES);
+    extBytes += RECORD_HEAD_BYTES + namespaceBytes;
+  }
   if (extBytes > 0) {
     flags |= EnvelopeFlag.ext;
     size += 2 + extBytes;
@@ -229,6 +235,11 @@ export function encodeEnvelope(header: EnvelopeHeader, body: Buffer | Uint8Array
       offset = writeAsciiRecord(out, offset, EnvelopeRecord.traceparent, traceparent);
     if (tracestate !== undefined)
       offset = writeAsciiRecord(out, offset, EnvelopeRecord.tracestate, tracestate);
+    if (namespace !== undefined) {
+      out[offset] = EnvelopeRecord.namespace;
+      out.writeUInt16BE(namespaceBytes, offset + 1);
+      offset += RECORD_HEAD_BYTES + out.write(namespace, offset + RECORD_HEAD_BYTES, namespaceBytes, 'utf8');
+    }
   }
   if (typeof body === 'string') out.write(body, offset, bodyBytes, 'utf8');
   else out.set(body, offset);

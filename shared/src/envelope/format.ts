@@ -37,7 +37,7 @@
  *   written in ascending type order; skipped unknown records are the one way two payloads decode to the
  *   same header (re-encoding drops them). Record 0x01 `identity`: 1..1024 bytes of well-formed UTF-8;
  *   0x02 `attempts` u8 1..255; 0x03 `expiresAt` u64 ≤ 2^53-1; 0x04 `timeoutMs` u32 ≥ 1; 0x05 `priority`
- *   u8 0..9. A known fixed-size record of another length, or a value out of range, is malformed.
+ *   u8 0..9; 0x08 `namespace` 1..64 bytes of well-formed UTF-8. A known fixed-size record of another length, or a value out of range, is malformed.
  * - Compatibility: decoders older than the extension block report bit 6 as an unknown flag (malformed),
  *   so dispatchers and workers must be upgraded before anything publishes it.
  * - The header is self-delimiting; the body has no length. Any prefix of a header is malformed, but a
@@ -94,6 +94,8 @@ export const EnvelopeRecord = {
   traceparent: 0x06,
   /** W3C `tracestate`: 1..512 ASCII bytes of W3C list syntax. */
   tracestate: 0x07,
+  /** Publisher namespace, 1..64 bytes of UTF-8: the dedupe key is namespace + id (issue 22). */
+  namespace: 0x08,
 } as const;
 export type EnvelopeRecord = (typeof EnvelopeRecord)[keyof typeof EnvelopeRecord];
 
@@ -102,6 +104,9 @@ export const MAX_ENVELOPE_STRING_BYTES = 255;
 
 /** Longest `identity`, in UTF-8 bytes. */
 export const MAX_ENVELOPE_IDENTITY_BYTES = 1024;
+
+/** Longest `namespace`, in UTF-8 bytes. */
+export const MAX_ENVELOPE_NAMESPACE_BYTES = 64;
 
 /** Fixed bytes + three 255-byte strings with their length bytes + `dueAt` + `timestamp` = 787. */
 const LARGEST_FLAG_FIELDS_BYTES = ENVELOPE_FIXED_BYTES + 3 * (1 + MAX_ENVELOPE_STRING_BYTES) + 8 + 8;
@@ -121,8 +126,8 @@ const LARGEST_OPTION_RECORDS_BYTES = 4 + 11 + 7 + 4;
 
 /**
  * Largest header `encodeEnvelope` writes, in bytes: 787 plus an extension block holding the largest
- * identity (2 + 3 + 1024), a traceparent (3 + 55), the largest tracestate (3 + 512) and every option
- * record (26) = 2415. What a publisher must leave under `REDISPATCH_MAX_PAYLOAD_BYTES`.
+ * identity (2 + 3 + 1024), a traceparent (3 + 55), the largest tracestate (3 + 512), every option
+ * record (26) and the largest namespace (3 + 64) = 2482. What a publisher must leave under `REDISPATCH_MAX_PAYLOAD_BYTES`.
  */
 export const MAX_ENVELOPE_ENCODED_HEADER_BYTES =
   LARGEST_FLAG_FIELDS_BYTES +
@@ -133,7 +138,9 @@ export const MAX_ENVELOPE_ENCODED_HEADER_BYTES =
   55 +
   3 +
   512 +
-  LARGEST_OPTION_RECORDS_BYTES;
+  LARGEST_OPTION_RECORDS_BYTES +
+  3 +
+  MAX_ENVELOPE_NAMESPACE_BYTES;
 
 /** Largest per-message `attempts` (u8). */
 export const MAX_ENVELOPE_ATTEMPTS = 255;
@@ -184,6 +191,12 @@ export interface EnvelopeHeader {
   traceparent?: string | undefined;
   /** W3C `tracestate` travelling with `traceparent` (1..512 ASCII bytes), extension record 0x07. */
   tracestate?: string | undefined;
+  /**
+   * The publisher's namespace (record 0x08): 1..64 UTF-8 bytes. The leader remembers `id` per
+   * namespace, so publishers in different namespaces cannot suppress each other's messages. The relay
+   * sets it from the authenticated identity.
+   */
+  namespace?: string | undefined;
 }
 
 /**
@@ -204,6 +217,7 @@ export interface DecodedHeader {
   readonly priority: number | undefined;
   readonly traceparent: string | undefined;
   readonly tracestate: string | undefined;
+  readonly namespace: string | undefined;
 }
 
 /** What `decodeEnvelope` finds in a payload. */

@@ -1,4 +1,5 @@
 export { decodeEnvelope, envelopeHeaderLength, envelopeTraceparent, hasEnvelopeMarker } from './decode.js';
+export { dedupeId } from './dedupe-id.js';
 export { encodeEnvelope } from './encode.js';
 export {
   type DecodedEnvelope,
@@ -17,6 +18,7 @@ export {
   MAX_ENVELOPE_EXT_BYTES,
   MAX_ENVELOPE_HEADER_BYTES,
   MAX_ENVELOPE_IDENTITY_BYTES,
+  MAX_ENVELOPE_NAMESPACE_BYTES,
   MAX_ENVELOPE_PRIORITY,
   MAX_ENVELOPE_STRING_BYTES,
   MAX_ENVELOPE_TIMEOUT_MS,

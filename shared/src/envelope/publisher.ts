@@ -1,5 +1,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import { validateLibraryOptions } from '../config/library-options.js';
+import { publishingNode } from '../redis/data-connection.js';
+import { createKeys } from '../redis/keys.js';
 import { endPublishSpan, startPublishSpan, type TracedPublish } from '../tracing/publish-span.js';
 import { encodeEnvelope } from './encode.js';
 import { ENVELOPE_MARKER, type EnvelopeHeader } from './format.js';
@@ -25,6 +27,18 @@ export interface PublisherOptions {
   channel: string;
   /** Default for `PublishOptions.stampTime` (default `false`). */
   stampTime?: boolean | undefined;
+  /**
+   * The deployment's REDISPATCH_PREFIX. On a Redis Cluster, messages are then published on the node
+   * the dispatchers subscribe on, not a random one: a PUBLISH crossing the cluster bus is dropped
+   * when a bus link resets (a busy host). Ignored on a single Redis.
+   */
+  prefix?: string | undefined;
+  /**
+   * This publisher's namespace (envelope record 0x08), for every message that does not name its own:
+   * the leader dedupes `id` per namespace, so publishers in different namespaces cannot suppress
+   * each other's messages (docs/security.md). 1..64 UTF-8 bytes.
+   */
+  namespace?: string | undefined;
 }
 
 export interface PublishItem {
@@ -56,8 +70,10 @@ export function framePayload(
   body: Buffer | Uint8Array | string,
   options: PublishOptions = {},
   defaultStampTime = false,
+  defaultNamespace?: string,
 ): Buffer | string {
   const { id, delayMs, dueAt, affinityKey, replyTo, identity, traceparent, tracestate } = options;
+  const namespace = options.namespace ?? defaultNamespace;
   const { attempts, timeoutMs, priority } = options;
   let timestamp = options.timestamp;
   if (timestamp === undefined && (options.stampTime ?? defaultStampTime)) timestamp = Date.now();
@@ -75,7 +91,8 @@ export function framePayload(
     attempts === undefined &&
     expiresAt === undefined &&
     timeoutMs === undefined &&
-    priority === undefined
+    priority === undefined &&
+    namespace === undefined
   ) {
     if (typeof body === 'string') return body;
     if (body.byteLength > 0 && body[0] === ENVELOPE_MARKER) return encodeEnvelope({}, body);
@@ -96,6 +113,7 @@ export function framePayload(
       expiresAt,
       timeoutMs,
       priority,
+      namespace,
     },
     body,
   );
@@ -123,6 +141,8 @@ export class Publisher {
   private readonly redis: Redis | Cluster;
   readonly channel: string;
   private readonly stampTime: boolean;
+  private readonly pin: string | undefined;
+  private readonly namespace: string | undefined;
 
   /** Throws a ConfigError for a channel REDISPATCH_CHANNEL would refuse. */
   constructor(options: PublisherOptions) {
@@ -130,6 +150,14 @@ export class Publisher {
     this.redis = options.redis;
     this.channel = options.channel;
     this.stampTime = options.stampTime ?? false;
+    if (options.namespace !== undefined) framePayload('', { namespace: options.namespace }); // throws early if invalid
+    this.namespace = options.namespace;
+    this.pin = options.prefix === undefined ? undefined : createKeys(options.prefix).epoch;
+  }
+
+  /** Where PUBLISH goes: the subscription node when the prefix is known (looked up per call). */
+  private target(): Redis | Cluster {
+    return this.pin === undefined ? this.redis : publishingNode(this.redis, this.pin);
   }
 
   /**
@@ -140,11 +168,11 @@ export class Publisher {
   async publish(body: Buffer | Uint8Array | string, options?: PublishOptions): Promise<number> {
     const traced = startPublishSpan(this.channel, options);
     if (traced === undefined)
-      return this.redis.publish(this.channel, framePayload(body, options, this.stampTime));
+      return this.target().publish(this.channel, framePayload(body, options, this.stampTime, this.namespace));
     try {
-      const receivers = await this.redis.publish(
+      const receivers = await this.target().publish(
         this.channel,
-        framePayload(body, traced.options, this.stampTime),
+        framePayload(body, traced.options, this.stampTime, this.namespace),
       );
       endPublishSpan(traced.span, receivers);
       return receivers;
@@ -166,16 +194,17 @@ export class Publisher {
     try {
       payloads = items.map((item, i) => {
         const traced = startPublishSpan(this.channel, item.options);
-        if (traced === undefined) return framePayload(item.body, item.options, this.stampTime);
+        if (traced === undefined)
+          return framePayload(item.body, item.options, this.stampTime, this.namespace);
         spans ??= [];
         spans[i] = traced;
-        return framePayload(item.body, traced.options, this.stampTime);
+        return framePayload(item.body, traced.options, this.stampTime, this.namespace);
       });
     } catch (error) {
       for (const traced of spans ?? []) if (traced) endPublishSpan(traced.span, error);
       throw error;
     }
-    const pipeline = this.redis.pipeline();
+    const pipeline = this.target().pipeline();
     for (const payload of payloads) pipeline.publish(this.channel, payload);
     const replies = await pipeline.exec().catch((error: unknown) => {
       for (const traced of spans ?? []) if (traced) endPublishSpan(traced.span, error);

@@ -112,4 +112,20 @@ export function masterOf(client: DataClient, key: string): string {
   return client.slots[calculateSlot(key)]?.[0] ?? '';
 }
 
+/**
+ * Where a PUBLISH for a deployment must go: on a cluster, the master serving the deployment's own
+ * slot (`key`: its epoch key), which is where every dispatcher subscribes. A PUBLISH sent to any
+ * other node reaches them only over the cluster bus, which drops what it carries when a bus link
+ * is reset (a node slow to answer pings on a busy host); published on the subscription node it is
+ * delivered locally. Falls back to the client itself (any node) while the slot map is unknown.
+ */
+export function publishingNode(client: DataClient, key: string): DataClient {
+  if (!isCluster(client)) return client;
+  const owner = masterOf(client, key);
+  const node = client
+    .nodes('master')
+    .find((candidate) => `${candidate.options.host}:${candidate.options.port}` === owner);
+  return node ?? client;
+}
+
 export { calculateSlot };

@@ -20,7 +20,7 @@ declare module 'ioredis' {
       leaseMs: number,
       floor?: number,
     ): Result<number, Context>;
-    rdResign(epoch: string, leader: string, leaderEpoch: number): Result<number, Context>;
+    rdResign(epoch: string, leader: string, leaderEpoch: number, id?: string): Result<number, Context>;
     /** numKeys first: the queue keys vary with the live workers. */
     rdDispatchBatch(numKeys: number, ...keysThenArgs: Arg[]): Result<number[], Context>;
     rdReap(...keysThenArgs: Arg[]): Result<(number | string)[], Context>;

@@ -134,18 +134,18 @@ export const STREAM_DISPATCHER_COMMANDS = [
   '+xpending',
   '+xtrim',
   '+xlen',
-  // Dead-letter cap (routing/dead-letter-trim.ts): LLEN and LTRIM of {prefix}:out-dlq.
+  // Dead-letter cap (routing/dead-letter-trim.ts): LLEN and LTRIM of {prefix}:out-dlq; flowApply-4
+  // also reads and moves the held list (empty in streams mode, but the script reads it).
   '+llen',
   '+ltrim',
-  '+time',
-  '+wait',
   // scheduleAdvance-3.
   '+hexists',
-  // flowApply-4 (the held list is empty in streams mode, but the script reads it).
-  '+llen',
   '+lrange',
   '+lpush',
-  '+ltrim',
+  '+time',
+  '+wait',
+  // resign-2 reads the leader record's epoch and id in one HMGET.
+  '+hmget',
 ];
 
 /**

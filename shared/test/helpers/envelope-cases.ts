@@ -37,6 +37,7 @@ export function normalized(header: EnvelopeHeader) {
     priority: header.priority,
     traceparent: header.traceparent,
     tracestate: header.tracestate,
+    namespace: header.namespace,
   };
 }
 
@@ -57,6 +58,7 @@ export function expectedHeaderLength(header: EnvelopeHeader): number {
   if (header.priority !== undefined) ext += 3 + 1;
   if (header.traceparent !== undefined) ext += 3 + 55;
   if (header.tracestate !== undefined) ext += 3 + header.tracestate.length;
+  if (header.namespace !== undefined) ext += 3 + Buffer.byteLength(header.namespace, 'utf8');
   return ext === 0 ? size : size + 2 + ext;
 }
 

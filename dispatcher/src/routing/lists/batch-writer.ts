@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { type DecodedHeader, type Keys, scripts } from '@redispatch/shared';
+import { type DecodedHeader, dedupeId, type Keys, scripts } from '@redispatch/shared';
 import type { Redis } from 'ioredis';
 import type { DispatcherMetrics } from '../../metrics.js';
 import type { Batch } from '../batcher.js';
@@ -64,7 +64,7 @@ export class BatchWriter {
         messages.push({
           id,
           payload,
-          publisherId: classified.header.id ?? '',
+          publisherId: dedupeId(classified.header),
           placement: this.placement(classified.header, workers) + optionsPlacement(classified.header),
         });
     }

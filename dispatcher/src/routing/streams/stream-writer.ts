@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import {
   type DataClient,
+  dedupeId,
   type PartitionKeys,
   ReplicaWaitError,
   scripts,
@@ -86,7 +87,7 @@ export class StreamWriter {
       const key = header.id ?? header.affinityKey;
       const target = key === undefined ? home : sub(rendezvousIndex(key, this.tags));
       const placement = (delayPlacement(header) || now) + optionsPlacement(header);
-      target.messages.push({ id, payload, publisherId: header.id ?? '', placement });
+      target.messages.push({ id, payload, publisherId: dedupeId(header), placement });
     }
     // Epochs only grow (fences are strict), so epoch and sequence name a batch for good.
     const tag = `${epoch}:${slot.seq}`;

@@ -13,11 +13,15 @@ export function elect(
     : client.rdElect(keys.epoch, keys.leader, id, host, pid, leaseMs, floor);
 }
 
-/** resign-2.lua: clears the leader record if it still names `epoch`; true when it did. */
+/** resign-2.lua: clears the leader record if it still names `epoch` or `id`; true when it did. */
 export async function resign(
   client: ScriptClient,
   keys: Pick<Keys, 'epoch' | 'leader'>,
-  args: { epoch: number },
+  args: { epoch: number; id?: string },
 ): Promise<boolean> {
-  return (await client.rdResign(keys.epoch, keys.leader, args.epoch)) === 1;
+  const reply =
+    args.id === undefined
+      ? await client.rdResign(keys.epoch, keys.leader, args.epoch)
+      : await client.rdResign(keys.epoch, keys.leader, args.epoch, args.id);
+  return reply === 1;
 }

@@ -9,7 +9,8 @@ import { numberAt, type ScriptArg, type ScriptClient } from './script-client.js'
 export interface NewMessage {
   id: string;
   payload: Buffer;
-  publisherId: string;
+  /** The id the leader dedupes by (`dedupeId`): '' for none; bytes when namespaced. */
+  publisherId: string | Buffer;
   placement: string;
 }
 
