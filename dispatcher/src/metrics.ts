@@ -142,6 +142,18 @@ export function createDispatcherMetrics(registry: Registry) {
       help: 'Messages the rate limit (REDISPATCH_RATE_LIMIT) let through to workers; what it holds back waits in Redis',
       registers,
     }),
+    scheduleRuns: new Counter({
+      name: 'redispatch_schedule_runs_total',
+      help: 'Schedule ticks the leader fired as a message (redispatch schedule add), by schedule',
+      labelNames: ['schedule'] as const,
+      registers,
+    }),
+    scheduleLag: new Histogram({
+      name: 'redispatch_schedule_lag_seconds',
+      help: "How late the leader fired a schedule tick: its message's write minus the tick's due time",
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    }),
     pending: new Gauge({
       name: 'redispatch_ingress_pending_messages',
       help: 'Messages received by the leader and not yet written',

@@ -157,6 +157,18 @@ describe('least-privilege ACL users (scripts/acl.mjs)', () => {
     expect(more.code).toBe(0);
     await expect.poll(() => checkRun(checkDir, 'after', 50).lost, { timeout: 15_000 }).toBe(0);
 
+    // A schedule added and removed as the admin user; the leader fires it under the dispatcher user.
+    const added = await runCli(['schedule', 'add', 'acl-tick', '--every', '200', '--body', 'tick'], admin);
+    expect(added.code, added.output).toBe(0);
+    const runs = async () => {
+      const listed = JSON.parse((await runCli(['schedule', 'list', '--json'], admin)).output) as {
+        runs: number;
+      }[];
+      return listed[0]?.runs ?? 0;
+    };
+    await expect.poll(runs, { timeout: 15_000 }).toBeGreaterThanOrEqual(2);
+    expect((await runCli(['schedule', 'remove', 'acl-tick'], admin)).code).toBe(0);
+
     // Nothing any role did was refused: the rules cover every command the code sends.
     const ops = client(data, 'ops', OPS_PASSWORD);
     await ops.connect();

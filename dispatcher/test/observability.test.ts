@@ -39,6 +39,8 @@ const DISPATCHER_FAMILIES = {
   redispatch_live_workers: 'gauge',
   redispatch_flow_paused: 'gauge',
   redispatch_flow_released_total: 'counter',
+  redispatch_schedule_runs_total: 'counter',
+  redispatch_schedule_lag_seconds: 'histogram',
   redispatch_standby_buffer_messages: 'gauge',
   redispatch_failover_replayed_total: 'counter',
 } as const;
@@ -313,7 +315,11 @@ describe('metrics, health and readiness of a live cluster (leader, standby, work
     expect(foreign(leader, WORKER_FAMILIES), 'worker families on the leader').toEqual([]);
     expect(foreign(worker, DISPATCHER_FAMILIES), 'dispatcher families on the worker').toEqual([]);
     expect(
-      withoutSamples(leader, DISPATCHER_FAMILIES, ['redispatch_stepdowns_total']),
+      // Its {schedule} series appear with a schedule's first tick (no schedule here).
+      withoutSamples(leader, DISPATCHER_FAMILIES, [
+        'redispatch_stepdowns_total',
+        'redispatch_schedule_runs_total',
+      ]),
       'leader families without samples',
     ).toEqual([]);
     expect(
@@ -322,6 +328,7 @@ describe('metrics, health and readiness of a live cluster (leader, standby, work
         // Its {reason} series are created by the leader's reaper; a standby never reaped.
         'redispatch_messages_redelivered_total',
         'redispatch_worker_queue_messages',
+        'redispatch_schedule_runs_total',
       ]),
       'standby families without samples',
     ).toEqual([]);

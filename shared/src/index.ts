@@ -28,6 +28,19 @@ export {
   selectOutboundDead,
 } from './admin/outbound-dead-letters.js';
 export {
+  describeTiming,
+  MIN_EVERY_MS,
+  type MissedPolicy,
+  nextDueAfter,
+  parseScheduleSpec,
+  type ScheduleSpec,
+  type ScheduleTiming,
+  scheduleTickId,
+  validateScheduleName,
+  validateTiming,
+} from './admin/schedule-spec.js';
+export { addSchedule, listSchedules, removeSchedule, type ScheduleEntry } from './admin/schedules.js';
+export {
   type LeaderInfo,
   type PartitionStats,
   type Rates,

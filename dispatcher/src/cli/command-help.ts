@@ -71,6 +71,23 @@ export const COMMAND_HELP: Readonly<Record<string, CommandHelp>> = {
     settings: CONNECTION,
     examples: ['redispatch resume', 'redispatch resume --wait 10000'],
   },
+  'schedule add': {
+    settings: CONNECTION,
+    usage:
+      '<name> (--cron "<expr>" [--tz <zone>] | --every <ms>) (--body <text> | --body-file <file>) [--missed skip|once]',
+    examples: [
+      'redispatch schedule add nightly --cron "0 3 * * *" --tz Europe/Berlin --body \'{"job":"report"}\'',
+      'redispatch schedule add heartbeat --every 1000 --body ping --missed once',
+    ],
+  },
+  'schedule list': {
+    settings: CONNECTION,
+    examples: ['redispatch schedule list', 'redispatch schedule list --json'],
+  },
+  'schedule remove': {
+    settings: CONNECTION,
+    examples: ['redispatch schedule remove heartbeat'],
+  },
   'dlq list': {
     settings: CONNECTION,
     examples: ['redispatch dlq list', 'redispatch dlq list --limit 100 --json'],

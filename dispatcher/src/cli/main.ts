@@ -10,6 +10,7 @@ import { registerOutboundDlqCommand } from './command-outbound-dlq.js';
 import { registerPublishCommand } from './command-publish.js';
 import { registerRelayCommand } from './command-relay.js';
 import { registerResultsCommand } from './command-results.js';
+import { registerScheduleCommand } from './command-schedule.js';
 import { registerStatsCommand } from './command-stats.js';
 import { registerUpCommand } from './command-up.js';
 import { registerWorkerCommand } from './command-worker.js';
@@ -44,6 +45,7 @@ registerOptionsCommand(program);
 registerConsoleCommand(program);
 registerResultsCommand(program);
 registerFlowCommands(program);
+registerScheduleCommand(program);
 // Settings are accepted before or after the subcommand (`redispatch worker --handler x`); each
 // command's help shows its own few (COMMAND_HELP), `redispatch options` all of them.
 const withSettings = (command: Command, path: string[]): void => {

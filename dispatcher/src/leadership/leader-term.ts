@@ -1,8 +1,15 @@
-import { FencedError, LeadershipLostError, type Logger } from '@redispatch/shared';
+import {
+  type DataClient,
+  FencedError,
+  type Keys,
+  LeadershipLostError,
+  type Logger,
+} from '@redispatch/shared';
 import type { DispatcherMetrics } from '../metrics.js';
 import { Batcher } from '../routing/batcher.js';
 import { traceDispatch } from '../routing/dispatch-span.js';
 import type { LeaderRouting } from '../routing/routing-mode.js';
+import { Scheduler } from '../routing/schedules/scheduler.js';
 import type { Received } from '../standby/replay-buffer.js';
 import { DueWatch } from './due-watch.js';
 import type { Elected } from './election.js';
@@ -36,6 +43,11 @@ export interface LeaderTermOptions {
   kickOnBacklog: boolean;
   metrics: DispatcherMetrics;
   log: Logger;
+  /** The data Redis and keys: the scheduler reads the schedules there. */
+  redis: DataClient;
+  keys: Keys;
+  /** The leader lease: a failover takes about this long, so the scheduler's grace is built on it. */
+  leaseMs: number;
   /** False once this term ended or the dispatcher is shutting down: the reap loop stops. */
   isCurrent: () => boolean;
   /** Fenced or the lease ran out: the dispatcher steps down. */
@@ -58,6 +70,7 @@ export class LeaderTerm {
   readonly epoch: number;
   private readonly batcher: Batcher;
   private readonly routing: LeaderRouting;
+  private readonly scheduler: Scheduler;
   private sequence = 0;
   private reapTimer: NodeJS.Timeout | undefined;
   private readonly dueWatch: DueWatch;
@@ -101,6 +114,21 @@ export class LeaderTerm {
       },
     });
     this.batcher = batcher;
+    this.scheduler = new Scheduler({
+      client: options.redis,
+      keys: options.keys,
+      fire: (tick) => routing.fireTick(tick),
+      guard: (call) => lease.guard(call),
+      // A failover: the lease runs out, a standby takes over (every lease/4) and runs its first upkeep.
+      graceMs: 2 * options.leaseMs + 2 * options.reapIntervalMs,
+      afterFire: () => {
+        if (options.kickOnBacklog) batcher.kick();
+      },
+      metrics,
+      log,
+      isCurrent: options.isCurrent,
+      onLost: (error) => options.onLost(lostReason(error) ?? 'error'),
+    });
     this.dueWatch = new DueWatch({
       checkMs: options.dueCheckMs,
       nextDueInMs: () => this.routing.nextDueInMs(),
@@ -125,6 +153,18 @@ export class LeaderTerm {
     this.reapTimer = setTimeout(() => void this.reapOnce(), this.options.reapIntervalMs);
     this.dueWatch.start();
     if (this.routing.release) this.releaseTimer = setTimeout(() => void this.releaseOnce(), 0);
+    void this.scheduleUpkeep(() => this.scheduler.start());
+  }
+
+  /** The scheduler's takeover read and each upkeep's version check (errors: retried next upkeep). */
+  private async scheduleUpkeep(step: () => Promise<void>): Promise<void> {
+    try {
+      await this.options.lease.guard(step);
+    } catch (error) {
+      const lost = lostReason(error);
+      if (lost) await this.options.onLost(lost);
+      else this.options.log.warn({ err: error }, 'schedule upkeep failed; will retry');
+    }
   }
 
   /** Something delayed is due: reap now rather than at the next tick (one reap in flight at a time). */
@@ -166,6 +206,7 @@ export class LeaderTerm {
     clearTimeout(this.reapTimer);
     this.dueWatch.stop();
     clearTimeout(this.releaseTimer);
+    this.scheduler.stop();
     const left = this.batcher.stop();
     this.routing.clearGauges();
     if (left.length > 0) {
@@ -218,6 +259,7 @@ export class LeaderTerm {
       if (kickOnBacklog && !result.paused && result.backlog > 0 && result.liveWorkers > 0)
         this.batcher.kick();
       more = result.more;
+      await this.scheduleUpkeep(() => this.scheduler.upkeep());
     } catch (error) {
       const lost = lostReason(error);
       if (lost) {

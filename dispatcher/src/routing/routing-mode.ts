@@ -1,5 +1,6 @@
 import type { Batch } from './batcher.js';
 import type { ReleaseResult } from './rate-release.js';
+import type { FireTick } from './schedules/scheduler.js';
 
 /** What a leader's periodic upkeep found. */
 export interface UpkeepResult {
@@ -23,6 +24,8 @@ export interface LeaderRouting {
    * absent when no rate limit is set (then nothing per message or per tick is added).
    */
   release?: () => Promise<ReleaseResult>;
+  /** Writes one schedule tick, fenced, at most once per tick across leaders (docs/flow-control.md). */
+  fireTick: FireTick;
   /** Zeroes the cluster-wide gauges when this process stops leading. */
   clearGauges(): void;
   /** Ms until the earliest delayed message or retry is due (server clock), undefined when none. */

@@ -97,7 +97,14 @@ describe('redispatch --help, per command', () => {
     const everySetting = specs.flatMap((spec) => [longFlag(spec.flag), 'not*valid']);
     for (const command of commands.filter((path) => path !== 'options')) {
       const own =
-        ({ publish: ['--count', '1'], 'dlq replay': ['--all'] } as Record<string, string[]>)[command] ?? [];
+        (
+          {
+            publish: ['--count', '1'],
+            'dlq replay': ['--all'],
+            'schedule add': ['n', '--every', '1000', '--body', 'x'],
+            'schedule remove': ['n'],
+          } as Record<string, string[]>
+        )[command] ?? [];
       const result = await runCli([...command.split(' '), ...own, ...everySetting], {});
       expect(result.output, command).not.toMatch(/unknown option|too many arguments/);
       expect(result.code, `${command}: ${result.output}`).toBe(2);

@@ -60,6 +60,19 @@ export interface Keys {
    * paused (workers take only from the real backlog); flowApply-4.lua moves it back on resume.
    */
   readonly flowHeld: string;
+  /**
+   * Hash: schedule name → its spec (JSON, shared/src/admin/schedules.ts), written only by an admin's
+   * scheduleEdit-3.lua (docs/flow-control.md, Schedules).
+   */
+  readonly schedules: string;
+  /**
+   * Hash: `<name>:last` (due ms of the last tick handled), `<name>:runs`, `<name>:skipped`, written by
+   * the leader's fenced scheduleFire-6.lua / scheduleAdvance-3.lua; `alive` (ms), the leader's upkeep
+   * mark that tells ticks missed during a failover from ticks missed while no dispatcher ran.
+   */
+  readonly scheduleState: string;
+  /** String: bumped by every schedule add/remove, so the leader re-reads the schedules on its upkeep. */
+  readonly schedulesVersion: string;
   /** The Redlock resource on the lock masters. */
   readonly leaseLock: string;
   /** Pub/sub channel on which a resigning leader tells standbys to run for election now. */
@@ -110,6 +123,9 @@ export function createKeys(prefix: string): Keys {
     results: `${tag}:results`,
     flow: `${tag}:flow`,
     flowHeld: `${tag}:flow-held`,
+    schedules: `${tag}:schedules`,
+    scheduleState: `${tag}:schedule-state`,
+    schedulesVersion: `${tag}:schedules-version`,
     leaseLock: `${tag}:lease`,
     controlChannel: `${prefix}:control`,
     queue: (workerId: string) => `${tag}:q:${workerId}`,

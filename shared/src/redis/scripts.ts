@@ -70,6 +70,9 @@ declare module 'ioredis' {
     ): Result<number[], Context>;
     rdFlowRelease(...keysThenArgs: Arg[]): Result<number[], Context>;
     rdFlowTake(...keysThenArgs: Arg[]): Result<number[], Context>;
+    rdScheduleEdit(...keysThenArgs: Arg[]): Result<number[], Context>;
+    rdScheduleFire(...keysThenArgs: Arg[]): Result<number[], Context>;
+    rdScheduleAdvance(...keysThenArgs: Arg[]): Result<number[], Context>;
     rdLiveWorkers(workers: string, ttlMs: number): Result<(number | string)[], Context>;
     rdDelayedHead(delayed: string): Result<number, Context>;
   }

@@ -138,6 +138,8 @@ export const STREAM_DISPATCHER_COMMANDS = [
   // also reads and moves the held list (empty in streams mode, but the script reads it).
   '+llen',
   '+ltrim',
+  // scheduleAdvance-3.
+  '+hexists',
   '+lrange',
   '+lpush',
   '+time',

@@ -241,7 +241,13 @@ export function aclFileLine(user: string, password: string, rules: readonly stri
   return ['user', user, 'on', aclPasswordHash(password), ...rules].join(' ');
 }
 
-/** `pause`/`resume`: flowRequest-1.lua writes the request fields (the leader reads them each upkeep). */
+/**
+ * `pause`/`resume`: flowRequest-1.lua writes the request fields (the leader reads them each upkeep).
+ * `schedule add|remove`: scheduleEdit-3.lua writes the schedule keys (the leader fires, fenced).
+ */
 function flowRequestSelectors(k: ReturnType<typeof createKeys>): string[] {
-  return [`(+hset +hincrby ~${k.flow})`];
+  return [
+    `(+hset +hincrby ~${k.flow})`,
+    `(+hset +hdel +incr +get ~${k.schedules} ~${k.scheduleState} ~${k.schedulesVersion})`,
+  ];
 }

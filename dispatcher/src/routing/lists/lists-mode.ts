@@ -112,6 +112,9 @@ export class ListsMode implements RoutingMode {
     return {
       write: (batch) => writer.write(batch),
       upkeep,
+      // Holding (paused or rate-limited), the tick waits in the held list like any accepted message.
+      fireTick: (tick) =>
+        scripts.scheduleFire(redis, { ...keys, backlog: flow.routingKeys.backlog }, { epoch, ...tick }),
       ...(rate.kind === 'limited' ? { release } : {}),
       clearGauges: () => {
         reaper.clearGauges();

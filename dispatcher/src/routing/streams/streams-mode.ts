@@ -121,8 +121,31 @@ export class StreamsMode implements RoutingMode {
       this.metrics,
       this.partitions,
     );
+    let tickAppends = 0;
     return {
       write: (batch) => writer.write(batch),
+      fireTick: async (tick) => {
+        // The partition append deduplicates on the tick's id (its envelope id), so a tick appended by a
+        // leader that died before recording it is dropped when its successor appends it again. Each
+        // append has its own entry id: a repeat of the same entry id would count as a retried write.
+        tickAppends += 1;
+        const id = `${tick.id}@${epoch.toString(36)}-${tickAppends.toString(36)}`;
+        if (tick.payload !== '')
+          await writer.write({
+            ids: [id],
+            payloads: [tick.payload],
+            marker: '',
+            received: [],
+            acks: [undefined],
+          });
+        const { keys, client } = this;
+        return scripts.scheduleAdvance(client, keys, {
+          epoch,
+          name: tick.name,
+          dueMs: tick.dueMs,
+          fired: tick.payload !== '',
+        });
+      },
       upkeep: async () => {
         const result = await upkeep.run();
         const trimMore = await trim.run();

@@ -11,6 +11,7 @@ export * from './leadership-calls.js';
 export * from './lists-leader-calls.js';
 export * from './lists-worker-calls.js';
 export * from './outbound-calls.js';
+export * from './schedule-calls.js';
 export type { ScriptClient } from './script-client.js';
 export * from './stream-leader-calls.js';
 export * from './stream-worker-calls.js';
