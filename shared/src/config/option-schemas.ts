@@ -51,6 +51,15 @@ export const intAtLeast = (min: number, max = Number.MAX_SAFE_INTEGER) =>
     .transform(Number)
     .pipe(z.number().int().min(min).max(max));
 
+/** A decimal such as `0.5` or `20`, within [min, max]. */
+export const decimalAtLeast = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+(\.\d+)?$/, 'expected a number such as 0.5 or 20')
+    .transform(Number)
+    .pipe(z.number().min(min).max(max));
+
 export const bool = z
   .string()
   .trim()
