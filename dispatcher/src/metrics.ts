@@ -142,6 +142,17 @@ export function createDispatcherMetrics(registry: Registry) {
       help: 'Messages the rate limit (REDISPATCH_RATE_LIMIT) let through to workers; what it holds back waits in Redis',
       registers,
     }),
+    keyHeld: new Counter({
+      name: 'redispatch_flow_key_held_total',
+      help: 'Messages a per-key limit held back in Redis when the leader wrote them (REDISPATCH_KEY_CONCURRENCY: limit="concurrency", REDISPATCH_KEY_RATE_LIMIT: limit="rate")',
+      labelNames: ['limit'] as const,
+      registers,
+    }),
+    keysWaiting: new Gauge({
+      name: 'redispatch_flow_keys_waiting',
+      help: 'Affinity keys with messages held back by a per-key limit, as the leader last read it; set by the leader only',
+      registers,
+    }),
     scheduleRuns: new Counter({
       name: 'redispatch_schedule_runs_total',
       help: 'Schedule ticks the leader fired as a message (redispatch schedule add), by schedule',
