@@ -4,10 +4,11 @@
   once its attempts reach the maximum; a nack for an entry another consumer has since reclaimed is
   stale and changes nothing (that consumer owns the retry now).
 
-  KEYS[1] stream            stream  the partition
+  KEYS[1] stream            stream  the partition, or its priority stream for entries read from there
   KEYS[2] delayed           zset    message id -> due time (server ms)
   KEYS[3] delayedBody       hash    message id -> payload, while delayed
-  KEYS[4] delayedAttempts   hash    message id -> attempts so far, while delayed
+  KEYS[4] delayedAttempts   hash    message id -> attempts so far, while delayed (then 'q<level>' for an
+                                    entry with a priority, so it is promoted into the priority stream)
   KEYS[5] errors            hash    message id -> last handler error, while delayed
   KEYS[6] dlq               stream  dead letters {i, p, r, a[, s]} (s: the handler's stack, when it sent one)
   KEYS[7] totals            hash    this partition's counters
@@ -73,10 +74,11 @@ for _ = 1, nackCount do
   if #pending == 0 or pending[1][2] ~= consumer or #entry == 0 then
     stale = stale + 1
   else
-    local fields, payload, limit = entry[1][2], '', maxAttempts
+    local fields, payload, limit, level = entry[1][2], '', maxAttempts, ''
     for f = 1, #fields, 2 do
       if fields[f] == 'p' then payload = fields[f + 1]
-      elseif fields[f] == 'm' then limit = tonumber(fields[f + 1]) end
+      elseif fields[f] == 'm' then limit = tonumber(fields[f + 1])
+      elseif fields[f] == 'q' then level = 'q' .. fields[f + 1] end
     end
     rcall('XACK', KEYS[1], group, entryId)
     now = now or nowMs()
@@ -92,9 +94,9 @@ for _ = 1, nackCount do
       rcall('ZADD', KEYS[2], now + delay, messageId)
       rcall('HSET', KEYS[3], messageId, payload)
       if limit ~= maxAttempts then
-        rcall('HSET', KEYS[4], messageId, attempt .. '|' .. limit)
+        rcall('HSET', KEYS[4], messageId, attempt .. '|' .. limit .. level)
       else
-        rcall('HSET', KEYS[4], messageId, attempt)
+        rcall('HSET', KEYS[4], messageId, attempt .. level)
       end
       rcall('HSET', KEYS[5], messageId, err)
       retried = retried + 1

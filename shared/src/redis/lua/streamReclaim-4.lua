@@ -6,9 +6,10 @@
   from the PEL, plus attempts made before a retry re-added the message, is the attempt number; past
   the maximum the entry is dead-lettered (acked here, so it leaves the PEL in the same call).
 
-  KEYS[1] stream   stream  the partition
+  KEYS[1] stream   stream  the partition, or its priority stream
   KEYS[2] dlq      stream  dead letters {i, p, r, a}
   KEYS[3] totals   hash    this partition's counters
+  KEYS[4] priorityStream  stream  only checked for existence: how a worker learns that it must read it
 
   ARGV[1] group
   ARGV[2] consumer     this worker's id
@@ -17,20 +18,22 @@
   ARGV[5] count        most entries to claim
   ARGV[6] maxAttempts  (an entry's 'm' field, the publisher's own limit, wins)
 
-  Returns: {'0-0', deadLettered, deletedWhilePending, then (entryId, messageId, attempt, payload) x n}
+  Returns: {prioritized, deadLettered, deletedWhilePending, then (entryId, messageId, attempt, payload) x n};
+           prioritized is 1 when KEYS[4] exists (the partition has had a message with a priority), else 0
 ]]
 local rcall = redis.call
 local group, consumer, maxAttempts = ARGV[1], ARGV[2], tonumber(ARGV[6])
 local minIdle, want = tonumber(ARGV[3]), tonumber(ARGV[5])
+local prioritized = rcall('EXISTS', KEYS[4])
 if rcall('EXISTS', KEYS[1]) == 0 then
-  return {'0-0', 0, 0}
+  return {prioritized, 0, 0}
 end
 local ok, candidates = pcall(rcall, 'XPENDING', KEYS[1], group, 'IDLE', minIdle, '-', '+', want * 4)
 if not ok then
   -- NOGROUP: nothing was ever delivered from this partition.
-  return {'0-0', 0, 0}
+  return {prioritized, 0, 0}
 end
-local out = {'0-0', 0, 0}
+local out = {prioritized, 0, 0}
 local reclaimed, deadLettered, deleted = 0, 0, 0
 for _, row in ipairs(candidates) do
   if reclaimed + deadLettered >= want then break end
