@@ -1,0 +1,83 @@
+import { createKeys, loadPartitions, type PartitionKeys, Publisher } from '@redispatch/shared';
+import type { Message } from '@redispatch/worker';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type Fleet, fleet, uniquePrefix } from './helpers/in-process.js';
+import { useModeBackend } from './helpers/mode-backend.js';
+
+/**
+ * Priority in streams mode, through a real leader and worker on a Redis Cluster: one partition, one
+ * worker taking one message at a time, held on its first message (a gate) while the rest wait in the
+ * streams, so the order it then handles them in is what the partition's two streams decide.
+ */
+const backend = useModeBackend('streams');
+let current: Fleet | undefined;
+afterEach(async () => {
+  await current?.close();
+  current = undefined;
+});
+
+async function gatedWorker(name: string) {
+  const prefix = uniquePrefix(name);
+  const config = backend.config(prefix, { REDISPATCH_ACK_TIMEOUT_MS: '10000', REDISPATCH_PARTITIONS: '1' });
+  current = fleet(config);
+  const handled: string[] = [];
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  await current.startDispatcher();
+  await current.startWorker(
+    async (msg: Message) => {
+      handled.push(msg.body.toString());
+      await gate;
+    },
+    { concurrency: 1, prefetch: 0 },
+  );
+  await expect.poll(() => current?.leader()?.state, { timeout: 15_000 }).toBe('leading');
+  await expect.poll(() => backend.subscribers(config.channel), { timeout: 10_000 }).toBeGreaterThan(0);
+  const [p] = await loadPartitions(backend.admin, createKeys(prefix), prefix, 1);
+  const partition = p as PartitionKeys;
+  /** Entries of both streams not yet delivered to any consumer. */
+  const waiting = async () => {
+    let count = 0;
+    for (const key of [partition.stream, partition.priorityStream]) {
+      if ((await backend.admin.exists(key)) === 0) continue;
+      const groups = (await backend.admin.xinfo('GROUPS', key)) as (string | number)[][];
+      const group = groups.find((g) => g[g.indexOf('name') + 1] === config.consumerGroup) ?? [];
+      const last = String(group[group.indexOf('last-delivered-id') + 1]);
+      count += (await backend.admin.xrange(key, `(${last}`, '+')).length;
+    }
+    return count;
+  };
+  const publisher = new Publisher({ redis: backend.admin, channel: config.channel, prefix });
+  // A first prioritized message makes the partition's priority stream; the worker learns of it on a
+  // reclaim pass and reads it: that message is the one the gate holds.
+  await publisher.publish('first', { priority: 1 });
+  await expect.poll(() => handled, { timeout: 15_000 }).toEqual(['first']);
+  const lows = Array.from({ length: 30 }, (_, i) => `low-${i}`);
+  await publisher.publishBatch(lows.map((body) => ({ body })));
+  await expect.poll(waiting, { timeout: 10_000 }).toBe(30);
+  return { handled, open, waiting, publisher, lows, partition };
+}
+
+describe('priority: streams mode', () => {
+  it('a burst of low then one high: the high one is handled before every queued low', async () => {
+    const w = await gatedWorker('sprio-burst');
+    await w.publisher.publish('high', { priority: 9 });
+    await expect.poll(w.waiting, { timeout: 10_000 }).toBe(31);
+    w.open();
+    await expect.poll(() => w.handled.length, { timeout: 20_000 }).toBe(32);
+    expect(w.handled).toEqual(['first', 'high', ...w.lows]);
+  });
+
+  it('a delayed prioritized message goes to the priority stream when due, ahead of the queued lows', async () => {
+    const w = await gatedWorker('sprio-delayed');
+    await w.publisher.publish('later-high', { priority: 7, delayMs: 300 });
+    await w.publisher.publish('plain-later', { delayMs: 300 });
+    await expect.poll(w.waiting, { timeout: 10_000 }).toBe(32);
+    expect(await backend.admin.xlen(w.partition.priorityStream)).toBe(2);
+    w.open();
+    await expect.poll(() => w.handled.length, { timeout: 20_000 }).toBe(33);
+    expect(w.handled).toEqual(['first', 'later-high', ...w.lows, 'plain-later']);
+  });
+});
