@@ -1,6 +1,8 @@
+import { fileURLToPath } from 'node:url';
 import { createKeys, loadPartitions, type PartitionKeys, Publisher } from '@redispatch/shared';
 import type { Message } from '@redispatch/worker';
 import { afterEach, describe, expect, it } from 'vitest';
+import { type CliProcess, spawnCli } from './helpers/cli-process.js';
 import { type Fleet, fleet, uniquePrefix } from './helpers/in-process.js';
 import { useModeBackend } from './helpers/mode-backend.js';
 
@@ -10,11 +12,20 @@ import { useModeBackend } from './helpers/mode-backend.js';
  * streams, so the order it then handles them in is what the partition's two streams decide.
  */
 const backend = useModeBackend('streams');
+const HOLDING_HANDLER = fileURLToPath(new URL('./fixtures/holding-handler.mjs', import.meta.url));
 let current: Fleet | undefined;
+let killed: CliProcess | undefined;
 afterEach(async () => {
+  killed?.kill('SIGKILL');
+  killed = undefined;
   await current?.close();
   current = undefined;
 });
+
+async function partitionOf(prefix: string): Promise<PartitionKeys> {
+  const [p] = await loadPartitions(backend.admin, createKeys(prefix), prefix, 1);
+  return p as PartitionKeys;
+}
 
 async function gatedWorker(name: string) {
   const prefix = uniquePrefix(name);
@@ -35,8 +46,7 @@ async function gatedWorker(name: string) {
   );
   await expect.poll(() => current?.leader()?.state, { timeout: 15_000 }).toBe('leading');
   await expect.poll(() => backend.subscribers(config.channel), { timeout: 10_000 }).toBeGreaterThan(0);
-  const [p] = await loadPartitions(backend.admin, createKeys(prefix), prefix, 1);
-  const partition = p as PartitionKeys;
+  const partition = await partitionOf(prefix);
   /** Entries of both streams not yet delivered to any consumer. */
   const waiting = async () => {
     let count = 0;
@@ -79,5 +89,37 @@ describe('priority: streams mode', () => {
     w.open();
     await expect.poll(() => w.handled.length, { timeout: 20_000 }).toBe(33);
     expect(w.handled).toEqual(['first', 'later-high', ...w.lows, 'plain-later']);
+  });
+
+  it('a worker SIGKILLed holding prioritized entries: another worker reclaims them from the priority stream, 0 lost', async () => {
+    const prefix = uniquePrefix('sprio-kill');
+    const extra = { REDISPATCH_PARTITIONS: '1', REDISPATCH_CONCURRENCY: '16' };
+    const config = backend.config(prefix, extra);
+    current = fleet(config);
+    await current.startDispatcher();
+    await expect.poll(() => current?.leader()?.state, { timeout: 15_000 }).toBe('leading');
+    await expect.poll(() => backend.subscribers(config.channel), { timeout: 10_000 }).toBeGreaterThan(0);
+    killed = spawnCli(['worker', '--handler', HOLDING_HANDLER], backend.env(prefix, extra));
+    await killed.waitForLog(/worker registered/);
+    const publisher = new Publisher({ redis: backend.admin, channel: config.channel, prefix });
+    const bodies = Array.from({ length: 10 }, (_, i) => `held-${i}`);
+    await publisher.publishBatch(bodies.map((body, i) => ({ body, options: { priority: 1 + (i % 9) } })));
+    const partition = await partitionOf(prefix);
+    const pendingInPriorityStream = async () =>
+      (await backend.admin.exists(partition.priorityStream)) === 0
+        ? 0
+        : Number(((await backend.admin.xpending(partition.priorityStream, config.consumerGroup)) as [number])[0]);
+    // All ten were delivered to the first worker, from the priority stream.
+    await expect.poll(pendingInPriorityStream, { timeout: 15_000 }).toBe(10);
+    killed.kill('SIGKILL');
+    await killed.exited();
+    const handled: string[] = [];
+    await current.startWorker(async (msg: Message) => {
+      handled.push(msg.body.toString());
+    });
+    await expect.poll(() => handled.length, { timeout: 20_000 }).toBe(10);
+    expect([...handled].sort()).toEqual([...bodies].sort());
+    await expect.poll(pendingInPriorityStream, { timeout: 10_000 }).toBe(0);
+    expect(await backend.admin.xlen(partition.dlq)).toBe(0);
   });
 });
