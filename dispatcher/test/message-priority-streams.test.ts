@@ -4,6 +4,7 @@ import type { Message } from '@redispatch/worker';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type CliProcess, spawnCli } from './helpers/cli-process.js';
 import { type Fleet, fleet, uniquePrefix } from './helpers/in-process.js';
+import { lookUpStreamsMessage } from '../src/console/stream-message-lookup.js';
 import { useModeBackend } from './helpers/mode-backend.js';
 
 /**
@@ -67,7 +68,7 @@ async function gatedWorker(name: string) {
   const lows = Array.from({ length: 30 }, (_, i) => `low-${i}`);
   await publisher.publishBatch(lows.map((body) => ({ body })));
   await expect.poll(waiting, { timeout: 10_000 }).toBe(30);
-  return { handled, open, waiting, publisher, lows, partition };
+  return { handled, open, waiting, publisher, lows, partition, config };
 }
 
 describe('priority: streams mode', () => {
@@ -78,6 +79,28 @@ describe('priority: streams mode', () => {
     w.open();
     await expect.poll(() => w.handled.length, { timeout: 20_000 }).toBe(32);
     expect(w.handled).toEqual(['first', 'high', ...w.lows]);
+  });
+
+  it('stats and the console lookup count and find entries of the priority stream', async () => {
+    const w = await gatedWorker('sprio-stats');
+    await w.publisher.publish('high', { priority: 9 });
+    await w.publisher.publish('high-later', { priority: 4, delayMs: 600_000 });
+    await expect.poll(w.waiting, { timeout: 10_000 }).toBe(31);
+    const idOf = async (body: string) =>
+      (await backend.admin.xrange(w.partition.priorityStream, '-', '+'))
+        .map(([, f]) => f)
+        .find((f) => f[f.indexOf('p') + 1]?.endsWith(body))?.[1] ?? '';
+    const look = async (id: string) =>
+      lookUpStreamsMessage(backend.admin, [w.partition], w.config.consumerGroup, 10_000, id);
+    expect(await look(await idOf('first'))).toMatchObject({ state: 'inflight', attempts: 1, worker: 'w1' });
+    expect(await look(await idOf('high'))).toMatchObject({ state: 'backlog', attempts: 0 });
+    const [delayedId = ''] = await backend.admin.zrange(w.partition.delayed, 0, -1);
+    expect(await look(delayedId)).toMatchObject({ state: 'delayed', attempts: 0 });
+    const stats = await backend.stats(w.config);
+    expect(stats).toMatchObject({ inflight: 1, backlog: 31, delayed: 1 });
+    expect(stats.partitions?.[0]).toMatchObject({ length: 32, pending: 1, undelivered: 31 });
+    expect(stats.workers).toEqual([expect.objectContaining({ id: 'w1', inflight: 1 })]);
+    w.open();
   });
 
   it('a delayed prioritized message goes to the priority stream when due, ahead of the queued lows', async () => {
