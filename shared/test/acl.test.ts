@@ -84,7 +84,7 @@ const STREAM_SCRIPTS_BY_ROLE: Record<string, { role: AclRole; files: string[] }>
       'resign-2.lua',
     ],
   },
-  admin: { role: 'admin', files: ['streamDlqReplay-3.lua', 'streamDlqPurge-1.lua'] },
+  admin: { role: 'admin', files: ['streamDlqReplay-4.lua', 'streamDlqPurge-1.lua'] },
   relay: SCRIPTS_BY_ROLE.relay as { role: AclRole; files: string[] },
 };
 

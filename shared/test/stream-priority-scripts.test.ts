@@ -144,4 +144,29 @@ describe('streams priority scripts', () => {
     expect(after.pending).toBe(1);
     expect(await redis.xlen(w.p.priorityStream)).toBe(1);
   });
+
+  it('a dead letter of a priority entry keeps its level, and a replay sends it back to the priority stream', async () => {
+    const w = await partition();
+    await w.append([['p6', '|p6'], ['plain', '']]);
+    const hiRead = (await redis.xreadgroup('GROUP', GROUP, 'A', 'STREAMS', w.p.priorityStream, '>')) as [
+      string,
+      [string, string[]][],
+    ][];
+    const entryId = hiRead[0]?.[1][0]?.[0] as string;
+    await scripts.streamSettle(redis, { ...w.p, stream: w.p.priorityStream }, {
+      group: GROUP,
+      consumer: 'A',
+      maxAttempts: 5,
+      acks: [],
+      nacks: [{ entryId, messageId: 'p6', attempt: 1, delayMs: scripts.DEAD_LETTER_NOW, error: 'nope' }],
+    });
+    const [dead] = await w.fields(w.p.dlq);
+    expect(dead).toMatchObject({ i: 'p6', r: 'nope', q: '6' });
+    expect(await scripts.streamDlqReplay(redis, w.p, { ids: ['p6'] })).toBe(1);
+    expect((await w.fields(w.p.priorityStream)).at(-1)).toEqual({ i: 'p6', p: 'p6', q: '6' });
+    // A dead letter without a level goes back to the partition stream.
+    const plainId = String(await redis.xadd(w.p.dlq, '*', 'i', 'plain-2', 'p', 'plain-2', 'r', 'x', 'a', '1'));
+    expect(await scripts.streamDlqReplayEntries(redis, w.p, { entryIds: [plainId] })).toBe(1);
+    expect((await w.fields(w.p.stream)).at(-1)).toEqual({ i: 'plain-2', p: 'plain-2' });
+  });
 });

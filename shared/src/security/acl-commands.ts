@@ -177,7 +177,7 @@ export const ADMIN_COMMANDS = [
 
 /**
  * Streams mode's `stats` (XLEN, XINFO GROUPS/CONSUMERS, ZCARD, HGETALL), `dlq list` (XRANGE),
- * `dlq replay|purge` (streamDlqReplay-3, streamDlqReplayEntries-3, streamDlqPurge-1, XDEL) and `outbound-dlq`.
+ * `dlq replay|purge` (streamDlqReplay-4, streamDlqReplayEntries-4, streamDlqPurge-1, XDEL) and `outbound-dlq`.
  */
 export const STREAM_ADMIN_COMMANDS = [
   '+time',

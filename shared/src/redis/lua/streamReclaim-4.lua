@@ -7,7 +7,7 @@
   the maximum the entry is dead-lettered (acked here, so it leaves the PEL in the same call).
 
   KEYS[1] stream   stream  the partition, or its priority stream
-  KEYS[2] dlq      stream  dead letters {i, p, r, a}
+  KEYS[2] dlq      stream  dead letters {i, p, r, a[, q]} (q: the priority level of a priority-stream entry)
   KEYS[3] totals   hash    this partition's counters
   KEYS[4] priorityStream  stream  only checked for existence: how a worker learns that it must read it
 
@@ -47,19 +47,22 @@ for _, row in ipairs(candidates) do
       deleted = deleted + 1
     else
       local fields = entry[2]
-      local messageId, payload, earlier, limit = '', '', 0, maxAttempts
+      local messageId, payload, earlier, limit, level = '', '', 0, maxAttempts, nil
       for f = 1, #fields, 2 do
         local name = fields[f]
         if name == 'i' then messageId = fields[f + 1]
         elseif name == 'p' then payload = fields[f + 1]
         elseif name == 'n' then earlier = tonumber(fields[f + 1])
-        elseif name == 'm' then limit = tonumber(fields[f + 1]) end
+        elseif name == 'm' then limit = tonumber(fields[f + 1])
+        elseif name == 'q' then level = fields[f + 1] end
       end
       local attempt = earlier + deliveries + 1
       if attempt > limit then
-        rcall('XADD', KEYS[2], '*', 'i', messageId, 'p', payload,
+        local dead = {'i', messageId, 'p', payload,
           'r', 'ack timeout: not acknowledged after ' .. (attempt - 1) .. ' deliveries (max ' .. limit .. ')',
-          'a', attempt - 1)
+          'a', attempt - 1}
+        if level then dead[#dead + 1], dead[#dead + 2] = 'q', level end
+        rcall('XADD', KEYS[2], '*', unpack(dead))
         rcall('XACK', KEYS[1], group, entryId)
         deadLettered = deadLettered + 1
       else

@@ -10,7 +10,8 @@
   KEYS[4] delayedAttempts   hash    message id -> attempts so far, while delayed (then 'q<level>' for an
                                     entry with a priority, so it is promoted into the priority stream)
   KEYS[5] errors            hash    message id -> last handler error, while delayed
-  KEYS[6] dlq               stream  dead letters {i, p, r, a[, s]} (s: the handler's stack, when it sent one)
+  KEYS[6] dlq               stream  dead letters {i, p, r, a[, s][, q]} (s: the handler's stack, when it sent one;
+                                    q: the priority level, so a replay goes back to the priority stream)
   KEYS[7] totals            hash    this partition's counters
 
   ARGV[1] group
@@ -74,29 +75,29 @@ for _ = 1, nackCount do
   if #pending == 0 or pending[1][2] ~= consumer or #entry == 0 then
     stale = stale + 1
   else
-    local fields, payload, limit, level = entry[1][2], '', maxAttempts, ''
+    local fields, payload, limit, level = entry[1][2], '', maxAttempts, nil
     for f = 1, #fields, 2 do
       if fields[f] == 'p' then payload = fields[f + 1]
       elseif fields[f] == 'm' then limit = tonumber(fields[f + 1])
-      elseif fields[f] == 'q' then level = 'q' .. fields[f + 1] end
+      elseif fields[f] == 'q' then level = fields[f + 1] end
     end
     rcall('XACK', KEYS[1], group, entryId)
     now = now or nowMs()
     if delay < 0 or attempt >= limit then
       local reason = delay < 0 and err or (err .. ' (attempt ' .. attempt .. ' of ' .. limit .. ')')
-      if stack then
-        rcall('XADD', KEYS[6], '*', 'i', messageId, 'p', payload, 'r', reason, 'a', attempt, 's', stack)
-      else
-        rcall('XADD', KEYS[6], '*', 'i', messageId, 'p', payload, 'r', reason, 'a', attempt)
-      end
+      local dead = {'i', messageId, 'p', payload, 'r', reason, 'a', attempt}
+      if stack then dead[#dead + 1], dead[#dead + 2] = 's', stack end
+      if level then dead[#dead + 1], dead[#dead + 2] = 'q', level end
+      rcall('XADD', KEYS[6], '*', unpack(dead))
       deadLettered = deadLettered + 1
     else
       rcall('ZADD', KEYS[2], now + delay, messageId)
       rcall('HSET', KEYS[3], messageId, payload)
+      local suffix = level and ('q' .. level) or ''
       if limit ~= maxAttempts then
-        rcall('HSET', KEYS[4], messageId, attempt .. '|' .. limit .. level)
+        rcall('HSET', KEYS[4], messageId, attempt .. '|' .. limit .. suffix)
       else
-        rcall('HSET', KEYS[4], messageId, attempt .. level)
+        rcall('HSET', KEYS[4], messageId, attempt .. suffix)
       end
       rcall('HSET', KEYS[5], messageId, err)
       retried = retried + 1
