@@ -163,10 +163,19 @@ describe('streams priority scripts', () => {
     const [dead] = await w.fields(w.p.dlq);
     expect(dead).toMatchObject({ i: 'p6', r: 'nope', q: '6' });
     expect(await scripts.streamDlqReplay(redis, w.p, { ids: ['p6'] })).toBe(1);
-    expect((await w.fields(w.p.priorityStream)).at(-1)).toEqual({ i: 'p6', p: 'p6', q: '6' });
+    // The first entry is the nacked one (acked, not trimmed yet), the second the replay.
+    expect(await w.fields(w.p.priorityStream)).toEqual([
+      { i: 'p6', p: 'p6', q: '6' },
+      { i: 'p6', p: 'p6', q: '6' },
+    ]);
+    expect(await w.fields(w.p.stream)).toEqual([{ i: 'plain', p: 'plain' }]);
     // A dead letter without a level goes back to the partition stream.
     const plainId = String(await redis.xadd(w.p.dlq, '*', 'i', 'plain-2', 'p', 'plain-2', 'r', 'x', 'a', '1'));
     expect(await scripts.streamDlqReplayEntries(redis, w.p, { entryIds: [plainId] })).toBe(1);
-    expect((await w.fields(w.p.stream)).at(-1)).toEqual({ i: 'plain-2', p: 'plain-2' });
+    expect(await w.fields(w.p.stream)).toEqual([
+      { i: 'plain', p: 'plain' },
+      { i: 'plain-2', p: 'plain-2' },
+    ]);
+    expect(await redis.xlen(w.p.priorityStream)).toBe(2);
   });
 });
