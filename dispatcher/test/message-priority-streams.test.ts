@@ -2,9 +2,9 @@ import { fileURLToPath } from 'node:url';
 import { createKeys, loadPartitions, type PartitionKeys, Publisher } from '@redispatch/shared';
 import type { Message } from '@redispatch/worker';
 import { afterEach, describe, expect, it } from 'vitest';
+import { lookUpStreamsMessage } from '../src/console/stream-message-lookup.js';
 import { type CliProcess, spawnCli } from './helpers/cli-process.js';
 import { type Fleet, fleet, uniquePrefix } from './helpers/in-process.js';
-import { lookUpStreamsMessage } from '../src/console/stream-message-lookup.js';
 import { useModeBackend } from './helpers/mode-backend.js';
 
 /**
@@ -131,7 +131,9 @@ describe('priority: streams mode', () => {
     const pendingInPriorityStream = async () =>
       (await backend.admin.exists(partition.priorityStream)) === 0
         ? 0
-        : Number(((await backend.admin.xpending(partition.priorityStream, config.consumerGroup)) as [number])[0]);
+        : Number(
+            ((await backend.admin.xpending(partition.priorityStream, config.consumerGroup)) as [number])[0],
+          );
     // All ten were delivered to the first worker, from the priority stream.
     await expect.poll(pendingInPriorityStream, { timeout: 15_000 }).toBe(10);
     killed.kill('SIGKILL');

@@ -69,7 +69,9 @@ describe('tracing across a failover', () => {
     await old.exited();
 
     await expect
-      .poll(async () => (await readStats(fx.admin, keys, prefix)).totals.failoverReplayed, { timeout: 15_000 })
+      .poll(async () => (await readStats(fx.admin, keys, prefix)).totals.failoverReplayed, {
+        timeout: 15_000,
+      })
       .toBe(1);
     const linking = () =>
       readSpans(file).filter(

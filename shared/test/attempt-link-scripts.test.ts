@@ -44,7 +44,8 @@ describe('attempt links in the attempts hash (lists mode)', () => {
       messages: [{ id: 'm1', payload: Buffer.from('m1'), publisherId: '', placement: '|a3' }],
       rejected: [],
     });
-    const claim = () => scripts.claim(redis, keys, { workerId: 'w1', count: 1, ackTimeoutMs: 5_000, rotated: '' });
+    const claim = () =>
+      scripts.claim(redis, keys, { workerId: 'w1', count: 1, ackTimeoutMs: 5_000, rotated: '' });
     const nack = (n: number, traced: boolean) =>
       scripts.settle(redis, keys, {
         workerId: 'w1',

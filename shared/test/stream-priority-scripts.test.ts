@@ -36,7 +36,12 @@ async function partition() {
       progress: '',
       group: GROUP,
       dedupeWindowMs: 60_000,
-      messages: messages.map(([id, placement]) => ({ id, payload: Buffer.from(id), publisherId: '', placement })),
+      messages: messages.map(([id, placement]) => ({
+        id,
+        payload: Buffer.from(id),
+        publisherId: '',
+        placement,
+      })),
       rejected: [],
     });
   };
@@ -62,7 +67,12 @@ function pairs(flat: string[]): [string, string][] {
 describe('streams priority scripts', () => {
   it('no priority: no priority stream, and reclaim reports none', async () => {
     const w = await partition();
-    expect(await w.append([['m1', ''], ['m2', '|a3']])).toMatchObject({ appended: 2 });
+    expect(
+      await w.append([
+        ['m1', ''],
+        ['m2', '|a3'],
+      ]),
+    ).toMatchObject({ appended: 2 });
     expect(await redis.exists(w.p.priorityStream)).toBe(0);
     expect((await w.reclaim('stream')).prioritized).toBe(false);
     await w.maintain();
@@ -98,7 +108,10 @@ describe('streams priority scripts', () => {
 
   it('a nacked priority entry is retried into the priority stream; reclaim takes priority entries; upkeep trims it', async () => {
     const w = await partition();
-    await w.append([['p7', '|p7'], ['p3', '|p3']]);
+    await w.append([
+      ['p7', '|p7'],
+      ['p3', '|p3'],
+    ]);
     const read = (await redis.xreadgroup(
       'GROUP',
       GROUP,
@@ -147,19 +160,26 @@ describe('streams priority scripts', () => {
 
   it('a dead letter of a priority entry keeps its level, and a replay sends it back to the priority stream', async () => {
     const w = await partition();
-    await w.append([['p6', '|p6'], ['plain', '']]);
+    await w.append([
+      ['p6', '|p6'],
+      ['plain', ''],
+    ]);
     const hiRead = (await redis.xreadgroup('GROUP', GROUP, 'A', 'STREAMS', w.p.priorityStream, '>')) as [
       string,
       [string, string[]][],
     ][];
     const entryId = hiRead[0]?.[1][0]?.[0] as string;
-    await scripts.streamSettle(redis, { ...w.p, stream: w.p.priorityStream }, {
-      group: GROUP,
-      consumer: 'A',
-      maxAttempts: 5,
-      acks: [],
-      nacks: [{ entryId, messageId: 'p6', attempt: 1, delayMs: scripts.DEAD_LETTER_NOW, error: 'nope' }],
-    });
+    await scripts.streamSettle(
+      redis,
+      { ...w.p, stream: w.p.priorityStream },
+      {
+        group: GROUP,
+        consumer: 'A',
+        maxAttempts: 5,
+        acks: [],
+        nacks: [{ entryId, messageId: 'p6', attempt: 1, delayMs: scripts.DEAD_LETTER_NOW, error: 'nope' }],
+      },
+    );
     const [dead] = await w.fields(w.p.dlq);
     expect(dead).toMatchObject({ i: 'p6', r: 'nope', q: '6' });
     expect(await scripts.streamDlqReplay(redis, w.p, { ids: ['p6'] })).toBe(1);
@@ -170,7 +190,9 @@ describe('streams priority scripts', () => {
     ]);
     expect(await w.fields(w.p.stream)).toEqual([{ i: 'plain', p: 'plain' }]);
     // A dead letter without a level goes back to the partition stream.
-    const plainId = String(await redis.xadd(w.p.dlq, '*', 'i', 'plain-2', 'p', 'plain-2', 'r', 'x', 'a', '1'));
+    const plainId = String(
+      await redis.xadd(w.p.dlq, '*', 'i', 'plain-2', 'p', 'plain-2', 'r', 'x', 'a', '1'),
+    );
     expect(await scripts.streamDlqReplayEntries(redis, w.p, { entryIds: [plainId] })).toBe(1);
     expect(await w.fields(w.p.stream)).toEqual([
       { i: 'plain', p: 'plain' },

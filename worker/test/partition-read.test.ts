@@ -34,7 +34,12 @@ describe('readPartition', () => {
     const p = partitionKeys(0, 'read-test:0');
     for (const key of [p.stream, p.priorityStream]) await redis.xgroup('CREATE', key, 'g', '0', 'MKSTREAM');
     for (const id of ['low-1', 'low-2']) await redis.xadd(p.stream, '*', 'i', id, 'p', id);
-    for (const [id, level] of [['q3', 3], ['q9-a', 9], ['q5', 5], ['q9-b', 9]] as const)
+    for (const [id, level] of [
+      ['q3', 3],
+      ['q9-a', 9],
+      ['q5', 5],
+      ['q9-b', 9],
+    ] as const)
       await redis.xadd(p.priorityStream, '*', 'i', id, 'p', id, 'q', level);
     const read = (count: number, withPriority = true) =>
       readPartition(redis, p, { group: 'g', consumer: 'A', count, blockMs: 100, withPriority });

@@ -107,7 +107,14 @@ async function inPartition(
   // A message with a priority lives in the partition's priority stream (none there: an empty read).
   const prioritized = await searchStream(client, p.priorityStream, id);
   if (prioritized.found)
-    return liveEntry(client, { ...p, stream: p.priorityStream }, group, ackTimeoutMs, base, prioritized.found);
+    return liveEntry(
+      client,
+      { ...p, stream: p.priorityStream },
+      group,
+      ackTimeoutMs,
+      base,
+      prioritized.found,
+    );
   const live = await searchStream(client, p.stream, id);
   if (live.found) return liveEntry(client, p, group, ackTimeoutMs, base, live.found);
   const dead = await searchStream(client, p.dlq, id);

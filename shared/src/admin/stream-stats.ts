@@ -72,7 +72,9 @@ export async function readStreamStats(
       }
       for (const field of TOTAL_FIELDS) totals[field] = (totals[field] ?? 0) + Number(partTotals[field] ?? 0);
       const undelivered =
-        normal.undelivered < 0 || prioritized.undelivered < 0 ? -1 : normal.undelivered + prioritized.undelivered;
+        normal.undelivered < 0 || prioritized.undelivered < 0
+          ? -1
+          : normal.undelivered + prioritized.undelivered;
       return {
         index: p.index,
         stream: p.stream,

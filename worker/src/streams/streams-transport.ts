@@ -306,7 +306,8 @@ export class StreamsTransport implements Transport {
           if (reply.prioritized) this.prioritized[p.index] = true;
           if (reply.deadLettered > 0) metrics.deadLettered.inc(reply.deadLettered);
           const lost = reply.deletedWhilePending;
-          if (lost > 0) log.error({ partition: p.index, lost }, 'pending entries were deleted from the stream');
+          if (lost > 0)
+            log.error({ partition: p.index, lost }, 'pending entries were deleted from the stream');
           const deliveries: Delivery[] = reply.entries.map((entry) => ({
             receipt: `${lane} ${entry.entryId}`,
             id: entry.messageId,

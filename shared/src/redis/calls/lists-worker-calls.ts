@@ -107,7 +107,11 @@ function claimedFrom(reply: readonly unknown[], start: number): ClaimedMessage[]
   const claimed: ClaimedMessage[] = [];
   for (let i = start; i + 2 < reply.length; i += 3) {
     const attempt = reply[i + 1];
-    const message: ClaimedMessage = { id: String(reply[i]), attempt: Number(attempt), payload: reply[i + 2] as Buffer };
+    const message: ClaimedMessage = {
+      id: String(reply[i]),
+      attempt: Number(attempt),
+      payload: reply[i + 2] as Buffer,
+    };
     // A number, or "<attempt>x<hex>" when the previous attempt's span context came with it.
     if (typeof attempt !== 'number') {
       const [n = '', link] = String(attempt).split('x');
