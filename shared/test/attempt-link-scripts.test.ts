@@ -1,8 +1,10 @@
-// The previous attempt's span context across workers, lists mode, on the scripts against a real
-// Redis: a traced nack (settle-9) keeps it at the end of the message's attempts value, the next
-// claim (claim-8) hands it back with the attempt number, a later traced nack replaces it, and the
-// message's own attempt limit is still read right although the hex may hold an 'a' and digits.
-import { createKeys, type Keys, scripts, withAttemptLink } from '@redispatch/shared';
+// The previous attempt's span context across workers, on the scripts against a real Redis. Lists
+// mode: a traced nack (settle-9) keeps it at the end of the message's attempts value, the next claim
+// (claim-8) hands it back with the attempt number, a later traced nack replaces it, and the message's
+// own attempt limit is still read right although the hex may hold an 'a' and digits. Streams mode: a
+// traced nack (streamSettle-7) parks it with the retry, and the upkeep (streamMaintain-8) promotes
+// the retry with it as the entry's 'l' field (into the priority stream for a prioritized entry).
+import { createKeys, type Keys, partitionKeys, scripts, withAttemptLink } from '@redispatch/shared';
 import type { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { useScriptRedis } from './helpers/script-redis.js';
@@ -78,5 +80,74 @@ describe('attempt links in the attempts hash (lists mode)', () => {
     // Its own limit (3), not 9 and not a number found in the hex: dead-lettered now.
     expect(await nack(3, false)).toMatchObject({ retried: 0, deadLettered: 1 });
     expect(await redis.hget(keys.errors, 'm1')).toBe('boom (attempt 3 of 3)');
+  });
+
+  it('streams mode: a traced nack parks the span with the retry; the promoted entry carries it', async () => {
+    const p = partitionKeys(0, `${keys.tag.slice(1, -1)}:0`);
+    await scripts.streamFence(redis, p, { epoch: 1, group: 'g' });
+    await scripts.streamAppend(redis, p, {
+      epoch: 1,
+      batchTag: '1:1',
+      progress: '',
+      group: 'g',
+      dedupeWindowMs: 60_000,
+      messages: [
+        { id: 'plain', payload: Buffer.from('plain'), publisherId: '', placement: '|a4' },
+        { id: 'high', payload: Buffer.from('high'), publisherId: '', placement: '|p5' },
+      ],
+      rejected: [],
+    });
+    const takeOne = async (stream: string) => {
+      const read = (await redis.xreadgroup('GROUP', 'g', 'A', 'COUNT', 1, 'STREAMS', stream, '>')) as [
+        string,
+        [string, string[]][],
+      ][];
+      return read[0]?.[1][0]?.[0] as string;
+    };
+    const nack = async (stream: string, messageId: string, n: number) =>
+      scripts.streamSettle(
+        redis,
+        { ...p, stream },
+        {
+          group: 'g',
+          consumer: 'A',
+          maxAttempts: 9,
+          acks: [],
+          nacks: [
+            {
+              entryId: await takeOne(stream),
+              messageId,
+              attempt: 1,
+              delayMs: 0,
+              error: withAttemptLink('boom', spanOf(n)),
+            },
+          ],
+        },
+      );
+    expect(await nack(p.stream, 'plain', 1)).toMatchObject({ retried: 1 });
+    expect(await nack(p.priorityStream, 'high', 2)).toMatchObject({ retried: 1 });
+    expect(await redis.hgetall(p.delayedAttempts)).toEqual({
+      plain: `1|4x${hexOf(1)}`,
+      high: `1x${hexOf(2)}q5`,
+    });
+    expect(await redis.hgetall(p.errors)).toEqual({ plain: 'boom', high: 'boom' });
+    expect(
+      (await scripts.streamMaintain(redis, p, { epoch: 1, group: 'g', promoteLimit: 10, liveWorkers: ['A'] }))
+        .promoted,
+    ).toBe(2);
+    const last = async (stream: string) => (await redis.xrevrange(stream, '+', '-', 'COUNT', 1))[0]?.[1];
+    expect(await last(p.stream)).toEqual(['i', 'plain', 'p', 'plain', 'n', '1', 'm', '4', 'l', hexOf(1)]);
+    expect(await last(p.priorityStream)).toEqual([
+      'i',
+      'high',
+      'p',
+      'high',
+      'n',
+      '1',
+      'q',
+      '5',
+      'l',
+      hexOf(2),
+    ]);
   });
 });

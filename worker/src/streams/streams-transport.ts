@@ -1,3 +1,4 @@
+import type { SpanContext } from '@opentelemetry/api';
 import {
   closeQuietly,
   connectOrThrow,
@@ -9,6 +10,7 @@ import {
   joinDeployment,
   type PartitionKeys,
   scripts,
+  withAttemptLink,
 } from '@redispatch/shared';
 import { ExtendBatcher, type ExtendWork } from '../extend-batcher.js';
 import { Registration } from '../registration.js';
@@ -181,9 +183,11 @@ export class StreamsTransport implements Transport {
     return extended;
   }
 
-  nack(delivery: Delivery, delayMs: number, error: string): void {
+  nack(delivery: Delivery, delayMs: number, error: string, failedSpan?: SpanContext): void {
     const [lane, entryId] = this.parse(delivery.receipt);
-    this.settler.nack(lane, entryId, delivery.id, delivery.attempt, delayMs, error);
+    // A retry carries the failed attempt's span to whichever worker reads the next attempt.
+    const carried = failedSpan === undefined || delayMs < 0 ? error : withAttemptLink(error, failedSpan);
+    this.settler.nack(lane, entryId, delivery.id, delivery.attempt, delayMs, carried);
   }
 
   drain(timeoutMs: number): Promise<void> {
@@ -271,14 +275,18 @@ export class StreamsTransport implements Transport {
     let id = '';
     let body: Buffer = Buffer.alloc(0);
     let earlier = 0;
+    let previousAttempt: string | undefined;
     for (let f = 0; f + 1 < fields.length; f += 2) {
       const name = (fields[f] as Buffer).toString();
       const value = fields[f + 1] as Buffer;
       if (name === 'i') id = value.toString();
       else if (name === 'p') body = value;
       else if (name === 'n') earlier = Number(value.toString());
+      // The span context of the attempt a traced nack retried (streamSettle, streamMaintain).
+      else if (name === 'l') previousAttempt = value.toString();
     }
-    return { receipt: `${lane} ${entryId.toString()}`, id, body, attempt: earlier + deliveries };
+    const receipt = `${lane} ${entryId.toString()}`;
+    return { receipt, id, body, attempt: earlier + deliveries, previousAttempt };
   }
 
   /**

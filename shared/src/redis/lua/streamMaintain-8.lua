@@ -8,7 +8,9 @@
   KEYS[2] stream           stream  the partition
   KEYS[3] delayed          zset    message id -> due time (server ms)
   KEYS[4] delayedBody      hash    message id -> payload
-  KEYS[5] delayedAttempts  hash    message id -> attempts so far ("<attempts>|<own limit>" with one)
+  KEYS[5] delayedAttempts  hash    message id -> attempts so far ("<attempts>|<own limit>" with one), then
+                                   "x<hex>" after a traced nack (promoted as the entry's 'l' field) and
+                                   "q<level>" for a prioritized message
   KEYS[6] dlq              stream  dead letters
   KEYS[7] errors           hash    message id -> last handler error, while delayed
   KEYS[8] priorityStream   stream  messages with priority 1..9: a due one with a level is promoted here;
@@ -37,11 +39,14 @@ for _, id in ipairs(due) do
   local payload = rcall('HGET', KEYS[4], id)
   if payload then
     local earlier, level = splitPriority(rcall('HGET', KEYS[5], id))
+    local link
+    earlier, link = splitAttemptLink(earlier)
     local target, tail = KEYS[2], {}
     if level then
       ensurePriorityStream(KEYS[8], group)
       target, tail = KEYS[8], {'q', level}
     end
+    if link then tail[#tail + 1], tail[#tail + 2] = 'l', link end
     -- "<attempts>|<limit>" when the message carries its own attempt limit.
     local bar = earlier and string.find(earlier, '|', 1, true)
     if bar then

@@ -20,7 +20,9 @@
   ARGV[4] ackCount
   ARGV[5] nackCount
   ARGV[6..]             ackCount entry ids, then nackCount x (entryId, messageId, attempt, delayMs, error);
-                        an error may carry the handler's stack after a NUL byte ("<reason>\0<stack>");
+                        an error may carry the handler's stack after a NUL byte ("<reason>\0<stack>"),
+                        and, from a traced nack, the failed attempt's span context before it (byte 1 +
+                        50 hex digits, kept in delayedAttempts as "x<hex>" and promoted as the 'l' field);
                         delayMs < 0 dead-letters at once with the error as the whole reason
                         (UnrecoverableError, expired). An entry's 'm' field (the publisher's own
                         attempt limit) overrides maxAttempts. Then optionally the results section
@@ -32,6 +34,7 @@
 --- @include now
 --- @include push-chunked
 --- @include write-results
+--- @include attempt-link
 local rcall = redis.call
 local group, consumer, maxAttempts = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local ackCount, nackCount = tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -65,7 +68,7 @@ if ackedIds then writeResults(ARGV, resultsAt, ackedIds) end
 local now = nil
 for _ = 1, nackCount do
   local entryId, messageId, attempt = ARGV[base], ARGV[base + 1], tonumber(ARGV[base + 2])
-  local delay, err = tonumber(ARGV[base + 3]), ARGV[base + 4]
+  local delay, link, err = tonumber(ARGV[base + 3]), takeAttemptLink(ARGV[base + 4])
   local stack = nil
   local cut = string.find(err, '\0', 1, true)
   if cut then err, stack = string.sub(err, 1, cut - 1), string.sub(err, cut + 1) end
@@ -93,7 +96,8 @@ for _ = 1, nackCount do
     else
       rcall('ZADD', KEYS[2], now + delay, messageId)
       rcall('HSET', KEYS[3], messageId, payload)
-      local suffix = level and ('q' .. level) or ''
+      -- "x<hex>": the failed attempt's span context, for the next attempt's link (traced nacks only).
+      local suffix = (link and ('x' .. link) or '') .. (level and ('q' .. level) or '')
       if limit ~= maxAttempts then
         rcall('HSET', KEYS[4], messageId, attempt .. '|' .. limit .. suffix)
       else

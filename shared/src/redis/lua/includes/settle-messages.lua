@@ -1,4 +1,4 @@
--- Acks and nacks for one worker (needs the push-chunked and message-options includes). Only the current owner may settle: a late ack or nack from a worker
+-- Acks and nacks for one worker (needs the push-chunked, message-options and attempt-link includes). Only the current owner may settle: a late ack or nack from a worker
 -- whose claim expired (frozen, or declared dead) is counted as stale and changes nothing.
 -- k: {inflight, owner, held, attempts, body, errors, delayed, dlq, totals}
 -- args[base..]: ackCount ids, then nackCount x (id, delayMs, error); an error starting with byte 1 carries
@@ -50,7 +50,7 @@ local function settleMessages(k, worker, maxAttempts, args, base, ackCount, nack
     local id, delay, err = args[base], tonumber(args[base + 1]), args[base + 2]
     -- A traced nack: "\1<50 hex: the failed attempt's span context><error>" (tracing/attempt-link.ts).
     local link = nil
-    if string.byte(err, 1) == 1 then link, err = string.sub(err, 2, 51), string.sub(err, 52) end
+    link, err = takeAttemptLink(err)
     local stack = nil
     local cut = string.find(err, '\0', 1, true)
     if cut then err, stack = string.sub(err, 1, cut - 1), string.sub(err, cut + 1) end
