@@ -51,6 +51,7 @@ local dedupePrefix = ARGV[6]
 local newCount = tonumber(ARGV[7])
 local deadCount = tonumber(ARGV[8])
 local appended, delayedCount, deadLettered, deduplicated = 0, 0, 0, 0
+local priorityReady = false
 local base = 9
 for _ = 1, newCount do
   local id, payload, publisherId, placement = ARGV[base], ARGV[base + 1], ARGV[base + 2], ARGV[base + 3]
@@ -82,7 +83,11 @@ for _ = 1, newCount do
       end
       delayedCount = delayedCount + 1
     elseif level then
-      ensurePriorityStream(KEYS[10], ARGV[4])
+      -- Once per batch: the stream is never deleted while the batch runs.
+      if not priorityReady then
+        ensurePriorityStream(KEYS[10], ARGV[4])
+        priorityReady = true
+      end
       if limit then
         rcall('XADD', KEYS[10], '*', 'i', id, 'p', payload, 'm', limit, 'q', level)
       else

@@ -34,6 +34,7 @@ end
 local group = ARGV[2]
 local now = nowMs()
 local promoted = 0
+local priorityReady = false
 local due = rcall('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
 for _, id in ipairs(due) do
   local payload = rcall('HGET', KEYS[4], id)
@@ -43,7 +44,10 @@ for _, id in ipairs(due) do
     earlier, link = splitAttemptLink(earlier)
     local target, tail = KEYS[2], {}
     if level then
-      ensurePriorityStream(KEYS[8], group)
+      if not priorityReady then
+        ensurePriorityStream(KEYS[8], group)
+        priorityReady = true
+      end
       target, tail = KEYS[8], {'q', level}
     end
     if link then tail[#tail + 1], tail[#tail + 2] = 'l', link end
