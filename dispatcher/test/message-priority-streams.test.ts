@@ -33,6 +33,8 @@ async function gatedWorker(name: string) {
   const config = backend.config(prefix, { REDISPATCH_ACK_TIMEOUT_MS: '10000', REDISPATCH_PARTITIONS: '1' });
   current = fleet(config);
   const handled: string[] = [];
+  /** msg.extend answers for the gated first message (an entry of the priority stream). */
+  const extended: boolean[] = [];
   let open!: () => void;
   const gate = new Promise<void>((resolve) => {
     open = resolve;
@@ -41,6 +43,7 @@ async function gatedWorker(name: string) {
   await current.startWorker(
     async (msg: Message) => {
       handled.push(msg.body.toString());
+      if (msg.body.toString() === 'first') extended.push(await msg.extend(5_000));
       await gate;
     },
     { concurrency: 1, prefetch: 0 },
@@ -68,7 +71,7 @@ async function gatedWorker(name: string) {
   const lows = Array.from({ length: 30 }, (_, i) => `low-${i}`);
   await publisher.publishBatch(lows.map((body) => ({ body })));
   await expect.poll(waiting, { timeout: 10_000 }).toBe(30);
-  return { handled, open, waiting, publisher, lows, partition, config };
+  return { handled, extended, open, waiting, publisher, lows, partition, config };
 }
 
 describe('priority: streams mode', () => {
@@ -79,6 +82,8 @@ describe('priority: streams mode', () => {
     w.open();
     await expect.poll(() => w.handled.length, { timeout: 20_000 }).toBe(32);
     expect(w.handled).toEqual(['first', 'high', ...w.lows]);
+    // Extending reaches the stream the entry came from.
+    expect(w.extended).toEqual([true]);
   });
 
   it('stats and the console lookup count and find entries of the priority stream', async () => {
