@@ -261,7 +261,7 @@ export class Worker {
     const ownTimeoutMs = message.header?.timeoutMs;
     const timeoutMs =
       ownTimeoutMs !== undefined && ownTimeoutMs < this.options.ackTimeoutMs ? ownTimeoutMs : undefined;
-    const span = this.spans.start(message);
+    const span = this.spans.start(message, delivery.previousAttempt);
     const key = `${receipt}#${attempt}`;
     this.active += 1;
     this.metrics.inflight.set(this.active);
@@ -329,7 +329,7 @@ export class Worker {
         this.failureLog.failed(id, attempt, error, plan.text, message.header?.attempts);
         const { backoffBaseMs, backoffMaxMs } = this.options;
         const delayMs = nackDelay(plan, () => backoffMs(attempt, backoffBaseMs, backoffMaxMs));
-        this.transport.nack(delivery, delayMs, plan.withStack);
+        this.transport.nack(delivery, delayMs, plan.withStack, span?.spanContext());
       }
       if (span) this.spans.end(span, id, error);
       this.release(key);

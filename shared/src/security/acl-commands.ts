@@ -40,7 +40,7 @@ export const WORKER_COMMANDS = [
 
 /**
  * Streams mode: XREADGROUP and XGROUP CREATE (the reader loops), GET of the partition table, and
- * the `redis.call`s in streamSettle-7, streamReclaim-3, heartbeat-1 and outboundWrite-1 (XADD is
+ * the `redis.call`s in streamSettle-7, streamReclaim-4, heartbeat-1 and outboundWrite-1 (XADD is
  * granted separately, on the dead-letter streams only).
  */
 export const STREAM_WORKER_COMMANDS = [
@@ -103,7 +103,7 @@ export const DISPATCHER_COMMANDS = [
 
 /**
  * Streams mode: the `redis.call`s in elect-2, resign-2, liveWorkers-1, streamFence-2,
- * streamAppend-9 and streamMaintain-7, the partition table (GET, SET NX), WAIT, direct HINCRBY and
+ * streamAppend-10 and streamMaintain-8, the partition table (GET, SET NX), WAIT, direct HINCRBY and
  * the gap bookkeeping.
  */
 export const STREAM_DISPATCHER_COMMANDS = [
@@ -177,7 +177,7 @@ export const ADMIN_COMMANDS = [
 
 /**
  * Streams mode's `stats` (XLEN, XINFO GROUPS/CONSUMERS, ZCARD, HGETALL), `dlq list` (XRANGE),
- * `dlq replay|purge` (streamDlqReplay-3, streamDlqReplayEntries-3, streamDlqPurge-1, XDEL) and `outbound-dlq`.
+ * `dlq replay|purge` (streamDlqReplay-4, streamDlqReplayEntries-4, streamDlqPurge-1, XDEL) and `outbound-dlq`.
  */
 export const STREAM_ADMIN_COMMANDS = [
   '+time',

@@ -27,6 +27,7 @@
 --- @include now
 --- @include push-chunked
 --- @include message-options
+--- @include attempt-link
 --- @include settle-messages
 --- @include write-replies
 --- @include write-results
