@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks';
+import type { Span } from '@opentelemetry/api';
 import {
   type CloseStep,
   createKeys,
@@ -10,9 +11,9 @@ import {
   runCloseSteps,
 } from '@redispatch/shared';
 import { Registry } from 'prom-client';
-import { deliveredMessage } from './delivered-message.js';
+import { type ClaimExtender, DeliveredMessage } from './delivered-message.js';
 import { FailureLog } from './failure-log.js';
-import { HandlerDeadline } from './handler-deadline.js';
+import { type DeadlineSettings, HandlerDeadline } from './handler-deadline.js';
 import { type HandlerRunner, inProcessRunner } from './handler-runner.js';
 import { ProcessPool } from './isolate/pool.js';
 import { ListsTransport } from './lists-transport.js';
@@ -34,6 +35,19 @@ export type { WorkerOptions } from './worker-options.js';
 
 /** A nack delay that dead-letters at once, with the error as the reason (settle scripts). */
 const DEAD_LETTER_NOW = -1;
+
+/** The handler duration's label sets, made once (not an object per message). */
+const ACK = { outcome: 'ack' } as const;
+const NACK = { outcome: 'nack' } as const;
+const TIMEOUT = { outcome: 'timeout' } as const;
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    value !== null &&
+    (typeof value === 'object' || typeof value === 'function') &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
+}
 
 /** What stopping the handler processes may take in a close, beyond the drain. */
 const HANDLER_PROCESS_STOP_MS = 2_000;
@@ -67,14 +81,18 @@ export class Worker {
   private loop: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
   /**
-   * Handlers in progress by `id#attempt`, with their local ack deadline (monotonic clock). Not by id
-   * alone: the leader redelivers at the server-side deadline, a little before ours, so the next attempt
-   * of a message can start here while the last one still runs.
+   * Handlers in progress, each with its local ack deadline (monotonic clock). By delivery, not by id:
+   * the leader redelivers at the server-side deadline, a little before ours, so the next attempt of a
+   * message can start here while the last one still runs.
    */
-  private readonly running = new Map<
-    string,
-    { abort: (reason: Error) => void; deadline: HandlerDeadline; expire: () => void; autoExtend: () => void }
-  >();
+  private readonly running = new Set<DeliveredMessage>();
+  /** Process spans of running handlers (only while tracing is on). */
+  private readonly openSpans = new Map<DeliveredMessage, Span>();
+  private readonly deadlineSettings: DeadlineSettings;
+  /** What `msg.extend` calls (one object for all messages: no closure per delivery). */
+  private readonly claims: ClaimExtender = {
+    extendClaim: (delivered, ms) => this.extendClaim(delivered, ms),
+  };
   private sweepTimer: NodeJS.Timeout | undefined;
   /** Claimed (prefetched) messages waiting for a handler slot, oldest first. */
   private ready: { delivery: Delivery; claimedAt: number; expireAt: number }[] = [];
@@ -89,7 +107,7 @@ export class Worker {
     this.failureLog = new FailureLog(this.log, this.options.maxAttempts);
     this.spans = new ProcessSpans(this.options.prefix);
     this.registry = options.registry ?? new Registry();
-    this.metrics = createWorkerMetrics(this.registry);
+    this.metrics = createWorkerMetrics(this.registry, () => this.active);
     if (options.isolate && options.handler)
       throw new Error('worker options: give either handler or isolate, not both');
     if (options.isolate) {
@@ -128,6 +146,12 @@ export class Worker {
             outboundMax: o.outboundMax,
           })
         : new ListsTransport({ ...common, prefix: o.prefix, outboundMax: o.outboundMax });
+    this.deadlineSettings = {
+      ackTimeoutMs: o.ackTimeoutMs,
+      handlerTimeoutMs: o.handlerTimeoutMs,
+      autoExtend: o.autoExtend,
+      extendReachMs: this.transport.extendReachMs,
+    };
     if (this.options.tls.insecure) {
       this.log.warn(
         'TLS certificate verification is DISABLED (REDISPATCH_TLS_INSECURE=true); never use this in production',
@@ -198,7 +222,7 @@ export class Worker {
         'worker stopped with steps left undone',
       );
     clearInterval(this.sweepTimer);
-    for (const { abort } of this.running.values()) abort(new Error('worker stopped'));
+    for (const delivered of this.running) DeliveredMessage.abort(delivered, new Error('worker stopped'));
     if (this.state !== 'failed') this.state = 'stopped';
     this.failureLog.flush();
     this.log.info({ unfinished: this.running.size }, 'worker stopped');
@@ -240,119 +264,145 @@ export class Worker {
   };
 
   private run(delivery: Delivery, claimedAt: number): void {
-    const { id, attempt, receipt } = delivery;
-    // Extensions (msg.extend and the auto-extension sweep) move the deadline only while we own the claim.
-    const extendClaim = async (ms: number) => {
-      const sentAt = performance.now();
-      const extended = await this.transport.extend(delivery, ms);
-      if (extended && !delivered.settled) deadline.extended(sentAt, ms);
-      return extended;
-    };
-    const delivered = deliveredMessage(delivery, claimedAt, extendClaim);
-    const { message, replyTo, publishedAt } = delivered;
-    const expiresAt = message.header?.expiresAt;
-    if (expiresAt !== undefined && expiresAt <= Date.now()) {
+    const delivered = new DeliveredMessage(delivery, claimedAt, this.claims);
+    const header = delivered.header;
+    if (header?.expiresAt !== undefined && header.expiresAt <= Date.now()) {
       // Past the publisher's expiry: dead-lettered at once with reason `expired`, never handled.
-      delivered.settle();
+      DeliveredMessage.settle(delivered);
       this.transport.nack(delivery, DEAD_LETTER_NOW, 'expired');
       return;
     }
-    // The publisher's own handler timeout, when shorter than the claim: aborted and retried at it.
-    const ownTimeoutMs = message.header?.timeoutMs;
-    const timeoutMs =
-      ownTimeoutMs !== undefined && ownTimeoutMs < this.options.ackTimeoutMs ? ownTimeoutMs : undefined;
-    const span = this.spans.start(message);
-    const key = `${receipt}#${attempt}`;
+    const span = this.spans.start(delivered);
+    if (span) this.openSpans.set(delivered, span);
     this.active += 1;
-    this.metrics.inflight.set(this.active);
-    const started = performance.now();
-    // The per-message timeout (delivered.timeoutMs) overrides the handler timeout for this message.
-    const deadline = new HandlerDeadline(
-      started,
-      { ...this.options, extendReachMs: this.transport.extendReachMs },
-      delivered.timeoutMs,
-    );
+    // The message's own timeout (header.timeoutMs) overrides the handler timeout for this message.
+    const deadline = new HandlerDeadline(performance.now(), this.deadlineSettings, header?.timeoutMs);
+    DeliveredMessage.startDeadline(delivered, deadline);
     // At the deadline the leader redelivers; free the slot so a hung handler cannot starve the worker.
     // One sweep timer checks every running handler, instead of one timer per message.
-    const expire = () => {
-      if (delivered.settled) return;
-      if (timeoutMs !== undefined) {
-        settle(new HandlerTimeoutError(timeoutMs));
-        delivered.abort(new HandlerTimeoutError(timeoutMs));
-        this.metrics.timeouts.inc();
-        return;
-      }
-      delivered.settle();
-      delivered.abort(new HandlerTimeoutError(deadline.timeoutMs));
-      this.metrics.timeouts.inc();
-      this.metrics.handlerDuration.observe({ outcome: 'timeout' }, (performance.now() - started) / 1000);
-      this.failureLog.timedOut(id, attempt, deadline.timeoutMs);
-      if (span) this.spans.end(span, id, new HandlerTimeoutError(deadline.timeoutMs));
-      this.release(key);
-    };
-    const autoExtend = () => {
-      const ms = deadline.autoExtension(performance.now());
-      if (ms === undefined || delivered.settled) return;
-      extendClaim(ms).then(
-        (extended) => {
-          if (!extended) this.log.warn({ id, attempt }, 'auto-extend: the claim is no longer ours');
-        },
-        (error: unknown) => this.log.warn({ err: error, id, attempt }, 'auto-extend failed; retrying'),
-      );
-    };
-    this.running.set(key, { abort: (reason) => delivered.abort(reason), deadline, expire, autoExtend });
-    const settle = (error: unknown, value?: unknown) => {
-      if (delivered.settled) return;
-      let pending: PendingReply[] | undefined;
-      let result: Buffer | undefined;
-      if (error === undefined) {
-        try {
-          pending = pendingReplies(this.metrics, id, replyTo, delivered.replies(), value);
-          result = this.resultOf(value);
-        } catch (replyError) {
-          // A resolved value that cannot be encoded is the handler's bug: nack it with the reason.
-          error = replyError;
-        }
-      }
-      delivered.settle();
-      const seconds = (performance.now() - started) / 1000;
-      if (error === undefined) {
-        this.metrics.handlerDuration.observe({ outcome: 'ack' }, seconds);
-        // Publish to handled-and-acked (the ack itself flushes within this event-loop turn).
-        if (publishedAt !== undefined)
-          this.metrics.endToEnd.observe(Math.max(0, Date.now() - publishedAt) / 1000);
-        this.transport.ack(delivery, pending, result);
-      } else {
-        this.metrics.handlerDuration.observe({ outcome: 'nack' }, seconds);
-        // UnrecoverableError dead-letters now; a numeric `retryAfterMs` replaces the backoff.
-        const plan = retryPlan(error);
-        this.failureLog.failed(id, attempt, error, plan.text, message.header?.attempts);
-        const { backoffBaseMs, backoffMaxMs } = this.options;
-        const delayMs = nackDelay(plan, () => backoffMs(attempt, backoffBaseMs, backoffMaxMs));
-        this.transport.nack(delivery, delayMs, plan.withStack);
-      }
-      if (span) this.spans.end(span, id, error);
-      this.release(key);
-    };
+    this.running.add(delivered);
     try {
       const result = span
-        ? this.spans.within(span, () => this.runner.run(message))
-        : this.runner.run(message);
-      Promise.resolve(result).then(
-        (value: unknown) => settle(undefined, value),
-        (error: unknown) => settle(error ?? new Error('handler rejected')),
-      );
+        ? this.spans.within(span, () => this.runner.run(delivered))
+        : this.runner.run(delivered);
+      if (isThenable(result)) {
+        Promise.resolve(result).then(
+          (value: unknown) => this.finish(delivered, undefined, value),
+          (error: unknown) => this.finish(delivered, error ?? new Error('handler rejected')),
+        );
+      } else {
+        // A synchronous handler settles on the next microtask, as a resolved promise would.
+        queueMicrotask(() => this.finish(delivered, undefined, result));
+      }
     } catch (error) {
-      settle(error ?? new Error('handler threw'));
+      this.finish(delivered, error ?? new Error('handler threw'));
     }
+  }
+
+  /** Extensions (msg.extend and the auto-extension sweep) move the deadline only while we own the claim. */
+  private async extendClaim(delivered: DeliveredMessage, ms: number): Promise<boolean> {
+    const sentAt = performance.now();
+    const extended = await this.transport.extend(DeliveredMessage.delivery(delivered), ms);
+    if (extended && !DeliveredMessage.settled(delivered))
+      DeliveredMessage.deadline(delivered)?.extended(sentAt, ms);
+    return extended;
+  }
+
+  /** The handler finished: ack (with its replies and result) or nack, then free its slot. */
+  private finish(delivered: DeliveredMessage, error: unknown, value?: unknown): void {
+    if (DeliveredMessage.settled(delivered)) return;
+    const { id, attempt, header } = delivered;
+    const delivery = DeliveredMessage.delivery(delivered);
+    let pending: PendingReply[] | undefined;
+    let result: Buffer | undefined;
+    if (error === undefined) {
+      try {
+        pending = pendingReplies(
+          this.metrics,
+          id,
+          header?.replyTo,
+          DeliveredMessage.replies(delivered),
+          value,
+        );
+        result = this.resultOf(value);
+      } catch (replyError) {
+        // A resolved value that cannot be encoded is the handler's bug: nack it with the reason.
+        error = replyError;
+      }
+    }
+    DeliveredMessage.settle(delivered);
+    const started = DeliveredMessage.deadline(delivered)?.started ?? performance.now();
+    const seconds = (performance.now() - started) / 1000;
+    if (error === undefined) {
+      this.metrics.handlerDuration.observe(ACK, seconds);
+      // Publish to handled-and-acked (the ack itself flushes within this event-loop turn).
+      const publishedAt = header?.timestamp;
+      if (publishedAt !== undefined)
+        this.metrics.endToEnd.observe(Math.max(0, Date.now() - publishedAt) / 1000);
+      this.transport.ack(delivery, pending, result);
+    } else {
+      this.metrics.handlerDuration.observe(NACK, seconds);
+      // UnrecoverableError dead-letters now; a numeric `retryAfterMs` replaces the backoff.
+      const plan = retryPlan(error);
+      this.failureLog.failed(id, attempt, error, plan.text, header?.attempts);
+      const { backoffBaseMs, backoffMaxMs } = this.options;
+      const delayMs = nackDelay(plan, () => backoffMs(attempt, backoffBaseMs, backoffMaxMs));
+      this.transport.nack(delivery, delayMs, plan.withStack);
+    }
+    this.endSpan(delivered, error);
+    this.release(delivered);
+  }
+
+  /** The handler ran into its deadline (which limit decides whether its message is nacked here). */
+  private expire(delivered: DeliveredMessage, deadline: HandlerDeadline): void {
+    if (DeliveredMessage.settled(delivered)) return;
+    const timeoutMs = deadline.timeoutMs;
+    if (deadline.reached === 'message-timeout') {
+      // Its own timeout, below the ack timeout: the claim is still ours, so it is nacked (and retried) now.
+      this.finish(delivered, new HandlerTimeoutError(timeoutMs));
+      DeliveredMessage.abort(delivered, new HandlerTimeoutError(timeoutMs));
+      this.metrics.timeouts.inc();
+      return;
+    }
+    // The claim is lost (or about to be): the leader redelivers; only the slot is freed here.
+    DeliveredMessage.settle(delivered);
+    DeliveredMessage.abort(delivered, new HandlerTimeoutError(timeoutMs));
+    this.metrics.timeouts.inc();
+    this.metrics.handlerDuration.observe(TIMEOUT, (performance.now() - deadline.started) / 1000);
+    this.failureLog.timedOut(delivered.id, delivered.attempt, timeoutMs);
+    this.endSpan(delivered, new HandlerTimeoutError(timeoutMs));
+    this.release(delivered);
+  }
+
+  private autoExtend(delivered: DeliveredMessage, deadline: HandlerDeadline): void {
+    const ms = deadline.autoExtension(performance.now());
+    if (ms === undefined || DeliveredMessage.settled(delivered)) return;
+    const { id, attempt } = delivered;
+    this.extendClaim(delivered, ms).then(
+      (extended) => {
+        if (!extended) this.log.warn({ id, attempt }, 'auto-extend: the claim is no longer ours');
+      },
+      (error: unknown) => this.log.warn({ err: error, id, attempt }, 'auto-extend failed; retrying'),
+    );
+  }
+
+  private endSpan(delivered: DeliveredMessage, error: unknown): void {
+    if (this.openSpans.size === 0) return;
+    const span = this.openSpans.get(delivered);
+    if (span === undefined) return;
+    this.openSpans.delete(delivered);
+    this.spans.end(span, delivered.id, error);
   }
 
   private sweepDeadlines(): void {
     const now = performance.now();
     this.dropExpiredPrefetched(now);
-    for (const entry of [...this.running.values()]) {
-      if (entry.deadline.expireAt <= now) entry.expire();
-      else if (this.options.autoExtend) entry.autoExtend();
+    // Handlers started during the sweep (a freed slot) are visited too: their fresh deadlines pass.
+    for (const delivered of this.running) {
+      const deadline = DeliveredMessage.deadline(delivered);
+      if (deadline === undefined) continue;
+      if (deadline.expireAt <= now) this.expire(delivered, deadline);
+      else if (this.options.autoExtend) this.autoExtend(delivered, deadline);
     }
   }
 
@@ -375,8 +425,8 @@ export class Worker {
     this.metrics.timeouts.inc(before - this.ready.length);
   }
 
-  private release(key: string): void {
-    this.running.delete(key);
+  private release(delivered: DeliveredMessage): void {
+    this.running.delete(delivered);
     this.active -= 1;
     // A prefetched message takes the freed slot first (also while draining: it is already claimed).
     this.dropExpiredPrefetched(performance.now());
@@ -384,7 +434,6 @@ export class Worker {
       const next = this.ready.shift();
       if (next) this.run(next.delivery, next.claimedAt);
     }
-    this.metrics.inflight.set(this.active);
     for (const wake of this.slotWaiters.splice(0)) wake();
     if (this.active === 0 && this.ready.length === 0) this.drainWaiter?.();
   }
