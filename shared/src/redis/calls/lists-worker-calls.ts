@@ -104,7 +104,13 @@ function settlementTail(
 function claimedFrom(reply: readonly unknown[], start: number): ClaimedMessage[] {
   const claimed: ClaimedMessage[] = [];
   for (let i = start; i + 2 < reply.length; i += 3) {
-    claimed.push({ id: String(reply[i]), attempt: Number(reply[i + 1]), payload: reply[i + 2] as Buffer });
+    const id = reply[i];
+    // Buffer#toString directly: String(buffer) goes through the generic ToPrimitive path (per message).
+    claimed.push({
+      id: typeof id === 'string' ? id : (id as Buffer).toString(),
+      attempt: Number(reply[i + 1]),
+      payload: reply[i + 2] as Buffer,
+    });
   }
   return claimed;
 }
