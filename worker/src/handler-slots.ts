@@ -23,6 +23,8 @@ const ACK = { outcome: 'ack' } as const;
 const NACK = { outcome: 'nack' } as const;
 const TIMEOUT = { outcome: 'timeout' } as const;
 
+const RESOLVED = Promise.resolve();
+
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return (
     value !== null &&
@@ -84,6 +86,18 @@ export class HandlerSlots {
     this.observeAck = boundObserver(settings.metrics.handlerDuration, ACK);
     this.observeEndToEnd = boundObserver(settings.metrics.endToEnd, {});
   }
+
+  /** Synchronous handlers that returned, settled together on the next microtask (in order). */
+  private finishedSync: DeliveredMessage[] = [];
+  private finishedSyncValues: unknown[] = [];
+  private readonly finishSync = () => {
+    const finished = this.finishedSync;
+    const values = this.finishedSyncValues;
+    this.finishedSync = [];
+    this.finishedSyncValues = [];
+    for (let i = 0; i < finished.length; i++)
+      this.finish(finished[i] as DeliveredMessage, undefined, values[i]);
+  };
 
   /** Handlers still running. */
   get unfinished(): number {
@@ -152,8 +166,11 @@ export class HandlerSlots {
           (error: unknown) => this.finish(delivered, error ?? new Error('handler rejected')),
         );
       } else {
-        // A synchronous handler settles on the next microtask, as a resolved promise would.
-        queueMicrotask(() => this.finish(delivered, undefined, result));
+        // A synchronous handler settles on a microtask, as a resolved promise would; one microtask for
+        // all that finish in a turn (queueMicrotask made an AsyncResource per call: ~30% of a worker).
+        if (this.finishedSync.length === 0) RESOLVED.then(this.finishSync);
+        this.finishedSync.push(delivered);
+        this.finishedSyncValues.push(result);
       }
     } catch (error) {
       this.finish(delivered, error ?? new Error('handler threw'));
