@@ -168,7 +168,7 @@ export class HandlerSlots {
       } else {
         // A synchronous handler settles on a microtask, as a resolved promise would; one microtask for
         // all that finish in a turn (queueMicrotask made an AsyncResource per call: ~30% of a worker).
-        if (this.finishedSync.length === 0) RESOLVED.then(this.finishSync);
+        if (this.finishedSync.length === 0) void RESOLVED.then(this.finishSync);
         this.finishedSync.push(delivered);
         this.finishedSyncValues.push(result);
       }
