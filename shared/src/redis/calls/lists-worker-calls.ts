@@ -106,9 +106,11 @@ function settlementTail(
 function claimedFrom(reply: readonly unknown[], start: number): ClaimedMessage[] {
   const claimed: ClaimedMessage[] = [];
   for (let i = start; i + 2 < reply.length; i += 3) {
+    const id = reply[i];
     const attempt = reply[i + 1];
     const message: ClaimedMessage = {
-      id: String(reply[i]),
+      // Buffer#toString directly: String(buffer) goes through the generic ToPrimitive path (per message).
+      id: typeof id === 'string' ? id : (id as Buffer).toString(),
       attempt: Number(attempt),
       payload: reply[i + 2] as Buffer,
     };
