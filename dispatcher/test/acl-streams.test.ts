@@ -272,6 +272,34 @@ describe('least-privilege ACL users in streams mode (scripts/acl.mjs --mode stre
     }
   });
 
+  it('replays a prioritized dead letter into its priority stream as the admin user', async () => {
+    const admin = await clusterAs('admin');
+    const p = partitionKeys(0, (JSON.parse((await admin.get(keys.partitions)) ?? '[]') as string[])[0] ?? '');
+    // The priority stream with its group, as a prioritized message's append makes it (as ops: the
+    // admin may not create groups), and a dead letter with its level, as a nack of it leaves it.
+    const ops = createDataConnection('command', {
+      url: `redis://${OPS.username}:${OPS.password}@127.0.0.1:${firstNode().port}`,
+      clusterNodes: cluster.seeds.split(','),
+      tls: { insecure: false },
+      commandTimeoutMs: 5_000,
+      name: 'acl-probe-ops',
+    });
+    clients.push(ops);
+    await ops.connect();
+    await ops.xgroup('CREATE', p.priorityStream, 'workers', '$', 'MKSTREAM');
+    await ops.xadd(p.dlq, '*', 'i', 'prio-dead', 'p', 'x', 'r', 'boom', 'a', '3', 'q', '7');
+    const replay = await runCli(
+      ['dlq', 'replay', 'prio-dead'],
+      testEnv(url('admin'), PREFIX, { REDISPATCH_MODE: 'streams', REDISPATCH_CLUSTER_NODES: cluster.seeds }),
+    );
+    expect(replay.code, replay.output).toBe(0);
+    expect(replay.output).not.toMatch(/NOPERM|can't access/);
+    // The running worker may take and the leader trim it by now: count what was ever added.
+    const info = (await ops.xinfo('STREAM', p.priorityStream)) as unknown[];
+    expect(info[info.indexOf('entries-added') + 1]).toBe(1);
+    expect(await ops.xlen(p.dlq)).toBe(0);
+  });
+
   it('refuses the worker user every write only a dispatcher may make, and other prefixes', async () => {
     const worker = await clusterAs('worker');
     const table = JSON.parse((await worker.get(keys.partitions)) ?? '[]') as string[];

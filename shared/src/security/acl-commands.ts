@@ -178,8 +178,10 @@ export const ADMIN_COMMANDS = [
 /**
  * Streams mode's `stats` (XLEN, XINFO GROUPS/CONSUMERS, ZCARD, HGETALL), `dlq list` (XRANGE),
  * `dlq replay|purge` (streamDlqReplay-4, streamDlqReplayEntries-4, streamDlqPurge-1, XDEL) and `outbound-dlq`.
+ * The replay scripts check with EXISTS whether a prioritized dead letter's priority stream is there.
  */
 export const STREAM_ADMIN_COMMANDS = [
+  '+exists',
   '+time',
   '+get',
   '+hgetall',

@@ -2,7 +2,7 @@
   Streams mode: sends the given dead-letter entries of ONE partition back into its stream with a
   fresh attempt count (entries deleted meanwhile are skipped).
 
-  KEYS[1] dlq     stream  dead letters {i, p, r, a[, s]}
+  KEYS[1] dlq     stream  dead letters {i, p, r, a[, s][, q]} (q: the priority level)
   KEYS[2] stream  stream  the partition
   KEYS[3] totals  hash    this partition's counters
   KEYS[4] priorityStream  stream  where a dead letter with a priority level (q) goes back to
