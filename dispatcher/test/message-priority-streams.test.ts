@@ -28,7 +28,7 @@ async function partitionOf(prefix: string): Promise<PartitionKeys> {
   return p as PartitionKeys;
 }
 
-async function gatedWorker(name: string) {
+async function gatedWorker(name: string, first: { priority?: number } = { priority: 1 }) {
   const prefix = uniquePrefix(name);
   const config = backend.config(prefix, { REDISPATCH_ACK_TIMEOUT_MS: '10000', REDISPATCH_PARTITIONS: '1' });
   current = fleet(config);
@@ -40,7 +40,7 @@ async function gatedWorker(name: string) {
     open = resolve;
   });
   await current.startDispatcher();
-  await current.startWorker(
+  const worker = await current.startWorker(
     async (msg: Message) => {
       handled.push(msg.body.toString());
       if (msg.body.toString() === 'first') extended.push(await msg.extend(5_000));
@@ -65,13 +65,13 @@ async function gatedWorker(name: string) {
   };
   const publisher = new Publisher({ redis: backend.admin, channel: config.channel, prefix });
   // A first prioritized message makes the partition's priority stream; the worker learns of it on a
-  // reclaim pass and reads it: that message is the one the gate holds.
-  await publisher.publish('first', { priority: 1 });
+  // reclaim pass and reads it: that message is the one the gate holds. (Or a plain one, with `first`.)
+  await publisher.publish('first', first);
   await expect.poll(() => handled, { timeout: 15_000 }).toEqual(['first']);
   const lows = Array.from({ length: 30 }, (_, i) => `low-${i}`);
   await publisher.publishBatch(lows.map((body) => ({ body })));
   await expect.poll(waiting, { timeout: 10_000 }).toBe(30);
-  return { handled, extended, open, waiting, publisher, lows, partition, config };
+  return { handled, extended, open, waiting, publisher, lows, partition, config, worker };
 }
 
 describe('priority: streams mode', () => {
@@ -84,6 +84,20 @@ describe('priority: streams mode', () => {
     expect(w.handled).toEqual(['first', 'high', ...w.lows]);
     // Extending reaches the stream the entry came from.
     expect(w.extended).toEqual([true]);
+  });
+
+  it('a worker already busy when the first prioritized message arrives still reads it before the queued lows', async () => {
+    // The gate holds a plain message: the worker has no free slot and has not seen a priority stream.
+    const w = await gatedWorker('sprio-busy', {});
+    await w.publisher.publish('high', { priority: 9 });
+    await expect.poll(w.waiting, { timeout: 10_000 }).toBe(31);
+    // The worker notices the new priority stream on a reclaim tick although it has no room. (Read from
+    // the transport: the handler is held, so nothing else shows it; the order below is what counts.)
+    const transport = (w.worker as unknown as { transport: { prioritized: boolean[] } }).transport;
+    await expect.poll(() => transport.prioritized[0], { timeout: 10_000 }).toBe(true);
+    w.open();
+    await expect.poll(() => w.handled.length, { timeout: 20_000 }).toBe(32);
+    expect(w.handled).toEqual(['first', 'high', ...w.lows]);
   });
 
   it('stats and the console lookup count and find entries of the priority stream', async () => {

@@ -262,7 +262,9 @@ export class StreamsTransport implements Transport {
         if ((error as Error).message.includes('NOGROUP')) {
           // The stream or group was deleted (a purge, or a data loss in a failover): recreate it.
           await this.client.xgroup('CREATE', p.stream, group, '0', 'MKSTREAM').catch(() => {});
-          // The priority stream is made only by the leader: read it again once a reclaim pass sees it.
+          // The priority stream is made only by the leader (no MKSTREAM), but a group it lost is
+          // made again here; the next reclaim pass tells whether the stream is there.
+          await this.client.xgroup('CREATE', p.priorityStream, group, '0').catch(() => {});
           this.prioritized[p.index] = false;
         }
         log.warn({ err: error, delayMs: delay, partition: p.index }, 'read failed; retrying');
@@ -281,7 +283,8 @@ export class StreamsTransport implements Transport {
       const value = fields[f + 1] as Buffer;
       if (name === 'i') id = value.toString();
       else if (name === 'p') body = value;
-      else if (name === 'n') earlier = Number(value.toString());
+      // The leading digits only: a leader of another version may have left a suffix after them.
+      else if (name === 'n') earlier = Number.parseInt(value.toString(), 10) || 0;
       // The span context of the attempt a traced nack retried (streamSettle, streamMaintain).
       else if (name === 'l') previousAttempt = value.toString();
     }
@@ -297,41 +300,55 @@ export class StreamsTransport implements Transport {
   private async reclaim(host: TransportHost): Promise<void> {
     if (this.reclaiming || !host.taking()) return;
     this.reclaiming = true;
-    const { group, workerId, ackTimeoutMs, maxAttempts, metrics, log } = this.options;
+    const { log } = this.options;
     try {
       for (const p of this.partitions) {
-        for (const lane of [2 * p.index, 2 * p.index + 1]) {
-          if (lane % 2 === 1 && !this.prioritized[p.index]) break;
-          const room = host.free();
-          if (room <= 0 || !host.taking()) return;
-          const reply = await scripts.streamReclaim(this.client, this.lanes[lane] as PartitionKeys, {
-            group,
-            consumer: workerId,
-            minIdleMs: ackTimeoutMs,
-            count: Math.min(room, READ_MAX),
-            maxAttempts,
-          });
-          if (reply.prioritized) this.prioritized[p.index] = true;
-          if (reply.deadLettered > 0) metrics.deadLettered.inc(reply.deadLettered);
-          const lost = reply.deletedWhilePending;
-          if (lost > 0)
-            log.error({ partition: p.index, lost }, 'pending entries were deleted from the stream');
-          const deliveries: Delivery[] = reply.entries.map((entry) => ({
-            receipt: `${lane} ${entry.entryId}`,
-            id: entry.messageId,
-            attempt: entry.attempt,
-            body: entry.payload,
-          }));
-          if (deliveries.length > 0) {
-            metrics.reclaimed.inc(deliveries.length);
-            host.accept(deliveries);
-          }
+        if (!host.taking()) return;
+        // One partition's failure (a malformed entry, a missing group) must not stop the others.
+        try {
+          await this.reclaimPartition(host, p);
+        } catch (error) {
+          log.warn({ err: error, partition: p.index }, 'reclaim failed; will retry');
         }
       }
-    } catch (error) {
-      log.warn({ err: error }, 'reclaim failed; will retry');
     } finally {
       this.reclaiming = false;
+    }
+  }
+
+  private async reclaimPartition(host: TransportHost, p: PartitionKeys): Promise<void> {
+    const { group, workerId, ackTimeoutMs, maxAttempts, metrics, log } = this.options;
+    // A busy worker (no free slot) reclaims nothing, but must still learn of a new priority stream:
+    // under a backlog its free slots are refilled at once, so a pass with room may never come.
+    if (!this.prioritized[p.index] && host.free() <= 0) {
+      if ((await this.client.exists(p.priorityStream)) === 1) this.prioritized[p.index] = true;
+      return;
+    }
+    for (const lane of [2 * p.index, 2 * p.index + 1]) {
+      if (lane % 2 === 1 && !this.prioritized[p.index]) return;
+      const room = host.free();
+      if (room <= 0 || !host.taking()) return;
+      const reply = await scripts.streamReclaim(this.client, this.lanes[lane] as PartitionKeys, {
+        group,
+        consumer: workerId,
+        minIdleMs: ackTimeoutMs,
+        count: Math.min(room, READ_MAX),
+        maxAttempts,
+      });
+      if (reply.prioritized) this.prioritized[p.index] = true;
+      if (reply.deadLettered > 0) metrics.deadLettered.inc(reply.deadLettered);
+      const lost = reply.deletedWhilePending;
+      if (lost > 0) log.error({ partition: p.index, lost }, 'pending entries were deleted from the stream');
+      const deliveries: Delivery[] = reply.entries.map((entry) => ({
+        receipt: `${lane} ${entry.entryId}`,
+        id: entry.messageId,
+        attempt: entry.attempt,
+        body: entry.payload,
+      }));
+      if (deliveries.length > 0) {
+        metrics.reclaimed.inc(deliveries.length);
+        host.accept(deliveries);
+      }
     }
   }
 }
