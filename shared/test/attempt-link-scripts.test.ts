@@ -67,19 +67,60 @@ describe('attempt links in the attempts hash (lists mode)', () => {
     expect(first).toMatchObject({ attempt: 1 });
     expect(first?.previousAttempt).toBeUndefined();
     expect(await nack(1, true)).toMatchObject({ retried: 1 });
-    expect(await redis.hget(keys.attempts, 'm1')).toBe(`1|a3x${hexOf(1)}`);
+    expect(await redis.hget(keys.attempts, 'm1')).toBe(`1|a3X${hexOf(1).toUpperCase()}`);
     expect(await redis.hget(keys.errors, 'm1')).toBe('boom');
     await promote();
     const [second] = await claim();
     expect(second).toMatchObject({ attempt: 2, previousAttempt: hexOf(1) });
+    // Handed on once: the claim takes it off, so a later attempt never links this one's predecessor.
+    expect(await redis.hget(keys.attempts, 'm1')).toBe('2|a3');
     expect(await nack(2, true)).toMatchObject({ retried: 1 });
-    expect(await redis.hget(keys.attempts, 'm1')).toBe(`2|a3x${hexOf(2)}`);
+    expect(await redis.hget(keys.attempts, 'm1')).toBe(`2|a3X${hexOf(2).toUpperCase()}`);
     await promote();
     const [third] = await claim();
     expect(third).toMatchObject({ attempt: 3, previousAttempt: hexOf(2) });
     // Its own limit (3), not 9 and not a number found in the hex: dead-lettered now.
     expect(await nack(3, false)).toMatchObject({ retried: 0, deadLettered: 1 });
     expect(await redis.hget(keys.errors, 'm1')).toBe('boom (attempt 3 of 3)');
+  });
+
+  it('a link is handed on once: an attempt that ended without a nack leaves the next one no link', async () => {
+    const epoch = await scripts.elect(redis, keys, { id: 'd1', host: 'h', pid: 1, leaseMs: 3_000 });
+    await scripts.heartbeat(redis, { registry: keys.workers }, { member: 'w1', action: 'beat' });
+    await scripts.dispatchBatch(redis, keys, {
+      epoch,
+      highWater: 1_000,
+      roundRobinStart: 1,
+      progress: '',
+      workerTtlMs: 5_000,
+      routing: 'round-robin',
+      dedupeWindowMs: 60_000,
+      workers: ['w1'],
+      messages: [{ id: 'm1', payload: Buffer.from('m1'), publisherId: '', placement: '' }],
+      rejected: [],
+    });
+    const claim = () =>
+      scripts.claim(redis, keys, { workerId: 'w1', count: 1, ackTimeoutMs: 5_000, rotated: '' });
+    await claim();
+    await scripts.settle(redis, keys, {
+      workerId: 'w1',
+      maxAttempts: 9,
+      acks: [],
+      nacks: [{ id: 'm1', delayMs: 0, error: withAttemptLink('boom', spanOf(1)) }],
+      replies: [],
+      replyQueues: { max: 10, tag: keys.tag },
+    });
+    expect(await redis.hget(keys.attempts, 'm1')).toBe(`1|X${hexOf(1).toUpperCase()}`);
+    await redis.zrem(keys.delayed, 'm1');
+    await redis.rpush(keys.queue('w1'), 'm1');
+    expect((await claim())[0]).toMatchObject({ attempt: 2, previousAttempt: hexOf(1) });
+    // Back to the plain count: a message without options costs nothing again.
+    expect(await redis.hget(keys.attempts, 'm1')).toBe('2');
+    // Attempt 2 ends at the ack timeout, no nack: the reaper queues it again.
+    await redis.rpush(keys.queue('w1'), 'm1');
+    const [third] = await claim();
+    expect(third).toMatchObject({ attempt: 3 });
+    expect(third?.previousAttempt).toBeUndefined();
   });
 
   it('streams mode: a traced nack parks the span with the retry; the promoted entry carries it', async () => {
@@ -126,15 +167,19 @@ describe('attempt links in the attempts hash (lists mode)', () => {
       );
     expect(await nack(p.stream, 'plain', 1)).toMatchObject({ retried: 1 });
     expect(await nack(p.priorityStream, 'high', 2)).toMatchObject({ retried: 1 });
+    // The link in its own field, so the values stay what a previous version's leader parses.
     expect(await redis.hgetall(p.delayedAttempts)).toEqual({
-      plain: `1|4x${hexOf(1)}`,
-      high: `1x${hexOf(2)}q5`,
+      plain: '1|4',
+      high: '1q5',
+      'l:plain': `1:${hexOf(1)}`,
+      'l:high': `1:${hexOf(2)}`,
     });
     expect(await redis.hgetall(p.errors)).toEqual({ plain: 'boom', high: 'boom' });
     expect(
       (await scripts.streamMaintain(redis, p, { epoch: 1, group: 'g', promoteLimit: 10, liveWorkers: ['A'] }))
         .promoted,
     ).toBe(2);
+    expect(await redis.hgetall(p.delayedAttempts)).toEqual({});
     const last = async (stream: string) => (await redis.xrevrange(stream, '+', '-', 'COUNT', 1))[0]?.[1];
     expect(await last(p.stream)).toEqual(['i', 'plain', 'p', 'plain', 'n', '1', 'm', '4', 'l', hexOf(1)]);
     expect(await last(p.priorityStream)).toEqual([

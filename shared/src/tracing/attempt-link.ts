@@ -1,8 +1,9 @@
 /**
- * The link from a redelivery's process span to the previous attempt's, across workers (lists mode):
- * a worker that nacks a traced attempt sends that attempt's span context with the nack, the settle
- * script keeps it beside the message (at the end of its attempts-hash value, `x<hex>`), and the claim
- * of the next attempt hands it to whichever worker takes it. Only traced nacks carry one, so a
+ * The link from a redelivery's process span to the previous attempt's, across workers: a worker that
+ * nacks a traced attempt sends that attempt's span context with the nack, the settle script keeps it
+ * beside the message (lists: at the end of its attempts-hash value as `X<HEX>`, which the next claim
+ * hands on once and takes off; streams: in the delayed-attempts hash's `l:<id>` field, promoted as the
+ * retry entry's `l` field), and whichever worker takes the next attempt links it. Only traced nacks carry one, so a
  * deployment without an SDK never writes or reads anything of it.
  */
 import { isSpanContextValid, type SpanContext } from '@opentelemetry/api';

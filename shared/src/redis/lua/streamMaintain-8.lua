@@ -9,8 +9,8 @@
   KEYS[3] delayed          zset    message id -> due time (server ms)
   KEYS[4] delayedBody      hash    message id -> payload
   KEYS[5] delayedAttempts  hash    message id -> attempts so far ("<attempts>|<own limit>" with one), then
-                                   "x<hex>" after a traced nack (promoted as the entry's 'l' field) and
-                                   "q<level>" for a prioritized message
+                                   "q<level>" for a prioritized message; "l:<id>" -> a traced nack's link
+                                   (promoted as the entry's 'l' field, includes/attempt-link.lua)
   KEYS[6] dlq              stream  dead letters
   KEYS[7] errors           hash    message id -> last handler error, while delayed
   KEYS[8] priorityStream   stream  messages with priority 1..9: a due one with a level is promoted here;
@@ -26,6 +26,7 @@
 ]]
 --- @include now
 --- @include priority-stream
+--- @include attempt-link
 --- @include stream-upkeep
 local rcall = redis.call
 if rcall('GET', KEYS[1]) ~= ARGV[1] then
@@ -39,9 +40,9 @@ local due = rcall('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, tonumber(AR
 for _, id in ipairs(due) do
   local payload = rcall('HGET', KEYS[4], id)
   if payload then
-    local earlier, level = splitPriority(rcall('HGET', KEYS[5], id))
-    local link
-    earlier, link = splitAttemptLink(earlier)
+    local stored = rcall('HMGET', KEYS[5], id, delayedLinkField(id))
+    local earlier, level = splitPriority(stored[1])
+    local link = delayedLinkOf(stored[2], earlier)
     local target, tail = KEYS[2], {}
     if level then
       if not priorityReady then
@@ -65,7 +66,7 @@ for _, id in ipairs(due) do
   end
   rcall('ZREM', KEYS[3], id)
   rcall('HDEL', KEYS[4], id)
-  rcall('HDEL', KEYS[5], id)
+  rcall('HDEL', KEYS[5], id, delayedLinkField(id))
   rcall('HDEL', KEYS[7], id)
 end
 

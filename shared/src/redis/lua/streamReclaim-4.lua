@@ -52,8 +52,9 @@ for _, row in ipairs(candidates) do
         local name = fields[f]
         if name == 'i' then messageId = fields[f + 1]
         elseif name == 'p' then payload = fields[f + 1]
-        elseif name == 'n' then earlier = tonumber(fields[f + 1])
-        elseif name == 'm' then limit = tonumber(fields[f + 1])
+        -- Leading digits: a leader of another version may have left a suffix in 'n' or 'm'.
+        elseif name == 'n' then earlier = tonumber(string.match(fields[f + 1], '^%d+')) or 0
+        elseif name == 'm' then limit = tonumber(string.match(fields[f + 1], '^%d+')) or maxAttempts
         elseif name == 'q' then level = fields[f + 1] end
       end
       local attempt = earlier + deliveries + 1

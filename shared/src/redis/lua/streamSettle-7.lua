@@ -8,7 +8,8 @@
   KEYS[2] delayed           zset    message id -> due time (server ms)
   KEYS[3] delayedBody       hash    message id -> payload, while delayed
   KEYS[4] delayedAttempts   hash    message id -> attempts so far, while delayed (then 'q<level>' for an
-                                    entry with a priority, so it is promoted into the priority stream)
+                                    entry with a priority, so it is promoted into the priority stream);
+                                    "l:<id>" -> a traced nack's link
   KEYS[5] errors            hash    message id -> last handler error, while delayed
   KEYS[6] dlq               stream  dead letters {i, p, r, a[, s][, q]} (s: the handler's stack, when it sent one;
                                     q: the priority level, so a replay goes back to the priority stream)
@@ -22,7 +23,8 @@
   ARGV[6..]             ackCount entry ids, then nackCount x (entryId, messageId, attempt, delayMs, error);
                         an error may carry the handler's stack after a NUL byte ("<reason>\0<stack>"),
                         and, from a traced nack, the failed attempt's span context before it (byte 1 +
-                        50 hex digits, kept in delayedAttempts as "x<hex>" and promoted as the 'l' field);
+                        50 hex digits, kept in delayedAttempts' "l:<id>" field (includes/attempt-link.lua)
+                        and promoted as the 'l' field);
                         delayMs < 0 dead-letters at once with the error as the whole reason
                         (UnrecoverableError, expired). An entry's 'm' field (the publisher's own
                         attempt limit) overrides maxAttempts. Then optionally the results section
@@ -67,7 +69,7 @@ end
 if ackedIds then writeResults(ARGV, resultsAt, ackedIds) end
 local now = nil
 for _ = 1, nackCount do
-  local entryId, messageId, attempt = ARGV[base], ARGV[base + 1], tonumber(ARGV[base + 2])
+  local entryId, messageId, attempt = ARGV[base], ARGV[base + 1], tonumber(string.match(ARGV[base + 2], '^%d+')) or 1
   local delay, link, err = tonumber(ARGV[base + 3]), takeAttemptLink(ARGV[base + 4])
   local stack = nil
   local cut = string.find(err, '\0', 1, true)
@@ -81,7 +83,7 @@ for _ = 1, nackCount do
     local fields, payload, limit, level = entry[1][2], '', maxAttempts, nil
     for f = 1, #fields, 2 do
       if fields[f] == 'p' then payload = fields[f + 1]
-      elseif fields[f] == 'm' then limit = tonumber(fields[f + 1])
+      elseif fields[f] == 'm' then limit = tonumber(string.match(fields[f + 1], '^%d+')) or maxAttempts
       elseif fields[f] == 'q' then level = fields[f + 1] end
     end
     rcall('XACK', KEYS[1], group, entryId)
@@ -96,12 +98,12 @@ for _ = 1, nackCount do
     else
       rcall('ZADD', KEYS[2], now + delay, messageId)
       rcall('HSET', KEYS[3], messageId, payload)
-      -- "x<hex>": the failed attempt's span context, for the next attempt's link (traced nacks only).
-      local suffix = (link and ('x' .. link) or '') .. (level and ('q' .. level) or '')
-      if limit ~= maxAttempts then
-        rcall('HSET', KEYS[4], messageId, attempt .. '|' .. limit .. suffix)
+      local value = (limit ~= maxAttempts and (attempt .. '|' .. limit) or attempt) .. (level and ('q' .. level) or '')
+      if link then
+        -- The failed attempt's span context, for the next attempt's link (traced nacks only).
+        rcall('HSET', KEYS[4], messageId, value, delayedLinkField(messageId), attempt .. ':' .. link)
       else
-        rcall('HSET', KEYS[4], messageId, attempt .. suffix)
+        rcall('HSET', KEYS[4], messageId, value)
       end
       rcall('HSET', KEYS[5], messageId, err)
       retried = retried + 1

@@ -36,7 +36,7 @@ local function claimMessages(k, worker, want, ackTimeoutMs, rotated, now)
     -- A message purged from the DLQ or acked by a previous owner may leave a stale id behind.
     if payloads[i] then
       local attempt = deliveriesOf(previous[i]) + 1
-      local options = optionsOf(previous[i])
+      local options, reply = handOnAttemptLink(attempt, optionsOf(previous[i]))
       claimed[#claimed + 1] = id
       scored[#scored + 1] = deadline
       scored[#scored + 1] = id
@@ -45,7 +45,7 @@ local function claimMessages(k, worker, want, ackTimeoutMs, rotated, now)
       attempts[#attempts + 1] = id
       attempts[#attempts + 1] = attempt .. options
       out[#out + 1] = id
-      out[#out + 1] = attemptWithLink(attempt, options)
+      out[#out + 1] = reply
       out[#out + 1] = payloads[i]
     end
   end

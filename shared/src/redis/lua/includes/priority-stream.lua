@@ -25,11 +25,3 @@ local function splitPriority(value)
   if value == '' then value = nil end
   return value, level
 end
-
--- Before the level may come "x<hex>": the span context a traced nack left (includes/attempt-link.lua).
--- Returns the value without it and the hex (nil without one).
-local function splitAttemptLink(value)
-  local link = value and string.match(value, 'x(%x+)$')
-  if not link then return value, nil end
-  return string.sub(value, 1, -(#link + 2)), link
-end
