@@ -54,4 +54,46 @@ describe('readPartition', () => {
     expect(ids(await read(10))).toEqual({ prioritized: ['q1'], normal: [] });
     expect(ids(await read(10))).toEqual({ prioritized: [], normal: [] });
   });
+
+  it('a read of both streams never claims more than the free slots it was given', async () => {
+    for (const [n, count] of [
+      [1, 4],
+      [2, 5],
+      [3, 1],
+    ] as const) {
+      const p = partitionKeys(n, `read-test:${n}`);
+      for (const key of [p.stream, p.priorityStream]) await redis.xgroup('CREATE', key, 'g', '$', 'MKSTREAM');
+      // The priority stream is empty at the first (non-blocking) read; both streams receive entries
+      // before the next one (as one append batch of the leader can do in between), so that read finds
+      // entries in both at once.
+      const interleaved = {
+        callBuffer: async (...args: (string | number)[]) => {
+          if (args.includes('BLOCK')) {
+            const both = redis.multi();
+            for (let i = 0; i < 6; i += 1) {
+              both.xadd(p.priorityStream, '*', 'i', `hi-${i}`, 'p', 'x', 'q', 5);
+              both.xadd(p.stream, '*', 'i', `low-${i}`, 'p', 'x');
+            }
+            await both.exec();
+          }
+          return redis.callBuffer(String(args[0]), ...args.slice(1));
+        },
+      } as unknown as Redis;
+      const read = await readPartition(interleaved, p, {
+        group: 'g',
+        consumer: 'A',
+        count,
+        blockMs: 100,
+        withPriority: true,
+      });
+      const taken = read.prioritized.length + read.normal.length;
+      expect(taken, `count ${count}`).toBeGreaterThan(0);
+      expect(taken, `count ${count}`).toBeLessThanOrEqual(count);
+      // What the group handed out is what the read returned (nothing claimed beyond it).
+      let claimed = 0;
+      for (const key of [p.stream, p.priorityStream])
+        claimed += Number(((await redis.xpending(key, 'g')) as [number])[0]);
+      expect(claimed).toBe(taken);
+    }
+  });
 });

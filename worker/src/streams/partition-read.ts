@@ -24,32 +24,40 @@ export interface PartitionReadArgs {
  * One read of a partition for this consumer. Without a priority stream: one blocking XREADGROUP of
  * the partition stream, as always. With one: a non-blocking read of the priority stream first (what
  * waits there goes ahead of everything in the partition stream); only when it is empty, one blocking
- * read of both (`STREAMS hi normal > >`), so a prioritized message also wakes a blocked reader. That
- * read can return up to `count` from each when both receive entries during the block; the worker
- * keeps the surplus as prefetched.
+ * read of both (`STREAMS hi normal > >`), so a prioritized message also wakes a blocked reader. COUNT
+ * applies to each stream, so that read asks each for half of `count`: a read never claims more than
+ * the free slots it was given (a surplus would wait as prefetched and could expire, and be redelivered
+ * with its attempt raised, before a handler ran it). With a single slot there is no half: the
+ * blocking read is of the partition stream only, and a prioritized message that arrives meanwhile is
+ * taken by the next read (after that block, at most `blockMs`).
  */
 export async function readPartition(
   reader: DataClient,
   p: PartitionKeys,
   { group, consumer, count, blockMs, withPriority }: PartitionReadArgs,
 ): Promise<PartitionRead> {
-  const read = (block: number | undefined, streams: string[]) =>
+  const read = (block: number | undefined, streams: string[], most = count) =>
     reader.callBuffer(
       'XREADGROUP',
       'GROUP',
       group,
       consumer,
       'COUNT',
-      count,
+      most,
       ...(block === undefined ? [] : ['BLOCK', block]),
       'STREAMS',
       ...streams,
       ...streams.map(() => '>'),
     ) as Promise<ReadReply>;
-  if (!withPriority) return { prioritized: [], normal: entriesOf(await read(blockMs, [p.stream]), p.stream) };
+  const normalOnly = async () => ({
+    prioritized: [],
+    normal: entriesOf(await read(blockMs, [p.stream]), p.stream),
+  });
+  if (!withPriority) return normalOnly();
   const first = entriesOf(await read(undefined, [p.priorityStream]), p.priorityStream);
   if (first.length > 0) return { prioritized: byLevel(first), normal: [] };
-  const reply = await read(blockMs, [p.priorityStream, p.stream]);
+  if (count < 2) return normalOnly();
+  const reply = await read(blockMs, [p.priorityStream, p.stream], Math.floor(count / 2));
   return {
     prioritized: byLevel(entriesOf(reply, p.priorityStream)),
     normal: entriesOf(reply, p.stream),
