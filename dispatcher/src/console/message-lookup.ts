@@ -52,7 +52,9 @@ export async function lookUpListsMessage(redis: Redis, keys: Keys, id: string): 
     return entry[1] as T;
   };
   const body = value<Buffer | null>(0);
-  const view: MessageView = { id, state: 'unknown', attempts: Number(value<string | null>(1) ?? 0) };
+  // The value's leading digits: options and a traced nack's link may follow ("2|a5X<HEX>").
+  const attempts = Number.parseInt(value<string | null>(1) ?? '0', 10) || 0;
+  const view: MessageView = { id, state: 'unknown', attempts };
   const lastError = value<string | null>(2);
   if (lastError) view.lastError = lastError;
   const inflight = value<string | null>(3);

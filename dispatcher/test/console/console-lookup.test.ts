@@ -1,5 +1,6 @@
-import { createKeys, framePayload, loadPartitions } from '@redispatch/shared';
+import { createKeys, framePayload, loadPartitions, scripts, withAttemptLink } from '@redispatch/shared';
 import { describe, expect, it } from 'vitest';
+import { lookUpListsMessage } from '../../src/console/message-lookup.js';
 import { CHECKER_HANDLER, runCli } from '../helpers/cli-process.js';
 import { call, startConsole } from '../helpers/console-process.js';
 import { testEnv, uniquePrefix } from '../helpers/in-process.js';
@@ -93,6 +94,40 @@ describe('console message lookup', () => {
       id: 'no-such-message',
       state: 'unknown',
       attempts: 0,
+    });
+  });
+
+  it('lists mode: the attempts of a message a traced nack retried (its value carries options and a link)', async () => {
+    const keys = createKeys(uniquePrefix('clook-link'));
+    const epoch = await scripts.elect(fx.admin, keys, { id: 'd1', host: 'h', pid: 1, leaseMs: 3_000 });
+    await scripts.heartbeat(fx.admin, { registry: keys.workers }, { member: 'w1', action: 'beat' });
+    await scripts.dispatchBatch(fx.admin, keys, {
+      epoch,
+      highWater: 1_000,
+      roundRobinStart: 1,
+      progress: '',
+      workerTtlMs: 5_000,
+      routing: 'round-robin',
+      dedupeWindowMs: 60_000,
+      workers: ['w1'],
+      messages: [{ id: 'm1', payload: Buffer.from('m1'), publisherId: '', placement: '|a5' }],
+      rejected: [],
+    });
+    await scripts.claim(fx.admin, keys, { workerId: 'w1', count: 1, ackTimeoutMs: 60_000, rotated: '' });
+    const span = { traceId: 'ab'.repeat(16), spanId: 'cd'.repeat(8), traceFlags: 1 };
+    await scripts.settle(fx.admin, keys, {
+      workerId: 'w1',
+      maxAttempts: 9,
+      acks: [],
+      nacks: [{ id: 'm1', delayMs: 600_000, error: withAttemptLink('boom', span) }],
+      replies: [],
+      replyQueues: { max: 10, tag: keys.tag },
+    });
+    expect(await fx.admin.hget(keys.attempts, 'm1')).toMatch(/^1\|a5X/);
+    expect(await lookUpListsMessage(fx.admin, keys, 'm1')).toMatchObject({
+      state: 'delayed',
+      attempts: 1,
+      lastError: 'boom',
     });
   });
 
