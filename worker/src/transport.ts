@@ -30,7 +30,7 @@ export interface Delivery {
   readonly id: string;
   readonly body: Buffer;
   readonly attempt: number;
-  /** The previous attempt's span context (hex), when another worker's traced nack left it (lists mode). */
+  /** The previous attempt's span context (hex), when another worker's traced nack left it (both modes). */
   readonly previousAttempt?: string | undefined;
 }
 
@@ -63,7 +63,7 @@ export interface Transport {
   /**
    * `delayMs` < 0 (scripts.DEAD_LETTER_NOW): dead-letter at once with `error` as the reason.
    * `failedSpan`: the failed attempt's process span (only when tracing), kept for the next attempt's
-   * link where the mode can carry it (lists).
+   * link (lists: in the attempts value; streams: with the retry, as its entry's `l` field).
    */
   nack(delivery: Delivery, delayMs: number, error: string, failedSpan?: SpanContext): void;
   /**
