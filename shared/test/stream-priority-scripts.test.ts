@@ -158,6 +158,20 @@ describe('streams priority scripts', () => {
     expect(await redis.xlen(w.p.priorityStream)).toBe(1);
   });
 
+  it('a priority stream that lost its group gets it back from the upkeep, which keeps working', async () => {
+    const w = await partition();
+    await w.append([['p7', '|p7']]);
+    await redis.xgroup('DESTROY', w.p.priorityStream, GROUP);
+    expect(await w.maintain()).toMatchObject({ length: 1, undelivered: -1 });
+    // Made at 0: the entry that was there is still delivered.
+    const read = (await redis.xreadgroup('GROUP', GROUP, 'A', 'STREAMS', w.p.priorityStream, '>')) as [
+      string,
+      [string, string[]][],
+    ][];
+    expect(read[0]?.[1].map(([, f]) => f[1])).toEqual(['p7']);
+    expect(await w.maintain()).toMatchObject({ pending: 1 });
+  });
+
   it('a dead letter of a priority entry keeps its level, and a replay sends it back to the priority stream', async () => {
     const w = await partition();
     await w.append([

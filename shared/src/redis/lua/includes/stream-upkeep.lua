@@ -4,15 +4,18 @@
 -- Returns trimmed, consumersRemoved, length, pending, undelivered (-1: Redis cannot tell),
 -- oldestPendingMs (-1: nothing pending).
 local function upkeepStream(stream, group, live)
-  local lastDelivered, undelivered = '0-0', -1
+  local lastDelivered, undelivered, grouped = '0-0', -1, false
   for _, info in ipairs(redis.call('XINFO', 'GROUPS', stream)) do
     local fields = {}
     for f = 1, #info, 2 do fields[info[f]] = info[f + 1] end
     if fields['name'] == group then
-      lastDelivered = fields['last-delivered-id']
+      lastDelivered, grouped = fields['last-delivered-id'], true
       if type(fields['lag']) == 'number' then undelivered = fields['lag'] end
     end
   end
+  -- A stream without the group (an operator's XGROUP DESTROY, a partial restore): make it again, at
+  -- 0 so nothing is skipped, instead of failing every tick (and every worker's read) on NOGROUP.
+  if not grouped then redis.call('XGROUP', 'CREATE', stream, group, '0') end
 
   -- Trim: everything older than the oldest pending entry is acknowledged; with nothing pending,
   -- everything up to the last delivered entry is. Entries not yet delivered are never touched.
