@@ -132,8 +132,8 @@ export class StreamsTransport implements Transport {
   }
 
   ack(delivery: Delivery, replies?: readonly PendingReply[], result?: Buffer): void {
-    const [partition, entryId] = this.parse(delivery.receipt);
-    this.settler.ack(partition, entryId, replies, result && { messageId: delivery.id, result });
+    const [partition, entryId, key] = this.parse(delivery.receipt);
+    this.settler.ack(partition, entryId, replies, result && { messageId: delivery.id, result }, key);
   }
 
   extend(delivery: Delivery, ms: number): Promise<boolean> {
@@ -170,8 +170,8 @@ export class StreamsTransport implements Transport {
   }
 
   nack(delivery: Delivery, delayMs: number, error: string): void {
-    const [partition, entryId] = this.parse(delivery.receipt);
-    this.settler.nack(partition, entryId, delivery.id, delivery.attempt, delayMs, error);
+    const [partition, entryId, key] = this.parse(delivery.receipt);
+    this.settler.nack(partition, entryId, delivery.id, delivery.attempt, delayMs, error, key);
   }
 
   drain(timeoutMs: number): Promise<void> {
@@ -204,9 +204,20 @@ export class StreamsTransport implements Transport {
     clearTimeout(this.reclaimTimer);
   }
 
-  private parse(receipt: string): [number, string] {
+  /**
+   * A receipt is "<partition> <entryId>", plus " <key>" for an entry holding a per-key slot (its `k`
+   * field: its final settle frees the slot; docs/flow-control.md).
+   */
+  private parse(receipt: string): [number, string, string | undefined] {
     const space = receipt.indexOf(' ');
-    return [Number(receipt.slice(0, space)), receipt.slice(space + 1)];
+    const second = receipt.indexOf(' ', space + 1);
+    const partition = Number(receipt.slice(0, space));
+    if (second < 0) return [partition, receipt.slice(space + 1), undefined];
+    return [partition, receipt.slice(space + 1, second), receipt.slice(second + 1)];
+  }
+
+  private receipt(partition: number, entryId: string, key: string | undefined): string {
+    return key === undefined ? `${partition} ${entryId}` : `${partition} ${entryId} ${key}`;
   }
 
   private async readLoop(host: TransportHost, p: PartitionKeys, reader: DataClient): Promise<void> {
@@ -261,14 +272,17 @@ export class StreamsTransport implements Transport {
     let id = '';
     let body: Buffer = Buffer.alloc(0);
     let earlier = 0;
+    let key: string | undefined;
     for (let f = 0; f + 1 < fields.length; f += 2) {
       const name = (fields[f] as Buffer).toString();
       const value = fields[f + 1] as Buffer;
       if (name === 'i') id = value.toString();
       else if (name === 'p') body = value;
       else if (name === 'n') earlier = Number(value.toString());
+      else if (name === 'k') key = value.toString();
     }
-    return { receipt: `${partition} ${entryId.toString()}`, id, body, attempt: earlier + deliveries };
+    const receipt = this.receipt(partition, entryId.toString(), key);
+    return { receipt, id, body, attempt: earlier + deliveries };
   }
 
   /** Takes over, per partition, entries idle past the ack timeout (their consumer died or stalled). */
@@ -291,7 +305,7 @@ export class StreamsTransport implements Transport {
         const lost = reply.deletedWhilePending;
         if (lost > 0) log.error({ partition: p.index, lost }, 'pending entries were deleted from the stream');
         const deliveries: Delivery[] = reply.entries.map((entry) => ({
-          receipt: `${p.index} ${entry.entryId}`,
+          receipt: this.receipt(p.index, entry.entryId, entry.key),
           id: entry.messageId,
           attempt: entry.attempt,
           body: entry.payload,

@@ -15,12 +15,17 @@
   ARGV[1] epoch          the caller's epoch; rejected unless it equals KEYS[1]
   ARGV[2] group
   ARGV[3] promoteLimit   most delayed messages promoted per call
-  ARGV[4..]              ids of the live workers (consumers not among them, with nothing pending, are removed)
+  ARGV[4] gatePrefix     '' without per-key limits; else (includes/key-gate.lua) a due keyed message
+                         enters its key's gate (a retry keeps its slot) and keysWaiting is counted
+  ARGV[5..]              ids of the live workers (consumers not among them, with nothing pending, are removed)
 
-  Returns: {promoted, trimmed, consumersRemoved, length, pending, undelivered, delayed, deadLetters, nowMs, oldestPendingMs}
+  Returns: {promoted, trimmed, consumersRemoved, length, pending, undelivered, delayed, deadLetters, nowMs,
+            oldestPendingMs, keysWaiting, heldByConcurrency, heldByRate}
   Errors:  {-1} when the epoch is stale.
 ]]
 --- @include now
+--- @include token-bucket
+--- @include key-gate
 local rcall = redis.call
 if rcall('GET', KEYS[1]) ~= ARGV[1] then
   return {-1}
@@ -28,6 +33,9 @@ end
 local group = ARGV[2]
 local now = nowMs()
 local promoted = 0
+local gate = ARGV[4] ~= '' and ARGV[4] or nil
+local gateCfg = gate and gateConfig(gate)
+local held = {concurrency = 0, rate = 0}
 local due = rcall('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
 for _, id in ipairs(due) do
   local payload = rcall('HGET', KEYS[4], id)
@@ -35,7 +43,11 @@ for _, id in ipairs(due) do
     local earlier = rcall('HGET', KEYS[5], id)
     -- "<attempts>|<limit>" when the message carries its own attempt limit.
     local bar = earlier and string.find(earlier, '|', 1, true)
-    if bar then
+    local gated = gate and gatePromote(gate, gateCfg, KEYS[2], id, payload,
+      bar and string.sub(earlier, 1, bar - 1) or earlier, bar and string.sub(earlier, bar + 1) or nil, now)
+    if gated then
+      if gated ~= 'appended' then held[gated] = held[gated] + 1 end
+    elseif bar then
       rcall('XADD', KEYS[2], '*', 'i', id, 'p', payload, 'n', string.sub(earlier, 1, bar - 1),
         'm', string.sub(earlier, bar + 1))
     elseif earlier then
@@ -80,7 +92,7 @@ end
 local trimmed = rcall('XTRIM', KEYS[2], 'MINID', minId)
 
 local live = {}
-for i = 4, #ARGV do live[ARGV[i]] = true end
+for i = 5, #ARGV do live[ARGV[i]] = true end
 local removed = 0
 for _, info in ipairs(rcall('XINFO', 'CONSUMERS', KEYS[2], group)) do
   local fields = {}
@@ -91,4 +103,5 @@ for _, info in ipairs(rcall('XINFO', 'CONSUMERS', KEYS[2], group)) do
   end
 end
 return {promoted, trimmed, removed, rcall('XLEN', KEYS[2]), pendingCount, undelivered,
-  rcall('ZCARD', KEYS[3]), rcall('XLEN', KEYS[6]), now, oldestPendingMs}
+  rcall('ZCARD', KEYS[3]), rcall('XLEN', KEYS[6]), now, oldestPendingMs,
+  gate and rcall('SCARD', gate .. 'w') or 0, held.concurrency, held.rate}
