@@ -74,6 +74,7 @@ const STREAM_SCRIPTS_BY_ROLE: Record<string, { role: AclRole; files: string[] }>
       'streamFence-2.lua',
       'streamAppend-9.lua',
       'streamMaintain-7.lua',
+      'streamKeyRelease-2.lua',
       'liveWorkers-1.lua',
       'elect-2.lua',
       'resign-2.lua',

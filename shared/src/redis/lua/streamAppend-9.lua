@@ -36,6 +36,7 @@
 --- @include now
 --- @include token-bucket
 --- @include key-gate
+--- @include key-gate-hold
 local rcall = redis.call
 if rcall('GET', KEYS[1]) ~= ARGV[1] then
   return {-1}
