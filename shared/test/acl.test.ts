@@ -105,6 +105,16 @@ describe('ACL rules cover what the code sends', () => {
     });
   }
 
+  it('lets a worker XADD into the partition streams only when generated for per-key concurrency', () => {
+    const base = { prefix: 'rd', channel: 'redispatch', mode: 'streams' as const, partitionTags: ['rd:0', 'rd:1'] };
+    const selectors = (keyConcurrency: boolean) =>
+      aclRules('worker', { ...base, keyConcurrency }).filter((rule) => rule.startsWith('(+xadd'));
+    expect(selectors(false)).toEqual(['(+xadd ~{rd:0}:dlq ~{rd:1}:dlq)', '(+xadd ~{rd:0}:results ~{rd:1}:results)']);
+    expect(selectors(true)).toContain('(+xadd ~{rd:0}:s ~{rd:1}:s)');
+    // The per-key limits' keys, exactly under each partition's own tag.
+    expect(aclRules('worker', base)).toEqual(expect.arrayContaining(['~{rd:0}:kg:*', '~{rd:1}:kg:*']));
+  });
+
   it('grants the streams subcommands the scripts call, and no other', () => {
     const source = ['streamFence-2.lua', 'streamAppend-9.lua', 'streamMaintain-7.lua']
       .map((file) => readFileSync(join(LUA, file), 'utf8'))

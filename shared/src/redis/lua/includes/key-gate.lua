@@ -57,12 +57,14 @@ local function gatePump(g, cfg, stream, key, now, max)
       if due then redis.call('ZADD', g .. 'due', due, key) end
       break
     end
-    redis.call('LPOP', list)
     local held = redis.call('HGET', g .. 'b', id) or '|'
-    redis.call('HDEL', g .. 'b', id)
     local bar = string.find(held, '|', 1, true)
     local limit = bar > 1 and string.sub(held, 1, bar - 1) or nil
+    -- Appended before it leaves the held list: a refused XADD (a worker user without the ACL rule
+    -- for per-key limits) fails the call with the message still held, never lost.
     gateAppend(stream, cfg.concurrency > 0, key, id, string.sub(held, bar + 1), nil, limit)
+    redis.call('LPOP', list)
+    redis.call('HDEL', g .. 'b', id)
     released = released + 1
   end
   if redis.call('EXISTS', list) == 0 then
