@@ -208,7 +208,10 @@ describe('least-privilege ACL users in streams mode (scripts/acl.mjs --mode stre
     // Six messages of one affinity key: one goes at once, five wait for the key's tokens (5/s).
     const keyed = await clusterAs('publisher');
     await new Publisher({ redis: keyed, channel: CHANNEL }).publishBatch(
-      Array.from({ length: 6 }, (_, seq) => ({ body: `keyed:${seq}:x`, options: { affinityKey: 'acl-key' } })),
+      Array.from({ length: 6 }, (_, seq) => ({
+        body: `keyed:${seq}:x`,
+        options: { affinityKey: 'acl-key' },
+      })),
     );
     await expect.poll(() => checkRun(checkDir, 'keyed', 6).lost, { timeout: 20_000 }).toBe(0);
 

@@ -106,10 +106,18 @@ describe('ACL rules cover what the code sends', () => {
   }
 
   it('lets a worker XADD into the partition streams only when generated for per-key concurrency', () => {
-    const base = { prefix: 'rd', channel: 'redispatch', mode: 'streams' as const, partitionTags: ['rd:0', 'rd:1'] };
+    const base = {
+      prefix: 'rd',
+      channel: 'redispatch',
+      mode: 'streams' as const,
+      partitionTags: ['rd:0', 'rd:1'],
+    };
     const selectors = (keyConcurrency: boolean) =>
       aclRules('worker', { ...base, keyConcurrency }).filter((rule) => rule.startsWith('(+xadd'));
-    expect(selectors(false)).toEqual(['(+xadd ~{rd:0}:dlq ~{rd:1}:dlq)', '(+xadd ~{rd:0}:results ~{rd:1}:results)']);
+    expect(selectors(false)).toEqual([
+      '(+xadd ~{rd:0}:dlq ~{rd:1}:dlq)',
+      '(+xadd ~{rd:0}:results ~{rd:1}:results)',
+    ]);
     expect(selectors(true)).toContain('(+xadd ~{rd:0}:s ~{rd:1}:s)');
     // The per-key limits' keys, exactly under each partition's own tag.
     expect(aclRules('worker', base)).toEqual(expect.arrayContaining(['~{rd:0}:kg:*', '~{rd:1}:kg:*']));

@@ -44,7 +44,12 @@ function append(
     progress: '',
     group: GROUP,
     dedupeWindowMs: 60_000,
-    messages: messages.map(([id]) => ({ id, payload: Buffer.from(`body ${id}`), publisherId: '', placement })),
+    messages: messages.map(([id]) => ({
+      id,
+      payload: Buffer.from(`body ${id}`),
+      publisherId: '',
+      placement,
+    })),
     rejected: [],
     gate: limits && { ...limits, keys: messages.map(([, key]) => key) },
   });
@@ -81,14 +86,31 @@ function settle(
 }
 
 const maintain = (p: PartitionKeys) =>
-  scripts.streamMaintain(redis, p, { epoch: 1, group: GROUP, promoteLimit: 100, liveWorkers: [], gated: true });
+  scripts.streamMaintain(redis, p, {
+    epoch: 1,
+    group: GROUP,
+    promoteLimit: 100,
+    liveWorkers: [],
+    gated: true,
+  });
 
 describe('per-key concurrency (streamAppend, streamSettle, streamMaintain, streamReclaim)', () => {
   const one = { concurrency: 1, rate: 0, burst: 0 };
 
   it('holds a busy key behind its slot, never other keys; the final ack appends the next in the same call', async () => {
     const p = await partition();
-    const reply = await append(p, 1, [['a1', 'A'], ['a2', 'A'], ['b1', 'B'], ['a3', 'A'], ['x', '']], one);
+    const reply = await append(
+      p,
+      1,
+      [
+        ['a1', 'A'],
+        ['a2', 'A'],
+        ['b1', 'B'],
+        ['a3', 'A'],
+        ['x', ''],
+      ],
+      one,
+    );
     expect(reply).toMatchObject({ appended: 3, heldByConcurrency: 2, heldByRate: 0 });
     const first = await read(p, 'w1');
     expect(first).toEqual([
@@ -157,7 +179,17 @@ describe('per-key rate (streamAppend, streamKeyRelease)', () => {
   it('holds what exceeds the bucket and releases it, fenced, when the key has a token again', async () => {
     const p = await partition();
     const rate = { concurrency: 0, rate: 2, burst: 1 };
-    const reply = await append(p, 1, [['r1', 'R'], ['r2', 'R'], ['r3', 'R'], ['s1', 'S']], rate);
+    const reply = await append(
+      p,
+      1,
+      [
+        ['r1', 'R'],
+        ['r2', 'R'],
+        ['r3', 'R'],
+        ['s1', 'S'],
+      ],
+      rate,
+    );
     expect(reply).toMatchObject({ appended: 2, heldByRate: 2, heldByConcurrency: 0 });
     // Rate only: no slot to free, so no 'k' on the entries.
     expect((await read(p, 'w1')).map((e) => [e.id, e.key])).toEqual([
@@ -195,7 +227,17 @@ describe('per-key rate (streamAppend, streamKeyRelease)', () => {
 describe('limits off', () => {
   it('writes nothing of the gate and adds no field to an entry', async () => {
     const p = await partition();
-    expect(await append(p, 1, [['o1', 'O'], ['o2', 'O']], undefined)).toMatchObject({ appended: 2 });
+    expect(
+      await append(
+        p,
+        1,
+        [
+          ['o1', 'O'],
+          ['o2', 'O'],
+        ],
+        undefined,
+      ),
+    ).toMatchObject({ appended: 2 });
     expect((await read(p, 'w1')).map((e) => [e.id, e.key])).toEqual([
       ['o1', undefined],
       ['o2', undefined],

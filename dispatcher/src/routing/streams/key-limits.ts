@@ -10,7 +10,9 @@ export type KeyLimits =
   | { kind: 'none' }
   | { kind: 'limited'; concurrency: number; rate: number; burst: number };
 
-export function keyLimits(config: Pick<Config, 'keyConcurrency' | 'keyRateLimit' | 'keyRateBurst'>): KeyLimits {
+export function keyLimits(
+  config: Pick<Config, 'keyConcurrency' | 'keyRateLimit' | 'keyRateBurst'>,
+): KeyLimits {
   const { keyConcurrency: concurrency, keyRateLimit: rate, keyRateBurst } = config;
   if (concurrency <= 0 && rate <= 0) return { kind: 'none' };
   const burst = rate <= 0 ? 0 : keyRateBurst > 0 ? keyRateBurst : Math.max(1, Math.ceil(rate));

@@ -138,7 +138,8 @@ export class StreamUpkeep {
 
   /** Due messages a per-key limit held back as they were promoted. */
   private countHeld(reply: scripts.StreamMaintainReply): void {
-    if (reply.heldByConcurrency > 0) this.metrics.keyHeld.inc({ limit: 'concurrency' }, reply.heldByConcurrency);
+    if (reply.heldByConcurrency > 0)
+      this.metrics.keyHeld.inc({ limit: 'concurrency' }, reply.heldByConcurrency);
     if (reply.heldByRate > 0) this.metrics.keyHeld.inc({ limit: 'rate' }, reply.heldByRate);
   }
 
