@@ -157,10 +157,12 @@ describe('per-key limits (streams mode, Redis Cluster)', () => {
         expect((await fleet.waitHandled(runId, count, 60_000, 15_000)).lost).toBe(0);
         const figures: string[] = [];
         for (const key of keys) {
+          // Appended in order, one per token; without a concurrency limit two workers may start them
+          // in a slightly different order, so only the set and the span are checked.
           const times = starts(fleet, key).map(([, ms]) => ms);
-          expect(startOrder(fleet, key)).toEqual(range(perKey));
-          const first = times[0] as number;
-          const last = times.at(-1) as number;
+          expect(new Set(startOrder(fleet, key))).toEqual(new Set(range(perKey)));
+          const first = Math.min(...times);
+          const last = Math.max(...times);
           // One token in the bucket at the start (burst 1), then one per 1/rate s; a failover refills
           // nothing beyond the burst, so it can only be slower.
           const measured = ((times.length - 1) * 1000) / (last - first);
