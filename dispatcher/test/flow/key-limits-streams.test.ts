@@ -149,8 +149,9 @@ describe('per-key limits (streams mode, Redis Cluster)', () => {
         // 100 messages without a key are not held: all handled before any key is through (5 s each).
         await expect.poll(() => starts(fleet, 'free').length, { timeout: 20_000 }).toBe(100);
         for (const key of keys) expect(starts(fleet, key).length, `key ${key}`).toBeLessThan(perKey);
-        await expect.poll(() => starts(fleet, 'x').length, { timeout: 20_000 }).toBeGreaterThan(20);
+        await expect.poll(() => starts(fleet, 'x').length, { timeout: 20_000 }).toBeGreaterThan(25);
         const { proc, epoch } = await fleet.leader();
+        const killedAtMs = Date.now();
         const killedAt = performance.now();
         proc.kill('SIGKILL');
         await fleet.newLeader(epoch, killedAt);
@@ -161,17 +162,20 @@ describe('per-key limits (streams mode, Redis Cluster)', () => {
           // in a slightly different order, so only the set and the span are checked.
           const times = starts(fleet, key).map(([, ms]) => ms);
           expect(new Set(startOrder(fleet, key))).toEqual(new Set(range(perKey)));
-          const first = Math.min(...times);
-          const last = Math.max(...times);
-          // One token in the bucket at the start (burst 1), then one per 1/rate s; a failover refills
-          // nothing beyond the burst, so it can only be slower.
-          const measured = ((times.length - 1) * 1000) / (last - first);
-          figures.push(`${key} ${measured.toFixed(2)}`);
-          expect(measured).toBeLessThanOrEqual(rate * 1.05);
-          expect(measured).toBeGreaterThan(rate * 0.6);
+          // One token in the bucket at the start (burst 1), then one per 1/rate s: the rate over the
+          // messages started before the kill, and over all of them (the failover can only slow it: a
+          // new leader continues the same bucket, which holds at most the burst).
+          const rateOf = (span: number[]) =>
+            ((span.length - 1) * 1000) / (Math.max(...span) - Math.min(...span));
+          const steady = rateOf(times.filter((ms) => ms < killedAtMs));
+          const overall = rateOf(times);
+          figures.push(`${key} ${steady.toFixed(2)} before the kill, ${overall.toFixed(2)} overall`);
+          expect(steady).toBeLessThanOrEqual(rate * 1.05);
+          expect(steady).toBeGreaterThan(rate * 0.7);
+          expect(overall).toBeLessThanOrEqual(rate * 1.05);
         }
         console.log(
-          `key rate (limit ${rate}/s per key, 50 each, a leader SIGKILL mid-run): ${figures.join(', ')} msg/s`,
+          `key rate (limit ${rate}/s per key, burst 1, 50 each, a leader SIGKILL mid-run): ${figures.join('; ')} msg/s`,
         );
       },
     );
