@@ -134,13 +134,15 @@ describe('per-key limits (streams mode, Redis Cluster)', () => {
 
   it('key rate limit: each key at its rate over a few seconds, unkeyed messages not held, across a leader SIGKILL, 0 lost', async () => {
     const rate = 10;
-    const env = { REDISPATCH_KEY_RATE_LIMIT: String(rate), REDISPATCH_KEY_RATE_BURST: '1' };
+    // Burst 0: one second of the rate (10), so a release that comes a little late loses nothing.
+    const env = { REDISPATCH_KEY_RATE_LIMIT: String(rate) };
+    const burst = rate;
     await FaultCluster.run(
       { name: 'keyrate', ...on(), dispatchers: 3, workers: 2, concurrency: 16, env },
       async (fleet) => {
         const runId = 'keyrate';
         const keys = ['x', 'y', 'z'];
-        const perKey = 50;
+        const perKey = 60;
         const keyed = keyedMessages(runId, keys, perKey);
         const free = keyedMessages(runId, ['free'], 100, keyed.length).map((item) => ({ body: item.body }));
         const count = keyed.length + free.length;
@@ -149,7 +151,7 @@ describe('per-key limits (streams mode, Redis Cluster)', () => {
         // 100 messages without a key are not held: all handled before any key is through (5 s each).
         await expect.poll(() => starts(fleet, 'free').length, { timeout: 20_000 }).toBe(100);
         for (const key of keys) expect(starts(fleet, key).length, `key ${key}`).toBeLessThan(perKey);
-        await expect.poll(() => starts(fleet, 'x').length, { timeout: 20_000 }).toBeGreaterThan(25);
+        await expect.poll(() => starts(fleet, 'x').length, { timeout: 20_000 }).toBeGreaterThan(40);
         const { proc, epoch } = await fleet.leader();
         const killedAtMs = Date.now();
         const killedAt = performance.now();
@@ -162,20 +164,21 @@ describe('per-key limits (streams mode, Redis Cluster)', () => {
           // in a slightly different order, so only the set and the span are checked.
           const times = starts(fleet, key).map(([, ms]) => ms);
           expect(new Set(startOrder(fleet, key))).toEqual(new Set(range(perKey)));
-          // One token in the bucket at the start (burst 1), then one per 1/rate s: the rate over the
-          // messages started before the kill, and over all of them (the failover can only slow it: a
-          // new leader continues the same bucket, which holds at most the burst).
+          // A full bucket (the burst) goes at once, then one per 1/rate s: the rate from the end of the
+          // burst to the kill, and from there to the last (a new leader continues the same bucket, so
+          // the failover can only slow it).
           const rateOf = (span: number[]) =>
             ((span.length - 1) * 1000) / (Math.max(...span) - Math.min(...span));
-          const steady = rateOf(times.filter((ms) => ms < killedAtMs));
-          const overall = rateOf(times);
-          figures.push(`${key} ${steady.toFixed(2)} before the kill, ${overall.toFixed(2)} overall`);
+          const sorted = times.sort((a, b) => a - b).slice(burst - 1);
+          const steady = rateOf(sorted.filter((ms) => ms < killedAtMs));
+          const overall = rateOf(sorted);
+          figures.push(`${key} ${steady.toFixed(2)} before the kill, ${overall.toFixed(2)} after the burst`);
           expect(steady).toBeLessThanOrEqual(rate * 1.05);
-          expect(steady).toBeGreaterThan(rate * 0.7);
+          expect(steady).toBeGreaterThan(rate * 0.8);
           expect(overall).toBeLessThanOrEqual(rate * 1.05);
         }
         console.log(
-          `key rate (limit ${rate}/s per key, burst 1, 50 each, a leader SIGKILL mid-run): ${figures.join('; ')} msg/s`,
+          `key rate (limit ${rate}/s per key, burst ${burst}, ${perKey} each, a leader SIGKILL mid-run): ${figures.join('; ')} msg/s`,
         );
       },
     );
