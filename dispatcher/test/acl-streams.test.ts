@@ -206,8 +206,7 @@ describe('least-privilege ACL users in streams mode (scripts/acl.mjs --mode stre
     await expect.poll(() => checkRun(checkDir, 'after', 50).lost, { timeout: 20_000 }).toBe(0);
 
     // Six messages of one affinity key: one goes at once, five wait for the key's tokens (5/s).
-    const keyed = await clusterAs('publisher');
-    await new Publisher({ redis: keyed, channel: CHANNEL }).publishBatch(
+    await new Publisher({ redis: await clusterAs('publisher'), channel: CHANNEL }).publishBatch(
       Array.from({ length: 6 }, (_, seq) => ({
         body: `keyed:${seq}:x`,
         options: { affinityKey: 'acl-key' },
@@ -215,8 +214,7 @@ describe('least-privilege ACL users in streams mode (scripts/acl.mjs --mode stre
     );
     await expect.poll(() => checkRun(checkDir, 'keyed', 6).lost, { timeout: 20_000 }).toBe(0);
 
-    // A schedule added and removed as the admin user; the leader fires it under the dispatcher user
-    // (the fenced partition append, then scheduleAdvance-3).
+    // A schedule added and removed as the admin user; the leader fires it under the dispatcher user.
     const added = await runCli(['schedule', 'add', 'acl-tick', '--every', '200', '--body', 'tick'], admin);
     expect(added.code, added.output).toBe(0);
     const runs = async () => {
