@@ -6,9 +6,10 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Publisher, type PublishItem } from '@redispatch/shared';
-import { type RedisClusterHandle, startRedisCluster } from '@redispatch/testing';
+import { freePort, type RedisClusterHandle, startRedisCluster } from '@redispatch/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FaultCluster, killEverything } from '../helpers/fault-cluster.js';
+import { sampleValue, scrape } from '../helpers/metrics-probe.js';
 
 const KEY_ORDER_HANDLER = fileURLToPath(new URL('../fixtures/key-order-handler.mjs', import.meta.url));
 
@@ -110,14 +111,25 @@ describe('per-key limits (streams mode, Redis Cluster)', () => {
       CHECK_SLOW_MS: '8000',
       REDISPATCH_ACK_TIMEOUT_MS: '30000',
     };
+    const ports = [await freePort(), await freePort()];
+    const dispatcherEnv = (index: number) => ({ REDISPATCH_METRICS_PORT: String(ports[index]) });
+    /** A metric summed over both dispatchers (the standby's are 0). */
+    const metric = async (name: string, labels: Record<string, string> = {}) => {
+      let total = 0;
+      for (const port of ports) total += sampleValue((await scrape(port)).families, name, labels) ?? 0;
+      return total;
+    };
     await FaultCluster.run(
-      { name: 'keybusy', ...on(), dispatchers: 2, workers: 2, concurrency: 8, env },
+      { name: 'keybusy', ...on(), dispatchers: 2, workers: 2, concurrency: 8, env, dispatcherEnv },
       async (fleet) => {
         const runId = 'keybusy';
         const slow = keyedMessages(runId, ['slow'], 3);
         const others = keyedMessages(runId, ['p', 'q', 'r', 's'], 25, slow.length);
         await publish(fleet, slow);
         await expect.poll(() => starts(fleet, 'slow').length, { timeout: 20_000 }).toBe(1);
+        // The leader counted the two it held, and sees one key waiting.
+        await expect.poll(() => metric('redispatch_flow_keys_waiting'), { timeout: 10_000 }).toBe(1);
+        expect(await metric('redispatch_flow_key_held_total', { limit: 'concurrency' })).toBe(2);
         await publish(fleet, others);
         const count = slow.length + others.length;
         // Every other key's 100 messages are handled while the busy key's first is still in its handler.
