@@ -9,6 +9,9 @@
 // (ACL users are per node, not replicated by the cluster bus). Add
 // --partition-table "$(redis-cli -c GET '{rd}:partitions')" so the partition patterns name exactly
 // this deployment's partitions (without it they also match a prefix like rd:2024).
+// --key-concurrency (streams mode): for REDISPATCH_KEY_CONCURRENCY, the worker user may XADD into the
+// partition streams (its settle appends a key's next held message with the ack); without it, only
+// into the dead-letter and results streams.
 // --server-users (with --format acl-file): also `user default off`, the `replicator` user for
 // replicas (ACL_PASSWORD_REPLICATOR) and the operator's `ops` user (ACL_PASSWORD_OPS), so the
 // output is a whole aclfile for a server (deploy/README.md, "Per-role Redis users").
@@ -16,7 +19,7 @@
 import { aclFileLine, aclRules, aclSetUserArgs, aclUserName, serverUserLines } from '@redispatch/shared';
 
 const USAGE =
-  'usage: node scripts/acl.mjs [--prefix rd] [--channel redispatch] [--format commands|acl-file] [--target data|lock] [--mode lists|streams] [--partition-table <json>] [--server-users]';
+  'usage: node scripts/acl.mjs [--prefix rd] [--channel redispatch] [--format commands|acl-file] [--target data|lock] [--mode lists|streams] [--partition-table <json>] [--key-concurrency] [--server-users]';
 
 /** Quotes an argument for redis-cli when it holds characters the shell or redis-cli would split on. */
 function quote(arg) {
@@ -48,6 +51,7 @@ export function aclOutput({
   mode = 'lists',
   partitionTable,
   serverUsers = false,
+  keyConcurrency = false,
   env,
 }) {
   checkName('--prefix', prefix);
@@ -73,7 +77,13 @@ export function aclOutput({
   const roleLines = roles.map((role) => {
     const user = aclUserName(role, prefix);
     const password = env[`ACL_PASSWORD_${role.toUpperCase()}`];
-    const rules = aclRules(role, { prefix, channel, mode, ...(partitionTags ? { partitionTags } : {}) });
+    const rules = aclRules(role, {
+      prefix,
+      channel,
+      mode,
+      ...(partitionTags ? { partitionTags } : {}),
+      ...(keyConcurrency ? { keyConcurrency } : {}),
+    });
     return format === 'acl-file'
       ? aclFileLine(user, password, rules)
       : `ACL SETUSER ${aclSetUserArgs(user, password, rules).map(quote).join(' ')}`;
@@ -93,8 +103,8 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     '--partition-table': 'partitionTable',
   };
   for (let i = 0; i < args.length; i += 2) {
-    if (args[i] === '--server-users') {
-      options.serverUsers = true;
+    if (args[i] === '--server-users' || args[i] === '--key-concurrency') {
+      options[args[i] === '--server-users' ? 'serverUsers' : 'keyConcurrency'] = true;
       i -= 1;
       continue;
     }

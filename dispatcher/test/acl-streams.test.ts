@@ -124,6 +124,10 @@ describe('least-privilege ACL users in streams mode (scripts/acl.mjs --mode stre
       REDISPATCH_MAX_PAYLOAD_BYTES: '200',
       // Every batch and the epoch wait for a replica (WAIT, on the master's own connection).
       REDISPATCH_WAIT_REPLICAS: '1',
+      // A per-key rate: the leader holds a key's messages in the partition's slot and releases them
+      // (streamAppend's gate, streamKeyRelease) under the dispatcher user.
+      REDISPATCH_KEY_RATE_LIMIT: '5',
+      REDISPATCH_KEY_RATE_BURST: '1',
       CHECK_DIR: checkDir,
     });
     const as = (role: Role, extra: Record<string, string> = {}) => ({
@@ -200,6 +204,27 @@ describe('least-privilege ACL users in streams mode (scripts/acl.mjs --mode stre
     const more = await runCli(['publish', '--count', '50', '--run-id', 'after'], publisher);
     expect(more.code, more.output).toBe(0);
     await expect.poll(() => checkRun(checkDir, 'after', 50).lost, { timeout: 20_000 }).toBe(0);
+
+    // Six messages of one affinity key: one goes at once, five wait for the key's tokens (5/s).
+    await new Publisher({ redis: await clusterAs('publisher'), channel: CHANNEL }).publishBatch(
+      Array.from({ length: 6 }, (_, seq) => ({
+        body: `keyed:${seq}:x`,
+        options: { affinityKey: 'acl-key' },
+      })),
+    );
+    await expect.poll(() => checkRun(checkDir, 'keyed', 6).lost, { timeout: 20_000 }).toBe(0);
+
+    // A schedule added and removed as the admin user; the leader fires it under the dispatcher user.
+    const added = await runCli(['schedule', 'add', 'acl-tick', '--every', '200', '--body', 'tick'], admin);
+    expect(added.code, added.output).toBe(0);
+    const runs = async () => {
+      const listed = JSON.parse((await runCli(['schedule', 'list', '--json'], admin)).output) as {
+        runs: number;
+      }[];
+      return listed[0]?.runs ?? 0;
+    };
+    await expect.poll(runs, { timeout: 15_000 }).toBeGreaterThanOrEqual(2);
+    expect((await runCli(['schedule', 'remove', 'acl-tick'], admin)).code).toBe(0);
 
     // The relay under its own user: a WebSocket round trip through the dispatcher and a worker that
     // replies (the checker worker leaves first, so the frames go to the replying one).

@@ -79,6 +79,7 @@ const STREAM_SCRIPTS_BY_ROLE: Record<string, { role: AclRole; files: string[] }>
       'streamFence-2.lua',
       'streamAppend-10.lua',
       'streamMaintain-8.lua',
+      'streamKeyRelease-2.lua',
       'liveWorkers-1.lua',
       'elect-2.lua',
       'resign-2.lua',
@@ -108,6 +109,24 @@ describe('ACL rules cover what the code sends', () => {
       expect(rules).toEqual(expect.arrayContaining(['+evalsha', '+eval', '+cluster|slots', '+cluster|info']));
     });
   }
+
+  it('lets a worker XADD into the partition streams only when generated for per-key concurrency', () => {
+    const base = {
+      prefix: 'rd',
+      channel: 'redispatch',
+      mode: 'streams' as const,
+      partitionTags: ['rd:0', 'rd:1'],
+    };
+    const selectors = (keyConcurrency: boolean) =>
+      aclRules('worker', { ...base, keyConcurrency }).filter((rule) => rule.startsWith('(+xadd'));
+    expect(selectors(false)).toEqual([
+      '(+xadd ~{rd:0}:dlq ~{rd:1}:dlq)',
+      '(+xadd ~{rd:0}:results ~{rd:1}:results)',
+    ]);
+    expect(selectors(true)).toContain('(+xadd ~{rd:0}:s ~{rd:1}:s)');
+    // The per-key limits' keys, exactly under each partition's own tag.
+    expect(aclRules('worker', base)).toEqual(expect.arrayContaining(['~{rd:0}:kg:*', '~{rd:1}:kg:*']));
+  });
 
   it('grants the streams subcommands the scripts call, and no other', () => {
     const source = ['streamFence-2.lua', 'streamAppend-10.lua', 'streamMaintain-8.lua']

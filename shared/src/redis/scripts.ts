@@ -56,6 +56,7 @@ declare module 'ioredis' {
     rdStreamExtend(...keysThenArgs: Arg[]): Result<number[], Context>;
     rdStreamReclaimBuffer(...keysThenArgs: Arg[]): Result<(number | Buffer)[], Context>;
     rdStreamMaintain(...keysThenArgs: Arg[]): Result<(number | string)[], Context>;
+    rdStreamKeyRelease(...keysThenArgs: Arg[]): Result<number[], Context>;
     rdStreamDlqReplay(...keysThenArgs: Arg[]): Result<number, Context>;
     rdStreamDlqPurge(dlq: string, limit: number): Result<number, Context>;
     rdStreamDlqReplayEntries(...keysThenArgs: Arg[]): Result<number, Context>;

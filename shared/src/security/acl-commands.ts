@@ -59,6 +59,15 @@ export const STREAM_WORKER_COMMANDS = [
   '+lpush',
   '+llen',
   '+time',
+  // The per-key limits (includes/key-gate.lua): freeing a slot and appending the key's next held message.
+  '+hget',
+  '+hmget',
+  '+hdel',
+  '+lindex',
+  '+lpop',
+  '+srem',
+  '+zrem',
+  '+pexpire',
 ];
 
 /**
@@ -146,6 +155,13 @@ export const STREAM_DISPATCHER_COMMANDS = [
   '+wait',
   // resign-2 reads the leader record's epoch and id in one HMGET.
   '+hmget',
+  // The per-key limits (includes/key-gate.lua, streamKeyRelease-2): held lists, waiting keys.
+  '+rpush',
+  '+lindex',
+  '+lpop',
+  '+sadd',
+  '+srem',
+  '+scard',
 ];
 
 /**

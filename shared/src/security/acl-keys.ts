@@ -33,6 +33,16 @@ export function partitionDeadLetterKey(prefix: string, tags?: readonly string[])
     .join(' ');
 }
 
+/**
+ * The partition streams, one pattern per partition: with a per-key concurrency limit a worker's settle
+ * appends the key's next held message in the same call as the ack (lua/includes/key-gate.lua).
+ */
+export function partitionStreamKey(prefix: string, tags?: readonly string[]): string {
+  return partitionTagNames(prefix, tags)
+    .map((tag, i) => `~${partitionKeys(i, tag).stream}`)
+    .join(' ');
+}
+
 /** Whether `tag` is a partition tag of `prefix` as the partition table writes them. */
 export function isPartitionTag(prefix: string, tag: string): boolean {
   return tag.startsWith(`${prefix}:`) && /^\d+(\.[A-Za-z0-9]+)?$/.test(tag.slice(prefix.length + 1));
@@ -107,6 +117,9 @@ export function streamWorkerKeys(prefix: string, tags?: readonly string[]): stri
         p.dlq,
         p.totals,
         p.results,
+        // The per-key limits' keys (lua/includes/key-gate.lua: a fixed set plus one list and one
+        // bucket per affinity key), all under this one prefix of the partition's slot.
+        `${p.keyGate}*`,
       ].map((key) => `~${key}`);
     }),
   ];

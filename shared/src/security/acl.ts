@@ -20,6 +20,7 @@ import {
   everyPartitionKey,
   isPartitionTag,
   partitionDeadLetterKey,
+  partitionStreamKey,
   relayKeys,
   resultsKey,
   streamWorkerKeys,
@@ -44,7 +45,8 @@ import {
  *   Both: XADD into the results stream(s) only (a selector), the extend script of its mode.
  *   Streams: XREADGROUP, XGROUP CREATE, the streamSettle/streamReclaim/heartbeat/outboundWrite
  *   scripts; XADD only into the partitions' dead-letter streams (a selector), never into a partition
- *   stream; the partition table read-only. Neither mode: epoch, leader record, fences, progress
+ *   stream unless generated for REDISPATCH_KEY_CONCURRENCY (`keyConcurrency`: the settle appends a
+ *   key's next held message); the partition table read-only. Neither mode: epoch, leader record, fences, progress
  *   markers, dedupe keys, lease, pub/sub.
  * - `admin`: `stats`, `dlq list|replay|purge` and `outbound-dlq list|purge`: reads, the DLQ scripts,
  *   and DEL of the outbound dead-letter list only; `results tail`: XREAD of the results stream(s).
@@ -82,6 +84,11 @@ export interface AclOptions {
    * deployment whose prefix extends this one with `:<digit>`.
    */
   partitionTags?: readonly string[];
+  /**
+   * Streams mode with REDISPATCH_KEY_CONCURRENCY: a worker's settle appends a key's next held message
+   * to the partition stream, so the worker user may XADD there (`scripts/acl.mjs --key-concurrency`).
+   */
+  keyConcurrency?: boolean;
 }
 
 const unique = (items: string[]) => [...new Set(items)];
@@ -188,9 +195,12 @@ function streamRules(role: AclRole, options: AclOptions): string[] {
         ...CLUSTER,
         ...SCRIPTS,
         ...STREAM_WORKER_COMMANDS,
-        // Settle and reclaim dead-letter into the partition's dlq stream; that is the only XADD a
-        // worker may send, so it cannot inject messages into a partition.
+        // Settle and reclaim dead-letter into the partition's dlq stream; without per-key concurrency
+        // that is the only XADD a worker may send, so it cannot inject messages into a partition.
         `(+xadd ${partitionDeadLetterKey(options.prefix, tags)})`,
+        // REDISPATCH_KEY_CONCURRENCY: the settle appends the key's next held message (one the leader
+        // accepted) to the partition stream, atomically with the ack: XADD there, only when asked for.
+        ...(options.keyConcurrency ? [`(+xadd ${partitionStreamKey(options.prefix, tags)})`] : []),
         `(+xadd ${resultsKey(options.prefix, 'streams', tags)})`,
         endpointSelector(options.prefix),
       ];

@@ -25,6 +25,12 @@ export interface PartitionKeys {
   readonly results: string;
   /** Prefix of publisher-id dedupe keys (one key per id, expiring with the dedupe window). */
   readonly dedupePrefix: string;
+  /**
+   * Prefix of the per-key limits' keys (REDISPATCH_KEY_CONCURRENCY, REDISPATCH_KEY_RATE_LIMIT): the
+   * scripts add `cfg`, `c`, `b`, `d`, `due`, `w`, and `h:<key>` / `t:<key>` per affinity key
+   * (lua/includes/key-gate.lua lists them).
+   */
+  readonly keyGate: string;
 }
 
 export function partitionKeys(index: number, tagName: string): PartitionKeys {
@@ -45,5 +51,6 @@ export function partitionKeys(index: number, tagName: string): PartitionKeys {
     totals: `${tag}:totals`,
     results: `${tag}:results`,
     dedupePrefix: `${tag}:dedupe:`,
+    keyGate: `${tag}:kg:`,
   });
 }

@@ -6,6 +6,9 @@ import type { PendingReply } from '../settler.js';
 interface PartitionSettlements {
   acks: string[];
   nacks: scripts.StreamNack[];
+  /** Entries holding a per-key slot: their acks, and whether any settlement here holds one (nacks too). */
+  gatedAcks: { entryId: string; key: string }[];
+  gated: boolean;
   /** Handlers' return values of these acks (only with a results stream). */
   results: scripts.StreamResultWrite[];
 }
@@ -61,9 +64,14 @@ export class StreamSettler {
     entryId: string,
     replies?: readonly PendingReply[],
     result?: { messageId: string; result: Buffer },
+    key?: string,
   ): void {
     const slot = this.slot(partition);
-    slot.acks.push(entryId);
+    if (key === undefined) slot.acks.push(entryId);
+    else {
+      slot.gatedAcks.push({ entryId, key });
+      slot.gated = true;
+    }
     if (result) slot.results.push({ entryId, ...result });
     if (replies) this.replies.push(...replies);
     this.added();
@@ -76,8 +84,11 @@ export class StreamSettler {
     attempt: number,
     delayMs: number,
     error: string,
+    key?: string,
   ): void {
-    this.slot(partition).nacks.push({ entryId, messageId, attempt, delayMs, error });
+    const slot = this.slot(partition);
+    slot.nacks.push({ entryId, messageId, attempt, delayMs, error });
+    if (key !== undefined) slot.gated = true;
     this.added();
   }
 
@@ -88,7 +99,7 @@ export class StreamSettler {
   private slot(partition: number): PartitionSettlements {
     let found = this.buffered.get(partition);
     if (!found) {
-      found = { acks: [], nacks: [], results: [] };
+      found = { acks: [], nacks: [], results: [], gatedAcks: [], gated: false };
       this.buffered.set(partition, found);
     }
     return found;
@@ -136,6 +147,7 @@ export class StreamSettler {
           results: work.results,
           resultsStream:
             this.resultsMaxLen === undefined ? undefined : { key: p.results, maxLen: this.resultsMaxLen },
+          gated: work.gated ? { acks: work.gatedAcks } : undefined,
         });
         this.metrics.acked.inc(acked);
         this.metrics.nacked.inc(retried + deadLettered);
@@ -170,6 +182,8 @@ export class StreamSettler {
     slot.acks.unshift(...work.acks);
     slot.nacks.unshift(...work.nacks);
     slot.results.unshift(...work.results);
-    this.count += work.acks.length + work.nacks.length;
+    slot.gatedAcks.unshift(...work.gatedAcks);
+    slot.gated ||= work.gated;
+    this.count += work.acks.length + work.nacks.length + work.gatedAcks.length;
   }
 }

@@ -146,8 +146,8 @@ export class StreamsTransport implements Transport {
   }
 
   ack(delivery: Delivery, replies?: readonly PendingReply[], result?: Buffer): void {
-    const [lane, entryId] = this.parse(delivery.receipt);
-    this.settler.ack(lane, entryId, replies, result && { messageId: delivery.id, result });
+    const [lane, entryId, key] = this.parse(delivery.receipt);
+    this.settler.ack(lane, entryId, replies, result && { messageId: delivery.id, result }, key);
   }
 
   extend(delivery: Delivery, ms: number): Promise<boolean> {
@@ -184,10 +184,10 @@ export class StreamsTransport implements Transport {
   }
 
   nack(delivery: Delivery, delayMs: number, error: string, failedSpan?: SpanContext): void {
-    const [lane, entryId] = this.parse(delivery.receipt);
+    const [lane, entryId, key] = this.parse(delivery.receipt);
     // A retry carries the failed attempt's span to whichever worker reads the next attempt.
     const carried = failedSpan === undefined || delayMs < 0 ? error : withAttemptLink(error, failedSpan);
-    this.settler.nack(lane, entryId, delivery.id, delivery.attempt, delayMs, carried);
+    this.settler.nack(lane, entryId, delivery.id, delivery.attempt, delayMs, carried, key);
   }
 
   drain(timeoutMs: number): Promise<void> {
@@ -220,9 +220,20 @@ export class StreamsTransport implements Transport {
     clearTimeout(this.reclaimTimer);
   }
 
-  private parse(receipt: string): [number, string] {
+  /**
+   * A receipt is "<partition> <entryId>", plus " <key>" for an entry holding a per-key slot (its `k`
+   * field: its final settle frees the slot; docs/flow-control.md).
+   */
+  private parse(receipt: string): [number, string, string | undefined] {
     const space = receipt.indexOf(' ');
-    return [Number(receipt.slice(0, space)), receipt.slice(space + 1)];
+    const second = receipt.indexOf(' ', space + 1);
+    const lane = Number(receipt.slice(0, space));
+    if (second < 0) return [lane, receipt.slice(space + 1), undefined];
+    return [lane, receipt.slice(space + 1, second), receipt.slice(second + 1)];
+  }
+
+  private receipt(lane: number, entryId: string, key: string | undefined): string {
+    return key === undefined ? `${lane} ${entryId}` : `${lane} ${entryId} ${key}`;
   }
 
   private async readLoop(host: TransportHost, p: PartitionKeys, reader: DataClient): Promise<void> {
@@ -278,6 +289,7 @@ export class StreamsTransport implements Transport {
     let body: Buffer = Buffer.alloc(0);
     let earlier = 0;
     let previousAttempt: string | undefined;
+    let key: string | undefined;
     for (let f = 0; f + 1 < fields.length; f += 2) {
       const name = (fields[f] as Buffer).toString();
       const value = fields[f + 1] as Buffer;
@@ -287,8 +299,9 @@ export class StreamsTransport implements Transport {
       else if (name === 'n') earlier = Number.parseInt(value.toString(), 10) || 0;
       // The span context of the attempt a traced nack retried (streamSettle, streamMaintain).
       else if (name === 'l') previousAttempt = value.toString();
+      else if (name === 'k') key = value.toString();
     }
-    const receipt = `${lane} ${entryId.toString()}`;
+    const receipt = this.receipt(lane, entryId.toString(), key);
     return { receipt, id, body, attempt: earlier + deliveries, previousAttempt };
   }
 
@@ -340,7 +353,7 @@ export class StreamsTransport implements Transport {
       const lost = reply.deletedWhilePending;
       if (lost > 0) log.error({ partition: p.index, lost }, 'pending entries were deleted from the stream');
       const deliveries: Delivery[] = reply.entries.map((entry) => ({
-        receipt: `${lane} ${entry.entryId}`,
+        receipt: this.receipt(lane, entry.entryId, entry.key),
         id: entry.messageId,
         attempt: entry.attempt,
         body: entry.payload,

@@ -33,6 +33,8 @@ export class StreamUpkeep {
     private readonly epoch: number,
     private readonly metrics: DispatcherMetrics,
     private readonly flow: FlowState,
+    /** Per-key limits are on (due keyed messages enter their key's gate; keys waiting are counted). */
+    private readonly gated = false,
   ) {}
 
   async run(): Promise<UpkeepResult> {
@@ -50,6 +52,7 @@ export class StreamUpkeep {
           group: this.config.consumerGroup,
           promoteLimit,
           liveWorkers: liveIds,
+          gated: this.gated,
         }),
       ),
     );
@@ -60,10 +63,13 @@ export class StreamUpkeep {
     let deadLetters = 0;
     let oldest = Number.POSITIVE_INFINITY;
     let nowMs = 0;
+    let keysWaiting = 0;
     const m = this.metrics;
     replies.forEach((reply, index) => {
       const partition = String(index);
       promoted += reply.promoted;
+      keysWaiting += reply.keysWaiting;
+      this.countHeld(reply);
       m.streamTrimmed.inc(reply.trimmed);
       m.streamLength.set({ partition }, reply.length);
       m.streamPending.set({ partition }, reply.pending);
@@ -87,6 +93,7 @@ export class StreamUpkeep {
     m.delayed.set(delayed);
     m.deadLetters.set(deadLetters);
     m.liveWorkers.set(liveIds.length);
+    if (this.gated) m.keysWaiting.set(keysWaiting);
     m.oldestInflightAge.set(Number.isFinite(oldest) ? Math.max(0, (nowMs - oldest) / 1000) : 0);
     return {
       liveWorkers: liveIds.length,
@@ -119,12 +126,21 @@ export class StreamUpkeep {
       group: this.config.consumerGroup,
       promoteLimit: granted,
       liveWorkers: this.liveIds,
+      gated: this.gated,
     });
+    this.countHeld(reply);
     this.refund = granted - reply.promoted;
     this.metrics.released.inc(reply.promoted);
     // Unused tokens: try the next partition at once, unless this one had nothing at all.
     const nextMs = this.refund > 0 ? (reply.promoted > 0 ? 0 : IDLE_RELEASE_MS) : nextReleaseMs(waitMs, true);
     return { released: reply.promoted, nextMs };
+  }
+
+  /** Due messages a per-key limit held back as they were promoted. */
+  private countHeld(reply: scripts.StreamMaintainReply): void {
+    if (reply.heldByConcurrency > 0)
+      this.metrics.keyHeld.inc({ limit: 'concurrency' }, reply.heldByConcurrency);
+    if (reply.heldByRate > 0) this.metrics.keyHeld.inc({ limit: 'rate' }, reply.heldByRate);
   }
 
   /** Ms until the earliest delayed entry over all partitions is due (one read per partition, in parallel). */
@@ -138,7 +154,15 @@ export class StreamUpkeep {
 
   clearGauges(): void {
     const m = this.metrics;
-    for (const gauge of [m.backlog, m.inflight, m.delayed, m.deadLetters, m.liveWorkers, m.oldestInflightAge])
+    for (const gauge of [
+      m.backlog,
+      m.inflight,
+      m.delayed,
+      m.deadLetters,
+      m.liveWorkers,
+      m.oldestInflightAge,
+      m.keysWaiting,
+    ])
       gauge.set(0);
     m.streamLength.reset();
     m.streamPending.reset();

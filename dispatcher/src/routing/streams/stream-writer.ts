@@ -11,6 +11,7 @@ import type { DispatcherMetrics } from '../../metrics.js';
 import type { Batch } from '../batcher.js';
 import type { FlowState } from '../flow-state.js';
 import { classifyPayload, delayPlacement, optionsPlacement, rendezvousIndex } from '../placement.js';
+import type { KeyLimits } from './key-limits.js';
 
 export interface StreamWriterOptions {
   client: DataClient;
@@ -23,12 +24,17 @@ export interface StreamWriterOptions {
   waitTimeoutMs: number;
   metrics: DispatcherMetrics;
   flow: FlowState;
+  keyLimits: KeyLimits;
+  /** A message was held by the per-key rate on this partition (its release reads the due keys then). */
+  onHeldByRate?: (partition: number) => void;
 }
 
 interface SubBatch {
   partition: PartitionKeys;
   messages: scripts.NewMessage[];
   rejected: scripts.RejectedMessage[];
+  /** Per-key limits on: each message's affinity key ('' = none). */
+  keys: string[];
 }
 
 /**
@@ -62,7 +68,7 @@ export class StreamWriter {
     const sub = (index: number): SubBatch => {
       let found = subs.get(index);
       if (!found) {
-        found = { partition: partitions[index] as PartitionKeys, messages: [], rejected: [] };
+        found = { partition: partitions[index] as PartitionKeys, messages: [], rejected: [], keys: [] };
         subs.set(index, found);
       }
       return found;
@@ -71,6 +77,7 @@ export class StreamWriter {
     // Holding (paused, or a rate limit): what would be appended now is parked as due at once; only a
     // resume or the rate limit's release brings it to the stream.
     const now = this.options.flow.isHolding ? 'd0' : '';
+    const gated = this.options.keyLimits.kind === 'limited';
     for (let i = 0; i < batch.ids.length; i++) {
       const id = batch.ids[i] as string;
       const payload = batch.payloads[i] as Buffer;
@@ -81,13 +88,17 @@ export class StreamWriter {
       }
       if (classified.kind === 'plain') {
         home.messages.push({ id, payload, publisherId: '', placement: now });
+        home.keys.push('');
         continue;
       }
       const { header } = classified;
-      const key = header.id ?? header.affinityKey;
+      // With per-key limits a key's gate lives in one partition, so the affinity key picks it (a repeat
+      // of a publisher id carries the same key, so it still meets its dedupe key there).
+      const key = gated ? (header.affinityKey ?? header.id) : (header.id ?? header.affinityKey);
       const target = key === undefined ? home : sub(rendezvousIndex(key, this.tags));
       const placement = (delayPlacement(header) || now) + optionsPlacement(header);
       target.messages.push({ id, payload, publisherId: dedupeId(header), placement });
+      target.keys.push(header.affinityKey ?? '');
     }
     // Epochs only grow (fences are strict), so epoch and sequence name a batch for good.
     const tag = `${epoch}:${slot.seq}`;
@@ -104,13 +115,29 @@ export class StreamWriter {
   private async writeSub(s: SubBatch, tag: string, progress: string): Promise<void> {
     const { client, epoch, group, dedupeWindowMs, metrics, waitReplicas, waitTimeoutMs } = this.options;
     const p = s.partition;
-    const { appended, delayed, deadLettered, deduplicated, alreadyApplied } = await scripts.streamAppend(
-      client,
-      p,
-      { epoch, batchTag: tag, progress, group, dedupeWindowMs, messages: s.messages, rejected: s.rejected },
-    );
+    const limits = this.options.keyLimits;
+    // Only a batch with a keyed message carries the gate section: nothing is added otherwise.
+    const gate =
+      limits.kind === 'limited' && s.keys.some((key) => key !== '') ? { ...limits, keys: s.keys } : undefined;
+    const reply = await scripts.streamAppend(client, p, {
+      epoch,
+      batchTag: tag,
+      progress,
+      group,
+      dedupeWindowMs,
+      messages: s.messages,
+      rejected: s.rejected,
+      gate,
+    });
+    const { appended, delayed, deadLettered, deduplicated, alreadyApplied } = reply;
+    const held = reply.heldByConcurrency + reply.heldByRate;
+    if (held > 0) {
+      metrics.keyHeld.inc({ limit: 'concurrency' }, reply.heldByConcurrency);
+      metrics.keyHeld.inc({ limit: 'rate' }, reply.heldByRate);
+      if (reply.heldByRate > 0) this.options.onHeldByRate?.(p.index);
+    }
     metrics.dispatched.inc(appended);
-    metrics.accepted.inc(appended + delayed + deadLettered);
+    metrics.accepted.inc(appended + delayed + deadLettered + held);
     metrics.deadLettered.inc(deadLettered);
     metrics.deduplicated.inc(deduplicated);
     if (alreadyApplied) metrics.duplicates.inc(s.messages.length);

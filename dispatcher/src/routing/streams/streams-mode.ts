@@ -10,7 +10,9 @@ import {
 import type { DispatcherMetrics } from '../../metrics.js';
 import { DeadLetterTrim } from '../dead-letter-trim.js';
 import { FlowState, rateSetting } from '../flow-state.js';
+import { IDLE_RELEASE_MS, type ReleaseResult } from '../rate-release.js';
 import { EpochBehindError, type LeaderRouting, type RoutingMode } from '../routing-mode.js';
+import { keyLimits, StreamKeyRelease } from './key-limits.js';
 import { StreamUpkeep, type StreamUpkeepSettings } from './stream-upkeep.js';
 import { StreamWriter } from './stream-writer.js';
 
@@ -27,6 +29,9 @@ export type StreamsModeSettings = StreamUpkeepSettings &
     | 'dlqMax'
     | 'rateLimit'
     | 'rateBurst'
+    | 'keyConcurrency'
+    | 'keyRateLimit'
+    | 'keyRateBurst'
   >;
 
 /**
@@ -91,6 +96,12 @@ export class StreamsMode implements RoutingMode {
     if (floor > 0) throw new EpochBehindError(epoch, floor);
     const rate = rateSetting(this.config.rateLimit, this.config.rateBurst);
     const flow = new FlowState(this.client, this.keys, epoch, this.metrics, rate);
+    const limits = keyLimits(this.config);
+    // The per-key rate's release: only with a per-key rate (a concurrency limit is released by settles).
+    const keyRelease =
+      limits.kind === 'limited' && limits.rate > 0
+        ? new StreamKeyRelease(this.client, this.partitions, epoch)
+        : undefined;
     const writer = new StreamWriter({
       client: this.client,
       partitions: this.partitions,
@@ -102,6 +113,8 @@ export class StreamsMode implements RoutingMode {
       waitTimeoutMs: this.config.waitTimeoutMs,
       metrics: this.metrics,
       flow,
+      keyLimits: limits,
+      ...(keyRelease ? { onHeldByRate: (partition: number) => keyRelease.heldByRate(partition) } : {}),
     });
     const upkeep = new StreamUpkeep(
       this.client,
@@ -111,6 +124,7 @@ export class StreamsMode implements RoutingMode {
       epoch,
       this.metrics,
       flow,
+      limits.kind === 'limited',
     );
     // The first upkeep applies the flow state before the first write.
     await upkeep.run();
@@ -151,9 +165,32 @@ export class StreamsMode implements RoutingMode {
         const trimMore = await trim.run();
         return { ...result, more: result.more || trimMore };
       },
-      ...(rate.kind === 'limited' ? { release: () => upkeep.release() } : {}),
+      ...releaseLoop(
+        rate.kind === 'limited' ? () => upkeep.release() : undefined,
+        // Paused: a key's due messages wait too (what a settle frees by concurrency still goes out).
+        keyRelease && (() => (flow.isPaused ? idle() : keyRelease.release())),
+      ),
       clearGauges: () => upkeep.clearGauges(),
       nextDueInMs: () => upkeep.nextDueInMs(),
     };
   }
+}
+
+const idle = async (): Promise<ReleaseResult> => ({ released: 0, nextMs: IDLE_RELEASE_MS });
+
+/** The leader's release loop: the cluster-wide rate's and the per-key rate's, whichever are set. */
+function releaseLoop(
+  cluster: (() => Promise<ReleaseResult>) | undefined,
+  perKey: (() => Promise<ReleaseResult>) | undefined,
+): { release?: () => Promise<ReleaseResult> } {
+  if (!cluster || !perKey) {
+    const only = cluster ?? perKey;
+    return only ? { release: only } : {};
+  }
+  return {
+    release: async () => {
+      const [a, b] = await Promise.all([cluster(), perKey()]);
+      return { released: a.released + b.released, nextMs: Math.min(a.nextMs, b.nextMs) };
+    },
+  };
 }

@@ -31,6 +31,17 @@ export interface StreamAppendArgs {
   dedupeWindowMs: number;
   messages: readonly NewMessage[];
   rejected: readonly RejectedMessage[];
+  /** Per-key limits (absent when off: nothing is added to the call). */
+  gate?: StreamGate | undefined;
+}
+
+/** The per-key limits as the leader applies them, and each new message's affinity key ('' = none). */
+export interface StreamGate {
+  concurrency: number;
+  rate: number;
+  burst: number;
+  /** One per message of `messages`, in order. */
+  keys: readonly string[];
 }
 
 export interface StreamAppendReply {
@@ -40,6 +51,9 @@ export interface StreamAppendReply {
   deduplicated: number;
   /** True: this batch was already written (a retry whose first reply was lost). */
   alreadyApplied: boolean;
+  /** Accepted but held back in Redis by the per-key concurrency / rate limit. */
+  heldByConcurrency: number;
+  heldByRate: number;
 }
 
 /** streamAppend-10.lua: the leader's fenced batch write into one partition. Throws `FencedError`. */
@@ -51,6 +65,8 @@ export async function streamAppend(
   const tail: ScriptArg[] = [];
   for (const m of args.messages) tail.push(m.id, m.payload, m.publisherId, m.placement);
   for (const r of args.rejected) tail.push(r.id, r.payload, r.reason);
+  const gate = args.gate;
+  if (gate) tail.push('gate', keys.keyGate, gate.concurrency, gate.rate, gate.burst, ...gate.keys);
   const reply = await client.rdStreamAppend(
     keys.fence,
     keys.stream,
@@ -79,6 +95,8 @@ export async function streamAppend(
     deadLettered: numberAt(reply, 2),
     deduplicated: numberAt(reply, 3),
     alreadyApplied: numberAt(reply, 4) === 1,
+    heldByConcurrency: reply.length > 5 ? numberAt(reply, 5) : 0,
+    heldByRate: reply.length > 6 ? numberAt(reply, 6) : 0,
   };
 }
 
@@ -95,13 +113,24 @@ export interface StreamMaintainReply {
   nowMs: number;
   /** -1 when nothing is pending. */
   oldestPendingMs: number;
+  /** Per-key limits on: keys with held messages; due messages held back by each limit. */
+  keysWaiting: number;
+  heldByConcurrency: number;
+  heldByRate: number;
 }
 
 /** streamMaintain-8.lua: the leader's upkeep of one partition. Throws `FencedError`. */
 export async function streamMaintain(
   client: ScriptClient,
   keys: PartitionKeys,
-  args: { epoch: number; group: string; promoteLimit: number; liveWorkers: readonly string[] },
+  args: {
+    epoch: number;
+    group: string;
+    promoteLimit: number;
+    liveWorkers: readonly string[];
+    /** Per-key limits are on: due keyed messages enter their key's gate. */
+    gated?: boolean;
+  },
 ): Promise<StreamMaintainReply> {
   const reply = await client.rdStreamMaintain(
     keys.fence,
@@ -115,6 +144,7 @@ export async function streamMaintain(
     String(args.epoch),
     args.group,
     args.promoteLimit,
+    args.gated ? keys.keyGate : '',
     ...args.liveWorkers,
   );
   throwOnScriptCode(reply, { epoch: args.epoch });
@@ -130,6 +160,40 @@ export async function streamMaintain(
     deadLetters: n(7),
     nowMs: n(8),
     oldestPendingMs: n(9),
+    keysWaiting: n(10),
+    heldByConcurrency: n(11),
+    heldByRate: n(12),
+  };
+}
+
+export interface StreamKeyReleaseReply {
+  released: number;
+  /** Ms until the partition's next key is due; -1 when none waits for a token. */
+  waitMs: number;
+  keysWaiting: number;
+  /** More keys were due than one call takes. */
+  more: boolean;
+}
+
+/** streamKeyRelease-2.lua: the leader appends the held messages whose key's next token is due. Throws `FencedError`. */
+export async function streamKeyRelease(
+  client: ScriptClient,
+  keys: Pick<PartitionKeys, 'fence' | 'stream' | 'keyGate'>,
+  args: { epoch: number; keyLimit: number },
+): Promise<StreamKeyReleaseReply> {
+  const reply = await client.rdStreamKeyRelease(
+    keys.fence,
+    keys.stream,
+    String(args.epoch),
+    keys.keyGate,
+    args.keyLimit,
+  );
+  throwOnScriptCode(reply, { epoch: args.epoch });
+  return {
+    released: numberAt(reply, 0),
+    waitMs: numberAt(reply, 1),
+    keysWaiting: numberAt(reply, 2),
+    more: numberAt(reply, 3) === 1,
   };
 }
 

@@ -38,6 +38,11 @@ export async function streamSettle(
     /** Written only for entries this call acks, and only with `resultsStream`. */
     results?: readonly StreamResultWrite[];
     resultsStream?: ResultsStream | undefined;
+    /**
+     * Settlements of entries that hold a per-key slot (their `k` field): these acks go here, not in
+     * `acks`. Present whenever this call settles any such entry (nacks too), absent otherwise.
+     */
+    gated?: { acks: readonly { entryId: string; key: string }[] } | undefined;
   },
 ): Promise<StreamSettleReply> {
   const nacks: ScriptArg[] = [];
@@ -46,6 +51,10 @@ export async function streamSettle(
   if (args.resultsStream && results.length > 0) {
     nacks.push('results', args.resultsStream.key, args.resultsStream.maxLen, results.length);
     for (const r of results) nacks.push(r.entryId, r.messageId, r.result);
+  }
+  if (args.gated) {
+    nacks.push('gate', keys.keyGate, args.gated.acks.length);
+    for (const a of args.gated.acks) nacks.push(a.entryId, a.key);
   }
   const reply = await client.rdStreamSettle(
     keys.stream,
@@ -73,6 +82,8 @@ export async function streamSettle(
 
 export interface ReclaimedEntry {
   entryId: string;
+  /** The affinity key whose slot the entry holds (per-key concurrency limit), if any. */
+  key?: string;
   messageId: string;
   attempt: number;
   payload: Buffer;
@@ -80,12 +91,12 @@ export interface ReclaimedEntry {
 
 /**
  * streamReclaim-4.lua: takes over entries of one partition's stream (`keys.stream`: the partition
- * stream, or its priority stream) idle past the ack timeout. `prioritized`: the partition's priority
- * stream exists (a worker reads it from then on).
+ * stream, or its priority stream) idle past the ack timeout, and frees the per-key slots of those it
+ * dead-letters. `prioritized`: the partition's priority stream exists (a worker reads it from then on).
  */
 export async function streamReclaim(
   client: ScriptClient,
-  keys: Pick<PartitionKeys, 'stream' | 'priorityStream' | 'dlq' | 'totals'>,
+  keys: Pick<PartitionKeys, 'stream' | 'priorityStream' | 'dlq' | 'totals' | 'keyGate'>,
   args: { group: string; consumer: string; minIdleMs: number; count: number; maxAttempts: number },
 ): Promise<{
   prioritized: boolean;
@@ -104,11 +115,16 @@ export async function streamReclaim(
     '0-0',
     args.count,
     args.maxAttempts,
+    keys.keyGate,
   );
   const entries: ReclaimedEntry[] = [];
   for (let i = 3; i + 3 < reply.length; i += 4) {
+    // "<entryId> <key>" for an entry holding a per-key slot (entry ids have no space).
+    const ref = String(reply[i]);
+    const space = ref.indexOf(' ');
     entries.push({
-      entryId: String(reply[i]),
+      entryId: space < 0 ? ref : ref.slice(0, space),
+      ...(space < 0 ? {} : { key: ref.slice(space + 1) }),
       messageId: String(reply[i + 1]),
       attempt: Number(reply[i + 2]),
       payload: reply[i + 3] as Buffer,

@@ -29,12 +29,19 @@
   ARGV[9..]               the tuples; placement: '' now, 'd<ms>' after a delay, 'D<epochMs>' at a time,
                           then, only for a message with options, '|' + 'a<maxAttempts>' / 'p<priority>'
                           (priority 1..9: appended to KEYS[10] instead of KEYS[2], or parked with it)
+  then, only with a per-key limit (includes/key-gate.lua): 'gate', gatePrefix, concurrency, rate,
+  burst, and newCount affinity keys ('' = none); a keyed message is appended only when its key's
+  slot and token are free, else held in the key's list (a keyed message goes to KEYS[2] whatever its
+  priority: its key's order comes first)
 
-  Returns: {appended, delayed, deadLettered, deduplicated, alreadyApplied}
+  Returns: {appended, delayed, deadLettered, deduplicated, alreadyApplied, heldByConcurrency, heldByRate}
   Errors:  {-1} when the epoch is stale (the caller must step down).
 ]]
 --- @include now
 --- @include priority-stream
+--- @include token-bucket
+--- @include key-gate
+--- @include key-gate-hold
 local rcall = redis.call
 if rcall('GET', KEYS[1]) ~= ARGV[1] then
   return {-1}
@@ -53,7 +60,14 @@ local deadCount = tonumber(ARGV[8])
 local appended, delayedCount, deadLettered, deduplicated = 0, 0, 0, 0
 local priorityReady = false
 local base = 9
-for _ = 1, newCount do
+local gate = nil
+if ARGV[base + 4 * newCount + 3 * deadCount] == 'gate' then
+  local at = base + 4 * newCount + 3 * deadCount
+  gate = {g = ARGV[at + 1], keysAt = at + 4, concurrency = 0, rate = 0}
+  gate.cfg = {concurrency = tonumber(ARGV[at + 2]), rate = tonumber(ARGV[at + 3]), burst = tonumber(ARGV[at + 4])}
+  rcall('HSET', gate.g .. 'cfg', 'concurrency', ARGV[at + 2], 'rate', ARGV[at + 3], 'burst', ARGV[at + 4])
+end
+for n = 1, newCount do
   local id, payload, publisherId, placement = ARGV[base], ARGV[base + 1], ARGV[base + 2], ARGV[base + 3]
   base = base + 4
   local fresh = true
@@ -65,6 +79,7 @@ for _ = 1, newCount do
     end
   end
   if fresh then
+    local key = gate and ARGV[gate.keysAt + n] or ''
     local limit, level = nil, nil
     local bar = string.find(placement, '|', 1, true)
     if bar then
@@ -81,7 +96,11 @@ for _ = 1, newCount do
       if limit or level then
         rcall('HSET', KEYS[9], id, (limit and ('0|' .. limit) or '') .. (level and ('q' .. level) or ''))
       end
+      if key ~= '' then rcall('HSET', gate.g .. 'd', id, 'g' .. key) end
       delayedCount = delayedCount + 1
+    elseif key ~= '' then
+      local held = gateEnter(gate.g, gate.cfg, KEYS[2], key, id, payload, limit, now)
+      if held then gate[held] = gate[held] + 1 else appended = appended + 1 end
     elseif level then
       -- Once per batch: the stream is never deleted while the batch runs.
       if not priorityReady then
@@ -108,11 +127,11 @@ for _ = 1, deadCount do
   deadLettered = deadLettered + 1
   base = base + 3
 end
-local accepted = appended + delayedCount + deadLettered
+local accepted = appended + delayedCount + deadLettered + (gate and gate.concurrency + gate.rate or 0)
 if accepted > 0 then rcall('HINCRBY', KEYS[8], 'accepted', accepted) end
 if appended > 0 then rcall('HINCRBY', KEYS[8], 'dispatched', appended) end
 if deadLettered > 0 then rcall('HINCRBY', KEYS[8], 'deadLettered', deadLettered) end
 if deduplicated > 0 then rcall('HINCRBY', KEYS[8], 'deduplicated', deduplicated) end
 rcall('SET', KEYS[3], ARGV[2])
 if ARGV[3] ~= '' then rcall('SET', KEYS[4], ARGV[3]) end
-return {appended, delayedCount, deadLettered, deduplicated, 0}
+return {appended, delayedCount, deadLettered, deduplicated, 0, gate and gate.concurrency or 0, gate and gate.rate or 0}

@@ -19,15 +19,22 @@
   ARGV[1] epoch          the caller's epoch; rejected unless it equals KEYS[1]
   ARGV[2] group
   ARGV[3] promoteLimit   most delayed messages promoted per call
-  ARGV[4..]              ids of the live workers (consumers not among them, with nothing pending, are removed)
+  ARGV[4] gatePrefix     '' without per-key limits; else (includes/key-gate.lua) a due keyed message
+                         enters its key's gate (a retry keeps its slot; it goes to KEYS[2] whatever its
+                         level) and keysWaiting is counted
+  ARGV[5..]              ids of the live workers (consumers not among them, with nothing pending, are removed)
 
-  Returns: {promoted, trimmed, consumersRemoved, length, pending, undelivered, delayed, deadLetters, nowMs, oldestPendingMs}
+  Returns: {promoted, trimmed, consumersRemoved, length, pending, undelivered, delayed, deadLetters, nowMs,
+            oldestPendingMs, keysWaiting, heldByConcurrency, heldByRate}
   Errors:  {-1} when the epoch is stale.
 ]]
 --- @include now
 --- @include priority-stream
 --- @include attempt-link
 --- @include stream-upkeep
+--- @include token-bucket
+--- @include key-gate
+--- @include key-gate-hold
 local rcall = redis.call
 if rcall('GET', KEYS[1]) ~= ARGV[1] then
   return {-1}
@@ -36,6 +43,9 @@ local group = ARGV[2]
 local now = nowMs()
 local promoted = 0
 local priorityReady = false
+local gate = ARGV[4] ~= '' and ARGV[4] or nil
+local gateCfg = gate and gateConfig(gate)
+local held = {concurrency = 0, rate = 0}
 local due = rcall('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
 for _, id in ipairs(due) do
   local payload = rcall('HGET', KEYS[4], id)
@@ -43,24 +53,30 @@ for _, id in ipairs(due) do
     local stored = rcall('HMGET', KEYS[5], id, delayedLinkField(id))
     local earlier, level = splitPriority(stored[1])
     local link = delayedLinkOf(stored[2], earlier)
-    local target, tail = KEYS[2], {}
-    if level then
-      if not priorityReady then
-        ensurePriorityStream(KEYS[8], group)
-        priorityReady = true
-      end
-      target, tail = KEYS[8], {'q', level}
-    end
-    if link then tail[#tail + 1], tail[#tail + 2] = 'l', link end
     -- "<attempts>|<limit>" when the message carries its own attempt limit.
     local bar = earlier and string.find(earlier, '|', 1, true)
-    if bar then
-      rcall('XADD', target, '*', 'i', id, 'p', payload, 'n', string.sub(earlier, 1, bar - 1),
-        'm', string.sub(earlier, bar + 1), unpack(tail))
-    elseif earlier then
-      rcall('XADD', target, '*', 'i', id, 'p', payload, 'n', earlier, unpack(tail))
+    local gated = gate and gatePromote(gate, gateCfg, KEYS[2], id, payload,
+      bar and string.sub(earlier, 1, bar - 1) or earlier, bar and string.sub(earlier, bar + 1) or nil, now)
+    if gated then
+      if gated ~= 'appended' then held[gated] = held[gated] + 1 end
     else
-      rcall('XADD', target, '*', 'i', id, 'p', payload, unpack(tail))
+      local target, tail = KEYS[2], {}
+      if level then
+        if not priorityReady then
+          ensurePriorityStream(KEYS[8], group)
+          priorityReady = true
+        end
+        target, tail = KEYS[8], {'q', level}
+      end
+      if link then tail[#tail + 1], tail[#tail + 2] = 'l', link end
+      if bar then
+        rcall('XADD', target, '*', 'i', id, 'p', payload, 'n', string.sub(earlier, 1, bar - 1),
+          'm', string.sub(earlier, bar + 1), unpack(tail))
+      elseif earlier then
+        rcall('XADD', target, '*', 'i', id, 'p', payload, 'n', earlier, unpack(tail))
+      else
+        rcall('XADD', target, '*', 'i', id, 'p', payload, unpack(tail))
+      end
     end
     promoted = promoted + 1
   end
@@ -74,7 +90,7 @@ if rcall('EXISTS', KEYS[2]) == 0 then
   pcall(rcall, 'XGROUP', 'CREATE', KEYS[2], group, '0', 'MKSTREAM')
 end
 local live = {}
-for i = 4, #ARGV do live[ARGV[i]] = true end
+for i = 5, #ARGV do live[ARGV[i]] = true end
 local trimmed, removed, length, pendingCount, undelivered, oldestPendingMs = upkeepStream(KEYS[2], group, live)
 if rcall('EXISTS', KEYS[8]) == 1 then
   local t, r, l, p, u, o = upkeepStream(KEYS[8], group, live)
@@ -83,4 +99,5 @@ if rcall('EXISTS', KEYS[8]) == 1 then
   if o >= 0 and (oldestPendingMs < 0 or o < oldestPendingMs) then oldestPendingMs = o end
 end
 return {promoted, trimmed, removed, length, pendingCount, undelivered,
-  rcall('ZCARD', KEYS[3]), rcall('XLEN', KEYS[6]), now, oldestPendingMs}
+  rcall('ZCARD', KEYS[3]), rcall('XLEN', KEYS[6]), now, oldestPendingMs,
+  gate and rcall('SCARD', gate .. 'w') or 0, held.concurrency, held.rate}

@@ -17,10 +17,16 @@
   ARGV[4] cursor       unused (kept for the call shape; every pass scans from the oldest pending)
   ARGV[5] count        most entries to claim
   ARGV[6] maxAttempts  (an entry's 'm' field, the publisher's own limit, wins)
+  ARGV[7] gatePrefix   the per-key limits' prefix (includes/key-gate.lua): an entry with a 'k' field
+                       frees its key's slot when dead-lettered here, and is returned as
+                       "<entryId> <key>" so its final settle can free it
 
   Returns: {prioritized, deadLettered, deletedWhilePending, then (entryId, messageId, attempt, payload) x n};
            prioritized is 1 when KEYS[4] exists (the partition has had a message with a priority), else 0
 ]]
+--- @include now
+--- @include token-bucket
+--- @include key-gate
 local rcall = redis.call
 local group, consumer, maxAttempts = ARGV[1], ARGV[2], tonumber(ARGV[6])
 local minIdle, want = tonumber(ARGV[3]), tonumber(ARGV[5])
@@ -47,7 +53,7 @@ for _, row in ipairs(candidates) do
       deleted = deleted + 1
     else
       local fields = entry[2]
-      local messageId, payload, earlier, limit, level = '', '', 0, maxAttempts, nil
+      local messageId, payload, earlier, limit, level, key = '', '', 0, maxAttempts, nil, nil
       for f = 1, #fields, 2 do
         local name = fields[f]
         if name == 'i' then messageId = fields[f + 1]
@@ -55,7 +61,8 @@ for _, row in ipairs(candidates) do
         -- Leading digits: a leader of another version may have left a suffix in 'n' or 'm'.
         elseif name == 'n' then earlier = tonumber(string.match(fields[f + 1], '^%d+')) or 0
         elseif name == 'm' then limit = tonumber(string.match(fields[f + 1], '^%d+')) or maxAttempts
-        elseif name == 'q' then level = fields[f + 1] end
+        elseif name == 'q' then level = fields[f + 1]
+        elseif name == 'k' then key = fields[f + 1] end
       end
       local attempt = earlier + deliveries + 1
       if attempt > limit then
@@ -66,8 +73,9 @@ for _, row in ipairs(candidates) do
         rcall('XADD', KEYS[2], '*', unpack(dead))
         rcall('XACK', KEYS[1], group, entryId)
         deadLettered = deadLettered + 1
+        if key and ARGV[7] then gateFree(ARGV[7], KEYS[1], key, nowMs()) end
       else
-        out[#out + 1] = entryId
+        out[#out + 1] = key and (entryId .. ' ' .. key) or entryId
         out[#out + 1] = messageId
         out[#out + 1] = attempt
         out[#out + 1] = payload

@@ -29,7 +29,11 @@
                         (UnrecoverableError, expired). An entry's 'm' field (the publisher's own
                         attempt limit) overrides maxAttempts. Then optionally the results section
                         (includes/write-results.lua, keyed by entry id), written only for entries
-                        this call acked
+                        this call acked. Then, only for entries of a key under a concurrency limit
+                        (their 'k' field; includes/key-gate.lua): 'gate', gatePrefix, count, and
+                        (entryId, key) pairs acked one by one by their current owner only, each freeing its key's slot and appending
+                        the key's next held message; a nack of such an entry frees it when dead-lettered
+                        and keeps it for the retry
 
   Returns: {acked, retried, deadLettered, stale}
 ]]
@@ -37,6 +41,8 @@
 --- @include push-chunked
 --- @include write-results
 --- @include attempt-link
+--- @include token-bucket
+--- @include key-gate
 local rcall = redis.call
 local group, consumer, maxAttempts = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local ackCount, nackCount = tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -66,8 +72,27 @@ if ackCount > 0 then
   stale = ackCount - acked
   base = base + ackCount
 end
-if ackedIds then writeResults(ARGV, resultsAt, ackedIds) end
+local gateAt = resultsAt
+if ackedIds then gateAt = resultsAt + 4 + 3 * tonumber(ARGV[resultsAt + 3]) end
+local gate = ARGV[gateAt] == 'gate' and ARGV[gateAt + 1] or nil
 local now = nil
+if gate then
+  for i = gateAt + 3, gateAt + 2 + 2 * tonumber(ARGV[gateAt + 2]), 2 do
+    local id = ARGV[i]
+    -- Only the current owner's ack frees the slot: a stale ack of a reclaimed entry must not let the
+    -- key's next message start while the entry is still being handled.
+    local pending = rcall('XPENDING', KEYS[1], group, id, id, 1)
+    if pending[1] and pending[1][2] == consumer and rcall('XACK', KEYS[1], group, id) == 1 then
+      acked = acked + 1
+      if ackedIds then ackedIds[id] = true end
+      now = now or nowMs()
+      gateFree(gate, KEYS[1], ARGV[i + 1], now)
+    else
+      stale = stale + 1
+    end
+  end
+end
+if ackedIds then writeResults(ARGV, resultsAt, ackedIds) end
 for _ = 1, nackCount do
   local entryId, messageId, attempt = ARGV[base], ARGV[base + 1], tonumber(string.match(ARGV[base + 2], '^%d+')) or 1
   local delay, link, err = tonumber(ARGV[base + 3]), takeAttemptLink(ARGV[base + 4])
@@ -80,11 +105,12 @@ for _ = 1, nackCount do
   if #pending == 0 or pending[1][2] ~= consumer or #entry == 0 then
     stale = stale + 1
   else
-    local fields, payload, limit, level = entry[1][2], '', maxAttempts, nil
+    local fields, payload, limit, level, key = entry[1][2], '', maxAttempts, nil, nil
     for f = 1, #fields, 2 do
       if fields[f] == 'p' then payload = fields[f + 1]
       elseif fields[f] == 'm' then limit = tonumber(string.match(fields[f + 1], '^%d+')) or maxAttempts
-      elseif fields[f] == 'q' then level = fields[f + 1] end
+      elseif fields[f] == 'q' then level = fields[f + 1]
+      elseif fields[f] == 'k' then key = fields[f + 1] end
     end
     rcall('XACK', KEYS[1], group, entryId)
     now = now or nowMs()
@@ -95,7 +121,9 @@ for _ = 1, nackCount do
       if level then dead[#dead + 1], dead[#dead + 2] = 'q', level end
       rcall('XADD', KEYS[6], '*', unpack(dead))
       deadLettered = deadLettered + 1
+      if key and gate then gateFree(gate, KEYS[1], key, now) end
     else
+      if key and gate then rcall('HSET', gate .. 'd', messageId, 's' .. key) end
       rcall('ZADD', KEYS[2], now + delay, messageId)
       rcall('HSET', KEYS[3], messageId, payload)
       local value = (limit ~= maxAttempts and (attempt .. '|' .. limit) or attempt) .. (level and ('q' .. level) or '')

@@ -1,0 +1,68 @@
+import { performance } from 'node:perf_hooks';
+import { type Config, type DataClient, type PartitionKeys, scripts } from '@redispatch/shared';
+import { IDLE_RELEASE_MS, MIN_RELEASE_MS, type ReleaseResult } from '../rate-release.js';
+
+/**
+ * The per-key limits (REDISPATCH_KEY_CONCURRENCY, REDISPATCH_KEY_RATE_LIMIT, REDISPATCH_KEY_RATE_BURST),
+ * or none. Burst 0 means one second of the rate, at least 1.
+ */
+export type KeyLimits =
+  | { kind: 'none' }
+  | { kind: 'limited'; concurrency: number; rate: number; burst: number };
+
+export function keyLimits(
+  config: Pick<Config, 'keyConcurrency' | 'keyRateLimit' | 'keyRateBurst'>,
+): KeyLimits {
+  const { keyConcurrency: concurrency, keyRateLimit: rate, keyRateBurst } = config;
+  if (concurrency <= 0 && rate <= 0) return { kind: 'none' };
+  const burst = rate <= 0 ? 0 : keyRateBurst > 0 ? keyRateBurst : Math.max(1, Math.ceil(rate));
+  return { kind: 'limited', concurrency: Math.max(0, concurrency), rate: Math.max(0, rate), burst };
+}
+
+/** Most due keys one partition's release call takes (bounds the script's run time). */
+const KEY_LIMIT = 500;
+/** Every partition is read at least this often: a settle that freed a slot may have queued a key for a token. */
+const SWEEP_MS = 200;
+
+/**
+ * Streams mode, per-key rate limit: the leader appends held messages whose key's next token is due
+ * (streamKeyRelease-2.lua, fenced by each partition's fence), timed by each partition's earliest due key
+ * and a sweep of every partition, so a new leader simply continues from the due sets in Redis.
+ */
+export class StreamKeyRelease {
+  /** Per partition: when (performance.now ms) its next key is due; 0 = read it on the next pass. */
+  private readonly nextDue: number[];
+  private lastSweep = 0;
+
+  constructor(
+    private readonly client: DataClient,
+    private readonly partitions: readonly PartitionKeys[],
+    private readonly epoch: number,
+  ) {
+    this.nextDue = partitions.map(() => 0);
+  }
+
+  /** The writer held a message by the rate on this partition: read its due keys on the next pass. */
+  heldByRate(partition: number): void {
+    this.nextDue[partition] = 0;
+  }
+
+  async release(): Promise<ReleaseResult> {
+    const now = performance.now();
+    const sweep = now - this.lastSweep >= SWEEP_MS;
+    if (sweep) this.lastSweep = now;
+    const due = this.partitions.filter((_, i) => sweep || (this.nextDue[i] ?? 0) <= now);
+    const replies = await Promise.all(
+      due.map((p) => scripts.streamKeyRelease(this.client, p, { epoch: this.epoch, keyLimit: KEY_LIMIT })),
+    );
+    let released = 0;
+    replies.forEach((reply, i) => {
+      const index = (due[i] as PartitionKeys).index;
+      released += reply.released;
+      this.nextDue[index] = reply.more ? 0 : reply.waitMs < 0 ? Number.POSITIVE_INFINITY : now + reply.waitMs;
+    });
+    const earliest = Math.min(this.lastSweep + SWEEP_MS, ...this.nextDue);
+    const nextMs = Math.max(MIN_RELEASE_MS, Math.min(IDLE_RELEASE_MS * 4, earliest - performance.now()));
+    return { released, nextMs };
+  }
+}
