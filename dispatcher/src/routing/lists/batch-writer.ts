@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import type { DispatcherMetrics } from '../../metrics.js';
 import type { Batch } from '../batcher.js';
 import type { FlowState } from '../flow-state.js';
+import type { KeyGate } from './key-gate.js';
 import { classifyPayload, delayPlacement, optionsPlacement, rendezvousIndex } from '../placement.js';
 
 export interface BatchWriterOptions {
@@ -17,6 +18,7 @@ export interface BatchWriterOptions {
   dedupeWindowMs: number;
   metrics: DispatcherMetrics;
   flow: FlowState;
+  keyGate: KeyGate;
 }
 
 /**
@@ -65,11 +67,14 @@ export class BatchWriter {
           id,
           payload,
           publisherId: dedupeId(classified.header),
-          placement: this.placement(classified.header, workers) + optionsPlacement(classified.header),
+          placement:
+            this.placement(classified.header, workers) +
+            optionsPlacement(classified.header) +
+            this.options.keyGate.placementSuffix(classified.header),
         });
     }
     const started = performance.now();
-    const { routed, roundRobinNext, accepted, duplicates, deadLettered, deduplicated } =
+    const { routed, roundRobinNext, accepted, duplicates, deadLettered, deduplicated, keyHeldConcurrency, keyHeldRate } =
       await scripts.dispatchBatch(redis, keys, {
         epoch,
         highWater,
@@ -90,6 +95,7 @@ export class BatchWriter {
     metrics.duplicates.inc(duplicates);
     metrics.deduplicated.inc(deduplicated);
     metrics.deadLettered.inc(deadLettered);
+    this.options.keyGate.countHeld(keyHeldConcurrency, keyHeldRate);
   }
 
   /** Where an enveloped message goes: the delayed set, its affinity worker, or normal routing. */

@@ -34,6 +34,9 @@
 --- @include now
 --- @include push-chunked
 --- @include message-options
+--- @include priority-insert
+--- @include token-bucket
+--- @include key-gate
 --- @include settle-messages
 --- @include write-replies
 --- @include write-results
