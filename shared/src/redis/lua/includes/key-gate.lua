@@ -121,6 +121,7 @@ local function keyAdmitHeld(g, key, route, max)
     route(id)
     admitted = admitted + 1
   end
+  if redis.call('LLEN', held) == 0 then redis.call('ZREM', wait, key) end
   return admitted
 end
 
