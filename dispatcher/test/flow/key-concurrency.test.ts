@@ -5,7 +5,15 @@
 import { type RedisHandle, startRedis } from '@redispatch/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FaultCluster, killEverything } from '../helpers/fault-cluster.js';
-import { KEY_RECORDER, markKilled, publishKeyed, readKeyLog, summarise } from '../helpers/key-log.js';
+import {
+  KEY_RECORDER,
+  markKilled,
+  percentile,
+  publishKeyed,
+  readKeyLog,
+  releaseGapsMs,
+  summarise,
+} from '../helpers/key-log.js';
 
 let server: RedisHandle;
 beforeAll(async () => {
@@ -82,6 +90,25 @@ describe('per-key concurrency (lists mode)', () => {
         expect(othersDone).toBeLessThan(hotEnds[19] as number);
         expect(summary.maxInHandler.get('hot')).toBe(1);
         expect(summary.firstStarts.get('hot')).toEqual(inOrder(40));
+      },
+    );
+  }, 120_000);
+
+  it('N = 1, no fault: prints the release latency (from a handler end to the next start of its key)', async () => {
+    const env = { REDISPATCH_KEY_CONCURRENCY: '1', KEY_HANDLE_MS: '10' };
+    await FaultCluster.run(
+      { name: 'key-latency', redisUrl: server.url, dispatchers: 1, workers: 3, handler: KEY_RECORDER, env },
+      async (fleet) => {
+        const keys = keyNames(10);
+        await publishKeyed(fleet.admin, fleet.env.REDISPATCH_CHANNEL as string, keys, 50);
+        await waitEnded(fleet, 500, 60_000);
+        const gaps = releaseGapsMs(readKeyLog(fleet.dir));
+        console.log(
+          `key release latency (N=1, 10 keys x 50, 3 workers, 10 ms handler): p50 ${percentile(gaps, 50)} ms, p99 ${percentile(gaps, 99)} ms, max ${gaps.at(-1)} ms over ${gaps.length} releases`,
+        );
+        // Far below the reap interval times the messages: no release waits for a reap tick.
+        expect(gaps.length).toBe(keys.length * 49);
+        expect(percentile(gaps, 50)).toBeLessThan(100);
       },
     );
   }, 120_000);

@@ -97,3 +97,27 @@ export async function publishKeyed(
   for (const { key, seq } of items)
     await publisher.publish(`${key} ${seq}`, { id: `${key}-${seq}`, affinityKey: key });
 }
+
+/**
+ * Per key, ms from one message's handler end to the next message's first start (same key, next seq):
+ * with a concurrency limit of 1 that is the release latency (settle, slot freed, next let in, claimed).
+ */
+export function releaseGapsMs(events: readonly KeyEvent[]): number[] {
+  const firstStart = new Map<string, number>();
+  const lastEnd = new Map<string, number>();
+  for (const e of events) {
+    const id = `${e.key} ${e.seq}`;
+    if (e.kind === 'start' && !firstStart.has(id)) firstStart.set(id, e.ms);
+    if (e.kind === 'end') lastEnd.set(id, e.ms);
+  }
+  const gaps: number[] = [];
+  for (const [id, end] of lastEnd) {
+    const [key, seq] = id.split(' ');
+    const next = firstStart.get(`${key} ${Number(seq) + 1}`);
+    if (next !== undefined) gaps.push(next - end);
+  }
+  return gaps.sort((a, b) => a - b);
+}
+
+export const percentile = (sorted: readonly number[], p: number): number =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
