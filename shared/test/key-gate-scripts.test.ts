@@ -22,12 +22,26 @@ afterAll(async () => {
 const EPOCH = 4;
 const replyQueues = (keys: Keys) => ({ max: 100, tag: keys.tag });
 
-async function deployment(name: string, limits: { concurrency: number; rate: number; burst: number }) {
+const ROUTING = { highWater: 100, workerTtlMs: 60_000 };
+
+async function deployment(
+  name: string,
+  limits: { concurrency: number; rate: number; burst: number },
+  sticky = true,
+) {
   const keys = createKeys(name);
   await redis.set(keys.epoch, String(EPOCH));
   await scripts.heartbeat(redis, { registry: keys.workers }, { member: 'w1', action: 'beat' });
   await scripts.heartbeat(redis, { registry: keys.workers }, { member: 'w2', action: 'beat' });
-  await scripts.keyRelease(redis, keys, { epoch: EPOCH, ...limits, hold: false, limit: 100, mode: 'all' });
+  await scripts.keyRelease(redis, keys, {
+    epoch: EPOCH,
+    ...limits,
+    hold: false,
+    limit: 100,
+    mode: 'all',
+    ...ROUTING,
+    sticky,
+  });
   return keys;
 }
 
@@ -157,13 +171,25 @@ describe('key-gate (lists mode)', () => {
       hold: false,
       limit: 100,
       mode: 'all',
+      ...ROUTING,
+      sticky: true,
     });
     expect(off).toMatchObject({ admitted: 2, keysWaiting: 0 });
     expect(await redis.lrange(keys.backlog, 0, -1)).toEqual(['a3', 'a4']);
     expect(await redis.exists(keys.keyLimits)).toBe(0);
     // A stale leader is refused.
     await expect(
-      scripts.keyRelease(redis, keys, { epoch: 3, concurrency: 1, rate: 0, burst: 1, hold: false, limit: 1, mode: 'due' }),
+      scripts.keyRelease(redis, keys, {
+        epoch: 3,
+        concurrency: 1,
+        rate: 0,
+        burst: 1,
+        hold: false,
+        limit: 1,
+        mode: 'due',
+        ...ROUTING,
+        sticky: true,
+      }),
     ).rejects.toThrow();
   });
 
@@ -182,7 +208,17 @@ describe('key-gate (lists mode)', () => {
     const nowMs = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
     expect(due - nowMs).toBeGreaterThan(0);
     expect(due - nowMs).toBeLessThanOrEqual(101);
-    const args = { epoch: EPOCH, concurrency: 0, rate: 10, burst: 2, hold: false, limit: 100, mode: 'due' } as const;
+    const args = {
+      epoch: EPOCH,
+      concurrency: 0,
+      rate: 10,
+      burst: 2,
+      hold: false,
+      limit: 100,
+      mode: 'due',
+      ...ROUTING,
+      sticky: true,
+    } as const;
     let released = 0;
     for (let i = 0; i < 100 && released < 2; i++) {
       released += (await scripts.keyRelease(redis, keys, args)).admitted;
@@ -193,6 +229,37 @@ describe('key-gate (lists mode)', () => {
     expect(await redis.zcard(keys.keyWait)).toBe(0);
     // The bucket expires once it would be full again, so an idle key leaves nothing behind.
     expect(await redis.pttl(keys.keyBucket('A'))).toBeGreaterThan(0);
+  });
+
+  it('without affinity routing a release goes to the shortest live queue with room, else the backlog head', async () => {
+    const keys = await deployment('kg-spread', { concurrency: 1, rate: 0, burst: 1 }, false);
+    await write(keys, [
+      ['a1', 'A'],
+      ['a2', 'A'],
+      ['a3', 'A'],
+    ]);
+    await claimAll(keys, 'w1');
+    await redis.rpush(keys.queue('w1'), 'other1', 'other2');
+    await settle(keys, 'w1', ['a1']);
+    expect(await redis.lrange(keys.queue('w2'), 0, -1)).toEqual(['a2']);
+    // No live queue below the high-water mark: the backlog's head.
+    await scripts.keyRelease(redis, keys, {
+      epoch: EPOCH,
+      concurrency: 1,
+      rate: 0,
+      burst: 1,
+      hold: false,
+      limit: 100,
+      mode: 'all',
+      highWater: 1,
+      workerTtlMs: 60_000,
+      sticky: false,
+    });
+    await claimAll(keys, 'w2');
+    await redis.rpush(keys.queue('w2'), 'other3');
+    await redis.rpush(keys.backlog, 'older');
+    await settle(keys, 'w2', ['a2']);
+    expect(await redis.lrange(keys.backlog, 0, -1)).toEqual(['a3', 'older']);
   });
 
   it('costs nothing without a key: no per-key key is touched', async () => {

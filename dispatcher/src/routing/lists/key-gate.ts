@@ -33,6 +33,8 @@ export class KeyGate {
     private readonly metrics: DispatcherMetrics,
     private readonly flow: FlowState,
     readonly setting: KeyLimitSetting,
+    /** Where a settle sends a key's next message (stored beside the limits for the settle scripts). */
+    private readonly routing: Pick<scripts.KeyReleaseArgs, 'highWater' | 'workerTtlMs' | 'sticky'>,
   ) {}
 
   /** Appended to a keyed message's placement while a limit is set: NUL + its affinity key; else ''. */
@@ -93,6 +95,7 @@ export class KeyGate {
         hold: this.flow.rate.kind === 'limited',
         limit: KEY_RELEASE_LIMIT,
         mode,
+        ...this.routing,
       },
     );
     this.metrics.keysWaiting.set(reply.keysWaiting);

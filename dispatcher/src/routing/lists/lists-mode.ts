@@ -74,7 +74,11 @@ export class ListsMode implements RoutingMode {
     const rate = rateSetting(config.rateLimit, config.rateBurst);
     const flow = new FlowState(redis, keys, epoch, metrics, rate);
     const keyLimits = keyLimitSetting(config.keyConcurrency, config.keyRateLimit, config.keyRateBurst);
-    const keyGate = new KeyGate(redis, keys, epoch, metrics, flow, keyLimits);
+    const keyGate = new KeyGate(redis, keys, epoch, metrics, flow, keyLimits, {
+      highWater: config.queueHighWater,
+      workerTtlMs: config.workerTtlMs,
+      sticky: config.routing === 'affinity',
+    });
     const writer = new BatchWriter({
       redis,
       keys,

@@ -20,6 +20,11 @@ export interface KeyReleaseArgs extends KeyLimits {
   limit: number;
   /** 'due': keys whose next token is due; 'all': every waiting key (on takeover). */
   mode: 'due' | 'all';
+  /** Where a settle sends a key's next message: a live worker's queue below this length… */
+  highWater: number;
+  workerTtlMs: number;
+  /** …or, with affinity routing, the settling worker's own queue. */
+  sticky: boolean;
 }
 
 export interface KeyReleaseReply {
@@ -54,6 +59,9 @@ export async function keyRelease(
     args.limit,
     args.mode,
     keys.tag,
+    args.highWater,
+    args.workerTtlMs,
+    args.sticky ? '1' : '0',
   );
   assertNotFenced(reply, args.epoch);
   return {

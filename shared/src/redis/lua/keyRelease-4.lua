@@ -19,6 +19,9 @@
   ARGV[6] limit        most messages let in (and keys looked at) per call
   ARGV[7] mode         'due' | 'all'
   ARGV[8] tag          key prefix with hash tag; per-key keys are built from it (key-gate.lua)
+  ARGV[9]  highWater   REDISPATCH_QUEUE_HIGH_WATER   } where a settle sends a key's next message
+  ARGV[10] workerTtl   REDISPATCH_WORKER_TTL_MS      } (key-gate.lua, keySettleRoute)
+  ARGV[11] sticky      '1' with REDISPATCH_ROUTING=affinity (the settling worker's own queue)
 
   Returns: {admitted, keys waiting, ms until the next key's token is due (-1 = none), more (1 | 0)}
   Errors:  {-1} when the epoch is stale (the caller must step down).
@@ -36,7 +39,8 @@ local now = nowMs()
 local concurrency, rate, burst = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local limit, tag = tonumber(ARGV[6]), ARGV[8]
 if concurrency > 0 or rate > 0 then
-  rcall('HSET', KEYS[2], 'concurrency', concurrency, 'rate', ARGV[3], 'burst', burst, 'hold', ARGV[5])
+  rcall('HSET', KEYS[2], 'concurrency', concurrency, 'rate', ARGV[3], 'burst', burst, 'hold', ARGV[5],
+    'highWater', ARGV[9], 'workerTtl', ARGV[10], 'sticky', ARGV[11])
 else
   rcall('DEL', KEYS[2])
 end

@@ -5,7 +5,8 @@
 -- owner value they read anyway. Only then are the per-key keys below touched. Every key is built
 -- from the deployment tag (shared/src/redis/keys.ts spells them):
 --   tag:key-limits     hash  concurrency, rate, burst, hold ('1': the leader holds routing for a
---                            cluster-wide rate limit), written by the leader's keyRelease-4.lua
+--                            cluster-wide rate limit), highWater, workerTtl, sticky ('1': affinity
+--                            routing), written by the leader's keyRelease-4.lua
 --   tag:key-of         hash  id -> '+'..key (holds a concurrency slot) | '-'..key (holds none: waiting,
 --                            delayed, or dead-lettered, kept so a replay is gated again)
 --   tag:key-busy       hash  key -> slots taken (admitted and not yet acked or dead-lettered)
@@ -39,9 +40,11 @@ end
 
 -- The limits as the leader last stored them (read once per call, only when a gated message shows up).
 local function keyGate(tag, now)
-  local v = redis.call('HMGET', tag .. ':key-limits', 'concurrency', 'rate', 'burst', 'hold')
+  local v = redis.call('HMGET', tag .. ':key-limits', 'concurrency', 'rate', 'burst', 'hold', 'highWater',
+    'workerTtl', 'sticky')
   return { tag = tag, now = now, concurrency = tonumber(v[1] or '0') or 0, rate = tonumber(v[2] or '0') or 0,
-    burst = tonumber(v[3] or '1') or 1, hold = v[4] == '1' }
+    burst = tonumber(v[3] or '1') or 1, hold = v[4] == '1', highWater = tonumber(v[5] or '1000') or 1000,
+    workerTtl = tonumber(v[6] or '10000') or 10000, sticky = v[7] == '1' }
 end
 
 -- 'ok' when `key` may have one more message in flight now (taking a token), else why not ('concurrency'
@@ -143,16 +146,43 @@ local function keyFreeSlot(g, id, forget, route)
   keyAdmitHeld(g, key, route, 1)
 end
 
--- Where a settle sends the key's next message: to the settling worker's own queue (it just finished one
--- of the key, and with settleClaim-12.lua it claims it in the same call), or to the held list while the
--- leader holds routing (paused, or a cluster-wide rate limit), or to the backlog's head when the worker
--- is gone (a queue of an unregistered worker would never be reaped).
+-- Where a settle sends the key's next message: while the leader holds routing (paused, or a
+-- cluster-wide rate limit) to the held list; else to the shortest queue of a live worker with room (ties
+-- spread by the id, so a key moves between workers and a worker that joins gets its share; a worker's
+-- BLMOVE wakes at once), or with REDISPATCH_ROUTING=affinity to the settling worker's own queue (the
+-- key's worker); the backlog's head when none qualifies (a queue of an unregistered worker is never
+-- reaped). The leader stores highWater, workerTtl and sticky beside the limits.
 local function keySettleRoute(tag, worker, g)
+  local live = nil
   return function(id)
     if g.hold or redis.call('HGET', tag .. ':flow', 'state') == 'paused' then
       redis.call('RPUSH', tag .. ':flow-held', id)
-    elseif redis.call('ZSCORE', tag .. ':workers', worker) then
-      redis.call('RPUSH', tag .. ':q:' .. worker, id)
+      return
+    end
+    local target = nil
+    if g.sticky then
+      if redis.call('ZSCORE', tag .. ':workers', worker) then target = worker end
+    else
+      live = live or redis.call('ZRANGEBYSCORE', tag .. ':workers', g.now - g.workerTtl, '+inf')
+      local best, ties = nil, {}
+      for _, w in ipairs(live) do
+        local length = redis.call('LLEN', tag .. ':q:' .. w)
+        if length < g.highWater then
+          if best == nil or length < best then
+            best, ties = length, { w }
+          elseif length == best then
+            ties[#ties + 1] = w
+          end
+        end
+      end
+      if #ties > 0 then
+        local spread = 0
+        for i = math.max(1, #id - 3), #id do spread = spread * 31 + string.byte(id, i) end
+        target = ties[(spread % #ties) + 1]
+      end
+    end
+    if target then
+      redis.call('RPUSH', tag .. ':q:' .. target, id)
     else
       redis.call('LPUSH', tag .. ':backlog', id)
     end
