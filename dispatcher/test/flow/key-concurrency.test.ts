@@ -95,7 +95,8 @@ describe('per-key concurrency (lists mode)', () => {
   }, 120_000);
 
   it('N = 1, no fault: prints the release latency (from a handler end to the next start of its key)', async () => {
-    const env = { REDISPATCH_KEY_CONCURRENCY: '1', KEY_HANDLE_MS: '10' };
+    // A slow reap tick: a release that waited for the leader's upkeep would show as ~half a second.
+    const env = { REDISPATCH_KEY_CONCURRENCY: '1', KEY_HANDLE_MS: '10', REDISPATCH_REAP_INTERVAL_MS: '1000' };
     await FaultCluster.run(
       { name: 'key-latency', redisUrl: server.url, dispatchers: 1, workers: 3, handler: KEY_RECORDER, env },
       async (fleet) => {
@@ -106,9 +107,9 @@ describe('per-key concurrency (lists mode)', () => {
         console.log(
           `key release latency (N=1, 10 keys x 50, 3 workers, 10 ms handler): p50 ${percentile(gaps, 50)} ms, p99 ${percentile(gaps, 99)} ms, max ${gaps.at(-1)} ms over ${gaps.length} releases`,
         );
-        // Far below the reap interval times the messages: no release waits for a reap tick.
+        // Far below the reap interval: no release waits for a reap tick.
         expect(gaps.length).toBe(keys.length * 49);
-        expect(percentile(gaps, 50)).toBeLessThan(100);
+        expect(percentile(gaps, 50)).toBeLessThan(200);
       },
     );
   }, 120_000);
