@@ -20,6 +20,14 @@ afterAll(async () => {
 });
 
 const EPOCH = 4;
+
+/** INFO commandstats as command -> calls (scripts' inner commands counted too). */
+async function commandStats(): Promise<Record<string, number>> {
+  const text = await redis.info('commandstats');
+  const stats: Record<string, number> = {};
+  for (const match of text.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) stats[match[1] as string] = Number(match[2]);
+  return stats;
+}
 const replyQueues = (keys: Keys) => ({ max: 100, tag: keys.tag });
 
 const ROUTING = { highWater: 100, workerTtlMs: 60_000 };
@@ -260,6 +268,56 @@ describe('key-gate (lists mode)', () => {
     await redis.rpush(keys.backlog, 'older');
     await settle(keys, 'w2', ['a2']);
     expect(await redis.lrange(keys.backlog, 0, -1)).toEqual(['a3', 'older']);
+  });
+
+  it('a message without a key costs the same Redis commands with the limits on as with them off (INFO commandstats)', async () => {
+    const run = async (name: string, limits: { concurrency: number; rate: number; burst: number }) => {
+      const keys = await deployment(name, limits);
+      const before = await commandStats();
+      const ids = Array.from({ length: 50 }, (_, i) => `m${i}`);
+      await write(
+        keys,
+        ids.map((id) => [id, ''] as [string, string]),
+      );
+      await claimAll(keys, 'w1');
+      await settle(keys, 'w1', ids.slice(0, 40), [{ id: 'm40', delayMs: 0, error: 'again' }]);
+      await scripts.reap(redis, keys, { epoch: EPOCH, workerTtlMs: 60_000, maxAttempts: 5, limit: 100 });
+      const after = await commandStats();
+      const delta: Record<string, number> = {};
+      for (const [command, calls] of Object.entries(after)) {
+        const used = calls - (before[command] ?? 0);
+        // EVAL the first time a script runs on this server, EVALSHA after: one script call either way.
+        const name = command === 'evalsha' ? 'eval' : command;
+        if (used > 0 && command !== 'info') delta[name] = (delta[name] ?? 0) + used;
+      }
+      return delta;
+    };
+    const off = await run('kg-cost-off', { concurrency: 0, rate: 0, burst: 1 });
+    const on = await run('kg-cost-on', { concurrency: 1, rate: 5, burst: 1 });
+    console.log(`commandstats for 50 plain messages (write, claim, settle 40 acks + 1 nack, reap): limits off ${JSON.stringify(off)}; limits on ${JSON.stringify(on)}`);
+    expect(on).toEqual(off);
+    // What the same workload cost before the per-key limits existed (main at 299350e, the same calls).
+    expect(off).toEqual({
+      eval: 4,
+      get: 2,
+      hdel: 5,
+      hget: 2,
+      hincrby: 4,
+      hmget: 5,
+      hset: 4,
+      llen: 4,
+      lpop: 3,
+      rpush: 2,
+      sadd: 1,
+      srem: 2,
+      time: 4,
+      zadd: 2,
+      zcard: 3,
+      zrange: 1,
+      zrangebyscore: 4,
+      zrem: 3,
+      zscore: 2,
+    });
   });
 
   it('costs nothing without a key: no per-key key is touched', async () => {
