@@ -16,7 +16,7 @@ export const REDLOCK = ['+exists', '+get', '+set', '+del'];
 
 /**
  * The `redis.call`s in claim-8, settle-9, settleClaim-12 (with their reply writes: LPUSH/LLEN on the
- * outbound queues, ZSCORE on the relay registry; with the per-key limits' release, includes/key-gate.lua:
+ * outbound queues, ZSCORE on the relay registry; with the per-key limits' release, includes/list-list-key-gate.lua:
  * LRANGE/LINSERT of a key's held list, PEXPIRE of its bucket) and heartbeat-1, plus BLMOVE.
  */
 export const WORKER_COMMANDS = [
@@ -177,7 +177,7 @@ export const ADMIN_COMMANDS = [
   '+lrange',
   '+multi',
   '+exec',
-  // dlqReplay-5 / dlqPurge-4 with the per-key limits (includes/key-gate.lua).
+  // dlqReplay-5 / dlqPurge-4 with the per-key limits (includes/list-list-key-gate.lua).
   '+lpush',
   '+lpop',
   '+linsert',

@@ -78,7 +78,7 @@ export function workerKeys(prefix: string): string[] {
     k.outboundDead,
     // Replies: one outbound queue per relay (and one for HTTP deliveries).
     k.outbound('*'),
-    // Per-key limits (includes/key-gate.lua): an ack or dead letter frees its key's slot and lets the
+    // Per-key limits (includes/list-list-key-gate.lua): an ack or dead letter frees its key's slot and lets the
     // key's next message in, to the worker's queue or, while the leader holds routing, the held list.
     k.keyOf,
     k.keyBusy,

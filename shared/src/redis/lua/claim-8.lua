@@ -27,7 +27,7 @@
 --- @include message-options
 --- @include priority-insert
 --- @include token-bucket
---- @include key-gate
+--- @include list-key-gate
 --- @include claim-messages
 local k = { queue = KEYS[1], inflight = KEYS[2], owner = KEYS[3], held = KEYS[4], attempts = KEYS[5],
   body = KEYS[6], workers = KEYS[7], backlog = KEYS[8] }

@@ -41,7 +41,7 @@
                       priorities, even past the high-water mark), or of the backlog when none is live
                       then, only while a per-key limit is set and the message has an affinity key,
                       NUL + the key: admitted (a slot and a token) or held in the key's list
-                      (includes/key-gate.lua, limits from tag:key-limits); a delayed one is gated when due
+                      (includes/list-list-key-gate.lua, limits from tag:key-limits); a delayed one is gated when due
 
   Returns: {routed, backlogged, rrNext, accepted, duplicates, deadLettered, delayed, deduplicated,
             keyHeldConcurrency, keyHeldRate}
@@ -52,7 +52,7 @@
 --- @include message-options
 --- @include priority-insert
 --- @include token-bucket
---- @include key-gate
+--- @include list-key-gate
 local rcall = redis.call
 if rcall('GET', KEYS[1]) ~= ARGV[1] then
   return {-1}

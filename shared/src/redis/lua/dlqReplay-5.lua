@@ -1,6 +1,6 @@
 --[[
   Moves dead letters back into routing with a fresh attempt count. A message gated by its key
-  (includes/key-gate.lua; tag:key-* keys, the tag taken from KEYS[1]) goes through its key's limits
+  (includes/list-list-key-gate.lua; tag:key-* keys, the tag taken from KEYS[1]) goes through its key's limits
   again: admitted into the backlog, or held in its key's list (a rate-limited key's for the leader).
 
   KEYS[1] dlq       zset  dead-lettered id -> time
@@ -18,7 +18,7 @@
 --- @include message-options
 --- @include priority-insert
 --- @include token-bucket
---- @include key-gate
+--- @include list-key-gate
 local rcall = redis.call
 local gate = nil
 local ids = {}

@@ -16,7 +16,7 @@
 --- @include message-options
 --- @include priority-insert
 --- @include token-bucket
---- @include key-gate
+--- @include list-key-gate
 local rcall = redis.call
 local worker = ARGV[1]
 local now = nowMs()

@@ -36,7 +36,7 @@
 --- @include message-options
 --- @include priority-insert
 --- @include token-bucket
---- @include key-gate
+--- @include list-key-gate
 --- @include settle-messages
 --- @include write-replies
 --- @include write-results

@@ -1,8 +1,8 @@
 -- Acks and nacks for one worker (needs the push-chunked, message-options, priority-insert, token-bucket
--- and key-gate includes). Only the current owner may settle: a late ack or nack from a worker
+-- and list-key-gate includes). Only the current owner may settle: a late ack or nack from a worker
 -- whose claim expired (frozen, or declared dead) is counted as stale and changes nothing. An ack or a
 -- dead letter of a message gated by its key (its owner carries KEY_GATED_OWNER) frees the key's slot
--- and lets the key's next message in, in this same call (key-gate.lua).
+-- and lets the key's next message in, in this same call (list-list-key-gate.lua).
 -- k: {inflight, owner, held, attempts, body, errors, delayed, dlq, totals}
 -- args[base..]: ackCount ids, then nackCount x (id, delayMs, error); delayMs < 0 dead-letters at once
 -- with the error as the whole reason (UnrecoverableError, or a message past its expiry that was never
