@@ -17,7 +17,8 @@ export const REDLOCK = ['+exists', '+get', '+set', '+del'];
 /**
  * The `redis.call`s in claim-8, settle-9, settleClaim-12 (with their reply writes: LPUSH/LLEN on the
  * outbound queues, ZSCORE on the relay registry; with the per-key limits' release, includes/list-list-key-gate.lua:
- * LRANGE/LINSERT of a key's held list, PEXPIRE of its bucket) and heartbeat-1, plus BLMOVE.
+ * LRANGE/LINSERT of a key's held list, PEXPIRE of its bucket, ZRANGEBYSCORE of the live workers) and
+ * heartbeat-1, plus BLMOVE.
  */
 export const WORKER_COMMANDS = [
   '+blmove',
@@ -40,6 +41,7 @@ export const WORKER_COMMANDS = [
   '+lrange',
   '+linsert',
   '+pexpire',
+  '+zrangebyscore',
 ];
 
 /**
@@ -184,6 +186,7 @@ export const ADMIN_COMMANDS = [
   '+zadd',
   '+exists',
   '+pexpire',
+  '+zrangebyscore',
 ];
 
 /**
