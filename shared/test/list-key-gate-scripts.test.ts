@@ -25,7 +25,8 @@ const EPOCH = 4;
 async function commandStats(): Promise<Record<string, number>> {
   const text = await redis.info('commandstats');
   const stats: Record<string, number> = {};
-  for (const match of text.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) stats[match[1] as string] = Number(match[2]);
+  for (const match of text.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm))
+    stats[match[1] as string] = Number(match[2]);
   return stats;
 }
 const replyQueues = (keys: Keys) => ({ max: 100, tag: keys.tag });
@@ -150,7 +151,12 @@ describe('key-gate (lists mode)', () => {
     await claimAll(keys, 'w1');
     // w1 dies: its claim goes back to the backlog, still holding A's slot.
     await scripts.heartbeat(redis, { registry: keys.workers }, { member: 'w1', action: 'leave' });
-    const reaped = await scripts.reap(redis, keys, { epoch: EPOCH, workerTtlMs: 60_000, maxAttempts: 5, limit: 100 });
+    const reaped = await scripts.reap(redis, keys, {
+      epoch: EPOCH,
+      workerTtlMs: 60_000,
+      maxAttempts: 5,
+      limit: 100,
+    });
     expect(reaped.workerLost).toBe(1);
     expect(await redis.lrange(keys.backlog, 0, -1)).toEqual(['a1']);
     expect(await redis.lrange(keys.keyHeld('A'), 0, -1)).toEqual(['a2']);
@@ -294,7 +300,9 @@ describe('key-gate (lists mode)', () => {
     };
     const off = await run('kg-cost-off', { concurrency: 0, rate: 0, burst: 1 });
     const on = await run('kg-cost-on', { concurrency: 1, rate: 5, burst: 1 });
-    console.log(`commandstats for 50 plain messages (write, claim, settle 40 acks + 1 nack, reap): limits off ${JSON.stringify(off)}; limits on ${JSON.stringify(on)}`);
+    console.log(
+      `commandstats for 50 plain messages (write, claim, settle 40 acks + 1 nack, reap): limits off ${JSON.stringify(off)}; limits on ${JSON.stringify(on)}`,
+    );
     expect(on).toEqual(off);
     // What the same workload cost before the per-key limits existed (main at 299350e, the same calls).
     expect(off).toEqual({

@@ -28,7 +28,9 @@ const keyNames = (count: number, prefix = 'k') => Array.from({ length: count }, 
 const inOrder = (count: number) => Array.from({ length: count }, (_, i) => i);
 
 async function waitEnded(fleet: FaultCluster, count: number, timeoutMs: number): Promise<void> {
-  await expect.poll(() => summarise(readKeyLog(fleet.dir)).ended, { timeout: timeoutMs, interval: 100 }).toBe(count);
+  await expect
+    .poll(() => summarise(readKeyLog(fleet.dir)).ended, { timeout: timeoutMs, interval: 100 })
+    .toBe(count);
 }
 
 describe('per-key concurrency (lists mode)', () => {
@@ -40,7 +42,9 @@ describe('per-key concurrency (lists mode)', () => {
         const keys = keyNames(20);
         const perKey = 40;
         await publishKeyed(fleet.admin, fleet.env.REDISPATCH_CHANNEL as string, keys, perKey);
-        await expect.poll(() => summarise(readKeyLog(fleet.dir)).ended, { timeout: 20_000 }).toBeGreaterThan(150);
+        await expect
+          .poll(() => summarise(readKeyLog(fleet.dir)).ended, { timeout: 20_000 })
+          .toBeGreaterThan(150);
         const victim = [...fleet.workers.values()][0];
         if (!victim) throw new Error('no worker to kill');
         victim.kill('SIGKILL');
@@ -53,7 +57,9 @@ describe('per-key concurrency (lists mode)', () => {
           (e) =>
             e.kind === 'start' &&
             e.pid === victim.pid &&
-            !atKill.some((f) => f.kind === 'end' && f.pid === victim.pid && f.key === e.key && f.seq === e.seq),
+            !atKill.some(
+              (f) => f.kind === 'end' && f.pid === victim.pid && f.key === e.key && f.seq === e.seq,
+            ),
         );
         expect(cut.length).toBeGreaterThan(0);
         await waitEnded(fleet, keys.length * perKey, 60_000);
@@ -86,7 +92,9 @@ describe('per-key concurrency (lists mode)', () => {
         const events = readKeyLog(fleet.dir);
         const summary = summarise(events);
         const hotEnds = events.flatMap((e, i) => (e.key === 'hot' && e.kind === 'end' ? [i] : []));
-        const othersDone = Math.max(...others.map((key) => summary.lastEnd.get(key) ?? Number.POSITIVE_INFINITY));
+        const othersDone = Math.max(
+          ...others.map((key) => summary.lastEnd.get(key) ?? Number.POSITIVE_INFINITY),
+        );
         expect(othersDone).toBeLessThan(hotEnds[19] as number);
         expect(summary.maxInHandler.get('hot')).toBe(1);
         expect(summary.firstStarts.get('hot')).toEqual(inOrder(40));
@@ -136,7 +144,9 @@ describe('per-key concurrency (lists mode)', () => {
         const keys = keyNames(20);
         const perKey = 40;
         await publishKeyed(fleet.admin, fleet.env.REDISPATCH_CHANNEL as string, keys, perKey);
-        await expect.poll(() => summarise(readKeyLog(fleet.dir)).ended, { timeout: 20_000 }).toBeGreaterThan(150);
+        await expect
+          .poll(() => summarise(readKeyLog(fleet.dir)).ended, { timeout: 20_000 })
+          .toBeGreaterThan(150);
         const { proc, epoch } = await fleet.leader();
         proc.kill('SIGKILL');
         expect(summarise(readKeyLog(fleet.dir)).ended).toBeLessThan(keys.length * perKey);

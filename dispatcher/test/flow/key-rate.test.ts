@@ -24,7 +24,8 @@ function steadyRates(fleet: FaultCluster, keys: readonly string[]): number[] {
   const events = readKeyLog(fleet.dir);
   return keys.map((key) => {
     const firsts = new Map<number, number>();
-    for (const e of events) if (e.key === key && e.kind === 'start' && !firsts.has(e.seq)) firsts.set(e.seq, e.ms);
+    for (const e of events)
+      if (e.key === key && e.kind === 'start' && !firsts.has(e.seq)) firsts.set(e.seq, e.ms);
     const times = [...firsts.values()].sort((a, b) => a - b);
     const from = times[BURST - 1] as number;
     const to = times.at(-1) as number;
@@ -44,7 +45,9 @@ describe('per-key rate limit (lists mode)', () => {
           .poll(() => summarise(readKeyLog(fleet.dir)).ended, { timeout: 30_000, interval: 200 })
           .toBe(keys.length * PER_KEY);
         const rates = steadyRates(fleet, keys);
-        console.log(`key rate ${RATE}/s, burst ${BURST}: per key ${rates.map((r) => r.toFixed(2)).join(', ')} msg/s`);
+        console.log(
+          `key rate ${RATE}/s, burst ${BURST}: per key ${rates.map((r) => r.toFixed(2)).join(', ')} msg/s`,
+        );
         for (const rate of rates) {
           // Never above the limit (one token of slack for the window's edges), a generous floor.
           expect(rate).toBeLessThanOrEqual(RATE * 1.05 + 0.5);
@@ -56,7 +59,11 @@ describe('per-key rate limit (lists mode)', () => {
   }, 120_000);
 
   it('both limits: concurrency 1 and 10 msg/s per key — one at a time, in order, never above the rate', async () => {
-    const env = { REDISPATCH_KEY_RATE_LIMIT: String(RATE), REDISPATCH_KEY_CONCURRENCY: '1', KEY_HANDLE_MS: '20' };
+    const env = {
+      REDISPATCH_KEY_RATE_LIMIT: String(RATE),
+      REDISPATCH_KEY_CONCURRENCY: '1',
+      KEY_HANDLE_MS: '20',
+    };
     await FaultCluster.run(
       { name: 'key-both', redisUrl: server.url, dispatchers: 1, workers: 2, handler: KEY_RECORDER, env },
       async (fleet) => {
@@ -74,7 +81,9 @@ describe('per-key rate limit (lists mode)', () => {
         const events = readKeyLog(fleet.dir);
         for (const key of keys) {
           const starts = events.filter((e) => e.key === key && e.kind === 'start').map((e) => e.ms);
-          expect(Math.max(...starts) - Math.min(...starts)).toBeGreaterThanOrEqual(((30 - BURST - 1) * 1000) / RATE);
+          expect(Math.max(...starts) - Math.min(...starts)).toBeGreaterThanOrEqual(
+            ((30 - BURST - 1) * 1000) / RATE,
+          );
         }
       },
     );

@@ -24,7 +24,13 @@ export function readKeyLog(dir: string): KeyEvent[] {
     .filter((line) => line !== '')
     .map((line) => {
       const [kind, key, seq, pid, ms] = line.split(' ');
-      return { kind: kind as KeyEvent['kind'], key: key as string, seq: Number(seq), pid: Number(pid), ms: Number(ms) };
+      return {
+        kind: kind as KeyEvent['kind'],
+        key: key as string,
+        seq: Number(seq),
+        pid: Number(pid),
+        ms: Number(ms),
+      };
     });
 }
 

@@ -4,8 +4,8 @@ import type { Redis } from 'ioredis';
 import type { DispatcherMetrics } from '../../metrics.js';
 import type { Batch } from '../batcher.js';
 import type { FlowState } from '../flow-state.js';
-import type { KeyGate } from './key-gate.js';
 import { classifyPayload, delayPlacement, optionsPlacement, rendezvousIndex } from '../placement.js';
+import type { KeyGate } from './key-gate.js';
 
 export interface BatchWriterOptions {
   redis: Redis;
@@ -74,19 +74,27 @@ export class BatchWriter {
         });
     }
     const started = performance.now();
-    const { routed, roundRobinNext, accepted, duplicates, deadLettered, deduplicated, keyHeldConcurrency, keyHeldRate } =
-      await scripts.dispatchBatch(redis, keys, {
-        epoch,
-        highWater,
-        roundRobinStart: this.roundRobin,
-        progress: batch.marker,
-        workerTtlMs,
-        routing: this.options.routing === 'least-loaded' ? 'least-loaded' : 'round-robin',
-        dedupeWindowMs: this.options.dedupeWindowMs,
-        workers,
-        messages,
-        rejected,
-      });
+    const {
+      routed,
+      roundRobinNext,
+      accepted,
+      duplicates,
+      deadLettered,
+      deduplicated,
+      keyHeldConcurrency,
+      keyHeldRate,
+    } = await scripts.dispatchBatch(redis, keys, {
+      epoch,
+      highWater,
+      roundRobinStart: this.roundRobin,
+      progress: batch.marker,
+      workerTtlMs,
+      routing: this.options.routing === 'least-loaded' ? 'least-loaded' : 'round-robin',
+      dedupeWindowMs: this.options.dedupeWindowMs,
+      workers,
+      messages,
+      rejected,
+    });
     metrics.dispatchDuration.observe((performance.now() - started) / 1000);
     this.roundRobin = roundRobinNext;
     if (batch.ids.length > 0) metrics.batchSize.observe(batch.ids.length);

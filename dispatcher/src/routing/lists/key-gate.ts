@@ -15,7 +15,12 @@ export type KeyLimitSetting = { kind: 'none' } | ({ kind: 'limited' } & scripts.
 export function keyLimitSetting(concurrency: number, rate: number, burst: number): KeyLimitSetting {
   if (concurrency <= 0 && rate <= 0) return { kind: 'none' };
   const resolvedBurst = rate > 0 ? (burst > 0 ? burst : Math.max(1, Math.ceil(rate))) : 1;
-  return { kind: 'limited', concurrency: Math.max(0, concurrency), rate: Math.max(0, rate), burst: resolvedBurst };
+  return {
+    kind: 'limited',
+    concurrency: Math.max(0, concurrency),
+    rate: Math.max(0, rate),
+    burst: resolvedBurst,
+  };
 }
 
 /**
