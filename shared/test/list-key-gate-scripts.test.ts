@@ -245,6 +245,17 @@ describe('key-gate (lists mode)', () => {
     expect(await redis.pttl(keys.keyBucket('A'))).toBeGreaterThan(0);
   });
 
+  it('a limited claim can be extended (msg.extend) by its owner only, though its owner and attempts values carry markers', async () => {
+    const keys = await deployment('kg-extend', { concurrency: 1, rate: 0, burst: 1 });
+    await write(keys, [['a1', 'A']]);
+    await claimAll(keys, 'w1');
+    const extend = (workerId: string, attempt: number) =>
+      scripts.extendClaims(redis, keys, { workerId, requests: [{ ref: 'a1', attempt, ms: 120_000 }] });
+    expect(await extend('w2', 1)).toEqual([false]);
+    expect(await extend('w1', 2)).toEqual([false]);
+    expect(await extend('w1', 1)).toEqual([true]);
+  });
+
   it('without affinity routing a release goes to the shortest live queue with room, else the backlog head', async () => {
     const keys = await deployment('kg-spread', { concurrency: 1, rate: 0, burst: 1 }, false);
     await write(keys, [
