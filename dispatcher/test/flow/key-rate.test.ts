@@ -27,9 +27,10 @@ function steadyRates(fleet: FaultCluster, keys: readonly string[]): number[] {
     for (const e of events)
       if (e.key === key && e.kind === 'start' && !firsts.has(e.seq)) firsts.set(e.seq, e.ms);
     const times = [...firsts.values()].sort((a, b) => a - b);
-    const from = times[BURST - 1] as number;
+    // Intervals between the starts paced by tokens (the burst's own starts spread with the handlers').
+    const from = times[BURST] as number;
     const to = times.at(-1) as number;
-    return ((times.length - BURST) * 1000) / (to - from);
+    return ((times.length - BURST - 1) * 1000) / (to - from);
   });
 }
 

@@ -86,8 +86,10 @@ local function keyAdmitOrHold(g, key, id, priority, attemptsKey, leader)
   local wait = g.tag .. ':key-wait'
   local why, due
   if redis.call('LLEN', held) > 0 then
-    local score = tonumber(redis.call('ZSCORE', wait, key) or KEY_WAIT_SLOT)
-    why = score >= KEY_WAIT_SLOT and 'concurrency' or 'rate'
+    local score = tonumber(redis.call('ZSCORE', wait, key) or '')
+    why = (score == nil or score >= KEY_WAIT_SLOT) and 'concurrency' or 'rate'
+    -- A waiting key the leader does not know of (should not happen): let its next release look now.
+    if score == nil then due = g.now end
   elseif not leader and g.rate > 0 then
     why, due = 'rate', g.now
   else
