@@ -2,7 +2,7 @@
 // redis-server: the batch write admits or holds a keyed message, an ack or a dead letter frees the slot
 // and lets the key's next message in within the same settle call (to the settling worker's queue),
 // a redelivery keeps the slot, a dlq replay is gated again, and the per-key bucket paces a key.
-import { createKeys, defineScripts, type Keys, scripts } from '@redispatch/shared';
+import { createKeys, defineScripts, type Keys, readStats, scripts } from '@redispatch/shared';
 import { type RedisHandle, startRedis } from '@redispatch/testing';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -103,6 +103,8 @@ describe('key-gate (lists mode)', () => {
     expect(await redis.lrange(keys.queue('w1'), 0, -1)).toEqual(['a1', 'b1', 'p1']);
     expect(await redis.lrange(keys.keyHeld('A'), 0, -1)).toEqual(['a2', 'a3']);
     expect(await redis.zscore(keys.keyWait, 'A')).toBe('1000000000000000');
+    // stats counts the held messages in the backlog, and the keys waiting.
+    expect(await readStats(redis, keys, 'kg-one')).toMatchObject({ backlog: 2, keysWaiting: 1 });
     expect((await claimAll(keys, 'w1')).map((m) => m.id)).toEqual(['a1', 'b1', 'p1']);
     // Only the gated claims carry the owner suffix.
     expect(await redis.hget(keys.owner, 'a1')).toBe('w1\0k');
