@@ -51,8 +51,10 @@ describe('deploy/prometheus', () => {
       for (const key of ['summary', 'description', 'runbook']) {
         expect(rule.annotations?.[key]?.length, `${rule.alert}.${key}`).toBeGreaterThan(20);
       }
-      // The runbook in deploy/README.md has a section per alert.
-      expect(readDeployFile('README.md'), `README section for ${rule.alert}`).toContain(`### ${rule.alert}`);
+      // The runbook (docs/alerts.md) has a section per alert.
+      expect(readDeployFile('../docs/alerts.md'), `docs/alerts.md section for ${rule.alert}`).toContain(
+        `## ${rule.alert}\n`,
+      );
     }
   });
 

@@ -17,6 +17,7 @@ import {
   quitDispatcherConnections,
 } from './dispatcher-parts.js';
 import type { Deliver } from './ingress/ingress.js';
+import { sameBytes } from './ingress/same-bytes.js';
 import { Campaign } from './leadership/campaign.js';
 import { Election } from './leadership/election.js';
 import { LeaderTerm, type StepDownReason } from './leadership/leader-term.js';
@@ -80,6 +81,7 @@ export class Dispatcher {
     this.id = config.instanceId;
     const parts = createDispatcherParts(config, options.logger, options.registry);
     this.parts = parts;
+    this.controlChannelBytes = Buffer.from(parts.keys.controlChannel);
     this.subscriptionWatch = new SubscriptionWatch({
       client: parts.subscriber,
       channel: parts.keys.controlChannel,
@@ -229,8 +231,11 @@ export class Dispatcher {
     }
   }
 
+  /** Compared as bytes: every data message reaches this listener too (no string per message). */
+  private readonly controlChannelBytes: Buffer;
+
   private onControl(channel: Buffer, message: Buffer): void {
-    if (channel.toString() !== this.parts.keys.controlChannel) return;
+    if (!sameBytes(channel, this.controlChannelBytes)) return;
     if (message.toString() === CONTROL_RESIGNED && this.state === 'standby' && this.catchUp.caughtUp)
       this.campaign.schedule(0);
   }

@@ -286,6 +286,10 @@ describe('least-privilege ACL users in streams mode (scripts/acl.mjs --mode stre
         `XADD into partition ${i} from a script`,
         () => worker.eval("return redis.call('XADD', KEYS[1], '*', 'i', 'x')", 1, q.stream),
       ]),
+      [
+        'XADD into a priority stream from a script',
+        () => worker.eval("return redis.call('XADD', KEYS[1], '*', 'i', 'x')", 1, p.priorityStream),
+      ],
       ['SET a partition fence', () => worker.set(p.fence, '999')],
       ['read a partition fence', () => worker.get(p.fence)],
       ['SET the epoch', () => worker.set(keys.epoch, '999')],
@@ -308,6 +312,7 @@ describe('least-privilege ACL users in streams mode (scripts/acl.mjs --mode stre
             p.dlq,
             p.totals,
             p.delayedAttempts,
+            p.priorityStream,
             '1',
             '1:1',
             '',

@@ -1,6 +1,10 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { freePort, startRedisProcess } from '@redispatch/testing';
 import { expect, it } from 'vitest';
 import { CHECKER_HANDLER, type CliProcess, spawnCli } from './helpers/cli-process.js';
+import { runFrozenStop, stopTime } from './helpers/frozen-stop.js';
 import { testEnv, uniquePrefix } from './helpers/in-process.js';
 
 // Guarantee 9 (every stop is bounded): the close steps share one budget, the drain timeout plus a
@@ -31,18 +35,6 @@ it('a leader whose data Redis is down still exits on SIGTERM', async () => {
     await redis.stop();
   }
 }, 60_000);
-
-/** Milliseconds from a process's own "shutting down" line (its clock: same host) to its exit. */
-async function stopTime(proc: CliProcess): Promise<{ ms: number; code: number | null }> {
-  const exit = await proc.exited();
-  const exitedAt = Date.now();
-  const line = proc
-    .output()
-    .split('\n')
-    .find((l) => l.includes('"msg":"shutting down"'));
-  const startedAt = Number((JSON.parse(line ?? '{}') as { time?: number }).time);
-  return { ms: exitedAt - startedAt, code: exit.code };
-}
 
 // Issue 22 item 1: with the data Redis frozen (SIGSTOP: connections open, nothing answered — the
 // harder case than a refused connection), every role ends within REDISPATCH_DRAIN_TIMEOUT_MS + 2 s.
@@ -79,3 +71,41 @@ it('with the data Redis frozen by SIGSTOP, dispatcher, worker and relay each exi
     await redis.stop();
   }
 }, 90_000);
+
+// Issue 22 item 1, the second half: a stop that could not flush loses nothing (lists mode;
+// streams mode: stop-without-redis-streams.test.ts).
+it('after SIGTERM with the data Redis frozen, nothing is lost once it is back', async () => {
+  const redis = await startRedisProcess();
+  const dir = mkdtempSync(join(tmpdir(), 'stop-noloss-'));
+  const processes: CliProcess[] = [];
+  try {
+    await runFrozenStop({
+      env: {
+        ...testEnv(redis.url, uniquePrefix('stop-noloss')),
+        REDISPATCH_DRAIN_TIMEOUT_MS: '1000',
+        CHECK_DIR: dir,
+        // Handlers that take a while, so the stopped worker holds claims when Redis freezes.
+        CHECK_DELAY_MS: '20',
+      },
+      spawn: (args, env) => {
+        const proc = spawnCli(args, env);
+        processes.push(proc);
+        return proc;
+      },
+      freeze: () => redis.signal('SIGSTOP'),
+      thaw: () => redis.signal('SIGCONT'),
+      ready: async (dispatchers, workers) => {
+        await Promise.all(workers.map((w) => w.waitForLog(/worker registered/, 30_000)));
+        await Promise.all(dispatchers.map((d) => d.waitForLog(/"msg":"(elected leader|standby)"/, 30_000)));
+      },
+      drainMs: 1_000,
+      count: 12_000,
+      label: 'stop-noloss',
+    });
+  } finally {
+    for (const proc of processes) proc.kill('SIGKILL');
+    await Promise.all(processes.map((proc) => proc.exited()));
+    await redis.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}, 180_000);

@@ -135,6 +135,7 @@ describe('streams mode on a 3-master Redis Cluster', () => {
       first.dlq,
       first.totals,
       first.delayedAttempts,
+      first.priorityStream,
       String(d.epoch),
       `${d.epoch}:999`,
       '',

@@ -226,6 +226,48 @@ describe('tracing with the OpenTelemetry SDK (in-memory exporter)', () => {
     expect(second.links[0]?.attributes).toEqual({ 'messaging.redispatch.link': 'previous_attempt' });
   });
 
+  it.each([
+    ['lists', {}],
+    ['streams', { REDISPATCH_MODE: 'streams', REDISPATCH_PARTITIONS: '1' }],
+  ] as const)(
+    '%s mode: nacked on worker A, redelivered on worker B: B links A’s failed attempt (carried in Redis)',
+    async (_mode, extra) => {
+      const seen: string[] = [];
+      const prefix = uniquePrefix('crosstrace');
+      const config = testConfig(server.url, prefix, extra);
+      const f = fleet(config);
+      fleets.push(f);
+      await f.startDispatcher();
+      const a = await f.startWorker((msg) => {
+        seen.push(`A ${msg.attempt}`);
+        // Retried after 2 s: by then A has left, so the next attempt can only go to B.
+        throw Object.assign(new Error('A fails'), { retryAfterMs: 2_000 });
+      });
+      await expect.poll(() => f.leader()?.state, { timeout: 10_000 }).toBe('leading');
+      await expect
+        .poll(async () => Number(((await admin.pubsub('NUMSUB', config.channel)) as [string, number])[1]), {
+          timeout: 10_000,
+        })
+        .toBeGreaterThan(0);
+      await new Promise((resolve) => setTimeout(resolve, 250)); // one reap: the leader sees the worker
+      await new Publisher({ redis: admin, channel: config.channel }).publish('crosses workers');
+      await expect.poll(() => seen, { timeout: 10_000 }).toEqual(['A 1']);
+      await a.close();
+      await f.startWorker((msg) => {
+        seen.push(`B ${msg.attempt}`);
+      });
+      await expect.poll(() => seen, { timeout: 15_000 }).toEqual(['A 1', 'B 2']);
+      await expect.poll(() => named('process ').length, { timeout: 5_000 }).toBe(2);
+      const byAttempt = (n: number) =>
+        named('process ').find((s) => s.attributes['messaging.redispatch.attempt'] === n);
+      const [first, second] = [byAttempt(1), byAttempt(2)];
+      expect(first?.status.code).toBe(SpanStatusCode.ERROR);
+      expect(second?.links).toHaveLength(1);
+      expect(sameSpan(second?.links[0]?.context, first?.spanContext() as SpanContext)).toBe(true);
+      expect(second?.links[0]?.attributes).toEqual({ 'messaging.redispatch.link': 'previous_attempt' });
+    },
+  );
+
   it('a handler past its ack timeout: that attempt ends as failed with the timeout, the redelivery links it', async () => {
     const attempts: number[] = [];
     const { publisher } = await startFleet('timeouttrace', async (msg) => {

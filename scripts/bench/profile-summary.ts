@@ -1,5 +1,5 @@
 /**
- * `node scripts/bench/dist/profile-summary.js [--skip S] <file.cpuprofile>…` — where a process spent its CPU
+ * `node scripts/bench/dist/profile-summary.js [--skip S] [--top N] <file.cpuprofile>…` — where a process spent its CPU
  * (ignoring the first S seconds, e.g. module loading at start-up):
  * self time grouped by module (ioredis, pino, redispatch worker/dispatcher/shared, node internals,
  * GC, idle) and the top functions. Profiles come from `npm run bench -- --cpu-prof`.
@@ -31,6 +31,8 @@ function moduleOf(url: string, fn: string): string {
 const args = process.argv.slice(2);
 const skipIndex = args.indexOf('--skip');
 const skipUs = skipIndex >= 0 ? Number(args.splice(skipIndex, 2)[1]) * 1e6 : 0;
+const topIndex = args.indexOf('--top');
+const topFunctions = topIndex >= 0 ? Number(args.splice(topIndex, 2)[1]) : 15;
 
 for (const file of args) {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile;
@@ -71,6 +73,6 @@ for (const file of args) {
   for (const [fn, us] of [...functions]
     .filter(([f]) => !f.startsWith('(idle)'))
     .sort((a, b) => b[1] - a[1])
-    .slice(0, 15))
+    .slice(0, topFunctions))
     process.stdout.write(`  ${pct(us)}  ${fn}\n`);
 }

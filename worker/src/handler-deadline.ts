@@ -9,6 +9,17 @@ export interface DeadlineSettings {
 }
 
 /**
+ * Which limit an expired handler ran into, and so what the worker does with its message:
+ * - `message-timeout`: the message's own timeout (`timeoutMs`), shorter than the ack timeout. The
+ *   claim is still ours, so the worker nacks it at once (retried with backoff).
+ * - `handler-limit`: the handler's limit (the handler timeout, or a message timeout not below the ack
+ *   timeout) after the claim was extended up to it.
+ * - `ack-timeout`: the ack timeout of a claim not extended in time.
+ * For the last two the claim is (about to be) lost: the worker frees the slot and the leader redelivers.
+ */
+export type ReachedLimit = 'message-timeout' | 'handler-limit' | 'ack-timeout';
+
+/**
  * One running handler's local deadline (monotonic clock, ms). It starts one ack timeout after the
  * start (as the claim's), moves with each extension of the claim, and never passes the handler's
  * limit: its own timeout (`messageTimeoutMs`, the per-message option) or else the larger of the
@@ -16,8 +27,11 @@ export interface DeadlineSettings {
  */
 export class HandlerDeadline {
   expireAt: number;
+  readonly started: number;
   private readonly limitMs: number;
   private readonly limitAt: number;
+  /** The message's own timeout is below the ack timeout: it ends the handler while the claim is ours. */
+  private readonly ownTimeoutFirst: boolean;
   private nextAutoExtendAt: number;
 
   constructor(
@@ -25,17 +39,25 @@ export class HandlerDeadline {
     private readonly settings: DeadlineSettings,
     messageTimeoutMs?: number,
   ) {
+    this.started = started;
     this.limitMs = messageTimeoutMs ?? Math.max(settings.handlerTimeoutMs, settings.ackTimeoutMs);
     this.limitAt = started + this.limitMs;
+    this.ownTimeoutFirst = messageTimeoutMs !== undefined && messageTimeoutMs < settings.ackTimeoutMs;
     this.expireAt = started + Math.min(settings.ackTimeoutMs, this.limitMs);
     this.nextAutoExtendAt = settings.autoExtend
       ? started + settings.ackTimeoutMs / 3
       : Number.POSITIVE_INFINITY;
   }
 
-  /** What the handler ran into when it expires: its limit, or the ack timeout of a claim not extended in time. */
+  /** Which limit the handler ran into when it expires (see ReachedLimit). */
+  get reached(): ReachedLimit {
+    if (this.ownTimeoutFirst) return 'message-timeout';
+    return this.expireAt >= this.limitAt ? 'handler-limit' : 'ack-timeout';
+  }
+
+  /** The limit it ran into, in ms: its own or the handler limit, or the ack timeout of a claim not extended in time. */
   get timeoutMs(): number {
-    return this.expireAt >= this.limitAt ? this.limitMs : this.settings.ackTimeoutMs;
+    return this.reached === 'ack-timeout' ? this.settings.ackTimeoutMs : this.limitMs;
   }
 
   /** The claim was extended by `ms` as of `sentAt` (when the request left: the Redis deadline is later). */

@@ -1,4 +1,12 @@
-import { closeQuietly, connectOrThrow, createConnection, joinDeployment, scripts } from '@redispatch/shared';
+import type { SpanContext } from '@opentelemetry/api';
+import {
+  closeQuietly,
+  connectOrThrow,
+  createConnection,
+  joinDeployment,
+  scripts,
+  withAttemptLink,
+} from '@redispatch/shared';
 import type { Redis } from 'ioredis';
 import { ExtendBatcher } from './extend-batcher.js';
 import { Registration } from './registration.js';
@@ -86,8 +94,10 @@ export class ListsTransport implements Transport {
     return this.extender.extend(delivery, ms);
   }
 
-  nack(delivery: Delivery, delayMs: number, error: string): void {
-    this.settler.nack(delivery.receipt, delayMs, error);
+  nack(delivery: Delivery, delayMs: number, error: string, failedSpan?: SpanContext): void {
+    // A retry carries the failed attempt's span to whichever worker claims the next attempt.
+    const carried = failedSpan === undefined || delayMs < 0 ? error : withAttemptLink(error, failedSpan);
+    this.settler.nack(delivery.receipt, delayMs, carried);
   }
 
   drain(timeoutMs: number): Promise<void> {
@@ -165,11 +175,12 @@ export class ListsTransport implements Transport {
       log.warn('re-registered before claiming: the leader had declared this worker dead');
       return 0;
     }
-    const deliveries: Delivery[] = reply.claimed.map(({ id, attempt, payload }) => ({
+    const deliveries: Delivery[] = reply.claimed.map(({ id, attempt, payload, previousAttempt }) => ({
       receipt: id,
       id,
       attempt,
       body: payload,
+      previousAttempt,
     }));
     host.accept(deliveries);
     return deliveries.length;

@@ -2,7 +2,8 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
-export function createWorkerMetrics(registry: Registry) {
+/** `inflight`: read at scrape time for redispatch_worker_inflight (no per-message gauge update). */
+export function createWorkerMetrics(registry: Registry, inflight?: () => number) {
   const registers = [registry];
   return {
     acked: new Counter({
@@ -54,7 +55,14 @@ export function createWorkerMetrics(registry: Registry) {
       help: 'Streams mode: entries this worker took over (XCLAIM) after they sat unacknowledged past the ack timeout',
       registers,
     }),
-    inflight: new Gauge({ name: 'redispatch_worker_inflight', help: 'Handlers running now', registers }),
+    inflight: new Gauge({
+      name: 'redispatch_worker_inflight',
+      help: 'Handlers running now',
+      registers,
+      collect() {
+        if (inflight) this.set(inflight());
+      },
+    }),
     lastProgress: new Gauge({
       name: 'redispatch_worker_last_progress_timestamp_seconds',
       help: 'Unix time of the last message this worker settled',

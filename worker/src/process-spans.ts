@@ -1,7 +1,8 @@
 /**
  * The worker's `process` spans: one per delivery, a child of the message's trace context (its
- * envelope `traceparent`), with the attempt number, and — when this worker handled (or still runs)
- * the previous attempt — a link to that attempt's span. Nothing is built when tracing is off (no SDK).
+ * envelope `traceparent`), with the attempt number, and a link to the previous attempt's span — when
+ * this worker handled (or still runs) it, from memory; when another worker nacked it (lists mode),
+ * from the span context that came back with the claim. Nothing is built when tracing is off (no SDK).
  */
 import { context, ROOT_CONTEXT, type Span, type SpanContext, trace } from '@opentelemetry/api';
 import {
@@ -9,6 +10,7 @@ import {
   endSpanWithError,
   messageLink,
   SpanAttribute,
+  spanContextOfAttemptLink,
   startMessagingSpan,
   tracingEnabled,
 } from '@redispatch/shared';
@@ -29,8 +31,11 @@ export class ProcessSpans {
   /** `destination`: the deployment prefix (`messaging.destination.name`). */
   constructor(private readonly destination: string) {}
 
-  /** Starts the span for a delivery, or returns undefined when tracing is off. */
-  start(message: Message): Span | undefined {
+  /**
+   * Starts the span for a delivery, or returns undefined when tracing is off. `previousAttempt`: the
+   * hex span context another worker's traced nack left with the message.
+   */
+  start(message: Message, previousAttempt?: string): Span | undefined {
     if (!tracingEnabled()) return undefined;
     const header = message.header;
     // No traceparent: a root span, never a child of whatever happens to be active in the worker.
@@ -40,7 +45,9 @@ export class ProcessSpans {
         : contextFromTraceparent(header.traceparent, header.tracestate);
     const previous =
       message.attempt > 1
-        ? (this.failedAttempts.get(message.id) ?? this.runningAttempts.get(message.id))
+        ? (this.failedAttempts.get(message.id) ??
+          this.runningAttempts.get(message.id) ??
+          (previousAttempt === undefined ? undefined : spanContextOfAttemptLink(previousAttempt)))
         : undefined;
     const span = startMessagingSpan({
       operation: 'process',

@@ -1,3 +1,4 @@
+import type { SpanContext } from '@opentelemetry/api';
 import type { Keys, Logger, TlsSettings } from '@redispatch/shared';
 import type { WorkerMetrics } from './metrics.js';
 
@@ -29,6 +30,8 @@ export interface Delivery {
   readonly id: string;
   readonly body: Buffer;
   readonly attempt: number;
+  /** The previous attempt's span context (hex), when another worker's traced nack left it (lists mode). */
+  readonly previousAttempt?: string | undefined;
 }
 
 /** What a transport may ask of the worker while it takes messages. */
@@ -57,8 +60,12 @@ export interface Transport {
    * the mode allows (lists: the same script call, only if the ack is not stale).
    */
   ack(delivery: Delivery, replies?: readonly PendingReply[], result?: Buffer): void;
-  /** `delayMs` < 0 (scripts.DEAD_LETTER_NOW): dead-letter at once with `error` as the reason. */
-  nack(delivery: Delivery, delayMs: number, error: string): void;
+  /**
+   * `delayMs` < 0 (scripts.DEAD_LETTER_NOW): dead-letter at once with `error` as the reason.
+   * `failedSpan`: the failed attempt's process span (only when tracing), kept for the next attempt's
+   * link where the mode can carry it (lists).
+   */
+  nack(delivery: Delivery, delayMs: number, error: string, failedSpan?: SpanContext): void;
   /**
    * Moves the claim's deadline min(ms, extendReachMs) ahead on the Redis clock, only while this worker
    * still owns this attempt; false (and nothing changed) otherwise. Batched per event-loop turn.

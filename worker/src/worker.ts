@@ -1,28 +1,22 @@
-import { performance } from 'node:perf_hooks';
 import {
   type CloseStep,
   createKeys,
   createLogger,
-  HandlerTimeoutError,
   type Logger,
   type Readiness,
-  replyBytes,
   runCloseSteps,
 } from '@redispatch/shared';
 import { Registry } from 'prom-client';
-import { deliveredMessage } from './delivered-message.js';
 import { FailureLog } from './failure-log.js';
-import { HandlerDeadline } from './handler-deadline.js';
 import { type HandlerRunner, inProcessRunner } from './handler-runner.js';
+import { HandlerSlots } from './handler-slots.js';
+import { HeartbeatLoop } from './heartbeat-loop.js';
 import { ProcessPool } from './isolate/pool.js';
 import { ListsTransport } from './lists-transport.js';
 import { createIsolateMetrics, createWorkerMetrics, type WorkerMetrics } from './metrics.js';
 import { ProcessSpans } from './process-spans.js';
-import { pendingReplies } from './replies.js';
-import { backoffMs, nackDelay, retryPlan } from './retry-steering.js';
-import type { PendingReply } from './settler.js';
 import { StreamsTransport } from './streams/streams-transport.js';
-import type { Delivery, Transport, TransportHost } from './transport.js';
+import type { Transport } from './transport.js';
 import {
   type ResolvedWorkerOptions,
   resolveWorkerOptions,
@@ -31,9 +25,6 @@ import {
 } from './worker-options.js';
 
 export type { WorkerOptions } from './worker-options.js';
-
-/** A nack delay that dead-letters at once, with the error as the reason (settle scripts). */
-const DEAD_LETTER_NOW = -1;
 
 /** What stopping the handler processes may take in a close, beyond the drain. */
 const HANDLER_PROCESS_STOP_MS = 2_000;
@@ -60,24 +51,11 @@ export class Worker {
   private readonly transport: Transport;
   private readonly runner: HandlerRunner;
   private readonly spans: ProcessSpans;
-  private active = 0;
-  /** Take loops waiting for a free handler slot (streams mode runs one per partition). */
-  private slotWaiters: (() => void)[] = [];
-  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private readonly slots: HandlerSlots;
+  private readonly heartbeat: HeartbeatLoop;
   private loop: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
-  /**
-   * Handlers in progress by `id#attempt`, with their local ack deadline (monotonic clock). Not by id
-   * alone: the leader redelivers at the server-side deadline, a little before ours, so the next attempt
-   * of a message can start here while the last one still runs.
-   */
-  private readonly running = new Map<
-    string,
-    { abort: (reason: Error) => void; deadline: HandlerDeadline; expire: () => void; autoExtend: () => void }
-  >();
   private sweepTimer: NodeJS.Timeout | undefined;
-  /** Claimed (prefetched) messages waiting for a handler slot, oldest first. */
-  private ready: { delivery: Delivery; claimedAt: number; expireAt: number }[] = [];
 
   /** Throws a ConfigError naming each bad option and its REDISPATCH_* variable (the CLI's checks). */
   constructor(options: WorkerOptions) {
@@ -89,7 +67,7 @@ export class Worker {
     this.failureLog = new FailureLog(this.log, this.options.maxAttempts);
     this.spans = new ProcessSpans(this.options.prefix);
     this.registry = options.registry ?? new Registry();
-    this.metrics = createWorkerMetrics(this.registry);
+    this.metrics = createWorkerMetrics(this.registry, () => this.slots.active);
     if (options.isolate && options.handler)
       throw new Error('worker options: give either handler or isolate, not both');
     if (options.isolate) {
@@ -128,6 +106,22 @@ export class Worker {
             outboundMax: o.outboundMax,
           })
         : new ListsTransport({ ...common, prefix: o.prefix, outboundMax: o.outboundMax });
+    this.heartbeat = new HeartbeatLoop(
+      () => this.transport.heartbeat(),
+      o.heartbeatMs,
+      () => this.state === 'running' || this.state === 'draining',
+      this.log,
+    );
+    this.slots = new HandlerSlots({
+      options: o,
+      transport: this.transport,
+      runner: this.runner,
+      spans: this.spans,
+      metrics: this.metrics,
+      failureLog: this.failureLog,
+      log: this.log,
+      taking: () => this.state === 'running',
+    });
     if (this.options.tls.insecure) {
       this.log.warn(
         'TLS certificate verification is DISABLED (REDISPATCH_TLS_INSECURE=true); never use this in production',
@@ -150,13 +144,13 @@ export class Worker {
       throw error;
     }
     this.state = 'running';
-    this.scheduleHeartbeat();
+    this.heartbeat.start();
     this.sweepTimer = setInterval(
-      () => this.sweepDeadlines(),
+      () => this.slots.sweepDeadlines(),
       Math.max(10, Math.min(250, this.options.ackTimeoutMs / 10)),
     );
     this.sweepTimer.unref();
-    this.loop = this.transport.run(this.host);
+    this.loop = this.transport.run(this.slots.host);
     this.log.info(
       { concurrency: this.options.concurrency, prefix: this.options.prefix, mode: this.options.mode },
       'worker registered',
@@ -173,17 +167,17 @@ export class Worker {
     const wasRunning = this.state === 'running';
     this.state = this.state === 'failed' ? 'failed' : 'draining';
     this.transport.interrupt();
-    for (const wake of this.slotWaiters.splice(0)) wake();
+    this.slots.wakeTakers();
     const { drainTimeoutMs, commandTimeoutMs } = this.options;
     const steps: CloseStep[] = [
       ['take loop', () => this.loop ?? Promise.resolve()],
-      ['finish in-flight', () => this.waitForHandlers(drainTimeoutMs)],
+      ['finish in-flight', () => this.slots.waitForHandlers(drainTimeoutMs)],
       // Handler processes go after the drain; what they still held is nacked and settled next.
       ['stop handler processes', () => this.runner.close()],
       ['settle', () => this.transport.drain(commandTimeoutMs * 2)],
       // Heartbeats go on through the drain (a drain longer than the worker TTL must not get us declared
       // dead and our in-flight work redelivered); they stop only now.
-      ['stop heartbeats', async () => clearTimeout(this.heartbeatTimer)],
+      ['stop heartbeats', async () => this.heartbeat.stop()],
       // 'leave' marks us dead now: the leader reassigns our queue (and anything unfinished) on its next reap.
       ['deregister', () => (wasRunning ? this.transport.leave() : Promise.resolve())],
       ['quit', () => this.transport.close()],
@@ -198,216 +192,9 @@ export class Worker {
         'worker stopped with steps left undone',
       );
     clearInterval(this.sweepTimer);
-    for (const { abort } of this.running.values()) abort(new Error('worker stopped'));
+    this.slots.abortAll(new Error('worker stopped'));
     if (this.state !== 'failed') this.state = 'stopped';
     this.failureLog.flush();
-    this.log.info({ unfinished: this.running.size }, 'worker stopped');
-  }
-
-  private scheduleHeartbeat(): void {
-    this.heartbeatTimer = setTimeout(async () => {
-      if (this.state !== 'running' && this.state !== 'draining') return;
-      try {
-        const known = await this.transport.heartbeat();
-        if (!known)
-          this.log.warn(
-            're-registered: the leader had declared this worker dead (its claims were redelivered)',
-          );
-      } catch (error) {
-        this.log.warn({ err: error }, 'heartbeat failed');
-      }
-      if (this.state === 'running' || this.state === 'draining') this.scheduleHeartbeat();
-    }, this.options.heartbeatMs);
-  }
-
-  /** What the transport sees of this worker while it takes messages. */
-  private readonly host: TransportHost = {
-    // Room for prefetched messages too: they wait in `ready` for a handler slot.
-    free: () => this.options.concurrency + this.options.prefetch - this.active - this.ready.length,
-    waitForSlot: () =>
-      new Promise<void>((resolve) => {
-        this.slotWaiters.push(resolve);
-      }),
-    taking: () => this.state === 'running',
-    accept: (deliveries) => {
-      const claimedAt = Date.now();
-      for (const delivery of deliveries) {
-        if (this.active < this.options.concurrency) this.run(delivery, claimedAt);
-        else
-          this.ready.push({ delivery, claimedAt, expireAt: performance.now() + this.options.ackTimeoutMs });
-      }
-    },
-  };
-
-  private run(delivery: Delivery, claimedAt: number): void {
-    const { id, attempt, receipt } = delivery;
-    // Extensions (msg.extend and the auto-extension sweep) move the deadline only while we own the claim.
-    const extendClaim = async (ms: number) => {
-      const sentAt = performance.now();
-      const extended = await this.transport.extend(delivery, ms);
-      if (extended && !delivered.settled) deadline.extended(sentAt, ms);
-      return extended;
-    };
-    const delivered = deliveredMessage(delivery, claimedAt, extendClaim);
-    const { message, replyTo, publishedAt } = delivered;
-    const expiresAt = message.header?.expiresAt;
-    if (expiresAt !== undefined && expiresAt <= Date.now()) {
-      // Past the publisher's expiry: dead-lettered at once with reason `expired`, never handled.
-      delivered.settle();
-      this.transport.nack(delivery, DEAD_LETTER_NOW, 'expired');
-      return;
-    }
-    // The publisher's own handler timeout, when shorter than the claim: aborted and retried at it.
-    const ownTimeoutMs = message.header?.timeoutMs;
-    const timeoutMs =
-      ownTimeoutMs !== undefined && ownTimeoutMs < this.options.ackTimeoutMs ? ownTimeoutMs : undefined;
-    const span = this.spans.start(message);
-    const key = `${receipt}#${attempt}`;
-    this.active += 1;
-    this.metrics.inflight.set(this.active);
-    const started = performance.now();
-    // The per-message timeout (delivered.timeoutMs) overrides the handler timeout for this message.
-    const deadline = new HandlerDeadline(
-      started,
-      { ...this.options, extendReachMs: this.transport.extendReachMs },
-      delivered.timeoutMs,
-    );
-    // At the deadline the leader redelivers; free the slot so a hung handler cannot starve the worker.
-    // One sweep timer checks every running handler, instead of one timer per message.
-    const expire = () => {
-      if (delivered.settled) return;
-      if (timeoutMs !== undefined) {
-        settle(new HandlerTimeoutError(timeoutMs));
-        delivered.abort(new HandlerTimeoutError(timeoutMs));
-        this.metrics.timeouts.inc();
-        return;
-      }
-      delivered.settle();
-      delivered.abort(new HandlerTimeoutError(deadline.timeoutMs));
-      this.metrics.timeouts.inc();
-      this.metrics.handlerDuration.observe({ outcome: 'timeout' }, (performance.now() - started) / 1000);
-      this.failureLog.timedOut(id, attempt, deadline.timeoutMs);
-      if (span) this.spans.end(span, id, new HandlerTimeoutError(deadline.timeoutMs));
-      this.release(key);
-    };
-    const autoExtend = () => {
-      const ms = deadline.autoExtension(performance.now());
-      if (ms === undefined || delivered.settled) return;
-      extendClaim(ms).then(
-        (extended) => {
-          if (!extended) this.log.warn({ id, attempt }, 'auto-extend: the claim is no longer ours');
-        },
-        (error: unknown) => this.log.warn({ err: error, id, attempt }, 'auto-extend failed; retrying'),
-      );
-    };
-    this.running.set(key, { abort: (reason) => delivered.abort(reason), deadline, expire, autoExtend });
-    const settle = (error: unknown, value?: unknown) => {
-      if (delivered.settled) return;
-      let pending: PendingReply[] | undefined;
-      let result: Buffer | undefined;
-      if (error === undefined) {
-        try {
-          pending = pendingReplies(this.metrics, id, replyTo, delivered.replies(), value);
-          result = this.resultOf(value);
-        } catch (replyError) {
-          // A resolved value that cannot be encoded is the handler's bug: nack it with the reason.
-          error = replyError;
-        }
-      }
-      delivered.settle();
-      const seconds = (performance.now() - started) / 1000;
-      if (error === undefined) {
-        this.metrics.handlerDuration.observe({ outcome: 'ack' }, seconds);
-        // Publish to handled-and-acked (the ack itself flushes within this event-loop turn).
-        if (publishedAt !== undefined)
-          this.metrics.endToEnd.observe(Math.max(0, Date.now() - publishedAt) / 1000);
-        this.transport.ack(delivery, pending, result);
-      } else {
-        this.metrics.handlerDuration.observe({ outcome: 'nack' }, seconds);
-        // UnrecoverableError dead-letters now; a numeric `retryAfterMs` replaces the backoff.
-        const plan = retryPlan(error);
-        this.failureLog.failed(id, attempt, error, plan.text, message.header?.attempts);
-        const { backoffBaseMs, backoffMaxMs } = this.options;
-        const delayMs = nackDelay(plan, () => backoffMs(attempt, backoffBaseMs, backoffMaxMs));
-        this.transport.nack(delivery, delayMs, plan.withStack);
-      }
-      if (span) this.spans.end(span, id, error);
-      this.release(key);
-    };
-    try {
-      const result = span
-        ? this.spans.within(span, () => this.runner.run(message))
-        : this.runner.run(message);
-      Promise.resolve(result).then(
-        (value: unknown) => settle(undefined, value),
-        (error: unknown) => settle(error ?? new Error('handler rejected')),
-      );
-    } catch (error) {
-      settle(error ?? new Error('handler threw'));
-    }
-  }
-
-  private sweepDeadlines(): void {
-    const now = performance.now();
-    this.dropExpiredPrefetched(now);
-    for (const entry of [...this.running.values()]) {
-      if (entry.deadline.expireAt <= now) entry.expire();
-      else if (this.options.autoExtend) entry.autoExtend();
-    }
-  }
-
-  /** The results stream's entry for a resolved value (empty when it resolved to nothing), or none when off. */
-  private resultOf(value: unknown): Buffer | undefined {
-    if (this.options.results !== 'stream') return undefined;
-    return replyBytes(value)?.payload ?? Buffer.alloc(0);
-  }
-
-  /**
-   * Prefetched messages whose claim expired are left to the leader's redelivery, and counted as
-   * handler timeouts. Both the sweep and a freed slot drop them: after a stall (a blocked event loop,
-   * SIGSTOP) either can come first.
-   */
-  private dropExpiredPrefetched(now: number): void {
-    // `ready` is oldest first, so the head says whether anything expired.
-    if ((this.ready[0]?.expireAt ?? Infinity) > now) return;
-    const before = this.ready.length;
-    this.ready = this.ready.filter((entry) => entry.expireAt > now);
-    this.metrics.timeouts.inc(before - this.ready.length);
-  }
-
-  private release(key: string): void {
-    this.running.delete(key);
-    this.active -= 1;
-    // A prefetched message takes the freed slot first (also while draining: it is already claimed).
-    this.dropExpiredPrefetched(performance.now());
-    while (this.ready.length > 0 && this.active < this.options.concurrency) {
-      const next = this.ready.shift();
-      if (next) this.run(next.delivery, next.claimedAt);
-    }
-    this.metrics.inflight.set(this.active);
-    for (const wake of this.slotWaiters.splice(0)) wake();
-    if (this.active === 0 && this.ready.length === 0) this.drainWaiter?.();
-  }
-
-  private drainWaiter: (() => void) | undefined;
-
-  private async waitForHandlers(timeoutMs: number): Promise<void> {
-    if (this.active === 0 && this.ready.length === 0) return;
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      new Promise<void>((resolve) => {
-        this.drainWaiter = resolve;
-      }),
-      new Promise<void>((resolve) => {
-        timer = setTimeout(() => {
-          this.log.warn(
-            { unfinished: this.active },
-            'drain timeout: leaving unfinished messages to redelivery',
-          );
-          resolve();
-        }, timeoutMs);
-      }),
-    ]);
-    clearTimeout(timer);
+    this.log.info({ unfinished: this.slots.unfinished }, 'worker stopped');
   }
 }

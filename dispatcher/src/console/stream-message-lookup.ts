@@ -98,11 +98,23 @@ async function inPartition(
     return {
       ...base,
       state: 'delayed',
-      attempts: Number(delayedAttempts ?? 0),
+      // "<attempts>[|<limit>][q<level>]" (a limit or a priority of its own), or nothing for none.
+      attempts: Number.parseInt(delayedAttempts ?? '0', 10) || 0,
       dueAt: Number(due),
       ...withError,
       ...(delayedBody ? { body: delayedBody.toString('base64') } : {}),
     };
+  // A message with a priority lives in the partition's priority stream (none there: an empty read).
+  const prioritized = await searchStream(client, p.priorityStream, id);
+  if (prioritized.found)
+    return liveEntry(
+      client,
+      { ...p, stream: p.priorityStream },
+      group,
+      ackTimeoutMs,
+      base,
+      prioritized.found,
+    );
   const live = await searchStream(client, p.stream, id);
   if (live.found) return liveEntry(client, p, group, ackTimeoutMs, base, live.found);
   const dead = await searchStream(client, p.dlq, id);
@@ -117,7 +129,7 @@ async function inPartition(
       body: (f.get('p') ?? Buffer.alloc(0)).toString('base64'),
     };
   }
-  const truncated = live.truncated || dead.truncated;
+  const truncated = prioritized.truncated || live.truncated || dead.truncated;
   return {
     ...base,
     state: 'unknown',

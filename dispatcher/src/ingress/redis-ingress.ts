@@ -1,4 +1,5 @@
 import type { Deliver, Ingress, PubSubClient } from './ingress.js';
+import { sameBytes } from './same-bytes.js';
 
 /**
  * Redis pub/sub on the dispatcher's subscriber connection (which also carries the control channel).
@@ -18,7 +19,7 @@ export class RedisIngress implements Ingress {
   ) {
     this.channelBytes = Buffer.from(channel);
     this.subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => {
-      if (this.deliver && this.channelBytes.equals(channel)) this.deliver(message);
+      if (this.deliver && sameBytes(channel, this.channelBytes)) this.deliver(message);
     });
   }
 

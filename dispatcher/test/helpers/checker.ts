@@ -1,5 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { Stats } from '@redispatch/shared';
 
 export interface CheckResult {
   expected: number;
@@ -112,4 +114,52 @@ export function killedWorkerDuplicates(
   }
   const oldest = mine.findIndex((seq) => (seen.get(seq) ?? 0) > 1);
   return { killed, others, fromEnd: oldest < 0 ? 0 : mine.length - oldest };
+}
+
+/**
+ * Polls until every message of the run was handled, the timeout passes, or nothing new was handled
+ * for `stallMs` (something is stuck: no point waiting out the timeout). Returns the last count.
+ */
+export async function waitForHandled(
+  dir: string,
+  runId: string,
+  count: number,
+  timeoutMs: number,
+  stallMs: number,
+): Promise<CheckResult> {
+  const deadline = performance.now() + timeoutMs;
+  let result = checkRun(dir, runId, count);
+  let progressAt = performance.now();
+  while (result.lost > 0 && performance.now() < deadline && performance.now() - progressAt < stallMs) {
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const next = checkRun(dir, runId, count);
+    if (next.handled !== result.handled) progressAt = performance.now();
+    result = next;
+  }
+  return result;
+}
+
+export interface Inventory {
+  outstanding: number;
+  accepted: number;
+  acked: number;
+  deadLetters: number;
+  /** > 0: an accepted id vanished from every structure (lost after acceptance). */
+  missing: number;
+}
+
+/**
+ * Where every accepted message is at the moment: once idle, every accepted id must be acked or
+ * dead-lettered; `missing` > 0 means an accepted id vanished from every structure.
+ */
+export function inventoryOf(stats: Stats): Inventory {
+  const queued = stats.workers.reduce((sum, w) => sum + w.queued, 0);
+  const outstanding = stats.inflight + stats.backlog + stats.delayed + queued;
+  return {
+    outstanding,
+    accepted: stats.totals.accepted,
+    acked: stats.totals.acked,
+    deadLetters: stats.deadLetters,
+    missing: stats.totals.accepted - stats.totals.acked - stats.deadLetters - outstanding,
+  };
 }

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -15,50 +15,29 @@ import {
   type Stats,
 } from '@redispatch/shared';
 import { freePort } from '@redispatch/testing';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { expect } from 'vitest';
-import { loadPayload } from '../../src/cli/command-publish.js';
-import { type CheckResult, checkRun, missingRanges } from './checker.js';
+import {
+  type CheckResult,
+  checkRun,
+  type Inventory,
+  inventoryOf,
+  missingRanges,
+  waitForHandled,
+} from './checker.js';
 import { CHECKER_HANDLER, type CliProcess, runCli, spawnCli } from './cli-process.js';
 import { testEnv, uniquePrefix } from './in-process.js';
 import { sampleValue, scrape } from './metrics-probe.js';
+import { electionsOf, leadershipTimeline, logTail, type StepDown, stepDownsOf } from './process-logs.js';
 import type { Takeover } from './takeovers.js';
 
-export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+export { leadershipTimeline, logLines, rssMb } from './process-logs.js';
 
-/**
- * `npm run test:faults` sets REDISPATCH_FAULTS=1: every scenario at full size and every variant. Without
- * it (`npm test`) the suite runs in a bounded form: the same faults and the same assertions (lost = 0,
- * the duplicate bounds) with fewer messages and fewer repetitions, so it fits in a few minutes.
- */
-export const FAULTS_FULL = process.env.REDISPATCH_FAULTS === '1';
+import { type FaultClusterOptions, sleep } from './fault-options.js';
 
-/** A message count (or repetition count) for the full suite and for the bounded form. */
-export function faultSize(full: number, bounded: number): number {
-  return FAULTS_FULL ? full : bounded;
-}
-
-export interface FaultClusterOptions {
-  name: string;
-  /** The data Redis as the admin, the workers and the publisher reach it (streams: one cluster node). */
-  redisUrl: string;
-  /** Streams mode on this Redis Cluster (REDISPATCH_CLUSTER_NODES); lists mode when absent. */
-  clusterSeeds?: string;
-  /** The data Redis URL dispatcher `index` (0-based) uses (e.g. through its own proxy); default `redisUrl`. */
-  dispatcherRedisUrl?: (index: number) => string;
-  dispatchers?: number;
-  workers?: number;
-  concurrency?: number;
-  handler?: string;
-  /** Extra environment for every process (REDISPATCH_*, CHECK_DELAY_MS…). */
-  env?: Record<string, string>;
-  /** Extra environment for dispatcher `index` only. */
-  dispatcherEnv?: (index: number) => Record<string, string>;
-  /** Extra environment for worker `index` only (replacements get the next indexes). */
-  workerEnv?: (index: number) => Record<string, string>;
-  /** Serve /metrics on a free port from every dispatcher (for `redelivered()`). */
-  dispatcherMetrics?: boolean;
-}
+export { FAULTS_FULL, type FaultClusterOptions, faultSize, sleep } from './fault-options.js';
+export type { RetryPublishResult } from './retry-publisher.js';
+export { faketimeLibrary, publishWithRetry, type RetryPublishOptions } from './retry-publisher.js';
 
 /** Everything a fault test started, so a failed test still cleans up in afterAll. */
 const everything: CliProcess[] = [];
@@ -84,61 +63,6 @@ export function adminConnection(url: string): Redis {
     name: 'fault-admin',
   });
   return admin;
-}
-
-/** Reads the JSON log lines a process printed so far. */
-export function logLines(proc: CliProcess): Record<string, unknown>[] {
-  const out: Record<string, unknown>[] = [];
-  for (const line of proc.output().split('\n')) {
-    if (!line.startsWith('{')) continue;
-    try {
-      out.push(JSON.parse(line) as Record<string, unknown>);
-    } catch {
-      // a partial last line
-    }
-  }
-  return out;
-}
-
-/** Every dispatcher's role changes (elections, step-downs, gaps) in time order, for failure messages. */
-export function leadershipTimeline(procs: CliProcess[], label: (pid: number) => string): string {
-  const wanted =
-    /^(standby|elected leader|stepped down|resubscribed after a gap|subscription to the channel dropped|unwritten messages kept|takeover step failed|lease renewal failed|lease renewed after a retry|lease nearly spent)/;
-  return procs
-    .flatMap((proc) =>
-      logLines(proc)
-        .filter((l) => typeof l.msg === 'string' && wanted.test(l.msg))
-        .map((l) => ({ time: Number(l.time), pid: proc.pid, line: l })),
-    )
-    .sort((a, b) => a.time - b.time)
-    .map(({ time, pid, line }) => {
-      const { msg, epoch, replayed, markerMatched, reason, rank, count, attempt, validForMs, err } = line;
-      const why = (err as { message?: string } | undefined)?.message;
-      const extra = JSON.stringify({
-        epoch,
-        replayed,
-        markerMatched,
-        reason,
-        rank,
-        count,
-        attempt,
-        validForMs,
-        why,
-      });
-      return `  ${new Date(time).toISOString().slice(17, 23)} ${label(pid)} ${String(msg)} ${extra}`;
-    })
-    .join('\n');
-}
-
-/** Resident set size of a live process in MB (Linux /proc), or NaN. */
-export function rssMb(pid: number): number {
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const kb = /VmRSS:\s+(\d+)/.exec(status)?.[1];
-    return kb ? Number(kb) / 1024 : Number.NaN;
-  } catch {
-    return Number.NaN;
-  }
 }
 
 /**
@@ -374,37 +298,17 @@ export class FaultCluster {
     return missingRanges(this.dir, runId, count, limit);
   }
 
-  /**
-   * Polls until every message of the run was handled, the timeout passes, or nothing new was handled
-   * for `stallMs` (something is stuck: no point waiting out the timeout). Returns the last count.
-   */
+  /** Polls until every message was handled, the timeout passes, or nothing new came for `stallMs`. */
   async waitHandled(runId: string, count: number, timeoutMs = 30_000, stallMs = 5_000): Promise<CheckResult> {
-    const deadline = performance.now() + timeoutMs;
-    let result = this.check(runId, count);
-    let progressAt = performance.now();
-    while (result.lost > 0 && performance.now() < deadline && performance.now() - progressAt < stallMs) {
-      await sleep(200);
-      const next = this.check(runId, count);
-      if (next.handled !== result.handled) progressAt = performance.now();
-      result = next;
-    }
-    return result;
+    return waitForHandled(this.dir, runId, count, timeoutMs, stallMs);
   }
 
   /**
    * Where every accepted message is at the moment: once idle, every accepted id must be acked or
    * dead-lettered; `missing` > 0 means an accepted id vanished from every structure (lost after acceptance).
    */
-  static inventory(stats: Stats) {
-    const queued = stats.workers.reduce((sum, w) => sum + w.queued, 0);
-    const outstanding = stats.inflight + stats.backlog + stats.delayed + queued;
-    return {
-      outstanding,
-      accepted: stats.totals.accepted,
-      acked: stats.totals.acked,
-      deadLetters: stats.deadLetters,
-      missing: stats.totals.accepted - stats.totals.acked - stats.deadLetters - outstanding,
-    };
+  static inventory(stats: Stats): Inventory {
+    return inventoryOf(stats);
   }
 
   /** Waits until nothing is queued, in flight, delayed or backlogged; returns the final stats. */
@@ -426,7 +330,7 @@ export class FaultCluster {
    * The inventory once it stopped moving (two reads 400 ms apart agree): exact even while something is
    * stuck, unlike waitIdle.
    */
-  async settledInventory(timeoutMs = 10_000): Promise<ReturnType<typeof FaultCluster.inventory>> {
+  async settledInventory(timeoutMs = 10_000): Promise<Inventory> {
     const deadline = performance.now() + timeoutMs;
     let last = FaultCluster.inventory(await this.stats());
     for (;;) {
@@ -456,18 +360,10 @@ export class FaultCluster {
   /** Stats and the last log lines of every process, for a failure message. */
   async diagnose(lines = 12): Promise<string> {
     const stats = await this.tryStats();
-    const tail = (proc: CliProcess, role: string) => {
-      const kept = logLines(proc)
-        .filter((l) => l.msg !== 'lease acquisition failed')
-        .slice(-lines)
-        .map((l) => `    ${JSON.stringify({ ...l, hostname: undefined, pid: undefined, role: undefined })}`);
-      const exit = proc.child.exitCode ?? proc.child.signalCode;
-      return `  ${role} pid ${proc.pid}${exit === null ? '' : ` (exited ${exit})`}:\n${kept.join('\n')}`;
-    };
     return [
       `stats: ${JSON.stringify(stats)}`,
-      ...this.allDispatchers.map((p) => tail(p, 'dispatcher')),
-      ...this.allWorkers.map((p) => tail(p, 'worker')),
+      ...this.allDispatchers.map((p) => logTail(p, 'dispatcher', lines)),
+      ...this.allWorkers.map((p) => logTail(p, 'worker', lines)),
     ].join('\n');
   }
 
@@ -478,31 +374,12 @@ export class FaultCluster {
 
   /** The "elected leader" log lines of every dispatcher (epoch, replayed, markerMatched). */
   elections(): Takeover[] {
-    return this.allDispatchers.flatMap((proc) =>
-      logLines(proc)
-        .filter((l) => l.msg === 'elected leader')
-        .map((l) => ({
-          pid: proc.pid,
-          epoch: Number(l.epoch),
-          replayed: Number(l.replayed),
-          markerMatched: l.markerMatched === true,
-          hadMarker: l.hadMarker === true,
-        })),
-    );
+    return electionsOf(this.allDispatchers);
   }
 
   /** "stepped down" log lines of every dispatcher. */
-  stepDowns(): { pid: number; reason: string; epoch: number; time: number }[] {
-    return this.allDispatchers.flatMap((proc) =>
-      logLines(proc)
-        .filter((l) => l.msg === 'stepped down')
-        .map((l) => ({
-          pid: proc.pid,
-          reason: String(l.reason),
-          epoch: Number(l.epoch),
-          time: Number(l.time),
-        })),
-    );
+  stepDowns(): StepDown[] {
+    return stepDownsOf(this.allDispatchers);
   }
 
   async close(): Promise<void> {
@@ -515,109 +392,4 @@ export class FaultCluster {
     this.admin.disconnect();
     this.data.disconnect();
   }
-}
-
-export interface RetryPublishOptions {
-  url: string;
-  channel: string;
-  runId: string;
-  count: number;
-  /** Messages per second. */
-  rate: number;
-  /** A PUBLISH that reached fewer subscribers than this is sent again (default 1: some dispatcher heard it). */
-  minReceivers?: number;
-  size?: number;
-  timeoutMs?: number;
-}
-
-export interface RetryPublishResult {
-  /** PUBLISH calls that failed (error, or too few receivers) and were sent again. */
-  retries: number;
-  seconds: number;
-}
-
-/**
- * A publisher that never gives up on a message: every PUBLISH that errs (Redis down) or reaches fewer
- * than `minReceivers` subscribers (no dispatcher listening yet) is sent again until it is heard. So
- * every numbered message was, at least once, delivered to a subscribed dispatcher.
- */
-export async function publishWithRetry(options: RetryPublishOptions): Promise<RetryPublishResult> {
-  const minReceivers = options.minReceivers ?? 1;
-  const size = options.size ?? 64;
-  const client = new Redis(options.url, {
-    lazyConnect: true,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    commandTimeout: 1_000,
-    autoResendUnfulfilledCommands: false,
-    retryStrategy: () => 50,
-    connectionName: 'fault-publisher',
-  });
-  client.on('error', () => {});
-  await client.connect().catch(() => {});
-  const started = performance.now();
-  const deadline = started + (options.timeoutMs ?? 60_000);
-  let next = 0;
-  let retries = 0;
-  const again: number[] = [];
-  try {
-    while (next < options.count || again.length > 0) {
-      if (performance.now() > deadline) {
-        throw new Error(`publisher: ${options.count - next + again.length} messages unsent at the deadline`);
-      }
-      const target = Math.min(
-        options.count,
-        Math.floor(((performance.now() - started) / 1000) * options.rate) + 1,
-      );
-      const batch = again.splice(0, 200);
-      while (next < target && batch.length < 400) batch.push(next++);
-      if (batch.length === 0) {
-        await sleep(5);
-        continue;
-      }
-      if (client.status !== 'ready') {
-        again.unshift(...batch);
-        await sleep(20);
-        continue;
-      }
-      const pipeline = client.pipeline();
-      for (const seq of batch) pipeline.publish(options.channel, loadPayload(options.runId, seq, size));
-      const replies = await pipeline.exec().catch(() => null);
-      let failed = 0;
-      batch.forEach((seq, i) => {
-        const [error, receivers] = replies?.[i] ?? [new Error('no reply'), 0];
-        if (error || Number(receivers) < minReceivers) {
-          again.push(seq);
-          failed += 1;
-        }
-      });
-      retries += failed;
-      await sleep(failed > 0 ? 20 : 5);
-    }
-  } finally {
-    client.disconnect();
-  }
-  return { retries, seconds: (performance.now() - started) / 1000 };
-}
-
-/**
- * libfaketime's preload library, if installed (Debian: `apt-get install faketime`). Throws when it must
- * be there — the `faketime` command is installed, or REDISPATCH_REQUIRE_FAKETIME=1 (.ci/run sets it) —
- * but is not found, so the clock-skew scenario never silently runs without skew.
- */
-export function faketimeLibrary(): string | undefined {
-  const arch = process.arch === 'arm64' ? 'aarch64' : 'x86_64';
-  const found = [
-    `/usr/lib/${arch}-linux-gnu/faketime/libfaketime.so.1`,
-    '/usr/lib/faketime/libfaketime.so.1',
-    '/usr/local/lib/faketime/libfaketime.so.1',
-  ].find((path) => existsSync(path));
-  const command = (process.env.PATH ?? '')
-    .split(':')
-    .some((dir) => dir !== '' && existsSync(join(dir, 'faketime')));
-  if (!found && (command || process.env.REDISPATCH_REQUIRE_FAKETIME === '1'))
-    throw new Error(
-      `libfaketime.so.1 not found although ${command ? 'the faketime command is installed' : 'REDISPATCH_REQUIRE_FAKETIME=1'}: the clock-skew scenario would run without skew`,
-    );
-  return found;
 }

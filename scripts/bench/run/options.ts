@@ -10,13 +10,16 @@ export const quick = flag('quick');
 const PHASES = ['throughput', 'latency', 'rss', 'delay', 'failover', 'memory'] as const;
 export const only = new Set((value('only') ?? PHASES.join(',')).split(','));
 const workerCounts = (value('workers') ?? '1,2,4').split(',').map(Number);
+const SYSTEMS = ['redispatch', 'raw', 'bullmq', 'beequeue'] as const;
+/** `--systems redispatch` (A/B runs of one system); every system by default. */
+export const systems = new Set((value('systems') ?? SYSTEMS.join(',')).split(','));
 export const options = {
   quick,
   reps: only.has('throughput') ? Number(value('reps') ?? (quick ? 1 : 3)) : 1,
   workerCounts,
   /** Peers are measured at these worker counts (quick: only the latency configuration). */
   peerWorkerCounts: quick ? [2] : workerCounts,
-  sizes: [100, 4096],
+  sizes: (value('sizes') ?? '100,4096').split(',').map(Number),
   concurrency: Number(value('concurrency') ?? 100),
   count: (size: number) => {
     // Long enough to be stable: 6k messages was warm-up dominated (issue 17).

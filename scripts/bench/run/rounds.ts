@@ -8,7 +8,7 @@ import { log, startOptions } from './context.js';
 import { delayPhase } from './delay.js';
 import { failoverPhase } from './failover.js';
 import { latencyRates, latencyRun } from './latency.js';
-import { only, options, quick } from './options.js';
+import { only, options, quick, systems } from './options.js';
 import { rssPhase } from './rss.js';
 import { maxThroughput, throughputRun, warmup } from './throughput.js';
 
@@ -23,7 +23,7 @@ export async function runRound(r: number, report: Report): Promise<void> {
   const last = r === options.reps;
   const doThroughput = only.has('throughput');
   const doLatency = last && only.has('latency');
-  const names: SystemName[] = ['redispatch', 'raw', 'bullmq', 'beequeue'];
+  const names = (['redispatch', 'raw', 'bullmq', 'beequeue'] as SystemName[]).filter((n) => systems.has(n));
   for (const name of names) {
     const ours = name === 'redispatch';
     const counts = doThroughput ? (ours ? options.workerCounts : options.peerWorkerCounts) : [];

@@ -57,29 +57,32 @@ export async function readStreamStats(
   >;
   const rows: PartitionStats[] = await Promise.all(
     partitions.map(async (p) => {
-      const [length, groups, consumers, delayed, deadLetters, partTotals] = await Promise.all([
-        client.xlen(p.stream),
-        orEmpty(client.xinfo('GROUPS', p.stream) as Promise<Flat[]>, []),
-        orEmpty(client.xinfo('CONSUMERS', p.stream, group) as Promise<Flat[]>, []),
+      // The priority stream (there once a message with a priority reached the partition) counts with
+      // the partition stream: its entries are the partition's too.
+      const [normal, prioritized, delayed, deadLetters, partTotals] = await Promise.all([
+        readGroupStream(client, p.stream, group),
+        readGroupStream(client, p.priorityStream, group),
         client.zcard(p.delayed),
         client.xlen(p.dlq),
         client.hgetall(p.totals),
       ]);
-      const info = groups.map(fields).find((g) => g.name === group);
-      for (const consumer of consumers.map(fields)) {
+      for (const consumer of [...normal.consumers, ...prioritized.consumers]) {
         const name = String(consumer.name);
         perConsumer.set(name, (perConsumer.get(name) ?? 0) + Number(consumer.pending ?? 0));
       }
       for (const field of TOTAL_FIELDS) totals[field] = (totals[field] ?? 0) + Number(partTotals[field] ?? 0);
-      const lag = info?.lag;
+      const undelivered =
+        normal.undelivered < 0 || prioritized.undelivered < 0
+          ? -1
+          : normal.undelivered + prioritized.undelivered;
       return {
         index: p.index,
         stream: p.stream,
         slot: calculateSlot(p.stream),
         node: masterOf(client, p.stream),
-        length,
-        pending: Number(info?.pending ?? 0),
-        undelivered: typeof lag === 'number' ? lag : info ? -1 : length,
+        length: normal.length + prioritized.length,
+        pending: normal.pending + prioritized.pending,
+        undelivered,
         delayed,
         deadLetters,
       };
@@ -113,4 +116,21 @@ export async function readStreamStats(
     partitions: rows,
   };
   return withEndpoints(stats, endpointHash, nowMs);
+}
+
+/** One stream's length, its group's pending and undelivered entries (-1: Redis cannot tell), its consumers. */
+async function readGroupStream(client: DataClient, key: string, group: string) {
+  const [length, groups, consumers] = await Promise.all([
+    client.xlen(key),
+    orEmpty(client.xinfo('GROUPS', key) as Promise<Flat[]>, []),
+    orEmpty(client.xinfo('CONSUMERS', key, group) as Promise<Flat[]>, []),
+  ]);
+  const info = groups.map(fields).find((g) => g.name === group);
+  const lag = info?.lag;
+  return {
+    length,
+    pending: Number(info?.pending ?? 0),
+    undelivered: typeof lag === 'number' ? lag : info ? -1 : length,
+    consumers: consumers.map(fields),
+  };
 }

@@ -74,7 +74,7 @@ export interface Keys {
   /** String: bumped by every schedule add/remove, so the leader re-reads the schedules on its upkeep. */
   readonly schedulesVersion: string;
   /**
-   * Per-key limits, lists mode (docs/flow-control.md, Per-key limits; shared/src/redis/lua/includes/list-list-key-gate.lua).
+   * Per-key limits, lists mode (docs/flow-control.md, Per-key limits; shared/src/redis/lua/includes/list-key-gate.lua).
    * Hash: concurrency, rate, burst, hold — the limits as the leader's fenced keyRelease-4.lua last stored
    * them; the batch, settle, reap and dlq scripts read them (building the name from the tag).
    */
@@ -146,7 +146,7 @@ export function createKeys(prefix: string): Keys {
     keyOf: `${tag}:key-of`,
     keyBusy: `${tag}:key-busy`,
     keyWait: `${tag}:key-wait`,
-    // The gating scripts build these same names from the tag (includes/list-list-key-gate.lua); keep them in step.
+    // The gating scripts build these same names from the tag (includes/list-key-gate.lua); keep them in step.
     keyHeld: (key: string) => `${tag}:key-held:${key}`,
     keyBucket: (key: string) => `${tag}:key-bucket:${key}`,
     leaseLock: `${tag}:lease`,

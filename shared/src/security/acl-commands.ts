@@ -16,7 +16,7 @@ export const REDLOCK = ['+exists', '+get', '+set', '+del'];
 
 /**
  * The `redis.call`s in claim-8, settle-9, settleClaim-12 (with their reply writes: LPUSH/LLEN on the
- * outbound queues, ZSCORE on the relay registry; with the per-key limits' release, includes/list-list-key-gate.lua:
+ * outbound queues, ZSCORE on the relay registry; with the per-key limits' release, includes/list-key-gate.lua:
  * LRANGE/LINSERT of a key's held list, PEXPIRE of its bucket, ZRANGEBYSCORE of the live workers) and
  * heartbeat-1, plus BLMOVE.
  */
@@ -46,7 +46,7 @@ export const WORKER_COMMANDS = [
 
 /**
  * Streams mode: XREADGROUP and XGROUP CREATE (the reader loops), GET of the partition table, and
- * the `redis.call`s in streamSettle-7, streamReclaim-3, heartbeat-1 and outboundWrite-1 (XADD is
+ * the `redis.call`s in streamSettle-7, streamReclaim-4, heartbeat-1 and outboundWrite-1 (XADD is
  * granted separately, on the dead-letter streams only).
  */
 export const STREAM_WORKER_COMMANDS = [
@@ -109,7 +109,7 @@ export const DISPATCHER_COMMANDS = [
 
 /**
  * Streams mode: the `redis.call`s in elect-2, resign-2, liveWorkers-1, streamFence-2,
- * streamAppend-9 and streamMaintain-7, the partition table (GET, SET NX), WAIT, direct HINCRBY and
+ * streamAppend-10 and streamMaintain-8, the partition table (GET, SET NX), WAIT, direct HINCRBY and
  * the gap bookkeeping.
  */
 export const STREAM_DISPATCHER_COMMANDS = [
@@ -179,7 +179,7 @@ export const ADMIN_COMMANDS = [
   '+lrange',
   '+multi',
   '+exec',
-  // dlqReplay-5 / dlqPurge-4 with the per-key limits (includes/list-list-key-gate.lua).
+  // dlqReplay-5 / dlqPurge-4 with the per-key limits (includes/list-key-gate.lua).
   '+lpush',
   '+lpop',
   '+linsert',
@@ -191,7 +191,7 @@ export const ADMIN_COMMANDS = [
 
 /**
  * Streams mode's `stats` (XLEN, XINFO GROUPS/CONSUMERS, ZCARD, HGETALL), `dlq list` (XRANGE),
- * `dlq replay|purge` (streamDlqReplay-3, streamDlqReplayEntries-3, streamDlqPurge-1, XDEL) and `outbound-dlq`.
+ * `dlq replay|purge` (streamDlqReplay-4, streamDlqReplayEntries-4, streamDlqPurge-1, XDEL) and `outbound-dlq`.
  */
 export const STREAM_ADMIN_COMMANDS = [
   '+time',

@@ -78,7 +78,7 @@ export function workerKeys(prefix: string): string[] {
     k.outboundDead,
     // Replies: one outbound queue per relay (and one for HTTP deliveries).
     k.outbound('*'),
-    // Per-key limits (includes/list-list-key-gate.lua): an ack or dead letter frees its key's slot and lets the
+    // Per-key limits (includes/list-key-gate.lua): an ack or dead letter frees its key's slot and lets the
     // key's next message in, to the worker's queue or, while the leader holds routing, the held list.
     k.keyOf,
     k.keyBusy,
@@ -92,7 +92,7 @@ export function workerKeys(prefix: string): string[] {
 }
 
 /**
- * Streams mode: the worker's keys. The partition stream itself is read and acked, never written
+ * Streams mode: the worker's keys. The partition stream (and its priority stream) is read and acked, never written
  * (XADD is not granted on it); the partition table is read-only. The dead-letter streams are here
  * because the settle and reclaim scripts declare them (Redis checks a script's declared keys
  * against these patterns); the XADD into them is granted by a selector of its own.
@@ -109,6 +109,7 @@ export function streamWorkerKeys(prefix: string, tags?: readonly string[]): stri
       const p = partitionKeys(i, tag);
       return [
         p.stream,
+        p.priorityStream,
         p.delayed,
         p.delayedBody,
         p.delayedAttempts,

@@ -7,6 +7,11 @@ export interface PartitionKeys {
   /** The hash tag, braces included: `{rd:0}`. */
   readonly tag: string;
   readonly stream: string;
+  /**
+   * The partition's priority stream (messages with priority 1..9), read ahead of `stream` by the same
+   * consumer group. It exists only once a prioritized message reached the partition.
+   */
+  readonly priorityStream: string;
   readonly fence: string;
   readonly applied: string;
   readonly progress: string;
@@ -28,6 +33,7 @@ export function partitionKeys(index: number, tagName: string): PartitionKeys {
     index,
     tag,
     stream: `${tag}:s`,
+    priorityStream: `${tag}:s:hi`,
     fence: `${tag}:fence`,
     applied: `${tag}:applied`,
     progress: `${tag}:progress`,

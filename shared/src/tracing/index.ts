@@ -1,3 +1,4 @@
+export { attemptLinkOf, spanContextOfAttemptLink, withAttemptLink } from './attempt-link.js';
 export {
   endSpanWithError,
   MESSAGING_SYSTEM,

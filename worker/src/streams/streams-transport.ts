@@ -1,3 +1,4 @@
+import type { SpanContext } from '@opentelemetry/api';
 import {
   closeQuietly,
   connectOrThrow,
@@ -9,11 +10,13 @@ import {
   joinDeployment,
   type PartitionKeys,
   scripts,
+  withAttemptLink,
 } from '@redispatch/shared';
 import { ExtendBatcher, type ExtendWork } from '../extend-batcher.js';
 import { Registration } from '../registration.js';
 import type { PendingReply } from '../settler.js';
 import type { Delivery, Transport, TransportHost, TransportOptions } from '../transport.js';
+import { readPartition } from './partition-read.js';
 import { StreamSettler } from './stream-settler.js';
 
 /** How long one XREADGROUP blocks before the loop checks its state again. */
@@ -29,19 +32,28 @@ export interface StreamsTransportOptions extends TransportOptions {
   group: string;
 }
 
-type ReadReply = [Buffer, [Buffer, Buffer[]][]][] | null;
-
 /**
  * Streams mode: this worker is one consumer of the group on every partition. Each partition has a
  * reader blocked in XREADGROUP on its own connection (a blocking read holds its connection, and
  * one node's partitions cannot share one command across slots). A reclaim pass takes over entries
  * idle past the ack timeout with XPENDING IDLE + XCLAIM (its own given-up entries only after twice that); acks and nacks go out per partition in batches.
+ * A partition that has received a message with a priority has a priority stream too: once a reclaim
+ * pass reports it, the partition's reader takes it first (partition-read.ts), and settles, extends
+ * and reclaims reach it through its own lane.
  */
 export class StreamsTransport implements Transport {
   private readonly client: DataClient;
   private readonly registration: Registration;
   private readonly readers: DataClient[] = [];
   private partitions: PartitionKeys[] = [];
+  /**
+   * What a receipt's lane names: lane 2i is partition i's stream, lane 2i + 1 its priority stream
+   * (the same keys with `stream` pointing there), so settle and extend reach the stream an entry
+   * came from with the same scripts.
+   */
+  private lanes: PartitionKeys[] = [];
+  /** Per partition: its priority stream exists (learnt from each reclaim pass), so reads take it first. */
+  private prioritized: boolean[] = [];
   private readonly settler: StreamSettler;
   private readonly settings: Pick<DataConnectionSettings, 'url' | 'clusterNodes' | 'clusterNatMap'>;
   /** Entries requested by reads now in flight, so concurrent readers do not all ask for every free slot. */
@@ -67,7 +79,7 @@ export class StreamsTransport implements Transport {
     this.registration = new Registration(this.client, options.keys, options.workerId);
     this.settler = new StreamSettler(
       this.client,
-      () => this.partitions,
+      () => this.lanes,
       options.group,
       options.workerId,
       options.maxAttempts,
@@ -94,6 +106,8 @@ export class StreamsTransport implements Transport {
       stamp: true,
       loadPartitions: true,
     });
+    this.lanes = this.partitions.flatMap((p) => [p, Object.freeze({ ...p, stream: p.priorityStream })]);
+    this.prioritized = this.partitions.map(() => false);
     await Promise.all(
       this.partitions.map((p) =>
         this.client.xgroup('CREATE', p.stream, group, '0', 'MKSTREAM').catch((error: Error) => {
@@ -132,26 +146,26 @@ export class StreamsTransport implements Transport {
   }
 
   ack(delivery: Delivery, replies?: readonly PendingReply[], result?: Buffer): void {
-    const [partition, entryId] = this.parse(delivery.receipt);
-    this.settler.ack(partition, entryId, replies, result && { messageId: delivery.id, result });
+    const [lane, entryId] = this.parse(delivery.receipt);
+    this.settler.ack(lane, entryId, replies, result && { messageId: delivery.id, result });
   }
 
   extend(delivery: Delivery, ms: number): Promise<boolean> {
     return this.extender.extend(delivery, ms);
   }
 
-  /** One streamExtend call per partition with extensions, all partitions in parallel. */
+  /** One streamExtend call per lane (partition stream or priority stream) with extensions, in parallel. */
   private async writeExtensions(batch: readonly ExtendWork[]): Promise<boolean[]> {
     const { group, workerId, ackTimeoutMs } = this.options;
-    const byPartition = new Map<number, number[]>();
+    const byLane = new Map<number, number[]>();
     batch.forEach((work, i) => {
-      const [partition] = this.parse(work.delivery.receipt);
-      byPartition.set(partition, [...(byPartition.get(partition) ?? []), i]);
+      const [lane] = this.parse(work.delivery.receipt);
+      byLane.set(lane, [...(byLane.get(lane) ?? []), i]);
     });
     const extended: boolean[] = batch.map(() => false);
     await Promise.all(
-      [...byPartition].map(async ([partition, indexes]) => {
-        const p = this.partitions[partition] as PartitionKeys;
+      [...byLane].map(async ([lane, indexes]) => {
+        const p = this.lanes[lane] as PartitionKeys;
         const flags = await scripts.extendStreamClaims(this.client, p, {
           group,
           consumer: workerId,
@@ -169,9 +183,11 @@ export class StreamsTransport implements Transport {
     return extended;
   }
 
-  nack(delivery: Delivery, delayMs: number, error: string): void {
-    const [partition, entryId] = this.parse(delivery.receipt);
-    this.settler.nack(partition, entryId, delivery.id, delivery.attempt, delayMs, error);
+  nack(delivery: Delivery, delayMs: number, error: string, failedSpan?: SpanContext): void {
+    const [lane, entryId] = this.parse(delivery.receipt);
+    // A retry carries the failed attempt's span to whichever worker reads the next attempt.
+    const carried = failedSpan === undefined || delayMs < 0 ? error : withAttemptLink(error, failedSpan);
+    this.settler.nack(lane, entryId, delivery.id, delivery.attempt, delayMs, carried);
   }
 
   drain(timeoutMs: number): Promise<void> {
@@ -224,24 +240,20 @@ export class StreamsTransport implements Transport {
       const count = Math.max(1, Math.min(READ_MAX, Math.max(share, free - this.reserved)));
       this.reserved += count;
       try {
-        const reply = (await reader.callBuffer(
-          'XREADGROUP',
-          'GROUP',
+        const read = await readPartition(reader, p, {
           group,
-          workerId,
-          'COUNT',
+          consumer: workerId,
           count,
-          'BLOCK',
-          BLOCK_MS,
-          'STREAMS',
-          p.stream,
-          '>',
-        )) as ReadReply;
+          blockMs: BLOCK_MS,
+          withPriority: this.prioritized[p.index] === true,
+        });
         failures = 0;
         this.reserved -= count;
-        const entries = reply?.[0]?.[1] ?? [];
-        if (entries.length > 0)
-          host.accept(entries.map(([entryId, fields]) => this.delivery(p.index, entryId, fields, 1)));
+        const deliveries = [
+          ...read.prioritized.map(([entryId, fields]) => this.delivery(2 * p.index + 1, entryId, fields, 1)),
+          ...read.normal.map(([entryId, fields]) => this.delivery(2 * p.index, entryId, fields, 1)),
+        ];
+        if (deliveries.length > 0) host.accept(deliveries);
       } catch (error) {
         this.reserved -= count;
         if (!host.taking()) break;
@@ -250,6 +262,8 @@ export class StreamsTransport implements Transport {
         if ((error as Error).message.includes('NOGROUP')) {
           // The stream or group was deleted (a purge, or a data loss in a failover): recreate it.
           await this.client.xgroup('CREATE', p.stream, group, '0', 'MKSTREAM').catch(() => {});
+          // The priority stream is made only by the leader: read it again once a reclaim pass sees it.
+          this.prioritized[p.index] = false;
         }
         log.warn({ err: error, delayMs: delay, partition: p.index }, 'read failed; retrying');
         await new Promise((resolve) => setTimeout(resolve, delay));
@@ -257,48 +271,61 @@ export class StreamsTransport implements Transport {
     }
   }
 
-  private delivery(partition: number, entryId: Buffer, fields: Buffer[], deliveries: number): Delivery {
+  private delivery(lane: number, entryId: Buffer, fields: Buffer[], deliveries: number): Delivery {
     let id = '';
     let body: Buffer = Buffer.alloc(0);
     let earlier = 0;
+    let previousAttempt: string | undefined;
     for (let f = 0; f + 1 < fields.length; f += 2) {
       const name = (fields[f] as Buffer).toString();
       const value = fields[f + 1] as Buffer;
       if (name === 'i') id = value.toString();
       else if (name === 'p') body = value;
       else if (name === 'n') earlier = Number(value.toString());
+      // The span context of the attempt a traced nack retried (streamSettle, streamMaintain).
+      else if (name === 'l') previousAttempt = value.toString();
     }
-    return { receipt: `${partition} ${entryId.toString()}`, id, body, attempt: earlier + deliveries };
+    const receipt = `${lane} ${entryId.toString()}`;
+    return { receipt, id, body, attempt: earlier + deliveries, previousAttempt };
   }
 
-  /** Takes over, per partition, entries idle past the ack timeout (their consumer died or stalled). */
+  /**
+   * Takes over, per partition, entries idle past the ack timeout (their consumer died or stalled):
+   * from the partition stream, and from its priority stream once the partition has one (each pass
+   * tells whether it has: that is how this worker learns to read it).
+   */
   private async reclaim(host: TransportHost): Promise<void> {
     if (this.reclaiming || !host.taking()) return;
     this.reclaiming = true;
     const { group, workerId, ackTimeoutMs, maxAttempts, metrics, log } = this.options;
     try {
       for (const p of this.partitions) {
-        const room = host.free();
-        if (room <= 0 || !host.taking()) break;
-        const reply = await scripts.streamReclaim(this.client, p, {
-          group,
-          consumer: workerId,
-          minIdleMs: ackTimeoutMs,
-          count: Math.min(room, READ_MAX),
-          maxAttempts,
-        });
-        if (reply.deadLettered > 0) metrics.deadLettered.inc(reply.deadLettered);
-        const lost = reply.deletedWhilePending;
-        if (lost > 0) log.error({ partition: p.index, lost }, 'pending entries were deleted from the stream');
-        const deliveries: Delivery[] = reply.entries.map((entry) => ({
-          receipt: `${p.index} ${entry.entryId}`,
-          id: entry.messageId,
-          attempt: entry.attempt,
-          body: entry.payload,
-        }));
-        if (deliveries.length > 0) {
-          metrics.reclaimed.inc(deliveries.length);
-          host.accept(deliveries);
+        for (const lane of [2 * p.index, 2 * p.index + 1]) {
+          if (lane % 2 === 1 && !this.prioritized[p.index]) break;
+          const room = host.free();
+          if (room <= 0 || !host.taking()) return;
+          const reply = await scripts.streamReclaim(this.client, this.lanes[lane] as PartitionKeys, {
+            group,
+            consumer: workerId,
+            minIdleMs: ackTimeoutMs,
+            count: Math.min(room, READ_MAX),
+            maxAttempts,
+          });
+          if (reply.prioritized) this.prioritized[p.index] = true;
+          if (reply.deadLettered > 0) metrics.deadLettered.inc(reply.deadLettered);
+          const lost = reply.deletedWhilePending;
+          if (lost > 0)
+            log.error({ partition: p.index, lost }, 'pending entries were deleted from the stream');
+          const deliveries: Delivery[] = reply.entries.map((entry) => ({
+            receipt: `${lane} ${entry.entryId}`,
+            id: entry.messageId,
+            attempt: entry.attempt,
+            body: entry.payload,
+          }));
+          if (deliveries.length > 0) {
+            metrics.reclaimed.inc(deliveries.length);
+            host.accept(deliveries);
+          }
         }
       }
     } catch (error) {

@@ -25,7 +25,7 @@ export function keyLimitSetting(concurrency: number, rate: number, burst: number
 
 /**
  * Lists mode, per-key limits (docs/flow-control.md, Per-key limits): the gate itself is in the scripts
- * (shared/src/redis/lua/includes/list-list-key-gate.lua) and its state in Redis; the leader only marks each
+ * (shared/src/redis/lua/includes/list-key-gate.lua) and its state in Redis; the leader only marks each
  * keyed message for it (`placementSuffix`), stores its limits and lets held messages in where a
  * settle does not: when a key's next token is due, and on takeover (a new leader re-checks every
  * waiting key under its own limits, or releases them all when it has none).

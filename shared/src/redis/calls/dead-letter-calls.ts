@@ -3,7 +3,7 @@ import type { Keys } from '../keys.js';
 import type { ScriptClient } from './script-client.js';
 
 type DeadLetterKeys = Pick<Keys, 'dlq' | 'body' | 'attempts' | 'errors' | 'backlog' | 'totals'>;
-type StreamDeadLetterKeys = Pick<PartitionKeys, 'dlq' | 'stream' | 'totals'>;
+type StreamDeadLetterKeys = Pick<PartitionKeys, 'dlq' | 'stream' | 'priorityStream' | 'totals'>;
 
 /** Which dead letters to replay: the oldest `limit`, or the given message ids. */
 export type ReplaySelection = { oldest: number } | { ids: readonly string[] };
@@ -46,13 +46,19 @@ export function dlqPurgeIds(
   return client.rdDlqPurgeIds(keys.dlq, keys.body, keys.attempts, keys.errors, ...args.ids);
 }
 
-/** streamDlqReplay-3.lua: one partition's dead letters back into its stream; returns how many. */
+/** streamDlqReplay-4.lua: one partition's dead letters back into its stream; returns how many. */
 export function streamDlqReplay(
   client: ScriptClient,
   keys: StreamDeadLetterKeys,
   selection: ReplaySelection,
 ): Promise<number> {
-  return client.rdStreamDlqReplay(keys.dlq, keys.stream, keys.totals, ...replayArgs(selection));
+  return client.rdStreamDlqReplay(
+    keys.dlq,
+    keys.stream,
+    keys.totals,
+    keys.priorityStream,
+    ...replayArgs(selection),
+  );
 }
 
 /** streamDlqPurge-1.lua: deletes up to `limit` of one partition's dead letters. */
@@ -64,11 +70,17 @@ export function streamDlqPurge(
   return client.rdStreamDlqPurge(keys.dlq, args.limit);
 }
 
-/** streamDlqReplayEntries-3.lua: the given dead-letter entries (entry ids) back into the stream. */
+/** streamDlqReplayEntries-4.lua: the given dead-letter entries (entry ids) back into the stream. */
 export function streamDlqReplayEntries(
   client: ScriptClient,
   keys: StreamDeadLetterKeys,
   args: { entryIds: readonly string[] },
 ): Promise<number> {
-  return client.rdStreamDlqReplayEntries(keys.dlq, keys.stream, keys.totals, ...args.entryIds);
+  return client.rdStreamDlqReplayEntries(
+    keys.dlq,
+    keys.stream,
+    keys.totals,
+    keys.priorityStream,
+    ...args.entryIds,
+  );
 }

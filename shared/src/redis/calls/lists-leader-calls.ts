@@ -5,7 +5,7 @@ import { numberAt, type ScriptArg, type ScriptClient } from './script-client.js'
 /**
  * A new message for dispatchBatch: placement '' (route now), 'd<ms>', 'D<epochMs>' or 'q<index>',
  * then, only for a message with per-message options, '|' + 'a<maxAttempts>' and/or 'p<priority>', then,
- * only while a per-key limit is set and the message has an affinity key, NUL + the key (list-list-key-gate.lua).
+ * only while a per-key limit is set and the message has an affinity key, NUL + the key (list-key-gate.lua).
  */
 export interface NewMessage {
   id: string;

@@ -75,6 +75,8 @@ export interface ClaimedMessage {
   id: string;
   attempt: number;
   payload: Buffer;
+  /** The previous attempt's span context (hex, tracing/attempt-link.ts), when a traced nack left one. */
+  previousAttempt?: string;
 }
 
 /**
@@ -104,7 +106,21 @@ function settlementTail(
 function claimedFrom(reply: readonly unknown[], start: number): ClaimedMessage[] {
   const claimed: ClaimedMessage[] = [];
   for (let i = start; i + 2 < reply.length; i += 3) {
-    claimed.push({ id: String(reply[i]), attempt: Number(reply[i + 1]), payload: reply[i + 2] as Buffer });
+    const id = reply[i];
+    const attempt = reply[i + 1];
+    const message: ClaimedMessage = {
+      // Buffer#toString directly: String(buffer) goes through the generic ToPrimitive path (per message).
+      id: typeof id === 'string' ? id : (id as Buffer).toString(),
+      attempt: Number(attempt),
+      payload: reply[i + 2] as Buffer,
+    };
+    // A number, or "<attempt>x<hex>" when the previous attempt's span context came with it.
+    if (typeof attempt !== 'number') {
+      const [n = '', link] = String(attempt).split('x');
+      message.attempt = Number(n);
+      if (link !== undefined) message.previousAttempt = link;
+    }
+    claimed.push(message);
   }
   return claimed;
 }

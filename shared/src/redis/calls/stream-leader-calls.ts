@@ -42,7 +42,7 @@ export interface StreamAppendReply {
   alreadyApplied: boolean;
 }
 
-/** streamAppend-9.lua: the leader's fenced batch write into one partition. Throws `FencedError`. */
+/** streamAppend-10.lua: the leader's fenced batch write into one partition. Throws `FencedError`. */
 export async function streamAppend(
   client: ScriptClient,
   keys: PartitionKeys,
@@ -61,6 +61,7 @@ export async function streamAppend(
     keys.dlq,
     keys.totals,
     keys.delayedAttempts,
+    keys.priorityStream,
     String(args.epoch),
     args.batchTag,
     args.progress,
@@ -96,7 +97,7 @@ export interface StreamMaintainReply {
   oldestPendingMs: number;
 }
 
-/** streamMaintain-7.lua: the leader's upkeep of one partition. Throws `FencedError`. */
+/** streamMaintain-8.lua: the leader's upkeep of one partition. Throws `FencedError`. */
 export async function streamMaintain(
   client: ScriptClient,
   keys: PartitionKeys,
@@ -110,6 +111,7 @@ export async function streamMaintain(
     keys.delayedAttempts,
     keys.dlq,
     keys.errors,
+    keys.priorityStream,
     String(args.epoch),
     args.group,
     args.promoteLimit,

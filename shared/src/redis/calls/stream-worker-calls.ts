@@ -25,7 +25,7 @@ export interface StreamSettleReply {
   stale: number;
 }
 
-/** streamSettle-7.lua: one worker's acks and nacks for one partition. */
+/** streamSettle-7.lua: one worker's acks and nacks for one partition's stream (or its priority stream). */
 export async function streamSettle(
   client: ScriptClient,
   keys: PartitionKeys,
@@ -78,16 +78,26 @@ export interface ReclaimedEntry {
   payload: Buffer;
 }
 
-/** streamReclaim-3.lua: takes over entries of one partition idle past the ack timeout. */
+/**
+ * streamReclaim-4.lua: takes over entries of one partition's stream (`keys.stream`: the partition
+ * stream, or its priority stream) idle past the ack timeout. `prioritized`: the partition's priority
+ * stream exists (a worker reads it from then on).
+ */
 export async function streamReclaim(
   client: ScriptClient,
-  keys: Pick<PartitionKeys, 'stream' | 'dlq' | 'totals'>,
+  keys: Pick<PartitionKeys, 'stream' | 'priorityStream' | 'dlq' | 'totals'>,
   args: { group: string; consumer: string; minIdleMs: number; count: number; maxAttempts: number },
-): Promise<{ deadLettered: number; deletedWhilePending: number; entries: ReclaimedEntry[] }> {
+): Promise<{
+  prioritized: boolean;
+  deadLettered: number;
+  deletedWhilePending: number;
+  entries: ReclaimedEntry[];
+}> {
   const reply = await client.rdStreamReclaimBuffer(
     keys.stream,
     keys.dlq,
     keys.totals,
+    keys.priorityStream,
     args.group,
     args.consumer,
     args.minIdleMs,
@@ -104,5 +114,10 @@ export async function streamReclaim(
       payload: reply[i + 3] as Buffer,
     });
   }
-  return { deadLettered: numberAt(reply, 1), deletedWhilePending: numberAt(reply, 2), entries };
+  return {
+    prioritized: numberAt(reply, 0) === 1,
+    deadLettered: numberAt(reply, 1),
+    deletedWhilePending: numberAt(reply, 2),
+    entries,
+  };
 }

@@ -41,7 +41,7 @@
                       priorities, even past the high-water mark), or of the backlog when none is live
                       then, only while a per-key limit is set and the message has an affinity key,
                       NUL + the key: admitted (a slot and a token) or held in the key's list
-                      (includes/list-list-key-gate.lua, limits from tag:key-limits); a delayed one is gated when due
+                      (includes/list-key-gate.lua, limits from tag:key-limits); a delayed one is gated when due
 
   Returns: {routed, backlogged, rrNext, accepted, duplicates, deadLettered, delayed, deduplicated,
             keyHeldConcurrency, keyHeldRate}

@@ -5,7 +5,7 @@
   KEYS[2] body      hash  id -> payload
   KEYS[3] attempts  hash  id -> deliveries so far
   KEYS[4] errors    hash  id -> last error (and "stack:<id>" -> the dead letter's stack)
-  (and the tag:key-of hash of includes/list-list-key-gate.lua, the tag taken from KEYS[1]: a gated dead letter's key)
+  (and the tag:key-of hash of includes/list-key-gate.lua, the tag taken from KEYS[1]: a gated dead letter's key)
   ARGV[1] limit
 
   Returns: the number purged (call again while it equals the limit).

@@ -1,6 +1,6 @@
 --[[
   Moves dead letters back into routing with a fresh attempt count. A message gated by its key
-  (includes/list-list-key-gate.lua; tag:key-* keys, the tag taken from KEYS[1]) goes through its key's limits
+  (includes/list-key-gate.lua; tag:key-* keys, the tag taken from KEYS[1]) goes through its key's limits
   again: admitted into the backlog, or held in its key's list (a rate-limited key's for the leader).
 
   KEYS[1] dlq       zset  dead-lettered id -> time

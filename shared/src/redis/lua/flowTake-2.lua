@@ -1,7 +1,7 @@
 --[[
   Streams mode, rate limit: the leader takes up to `want` tokens from the cluster-wide bucket, fenced,
   after returning the ones its last take did not use (fewer entries were due than granted). It then
-  promotes that many parked entries (streamMaintain-7.lua's promoteLimit).
+  promotes that many parked entries (streamMaintain-8.lua's promoteLimit).
 
   KEYS[1] epoch  string  fencing epoch
   KEYS[2] flow   hash    the bucket: tokens, tokensAt (server ms)

@@ -1,5 +1,5 @@
 --[[
-  Lists mode, per-key limits (includes/list-list-key-gate.lua), fenced: stores the leader's limits where the
+  Lists mode, per-key limits (includes/list-key-gate.lua), fenced: stores the leader's limits where the
   batch, settle and reap scripts read them, then lets waiting keys' held messages into the backlog —
   those whose next token is due ('due'), or every waiting key ('all': on takeover, so a new leader
   with other limits re-checks them all). With both limits off it moves every held message to the
@@ -18,9 +18,9 @@
                        to the held list), else '0'
   ARGV[6] limit        most messages let in (and keys looked at) per call
   ARGV[7] mode         'due' | 'all'
-  ARGV[8] tag          key prefix with hash tag; per-key keys are built from it (list-list-key-gate.lua)
+  ARGV[8] tag          key prefix with hash tag; per-key keys are built from it (list-key-gate.lua)
   ARGV[9]  highWater   REDISPATCH_QUEUE_HIGH_WATER   } where a settle sends a key's next message
-  ARGV[10] workerTtl   REDISPATCH_WORKER_TTL_MS      } (list-list-key-gate.lua, keySettleRoute)
+  ARGV[10] workerTtl   REDISPATCH_WORKER_TTL_MS      } (list-key-gate.lua, keySettleRoute)
   ARGV[11] sticky      '1' with REDISPATCH_ROUTING=affinity (the settling worker's own queue)
 
   Returns: {admitted, keys waiting, ms until the next key's token is due (-1 = none), more (1 | 0)}

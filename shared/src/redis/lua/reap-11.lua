@@ -2,7 +2,7 @@
   The leader's reaper, one fenced call per tick: reassigns the queue and in-flight messages of
   workers whose heartbeat stopped, redelivers claims whose deadline passed, promotes due delayed
   messages into the backlog (a prioritized one to the head of the shortest live queue, ahead of lower
-  priorities), and reports the live workers for routing. Per-key limits (includes/list-list-key-gate.lua): a
+  priorities), and reports the live workers for routing. Per-key limits (includes/list-key-gate.lua): a
   redelivered message keeps its key's slot; a dead letter frees it and lets the key's next message into
   the backlog; a due delayed message of a gated key is admitted or held in its key's list.
 
@@ -24,7 +24,7 @@
   ARGV[4] limit        most entries of each kind handled per call (bounds the script's run time)
   ARGV[5] tag          key prefix with hash tag, e.g. "{rd}"; per-worker keys are tag..":q:"..id and
                        tag..":held:"..id (same slot as every KEYS entry), and the per-key keys of
-                       includes/list-list-key-gate.lua
+                       includes/list-key-gate.lua
 
   Returns: {deadWorkers, timedOut, workerLost, deadLettered, promoted, backlog, inflight, delayed,
             deadLetters, nowMs, earliestDeadline (-1 if none), keyHeldConcurrency, keyHeldRate,

@@ -16,16 +16,14 @@
   Returns: {recorded (1 | 0), last-fired mark after the call}
   Errors:  {-1} when the epoch is stale (the caller must step down).
 ]]
+--- @include schedule-mark
 local rcall = redis.call
 if rcall('GET', KEYS[1]) ~= ARGV[1] then
   return {-1}
 end
-local name = ARGV[2]
-local due = tonumber(ARGV[3])
-local last = tonumber(rcall('HGET', KEYS[3], name .. ':last') or '0')
-if rcall('HEXISTS', KEYS[2], name) == 0 or due <= last then
-  return {0, last}
+local moved, mark = advanceScheduleMark(KEYS[2], KEYS[3], ARGV[2], ARGV[3])
+if not moved then
+  return {0, mark}
 end
-rcall('HSET', KEYS[3], name .. ':last', ARGV[3])
-rcall('HINCRBY', KEYS[3], name .. (ARGV[4] == '1' and ':runs' or ':skipped'), 1)
-return {1, due}
+rcall('HINCRBY', KEYS[3], ARGV[2] .. (ARGV[4] == '1' and ':runs' or ':skipped'), 1)
+return {1, mark}

@@ -27,6 +27,7 @@
 --- @include now
 --- @include push-chunked
 --- @include message-options
+--- @include attempt-link
 --- @include priority-insert
 --- @include token-bucket
 --- @include list-key-gate

@@ -4,7 +4,8 @@
 -- per batch, not per message. Needs the push-chunked, message-options and list-key-gate includes.
 -- k: {queue, inflight, owner, held, attempts, body, workers, backlog}
 -- rotated: id a BLMOVE wake-up moved from the tail to the head ('' = none); put back at the tail.
--- Returns a flat list of (id, attempt, payload), or nil when the worker is not registered.
+-- Returns a flat list of (id, attempt, payload), or nil when the worker is not registered; attempt is
+-- "<n>x<hex>" when a traced nack left the previous attempt's span context (message-options).
 local function claimMessages(k, worker, want, ackTimeoutMs, rotated, now)
   if rotated ~= '' and redis.call('LINDEX', k.queue, 0) == rotated then
     redis.call('LPOP', k.queue)
@@ -35,6 +36,7 @@ local function claimMessages(k, worker, want, ackTimeoutMs, rotated, now)
     -- A message purged from the DLQ or acked by a previous owner may leave a stale id behind.
     if payloads[i] then
       local attempt = deliveriesOf(previous[i]) + 1
+      local options = optionsOf(previous[i])
       claimed[#claimed + 1] = id
       scored[#scored + 1] = deadline
       scored[#scored + 1] = id
@@ -42,9 +44,9 @@ local function claimMessages(k, worker, want, ackTimeoutMs, rotated, now)
       -- A message gated by its key: the settle scripts see it in the owner they read anyway.
       owners[#owners + 1] = isKeyGated(previous[i]) and worker .. KEY_GATED_OWNER or worker
       attempts[#attempts + 1] = id
-      attempts[#attempts + 1] = attempt .. optionsOf(previous[i])
+      attempts[#attempts + 1] = attempt .. options
       out[#out + 1] = id
-      out[#out + 1] = attempt
+      out[#out + 1] = attemptWithLink(attempt, options)
       out[#out + 1] = payloads[i]
     end
   end

@@ -1,10 +1,11 @@
--- Acks and nacks for one worker (needs the push-chunked, message-options, priority-insert, token-bucket
--- and list-key-gate includes). Only the current owner may settle: a late ack or nack from a worker
--- whose claim expired (frozen, or declared dead) is counted as stale and changes nothing. An ack or a
--- dead letter of a message gated by its key (its owner carries KEY_GATED_OWNER) frees the key's slot
--- and lets the key's next message in, in this same call (list-list-key-gate.lua).
+-- Acks and nacks for one worker (needs the push-chunked, message-options, attempt-link, priority-insert,
+-- token-bucket and list-key-gate includes). Only the current owner may settle: a late ack or nack from a
+-- worker whose claim expired (frozen, or declared dead) is counted as stale and changes nothing. An ack or
+-- a dead letter of a message gated by its key (its owner carries KEY_GATED_OWNER) frees the key's slot
+-- and lets the key's next message in, in this same call (list-key-gate.lua).
 -- k: {inflight, owner, held, attempts, body, errors, delayed, dlq, totals}
--- args[base..]: ackCount ids, then nackCount x (id, delayMs, error); delayMs < 0 dead-letters at once
+-- args[base..]: ackCount ids, then nackCount x (id, delayMs, error); an error starting with byte 1 carries
+-- the failed attempt's span context (kept for the next attempt's link); delayMs < 0 dead-letters at once
 -- with the error as the whole reason (UnrecoverableError, or a message past its expiry that was never
 -- handed to a handler). An error may carry the handler's
 -- stack after a NUL byte ("<reason>\0<stack>"); a dead letter keeps it in errors["stack:<id>"].
@@ -64,6 +65,9 @@ local function settleMessages(k, worker, maxAttempts, args, base, ackCount, nack
   end
   for _ = 1, nackCount do
     local id, delay, err = args[base], tonumber(args[base + 1]), args[base + 2]
+    -- A traced nack: "\1<50 hex: the failed attempt's span context><error>" (tracing/attempt-link.ts).
+    local link = nil
+    link, err = takeAttemptLink(err)
     local stack = nil
     local cut = string.find(err, '\0', 1, true)
     if cut then err, stack = string.sub(err, 1, cut - 1), string.sub(err, cut + 1) end
@@ -81,6 +85,7 @@ local function settleMessages(k, worker, maxAttempts, args, base, ackCount, nack
         if gated then freeKeySlot(id, false) end
       else
         redis.call('HSET', k.errors, id, err)
+        if link then redis.call('HSET', k.attempts, id, withAttemptLink(value, link)) end
         redis.call('ZADD', k.delayed, now + delay, id)
         retried = retried + 1
       end

@@ -6,9 +6,10 @@
   from the PEL, plus attempts made before a retry re-added the message, is the attempt number; past
   the maximum the entry is dead-lettered (acked here, so it leaves the PEL in the same call).
 
-  KEYS[1] stream   stream  the partition
-  KEYS[2] dlq      stream  dead letters {i, p, r, a}
+  KEYS[1] stream   stream  the partition, or its priority stream
+  KEYS[2] dlq      stream  dead letters {i, p, r, a[, q]} (q: the priority level of a priority-stream entry)
   KEYS[3] totals   hash    this partition's counters
+  KEYS[4] priorityStream  stream  only checked for existence: how a worker learns that it must read it
 
   ARGV[1] group
   ARGV[2] consumer     this worker's id
@@ -17,20 +18,22 @@
   ARGV[5] count        most entries to claim
   ARGV[6] maxAttempts  (an entry's 'm' field, the publisher's own limit, wins)
 
-  Returns: {'0-0', deadLettered, deletedWhilePending, then (entryId, messageId, attempt, payload) x n}
+  Returns: {prioritized, deadLettered, deletedWhilePending, then (entryId, messageId, attempt, payload) x n};
+           prioritized is 1 when KEYS[4] exists (the partition has had a message with a priority), else 0
 ]]
 local rcall = redis.call
 local group, consumer, maxAttempts = ARGV[1], ARGV[2], tonumber(ARGV[6])
 local minIdle, want = tonumber(ARGV[3]), tonumber(ARGV[5])
+local prioritized = rcall('EXISTS', KEYS[4])
 if rcall('EXISTS', KEYS[1]) == 0 then
-  return {'0-0', 0, 0}
+  return {prioritized, 0, 0}
 end
 local ok, candidates = pcall(rcall, 'XPENDING', KEYS[1], group, 'IDLE', minIdle, '-', '+', want * 4)
 if not ok then
   -- NOGROUP: nothing was ever delivered from this partition.
-  return {'0-0', 0, 0}
+  return {prioritized, 0, 0}
 end
-local out = {'0-0', 0, 0}
+local out = {prioritized, 0, 0}
 local reclaimed, deadLettered, deleted = 0, 0, 0
 for _, row in ipairs(candidates) do
   if reclaimed + deadLettered >= want then break end
@@ -44,19 +47,22 @@ for _, row in ipairs(candidates) do
       deleted = deleted + 1
     else
       local fields = entry[2]
-      local messageId, payload, earlier, limit = '', '', 0, maxAttempts
+      local messageId, payload, earlier, limit, level = '', '', 0, maxAttempts, nil
       for f = 1, #fields, 2 do
         local name = fields[f]
         if name == 'i' then messageId = fields[f + 1]
         elseif name == 'p' then payload = fields[f + 1]
         elseif name == 'n' then earlier = tonumber(fields[f + 1])
-        elseif name == 'm' then limit = tonumber(fields[f + 1]) end
+        elseif name == 'm' then limit = tonumber(fields[f + 1])
+        elseif name == 'q' then level = fields[f + 1] end
       end
       local attempt = earlier + deliveries + 1
       if attempt > limit then
-        rcall('XADD', KEYS[2], '*', 'i', messageId, 'p', payload,
+        local dead = {'i', messageId, 'p', payload,
           'r', 'ack timeout: not acknowledged after ' .. (attempt - 1) .. ' deliveries (max ' .. limit .. ')',
-          'a', attempt - 1)
+          'a', attempt - 1}
+        if level then dead[#dead + 1], dead[#dead + 2] = 'q', level end
+        rcall('XADD', KEYS[2], '*', unpack(dead))
         rcall('XACK', KEYS[1], group, entryId)
         deadLettered = deadLettered + 1
       else

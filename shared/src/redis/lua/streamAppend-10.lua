@@ -14,6 +14,9 @@
   KEYS[7] dlq          stream  dead letters {i, p, r = reason, a = attempts}
   KEYS[8] totals       hash    this partition's counters
   KEYS[9] delayedAttempts hash message id -> "0|<limit>" while delayed, only for a message with its own limit
+                               or priority ("[0|<limit>]q<level>", includes/priority-stream.lua)
+  KEYS[10] priorityStream stream messages with priority 1..9, same fields plus q = level; made by the
+                               first one (with the group), never touched otherwise
 
   ARGV[1] epoch           the caller's epoch; rejected unless it equals KEYS[1]
   ARGV[2] batchTag        "<epoch>:<seq>", unique per batch
@@ -25,12 +28,13 @@
   ARGV[8] deadCount       number of (id, payload, reason) triples after them
   ARGV[9..]               the tuples; placement: '' now, 'd<ms>' after a delay, 'D<epochMs>' at a time,
                           then, only for a message with options, '|' + 'a<maxAttempts>' / 'p<priority>'
-                          (priority is not applied in streams mode: a partition is read in order)
+                          (priority 1..9: appended to KEYS[10] instead of KEYS[2], or parked with it)
 
   Returns: {appended, delayed, deadLettered, deduplicated, alreadyApplied}
   Errors:  {-1} when the epoch is stale (the caller must step down).
 ]]
 --- @include now
+--- @include priority-stream
 local rcall = redis.call
 if rcall('GET', KEYS[1]) ~= ARGV[1] then
   return {-1}
@@ -47,6 +51,7 @@ local dedupePrefix = ARGV[6]
 local newCount = tonumber(ARGV[7])
 local deadCount = tonumber(ARGV[8])
 local appended, delayedCount, deadLettered, deduplicated = 0, 0, 0, 0
+local priorityReady = false
 local base = 9
 for _ = 1, newCount do
   local id, payload, publisherId, placement = ARGV[base], ARGV[base + 1], ARGV[base + 2], ARGV[base + 3]
@@ -60,10 +65,11 @@ for _ = 1, newCount do
     end
   end
   if fresh then
-    local limit = nil
+    local limit, level = nil, nil
     local bar = string.find(placement, '|', 1, true)
     if bar then
       limit = string.match(placement, 'a(%d+)', bar)
+      level = priorityLevel(placement, bar)
       placement = string.sub(placement, 1, bar - 1)
     end
     local kind = string.sub(placement, 1, 1)
@@ -72,8 +78,22 @@ for _ = 1, newCount do
       if kind == 'd' then due = now + due end
       rcall('ZADD', KEYS[5], due, id)
       rcall('HSET', KEYS[6], id, payload)
-      if limit then rcall('HSET', KEYS[9], id, '0|' .. limit) end
+      if limit or level then
+        rcall('HSET', KEYS[9], id, (limit and ('0|' .. limit) or '') .. (level and ('q' .. level) or ''))
+      end
       delayedCount = delayedCount + 1
+    elseif level then
+      -- Once per batch: the stream is never deleted while the batch runs.
+      if not priorityReady then
+        ensurePriorityStream(KEYS[10], ARGV[4])
+        priorityReady = true
+      end
+      if limit then
+        rcall('XADD', KEYS[10], '*', 'i', id, 'p', payload, 'm', limit, 'q', level)
+      else
+        rcall('XADD', KEYS[10], '*', 'i', id, 'p', payload, 'q', level)
+      end
+      appended = appended + 1
     elseif limit then
       rcall('XADD', KEYS[2], '*', 'i', id, 'p', payload, 'm', limit)
       appended = appended + 1

@@ -4,6 +4,7 @@
   KEYS[1] dlq     stream  dead letters {i, p, r, a}
   KEYS[2] stream  stream  the partition
   KEYS[3] totals  hash    this partition's counters
+  KEYS[4] priorityStream  stream  where a dead letter with a priority level (q) goes back to
 
   ARGV[1] mode   '*' = the oldest `limit` entries; '' = the message ids in ARGV[3..]
   ARGV[2] limit  most entries per call ('*' mode)
@@ -11,14 +12,11 @@
 
   Returns: number of messages replayed.
 ]]
+--- @include replay-entry
 local rcall = redis.call
 local replayed = 0
 local function replay(entry)
-  local fields, id, payload = entry[2], '', ''
-  for f = 1, #fields, 2 do
-    if fields[f] == 'i' then id = fields[f + 1] elseif fields[f] == 'p' then payload = fields[f + 1] end
-  end
-  rcall('XADD', KEYS[2], '*', 'i', id, 'p', payload)
+  replayEntry(entry[2], KEYS[2], KEYS[4])
   rcall('XDEL', KEYS[1], entry[1])
   replayed = replayed + 1
 end
