@@ -95,8 +95,14 @@ export class HandlerSlots {
     const values = this.finishedSyncValues;
     this.finishedSync = [];
     this.finishedSyncValues = [];
-    for (let i = 0; i < finished.length; i++)
-      this.finish(finished[i] as DeliveredMessage, undefined, values[i]);
+    for (let i = 0; i < finished.length; i++) {
+      try {
+        this.finish(finished[i] as DeliveredMessage, undefined, values[i]);
+      } catch (error) {
+        // As when each had its own promise: an unhandled rejection, and the others still settle.
+        void Promise.reject(error);
+      }
+    }
   };
 
   /** Handlers still running. */
