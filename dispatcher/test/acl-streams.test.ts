@@ -93,6 +93,7 @@ afterAll(async () => {
 });
 
 describe('least-privilege ACL users in streams mode (scripts/acl.mjs --mode streams)', () => {
+  // Its own time budget (150 s): a whole deployment under six users, every command (38-57 s when loaded).
   it('runs dispatchers, a worker, publish, stats, dlq and a relay each under its own user on a cluster, with no ACL denial on any node', async () => {
     const checkDir = mkdtempSync(join(dir, 'check-'));
     const base = testEnv('redis://unused', PREFIX, {
@@ -273,7 +274,7 @@ describe('least-privilege ACL users in streams mode (scripts/acl.mjs --mode stre
       expect(proc.output()).not.toMatch(/NOPERM/);
       for (const password of Object.values(PASSWORDS)) expect(proc.output()).not.toContain(password);
     }
-  });
+  }, 150_000);
 
   it('replays a prioritized dead letter into its priority stream as the admin user', async () => {
     const admin = await clusterAs('admin');
