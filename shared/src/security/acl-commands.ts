@@ -162,6 +162,8 @@ export const STREAM_DISPATCHER_COMMANDS = [
   '+sadd',
   '+srem',
   '+scard',
+  // streamKeyRelease-2 'all' / 'drain': the waiting keys, page by page.
+  '+sscan',
 ];
 
 /**
