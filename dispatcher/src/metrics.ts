@@ -225,6 +225,7 @@ export function createDispatcherMetrics(registry: Registry) {
   };
   for (const reason of STEPDOWN_REASONS) metrics.stepdowns.inc({ reason }, 0);
   for (const reason of REDELIVERY_REASONS) metrics.redelivered.inc({ reason }, 0);
+  for (const limit of ['concurrency', 'rate'] as const) metrics.keyHeld.inc({ limit }, 0);
   return metrics;
 }
 

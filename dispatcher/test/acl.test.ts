@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createKeys } from '@redispatch/shared';
+import { createKeys, Publisher } from '@redispatch/shared';
 import { type RedisHandle, startRedisProcess } from '@redispatch/testing';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -102,6 +102,9 @@ describe('least-privilege ACL users (scripts/acl.mjs)', () => {
     });
     const dispatcherEnv = as('dispatcher', {
       REDISPATCH_LOCK_URLS: url(lock, `${PREFIX}-lock`, PASSWORDS.lock),
+      // Per-key limits on (keyed messages below): the worker's settle releases a key's next message.
+      REDISPATCH_KEY_CONCURRENCY: '1',
+      REDISPATCH_KEY_RATE_LIMIT: '200',
     });
     const dispatchers = [spawnCli(['dispatcher'], dispatcherEnv), spawnCli(['dispatcher'], dispatcherEnv)];
     // Results on: the worker XADDs each ack's result (its own selector), the admin tails them.
@@ -156,6 +159,14 @@ describe('least-privilege ACL users (scripts/acl.mjs)', () => {
     const more = await runCli(['publish', '--count', '50', '--run-id', 'after'], publisher);
     expect(more.code).toBe(0);
     await expect.poll(() => checkRun(checkDir, 'after', 50).lost, { timeout: 15_000 }).toBe(0);
+
+    // Keyed messages through the per-key limits (docs/flow-control.md, Per-key limits): the leader's batch
+    // write and keyRelease, the worker's claim and settle, each under its own user.
+    const keyedRedis = client(data, `${PREFIX}-publisher`, PASSWORDS.publisher);
+    await keyedRedis.connect();
+    const keyed = new Publisher({ redis: keyedRedis, channel: CHANNEL });
+    for (let i = 0; i < 60; i++) await keyed.publish(`keyed:${i}:x`, { affinityKey: `acct-${i % 5}` });
+    await expect.poll(() => checkRun(checkDir, 'keyed', 60).lost, { timeout: 15_000 }).toBe(0);
 
     // A schedule added and removed as the admin user; the leader fires it under the dispatcher user.
     const added = await runCli(['schedule', 'add', 'acl-tick', '--every', '200', '--body', 'tick'], admin);

@@ -39,6 +39,8 @@ const DISPATCHER_FAMILIES = {
   redispatch_live_workers: 'gauge',
   redispatch_flow_paused: 'gauge',
   redispatch_flow_released_total: 'counter',
+  redispatch_flow_key_held_total: 'counter',
+  redispatch_flow_keys_waiting: 'gauge',
   redispatch_schedule_runs_total: 'counter',
   redispatch_schedule_lag_seconds: 'histogram',
   redispatch_standby_buffer_messages: 'gauge',

@@ -479,7 +479,7 @@ describe('reap', () => {
     const reply = await reap(epoch);
     expect(reply[0]).toBe(1);
     expect(reply[2]).toBe(1);
-    expect(reply.slice(11)).toEqual(['live', 3]);
+    expect(reply.slice(13)).toEqual(['live', 3]);
     expect((await redis.lrange(keys.backlog, 0, -1)).sort()).toEqual(['m0', 'm2', 'm4']);
     expect(await redis.exists(keys.queue('dead'), keys.held('dead'))).toBe(0);
     expect(await redis.zscore(keys.workers, 'dead')).toBeNull();

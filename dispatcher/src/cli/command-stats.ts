@@ -22,7 +22,7 @@ export function formatStats(stats: Stats): string {
     `mode ${stats.mode}   prefix ${stats.prefix}   leader ${leader}${stats.paused ? '   PAUSED (redispatch resume)' : ''}`,
   );
   lines.push(
-    `inflight ${stats.inflight}   delayed ${stats.delayed}   backlog ${stats.backlog}   dead letters ${stats.deadLetters}`,
+    `inflight ${stats.inflight}   delayed ${stats.delayed}   backlog ${stats.backlog}   dead letters ${stats.deadLetters}${stats.keysWaiting ? `   (${stats.keysWaiting} keys waiting for a per-key limit)` : ''}`,
   );
   const t = stats.totals;
   lines.push(
@@ -151,7 +151,7 @@ export function registerStatsCommand(program: Command): void {
     .description('Show the leader, standby dispatchers, workers, queue depths and totals')
     .option(
       '--json',
-      'print JSON (fields: mode, leader, workers, inflight, delayed, backlog, deadLetters, totals, processes, dispatchers, paused; with --watch also rates, sampledAt)',
+      'print JSON (fields: mode, leader, workers, inflight, delayed, backlog, deadLetters, totals, processes, dispatchers, paused, keysWaiting; with --watch also rates, sampledAt)',
     )
     .option(
       '--watch <seconds>',

@@ -63,7 +63,8 @@ export async function lookUpListsMessage(redis: Redis, keys: Keys, id: string): 
     view.state = 'inflight';
     view.deadline = Number(inflight);
     const owner = value<string | null>(4);
-    if (owner) view.worker = owner;
+    // A claim gated by its key's limits carries a NUL suffix after the worker id (list-key-gate.lua).
+    if (owner) view.worker = owner.split('\0')[0] as string;
   } else if (delayed !== null) Object.assign(view, { state: 'delayed', dueAt: Number(delayed) });
   else if (value<number | null>(7) !== null) view.state = 'backlog';
   else if (body !== null) {

@@ -84,6 +84,11 @@ export interface Stats {
   dispatchers: DispatcherStatus[];
   /** Routing is paused (`redispatch pause`, docs/flow-control.md): the state the leader applied. */
   paused?: boolean;
+  /**
+   * Lists mode: affinity keys with messages held back by a per-key limit (docs/flow-control.md, Per-key
+   * limits); those messages are counted in `backlog`.
+   */
+  keysWaiting?: number;
   /** Counters per second over the last `stats --watch` interval; null until there are two samples. */
   rates?: Rates | null;
   /** `stats --watch`: when this sample was taken (ISO 8601, this host's clock). */
@@ -141,6 +146,9 @@ export const TOTAL_FIELDS = [
   'deduplicated',
 ] as const;
 
+/** Most waiting keys whose held messages `stats` counts into the backlog (one LLEN each). */
+const KEYS_WAITING_COUNTED = 10_000;
+
 /** Reads the whole cluster's state in two pipelined round trips. Read-only. */
 export async function readStats(redis: Redis, keys: Keys, prefix: string): Promise<Stats> {
   // A pipeline, not MULTI: Redis refuses a whole transaction at maxmemory (EXECABORT), and stats
@@ -158,6 +166,8 @@ export async function readStats(redis: Redis, keys: Keys, prefix: string): Promi
     .hgetall(keys.totals)
     .hgetall(keys.endpoints)
     .llen(keys.flowHeld)
+    .zrange(keys.keyWait, 0, KEYS_WAITING_COUNTED - 1)
+    .zcard(keys.keyWait)
     .exec();
   if (!first) throw new Error('stats pipeline returned nothing');
   const value = <T>(index: number): T => {
@@ -176,7 +186,11 @@ export async function readStats(redis: Redis, keys: Keys, prefix: string): Promi
   }
   const perWorker = redis.pipeline();
   for (const { id } of workerIds) perWorker.llen(keys.queue(id)).scard(keys.held(id));
-  const replies = workerIds.length > 0 ? ((await perWorker.exec()) ?? []) : [];
+  const waitingKeys = value<string[]>(11);
+  for (const key of waitingKeys) perWorker.llen(keys.keyHeld(key));
+  const replies = workerIds.length + waitingKeys.length > 0 ? ((await perWorker.exec()) ?? []) : [];
+  let keyHeld = 0;
+  for (let i = workerIds.length * 2; i < replies.length; i++) keyHeld += Number(replies[i]?.[1] ?? 0);
   const workers = workerIds.map(({ id, beat }, index) => ({
     id,
     queued: Number(replies[index * 2]?.[1] ?? 0),
@@ -195,10 +209,11 @@ export async function readStats(redis: Redis, keys: Keys, prefix: string): Promi
     workers,
     inflight: value<number>(4),
     delayed: value<number>(5),
-    // What a pause holds (docs/flow-control.md) waits for routing too: part of the backlog.
-    backlog: value<number>(6) + value<number>(10),
+    // What a pause or a per-key limit holds (docs/flow-control.md) waits for routing too: part of the backlog.
+    backlog: value<number>(6) + value<number>(10) + keyHeld,
     deadLetters: value<number>(7),
     totals,
+    ...(value<number>(12) > 0 ? { keysWaiting: value<number>(12) } : {}),
   };
   return withEndpoints(stats, value<Record<string, string>>(9), nowMs);
 }

@@ -73,6 +73,22 @@ export interface Keys {
   readonly scheduleState: string;
   /** String: bumped by every schedule add/remove, so the leader re-reads the schedules on its upkeep. */
   readonly schedulesVersion: string;
+  /**
+   * Per-key limits, lists mode (docs/flow-control.md, Per-key limits; shared/src/redis/lua/includes/list-key-gate.lua).
+   * Hash: concurrency, rate, burst, hold — the limits as the leader's fenced keyRelease-4.lua last stored
+   * them; the batch, settle, reap and dlq scripts read them (building the name from the tag).
+   */
+  readonly keyLimits: string;
+  /** Hash: id -> '+'..key (holds a slot of its key) or '-'..key (holds none), for gated messages only. */
+  readonly keyOf: string;
+  /** Hash: affinity key -> slots taken (admitted, not yet acked or dead-lettered). */
+  readonly keyBusy: string;
+  /** zset: affinity key with held messages -> when the leader looks at it (ms; 1e15: waits for a settle). */
+  readonly keyWait: string;
+  /** list: one affinity key's held messages, oldest first (built by the scripts from the tag). */
+  keyHeld(key: string): string;
+  /** Hash: one affinity key's token bucket (tokens, tokensAt), expiring once full (built by the scripts). */
+  keyBucket(key: string): string;
   /** The Redlock resource on the lock masters. */
   readonly leaseLock: string;
   /** Pub/sub channel on which a resigning leader tells standbys to run for election now. */
@@ -126,6 +142,13 @@ export function createKeys(prefix: string): Keys {
     schedules: `${tag}:schedules`,
     scheduleState: `${tag}:schedule-state`,
     schedulesVersion: `${tag}:schedules-version`,
+    keyLimits: `${tag}:key-limits`,
+    keyOf: `${tag}:key-of`,
+    keyBusy: `${tag}:key-busy`,
+    keyWait: `${tag}:key-wait`,
+    // The gating scripts build these same names from the tag (includes/list-key-gate.lua); keep them in step.
+    keyHeld: (key: string) => `${tag}:key-held:${key}`,
+    keyBucket: (key: string) => `${tag}:key-bucket:${key}`,
     leaseLock: `${tag}:lease`,
     controlChannel: `${prefix}:control`,
     queue: (workerId: string) => `${tag}:q:${workerId}`,

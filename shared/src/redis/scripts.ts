@@ -71,6 +71,7 @@ declare module 'ioredis' {
     ): Result<number[], Context>;
     rdFlowRelease(...keysThenArgs: Arg[]): Result<number[], Context>;
     rdFlowTake(...keysThenArgs: Arg[]): Result<number[], Context>;
+    rdKeyRelease(...keysThenArgs: Arg[]): Result<number[], Context>;
     rdScheduleEdit(...keysThenArgs: Arg[]): Result<number[], Context>;
     rdScheduleFire(...keysThenArgs: Arg[]): Result<number[], Context>;
     rdScheduleAdvance(...keysThenArgs: Arg[]): Result<number[], Context>;

@@ -16,7 +16,9 @@ export const REDLOCK = ['+exists', '+get', '+set', '+del'];
 
 /**
  * The `redis.call`s in claim-8, settle-9, settleClaim-12 (with their reply writes: LPUSH/LLEN on the
- * outbound queues, ZSCORE on the relay registry) and heartbeat-1, plus BLMOVE.
+ * outbound queues, ZSCORE on the relay registry; with the per-key limits' release, includes/list-key-gate.lua:
+ * LRANGE/LINSERT of a key's held list, PEXPIRE of its bucket, ZRANGEBYSCORE of the live workers) and
+ * heartbeat-1, plus BLMOVE.
  */
 export const WORKER_COMMANDS = [
   '+blmove',
@@ -36,6 +38,10 @@ export const WORKER_COMMANDS = [
   '+sadd',
   '+srem',
   '+time',
+  '+lrange',
+  '+linsert',
+  '+pexpire',
+  '+zrangebyscore',
 ];
 
 /**
@@ -191,6 +197,14 @@ export const ADMIN_COMMANDS = [
   '+lrange',
   '+multi',
   '+exec',
+  // dlqReplay-5 / dlqPurge-4 with the per-key limits (includes/list-key-gate.lua).
+  '+lpush',
+  '+lpop',
+  '+linsert',
+  '+zadd',
+  '+exists',
+  '+pexpire',
+  '+zrangebyscore',
 ];
 
 /**

@@ -88,7 +88,17 @@ export function workerKeys(prefix: string): string[] {
     k.outboundDead,
     // Replies: one outbound queue per relay (and one for HTTP deliveries).
     k.outbound('*'),
-  ].map((key) => `~${key}`);
+    // Per-key limits (includes/list-key-gate.lua): an ack or dead letter frees its key's slot and lets the
+    // key's next message in, to the worker's queue or, while the leader holds routing, the held list.
+    k.keyOf,
+    k.keyBusy,
+    k.keyWait,
+    k.keyHeld('*'),
+    k.keyBucket('*'),
+    k.flowHeld,
+  ]
+    .map((key) => `~${key}`)
+    .concat(`%R~${k.keyLimits}`, `%R~${k.flow}`);
 }
 
 /**

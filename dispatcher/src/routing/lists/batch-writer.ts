@@ -5,6 +5,7 @@ import type { DispatcherMetrics } from '../../metrics.js';
 import type { Batch } from '../batcher.js';
 import type { FlowState } from '../flow-state.js';
 import { classifyPayload, delayPlacement, optionsPlacement, rendezvousIndex } from '../placement.js';
+import type { KeyGate } from './key-gate.js';
 
 export interface BatchWriterOptions {
   redis: Redis;
@@ -17,6 +18,7 @@ export interface BatchWriterOptions {
   dedupeWindowMs: number;
   metrics: DispatcherMetrics;
   flow: FlowState;
+  keyGate: KeyGate;
 }
 
 /**
@@ -65,23 +67,34 @@ export class BatchWriter {
           id,
           payload,
           publisherId: dedupeId(classified.header),
-          placement: this.placement(classified.header, workers) + optionsPlacement(classified.header),
+          placement:
+            this.placement(classified.header, workers) +
+            optionsPlacement(classified.header) +
+            this.options.keyGate.placementSuffix(classified.header),
         });
     }
     const started = performance.now();
-    const { routed, roundRobinNext, accepted, duplicates, deadLettered, deduplicated } =
-      await scripts.dispatchBatch(redis, keys, {
-        epoch,
-        highWater,
-        roundRobinStart: this.roundRobin,
-        progress: batch.marker,
-        workerTtlMs,
-        routing: this.options.routing === 'least-loaded' ? 'least-loaded' : 'round-robin',
-        dedupeWindowMs: this.options.dedupeWindowMs,
-        workers,
-        messages,
-        rejected,
-      });
+    const {
+      routed,
+      roundRobinNext,
+      accepted,
+      duplicates,
+      deadLettered,
+      deduplicated,
+      keyHeldConcurrency,
+      keyHeldRate,
+    } = await scripts.dispatchBatch(redis, keys, {
+      epoch,
+      highWater,
+      roundRobinStart: this.roundRobin,
+      progress: batch.marker,
+      workerTtlMs,
+      routing: this.options.routing === 'least-loaded' ? 'least-loaded' : 'round-robin',
+      dedupeWindowMs: this.options.dedupeWindowMs,
+      workers,
+      messages,
+      rejected,
+    });
     metrics.dispatchDuration.observe((performance.now() - started) / 1000);
     this.roundRobin = roundRobinNext;
     if (batch.ids.length > 0) metrics.batchSize.observe(batch.ids.length);
@@ -90,6 +103,7 @@ export class BatchWriter {
     metrics.duplicates.inc(duplicates);
     metrics.deduplicated.inc(deduplicated);
     metrics.deadLettered.inc(deadLettered);
+    this.options.keyGate.countHeld(keyHeldConcurrency, keyHeldRate);
   }
 
   /** Where an enveloped message goes: the delayed set, its affinity worker, or normal routing. */

@@ -6,6 +6,7 @@ import { FlowState, rateSetting } from '../flow-state.js';
 import { nextReleaseMs, type ReleaseResult } from '../rate-release.js';
 import type { LeaderRouting, RoutingMode, UpkeepResult } from '../routing-mode.js';
 import { BatchWriter } from './batch-writer.js';
+import { KeyGate, keyLimitSetting } from './key-gate.js';
 import { Reaper, type ReaperSettings } from './reaper.js';
 
 /** Most held ids one rate-limit release moves (a burst larger than this takes several passes). */
@@ -24,6 +25,9 @@ export type ListsModeSettings = ReaperSettings &
     | 'dlqMax'
     | 'rateLimit'
     | 'rateBurst'
+    | 'keyConcurrency'
+    | 'keyRateLimit'
+    | 'keyRateBurst'
   >;
 
 /**
@@ -69,6 +73,12 @@ export class ListsMode implements RoutingMode {
     const { redis, keys, config, metrics } = this;
     const rate = rateSetting(config.rateLimit, config.rateBurst);
     const flow = new FlowState(redis, keys, epoch, metrics, rate);
+    const keyLimits = keyLimitSetting(config.keyConcurrency, config.keyRateLimit, config.keyRateBurst);
+    const keyGate = new KeyGate(redis, keys, epoch, metrics, flow, keyLimits, {
+      highWater: config.queueHighWater,
+      workerTtlMs: config.workerTtlMs,
+      sticky: config.routing === 'affinity',
+    });
     const writer = new BatchWriter({
       redis,
       keys,
@@ -80,25 +90,31 @@ export class ListsMode implements RoutingMode {
       dedupeWindowMs: config.dedupeWindowMs,
       metrics,
       flow,
+      keyGate,
     });
     // Paused, the reaper's requeues and promotions go to the held list too (flow.routingKeys).
-    const reaper = new Reaper(redis, () => flow.routingKeys, config, epoch, metrics);
+    const reaper = new Reaper(redis, () => flow.routingKeys, config, epoch, metrics, keyGate);
     const trim = new DeadLetterTrim(redis, keys, config.dlqMax, metrics);
     const upkeep = async (): Promise<UpkeepResult> => {
       const releasing = await flow.apply();
+      // With a key rate limit its own loop lets held keys in; a concurrency limit alone needs only this look.
+      const keysMore = keyLimits.kind === 'limited' && keyLimits.rate === 0 ? await keyGate.upkeep() : false;
       const result = await reaper.reap();
       writer.setLiveWorkers(result.liveWorkers.map((w) => w.id));
       const trimMore = await trim.run();
       return {
         liveWorkers: result.liveWorkers.length,
         backlog: result.backlog,
-        more: result.more || releasing || trimMore,
+        more: result.more || releasing || trimMore || keysMore,
         paused: flow.isPaused,
       };
     };
-    // The first upkeep applies the flow state and learns the live workers before the first batch.
+    // The first upkeep applies the flow state and learns the live workers before the first batch; the
+    // gate stores this term's per-key limits (and re-checks what an earlier term held) before it too.
+    await flow.apply();
+    await keyGate.takeOver();
     await upkeep();
-    const release = async (): Promise<ReleaseResult> => {
+    const releaseCluster = async (): Promise<ReleaseResult> => {
       if (rate.kind !== 'limited' || flow.isPaused) return { released: 0, nextMs: nextReleaseMs(0, false) };
       const { released, held, waitMs } = await scripts.flowRelease(redis, keys, {
         epoch,
@@ -109,16 +125,27 @@ export class ListsMode implements RoutingMode {
       metrics.released.inc(released);
       return { released, nextMs: nextReleaseMs(waitMs, held > 0) };
     };
+    // A key rate limit's loop runs first, so what it lets in goes through the cluster-wide bucket too.
+    const keyRate = keyLimits.kind === 'limited' && keyLimits.rate > 0;
+    const release = async (): Promise<ReleaseResult> => {
+      const keyed = keyRate ? await keyGate.release() : undefined;
+      const cluster = await releaseCluster();
+      if (!keyed) return cluster;
+      // Behind a cluster-wide limit the key's messages went to the held list: only its bucket's reach workers.
+      const released = rate.kind === 'limited' ? cluster.released : keyed.released;
+      return { released, nextMs: Math.min(keyed.nextMs, cluster.nextMs) };
+    };
     return {
       write: (batch) => writer.write(batch),
       upkeep,
       // Holding (paused or rate-limited), the tick waits in the held list like any accepted message.
       fireTick: (tick) =>
         scripts.scheduleFire(redis, { ...keys, backlog: flow.routingKeys.backlog }, { epoch, ...tick }),
-      ...(rate.kind === 'limited' ? { release } : {}),
+      ...(rate.kind === 'limited' || keyRate ? { release } : {}),
       clearGauges: () => {
         reaper.clearGauges();
         flow.clearGauges();
+        keyGate.clearGauges();
       },
       nextDueInMs: () => scripts.delayedHead(redis, keys),
     };

@@ -1,6 +1,7 @@
 import { type Config, type Keys, scripts } from '@redispatch/shared';
 import type { Redis } from 'ioredis';
 import type { DispatcherMetrics } from '../../metrics.js';
+import type { KeyGate } from './key-gate.js';
 
 /** Most entries of each kind one reap call handles, so one call never blocks Redis for long. */
 const REAP_LIMIT = 1_000;
@@ -29,6 +30,8 @@ export class Reaper {
     private readonly config: ReaperSettings,
     private readonly epoch: number,
     private readonly metrics: DispatcherMetrics,
+    /** Counts due delayed messages a per-key limit held back. */
+    private readonly keyGate: KeyGate,
   ) {}
 
   async reap(): Promise<ReapResult> {
@@ -44,6 +47,8 @@ export class Reaper {
       deadLetters,
       nowMs,
       earliestDeadline,
+      keyHeldConcurrency,
+      keyHeldRate,
       liveWorkers,
     } = await scripts.reap(this.redis, this.keys(), {
       epoch: this.epoch,
@@ -55,6 +60,7 @@ export class Reaper {
     m.redelivered.inc({ reason: 'timeout' }, timedOut);
     m.redelivered.inc({ reason: 'worker_lost' }, workerLost);
     m.deadLettered.inc(deadLettered);
+    this.keyGate.countHeld(keyHeldConcurrency, keyHeldRate);
     m.backlog.set(backlog);
     m.inflight.set(inflight);
     m.delayed.set(delayed);

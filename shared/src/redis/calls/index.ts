@@ -7,6 +7,7 @@ export * from './dead-letter-calls.js';
 export * from './delayed-calls.js';
 export * from './extend-calls.js';
 export * from './flow-calls.js';
+export * from './key-limit-calls.js';
 export * from './leadership-calls.js';
 export * from './lists-leader-calls.js';
 export * from './lists-worker-calls.js';

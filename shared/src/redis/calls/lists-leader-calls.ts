@@ -4,7 +4,8 @@ import { numberAt, type ScriptArg, type ScriptClient } from './script-client.js'
 
 /**
  * A new message for dispatchBatch: placement '' (route now), 'd<ms>', 'D<epochMs>' or 'q<index>',
- * then, only for a message with per-message options, '|' + 'a<maxAttempts>' and/or 'p<priority>'.
+ * then, only for a message with per-message options, '|' + 'a<maxAttempts>' and/or 'p<priority>', then,
+ * only while a per-key limit is set and the message has an affinity key, NUL + the key (list-key-gate.lua).
  */
 export interface NewMessage {
   id: string;
@@ -45,6 +46,9 @@ export interface DispatchBatchReply {
   deadLettered: number;
   delayed: number;
   deduplicated: number;
+  /** Held back by a per-key limit (REDISPATCH_KEY_CONCURRENCY / REDISPATCH_KEY_RATE_LIMIT). */
+  keyHeldConcurrency: number;
+  keyHeldRate: number;
 }
 
 /** dispatchBatch-10+.lua: the leader's fenced batch write. Throws `FencedError` on a stale epoch. */
@@ -96,6 +100,8 @@ export async function dispatchBatch(
     deadLettered: numberAt(reply, 5),
     delayed: numberAt(reply, 6),
     deduplicated: numberAt(reply, 7),
+    keyHeldConcurrency: numberAt(reply, 8),
+    keyHeldRate: numberAt(reply, 9),
   };
 }
 
@@ -120,6 +126,9 @@ export interface ReapReply {
   nowMs: number;
   /** -1 when nothing is in flight. */
   earliestDeadline: number;
+  /** Due delayed messages a per-key limit held back in their key's list. */
+  keyHeldConcurrency: number;
+  keyHeldRate: number;
   liveWorkers: { id: string; queued: number }[];
 }
 
@@ -145,7 +154,7 @@ export async function reap(client: ScriptClient, keys: Keys, args: ReapArgs): Pr
   );
   throwOnScriptCode(reply, { epoch: args.epoch });
   const liveWorkers: { id: string; queued: number }[] = [];
-  for (let i = 11; i + 1 < reply.length; i += 2) {
+  for (let i = 13; i + 1 < reply.length; i += 2) {
     liveWorkers.push({ id: String(reply[i]), queued: Number(reply[i + 1]) });
   }
   const n = (index: number) => numberAt(reply, index);
@@ -161,6 +170,8 @@ export async function reap(client: ScriptClient, keys: Keys, args: ReapArgs): Pr
     deadLetters: n(8),
     nowMs: n(9),
     earliestDeadline: n(10),
+    keyHeldConcurrency: n(11),
+    keyHeldRate: n(12),
     liveWorkers,
   };
 }

@@ -25,6 +25,9 @@
 --- @include now
 --- @include push-chunked
 --- @include message-options
+--- @include priority-insert
+--- @include token-bucket
+--- @include list-key-gate
 --- @include claim-messages
 local k = { queue = KEYS[1], inflight = KEYS[2], owner = KEYS[3], held = KEYS[4], attempts = KEYS[5],
   body = KEYS[6], workers = KEYS[7], backlog = KEYS[8] }

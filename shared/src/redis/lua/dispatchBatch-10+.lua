@@ -39,14 +39,20 @@
                       any of them + '|' + options ('a<maxAttempts>', 'p<priority>'): the message's own
                       attempt limit; priority 1..9 goes to the head of a live queue (ahead of lower
                       priorities, even past the high-water mark), or of the backlog when none is live
+                      then, only while a per-key limit is set and the message has an affinity key,
+                      NUL + the key: admitted (a slot and a token) or held in the key's list
+                      (includes/list-key-gate.lua, limits from tag:key-limits); a delayed one is gated when due
 
-  Returns: {routed, backlogged, rrNext, accepted, duplicates, deadLettered, delayed, deduplicated}
+  Returns: {routed, backlogged, rrNext, accepted, duplicates, deadLettered, delayed, deduplicated,
+            keyHeldConcurrency, keyHeldRate}
   Errors:  {-1} when the epoch is stale (the caller must step down).
 ]]
 --- @include now
 --- @include push-chunked
 --- @include message-options
 --- @include priority-insert
+--- @include token-bucket
+--- @include list-key-gate
 local rcall = redis.call
 if rcall('GET', KEYS[1]) ~= ARGV[1] then
   return {-1}
@@ -98,10 +104,38 @@ local existing = hmgetChunked(KEYS[2], newIds)
 local stored = {}
 local withOptions = {}
 local urgent = {}
+local keyHeld = { concurrency = 0, rate = 0 }
+local gate = nil
+-- Where an admitted new message goes: the delayed set, the urgent (prioritized) list, its affinity
+-- worker's queue, or round-robin routing.
+local function place(id, kind, placement, priority)
+  if kind == 'd' then
+    rcall('ZADD', KEYS[9], now + tonumber(string.sub(placement, 2)), id)
+    delayedCount = delayedCount + 1
+  elseif kind == 'D' then
+    rcall('ZADD', KEYS[9], tonumber(string.sub(placement, 2)), id)
+    delayedCount = delayedCount + 1
+  elseif priority > 0 then
+    urgent[#urgent + 1] = {id, priority, kind == 'q' and tonumber(string.sub(placement, 2)) or 0}
+  elseif kind == 'q' and live[tonumber(string.sub(placement, 2))] then
+    local q = tonumber(string.sub(placement, 2))
+    local list = assigned[q]
+    list[#list + 1] = id
+    room[q] = room[q] - 1
+  else
+    pending[#pending + 1] = id
+  end
+end
 for i = 1, newCount do
   local id, payload, publisherId, placement = ARGV[base], ARGV[base + 1], ARGV[base + 2], ARGV[base + 3]
   base = base + 4
   local options = nil
+  local key = nil
+  local nul = string.find(placement, '\0', 1, true)
+  if nul then
+    key = string.sub(placement, nul + 1)
+    placement = string.sub(placement, 1, nul - 1)
+  end
   local bar = string.find(placement, '|', 1, true)
   if bar then
     options = string.sub(placement, bar)
@@ -125,27 +159,25 @@ for i = 1, newCount do
     accepted = accepted + 1
     local kind = string.sub(placement, 1, 1)
     local priority = 0
+    if options then priority = priorityOf(options) end
+    if key then options = (options or '|') .. 'k' end
     if options then
       withOptions[#withOptions + 1] = id
       withOptions[#withOptions + 1] = '0' .. options
-      priority = priorityOf(options)
     end
-    if kind == 'd' then
-      rcall('ZADD', KEYS[9], now + tonumber(string.sub(placement, 2)), id)
-      delayedCount = delayedCount + 1
-    elseif kind == 'D' then
-      rcall('ZADD', KEYS[9], tonumber(string.sub(placement, 2)), id)
-      delayedCount = delayedCount + 1
-    elseif priority > 0 then
-      urgent[#urgent + 1] = {id, priority, kind == 'q' and tonumber(string.sub(placement, 2)) or 0}
-    elseif kind == 'q' and live[tonumber(string.sub(placement, 2))] then
-      local q = tonumber(string.sub(placement, 2))
-      local list = assigned[q]
-      list[#list + 1] = id
-      room[q] = room[q] - 1
-    else
-      pending[#pending + 1] = id
+    local held = false
+    if key and kind ~= 'd' and kind ~= 'D' then
+      gate = gate or keyGate(tag, now)
+      local why = keyAdmitOrHold(gate, key, id, priority, KEYS[10], true)
+      if why ~= 'ok' then
+        held = true
+        keyHeld[why] = keyHeld[why] + 1
+      end
+    elseif key then
+      -- Delayed: gated when due (reap-11.lua), so it holds no slot while it waits.
+      rcall('HSET', tag .. ':key-of', id, '-' .. key)
     end
+    if not held then place(id, kind, placement, priority) end
   end
 end
 if #stored > 0 then pushChunked('HSET', KEYS[2], stored) end
@@ -235,4 +267,5 @@ if deadLettered > 0 then rcall('HINCRBY', KEYS[4], 'deadLettered', deadLettered)
 if routed > 0 then rcall('HINCRBY', KEYS[4], 'dispatched', routed) end
 if deduplicated > 0 then rcall('HINCRBY', KEYS[4], 'deduplicated', deduplicated) end
 if ARGV[6] ~= '' then rcall('SET', KEYS[7], ARGV[6]) end
-return {routed, #overflow, rr, accepted, duplicates, deadLettered, delayedCount, deduplicated}
+return {routed, #overflow, rr, accepted, duplicates, deadLettered, delayedCount, deduplicated,
+  keyHeld.concurrency, keyHeld.rate}

@@ -1,5 +1,7 @@
 --[[
-  Moves dead letters back into routing with a fresh attempt count.
+  Moves dead letters back into routing with a fresh attempt count. A message gated by its key
+  (includes/list-key-gate.lua; tag:key-* keys, the tag taken from KEYS[1]) goes through its key's limits
+  again: admitted into the backlog, or held in its key's list (a rate-limited key's for the leader).
 
   KEYS[1] dlq       zset  dead-lettered id -> time
   KEYS[2] attempts  hash  id -> deliveries so far
@@ -12,7 +14,13 @@
 
   Returns: the number of messages replayed (ids not in the DLQ are skipped).
 ]]
+--- @include now
+--- @include message-options
+--- @include priority-insert
+--- @include token-bucket
+--- @include list-key-gate
 local rcall = redis.call
+local gate = nil
 local ids = {}
 if ARGV[1] == '*' then
   ids = rcall('ZRANGE', KEYS[1], 0, tonumber(ARGV[2]) - 1)
@@ -27,7 +35,15 @@ for _, id in ipairs(ids) do
     local bar = value and string.find(value, '|', 1, true)
     if bar then rcall('HSET', KEYS[2], id, '0' .. string.sub(value, bar)) else rcall('HDEL', KEYS[2], id) end
     rcall('HDEL', KEYS[3], id, 'stack:' .. id)
-    rcall('RPUSH', KEYS[4], id)
+    local of = isKeyGated(value) and rcall('HGET', tagOfKey(KEYS[1], ':dlq') .. ':key-of', id)
+    if of then
+      gate = gate or keyGate(tagOfKey(KEYS[1], ':dlq'), nowMs())
+      if keyAdmitOrHold(gate, string.sub(of, 2), id, priorityOf(value), KEYS[2], false) == 'ok' then
+        rcall('RPUSH', KEYS[4], id)
+      end
+    else
+      rcall('RPUSH', KEYS[4], id)
+    end
     replayed = replayed + 1
   end
 end

@@ -13,6 +13,10 @@
   Returns: one 1 (extended) or 0 (not this worker's attempt any more) per triple, in order.
 ]]
 --- @include now
+--- @include message-options
+--- @include priority-insert
+--- @include token-bucket
+--- @include list-key-gate
 local rcall = redis.call
 local worker = ARGV[1]
 local now = nowMs()
@@ -20,8 +24,9 @@ local out = {}
 for i = 2, #ARGV - 2, 3 do
   local id, attempt, ms = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
   -- Still in flight (not acked, not reaped), held by this worker, as the attempt the caller runs.
-  local owned = rcall('ZSCORE', KEYS[1], id) and rcall('HGET', KEYS[2], id) == worker
-    and rcall('HGET', KEYS[3], id) == attempt
+  -- (A gated message's owner carries a suffix; a value with per-message options one after a bar.)
+  local owned = rcall('ZSCORE', KEYS[1], id) and ownerWorker(rcall('HGET', KEYS[2], id)) == worker
+    and deliveriesOf(rcall('HGET', KEYS[3], id)) == tonumber(attempt)
   if owned then
     rcall('ZADD', KEYS[1], 'XX', now + ms, id)
     out[#out + 1] = 1

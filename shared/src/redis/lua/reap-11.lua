@@ -2,7 +2,9 @@
   The leader's reaper, one fenced call per tick: reassigns the queue and in-flight messages of
   workers whose heartbeat stopped, redelivers claims whose deadline passed, promotes due delayed
   messages into the backlog (a prioritized one to the head of the shortest live queue, ahead of lower
-  priorities), and reports the live workers for routing.
+  priorities), and reports the live workers for routing. Per-key limits (includes/list-key-gate.lua): a
+  redelivered message keeps its key's slot; a dead letter frees it and lets the key's next message into
+  the backlog; a due delayed message of a gated key is admitted or held in its key's list.
 
   KEYS[1]  epoch     string  fencing epoch
   KEYS[2]  workers   zset    worker id -> last heartbeat (server ms)
@@ -21,10 +23,12 @@
   ARGV[3] maxAttempts  deliveries before dead-lettering (a message's own limit, kept in KEYS[7], wins)
   ARGV[4] limit        most entries of each kind handled per call (bounds the script's run time)
   ARGV[5] tag          key prefix with hash tag, e.g. "{rd}"; per-worker keys are tag..":q:"..id and
-                       tag..":held:"..id (same slot as every KEYS entry)
+                       tag..":held:"..id (same slot as every KEYS entry), and the per-key keys of
+                       includes/list-key-gate.lua
 
   Returns: {deadWorkers, timedOut, workerLost, deadLettered, promoted, backlog, inflight, delayed,
-            deadLetters, nowMs, earliestDeadline (-1 if none), (liveWorkerId, queueLength)...}
+            deadLetters, nowMs, earliestDeadline (-1 if none), keyHeldConcurrency, keyHeldRate,
+            (liveWorkerId, queueLength)...}
   Errors:  {-1} when the epoch is stale.
 ]]
 --- @include now
@@ -32,6 +36,8 @@
 --- @include message-options
 --- @include priority-insert
 --- @include requeue-or-dead-letter
+--- @include token-bucket
+--- @include list-key-gate
 local rcall = redis.call
 if rcall('GET', KEYS[1]) ~= ARGV[1] then
   return {-1}
@@ -44,6 +50,22 @@ local maxAttempts = tonumber(ARGV[3])
 local limit = tonumber(ARGV[4])
 local tag = ARGV[5]
 local deadWorkers, timedOut, workerLost, deadLettered, promoted = 0, 0, 0, 0, 0
+local keyHeld = { concurrency = 0, rate = 0 }
+-- Per-key limits, read only when a gated message shows up; a freed slot's next message joins the backlog.
+local gate = nil
+local function keyGateNow()
+  if not gate then
+    gate = keyGate(tag, now)
+    gate.route = function(id) rcall('RPUSH', KEYS[5], id) end
+  end
+  return gate
+end
+local function afterRequeue(id, outcome, value)
+  if outcome == 1 and isKeyGated(value) then
+    local g = keyGateNow()
+    keyFreeSlot(g, id, false, g.route)
+  end
+end
 
 local dead = rcall('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. (now - ttl), 'LIMIT', 0, limit)
 for _, worker in ipairs(dead) do
@@ -59,7 +81,8 @@ for _, worker in ipairs(dead) do
   for _, id in ipairs(rcall('SMEMBERS', held)) do
     rcall('ZREM', KEYS[3], id)
     rcall('HDEL', KEYS[6], id)
-    local outcome = requeueOrDeadLetter(keys, id, maxAttempts, 'worker ' .. worker .. ' lost', now)
+    local outcome, value = requeueOrDeadLetter(keys, id, maxAttempts, 'worker ' .. worker .. ' lost', now)
+    afterRequeue(id, outcome, value)
     if outcome == 1 then deadLettered = deadLettered + 1 elseif outcome == 0 then workerLost = workerLost + 1 end
   end
   rcall('DEL', held)
@@ -70,12 +93,13 @@ end
 local expired = rcall('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, limit)
 for _, id in ipairs(expired) do
   rcall('ZREM', KEYS[3], id)
-  local worker = rcall('HGET', KEYS[6], id)
+  local worker = ownerWorker(rcall('HGET', KEYS[6], id))
   if worker then
     rcall('SREM', tag .. ':held:' .. worker, id)
     rcall('HDEL', KEYS[6], id)
   end
-  local outcome = requeueOrDeadLetter(keys, id, maxAttempts, 'ack timeout', now)
+  local outcome, value = requeueOrDeadLetter(keys, id, maxAttempts, 'ack timeout', now)
+  afterRequeue(id, outcome, value)
   if outcome == 1 then deadLettered = deadLettered + 1 elseif outcome == 0 then timedOut = timedOut + 1 end
 end
 
@@ -86,7 +110,23 @@ if #due > 0 then
   local values = hmgetChunked(KEYS[7], due)
   local plain, prioritized = {}, {}
   for i, id in ipairs(due) do
-    if values[i] and priorityOf(values[i]) > 0 then prioritized[#prioritized + 1] = i else plain[#plain + 1] = id end
+    local admitted = true
+    if isKeyGated(values[i]) then
+      -- Delayed before it was ever admitted ('-'): its key's limits apply now. A retry ('+') keeps its slot.
+      local of = rcall('HGET', tag .. ':key-of', id)
+      if of and string.sub(of, 1, 1) == '-' then
+        local why = keyAdmitOrHold(keyGateNow(), string.sub(of, 2), id, priorityOf(values[i]), KEYS[7], true)
+        if why ~= 'ok' then
+          admitted = false
+          keyHeld[why] = keyHeld[why] + 1
+        end
+      end
+    end
+    if admitted and values[i] and priorityOf(values[i]) > 0 then
+      prioritized[#prioritized + 1] = i
+    elseif admitted then
+      plain[#plain + 1] = id
+    end
   end
   if #plain > 0 then pushChunked('RPUSH', KEYS[5], plain) end
   if #prioritized > 0 then
@@ -107,7 +147,7 @@ end
 local earliest = rcall('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
 local result = {deadWorkers, timedOut, workerLost, deadLettered, promoted,
   rcall('LLEN', KEYS[5]), rcall('ZCARD', KEYS[3]), rcall('ZCARD', KEYS[4]), rcall('ZCARD', KEYS[9]), now,
-  tonumber(earliest[2] or '-1')}
+  tonumber(earliest[2] or '-1'), keyHeld.concurrency, keyHeld.rate}
 for _, worker in ipairs(rcall('ZRANGEBYSCORE', KEYS[2], now - ttl, '+inf')) do
   result[#result + 1] = worker
   result[#result + 1] = rcall('LLEN', tag .. ':q:' .. worker)

@@ -28,6 +28,9 @@
 --- @include push-chunked
 --- @include message-options
 --- @include attempt-link
+--- @include priority-insert
+--- @include token-bucket
+--- @include list-key-gate
 --- @include settle-messages
 --- @include write-replies
 --- @include write-results

@@ -1,7 +1,7 @@
 -- A worker takes up to `want` messages from its own queue (then from the backlog when its queue ran
 -- dry) and claims each: ack deadline, owner, held set, one more attempt — atomically, so no message is
 -- ever outside the queue / in-flight sets between taking and claiming. A handful of variadic commands
--- per batch, not per message. Needs the push-chunked and message-options includes.
+-- per batch, not per message. Needs the push-chunked, message-options and list-key-gate includes.
 -- k: {queue, inflight, owner, held, attempts, body, workers, backlog}
 -- rotated: id a BLMOVE wake-up moved from the tail to the head ('' = none); put back at the tail.
 -- Returns a flat list of (id, attempt, payload), or nil when the worker is not registered; attempt is
@@ -41,7 +41,8 @@ local function claimMessages(k, worker, want, ackTimeoutMs, rotated, now)
       scored[#scored + 1] = deadline
       scored[#scored + 1] = id
       owners[#owners + 1] = id
-      owners[#owners + 1] = worker
+      -- A message gated by its key: the settle scripts see it in the owner they read anyway.
+      owners[#owners + 1] = isKeyGated(previous[i]) and worker .. KEY_GATED_OWNER or worker
       attempts[#attempts + 1] = id
       attempts[#attempts + 1] = attempt .. options
       out[#out + 1] = id
