@@ -228,6 +228,9 @@ export const STREAM_ADMIN_COMMANDS = [
   '+xadd',
   '+xdel',
   '+hincrby',
+  // stats: messages held by a per-key limit and the keys waiting (PartitionKeys.keyGateHeld/Waiting).
+  '+hlen',
+  '+scard',
 ];
 
 /**
