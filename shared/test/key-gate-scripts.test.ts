@@ -305,4 +305,28 @@ describe('the takeover sweep (streamKeyRelease "all" / "drain")', () => {
     ]);
     expect(await redis.hget(`${p.keyGate}c`, 'F')).toBe('3');
   });
+
+  it('paused: a settle frees the slot but lets nothing out until the resume sweep', async () => {
+    const p = await partition();
+    const held = [
+      ['p1', 'P'],
+      ['p2', 'P'],
+    ] as [string, string][];
+    await append(p, 1, held, one);
+    const [first] = await read(p, 'w1');
+    const pause = { mode: 'all' as const, ...one, cursor: '0', paused: true };
+    expect(await scripts.streamKeyRelease(redis, p, { epoch: 1, keyLimit: 10, scan: pause })).toMatchObject({
+      released: 0,
+      keysWaiting: 1,
+    });
+    expect(await settle(p, 'w1', [{ entryId: first?.entryId ?? '', key: 'P' }])).toMatchObject({ acked: 1 });
+    expect(await read(p, 'w1')).toEqual([]);
+    expect(await redis.hget(`${p.keyGate}c`, 'P')).toBeNull();
+    const resume = { ...pause, paused: false };
+    expect(await scripts.streamKeyRelease(redis, p, { epoch: 1, keyLimit: 10, scan: resume })).toMatchObject({
+      released: 1,
+      keysWaiting: 0,
+    });
+    expect((await read(p, 'w1')).map((e) => [e.id, e.key])).toEqual([['p2', 'P']]);
+  });
 });

@@ -89,8 +89,16 @@ export class KeyGateSweep {
     this.cursors = partitions.map(() => '0');
   }
 
-  /** One page per unfinished partition; true while some partition has more to go. */
-  async run(): Promise<{ released: number; more: boolean }> {
+  /** Starts over (routing was paused or resumed): every partition is read again. */
+  restart(): void {
+    this.cursors.fill('0');
+  }
+
+  /**
+   * One page per unfinished partition; true while some partition has more to go. Paused: only marks
+   * every partition paused (a settle then frees a slot without letting the key's next message out).
+   */
+  async run(paused = false): Promise<{ released: number; more: boolean }> {
     const limits = this.limits;
     const mode = limits.kind === 'none' ? 'drain' : 'all';
     const settings = limits.kind === 'none' ? { concurrency: 0, rate: 0, burst: 0 } : limits;
@@ -106,6 +114,7 @@ export class KeyGateSweep {
             rate: settings.rate,
             burst: settings.burst,
             cursor: this.cursors[p.index] ?? '0',
+            paused,
           },
         }),
       ),
@@ -115,7 +124,7 @@ export class KeyGateSweep {
       const index = (todo[i] as PartitionKeys).index;
       released += reply.released;
       // Draining ends only when nothing is held; a re-check ends when the scan has seen every key.
-      const finished = mode === 'drain' ? reply.keysWaiting === 0 : reply.cursor === '0';
+      const finished = paused || (mode === 'drain' ? reply.keysWaiting === 0 : reply.cursor === '0');
       this.cursors[index] = finished ? 'done' : reply.cursor;
     });
     return { released, more: this.cursors.some((c) => c !== 'done') };

@@ -126,13 +126,20 @@ export class StreamsMode implements RoutingMode {
       flow,
       limits.kind === 'limited',
     );
-    // Once per term: what waits for a per-key limit is re-checked against this leader's limits, or,
-    // with both off, drained into the streams (held until resume while paused).
+    // Once per term, and again at each pause and resume: what waits for a per-key limit is re-checked
+    // against this leader's limits, or, with both off, drained into the streams. Paused, the partitions
+    // are only marked paused (a settle that frees a slot lets nothing out until the resume's sweep).
     const sweep = new KeyGateSweep(this.client, this.partitions, epoch, limits);
     let sweeping = true;
+    let sweptPaused = flow.isPaused;
     const sweepHeld = async (): Promise<boolean> => {
-      if (!sweeping || flow.isPaused) return false;
-      sweeping = (await sweep.run()).more;
+      if (flow.isPaused !== sweptPaused) {
+        sweptPaused = flow.isPaused;
+        sweep.restart();
+        sweeping = true;
+      }
+      if (!sweeping) return false;
+      sweeping = (await sweep.run(sweptPaused)).more;
       return sweeping;
     };
     // The first upkeep applies the flow state before the first write.

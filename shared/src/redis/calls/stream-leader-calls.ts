@@ -188,11 +188,21 @@ export async function streamKeyRelease(
   args: {
     epoch: number;
     keyLimit: number;
-    scan?: { mode: 'all' | 'drain'; concurrency: number; rate: number; burst: number; cursor: string };
+    scan?: {
+      mode: 'all' | 'drain';
+      concurrency: number;
+      rate: number;
+      burst: number;
+      cursor: string;
+      /** Routing is paused: only store the limits, marked paused (a settle then lets nothing out). */
+      paused?: boolean;
+    };
   },
 ): Promise<StreamKeyReleaseReply> {
   const scan = args.scan;
-  const tail = scan ? [scan.mode, scan.concurrency, scan.rate, scan.burst, scan.cursor] : [];
+  const tail = scan
+    ? [scan.mode, scan.concurrency, scan.rate, scan.burst, scan.cursor, scan.paused ? '1' : '0']
+    : [];
   const reply = await client.rdStreamKeyRelease(
     keys.fence,
     keys.stream,

@@ -18,6 +18,8 @@
   ARGV[4] mode        'due' (default), 'all' or 'drain'
   ARGV[5..7]          'all' / 'drain': concurrency, rate, burst (the leader's limits)
   ARGV[8] cursor      'all' / 'drain': the SSCAN cursor of the waiting keys ('0' to start)
+  ARGV[9] paused      'all' / 'drain': '1' while `redispatch pause` holds routing: only stores the
+                      limits (a settle then frees a slot without letting the key's next message out)
 
   Returns: {released, ms until the next key is due (-1 = none), keysWaiting, more (1 = call again now),
             next cursor ('0' = the page was the last)}
@@ -44,9 +46,9 @@ if mode == 'due' then
   end
   if #due >= limit then more = 1 end
 else
-  rcall('HSET', g .. 'cfg', 'concurrency', ARGV[5], 'rate', ARGV[6], 'burst', ARGV[7])
+  rcall('HSET', g .. 'cfg', 'concurrency', ARGV[5], 'rate', ARGV[6], 'burst', ARGV[7], 'paused', ARGV[9] or '0')
   local cfg = gateConfig(g)
-  local page = rcall('SSCAN', g .. 'w', ARGV[8], 'COUNT', limit)
+  local page = ARGV[9] == '1' and {'0', {}} or rcall('SSCAN', g .. 'w', ARGV[8], 'COUNT', limit)
   cursor = page[1]
   -- 'drain' appends at most `limit` messages per call; what is left stays in the set for the next.
   local budget = mode == 'drain' and limit or 1000
