@@ -243,6 +243,13 @@ describe('limits off', () => {
       ['o2', undefined],
     ]);
     expect(await redis.keys(`${p.keyGate}*`)).toEqual([]);
+    // A leader without limits drains at takeover: where nothing was ever held it writes nothing.
+    const scan = { mode: 'drain' as const, concurrency: 0, rate: 0, burst: 0, cursor: '0' };
+    expect(await scripts.streamKeyRelease(redis, p, { epoch: 1, keyLimit: 10, scan })).toMatchObject({
+      released: 0,
+      keysWaiting: 0,
+    });
+    expect(await redis.keys(`${p.keyGate}*`)).toEqual([]);
   });
 });
 

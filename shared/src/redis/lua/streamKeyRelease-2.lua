@@ -46,7 +46,10 @@ if mode == 'due' then
   end
   if #due >= limit then more = 1 end
 else
-  rcall('HSET', g .. 'cfg', 'concurrency', ARGV[5], 'rate', ARGV[6], 'burst', ARGV[7], 'paused', ARGV[9] or '0')
+  -- Draining a partition that never had limits writes nothing (nothing can be held there).
+  if mode ~= 'drain' or rcall('EXISTS', g .. 'cfg') == 1 then
+    rcall('HSET', g .. 'cfg', 'concurrency', ARGV[5], 'rate', ARGV[6], 'burst', ARGV[7], 'paused', ARGV[9] or '0')
+  end
   local cfg = gateConfig(g)
   local page = ARGV[9] == '1' and {'0', {}} or rcall('SSCAN', g .. 'w', ARGV[8], 'COUNT', limit)
   cursor = page[1]
