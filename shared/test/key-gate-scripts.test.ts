@@ -243,5 +243,97 @@ describe('limits off', () => {
       ['o2', undefined],
     ]);
     expect(await redis.keys(`${p.keyGate}*`)).toEqual([]);
+    // A leader without limits drains at takeover: where nothing was ever held it writes nothing.
+    const scan = { mode: 'drain' as const, concurrency: 0, rate: 0, burst: 0, cursor: '0' };
+    expect(await scripts.streamKeyRelease(redis, p, { epoch: 1, keyLimit: 10, scan })).toMatchObject({
+      released: 0,
+      keysWaiting: 0,
+    });
+    expect(await redis.keys(`${p.keyGate}*`)).toEqual([]);
+  });
+});
+
+describe('the takeover sweep (streamKeyRelease "all" / "drain")', () => {
+  const one = { concurrency: 1, rate: 0, burst: 0 };
+  const sweep = (p: PartitionKeys, mode: 'all' | 'drain', limits: typeof one, cursor = '0', keyLimit = 1) =>
+    scripts.streamKeyRelease(redis, p, { epoch: 1, keyLimit, scan: { mode, ...limits, cursor } });
+
+  it('with both limits off drains every held message, a page per call, and a settle then holds nothing', async () => {
+    const p = await partition();
+    const held = [
+      ['d1', 'D'],
+      ['d2', 'D'],
+      ['d3', 'D'],
+      ['e1', 'E'],
+      ['e2', 'E'],
+    ] as [string, string][];
+    expect(await append(p, 1, held, one)).toMatchObject({ appended: 2, heldByConcurrency: 3 });
+    const first = await read(p, 'w1');
+    const off = { concurrency: 0, rate: 0, burst: 0 };
+    const replies = [];
+    let cursor = '0';
+    for (let call = 0; call < 10; call += 1) {
+      const reply = await sweep(p, 'drain', off, cursor);
+      replies.push(reply.released);
+      cursor = reply.cursor;
+      if (reply.keysWaiting === 0) break;
+    }
+    // keyLimit 1: at most one message per call, until nothing is held.
+    expect(replies.every((n) => n <= 1)).toBe(true);
+    expect(replies.reduce((a, b) => a + b, 0)).toBe(3);
+    const drained = await read(p, 'w1');
+    expect(drained.map((e) => e.id).sort()).toEqual(['d2', 'd3', 'e2']);
+    expect(drained.every((e) => e.key === undefined)).toBe(true);
+    expect(await redis.scard(`${p.keyGate}w`)).toBe(0);
+    // The first entries still hold their slots; their settle frees them and appends nothing.
+    const acks = first.map((e) => ({ entryId: e.entryId, key: e.key as string }));
+    expect(await settle(p, 'w1', acks)).toMatchObject({ acked: 2 });
+    expect(await read(p, 'w1')).toEqual([]);
+    expect(await redis.hlen(`${p.keyGate}c`)).toBe(0);
+    await redis.set(p.fence, '2');
+    await expect(sweep(p, 'drain', off)).rejects.toBeInstanceOf(FencedError);
+  });
+
+  it("with the limits on re-checks every waiting key against the new leader's limits", async () => {
+    const p = await partition();
+    const held = [
+      ['f1', 'F'],
+      ['f2', 'F'],
+      ['f3', 'F'],
+      ['f4', 'F'],
+    ] as [string, string][];
+    expect(await append(p, 1, held, one)).toMatchObject({ appended: 1, heldByConcurrency: 3 });
+    await read(p, 'w1');
+    const reply = await sweep(p, 'all', { concurrency: 3, rate: 0, burst: 0 }, '0', 10);
+    expect(reply).toMatchObject({ released: 2, keysWaiting: 1, cursor: '0', more: false });
+    expect((await read(p, 'w1')).map((e) => [e.id, e.key])).toEqual([
+      ['f2', 'F'],
+      ['f3', 'F'],
+    ]);
+    expect(await redis.hget(`${p.keyGate}c`, 'F')).toBe('3');
+  });
+
+  it('paused: a settle frees the slot but lets nothing out until the resume sweep', async () => {
+    const p = await partition();
+    const held = [
+      ['p1', 'P'],
+      ['p2', 'P'],
+    ] as [string, string][];
+    await append(p, 1, held, one);
+    const [first] = await read(p, 'w1');
+    const pause = { mode: 'all' as const, ...one, cursor: '0', paused: true };
+    expect(await scripts.streamKeyRelease(redis, p, { epoch: 1, keyLimit: 10, scan: pause })).toMatchObject({
+      released: 0,
+      keysWaiting: 1,
+    });
+    expect(await settle(p, 'w1', [{ entryId: first?.entryId ?? '', key: 'P' }])).toMatchObject({ acked: 1 });
+    expect(await read(p, 'w1')).toEqual([]);
+    expect(await redis.hget(`${p.keyGate}c`, 'P')).toBeNull();
+    const resume = { ...pause, paused: false };
+    expect(await scripts.streamKeyRelease(redis, p, { epoch: 1, keyLimit: 10, scan: resume })).toMatchObject({
+      released: 1,
+      keysWaiting: 0,
+    });
+    expect((await read(p, 'w1')).map((e) => [e.id, e.key])).toEqual([['p2', 'P']]);
   });
 });

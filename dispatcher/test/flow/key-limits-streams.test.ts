@@ -197,4 +197,42 @@ describe('per-key limits (streams mode, Redis Cluster)', () => {
       },
     );
   }, 180_000);
+
+  it('limits turned off: messages still held are drained by the next leader, none waits forever', async () => {
+    // Concurrency 1 and a token every 50 s: the first message goes out, the others are held; its settle
+    // cannot let the next out (no token), and only a leader with a per-key rate would release it.
+    const env = {
+      REDISPATCH_KEY_CONCURRENCY: '1',
+      REDISPATCH_KEY_RATE_LIMIT: '0.02',
+      REDISPATCH_KEY_RATE_BURST: '1',
+    };
+    await FaultCluster.run({ name: 'keyoff', ...on(), dispatchers: 2, workers: 1, env }, async (fleet) => {
+      const runId = 'keyoff';
+      const items = keyedMessages(runId, ['held'], 4);
+      await publish(fleet, items);
+      await expect.poll(() => starts(fleet, 'held').length, { timeout: 20_000 }).toBe(1);
+      // stats: the three held messages are in the backlog, their key is waiting (as in lists mode).
+      await expect
+        .poll(
+          async () => {
+            const { inflight, backlog, keysWaiting } = await fleet.stats();
+            return { inflight, backlog, keysWaiting };
+          },
+          { timeout: 20_000 },
+        )
+        .toEqual({ inflight: 0, backlog: 3, keysWaiting: 1 });
+      for (const proc of [...fleet.dispatchers.values()]) {
+        proc.kill('SIGKILL');
+        await proc.exited();
+      }
+      const off = { REDISPATCH_KEY_CONCURRENCY: '0', REDISPATCH_KEY_RATE_LIMIT: '0' };
+      fleet.startDispatcher(off);
+      fleet.startDispatcher(off);
+      const result = await fleet.waitHandled(runId, items.length, 60_000, 20_000);
+      expect(result.lost, fleet.missingRanges(runId, items.length)).toBe(0);
+      expect(startOrder(fleet, 'held')).toEqual(range(items.length));
+      const after = await fleet.waitIdle(20_000);
+      expect(after.keysWaiting).toBeUndefined();
+    });
+  }, 120_000);
 });

@@ -60,6 +60,10 @@ export interface PartitionStats {
   undelivered: number;
   delayed: number;
   deadLetters: number;
+  /** Messages held by a per-key limit (counted in the stats' `backlog`); only while > 0. */
+  held?: number;
+  /** Affinity keys with held messages; only while > 0. */
+  keysWaiting?: number;
 }
 
 /** The `stats --json` document. Field names are a contract: extend, never rename. */
@@ -85,8 +89,8 @@ export interface Stats {
   /** Routing is paused (`redispatch pause`, docs/flow-control.md): the state the leader applied. */
   paused?: boolean;
   /**
-   * Lists mode: affinity keys with messages held back by a per-key limit (docs/flow-control.md, Per-key
-   * limits); those messages are counted in `backlog`.
+   * Affinity keys with messages held back by a per-key limit (docs/flow-control.md, Per-key limits);
+   * those messages are counted in `backlog`. Both modes; only while > 0.
    */
   keysWaiting?: number;
   /** Counters per second over the last `stats --watch` interval; null until there are two samples. */

@@ -59,12 +59,15 @@ export async function readStreamStats(
     partitions.map(async (p) => {
       // The priority stream (there once a message with a priority reached the partition) counts with
       // the partition stream: its entries are the partition's too.
-      const [normal, prioritized, delayed, deadLetters, partTotals] = await Promise.all([
+      // Held by a per-key limit (lua/includes/key-gate.lua): one body per held message, one member per key.
+      const [normal, prioritized, delayed, deadLetters, partTotals, held, keysWaiting] = await Promise.all([
         readGroupStream(client, p.stream, group),
         readGroupStream(client, p.priorityStream, group),
         client.zcard(p.delayed),
         client.xlen(p.dlq),
         client.hgetall(p.totals),
+        client.hlen(p.keyGateHeld),
+        client.scard(p.keyGateWaiting),
       ]);
       for (const consumer of [...normal.consumers, ...prioritized.consumers]) {
         const name = String(consumer.name);
@@ -85,6 +88,7 @@ export async function readStreamStats(
         undelivered,
         delayed,
         deadLetters,
+        ...(held > 0 ? { held, keysWaiting } : {}),
       };
     }),
   );
@@ -101,6 +105,7 @@ export async function readStreamStats(
   const sum = (pick: (row: PartitionStats) => number) =>
     rows.reduce((acc, row) => acc + Math.max(0, pick(row)), 0);
   const leader = leaderFrom(leaderHash);
+  const keysWaiting = sum((r) => r.keysWaiting ?? 0);
   const stats = {
     mode: 'streams' as const,
     prefix,
@@ -109,11 +114,13 @@ export async function readStreamStats(
     workers,
     inflight: sum((r) => r.pending),
     delayed: sum((r) => r.delayed),
-    backlog: sum((r) => r.undelivered),
+    // Messages held by a per-key limit are accepted and not yet delivered: backlog, as in lists mode.
+    backlog: sum((r) => r.undelivered) + sum((r) => r.held ?? 0),
     deadLetters: sum((r) => r.deadLetters),
     totals: totals as unknown as Totals,
     group,
     partitions: rows,
+    ...(keysWaiting > 0 ? { keysWaiting } : {}),
   };
   return withEndpoints(stats, endpointHash, nowMs);
 }

@@ -168,6 +168,8 @@ export const STREAM_DISPATCHER_COMMANDS = [
   '+sadd',
   '+srem',
   '+scard',
+  // streamKeyRelease-2 'all' / 'drain': the waiting keys, page by page.
+  '+sscan',
 ];
 
 /**
@@ -228,6 +230,9 @@ export const STREAM_ADMIN_COMMANDS = [
   '+xadd',
   '+xdel',
   '+hincrby',
+  // stats: messages held by a per-key limit and the keys waiting (PartitionKeys.keyGateHeld/Waiting).
+  '+hlen',
+  '+scard',
 ];
 
 /**

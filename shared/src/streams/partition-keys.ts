@@ -31,6 +31,10 @@ export interface PartitionKeys {
    * (lua/includes/key-gate.lua lists them).
    */
   readonly keyGate: string;
+  /** `keyGate` + `b`: held message id -> body (one field per message held by a per-key limit). */
+  readonly keyGateHeld: string;
+  /** `keyGate` + `w`: the affinity keys with held messages. */
+  readonly keyGateWaiting: string;
 }
 
 export function partitionKeys(index: number, tagName: string): PartitionKeys {
@@ -52,5 +56,7 @@ export function partitionKeys(index: number, tagName: string): PartitionKeys {
     results: `${tag}:results`,
     dedupePrefix: `${tag}:dedupe:`,
     keyGate: `${tag}:kg:`,
+    keyGateHeld: `${tag}:kg:b`,
+    keyGateWaiting: `${tag}:kg:w`,
   });
 }

@@ -66,3 +66,67 @@ export class StreamKeyRelease {
     return { released, nextMs };
   }
 }
+
+/** Most keys (and, draining, most messages) one partition's takeover re-check call takes. */
+const SCAN_LIMIT = 200;
+
+/**
+ * Streams mode, once per leader term, per partition (streamKeyRelease-2.lua 'all' / 'drain', fenced):
+ * stores the leader's limits and re-checks every key with held messages, page by page, appending what
+ * the limits allow now. With both limits off it drains them all without a slot, so an accepted message
+ * never waits for a limit that was turned off. Costs one call per partition per term when nothing is held.
+ */
+export class KeyGateSweep {
+  /** Per partition: the SSCAN cursor to continue from, or 'done'. */
+  private readonly cursors: string[];
+
+  constructor(
+    private readonly client: DataClient,
+    private readonly partitions: readonly PartitionKeys[],
+    private readonly epoch: number,
+    private readonly limits: KeyLimits,
+  ) {
+    this.cursors = partitions.map(() => '0');
+  }
+
+  /** Starts over (routing was paused or resumed): every partition is read again. */
+  restart(): void {
+    this.cursors.fill('0');
+  }
+
+  /**
+   * One page per unfinished partition; true while some partition has more to go. Paused: only marks
+   * every partition paused (a settle then frees a slot without letting the key's next message out).
+   */
+  async run(paused = false): Promise<{ released: number; more: boolean }> {
+    const limits = this.limits;
+    const mode = limits.kind === 'none' ? 'drain' : 'all';
+    const settings = limits.kind === 'none' ? { concurrency: 0, rate: 0, burst: 0 } : limits;
+    const todo = this.partitions.filter((p) => this.cursors[p.index] !== 'done');
+    const replies = await Promise.all(
+      todo.map((p) =>
+        scripts.streamKeyRelease(this.client, p, {
+          epoch: this.epoch,
+          keyLimit: SCAN_LIMIT,
+          scan: {
+            mode,
+            concurrency: settings.concurrency,
+            rate: settings.rate,
+            burst: settings.burst,
+            cursor: this.cursors[p.index] ?? '0',
+            paused,
+          },
+        }),
+      ),
+    );
+    let released = 0;
+    replies.forEach((reply, i) => {
+      const index = (todo[i] as PartitionKeys).index;
+      released += reply.released;
+      // Draining ends only when nothing is held; a re-check ends when the scan has seen every key.
+      const finished = paused || (mode === 'drain' ? reply.keysWaiting === 0 : reply.cursor === '0');
+      this.cursors[index] = finished ? 'done' : reply.cursor;
+    });
+    return { released, more: this.cursors.some((c) => c !== 'done') };
+  }
+}

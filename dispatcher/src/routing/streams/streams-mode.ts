@@ -12,7 +12,7 @@ import { DeadLetterTrim } from '../dead-letter-trim.js';
 import { FlowState, rateSetting } from '../flow-state.js';
 import { IDLE_RELEASE_MS, type ReleaseResult } from '../rate-release.js';
 import { EpochBehindError, type LeaderRouting, type RoutingMode } from '../routing-mode.js';
-import { keyLimits, StreamKeyRelease } from './key-limits.js';
+import { KeyGateSweep, keyLimits, StreamKeyRelease } from './key-limits.js';
 import { StreamUpkeep, type StreamUpkeepSettings } from './stream-upkeep.js';
 import { StreamWriter } from './stream-writer.js';
 
@@ -126,8 +126,25 @@ export class StreamsMode implements RoutingMode {
       flow,
       limits.kind === 'limited',
     );
+    // Once per term, and again at each pause and resume: what waits for a per-key limit is re-checked
+    // against this leader's limits, or, with both off, drained into the streams. Paused, the partitions
+    // are only marked paused (a settle that frees a slot lets nothing out until the resume's sweep).
+    const sweep = new KeyGateSweep(this.client, this.partitions, epoch, limits);
+    let sweeping = true;
+    let sweptPaused = flow.isPaused;
+    const sweepHeld = async (): Promise<boolean> => {
+      if (flow.isPaused !== sweptPaused) {
+        sweptPaused = flow.isPaused;
+        sweep.restart();
+        sweeping = true;
+      }
+      if (!sweeping) return false;
+      sweeping = (await sweep.run(sweptPaused)).more;
+      return sweeping;
+    };
     // The first upkeep applies the flow state before the first write.
     await upkeep.run();
+    await sweepHeld();
     const trim = new DeadLetterTrim(
       this.client,
       this.keys,
@@ -163,7 +180,8 @@ export class StreamsMode implements RoutingMode {
       upkeep: async () => {
         const result = await upkeep.run();
         const trimMore = await trim.run();
-        return { ...result, more: result.more || trimMore };
+        const sweepMore = await sweepHeld();
+        return { ...result, more: result.more || trimMore || sweepMore };
       },
       ...releaseLoop(
         rate.kind === 'limited' ? () => upkeep.release() : undefined,

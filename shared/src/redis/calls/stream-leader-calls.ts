@@ -171,22 +171,45 @@ export interface StreamKeyReleaseReply {
   /** Ms until the partition's next key is due; -1 when none waits for a token. */
   waitMs: number;
   keysWaiting: number;
-  /** More keys were due than one call takes. */
+  /** More keys were due (or, 'all' / 'drain', more of the page is left) than one call takes. */
   more: boolean;
+  /** 'all' / 'drain': the SSCAN cursor to continue from ('0' = the scan is complete). */
+  cursor: string;
 }
 
-/** streamKeyRelease-2.lua: the leader appends the held messages whose key's next token is due. Throws `FencedError`. */
+/**
+ * streamKeyRelease-2.lua: the leader appends held messages — 'due': of the keys whose next token is due;
+ * 'all' (takeover): of a page of the waiting keys, as their limits allow now; 'drain' (both limits off):
+ * of a page of the waiting keys, without a slot. Throws `FencedError`.
+ */
 export async function streamKeyRelease(
   client: ScriptClient,
   keys: Pick<PartitionKeys, 'fence' | 'stream' | 'keyGate'>,
-  args: { epoch: number; keyLimit: number },
+  args: {
+    epoch: number;
+    keyLimit: number;
+    scan?: {
+      mode: 'all' | 'drain';
+      concurrency: number;
+      rate: number;
+      burst: number;
+      cursor: string;
+      /** Routing is paused: only store the limits, marked paused (a settle then lets nothing out). */
+      paused?: boolean;
+    };
+  },
 ): Promise<StreamKeyReleaseReply> {
+  const scan = args.scan;
+  const tail = scan
+    ? [scan.mode, scan.concurrency, scan.rate, scan.burst, scan.cursor, scan.paused ? '1' : '0']
+    : [];
   const reply = await client.rdStreamKeyRelease(
     keys.fence,
     keys.stream,
     String(args.epoch),
     keys.keyGate,
     args.keyLimit,
+    ...tail,
   );
   throwOnScriptCode(reply, { epoch: args.epoch });
   return {
@@ -194,6 +217,7 @@ export async function streamKeyRelease(
     waitMs: numberAt(reply, 1),
     keysWaiting: numberAt(reply, 2),
     more: numberAt(reply, 3) === 1,
+    cursor: String(reply[4] ?? '0'),
   };
 }
 

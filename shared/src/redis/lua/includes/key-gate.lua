@@ -1,7 +1,8 @@
 -- Per-key limits in streams mode (REDISPATCH_KEY_CONCURRENCY, REDISPATCH_KEY_RATE_LIMIT;
 -- docs/flow-control.md). A key's messages share one partition, so its state lives in that
 -- partition's slot, under one prefix `g` (PartitionKeys.keyGate):
---   g..'cfg'      hash  concurrency, rate, burst as the leader last wrote them (workers read them)
+--   g..'cfg'      hash  concurrency, rate, burst, paused ('1' while `redispatch pause` holds routing) as
+--                       the leader last wrote them (workers read them)
 --   g..'c'        hash  key -> its entries in flight (concurrency limit only; those entries carry 'k')
 --   g..'h:'..key  list  the key's held message ids, oldest first
 --   g..'b'        hash  held message id -> "<own attempt limit or ''>|<payload>"
@@ -13,8 +14,9 @@
 -- Needs the includes now and token-bucket before it.
 
 local function gateConfig(g)
-  local v = redis.call('HMGET', g .. 'cfg', 'concurrency', 'rate', 'burst')
-  return {concurrency = tonumber(v[1]) or 0, rate = tonumber(v[2]) or 0, burst = tonumber(v[3]) or 0}
+  local v = redis.call('HMGET', g .. 'cfg', 'concurrency', 'rate', 'burst', 'paused')
+  return {concurrency = tonumber(v[1]) or 0, rate = tonumber(v[2]) or 0, burst = tonumber(v[3]) or 0,
+    paused = v[4] == '1'}
 end
 
 -- Takes a slot and a token for one message of `key` when both are free. Otherwise returns the limit
@@ -75,9 +77,12 @@ local function gatePump(g, cfg, stream, key, now, max)
 end
 
 -- An entry of `key` reached its final settle (ack or dead letter): frees its slot and appends the
--- key's next held message in the same call.
+-- key's next held message in the same call — unless routing is paused: the leader's sweep on resume
+-- lets it out (streamKeyRelease-2 'all').
 local function gateFree(g, stream, key, now)
   if redis.call('HINCRBY', g .. 'c', key, -1) <= 0 then redis.call('HDEL', g .. 'c', key) end
   if redis.call('EXISTS', g .. 'h:' .. key) == 0 then return 0 end
-  return gatePump(g, gateConfig(g), stream, key, now, 1)
+  local cfg = gateConfig(g)
+  if cfg.paused then return 0 end
+  return gatePump(g, cfg, stream, key, now, 1)
 end
